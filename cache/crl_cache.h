@@ -1,0 +1,109 @@
+/* Lock-free CRL cache.
+ *
+ * Per CRL issuer, an immutable snapshot of the revoked serials (with reason
+ * and revocation date), CRL number, thisUpdate and nextUpdate. Readers look a
+ * serial up in O(1) without taking a lock; a writer parses and verifies a new
+ * CRL, builds the next snapshot aside and publishes it with one RCU pointer
+ * exchange; the old snapshot is freed after a grace period (liburcu, "memb"
+ * flavour).
+ *
+ * Who does what:
+ *  - readers: any thread registered with crl_cache_reader_register();
+ *    crl_cache_check() takes the RCU read lock itself.
+ *  - writers: crl_cache_add_* may be called from any thread; writers are
+ *    serialised by an internal mutex that readers never touch.
+ *
+ * Conventions: 0 on success, -1 with a message in |err| on failure. */
+#ifndef CERTVAL_CRL_CACHE_H
+#define CERTVAL_CRL_CACHE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/base.h>
+#include <openssl/x509.h>
+
+struct crl_cache;
+
+enum crl_status {
+    CRL_STATUS_GOOD = 0,      /* a current CRL from this issuer does not list the serial */
+    CRL_STATUS_REVOKED = 1,   /* listed */
+    CRL_STATUS_NO_CRL = 2,    /* no CRL from this issuer is cached */
+    CRL_STATUS_STALE = 3,     /* the cached CRL is past nextUpdate + grace (still checked: a listed serial is REVOKED) */
+    CRL_STATUS_UNUSABLE = 4,  /* the CRL cannot decide (unknown critical extension, not yet valid, ...) */
+};
+
+struct crl_check_info {
+    int revocation_reason;    /* CRLReason code, -1 when absent */
+    int64_t revocation_date;  /* Unix seconds, for REVOKED */
+    int64_t this_update;
+    int64_t next_update;      /* 0 when the CRL has none */
+    uint64_t crl_number_low;  /* low 64 bits of cRLNumber */
+    /* Added by the cache owner: what the CRL's issuingDistributionPoint
+     * restricts it to (RFC 5280 5.2.5), CRL_SCOPE_* bits, 0 = a full CRL.
+     * The cache cannot tell a CA certificate from an end-entity one, so a
+     * caller that checks a CA certificate against a CRL with
+     * CRL_SCOPE_ONLY_USER_CERTS (or the reverse) must not trust GOOD. */
+    uint32_t scope;
+};
+
+#define CRL_SCOPE_ONLY_USER_CERTS 0x1u    /* IDP onlyContainsUserCerts */
+#define CRL_SCOPE_ONLY_CA_CERTS 0x2u      /* IDP onlyContainsCACerts */
+#define CRL_SCOPE_DISTRIBUTION_POINT 0x4u /* IDP names a distribution point (not matched) */
+
+/* crl_cache_new returns an empty cache, or NULL on allocation failure. */
+struct crl_cache *crl_cache_new(void);
+
+/* crl_cache_free frees the cache and every snapshot; NULL is accepted. No
+ * reader may be using it. */
+void crl_cache_free(struct crl_cache *c);
+
+/* crl_cache_reader_register / _unregister must bracket the life of every
+ * thread that calls crl_cache_check (or reads any RCU-protected certval
+ * structure). Idempotent per thread. */
+void crl_cache_reader_register(void);
+void crl_cache_reader_unregister(void);
+
+/* crl_cache_add_crl verifies |crl|'s signature with |issuer| (which must be
+ * allowed to sign CRLs: keyUsage absent or with cRLSign) and publishes it as
+ * the current CRL of that issuer, unless the cache already holds one with a
+ * higher cRLNumber (then -1, "older CRL"). |source| is a short label kept for
+ * status reports ("file:/path", "admin", "http://..."). Thread-safe.
+ * The issuer is identified by subject name and public key together, so a CA
+ * that rolled its key over under the same name has one CRL per key.
+ * Refused (-1): bad signature, name mismatch, issuer without cRLSign, older
+ * cRLNumber (or, without cRLNumbers, older thisUpdate), delta CRLs
+ * (unsupported), malformed DER. Stored but answering CRL_STATUS_UNUSABLE
+ * (RFC 5280 5.2, 5.3): unknown critical CRL or entry extensions, indirect
+ * CRLs, onlySomeReasons / onlyContainsAttributeCerts partitions.
+ * See docs/revocation.md. */
+int crl_cache_add_crl(struct crl_cache *c, X509_CRL *crl, X509 *issuer, const char *source,
+                      char *err, size_t errlen);
+
+/* crl_cache_add_der parses |der| (DER, or PEM when it starts with "-----"),
+ * finds its issuer among |issuers| by name and signature, and adds it as
+ * crl_cache_add_crl does. */
+int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
+                      const STACK_OF(X509) *issuers, const char *source, char *err,
+                      size_t errlen);
+
+/* crl_cache_check looks |serial| (as issued by |issuer|) up at time |now|.
+ * Lock-free and wait-free for readers; the calling thread must be
+ * registered. |info| may be NULL. |issuer| must be a parsed certificate
+ * that no thread modifies (its cached subject encoding is read). Order of
+ * decisions: no CRL for this name and key -> NO_CRL; CRL unusable or
+ * |now| before thisUpdate -> UNUSABLE; listed -> REVOKED (even when stale);
+ * |now| after nextUpdate + |grace_seconds| -> STALE; else GOOD. */
+enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
+                                const ASN1_INTEGER *serial, int64_t now, uint32_t grace_seconds,
+                                struct crl_check_info *info);
+
+/* crl_cache_issuer_count returns how many issuers have a CRL cached. */
+size_t crl_cache_issuer_count(const struct crl_cache *c);
+
+/* crl_cache_generation returns a counter bumped on every publish; the
+ * verdict cache keys on it. */
+uint64_t crl_cache_generation(const struct crl_cache *c);
+
+#endif

@@ -1,0 +1,84 @@
+/* CRL parsing on BoringSSL's CBS, private to cache/.
+ *
+ * Parses a DER CertificateList (RFC 5280 5.1) without building X509_CRL /
+ * X509_REVOKED objects: every field is a CBS pointing into the caller's
+ * buffer, which must outlive the parsed result. The revoked list is left as
+ * one CBS and walked entry by entry with crl_parse_next_entry(), so a
+ * million-entry CRL costs no per-entry allocation.
+ *
+ * Conventions: 0 on success, -1 with a message in |err| on failure. */
+#ifndef CERTVAL_CRL_PARSE_INTERNAL_H
+#define CERTVAL_CRL_PARSE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/bytestring.h>
+
+/* RFC 5280 5.2.3: cRLNumber is at most 20 octets. */
+#define CRL_NUMBER_MAX 20
+/* Longest serial (DER content octets) the cache stores. RFC 5280 4.1.2.2
+ * allows 20 octets; we accept more from non-conforming CAs, up to the one
+ * length byte the snapshot arena spends on it. */
+#define CRL_SERIAL_MAX 255
+
+/* Reasons a parsed CRL must not be used to decide a status (check returns
+ * CRL_STATUS_UNUSABLE). */
+enum crl_parse_flag {
+    CRL_PF_UNKNOWN_CRITICAL = 1u << 0,       /* RFC 5280 5.2: unknown critical CRL extension */
+    CRL_PF_UNKNOWN_CRITICAL_ENTRY = 1u << 1, /* RFC 5280 5.3: unknown critical entry extension */
+    CRL_PF_INDIRECT = 1u << 2,               /* IDP indirectCRL / certificateIssuer: unsupported */
+    CRL_PF_PARTIAL_REASONS = 1u << 3,        /* IDP onlySomeReasons: a partial CRL (5.2.5) */
+    CRL_PF_ATTRIBUTE_CERTS = 1u << 4,        /* IDP onlyContainsAttributeCerts */
+};
+
+struct crl_parsed {
+    const uint8_t *der; /* whole CertificateList */
+    size_t der_len;
+    CBS tbs;         /* TBSCertList element, tag and length included: the signed bytes */
+    CBS tbs_sig_alg; /* TBSCertList.signature element */
+    CBS sig_alg;     /* outer signatureAlgorithm element */
+    CBS sig;         /* signatureValue bits, without the unused-bits octet */
+    CBS issuer;      /* issuer Name element */
+    int64_t this_update;
+    int64_t next_update;                /* 0 when absent */
+    CBS revoked;                        /* contents of revokedCertificates; empty when absent */
+    uint8_t crl_number[CRL_NUMBER_MAX]; /* minimal big-endian, non-negative */
+    size_t crl_number_len;
+    bool has_crl_number;
+    bool delta;     /* deltaCRLIndicator present (RFC 5280 5.2.4) */
+    uint32_t flags; /* enum crl_parse_flag */
+    uint32_t scope; /* CRL_SCOPE_* of crl_cache.h (IDP restrictions) */
+};
+
+struct crl_parsed_entry {
+    CBS serial;         /* minimal DER content octets of userCertificate */
+    int64_t revoked_at; /* revocationDate, Unix seconds */
+    int reason;         /* CRLReason, -1 when absent */
+};
+
+/* crl_parse_der parses the CertificateList in |der|. Entries are not
+ * checked here; crl_parse_next_entry does that. */
+int crl_parse_der(struct crl_parsed *out, const uint8_t *der, size_t len, char *err, size_t errlen);
+
+/* crl_parse_next_entry takes the next revokedCertificates entry off
+ * |revoked|: 1 with |*out| filled, 0 when |revoked| is empty, -1 on a
+ * malformed entry. Entry-extension findings are ORed into |*flags|. */
+int crl_parse_next_entry(CBS *revoked, struct crl_parsed_entry *out, uint32_t *flags, char *err,
+                         size_t errlen);
+
+/* crl_parse_count_entries counts the entries of |revoked| by skipping their
+ * TLVs (cheap; contents are validated later). -1 if malformed. */
+int crl_parse_count_entries(const CBS *revoked, size_t *out_count);
+
+/* crl_parse_time parses a UTCTime or GeneralizedTime element (strict DER,
+ * "Z" only, RFC 5280 4.1.2.5) into Unix seconds. 1 on success, 0 if not. */
+int crl_parse_time(CBS *in, int64_t *out);
+
+/* crl_parse_integer_minimal strips redundant leading octets from INTEGER
+ * content octets so equal integers compare equal byte for byte. 0 if
+ * |content| is empty. */
+int crl_parse_integer_minimal(CBS *content);
+
+#endif

@@ -1,0 +1,71 @@
+/* Immutable per-issuer CRL snapshot, private to cache/.
+ *
+ * Layout (see docs/revocation.md):
+ *  - slots: open-addressing table (linear probing, load <= 0.7) of 16-byte
+ *    slots { 64-bit SipHash of the serial, 32-bit arena offset, 32-bit
+ *    revocation date }. Offset 0 marks an empty slot.
+ *  - arena: packed entries [reason:1][len:1][serial content octets:len],
+ *    starting at offset 1.
+ * A snapshot is written only by the thread that builds it, before it is
+ * published; afterwards it is read-only until call_rcu frees it. */
+#ifndef CERTVAL_CRL_SNAPSHOT_INTERNAL_H
+#define CERTVAL_CRL_SNAPSHOT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "crl_parse_internal.h"
+
+/* Name hash (32 bytes) then key hash (32 bytes): the index key. */
+#define CRL_ID_LEN 64
+#define CRL_REASON_ABSENT 0xff
+
+struct crl_slot {
+    uint64_t hash;
+    uint32_t off;        /* into arena; 0 = empty */
+    uint32_t revoked_at; /* Unix seconds, clamped to [0, 2^32-1] (year 2106) */
+};
+
+struct crl_snapshot {
+    struct rcu_head rcu;
+    uint8_t id[CRL_ID_LEN]; /* SHA-256(issuer subject DER) || SHA-256(issuer key bits) */
+    int64_t this_update;
+    int64_t next_update; /* 0 = none */
+    uint8_t crl_number[CRL_NUMBER_MAX];
+    uint8_t crl_number_len;
+    bool has_crl_number;
+    uint64_t crl_number_low;
+    uint32_t flags;   /* enum crl_parse_flag; nonzero = UNUSABLE */
+    uint32_t scope;   /* CRL_SCOPE_* */
+    size_t n_entries; /* distinct serials */
+    size_t n_slots;
+    struct crl_slot *slots;
+    uint8_t *arena;
+    size_t arena_len;
+    char *source;
+};
+
+/* crl_snapshot_hash hashes serial content octets with the cache's key. */
+uint64_t crl_snapshot_hash(const uint64_t key[2], const uint8_t *serial, size_t len);
+
+/* crl_snapshot_build builds a snapshot from |p| (whose signature the caller
+ * has verified). NULL with a message on a malformed entry or allocation
+ * failure. The caller fills id[]. */
+struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64_t key[2],
+                                        const char *source, char *err, size_t errlen);
+
+/* crl_snapshot_find looks a serial up; true if listed, with its reason
+ * (-1 when absent) and date. Safe for concurrent readers. */
+bool crl_snapshot_find(const struct crl_snapshot *s, uint64_t hash, const uint8_t *serial,
+                       size_t len, int *out_reason, int64_t *out_revoked_at);
+
+/* crl_snapshot_bytes returns the heap bytes the snapshot owns. */
+size_t crl_snapshot_bytes(const struct crl_snapshot *s);
+
+/* crl_snapshot_free frees |s|; NULL is accepted. */
+void crl_snapshot_free(struct crl_snapshot *s);
+
+#endif
