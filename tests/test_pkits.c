@@ -1,0 +1,309 @@
+/* NIST PKITS conformance of path_validate (RFC 5280 section 6).
+ *
+ * Every row of CERTVAL_PKITS_DIR/manifest.tsv (format: the README next to
+ * it) is validated at 2011-04-15 (1302825600) with CRL checking of the whole
+ * path and the row's initial policy settings: path[0] is the trust anchor,
+ * path[1..n-2] and other_certs are untrusted candidates, path[n-1] is the
+ * target, every CRL is supplied. The outcome must match `expected` and, for
+ * invalid rows, the reason must fall in the manifest's reason class.
+ *
+ * Rows this implementation is known to get wrong are listed in
+ * pkits_pending with their cause and the outcome they currently produce;
+ * a pending row that stops producing that outcome fails the test, so the
+ * table cannot silently rot. A per-section Markdown table is written to
+ * CERTVAL_BINARY_DIR/pkits-results.md (copied into docs/conformance.md). */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "validator.h"
+#include "verdict.h"
+
+#define PKITS_AT 1302825600 /* 2011-04-15, as BoringSSL's harness */
+#define MAX_ROWS 300
+#define MAX_LIST 16
+
+struct pkits_row {
+    char id[16];
+    char name[96];
+    char *path[MAX_LIST];
+    size_t n_path;
+    char *other[MAX_LIST];
+    size_t n_other;
+    char *crls[MAX_LIST];
+    size_t n_crls;
+    char *policies[MAX_LIST];
+    size_t n_policies;
+    bool explicit_policy, inhibit_map, inhibit_any;
+    bool expect_valid;
+    char reason[32];
+};
+
+/* A row this implementation does not yet get right: what it produces today
+ * ("valid" or a reason name) and why. */
+struct pkits_pending {
+    const char *id;
+    const char *observed;
+    const char *cause;
+};
+
+static const struct pkits_pending pkits_pending[] = {
+    /* BoringSSL verifies no DSA signatures (certificates or CRLs); the
+     * DSA CA's CRL check is the first step to fail. */
+    {"4.1.4", "REVOCATION_UNKNOWN", "DSA signatures are not supported by BoringSSL"},
+    {"4.1.5", "REVOCATION_UNKNOWN", "DSA signatures (and DSA parameter inheritance) are not supported by BoringSSL"},
+    {"4.1.6", "REVOCATION_UNKNOWN", "DSA signatures are not supported: the DSA CRL fails before the EE signature is reached"},
+    /* The CRL issuer's own path needs the CRL it signs (PKITS says the test
+     * need not be run); OpenSSL-derived CRL path validation refuses it. */
+    {"4.14.30", "REVOCATION_UNKNOWN", "CRL issuer path depends on the CRL being checked (X509_V_ERR_CRL_PATH_VALIDATION_ERROR)"},
+    {NULL, NULL, NULL},
+};
+
+static const struct pkits_pending *pending_find(const char *id)
+{
+    for (size_t i = 0; pkits_pending[i].id != NULL; i++)
+        if (strcmp(pkits_pending[i].id, id) == 0)
+            return &pkits_pending[i];
+    return NULL;
+}
+
+/* class_matches: is |r| one of the reasons the manifest class allows? */
+static bool class_matches(const char *cls, enum verdict_reason r)
+{
+    static const struct {
+        const char *cls;
+        enum verdict_reason r[2];
+    } map[] = {
+        {"policy", {REASON_POLICY, REASON_POLICY}},
+        {"revoked", {REASON_REVOKED, REASON_REVOKED}},
+        {"crl-problem", {REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_STALE}},
+        {"name-constraints", {REASON_NAME_CONSTRAINTS, REASON_NAME_CONSTRAINTS}},
+        {"basic-constraints", {REASON_BASIC_CONSTRAINTS, REASON_PATH_TOO_LONG}},
+        {"key-usage", {REASON_KEY_USAGE, REASON_KEY_USAGE}},
+        {"validity", {REASON_EXPIRED, REASON_NOT_YET_VALID}},
+        {"signature", {REASON_BAD_SIGNATURE, REASON_BAD_SIGNATURE}},
+        {"name-chaining", {REASON_NAME_CHAINING, REASON_UNTRUSTED_ISSUER}},
+        {"critical-extension", {REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION}},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].cls, cls) == 0)
+            return r == map[i].r[0] || r == map[i].r[1];
+    return false;
+}
+
+/* split_list splits a comma list in place ("-" = empty). */
+static size_t split_list(char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    if (strcmp(s, "-") == 0)
+        return 0;
+    for (char *p = s; p != NULL && n < max;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        out[n++] = p;
+        p = comma != NULL ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+static size_t split_tabs(char *line, char **f, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    while (n < max) {
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    return n;
+}
+
+static size_t load_manifest(struct pkits_row *rows, char **store)
+{
+    FILE *f = fopen(CERTVAL_PKITS_DIR "/manifest.tsv", "r");
+    char line[4096];
+    size_t n = 0, lineno = 0;
+
+    cr_assert_not_null(f, "cannot open %s", CERTVAL_PKITS_DIR "/manifest.tsv");
+    while (fgets(line, sizeof(line), f) != NULL && n < MAX_ROWS) {
+        char *fld[16];
+        line[strcspn(line, "\r\n")] = '\0';
+        if (lineno++ == 0)
+            continue; /* header */
+        char *copy = strdup(line);
+        store[n] = copy;
+        cr_assert_eq(split_tabs(copy, fld, 16), 13, "manifest line %zu: 13 columns", lineno);
+        struct pkits_row *r = &rows[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->id, sizeof(r->id), "%s", fld[0]);
+        snprintf(r->name, sizeof(r->name), "%s", fld[1]);
+        r->n_path = split_list(fld[2], r->path, MAX_LIST);
+        r->n_other = split_list(fld[3], r->other, MAX_LIST);
+        r->n_crls = split_list(fld[4], r->crls, MAX_LIST);
+        r->n_policies = split_list(fld[5], r->policies, MAX_LIST);
+        r->explicit_policy = strcmp(fld[6], "1") == 0;
+        r->inhibit_map = strcmp(fld[7], "1") == 0;
+        r->inhibit_any = strcmp(fld[8], "1") == 0;
+        r->expect_valid = strcmp(fld[9], "valid") == 0;
+        snprintf(r->reason, sizeof(r->reason), "%s", fld[10]);
+    }
+    fclose(f);
+    return n;
+}
+
+static void push_cert(STACK_OF(X509) *sk, const char *name)
+{
+    char path[512], err[256];
+    STACK_OF(X509) *one = NULL;
+    snprintf(path, sizeof(path), "%s/certs/%s", CERTVAL_PKITS_DIR, name);
+    cr_assert_eq(cv_load_certs(&one, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sk_X509_num(one), 1);
+    X509 *x = sk_X509_shift(one);
+    cr_assert(sk_X509_push(sk, x));
+    sk_X509_free(one);
+}
+
+static void push_crl(STACK_OF(X509_CRL) *sk, const char *name)
+{
+    char path[512], err[256];
+    STACK_OF(X509_CRL) *one = NULL;
+    snprintf(path, sizeof(path), "%s/crls/%s", CERTVAL_PKITS_DIR, name);
+    cr_assert_eq(cv_load_crls(&one, path, err, sizeof(err)), 0, "%s", err);
+    while (sk_X509_CRL_num(one) > 0)
+        cr_assert(sk_X509_CRL_push(sk, sk_X509_CRL_shift(one)));
+    sk_X509_CRL_free(one);
+}
+
+/* run_row validates one row; returns the reason (REASON_OK when valid). */
+static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size_t detlen)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *leafs = sk_X509_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    struct path_result res;
+    struct path_options o;
+    bool any_policy = r->n_policies == 1 && strcmp(r->policies[0], "2.5.29.32.0") == 0;
+
+    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
+    push_cert(anchors, r->path[0]);
+    for (size_t i = 1; i + 1 < r->n_path; i++)
+        push_cert(untrusted, r->path[i]);
+    for (size_t i = 0; i < r->n_other; i++)
+        push_cert(untrusted, r->other[i]);
+    push_cert(leafs, r->path[r->n_path - 1]);
+    for (size_t i = 0; i < r->n_crls; i++)
+        push_crl(crls, r->crls[i]);
+
+    memset(&o, 0, sizeof(o));
+    o.at = PKITS_AT;
+    o.crl_check = CRL_CHECK_ALL;
+    o.policy_oids = any_policy ? NULL : (const char *const *)r->policies;
+    o.n_policy_oids = any_policy ? 0 : r->n_policies;
+    o.explicit_policy = r->explicit_policy;
+    o.inhibit_policy_mapping = r->inhibit_map;
+    o.inhibit_any_policy = r->inhibit_any;
+    o.purpose = PURPOSE_ANY;
+    cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, crls), 0,
+                 "%s: internal error: %s", r->id, res.detail);
+    enum verdict_reason got = res.valid ? REASON_OK : res.reason;
+    if (res.valid)
+        cr_assert_not_null(res.chain, "%s: valid without a chain", r->id);
+    snprintf(detail, detlen, "%s", res.detail);
+    path_result_clear(&res);
+    sk_X509_pop_free(anchors, X509_free);
+    sk_X509_pop_free(untrusted, X509_free);
+    sk_X509_pop_free(leafs, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return got;
+}
+
+struct section_stat {
+    char sec[8];
+    unsigned total, pass, pending;
+};
+
+static struct section_stat *section_of(struct section_stat *s, size_t *n, const char *id)
+{
+    char sec[8];
+    const char *dot2 = strchr(strchr(id, '.') + 1, '.');
+    snprintf(sec, sizeof(sec), "%.*s", (int)(dot2 - id), id);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(s[i].sec, sec) == 0)
+            return &s[i];
+    memset(&s[*n], 0, sizeof(s[*n]));
+    snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
+    return &s[(*n)++];
+}
+
+Test(pkits, manifest_rows)
+{
+    static struct pkits_row rows[MAX_ROWS];
+    static char *store[MAX_ROWS];
+    static char observed[MAX_ROWS][32];
+    static char details[MAX_ROWS][VERDICT_DETAIL_MAX];
+    static bool ok[MAX_ROWS];
+    struct section_stat secs[32];
+    size_t n_secs = 0, n = load_manifest(rows, store);
+    unsigned pass = 0, pending_hits = 0;
+    FILE *md;
+
+    cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
+    for (size_t i = 0; i < n; i++) {
+        const struct pkits_row *r = &rows[i];
+        enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
+        snprintf(observed[i], sizeof(observed[i]), "%s",
+                 got == REASON_OK ? "valid" : verdict_reason_name(got));
+        ok[i] = r->expect_valid ? got == REASON_OK
+                                : got != REASON_OK && class_matches(r->reason, got);
+        struct section_stat *s = section_of(secs, &n_secs, r->id);
+        s->total++;
+        s->pass += ok[i];
+        pass += ok[i];
+
+        const struct pkits_pending *p = pending_find(r->id);
+        if (p != NULL) {
+            s->pending++;
+            pending_hits++;
+            cr_expect(!ok[i], "%s %s: pending but now conforms; remove it from pkits_pending",
+                      r->id, r->name);
+            cr_expect_str_eq(observed[i], p->observed,
+                             "%s %s: pending row changed outcome: %s (%s)", r->id, r->name,
+                             observed[i], details[i]);
+        } else {
+            cr_expect(ok[i], "%s %s: expected %s %s, got %s: %s", r->id, r->name,
+                      r->expect_valid ? "valid" : "invalid", r->reason, observed[i], details[i]);
+        }
+    }
+    for (size_t i = 0; pkits_pending[i].id != NULL; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < n; j++)
+            seen = seen || strcmp(rows[j].id, pkits_pending[i].id) == 0;
+        cr_expect(seen, "pending id %s is not in the manifest", pkits_pending[i].id);
+    }
+
+    md = fopen(CERTVAL_BINARY_DIR "/pkits-results.md", "w");
+    cr_assert_not_null(md);
+    fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < n_secs; i++)
+        fprintf(md, "| %s | %u / %u | %u |\n", secs[i].sec, secs[i].pass, secs[i].total,
+                secs[i].pending);
+    fprintf(md, "| **all** | **%u / %zu** | %u |\n\n", pass, n, pending_hits);
+    fprintf(md, "Deviations:\n\n| id | name | expected | observed | detail |\n"
+                "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < n; i++) {
+        if (ok[i])
+            continue;
+        fprintf(md, "| %s | %s | %s %s | %s | %s |\n", rows[i].id, rows[i].name,
+                rows[i].expect_valid ? "valid" : "invalid",
+                rows[i].expect_valid ? "" : rows[i].reason, observed[i], details[i]);
+    }
+    fclose(md);
+    for (size_t i = 0; i < n; i++)
+        free(store[i]);
+}

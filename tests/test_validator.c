@@ -1,0 +1,703 @@
+/* validator_check_chain: one test per verdict rule, on a PKI generated for
+ * each test with validator/pki_gen.h (P-256 keys, files under a mkdtemp
+ * folder since the configuration takes file paths).
+ *
+ * PKI: root "Root R1" -> "Tenant CA" (tenant profile, tenant id = subject O)
+ *                     -> "Device CA" (device profile, tenant id = O, device
+ *                        id = SAN URI after "urn:device:")
+ * Tenants: "acme" (device certs skip the password, device binding on),
+ *          "globex" (password always, device binding on). */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/mem.h>
+#include <openssl/x509.h>
+
+#include "crl_cache.h"
+#include "pki_gen.h"
+#include "validator.h"
+#include "verdict.h"
+
+#define NOW 1795305600 /* 2026-11-22 */
+#define DAY 86400
+
+struct ca {
+    EVP_PKEY *key;
+    X509 *cert;
+};
+
+static char g_dir[64];
+static struct ca g_root, g_tenant_ca, g_device_ca;
+static char g_root_file[128], g_tenant_file[128], g_device_file[128];
+
+static X509 *issue(const struct pki_cert_spec *s, EVP_PKEY *key, const struct ca *issuer)
+{
+    X509 *x = pki_issue(s, key, issuer ? issuer->cert : NULL, issuer ? issuer->key : key);
+    cr_assert_not_null(x, "pki_issue failed");
+    return x;
+}
+
+static struct ca make_ca(const char *cn, const struct ca *issuer, int64_t nb, int64_t na)
+{
+    struct pki_cert_spec s = {.cn = cn, .o = "certval test", .not_before = nb, .not_after = na,
+                              .is_ca = true, .path_len = -1,
+                              .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
+    struct ca ca;
+    ca.key = pki_key_new(PKI_KEY_P256);
+    cr_assert_not_null(ca.key);
+    ca.cert = issue(&s, ca.key, issuer);
+    return ca;
+}
+
+static void write_pem(char *path, size_t len, const char *name, X509 *x)
+{
+    char err[256];
+    snprintf(path, len, "%s/%s", g_dir, name);
+    cr_assert_eq(pki_write_cert_pem(path, x, false, err, sizeof(err)), 0, "%s", err);
+}
+
+static void free_ca(struct ca *ca)
+{
+    X509_free(ca->cert);
+    EVP_PKEY_free(ca->key);
+    memset(ca, 0, sizeof(*ca));
+}
+
+static void setup(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-validator-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+    g_root = make_ca("Root R1", NULL, NOW - 365 * DAY, NOW + 3650 * DAY);
+    g_tenant_ca = make_ca("Tenant CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    g_device_ca = make_ca("Device CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    write_pem(g_root_file, sizeof(g_root_file), "root.pem", g_root.cert);
+    write_pem(g_tenant_file, sizeof(g_tenant_file), "tenant-ca.pem", g_tenant_ca.cert);
+    write_pem(g_device_file, sizeof(g_device_file), "device-ca.pem", g_device_ca.cert);
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    free_ca(&g_root);
+    free_ca(&g_tenant_ca);
+    free_ca(&g_device_ca);
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(validator, .init = setup, .fini = teardown);
+
+/* ---- configuration ---- */
+
+struct test_cfg {
+    char *anchors[4];
+    char *inters[4];
+    char *tenant_issuers[2];
+    char *device_issuers[2];
+    struct profile_config profiles[2];
+    struct tenant_config tenants[2];
+    struct validator_config vc;
+};
+
+static void default_cfg(struct test_cfg *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->anchors[0] = g_root_file;
+    t->tenant_issuers[0] = g_tenant_file;
+    t->device_issuers[0] = g_device_file;
+    t->profiles[0] = (struct profile_config){
+        .name = "tenant", .kind = CERT_KIND_TENANT, .issuer_files = t->tenant_issuers,
+        .n_issuer_files = 1, .tenant_id = {ID_SOURCE_SUBJECT_ATTR, "O"}};
+    t->profiles[1] = (struct profile_config){
+        .name = "device", .kind = CERT_KIND_DEVICE, .issuer_files = t->device_issuers,
+        .n_issuer_files = 1, .tenant_id = {ID_SOURCE_SUBJECT_ATTR, "O"},
+        .device_id = {ID_SOURCE_SAN_URI, "urn:device:"}};
+    t->tenants[0] = (struct tenant_config){"acme", true, true};
+    t->tenants[1] = (struct tenant_config){"globex", false, true};
+    t->vc.anchor_files = t->anchors;
+    t->vc.n_anchor_files = 1;
+    t->vc.intermediate_files = t->inters;
+    t->vc.profiles = t->profiles;
+    t->vc.n_profiles = 2;
+    t->vc.tenants = t->tenants;
+    t->vc.n_tenants = 2;
+}
+
+static struct validator *build(const struct test_cfg *t)
+{
+    struct validator *v = NULL;
+    char err[256];
+    cr_assert_eq(validator_new(&v, &t->vc, 7, err, sizeof(err)), 0, "validator_new: %s", err);
+    return v;
+}
+
+/* ---- leaves and checking ---- */
+
+static X509 *tenant_leaf_ex(const char *tenant, int64_t nb, int64_t na, const char *eku,
+                            const struct ca *issuer, uint64_t serial)
+{
+    EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
+    struct pki_cert_spec s = {.cn = "alice", .o = tenant, .not_before = nb, .not_after = na,
+                              .path_len = -1, .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = eku,
+                              .serial = serial};
+    X509 *x = issue(&s, k, issuer);
+    EVP_PKEY_free(k);
+    return x;
+}
+
+static X509 *tenant_leaf(const char *tenant)
+{
+    return tenant_leaf_ex(tenant, NOW - DAY, NOW + 300 * DAY, "1.3.6.1.5.5.7.3.2", &g_tenant_ca, 0);
+}
+
+static X509 *device_leaf(const char *tenant, const char *device)
+{
+    char uri[128];
+    const char *uris[1] = {uri};
+    EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
+    snprintf(uri, sizeof(uri), "urn:device:%s", device);
+    struct pki_cert_spec s = {.cn = "device", .o = tenant, .not_before = NOW - DAY,
+                              .not_after = NOW + 1000 * DAY, .path_len = -1,
+                              .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = "1.3.6.1.5.5.7.3.2",
+                              .san_uris = uris, .n_san_uris = 1};
+    X509 *x = issue(&s, k, &g_device_ca);
+    EVP_PKEY_free(k);
+    return x;
+}
+
+struct chain {
+    uint8_t *der[16];
+    struct cv_bytes items[16];
+    size_t n;
+};
+
+static void chain_add(struct chain *c, X509 *x)
+{
+    cr_assert(c->n < 16);
+    int len = i2d_X509(x, &c->der[c->n]);
+    cr_assert(len > 0);
+    c->items[c->n].data = c->der[c->n];
+    c->items[c->n].len = (size_t)len;
+    c->n++;
+}
+
+static void chain_free(struct chain *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        OPENSSL_free(c->der[i]);
+    memset(c, 0, sizeof(*c));
+}
+
+static struct verdict check_at(const struct validator *v, const struct crl_cache *crls,
+                               const struct chain *c, const char *tenant, const char *device,
+                               int64_t now)
+{
+    struct chain_input in = {.id = 42, .certs = c->items, .n_certs = c->n};
+    struct verdict out;
+    in.tenant_id = (struct cv_bytes){(const uint8_t *)tenant, strlen(tenant)};
+    in.device_id = (struct cv_bytes){(const uint8_t *)(device ? device : ""), device ? strlen(device) : 0};
+    validator_check_chain(v, crls, &out, &in, now);
+    cr_assert_eq(out.id, 42);
+    return out;
+}
+
+static struct verdict check_one(X509 *leaf, const char *tenant, const char *device)
+{
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    struct verdict out = check_at(v, NULL, &c, tenant, device, NOW);
+    chain_free(&c);
+    validator_free(v);
+    return out;
+}
+
+#define expect_deny(out, r)                                                                  \
+    do {                                                                                     \
+        cr_expect_eq((out).decision, DECISION_DENY, "decision %s",                           \
+                     verdict_decision_name((out).decision));                                 \
+        cr_expect_eq((out).reason, (r), "reason %s (%s), wanted %s",                         \
+                     verdict_reason_name((out).reason), (out).detail, verdict_reason_name(r)); \
+    } while (0)
+
+/* ---- the rules ---- */
+
+Test(validator, valid_tenant_requires_password)
+{
+    X509 *leaf = tenant_leaf("acme");
+    struct verdict out = check_one(leaf, "acme", NULL);
+    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s", out.detail);
+    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.kind, CERT_KIND_TENANT);
+    cr_expect_str_eq(out.profile, "tenant");
+    cr_expect(out.has_leaf_sha256);
+    cr_expect_neq(strstr(out.subject, "O=acme"), NULL, "subject %s", out.subject);
+    cr_expect_eq(out.not_after_unix, NOW + 300 * DAY);
+    cr_expect_gt(strlen(out.serial_hex), 0);
+    X509_free(leaf);
+}
+
+Test(validator, device_cert_allows_when_tenant_skips_password)
+{
+    X509 *leaf = device_leaf("acme", "dev-1");
+    struct verdict out = check_one(leaf, "acme", "dev-1");
+    cr_expect_eq(out.decision, DECISION_ALLOW, "%s %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.reason, REASON_OK);
+    cr_expect_eq(out.kind, CERT_KIND_DEVICE);
+    X509_free(leaf);
+}
+
+Test(validator, device_cert_requires_password_when_tenant_says_so)
+{
+    X509 *leaf = device_leaf("globex", "dev-9");
+    struct verdict out = check_one(leaf, "globex", "dev-9");
+    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s %s", verdict_reason_name(out.reason),
+                 out.detail);
+    cr_expect_eq(out.reason, REASON_OK);
+    X509_free(leaf);
+}
+
+Test(validator, wrong_tenant)
+{
+    X509 *leaf = tenant_leaf("acme");
+    expect_deny(check_one(leaf, "globex", NULL), REASON_WRONG_TENANT);
+    X509_free(leaf);
+}
+
+Test(validator, device_mismatch)
+{
+    X509 *leaf = device_leaf("acme", "dev-1");
+    expect_deny(check_one(leaf, "acme", "dev-2"), REASON_DEVICE_MISMATCH);
+    X509_free(leaf);
+}
+
+Test(validator, unknown_tenant)
+{
+    X509 *leaf = tenant_leaf("initech");
+    expect_deny(check_one(leaf, "initech", NULL), REASON_UNKNOWN_TENANT);
+    X509_free(leaf);
+}
+
+Test(validator, missing_identity)
+{
+    /* A tenant leaf with no O attribute. */
+    EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
+    struct pki_cert_spec s = {.cn = "nobody", .not_before = NOW - DAY, .not_after = NOW + DAY,
+                              .path_len = -1, .eku = "1.3.6.1.5.5.7.3.2"};
+    X509 *leaf = issue(&s, k, &g_tenant_ca);
+    expect_deny(check_one(leaf, "acme", NULL), REASON_MISSING_IDENTITY);
+    X509_free(leaf);
+    EVP_PKEY_free(k);
+}
+
+Test(validator, validity_too_long)
+{
+    X509 *ok = tenant_leaf_ex("acme", NOW - DAY, NOW - DAY + 396 * DAY, "1.3.6.1.5.5.7.3.2",
+                              &g_tenant_ca, 0);
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 400 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, 0);
+    cr_expect_eq(check_one(ok, "acme", NULL).reason, REASON_OK, "396 days is the limit");
+    expect_deny(check_one(leaf, "acme", NULL), REASON_VALIDITY_TOO_LONG);
+    X509_free(ok);
+    X509_free(leaf);
+}
+
+Test(validator, missing_client_auth)
+{
+    X509 *server_only = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.1",
+                                       &g_tenant_ca, 0);
+    X509 *no_eku = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, NULL, &g_tenant_ca, 0);
+    expect_deny(check_one(server_only, "acme", NULL), REASON_EXTENDED_KEY_USAGE);
+    expect_deny(check_one(no_eku, "acme", NULL), REASON_EXTENDED_KEY_USAGE);
+    X509_free(server_only);
+    X509_free(no_eku);
+}
+
+Test(validator, expired_and_clock_skew)
+{
+    X509 *leaf = tenant_leaf_ex("acme", NOW - 30 * DAY, NOW - 60, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, 0);
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *strict = build(&t);
+    t.vc.clock_skew_seconds = 300;
+    struct validator *lenient = build(&t);
+    chain_add(&c, leaf);
+    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), REASON_EXPIRED);
+    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, REASON_OK,
+                 "60 s past notAfter is within a 300 s skew");
+    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW + 600), REASON_EXPIRED);
+    chain_free(&c);
+    validator_free(strict);
+    validator_free(lenient);
+    X509_free(leaf);
+}
+
+Test(validator, not_yet_valid_and_clock_skew)
+{
+    X509 *leaf = tenant_leaf_ex("acme", NOW + 120, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, 0);
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *strict = build(&t);
+    t.vc.clock_skew_seconds = 300;
+    struct validator *lenient = build(&t);
+    chain_add(&c, leaf);
+    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), REASON_NOT_YET_VALID);
+    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, REASON_OK);
+    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW - 600), REASON_NOT_YET_VALID);
+    chain_free(&c);
+    validator_free(strict);
+    validator_free(lenient);
+    X509_free(leaf);
+}
+
+Test(validator, untrusted_issuer)
+{
+    struct ca other_root = make_ca("Root R1", NULL, NOW - DAY, NOW + 365 * DAY); /* same name, other key */
+    struct ca other_ca = make_ca("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other_ca, 0);
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    t.tenant_issuers[0] = g_device_file; /* keep the real Tenant CA out of the pool */
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    chain_add(&c, other_ca.cert);
+    struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    cr_expect(out.reason == REASON_UNTRUSTED_ISSUER || out.reason == REASON_BAD_SIGNATURE,
+              "reason %s (%s)", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.decision, DECISION_DENY);
+    chain_free(&c);
+    /* A chain whose top is a self-signed root nobody trusts. */
+    chain_add(&c, leaf);
+    chain_add(&c, other_ca.cert);
+    chain_add(&c, other_root.cert);
+    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, REASON_UNTRUSTED_ISSUER);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+    free_ca(&other_root);
+    free_ca(&other_ca);
+}
+
+Test(validator, bad_signature)
+{
+    X509 *leaf = tenant_leaf("acme");
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    /* The signature BIT STRING ends the DER: flip its last byte. */
+    c.der[0][c.items[0].len - 1] ^= 0x01;
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_BAD_SIGNATURE);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+}
+
+Test(validator, malformed_der)
+{
+    static const uint8_t garbage[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    X509 *leaf = tenant_leaf("acme");
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    chain_add(&c, g_tenant_ca.cert);
+    chain_add(&c, g_root.cert);
+    c.items[2].data = garbage;
+    c.items[2].len = sizeof(garbage);
+    struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    expect_deny(out, REASON_MALFORMED);
+    cr_expect_str_eq(out.detail, "certificate 2 is not DER");
+    /* Trailing bytes after a valid certificate are refused too. */
+    uint8_t *longer = malloc(c.items[0].len + 1);
+    memcpy(longer, c.der[0], c.items[0].len);
+    longer[c.items[0].len] = 0;
+    c.items[0].data = longer;
+    c.items[0].len++;
+    c.items[2].data = c.der[2];
+    out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    expect_deny(out, REASON_MALFORMED);
+    cr_expect_str_eq(out.detail, "certificate 0 is not DER");
+    free(longer);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+}
+
+Test(validator, too_many_certs_and_too_big)
+{
+    X509 *leaf = tenant_leaf("acme");
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    t.vc.max_chain_certs = 3;
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    for (int i = 0; i < 3; i++)
+        chain_add(&c, g_tenant_ca.cert);
+    struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    expect_deny(out, REASON_MALFORMED);
+    cr_expect_neq(strstr(out.detail, "max_certs_per_chain"), NULL, "%s", out.detail);
+    c.n = 3; /* within the limit: valid */
+    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, REASON_OK);
+    validator_free(v);
+    t.vc.max_cert_bytes = 100;
+    v = build(&t);
+    out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    expect_deny(out, REASON_MALFORMED);
+    cr_expect_neq(strstr(out.detail, "max_cert_bytes"), NULL, "%s", out.detail);
+    c.n = 4;
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+}
+
+Test(validator, two_live_tenant_certs_of_one_tenant)
+{
+    X509 *a = tenant_leaf("acme"), *b = tenant_leaf("acme");
+    struct test_cfg t;
+    struct chain ca = {0}, cb = {0};
+    default_cfg(&t);
+    struct validator *v = build(&t);
+    chain_add(&ca, a);
+    chain_add(&cb, b);
+    struct verdict va = check_at(v, NULL, &ca, "acme", NULL, NOW);
+    struct verdict vb = check_at(v, NULL, &cb, "acme", NULL, NOW);
+    cr_expect_eq(va.decision, DECISION_REQUIRE_PASSWORD, "%s", va.detail);
+    cr_expect_eq(vb.decision, DECISION_REQUIRE_PASSWORD, "%s", vb.detail);
+    cr_expect_neq(memcmp(va.leaf_sha256, vb.leaf_sha256, 32), 0, "two distinct certificates");
+    chain_free(&ca);
+    chain_free(&cb);
+    validator_free(v);
+    X509_free(a);
+    X509_free(b);
+}
+
+/* Cross-signed anchor rotation: "Tenant CA" exists twice with one key, as
+ * issued by the old root R1 and by the new root R2. */
+Test(validator, cross_signed_anchor_rotation)
+{
+    struct ca r2 = make_ca("Root R2", NULL, NOW - DAY, NOW + 3650 * DAY);
+    struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - DAY,
+                              .not_after = NOW + 1825 * DAY, .is_ca = true, .path_len = -1,
+                              .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
+    X509 *ca_by_r2 = issue(&s, g_tenant_ca.key, &r2);
+    X509 *leaf = tenant_leaf("acme");
+    char r2_file[128], ca_r2_file[128];
+    struct test_cfg t;
+    struct chain old_chain = {0}, new_chain = {0};
+
+    write_pem(r2_file, sizeof(r2_file), "root-r2.pem", r2.cert);
+    write_pem(ca_r2_file, sizeof(ca_r2_file), "tenant-ca-r2.pem", ca_by_r2);
+    chain_add(&old_chain, leaf);
+    chain_add(&old_chain, g_tenant_ca.cert); /* the client still sends the R1 copy */
+    chain_add(&new_chain, leaf);
+    chain_add(&new_chain, ca_by_r2);
+
+    /* 1. Both roots trusted, the profile lists the R2 copy. */
+    default_cfg(&t);
+    t.anchors[1] = r2_file;
+    t.vc.n_anchor_files = 2;
+    t.tenant_issuers[0] = ca_r2_file;
+    struct validator *both = build(&t);
+    cr_expect_eq(validator_anchor_count(both), 2);
+    cr_expect_eq(check_at(both, NULL, &old_chain, "acme", NULL, NOW).reason, REASON_OK);
+    cr_expect_eq(check_at(both, NULL, &new_chain, "acme", NULL, NOW).reason, REASON_OK);
+
+    /* 2. R1 removed: the old chain still validates via the R2 copy. */
+    t.anchors[0] = r2_file;
+    t.vc.n_anchor_files = 1;
+    struct validator *new_only = build(&t);
+    struct verdict out = check_at(new_only, NULL, &old_chain, "acme", NULL, NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+
+    /* 3. Only the removed root: the R2 path is not trusted. */
+    t.anchors[0] = g_root_file;
+    struct validator *old_only = build(&t);
+    out = check_at(old_only, NULL, &new_chain, "acme", NULL, NOW);
+    expect_deny(out, REASON_UNTRUSTED_ISSUER);
+
+    chain_free(&old_chain);
+    chain_free(&new_chain);
+    validator_free(both);
+    validator_free(new_only);
+    validator_free(old_only);
+    X509_free(ca_by_r2);
+    X509_free(leaf);
+    free_ca(&r2);
+}
+
+/* The first chain built fails on an expired copy of the intermediate (the
+ * configured copy, which the builder tries first); the bounded retry must
+ * find the presented, current copy. */
+Test(validator, retries_alternative_intermediate)
+{
+    struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - 900 * DAY,
+                              .not_after = NOW - 10 * DAY, .is_ca = true, .path_len = -1,
+                              .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
+    X509 *expired_copy = issue(&s, g_tenant_ca.key, &g_root);
+    X509 *leaf = tenant_leaf("acme");
+    char expired_file[128];
+    struct test_cfg t;
+    struct chain c = {0};
+    write_pem(expired_file, sizeof(expired_file), "tenant-ca-expired.pem", expired_copy);
+    default_cfg(&t);
+    t.tenant_issuers[0] = expired_file;
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    chain_add(&c, g_tenant_ca.cert);
+    struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    validator_free(v);
+    /* With one attempt only, the expired configured copy decides. */
+    t.vc.max_path_attempts = 1;
+    v = build(&t);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_EXPIRED);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(expired_copy);
+    X509_free(leaf);
+}
+
+Test(validator, intermediates_any_order_duplicates_extras)
+{
+    struct ca mid = make_ca("Mid CA", &g_root, NOW - DAY, NOW + 1825 * DAY);
+    struct ca issuing = make_ca("Issuing CA", &mid, NOW - DAY, NOW + 1825 * DAY);
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &issuing, 0);
+    char issuing_file[128];
+    struct test_cfg t;
+    struct chain c = {0};
+
+    write_pem(issuing_file, sizeof(issuing_file), "issuing.pem", issuing.cert);
+    default_cfg(&t);
+    t.tenant_issuers[0] = issuing_file;
+    struct validator *v = build(&t);
+    /* Mid CA is known only from the request. */
+    chain_add(&c, leaf);
+    chain_add(&c, g_device_ca.cert); /* unrelated extra */
+    chain_add(&c, issuing.cert);
+    chain_add(&c, g_root.cert);      /* the anchor itself, sent anyway */
+    chain_add(&c, mid.cert);
+    chain_add(&c, issuing.cert);     /* duplicate */
+    struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD);
+    chain_free(&c);
+    /* Without Mid CA there is no path. */
+    chain_add(&c, leaf);
+    chain_add(&c, issuing.cert);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_UNTRUSTED_ISSUER);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+    free_ca(&mid);
+    free_ca(&issuing);
+}
+
+Test(validator, no_matching_profile)
+{
+    struct ca other = make_ca("Other CA", &g_root, NOW - DAY, NOW + 365 * DAY);
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other, 0);
+    struct test_cfg t;
+    struct chain c = {0};
+    default_cfg(&t);
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    chain_add(&c, other.cert);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_NO_MATCHING_PROFILE);
+    chain_free(&c);
+    validator_free(v);
+    X509_free(leaf);
+    free_ca(&other);
+}
+
+/* ---- revocation through the CRL cache ---- */
+
+static void add_crl(struct crl_cache *cc, const uint64_t *serials, size_t n, int64_t next_update)
+{
+    char err[256];
+    X509_CRL *crl = pki_crl_new(g_tenant_ca.cert, g_tenant_ca.key, serials, n, NOW - DAY,
+                                next_update, 1);
+    cr_assert_not_null(crl);
+    cr_assert_eq(crl_cache_add_crl(cc, crl, g_tenant_ca.cert, "test", err, sizeof(err)), 0, "%s", err);
+    X509_CRL_free(crl);
+}
+
+Test(validator, revocation)
+{
+    uint64_t revoked = 0x1234;
+    X509 *bad = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                               &g_tenant_ca, revoked);
+    X509 *good = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, 0x5678);
+    struct test_cfg t;
+    struct chain cb = {0}, cg = {0};
+    crl_cache_reader_register();
+    struct crl_cache *cc = crl_cache_new(), *empty = crl_cache_new();
+    cr_assert_not_null(cc);
+    add_crl(cc, &revoked, 1, NOW + 7 * DAY);
+    default_cfg(&t);
+    t.profiles[0].revocation = REVOCATION_LEAF;
+    struct validator *v = build(&t);
+    chain_add(&cb, bad);
+    chain_add(&cg, good);
+
+    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW), REASON_REVOKED);
+    cr_expect_eq(check_at(v, cc, &cg, "acme", NULL, NOW).reason, REASON_OK);
+    expect_deny(check_at(v, NULL, &cg, "acme", NULL, NOW), REASON_REVOCATION_UNKNOWN);
+    expect_deny(check_at(v, empty, &cg, "acme", NULL, NOW), REASON_REVOCATION_UNKNOWN);
+    /* Past nextUpdate: fail closed by default... */
+    expect_deny(check_at(v, cc, &cg, "acme", NULL, NOW + 8 * DAY), REASON_REVOCATION_STALE);
+    /* ...a stale CRL still revokes... */
+    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW + 8 * DAY), REASON_REVOKED);
+    validator_free(v);
+    /* ...and STALE_ALLOW_WARN accepts with a warning. */
+    t.profiles[0].on_stale = STALE_ALLOW_WARN;
+    v = build(&t);
+    struct verdict out = check_at(v, cc, &cg, "acme", NULL, NOW + 8 * DAY);
+    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_neq(strstr(out.detail, "stale"), NULL, "detail warns: %s", out.detail);
+    validator_free(v);
+
+    chain_free(&cb);
+    chain_free(&cg);
+    crl_cache_free(cc);
+    crl_cache_free(empty);
+    crl_cache_reader_unregister();
+    X509_free(bad);
+    X509_free(good);
+}
+
+Test(validator, config_errors)
+{
+    struct test_cfg t;
+    struct validator *v = NULL;
+    char err[256] = "";
+    char missing[] = "/nonexistent/anchor.pem";
+    default_cfg(&t);
+    t.anchors[0] = missing;
+    cr_expect_eq(validator_new(&v, &t.vc, 1, err, sizeof(err)), -1);
+    cr_expect_null(v);
+    cr_expect_neq(strstr(err, "/nonexistent/anchor.pem"), NULL, "%s", err);
+    default_cfg(&t);
+    t.profiles[0].tenant_id.value = "1.2.bogus";
+    cr_expect_eq(validator_new(&v, &t.vc, 1, err, sizeof(err)), -1);
+    default_cfg(&t);
+    v = build(&t);
+    cr_expect_eq(validator_version(v), 7);
+    validator_free(v);
+    validator_free(NULL);
+}

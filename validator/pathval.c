@@ -1,0 +1,616 @@
+/* RFC 5280 section 6 path validation on BoringSSL's X509_verify_cert.
+ *
+ * BoringSSL does the per-certificate work (6.1.3 signature, validity, name
+ * chaining, name constraints, policy tree; 6.1.4 basic constraints, path
+ * length, key usage; 6.1.5 explicit policy). This file adds what the
+ * service needs around it:
+ *  - a precise mapping of X509_V_ERR_* to enum verdict_reason, with a detail
+ *    that names the failing certificate and its depth;
+ *  - clock-skew tolerance on notBefore/notAfter (verify callback);
+ *  - a bounded retry over alternative candidate certificates: this
+ *    X509_verify_cert builds one chain (trusted-first issuer lookup, plus the
+ *    OpenSSL 1.0.2 "alternative chain" step only when the chain does not end
+ *    at a trust anchor). When a built chain fails on a certificate that has
+ *    another candidate with the same subject (a cross-signed intermediate,
+ *    a re-keyed or rotated anchor), the culprit is excluded and the build is
+ *    re-run, at most max_path_attempts times. */
+#include "validator_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/obj.h>
+#include <openssl/x509v3.h>
+
+#include "verdict.h"
+
+#define PATHVAL_DEFAULT_DEPTH 8
+#define PATHVAL_DEFAULT_ATTEMPTS 16
+#define PATHVAL_MAX_ATTEMPTS 64 /* hard cap: each attempt is a full chain build */
+
+/* RFC 5280 6.1.1 (c): the default user-initial-policy-set is {anyPolicy}.
+ * This BoringSSL's policy code treats an empty set as "no acceptable
+ * policy" once explicit policy is required, so the default is spelled out. */
+const char *const pathval_any_policy[1] = {"2.5.29.32.0"};
+
+/* Per-run state reachable from the verify callback through app data. */
+struct pathval_cb_state {
+    time_t at;
+    uint32_t skew;
+};
+
+int pathval_env_init(struct pathval_env *env, const STACK_OF(X509) *anchors, char *err,
+                     size_t errlen)
+{
+    memset(env, 0, sizeof(*env));
+    env->store = X509_STORE_new();
+    env->anchors = sk_X509_new_null();
+    if (env->store == NULL || env->anchors == NULL)
+        goto oom;
+    for (size_t i = 0; i < sk_X509_num(anchors); i++) {
+        X509 *a = sk_X509_value(anchors, i);
+        /* Duplicates (the same anchor in two bundles) are harmless: skip
+         * the store's "already in hash table" error. */
+        if (!X509_STORE_add_cert(env->store, a))
+            ERR_clear_error();
+        if (!sk_X509_push(env->anchors, a))
+            goto oom;
+        X509_up_ref(a);
+        /* Fill the extension cache now, so concurrent readers never race
+         * to compute it (BoringSSL locks it, but this keeps the hot path
+         * free of that lock's first-use write). */
+        X509_check_purpose(a, -1, 0);
+    }
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory building the trust store");
+    pathval_env_clear(env);
+    return -1;
+}
+
+void pathval_env_clear(struct pathval_env *env)
+{
+    if (env == NULL)
+        return;
+    X509_STORE_free(env->store);
+    sk_X509_pop_free(env->anchors, X509_free);
+    memset(env, 0, sizeof(*env));
+}
+
+STACK_OF(ASN1_OBJECT) *pathval_policies_from_oids(const char *const *oids, size_t n, char *err,
+                                                  size_t errlen)
+{
+    STACK_OF(ASN1_OBJECT) *sk = sk_ASN1_OBJECT_new_null();
+
+    if (sk == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        ASN1_OBJECT *o = OBJ_txt2obj(oids[i], 1); /* 1: dotted form only */
+        if (o == NULL) {
+            snprintf(err, errlen, "bad policy OID \"%s\"", oids[i]);
+            goto err;
+        }
+        if (!sk_ASN1_OBJECT_push(sk, o)) {
+            ASN1_OBJECT_free(o);
+            goto oom;
+        }
+    }
+    return sk;
+oom:
+    snprintf(err, errlen, "out of memory");
+err:
+    ERR_clear_error();
+    sk_ASN1_OBJECT_pop_free(sk, ASN1_OBJECT_free);
+    return NULL;
+}
+
+/* time_within: |t| <= |at| + |skew| (before) or |t| >= |at| - |skew|. */
+static bool skew_excuses(X509_STORE_CTX *ctx, int err, const struct pathval_cb_state *st)
+{
+    X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+    time_t t;
+
+    if (x == NULL || st->skew == 0)
+        return false;
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+        t = st->at + (time_t)st->skew;
+        return X509_cmp_time(X509_get0_notBefore(x), &t) <= 0;
+    }
+    if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
+        t = st->at - (time_t)st->skew;
+        return X509_cmp_time(X509_get0_notAfter(x), &t) >= 0;
+    }
+    return false;
+}
+
+/* pathval_verify_cb stops at the first error, except validity errors that
+ * the configured clock skew excuses (the time check of RFC 5280 6.1.3 (a)(2)
+ * widened by the skew on the failing side only). */
+static int pathval_verify_cb(int ok, X509_STORE_CTX *ctx)
+{
+    const struct pathval_cb_state *st = X509_STORE_CTX_get_app_data(ctx);
+    int err;
+
+    if (ok)
+        return 1;
+    err = X509_STORE_CTX_get_error(ctx);
+    if (st != NULL && skew_excuses(ctx, err, st)) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
+    return 0;
+}
+
+static bool is_crl_problem(int e)
+{
+    switch (e) {
+    case X509_V_ERR_UNABLE_TO_GET_CRL:
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CRL_SIGNATURE:
+    case X509_V_ERR_CRL_SIGNATURE_FAILURE:
+    case X509_V_ERR_CRL_NOT_YET_VALID:
+    case X509_V_ERR_ERROR_IN_CRL_LAST_UPDATE_FIELD:
+    case X509_V_ERR_ERROR_IN_CRL_NEXT_UPDATE_FIELD:
+    case X509_V_ERR_UNABLE_TO_GET_CRL_ISSUER:
+    case X509_V_ERR_UNHANDLED_CRITICAL_CRL_EXTENSION:
+    case X509_V_ERR_DIFFERENT_CRL_SCOPE:
+    case X509_V_ERR_CRL_PATH_VALIDATION_ERROR:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* pathval_reason maps one X509_V_ERR_* code to the service's reason. |x| is
+ * the certificate the error is about (may be NULL). */
+static enum verdict_reason pathval_reason(int e, X509 *x)
+{
+    if (is_crl_problem(e))
+        return REASON_REVOCATION_UNKNOWN; /* RFC 5280 6.3.3 (k): status undetermined */
+    switch (e) {
+    case X509_V_ERR_CRL_HAS_EXPIRED:
+        return REASON_REVOCATION_STALE;
+    case X509_V_ERR_CERT_REVOKED:
+        return REASON_REVOKED;
+    case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
+    case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
+    case X509_V_ERR_CERT_SIGNATURE_FAILURE:
+        return REASON_BAD_SIGNATURE;
+    case X509_V_ERR_CERT_NOT_YET_VALID:
+        return REASON_NOT_YET_VALID;
+    case X509_V_ERR_CERT_HAS_EXPIRED:
+        return REASON_EXPIRED;
+    case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
+    case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
+    case X509_V_ERR_INVALID_EXTENSION:
+        return REASON_MALFORMED;
+    case X509_V_ERR_CERT_CHAIN_TOO_LONG:
+        return REASON_PATH_TOO_LONG;
+    case X509_V_ERR_INVALID_CA:
+    case X509_V_ERR_PATH_LENGTH_EXCEEDED:
+    case X509_V_ERR_INVALID_NON_CA:
+        return REASON_BASIC_CONSTRAINTS;
+    case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
+    case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
+    case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
+        return REASON_KEY_USAGE;
+    case X509_V_ERR_INVALID_PURPOSE:
+        /* The purpose check tests EKU first, then keyUsage: blame EKU when
+         * the certificate has one. */
+        if (x != NULL && (X509_get_extension_flags(x) & EXFLAG_XKUSAGE))
+            return REASON_EXTENDED_KEY_USAGE;
+        return REASON_KEY_USAGE;
+    case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
+        return REASON_UNKNOWN_CRITICAL_EXTENSION;
+    case X509_V_ERR_INVALID_POLICY_EXTENSION:
+    case X509_V_ERR_NO_EXPLICIT_POLICY:
+        return REASON_POLICY;
+    case X509_V_ERR_PERMITTED_VIOLATION:
+    case X509_V_ERR_EXCLUDED_VIOLATION:
+    case X509_V_ERR_SUBTREE_MINMAX:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE:
+    case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
+    case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
+    case X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS:
+    case X509_V_ERR_HOSTNAME_MISMATCH: /* the name the caller expects is not the leaf's */
+    case X509_V_ERR_EMAIL_MISMATCH:
+    case X509_V_ERR_IP_ADDRESS_MISMATCH:
+        return REASON_NAME_CONSTRAINTS;
+    case X509_V_ERR_SUBJECT_ISSUER_MISMATCH:
+    case X509_V_ERR_AKID_SKID_MISMATCH:
+    case X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH:
+        return REASON_NAME_CHAINING;
+    case X509_V_ERR_OUT_OF_MEM:
+        return REASON_INTERNAL_ERROR;
+    default:
+        /* Issuer not found, self-signed leaf, untrusted root and anything
+         * unforeseen: the path does not end at a trust anchor. */
+        return REASON_UNTRUSTED_ISSUER;
+    }
+}
+
+/* name_chaining_suspect: |x|'s issuer was not found, but some candidate's
+ * subjectKeyIdentifier equals |x|'s authorityKeyIdentifier while its subject
+ * differs from |x|'s issuer: the signer is there, the names do not chain
+ * (RFC 5280 6.1.3 (a)(4)). */
+static bool name_chaining_suspect(X509 *x, const STACK_OF(X509) *a, const STACK_OF(X509) *b)
+{
+    const ASN1_OCTET_STRING *akid = x != NULL ? X509_get0_authority_key_id(x) : NULL;
+    const STACK_OF(X509) *sets[2] = {a, b};
+
+    if (akid == NULL)
+        return false;
+    for (size_t s = 0; s < 2; s++) {
+        for (size_t i = 0; sets[s] != NULL && i < sk_X509_num(sets[s]); i++) {
+            X509 *c = sk_X509_value(sets[s], i);
+            const ASN1_OCTET_STRING *skid = X509_get0_subject_key_id(c);
+            if (skid != NULL && ASN1_OCTET_STRING_cmp(skid, akid) == 0 &&
+                X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) != 0)
+                return true;
+        }
+    }
+    return false;
+}
+
+/* issuer_lacks_certsign: |x|'s issuer was not found because the only
+ * candidate that names it and whose key verifies |x|'s signature has a
+ * keyUsage without keyCertSign (RFC 5280 6.1.4 (n)); BoringSSL's issuer
+ * lookup skips such a certificate, which would read as "untrusted". */
+static bool issuer_lacks_certsign(X509 *x, const STACK_OF(X509) *a, const STACK_OF(X509) *b)
+{
+    const STACK_OF(X509) *sets[2] = {a, b};
+
+    if (x == NULL)
+        return false;
+    for (size_t s = 0; s < 2; s++) {
+        for (size_t i = 0; sets[s] != NULL && i < sk_X509_num(sets[s]); i++) {
+            X509 *c = sk_X509_value(sets[s], i);
+            EVP_PKEY *k;
+            bool signer;
+            if (X509_NAME_cmp(X509_get_subject_name(c), X509_get_issuer_name(x)) != 0 ||
+                !(X509_get_extension_flags(c) & EXFLAG_KUSAGE) ||
+                (X509_get_key_usage(c) & KU_KEY_CERT_SIGN))
+                continue;
+            k = X509_get_pubkey(c);
+            signer = k != NULL && X509_verify(x, k) == 1;
+            EVP_PKEY_free(k);
+            if (signer)
+                return true;
+        }
+    }
+    ERR_clear_error();
+    return false;
+}
+
+static const char *depth_role(int depth, int chain_len, bool top_trusted)
+{
+    if (depth == 0)
+        return "leaf";
+    if (depth == chain_len - 1 && top_trusted)
+        return "anchor";
+    return "intermediate";
+}
+
+/* record_failure fills |res| from the failed |ctx|. */
+static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
+                           const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted)
+{
+    int e = X509_STORE_CTX_get_error(ctx);
+    int depth = X509_STORE_CTX_get_error_depth(ctx);
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
+    X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+    char name[112] = "?";
+    bool top_trusted = false;
+
+    if (x == NULL && depth >= 0 && depth < n)
+        x = sk_X509_value(chain, (size_t)depth);
+    if (n > 0)
+        top_trusted = sk_X509_find(anchors, NULL, sk_X509_value(chain, (size_t)n - 1));
+    if (x != NULL)
+        X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+    res->valid = false;
+    res->reason = pathval_reason(e, x);
+    if (res->reason == REASON_UNTRUSTED_ISSUER &&
+        (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+         e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
+        issuer_lacks_certsign(x, anchors, untrusted)) {
+        res->reason = REASON_KEY_USAGE;
+        snprintf(res->detail, sizeof(res->detail),
+                 "%s at depth %d (%s): its issuer's keyUsage lacks keyCertSign",
+                 depth_role(depth, n, top_trusted), depth, name);
+        return;
+    }
+    if (res->reason == REASON_UNTRUSTED_ISSUER &&
+        (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
+         e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
+        name_chaining_suspect(x, anchors, untrusted))
+        res->reason = REASON_NAME_CHAINING;
+    snprintf(res->detail, sizeof(res->detail), "%s at depth %d (%s): %s%s",
+             depth_role(depth, n, top_trusted), depth, name, X509_verify_cert_error_string(e),
+             res->reason == REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
+}
+
+/* has_alternative: another candidate (not excluded) has |x|'s subject. */
+static bool has_alternative(X509 *x, const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl)
+{
+    for (size_t i = 0; set != NULL && i < sk_X509_num(set); i++) {
+        X509 *c = sk_X509_value(set, i);
+        bool excluded = false;
+        if (c == x || X509_cmp(c, x) == 0)
+            continue;
+        for (size_t j = 0; j < n_excl; j++)
+            excluded = excluded || excl[j] == c;
+        if (!excluded && X509_NAME_cmp(X509_get_subject_name(c), X509_get_subject_name(x)) == 0)
+            return true;
+    }
+    return false;
+}
+
+/* pick_culprit chooses the certificate of the failed chain to exclude on
+ * the next attempt: the failing certificate itself, or for a signature
+ * failure its issuer (a same-name issuer with another key), provided an
+ * alternative with the same subject exists. Returns NULL when retrying
+ * cannot help. The leaf is never excluded. */
+static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
+                          const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl)
+{
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    int e = X509_STORE_CTX_get_error(ctx);
+    int d = X509_STORE_CTX_get_error_depth(ctx);
+    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
+    int order[2] = {d, -1};
+
+    if (e == X509_V_ERR_CERT_SIGNATURE_FAILURE || e == X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY) {
+        order[0] = d + 1;
+        order[1] = d;
+    }
+    if (e == X509_V_ERR_OUT_OF_MEM || e == X509_V_ERR_CERT_REVOKED)
+        return NULL;
+    for (size_t k = 0; k < 2; k++) {
+        int p = order[k];
+        if (p <= 0 || p >= n)
+            continue;
+        X509 *c = sk_X509_value(chain, (size_t)p);
+        if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
+            return c;
+    }
+    return NULL;
+}
+
+/* filtered: a shallow copy of |set| without the excluded certificates, or
+ * NULL (caller then uses |set|) when nothing is excluded from it. */
+static STACK_OF(X509) *filtered(const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl,
+                                bool *oom)
+{
+    STACK_OF(X509) *out = NULL;
+    bool hit = false;
+
+    for (size_t i = 0; set != NULL && i < sk_X509_num(set) && !hit; i++)
+        for (size_t j = 0; j < n_excl && !hit; j++)
+            hit = sk_X509_value(set, i) == excl[j];
+    if (!hit)
+        return NULL;
+    out = sk_X509_new_null();
+    if (out == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    for (size_t i = 0; i < sk_X509_num(set); i++) {
+        X509 *c = sk_X509_value(set, i);
+        bool drop = false;
+        for (size_t j = 0; j < n_excl; j++)
+            drop = drop || c == excl[j];
+        if (!drop && !sk_X509_push(out, c)) {
+            *oom = true;
+            sk_X509_free(out);
+            return NULL;
+        }
+    }
+    return out;
+}
+
+/* setup_ctx applies |run| to a freshly initialised |ctx|. */
+static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
+                     struct pathval_cb_state *st)
+{
+    X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+
+    X509_VERIFY_PARAM_set_time(param, (time_t)run->at);
+    X509_VERIFY_PARAM_set_depth(param, run->max_depth);
+    if (!X509_VERIFY_PARAM_set_flags(param, run->flags))
+        return -1;
+    if (run->policies != NULL && sk_ASN1_OBJECT_num(run->policies) > 0 &&
+        !X509_VERIFY_PARAM_set1_policies(param, run->policies))
+        return -1;
+    if (run->purpose != 0 && !X509_STORE_CTX_set_purpose(ctx, run->purpose))
+        return -1;
+    if (run->hostname != NULL &&
+        !X509_VERIFY_PARAM_set1_host(param, run->hostname, strlen(run->hostname)))
+        return -1;
+    if (run->crls != NULL)
+        X509_STORE_CTX_set0_crls(ctx, run->crls);
+    st->at = (time_t)run->at;
+    st->skew = run->clock_skew;
+    X509_STORE_CTX_set_app_data(ctx, st);
+    X509_STORE_CTX_set_verify_cb(ctx, pathval_verify_cb);
+    return 0;
+}
+
+/* attempt runs one chain build. Returns 1 valid, 0 invalid (|ctx| keeps the
+ * error), -1 internal error. */
+static int attempt(X509_STORE_CTX *ctx, const struct pathval_env *env,
+                   const struct pathval_run *run, X509 *leaf, STACK_OF(X509) *untrusted,
+                   STACK_OF(X509) *trusted_subset, struct pathval_cb_state *st)
+{
+    if (!X509_STORE_CTX_init(ctx, env->store, leaf, untrusted))
+        return -1;
+    if (trusted_subset != NULL)
+        X509_STORE_CTX_trusted_stack(ctx, trusted_subset);
+    if (setup_ctx(ctx, run, st) != 0)
+        return -1;
+    return X509_verify_cert(ctx) == 1 ? 1 : 0;
+}
+
+int pathval_verify(struct path_result *res, const struct pathval_env *env,
+                   const struct pathval_run *run, X509 *leaf, STACK_OF(X509) *untrusted)
+{
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509 *excl[PATHVAL_MAX_ATTEMPTS];
+    size_t n_excl = 0;
+    uint32_t max = run->max_attempts ? run->max_attempts : PATHVAL_DEFAULT_ATTEMPTS;
+    struct pathval_cb_state st;
+    int rc = -1;
+
+    memset(res, 0, sizeof(*res));
+    if (max > PATHVAL_MAX_ATTEMPTS)
+        max = PATHVAL_MAX_ATTEMPTS;
+    if (ctx == NULL)
+        goto err;
+    for (uint32_t i = 0; i < max; i++) {
+        bool oom = false;
+        STACK_OF(X509) *u = filtered(untrusted, excl, n_excl, &oom);
+        STACK_OF(X509) *t = oom ? NULL : filtered(env->anchors, excl, n_excl, &oom);
+        int r = oom ? -1 : attempt(ctx, env, run, leaf, u ? u : untrusted, t, &st);
+        X509 *culprit = NULL;
+
+        if (r == 1) {
+            res->valid = true;
+            res->reason = REASON_OK;
+            res->chain = X509_STORE_CTX_get1_chain(ctx);
+        } else if (r == 0) {
+            if (i == 0)
+                record_failure(res, ctx, env->anchors, untrusted);
+            culprit = pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
+        }
+        X509_STORE_CTX_cleanup(ctx);
+        sk_X509_free(u);
+        sk_X509_free(t);
+        if (r < 0)
+            goto err;
+        if (r == 1) {
+            /* The first attempt's failure is not the answer any more. */
+            res->detail[0] = '\0';
+            if (res->chain == NULL)
+                goto err;
+            break;
+        }
+        if (culprit == NULL || n_excl == PATHVAL_MAX_ATTEMPTS)
+            break;
+        excl[n_excl++] = culprit;
+    }
+    rc = 0;
+err:
+    if (rc != 0) {
+        res->valid = false;
+        res->reason = REASON_INTERNAL_ERROR;
+        snprintf(res->detail, sizeof(res->detail), "internal error during path validation: %s",
+                 ERR_reason_error_string(ERR_peek_last_error()));
+    }
+    ERR_clear_error();
+    X509_STORE_CTX_free(ctx);
+    return rc;
+}
+
+static int purpose_id(enum path_purpose p)
+{
+    switch (p) {
+    case PURPOSE_CLIENT:
+        return X509_PURPOSE_SSL_CLIENT;
+    case PURPOSE_SERVER:
+        return X509_PURPOSE_SSL_SERVER;
+    default:
+        return 0; /* no purpose check: this BoringSSL refuses X509_PURPOSE_ANY */
+    }
+}
+
+static unsigned long options_flags(const struct path_options *o)
+{
+    /* Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3 (d)-(f), 6.1.4) is
+     * always on; TRUSTED_FIRST prefers an anchor over an untrusted copy of
+     * the same name. PARTIAL_CHAIN is never set: a path ends at an anchor. */
+    unsigned long f = X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST;
+
+    if (o->explicit_policy)
+        f |= X509_V_FLAG_EXPLICIT_POLICY;
+    if (o->inhibit_policy_mapping)
+        f |= X509_V_FLAG_INHIBIT_MAP;
+    if (o->inhibit_any_policy)
+        f |= X509_V_FLAG_INHIBIT_ANY;
+    if (o->crl_check != CRL_CHECK_NONE)
+        f |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS;
+    if (o->crl_check == CRL_CHECK_ALL)
+        f |= X509_V_FLAG_CRL_CHECK_ALL;
+    return f;
+}
+
+int path_validate(struct path_result *res, const struct path_options *opts, X509 *leaf,
+                  const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                  const STACK_OF(X509_CRL) *crls)
+{
+    struct pathval_env env;
+    struct pathval_run run;
+    STACK_OF(ASN1_OBJECT) *pol = NULL;
+    STACK_OF(X509) *u = NULL;
+    STACK_OF(X509_CRL) *c = NULL;
+    char err[128] = "";
+    int rc = -1;
+
+    memset(res, 0, sizeof(*res));
+    memset(&env, 0, sizeof(env));
+    memset(&run, 0, sizeof(run));
+    if (pathval_env_init(&env, anchors, err, sizeof(err)) != 0)
+        goto err;
+    pol = opts->n_policy_oids > 0
+              ? pathval_policies_from_oids(opts->policy_oids, opts->n_policy_oids, err, sizeof(err))
+              : pathval_policies_from_oids(pathval_any_policy, 1, err, sizeof(err));
+    if (pol == NULL)
+        goto err;
+    /* X509_STORE_CTX wants mutable stacks; shallow copies keep our inputs
+     * const without casting. */
+    u = untrusted != NULL ? sk_X509_dup(untrusted) : sk_X509_new_null();
+    if (u == NULL)
+        goto err;
+    if (opts->crl_check != CRL_CHECK_NONE) {
+        c = crls != NULL ? sk_X509_CRL_dup(crls) : sk_X509_CRL_new_null();
+        if (c == NULL)
+            goto err;
+    }
+    run.at = opts->at;
+    run.flags = options_flags(opts);
+    run.policies = pol;
+    run.purpose = purpose_id(opts->purpose);
+    run.hostname = opts->purpose == PURPOSE_SERVER ? opts->hostname : NULL;
+    run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
+    run.max_attempts = opts->max_path_attempts;
+    run.crls = c;
+    rc = pathval_verify(res, &env, &run, leaf, u);
+    if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
+        /* max_depth counts the anchor (validator.h); X509's depth does not. */
+        sk_X509_pop_free(res->chain, X509_free);
+        res->chain = NULL;
+        res->valid = false;
+        res->reason = REASON_PATH_TOO_LONG;
+        snprintf(res->detail, sizeof(res->detail), "path has more than %d certificates",
+                 run.max_depth);
+    }
+err:
+    if (rc != 0 && err[0] != '\0') {
+        res->valid = false;
+        res->reason = REASON_INTERNAL_ERROR;
+        snprintf(res->detail, sizeof(res->detail), "%s", err);
+    }
+    sk_X509_CRL_free(c);
+    sk_X509_free(u);
+    sk_ASN1_OBJECT_pop_free(pol, ASN1_OBJECT_free);
+    pathval_env_clear(&env);
+    return rc;
+}
+
+void path_result_clear(struct path_result *res)
+{
+    if (res == NULL)
+        return;
+    sk_X509_pop_free(res->chain, X509_free);
+    memset(res, 0, sizeof(*res));
+}

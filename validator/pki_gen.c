@@ -1,0 +1,668 @@
+/* Certificate and CRL generation on BoringSSL (see pki_gen.h).
+ *
+ * Extensions are built directly from their ASN.1 structures and added with
+ * X509_add1_ext_i2d: BoringSSL's string-driven X509V3_EXT_nconf is limited
+ * and would hide encoding choices that the tests want to control. */
+#include "pki_gen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/asn1.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/ec_key.h>
+#include <openssl/nid.h>
+#include <openssl/obj.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+#include <openssl/x509v3.h>
+
+/* ---- keys ---- */
+
+static EVP_PKEY *pki_key_p256(void)
+{
+    EVP_PKEY *pkey = NULL;
+    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+
+    if (ec == NULL || !EC_KEY_generate_key(ec))
+        goto err;
+    pkey = EVP_PKEY_new();
+    if (pkey == NULL || !EVP_PKEY_assign_EC_KEY(pkey, ec))
+        goto err;
+    return pkey;
+err:
+    EVP_PKEY_free(pkey);
+    EC_KEY_free(ec);
+    return NULL;
+}
+
+static EVP_PKEY *pki_key_rsa2048(void)
+{
+    EVP_PKEY *pkey = NULL;
+    RSA *rsa = RSA_new();
+    BIGNUM *e = BN_new();
+
+    if (rsa == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
+        !RSA_generate_key_ex(rsa, 2048, e, NULL))
+        goto err;
+    pkey = EVP_PKEY_new();
+    if (pkey == NULL || !EVP_PKEY_assign_RSA(pkey, rsa))
+        goto err;
+    BN_free(e);
+    return pkey;
+err:
+    EVP_PKEY_free(pkey);
+    RSA_free(rsa);
+    BN_free(e);
+    return NULL;
+}
+
+EVP_PKEY *pki_key_new(enum pki_key_type type)
+{
+    switch (type) {
+    case PKI_KEY_P256:
+        return pki_key_p256();
+    case PKI_KEY_RSA2048:
+        return pki_key_rsa2048();
+    }
+    return NULL;
+}
+
+/* ---- small ASN.1 helpers ---- */
+
+/* pki_serial_new returns |serial| as an INTEGER, or 16 random bytes when it
+ * is 0. The top bit is cleared (a positive INTEGER, RFC 5280 4.1.2.2) and the
+ * next one set so the encoding is always exactly 16 bytes. */
+static ASN1_INTEGER *pki_serial_new(uint64_t serial)
+{
+    ASN1_INTEGER *ai = ASN1_INTEGER_new();
+    uint8_t buf[16];
+    BIGNUM *bn = NULL;
+
+    if (ai == NULL)
+        return NULL;
+    if (serial != 0) {
+        if (!ASN1_INTEGER_set_uint64(ai, serial))
+            goto err;
+        return ai;
+    }
+    if (!RAND_bytes(buf, sizeof(buf)))
+        goto err;
+    buf[0] = (uint8_t)((buf[0] & 0x7f) | 0x40);
+    bn = BN_bin2bn(buf, sizeof(buf), NULL);
+    if (bn == NULL || BN_to_ASN1_INTEGER(bn, ai) == NULL)
+        goto err;
+    BN_free(bn);
+    return ai;
+err:
+    BN_free(bn);
+    ASN1_INTEGER_free(ai);
+    return NULL;
+}
+
+/* pki_time_new returns |t| as UTCTime (up to 2049) or GeneralizedTime, the
+ * choice RFC 5280 4.1.2.5 requires; ASN1_TIME_set makes it. */
+static ASN1_TIME *pki_time_new(int64_t t)
+{
+    return ASN1_TIME_set(NULL, (time_t)t);
+}
+
+static int pki_name_add(X509_NAME *name, int nid, const char *value)
+{
+    if (value == NULL)
+        return 1;
+    return X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const uint8_t *)value, -1, -1, 0);
+}
+
+/* pki_name_new builds the subject from |spec|; NULL when no attribute is set. */
+static X509_NAME *pki_name_new(const struct pki_cert_spec *spec)
+{
+    X509_NAME *name = X509_NAME_new();
+
+    if (name == NULL)
+        return NULL;
+    if (!pki_name_add(name, NID_organizationName, spec->o) ||
+        !pki_name_add(name, NID_organizationalUnitName, spec->ou) ||
+        !pki_name_add(name, NID_commonName, spec->cn) ||
+        !pki_name_add(name, NID_userId, spec->uid) ||
+        !pki_name_add(name, NID_serialNumber, spec->serial_number))
+        goto err;
+    if (X509_NAME_entry_count(name) == 0)
+        goto err;
+    return name;
+err:
+    X509_NAME_free(name);
+    return NULL;
+}
+
+/* pki_key_id_new computes the RFC 5280 4.2.1.2 method (1) key identifier:
+ * SHA-1 of the subjectPublicKey BIT STRING (without tag, length and unused
+ * bits count). */
+static ASN1_OCTET_STRING *pki_key_id_new(const X509 *cert)
+{
+    const ASN1_BIT_STRING *bits = X509_get0_pubkey_bitstr(cert);
+    uint8_t md[SHA_DIGEST_LENGTH];
+    ASN1_OCTET_STRING *os = NULL;
+
+    if (bits == NULL)
+        return NULL;
+    SHA1(ASN1_STRING_get0_data(bits), (size_t)ASN1_STRING_length(bits), md);
+    os = ASN1_OCTET_STRING_new();
+    if (os == NULL || !ASN1_OCTET_STRING_set(os, md, sizeof(md))) {
+        ASN1_OCTET_STRING_free(os);
+        return NULL;
+    }
+    return os;
+}
+
+/* ---- certificate extensions ---- */
+
+static int pki_add_basic_constraints(X509 *x, const struct pki_cert_spec *spec)
+{
+    BASIC_CONSTRAINTS *bc = BASIC_CONSTRAINTS_new();
+    int ok = 0;
+
+    if (bc == NULL)
+        return 0;
+    bc->ca = spec->is_ca ? 0xff : 0;
+    if (spec->is_ca && spec->path_len >= 0) {
+        bc->pathlen = ASN1_INTEGER_new();
+        if (bc->pathlen == NULL || !ASN1_INTEGER_set_uint64(bc->pathlen, (uint64_t)spec->path_len))
+            goto err;
+    }
+    /* RFC 5280 4.2.1.9: critical in CA certificates; leaves carry it too
+     * (cA FALSE, non-critical) so nothing mistakes them for CAs. */
+    ok = X509_add1_ext_i2d(x, NID_basic_constraints, bc, spec->is_ca ? 1 : 0, X509V3_ADD_REPLACE);
+err:
+    BASIC_CONSTRAINTS_free(bc);
+    return ok;
+}
+
+/* pki_add_key_usage maps KU_* values to BIT STRING bit numbers: bits 0..7
+ * are 0x80 >> n, decipherOnly (bit 8) is 0x8000. */
+static int pki_add_key_usage(X509 *x, unsigned ku)
+{
+    ASN1_BIT_STRING *bs = NULL;
+    int ok = 0;
+
+    if (ku == 0)
+        return 1;
+    bs = ASN1_BIT_STRING_new();
+    if (bs == NULL)
+        return 0;
+    for (int n = 0; n < 8; n++) {
+        if ((ku & (0x80u >> n)) && !ASN1_BIT_STRING_set_bit(bs, n, 1))
+            goto err;
+    }
+    if ((ku & 0x8000u) && !ASN1_BIT_STRING_set_bit(bs, 8, 1))
+        goto err;
+    ok = X509_add1_ext_i2d(x, NID_key_usage, bs, 1, X509V3_ADD_REPLACE);
+err:
+    ASN1_BIT_STRING_free(bs);
+    return ok;
+}
+
+/* pki_add_eku parses the comma-separated dotted OIDs of |list|. */
+static int pki_add_eku(X509 *x, const char *list)
+{
+    EXTENDED_KEY_USAGE *eku = NULL;
+    char oid[128];
+    int ok = 0;
+
+    if (list == NULL)
+        return 1;
+    eku = sk_ASN1_OBJECT_new_null();
+    if (eku == NULL)
+        return 0;
+    for (const char *p = list; *p != '\0';) {
+        size_t len = strcspn(p, ",");
+        ASN1_OBJECT *obj;
+
+        if (len == 0 || len >= sizeof(oid))
+            goto err;
+        memcpy(oid, p, len);
+        oid[len] = '\0';
+        obj = OBJ_txt2obj(oid, 1);
+        if (obj == NULL || !sk_ASN1_OBJECT_push(eku, obj)) {
+            ASN1_OBJECT_free(obj);
+            goto err;
+        }
+        p += len;
+        if (*p == ',')
+            p++;
+    }
+    ok = X509_add1_ext_i2d(x, NID_ext_key_usage, eku, 0, X509V3_ADD_REPLACE);
+err:
+    sk_ASN1_OBJECT_pop_free(eku, ASN1_OBJECT_free);
+    return ok;
+}
+
+/* pki_gn_push appends an IA5String name (URI or DNS) to |names|. */
+static int pki_gn_push(GENERAL_NAMES *names, int type, const char *value)
+{
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_IA5STRING *ia5 = ASN1_IA5STRING_new();
+
+    if (gn == NULL || ia5 == NULL || !ASN1_STRING_set(ia5, value, -1))
+        goto err;
+    GENERAL_NAME_set0_value(gn, type, ia5);
+    ia5 = NULL;
+    if (!sk_GENERAL_NAME_push(names, gn))
+        goto err;
+    return 1;
+err:
+    ASN1_IA5STRING_free(ia5);
+    GENERAL_NAME_free(gn);
+    return 0;
+}
+
+static int pki_add_san(X509 *x, const struct pki_cert_spec *spec)
+{
+    GENERAL_NAMES *names = NULL;
+    int ok = 0;
+
+    if (spec->n_san_uris == 0 && spec->n_san_dns == 0)
+        return 1;
+    names = sk_GENERAL_NAME_new_null();
+    if (names == NULL)
+        return 0;
+    for (size_t i = 0; i < spec->n_san_uris; i++) {
+        if (!pki_gn_push(names, GEN_URI, spec->san_uris[i]))
+            goto err;
+    }
+    for (size_t i = 0; i < spec->n_san_dns; i++) {
+        if (!pki_gn_push(names, GEN_DNS, spec->san_dns[i]))
+            goto err;
+    }
+    /* RFC 5280 4.2.1.6: critical only when the subject is empty, which
+     * pki_name_new never produces. */
+    ok = X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE);
+err:
+    GENERAL_NAMES_free(names);
+    return ok;
+}
+
+static int pki_add_crl_dp(X509 *x, const char *uri)
+{
+    CRL_DIST_POINTS *dps = NULL;
+    DIST_POINT *dp = NULL;
+    int ok = 0;
+
+    if (uri == NULL)
+        return 1;
+    dps = sk_DIST_POINT_new_null();
+    dp = DIST_POINT_new();
+    if (dps == NULL || dp == NULL)
+        goto err;
+    dp->distpoint = DIST_POINT_NAME_new();
+    if (dp->distpoint == NULL)
+        goto err;
+    dp->distpoint->type = 0; /* fullName */
+    dp->distpoint->name.fullname = sk_GENERAL_NAME_new_null();
+    if (dp->distpoint->name.fullname == NULL ||
+        !pki_gn_push(dp->distpoint->name.fullname, GEN_URI, uri))
+        goto err;
+    if (!sk_DIST_POINT_push(dps, dp))
+        goto err;
+    dp = NULL;
+    ok = X509_add1_ext_i2d(x, NID_crl_distribution_points, dps, 0, X509V3_ADD_REPLACE);
+err:
+    DIST_POINT_free(dp);
+    sk_DIST_POINT_pop_free(dps, DIST_POINT_free);
+    return ok;
+}
+
+/* pki_issuer_key_id returns a copy of |issuer|'s SKI, or computes one when
+ * the issuer has none. */
+static ASN1_OCTET_STRING *pki_issuer_key_id(X509 *issuer, bool self)
+{
+    const ASN1_OCTET_STRING *ski;
+
+    /* Never ask a half-built certificate for its SKI: that would fill
+     * BoringSSL's extension cache too early. */
+    if (self)
+        return pki_key_id_new(issuer);
+    ski = X509_get0_subject_key_id(issuer);
+
+    if (ski != NULL)
+        return ASN1_OCTET_STRING_dup(ski);
+    return pki_key_id_new(issuer);
+}
+
+/* pki_add_aki adds authorityKeyIdentifier (keyIdentifier only) to a cert
+ * (|x|) or a CRL (|crl|); exactly one of them is set. |issuer| == |x| means
+ * self-signed. */
+static int pki_add_aki(X509 *x, X509_CRL *crl, X509 *issuer)
+{
+    AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
+    int ok = 0;
+
+    if (aki == NULL)
+        return 0;
+    aki->keyid = pki_issuer_key_id(issuer, issuer == x);
+    if (aki->keyid == NULL)
+        goto err;
+    if (x != NULL)
+        ok = X509_add1_ext_i2d(x, NID_authority_key_identifier, aki, 0, X509V3_ADD_REPLACE);
+    else
+        ok = X509_CRL_add1_ext_i2d(crl, NID_authority_key_identifier, aki, 0, X509V3_ADD_REPLACE);
+err:
+    AUTHORITY_KEYID_free(aki);
+    return ok;
+}
+
+static int pki_add_ski(X509 *x)
+{
+    ASN1_OCTET_STRING *ski = pki_key_id_new(x);
+    int ok;
+
+    if (ski == NULL)
+        return 0;
+    ok = X509_add1_ext_i2d(x, NID_subject_key_identifier, ski, 0, X509V3_ADD_REPLACE);
+    ASN1_OCTET_STRING_free(ski);
+    return ok;
+}
+
+/* pki_set_tbs fills version, serial, names, validity and key. */
+static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subject_key,
+                       X509 *issuer)
+{
+    ASN1_INTEGER *serial = pki_serial_new(spec->serial);
+    X509_NAME *name = pki_name_new(spec);
+    ASN1_TIME *nb = pki_time_new(spec->not_before);
+    ASN1_TIME *na = pki_time_new(spec->not_after);
+    int ok = 0;
+
+    if (serial == NULL || name == NULL || nb == NULL || na == NULL)
+        goto err;
+    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_subject_name(x, name) ||
+        !X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) ||
+        !X509_set1_notBefore(x, nb) || !X509_set1_notAfter(x, na) ||
+        !X509_set_pubkey(x, subject_key))
+        goto err;
+    ok = 1;
+err:
+    ASN1_INTEGER_free(serial);
+    X509_NAME_free(name);
+    ASN1_TIME_free(nb);
+    ASN1_TIME_free(na);
+    return ok;
+}
+
+/* pki_reparse_cert returns a fresh parse of |x| and frees |x|. BoringSSL
+ * caches decoded extensions and the certificate hash on first use; a
+ * certificate built field by field would keep a cache of its unsigned,
+ * half-built state (X509_cmp, X509_check_ca would lie). Parsing the final
+ * DER gives callers an object exactly like one read from a file. */
+static X509 *pki_reparse_cert(X509 *x)
+{
+    uint8_t *der = NULL;
+    const uint8_t *p;
+    int len = i2d_X509(x, &der);
+    X509 *out = NULL;
+
+    if (len > 0) {
+        p = der;
+        out = d2i_X509(NULL, &p, len);
+    }
+    OPENSSL_free(der);
+    X509_free(x);
+    return out;
+}
+
+X509 *pki_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *issuer,
+                EVP_PKEY *issuer_key)
+{
+    X509 *x = NULL;
+
+    if (spec == NULL || subject_key == NULL || issuer_key == NULL)
+        return NULL;
+    /* Self-signed means signed by the subject's own key (pki_gen.h). */
+    if (issuer == NULL && EVP_PKEY_cmp(subject_key, issuer_key) != 1)
+        return NULL;
+    x = X509_new();
+    if (x == NULL || !pki_set_tbs(x, spec, subject_key, issuer))
+        goto err;
+    if (!pki_add_basic_constraints(x, spec) || !pki_add_key_usage(x, spec->key_usage) ||
+        !pki_add_eku(x, spec->eku) || !pki_add_san(x, spec) ||
+        !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_ski(x))
+        goto err;
+    /* A self-signed certificate's AKI names its own key. */
+    if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x))
+        goto err;
+    if (!X509_sign(x, issuer_key, EVP_sha256()))
+        goto err;
+    return pki_reparse_cert(x);
+err:
+    X509_free(x);
+    return NULL;
+}
+
+/* ---- CRLs ---- */
+
+static int pki_crl_add_revoked(X509_CRL *crl, uint64_t serial, const ASN1_TIME *when)
+{
+    X509_REVOKED *rev = X509_REVOKED_new();
+    ASN1_INTEGER *ai = ASN1_INTEGER_new();
+    ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
+
+    if (rev == NULL || ai == NULL || reason == NULL || !ASN1_INTEGER_set_uint64(ai, serial) ||
+        !X509_REVOKED_set_serialNumber(rev, ai) || !X509_REVOKED_set_revocationDate(rev, when) ||
+        !ASN1_ENUMERATED_set(reason, CRL_REASON_KEY_COMPROMISE) ||
+        !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, X509V3_ADD_REPLACE))
+        goto err;
+    if (!X509_CRL_add0_revoked(crl, rev))
+        goto err;
+    ASN1_INTEGER_free(ai);
+    ASN1_ENUMERATED_free(reason);
+    return 1;
+err:
+    X509_REVOKED_free(rev);
+    ASN1_INTEGER_free(ai);
+    ASN1_ENUMERATED_free(reason);
+    return 0;
+}
+
+static int pki_crl_set_times(X509_CRL *crl, int64_t this_update, int64_t next_update)
+{
+    ASN1_TIME *tu = pki_time_new(this_update);
+    ASN1_TIME *nu = next_update != 0 ? pki_time_new(next_update) : NULL;
+    int ok = 0;
+
+    if (tu == NULL || (next_update != 0 && nu == NULL))
+        goto err;
+    if (!X509_CRL_set1_lastUpdate(crl, tu) || (nu != NULL && !X509_CRL_set1_nextUpdate(crl, nu)))
+        goto err;
+    ok = 1;
+err:
+    ASN1_TIME_free(tu);
+    ASN1_TIME_free(nu);
+    return ok;
+}
+
+static int pki_crl_add_number(X509_CRL *crl, uint64_t crl_number)
+{
+    ASN1_INTEGER *ai = ASN1_INTEGER_new();
+    int ok = 0;
+
+    if (ai != NULL && ASN1_INTEGER_set_uint64(ai, crl_number))
+        ok = X509_CRL_add1_ext_i2d(crl, NID_crl_number, ai, 0, X509V3_ADD_REPLACE);
+    ASN1_INTEGER_free(ai);
+    return ok;
+}
+
+/* pki_reparse_crl is pki_reparse_cert for CRLs (issuing distribution
+ * point, flags and hash are cached at parse time). */
+static X509_CRL *pki_reparse_crl(X509_CRL *crl)
+{
+    uint8_t *der = NULL;
+    const uint8_t *p;
+    int len = i2d_X509_CRL(crl, &der);
+    X509_CRL *out = NULL;
+
+    if (len > 0) {
+        p = der;
+        out = d2i_X509_CRL(NULL, &p, len);
+    }
+    OPENSSL_free(der);
+    X509_CRL_free(crl);
+    return out;
+}
+
+X509_CRL *pki_crl_new(X509 *issuer, EVP_PKEY *issuer_key, const uint64_t *serials, size_t n_serials,
+                      int64_t this_update, int64_t next_update, uint64_t crl_number)
+{
+    X509_CRL *crl = NULL;
+    ASN1_TIME *when = NULL;
+
+    if (issuer == NULL || issuer_key == NULL || (n_serials > 0 && serials == NULL))
+        return NULL;
+    crl = X509_CRL_new();
+    when = pki_time_new(this_update);
+    if (crl == NULL || when == NULL || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
+        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
+        !pki_crl_set_times(crl, this_update, next_update))
+        goto err;
+    for (size_t i = 0; i < n_serials; i++) {
+        if (!pki_crl_add_revoked(crl, serials[i], when))
+            goto err;
+    }
+    /* Sort by serial before signing, so the signed encoding is the sorted
+     * one that readers binary-search. */
+    if (!X509_CRL_sort(crl) || !pki_crl_add_number(crl, crl_number) ||
+        !pki_add_aki(NULL, crl, issuer) || !X509_CRL_sign(crl, issuer_key, EVP_sha256()))
+        goto err;
+    ASN1_TIME_free(when);
+    return pki_reparse_crl(crl);
+err:
+    ASN1_TIME_free(when);
+    X509_CRL_free(crl);
+    return NULL;
+}
+
+/* ---- writers ---- */
+
+static void pki_errf(char *err, size_t errlen, const char *what, const char *path)
+{
+    if (err != NULL && errlen > 0)
+        snprintf(err, errlen, "%s: %s: %s", path, what, errno != 0 ? strerror(errno) : "failed");
+}
+
+/* pki_fopen opens |path| for writing with |mode_bits| permissions (the
+ * private key gets 0600 from the start, never a window at 0644). */
+static FILE *pki_fopen(const char *path, bool append, mode_t mode_bits)
+{
+    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
+    int fd = open(path, flags, mode_bits);
+    FILE *fp;
+
+    if (fd < 0)
+        return NULL;
+    fp = fdopen(fd, append ? "a" : "w");
+    if (fp == NULL)
+        close(fd);
+    return fp;
+}
+
+/* pki_fclose closes |fp| and returns 1 when every write reached the file. */
+static int pki_fclose(FILE *fp, int ok)
+{
+    if (ferror(fp))
+        ok = 0;
+    if (fclose(fp) != 0)
+        ok = 0;
+    return ok;
+}
+
+int pki_write_cert_pem(const char *path, X509 *cert, bool append, char *err, size_t errlen)
+{
+    FILE *fp;
+    int ok;
+
+    errno = 0;
+    fp = pki_fopen(path, append, 0644);
+    if (fp == NULL) {
+        pki_errf(err, errlen, "cannot open", path);
+        return -1;
+    }
+    ok = pki_fclose(fp, PEM_write_X509(fp, cert));
+    if (!ok) {
+        pki_errf(err, errlen, "cannot write certificate", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* pki_write_der writes |len| bytes of |der| to |path|. */
+static int pki_write_der(const char *path, const uint8_t *der, int len, char *err, size_t errlen)
+{
+    FILE *fp;
+    int ok;
+
+    errno = 0;
+    if (len <= 0) {
+        pki_errf(err, errlen, "cannot encode", path);
+        return -1;
+    }
+    fp = pki_fopen(path, false, 0644);
+    if (fp == NULL) {
+        pki_errf(err, errlen, "cannot open", path);
+        return -1;
+    }
+    ok = pki_fclose(fp, fwrite(der, 1, (size_t)len, fp) == (size_t)len);
+    if (!ok) {
+        pki_errf(err, errlen, "cannot write", path);
+        return -1;
+    }
+    return 0;
+}
+
+int pki_write_cert_der(const char *path, X509 *cert, char *err, size_t errlen)
+{
+    uint8_t *der = NULL;
+    int len = i2d_X509(cert, &der);
+    int rc = pki_write_der(path, der, len, err, errlen);
+
+    OPENSSL_free(der);
+    return rc;
+}
+
+int pki_write_crl_der(const char *path, X509_CRL *crl, char *err, size_t errlen)
+{
+    uint8_t *der = NULL;
+    int len = i2d_X509_CRL(crl, &der);
+    int rc = pki_write_der(path, der, len, err, errlen);
+
+    OPENSSL_free(der);
+    return rc;
+}
+
+int pki_write_key_pem(const char *path, EVP_PKEY *key, char *err, size_t errlen)
+{
+    FILE *fp;
+    int ok;
+
+    errno = 0;
+    fp = pki_fopen(path, false, 0600);
+    if (fp == NULL) {
+        pki_errf(err, errlen, "cannot open", path);
+        return -1;
+    }
+    /* An existing file keeps its old mode through O_TRUNC: force 0600. */
+    ok = fchmod(fileno(fp), 0600) == 0;
+    ok = pki_fclose(fp, ok && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL));
+    if (!ok) {
+        pki_errf(err, errlen, "cannot write key", path);
+        return -1;
+    }
+    return 0;
+}

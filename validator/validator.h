@@ -1,0 +1,182 @@
+/* certval validation core: RFC 5280 path validation on BoringSSL, certificate
+ * profiles (tenant / device) and the verdict policy.
+ *
+ * Conventions: functions that can fail return 0 on success and -1 on failure
+ * with a message in a caller-supplied |err| buffer; lookups return NULL when
+ * nothing is found. A |struct validator| is an immutable snapshot: once
+ * validator_new returns it, any number of threads may call
+ * validator_check_chain on it concurrently. The server swaps snapshots with
+ * RCU on reload (server/reload.c); calls in flight keep the one they started
+ * with.
+ *
+ * This library knows nothing of gRPC. */
+#ifndef CERTVAL_VALIDATOR_H
+#define CERTVAL_VALIDATOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/base.h>
+#include <openssl/x509.h>
+
+#include "verdict-t.h"
+
+struct crl_cache;
+
+/* Where a profile reads the tenant or device id from in the leaf. */
+enum id_source_type {
+    ID_SOURCE_NONE = 0,         /* not read (device id of a tenant profile) */
+    ID_SOURCE_SUBJECT_ATTR = 1, /* a subject attribute: "CN", "O", "OU", "serialNumber", "UID" or a dotted OID */
+    ID_SOURCE_SAN_URI = 2,      /* the rest of the first SAN URI that starts with |value| */
+};
+
+struct id_source {
+    enum id_source_type type;
+    char *value;
+};
+
+enum revocation_scope {
+    REVOCATION_NONE = 0, /* no revocation check */
+    REVOCATION_LEAF = 1, /* the leaf only */
+    REVOCATION_ALL = 2,  /* every certificate of the path below the anchor */
+};
+
+enum stale_policy {
+    STALE_FAIL_CLOSED = 0,  /* DENY REVOCATION_STALE once nextUpdate + grace has passed */
+    STALE_ALLOW_WARN = 1,   /* keep using the stale CRL, say so in the detail */
+};
+
+/* A certificate profile: which leaves it covers and how to read them. */
+struct profile_config {
+    char *name;
+    enum cert_kind kind;
+    char **issuer_files; /* CA certificates (PEM or DER) that issue this profile's leaves */
+    size_t n_issuer_files;
+    struct id_source tenant_id;
+    struct id_source device_id;  /* ID_SOURCE_NONE for tenant profiles */
+    uint32_t max_validity_days;  /* 0 = default: tenant 396 (13 months), device 1827 (5 years) */
+    char *required_eku;          /* dotted OID; NULL = id-kp-clientAuth 1.3.6.1.5.5.7.3.2 */
+    enum revocation_scope revocation;
+    uint32_t crl_grace_seconds;  /* tolerated time past nextUpdate */
+    enum stale_policy on_stale;
+};
+
+/* Per-tenant policy. */
+struct tenant_config {
+    char *id;
+    bool device_certificate_skips_password; /* device cert -> ALLOW instead of REQUIRE_PASSWORD */
+    bool require_device_binding;            /* device id in cert must equal the request's */
+};
+
+/* Everything a validator snapshot is built from. Owned by the caller;
+ * validator_new copies what it keeps. */
+struct validator_config {
+    char **anchor_files; /* trust anchors: PEM bundles (several certs) or DER */
+    size_t n_anchor_files;
+    char **intermediate_files; /* configured intermediates, untrusted */
+    size_t n_intermediate_files;
+    struct profile_config *profiles;
+    size_t n_profiles;
+    struct tenant_config *tenants;
+    size_t n_tenants;
+    char **policy_oids; /* initial policy set; none = anyPolicy */
+    size_t n_policy_oids;
+    bool explicit_policy;
+    uint32_t clock_skew_seconds; /* allowed skew on notBefore/notAfter */
+    uint32_t max_depth;          /* certificates in a path, anchor included; 0 = 8 */
+    uint32_t max_path_attempts;  /* candidate paths tried per chain; 0 = 16 */
+    uint32_t max_chain_certs;    /* certificates accepted in one request chain; 0 = 8 */
+    uint32_t max_cert_bytes;     /* bytes per DER certificate; 0 = 16384 */
+};
+
+struct validator;
+
+/* validator_new loads the anchors, intermediates and profiles of |cfg| and
+ * returns a new immutable snapshot in |*out|, or -1 with a message naming the
+ * file and the problem in |err|. |version| is stored and reported by
+ * validator_version (the server's configuration generation). */
+int validator_new(struct validator **out, const struct validator_config *cfg, uint64_t version,
+                  char *err, size_t errlen);
+
+/* validator_free releases |v|; NULL is accepted. */
+void validator_free(struct validator *v);
+
+/* validator_version returns the version given to validator_new. */
+uint64_t validator_version(const struct validator *v);
+
+/* validator_anchor_count returns the number of trust anchors loaded. */
+size_t validator_anchor_count(const struct validator *v);
+
+/* validator_check_chain validates one chain and applies the profile and
+ * tenant policy, filling |out| (always: on any internal problem it is DENY
+ * INTERNAL_ERROR). |crls| may be NULL (no revocation data: profiles that
+ * require revocation then DENY REVOCATION_UNKNOWN). |now| is the validation
+ * time in Unix seconds. Thread-safe. The caller must be a registered RCU
+ * reader thread when |crls| is not NULL (see cache/crl_cache.h). */
+void validator_check_chain(const struct validator *v, const struct crl_cache *crls,
+                           struct verdict *out, const struct chain_input *in, int64_t now);
+
+/* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */
+
+enum path_purpose {
+    PURPOSE_CLIENT = 0, /* EKU clientAuth, or no EKU */
+    PURPOSE_SERVER = 1, /* EKU serverAuth, or no EKU; hostname checked when set */
+    PURPOSE_ANY = 2,
+};
+
+enum crl_check_mode {
+    CRL_CHECK_NONE = 0,
+    CRL_CHECK_LEAF = 1,
+    CRL_CHECK_ALL = 2,
+};
+
+struct path_options {
+    int64_t at;                  /* validation time, Unix seconds */
+    enum crl_check_mode crl_check;
+    const char *const *policy_oids; /* initial policy set; NULL/0 = anyPolicy */
+    size_t n_policy_oids;
+    bool explicit_policy;
+    bool inhibit_policy_mapping;
+    bool inhibit_any_policy;
+    enum path_purpose purpose;
+    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check */
+    uint32_t max_depth;          /* 0 = 8 */
+    uint32_t max_path_attempts;  /* 0 = 16 */
+};
+
+struct path_result {
+    bool valid;
+    enum verdict_reason reason; /* REASON_OK when valid */
+    char detail[VERDICT_DETAIL_MAX];
+    STACK_OF(X509) *chain;      /* the validated path, leaf first, anchor last; caller frees with sk_X509_pop_free */
+};
+
+/* path_validate validates |leaf| against |anchors| using |untrusted| as
+ * candidate intermediates and |crls| (DER-parsed X509_CRL objects, used only
+ * when crl_check != NONE, with full RFC 5280 6.3 semantics where implemented)
+ * at |opts->at|. Returns 0 and fills |res| (valid or not); -1 only on an
+ * internal error, with the message in res->detail. Thread-safe for distinct
+ * |res|. res->chain is set only when the path validated. */
+int path_validate(struct path_result *res, const struct path_options *opts, X509 *leaf,
+                  const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                  const STACK_OF(X509_CRL) *crls);
+
+/* path_result_clear frees what |res| owns and zeroes it. */
+void path_result_clear(struct path_result *res);
+
+/* ---- Loading helpers ---- */
+
+/* cv_load_certs reads every certificate of a PEM file (one or several) or a
+ * single DER file into |*out| (a new stack; free with sk_X509_pop_free).
+ * Returns 0, or -1 with a message in |err|. An empty file is an error. */
+int cv_load_certs(STACK_OF(X509) **out, const char *path, char *err, size_t errlen);
+
+/* cv_load_crls is the same for CRLs (PEM with several, or one DER). */
+int cv_load_crls(STACK_OF(X509_CRL) **out, const char *path, char *err, size_t errlen);
+
+/* cv_asn1_time_to_unix converts an ASN1_TIME (UTCTime or GeneralizedTime in
+ * the DER form RFC 5280 4.1.2.5 requires) to Unix seconds. Returns 0 or -1. */
+int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
+
+#endif
