@@ -1,0 +1,60 @@
+/* certval configuration: one YAML file (docs/configuration.md), parsed with
+ * libcyaml into |struct certval_config|.
+ *
+ * Relative paths in the file are resolved against the file's own folder.
+ * config_load refuses a bad file with "FILE:LINE: problem" in |err|.
+ * A loaded configuration is immutable and owned by whoever loaded it; it
+ * does not depend on gRPC. */
+#ifndef CERTVAL_CONFIG_H
+#define CERTVAL_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "validator.h"
+
+struct certval_config {
+    char *path;                 /* the file it was loaded from */
+
+    /* listen */
+    char **tcp;                 /* "HOST:PORT" listeners, at least one unless unix is set */
+    size_t n_tcp;
+    char *unix_socket;          /* path, or NULL */
+
+    /* threads */
+    uint32_t transport_threads; /* 0 = 1 per 4 CPUs, at least 1 */
+    uint32_t worker_threads;    /* 0 = number of CPUs */
+
+    /* limits */
+    uint32_t max_chains_per_batch; /* default 1024 */
+    uint32_t max_message_bytes;    /* default 4 MiB */
+    uint32_t split_min_chains;     /* a batch is split across workers only above this; default 16 */
+
+    /* shutdown */
+    uint32_t drain_grace_seconds;  /* default 20 */
+
+    /* revocation data (loaded at start-up; the CRL cache owns it) */
+    char **crl_files;
+    size_t n_crl_files;
+    char *crl_dir;              /* NULL = none */
+
+    char *state_dir;            /* NULL = none */
+
+    /* observability */
+    char *metrics_listen;       /* "HOST:PORT" of the Prometheus endpoint, NULL = off */
+    bool audit_all_verdicts;    /* audit every verdict, not only DENY */
+    uint32_t audit_max_lines_per_second; /* default 1000 */
+
+    /* trust, profiles, tenants, per-chain limits */
+    struct validator_config validator;
+};
+
+/* config_load parses |path| into a new configuration. Returns 0, or -1 with
+ * "PATH:LINE: problem" (or "PATH: problem") in |err|. */
+int config_load(struct certval_config **out, const char *path, char *err, size_t errlen);
+
+/* config_free releases |c|; NULL is accepted. */
+void config_free(struct certval_config *c);
+
+#endif
