@@ -1,0 +1,414 @@
+/* certvald: the certval gRPC server.
+ *
+ *   certvald --config FILE [--listen HOST:PORT]... [--port-file FILE]
+ *   certvald --check-config FILE
+ *   certvald --demo [--demo-dir DIR] [--listen HOST:PORT]
+ *
+ * SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the configuration. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <grpc/grpc.h>
+#include <openssl/crypto.h>
+#include <openssl/is_boringssl.h> /* compile-time guard: BoringSSL headers only */
+
+#include "audit.h"
+#include "config.h"
+#include "crl_cache.h"
+#include "log.h"
+#include "metrics.h"
+#include "pki_gen.h"
+#include "reload.h"
+#include "server_internal.h"
+#include "watch.h"
+
+#define MAX_LISTEN_OVERRIDES 8
+
+struct options {
+    const char *config;
+    const char *port_file;
+    const char *metrics_port_file;
+    const char *demo_dir;
+    char *listen[MAX_LISTEN_OVERRIDES];
+    size_t n_listen;
+    bool demo;
+    bool check_only;
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "usage: certvald --config FILE [--listen HOST:PORT]... [--port-file FILE]\n"
+               "                [--metrics-port-file FILE]\n"
+               "       certvald --check-config FILE\n"
+               "       certvald --demo [--demo-dir DIR] [--listen HOST:PORT]\n"
+               "See docs/configuration.md and docs/operations.md.\n");
+}
+
+static int parse_args(struct options *o, int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"check-config", required_argument, NULL, 'C'},
+        {"listen", required_argument, NULL, 'l'},
+        {"port-file", required_argument, NULL, 'p'},
+        {"metrics-port-file", required_argument, NULL, 'm'},
+        {"demo", no_argument, NULL, 'd'},
+        {"demo-dir", required_argument, NULL, 'D'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    while ((c = getopt_long(argc, argv, "c:C:l:p:m:dD:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            o->config = optarg;
+            break;
+        case 'C':
+            o->config = optarg;
+            o->check_only = true;
+            break;
+        case 'l':
+            if (o->n_listen == MAX_LISTEN_OVERRIDES) {
+                fprintf(stderr, "certvald: at most %d --listen\n", MAX_LISTEN_OVERRIDES);
+                return -1;
+            }
+            o->listen[o->n_listen++] = optarg;
+            break;
+        case 'p':
+            o->port_file = optarg;
+            break;
+        case 'm':
+            o->metrics_port_file = optarg;
+            break;
+        case 'd':
+            o->demo = true;
+            break;
+        case 'D':
+            o->demo_dir = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            return -1;
+        }
+    }
+    if (optind != argc || (o->demo == (o->config != NULL))) {
+        usage(stderr);
+        return -1;
+    }
+    return 0;
+}
+
+/* PLATFORM.md: BoringSSL and OpenSSL 3 export the same symbols; with both
+ * loaded, calls bind to whichever comes first. Refuse to run unless the
+ * crypto in use is BoringSSL and OpenSSL's libraries are not mapped. */
+static int check_crypto(void)
+{
+    char line[4096];
+    FILE *maps;
+    int bad = 0;
+
+    if (strstr(OpenSSL_version(OPENSSL_VERSION), "BoringSSL") == NULL) {
+        log_error("crypto library is '%s', not BoringSSL: refusing to run",
+                  OpenSSL_version(OPENSSL_VERSION));
+        return -1;
+    }
+    maps = fopen("/proc/self/maps", "r");
+    if (maps == NULL)
+        return 0;
+    while (fgets(line, sizeof(line), maps) != NULL) {
+        if (strstr(line, "libcrypto.so.3") != NULL || strstr(line, "libssl.so.3") != NULL) {
+            bad = 1;
+            break;
+        }
+    }
+    fclose(maps);
+    if (bad) {
+        log_error("OpenSSL 3 is loaded into certvald next to BoringSSL: refusing to run "
+                  "(see PLATFORM notes in docs/architecture.md)");
+        return -1;
+    }
+    return 0;
+}
+
+static unsigned ncpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+    return n > 0 ? (unsigned)n : 1;
+}
+
+static int write_port_file(const char *path, int port)
+{
+    char tmp[PATH_MAX];
+    FILE *f;
+
+    if (snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp))
+        return -1;
+    f = fopen(tmp, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "%d\n", port);
+    if (fclose(f) != 0)
+        return -1;
+    /* rename: a reader never sees a half-written file. */
+    return rename(tmp, path);
+}
+
+static void self_dir(char *out, size_t cap)
+{
+    ssize_t n = readlink("/proc/self/exe", out, cap - 1);
+    char *slash;
+
+    if (n <= 0) {
+        snprintf(out, cap, ".");
+        return;
+    }
+    out[n] = '\0';
+    slash = strrchr(out, '/');
+    if (slash != NULL)
+        *slash = '\0';
+}
+
+static void print_demo_commands(const char *dir, const char *addr)
+{
+    char bin[PATH_MAX], ctl[PATH_MAX + 16];
+    static const struct {
+        const char *file, *tenant, *device, *expect;
+    } demo[] = {
+        {"tenant-acme-chain.pem", "acme", "", "REQUIRE_PASSWORD (tenant certificate)"},
+        {"tenant-acme-reissued-chain.pem", "acme", "", "REQUIRE_PASSWORD (reissued, both live)"},
+        {"device-acme-dev1-chain.pem", "acme", "dev-001", "ALLOW (device certificate)"},
+        {"device-globex-dev2-chain.pem", "globex", "dev-002", "REQUIRE_PASSWORD (globex requires it)"},
+        {"device-acme-dev1-chain.pem", "acme", "dev-999", "DENY DEVICE_MISMATCH"},
+        {"tenant-acme-chain.pem", "globex", "", "DENY WRONG_TENANT"},
+        {"device-acme-revoked-chain.pem", "acme", "dev-003", "DENY REVOKED"},
+        {"tenant-acme-expired-chain.pem", "acme", "", "DENY EXPIRED"},
+        {"rogue-client-chain.pem", "acme", "", "DENY UNTRUSTED_ISSUER"},
+    };
+
+    self_dir(bin, sizeof(bin));
+    snprintf(ctl, sizeof(ctl), "%s/certvalctl", bin);
+    printf("\ncertval demo is serving on %s with the demo PKI in %s\n"
+           "Try these in another terminal (expected verdict after #):\n\n",
+           addr, dir);
+    for (size_t i = 0; i < sizeof(demo) / sizeof(demo[0]); i++) {
+        printf("  %s validate --server %s --tenant %s%s%s %s/%s   # %s\n", ctl, addr,
+               demo[i].tenant, demo[i].device[0] ? " --device " : "", demo[i].device, dir,
+               demo[i].file, demo[i].expect);
+    }
+    printf("  %s health --server %s   # SERVING\n", ctl, addr);
+    printf("\nCtrl-C drains and stops the server. See docs/demo.md.\n\n");
+    fflush(stdout);
+}
+
+static int prepare_demo(struct options *o, char *cfg_path, size_t cap)
+{
+    char err[512], dir[PATH_MAX];
+    const char *listen = o->n_listen > 0 ? o->listen[0] : "127.0.0.1:50051";
+
+    snprintf(dir, sizeof(dir), "%s", o->demo_dir != NULL ? o->demo_dir : "certval-demo");
+    if (demo_pki_generate(dir, (int64_t)time(NULL), listen, err, sizeof(err)) < 0) {
+        log_error("demo PKI: %s", err);
+        return -1;
+    }
+    if (realpath(dir, cfg_path) == NULL || strlen(cfg_path) + 14 >= cap)
+        return -1;
+    strncat(cfg_path, "/certval.yaml", cap - strlen(cfg_path) - 1);
+    return 0;
+}
+
+static void apply_overrides(struct certval_config *cfg, const struct options *o)
+{
+    if (o->n_listen == 0)
+        return;
+    /* The overrides replace the file's TCP listeners; config_free frees
+     * cfg->tcp's strings, so they are duplicated here. */
+    for (size_t i = 0; i < cfg->n_tcp; i++)
+        free(cfg->tcp[i]);
+    free(cfg->tcp);
+    cfg->tcp = calloc(o->n_listen, sizeof(char *));
+    cfg->n_tcp = 0;
+    if (cfg->tcp == NULL)
+        return;
+    for (size_t i = 0; i < o->n_listen; i++) {
+        cfg->tcp[i] = strdup(o->listen[i]);
+        if (cfg->tcp[i] != NULL)
+            cfg->n_tcp++;
+    }
+}
+
+/* Gauges read at scrape time. */
+static void collect_server(struct mbuf *b, void *arg)
+{
+    struct server *srv = arg;
+    struct snapshot *snap = snapshot_acquire();
+
+    mbuf_printf(b, "# HELP certval_up_serving 1 while health is SERVING.\n"
+                   "# TYPE certval_up_serving gauge\ncertval_up_serving %d\n",
+                health_is_serving() ? 1 : 0);
+    mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
+                   "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
+                atomic_load(&srv->live_calls));
+    if (srv->pool != NULL)
+        mbuf_printf(b, "# HELP certval_worker_queue_depth Work items queued or running on "
+                       "the workers.\n# TYPE certval_worker_queue_depth gauge\n"
+                       "certval_worker_queue_depth %llu\n",
+                    (unsigned long long)worker_pool_queued(srv->pool));
+    mbuf_printf(b, "# HELP certval_audit_suppressed_total Audit lines dropped by the rate "
+                   "limit.\n# TYPE certval_audit_suppressed_total counter\n"
+                   "certval_audit_suppressed_total %llu\n",
+                (unsigned long long)audit_suppressed_total());
+    if (snap == NULL)
+        return;
+    mbuf_printf(b, "# HELP certval_config_version Generation of the configuration in use.\n"
+                   "# TYPE certval_config_version gauge\ncertval_config_version %llu\n",
+                (unsigned long long)snap->version);
+    mbuf_printf(b, "# HELP certval_trust_anchor_expiry_timestamp_seconds notAfter of each "
+                   "configured trust anchor.\n"
+                   "# TYPE certval_trust_anchor_expiry_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < snap->n_anchors; i++) {
+        mbuf_printf(b, "certval_trust_anchor_expiry_timestamp_seconds{subject=\"");
+        mbuf_label(b, snap->anchors[i].subject);
+        mbuf_printf(b, "\"} %lld\n", (long long)snap->anchors[i].not_after);
+    }
+    snapshot_release(snap);
+}
+
+int main(int argc, char **argv)
+{
+    struct options o;
+    struct certval_config *cfg = NULL;
+    struct server srv;
+    char err[1024], cfg_path[PATH_MAX];
+    int ports[MAX_LISTEN_OVERRIDES + 64];
+    unsigned transports, workers, grace;
+    sigset_t set;
+    int rc = 1;
+
+    if (parse_args(&o, argc, argv) < 0)
+        return 2;
+    if (check_crypto() < 0)
+        return 1;
+    if (o.demo) {
+        if (prepare_demo(&o, cfg_path, sizeof(cfg_path)) < 0)
+            return 1;
+        o.config = cfg_path;
+    }
+    if (config_load(&cfg, o.config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "certvald: %s\n", err);
+        log_error("configuration refused: %s", err);
+        return 1;
+    }
+    if (o.check_only) {
+        printf("%s: OK\n", o.config);
+        config_free(cfg);
+        return 0;
+    }
+    apply_overrides(cfg, &o);
+    if (cfg->n_tcp > 64) {
+        log_error("at most 64 TCP listeners");
+        config_free(cfg);
+        return 1;
+    }
+
+    /* Signals are taken synchronously by the main thread only. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    memset(&srv, 0, sizeof(srv));
+    srv.limits.max_chains_per_batch = cfg->max_chains_per_batch;
+    srv.limits.max_message_bytes = cfg->max_message_bytes;
+    srv.limits.split_min_chains = cfg->split_min_chains;
+    transports = cfg->transport_threads ? cfg->transport_threads : (ncpus() + 3) / 4;
+    workers = cfg->worker_threads ? cfg->worker_threads : ncpus();
+    grace = cfg->drain_grace_seconds;
+    srv.crls = crl_cache_new();
+    if (srv.crls == NULL)
+        return 1;
+    crl_cache_reader_register();
+
+    grpc_init();
+    if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
+                     err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "certvald: %s\n", err);
+        config_free(cfg);
+        goto out;
+    }
+    for (size_t i = 0; i < cfg->n_tcp; i++)
+        log_info("listening on %s (port %d)", cfg->tcp[i], ports[i]);
+    if (cfg->unix_socket != NULL)
+        log_info("listening on unix:%s", cfg->unix_socket);
+    if (o.port_file != NULL && cfg->n_tcp > 0 && write_port_file(o.port_file, ports[0]) < 0)
+        log_warn("cannot write port file %s", o.port_file);
+    if (o.demo) {
+        char addr[300];
+        char *colon;
+
+        snprintf(addr, sizeof(addr), "%s", cfg->tcp[0]);
+        colon = strrchr(addr, ':');
+        if (colon != NULL)
+            snprintf(colon + 1, sizeof(addr) - (size_t)(colon + 1 - addr), "%d", ports[0]);
+        char demo_dir[PATH_MAX];
+        char *slash;
+
+        snprintf(demo_dir, sizeof(demo_dir), "%s", o.config);
+        slash = strrchr(demo_dir, '/');
+        if (slash != NULL)
+            *slash = '\0';
+        print_demo_commands(demo_dir, addr);
+    }
+    audit_configure(cfg->audit_all_verdicts, cfg->audit_max_lines_per_second);
+    if (cfg->metrics_listen != NULL) {
+        int mport = 0;
+
+        metrics_add_collector(collect_server, &srv);
+        if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
+            log_error("%s", err);
+            config_free(cfg);
+            server_drain_and_stop(&srv, 0);
+            goto out;
+        }
+        log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_listen, mport);
+        if (o.metrics_port_file != NULL && write_port_file(o.metrics_port_file, mport) < 0)
+            log_warn("cannot write port file %s", o.metrics_port_file);
+    }
+    /* Health turns SERVING only once a configuration with anchors is in. */
+    if (snapshot_install(cfg, srv.crls, err, sizeof(err)) < 0) {
+        log_error("configuration %s: %s", o.config, err);
+        server_drain_and_stop(&srv, 0);
+        goto out;
+    }
+    cfg = NULL;
+    log_info("certvald ready: %u transport threads, %u workers", transports, workers);
+    health_set_serving(true);
+
+    if (main_loop(o.config, srv.crls, &set) < 0)
+        log_error("main loop failed: draining");
+    server_drain_and_stop(&srv, grace);
+    metrics_stop();
+    log_info("stopped");
+    rc = 0;
+out:
+    snapshot_shutdown();
+    crl_cache_reader_unregister();
+    crl_cache_free(srv.crls);
+    grpc_shutdown_blocking();
+    return rc;
+}

@@ -1,0 +1,14 @@
+/* certvalctl subcommands. Each takes the arguments after the subcommand
+ * name (argv[0] is the subcommand) and returns the process exit code:
+ * 0 valid / success, 1 invalid, 2 usage or I/O error. */
+#ifndef CERTVAL_CTL_H
+#define CERTVAL_CTL_H
+
+int ctl_verify_main(int argc, char **argv);      /* server/ctl_verify.c */
+int ctl_check_trust_main(int argc, char **argv); /* server/ctl_verify.c */
+int ctl_inspect_main(int argc, char **argv);     /* server/ctl_verify.c */
+int ctl_demo_pki_main(int argc, char **argv);    /* server/ctl_demo.c */
+int ctl_validate_main(int argc, char **argv);    /* server/ctl_validate.c: gRPC client */
+int ctl_health_main(int argc, char **argv);      /* server/ctl_validate.c: gRPC health check */
+
+#endif

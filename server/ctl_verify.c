@@ -1,0 +1,513 @@
+/* certvalctl verify / check-trust / inspect: the validation core from the
+ * command line, with no server involved. Exit status: 0 valid, 1 invalid,
+ * 2 usage or I/O error (ctl.h). */
+#include <dirent.h>
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/bio.h>
+#include <openssl/mem.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "crl_cache.h"
+#include "ctl.h"
+#include "validator.h"
+#include "verdict.h"
+
+#define CTL_MAX_LIST 64
+
+enum { CTL_VALID = 0, CTL_INVALID = 1, CTL_USAGE = 2 };
+
+/* Options shared by verify and check-trust. */
+struct ctl_opts {
+    const char *anchors[CTL_MAX_LIST];
+    size_t n_anchors;
+    const char *untrusted[CTL_MAX_LIST];
+    size_t n_untrusted;
+    const char *crls[CTL_MAX_LIST];
+    size_t n_crls;
+    const char *policies[CTL_MAX_LIST];
+    size_t n_policies;
+    struct path_options path;
+};
+
+static int add_item(const char **list, size_t *n, const char *v, const char *what)
+{
+    if (*n == CTL_MAX_LIST) {
+        fprintf(stderr, "too many %s options (limit %d)\n", what, CTL_MAX_LIST);
+        return -1;
+    }
+    list[(*n)++] = v;
+    return 0;
+}
+
+/* parse_time reads a Unix time (decimal seconds) without atoi's silence on
+ * garbage. */
+static int parse_time(int64_t *out, const char *s)
+{
+    char *end = NULL;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || v < 0) {
+        fprintf(stderr, "bad time \"%s\": want Unix seconds\n", s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_purpose(enum path_purpose *out, const char *s)
+{
+    if (strcmp(s, "client") == 0)
+        *out = PURPOSE_CLIENT;
+    else if (strcmp(s, "server") == 0)
+        *out = PURPOSE_SERVER;
+    else if (strcmp(s, "any") == 0)
+        *out = PURPOSE_ANY;
+    else {
+        fprintf(stderr, "bad purpose \"%s\": client, server or any\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+static int parse_crl_check(enum crl_check_mode *out, const char *s)
+{
+    if (strcmp(s, "none") == 0)
+        *out = CRL_CHECK_NONE;
+    else if (strcmp(s, "leaf") == 0)
+        *out = CRL_CHECK_LEAF;
+    else if (strcmp(s, "all") == 0)
+        *out = CRL_CHECK_ALL;
+    else {
+        fprintf(stderr, "bad --crl-check \"%s\": none, leaf or all\n", s);
+        return -1;
+    }
+    return 0;
+}
+
+/* load_cert_files appends every certificate of |files| to |to|. */
+static int load_cert_files(STACK_OF(X509) *to, const char *const *files, size_t n)
+{
+    char err[256];
+
+    for (size_t i = 0; i < n; i++) {
+        STACK_OF(X509) *sk = NULL;
+        if (cv_load_certs(&sk, files[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
+        while (sk_X509_num(sk) > 0) {
+            X509 *x = sk_X509_shift(sk);
+            if (!sk_X509_push(to, x)) {
+                X509_free(x);
+                sk_X509_pop_free(sk, X509_free);
+                return -1;
+            }
+        }
+        sk_X509_free(sk);
+    }
+    return 0;
+}
+
+static int load_crl_files(STACK_OF(X509_CRL) *to, const char *const *files, size_t n)
+{
+    char err[256];
+
+    for (size_t i = 0; i < n; i++) {
+        STACK_OF(X509_CRL) *sk = NULL;
+        if (cv_load_crls(&sk, files[i], err, sizeof(err)) != 0) {
+            fprintf(stderr, "%s\n", err);
+            return -1;
+        }
+        while (sk_X509_CRL_num(sk) > 0) {
+            X509_CRL *c = sk_X509_CRL_shift(sk);
+            if (!sk_X509_CRL_push(to, c)) {
+                X509_CRL_free(c);
+                sk_X509_CRL_pop_free(sk, X509_CRL_free);
+                return -1;
+            }
+        }
+        sk_X509_CRL_free(sk);
+    }
+    return 0;
+}
+
+/* run_path validates the first certificate of |cert_file| (the others in
+ * it are extra untrusted candidates) and prints the outcome. |via| prints
+ * the anchor's subject on success. */
+static int run_path(struct ctl_opts *o, const char *cert_file, bool via)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *target = sk_X509_new_null();
+    STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+    struct path_result res;
+    int rc = CTL_USAGE;
+
+    memset(&res, 0, sizeof(res));
+    if (anchors == NULL || untrusted == NULL || target == NULL || crls == NULL ||
+        load_cert_files(anchors, o->anchors, o->n_anchors) != 0 ||
+        load_cert_files(untrusted, o->untrusted, o->n_untrusted) != 0 ||
+        load_cert_files(target, &cert_file, 1) != 0 ||
+        load_crl_files(crls, o->crls, o->n_crls) != 0)
+        goto done;
+    X509 *leaf = sk_X509_shift(target);
+    while (sk_X509_num(target) > 0)
+        sk_X509_push(untrusted, sk_X509_shift(target));
+    sk_X509_push(target, leaf); /* keeps ownership in one place */
+    o->path.policy_oids = o->policies;
+    o->path.n_policy_oids = o->n_policies;
+    if (path_validate(&res, &o->path, leaf, anchors, untrusted, crls) != 0) {
+        fprintf(stderr, "internal error: %s\n", res.detail);
+        goto done;
+    }
+    if (res.valid) {
+        if (via) {
+            char name[256];
+            X509 *top = sk_X509_value(res.chain, sk_X509_num(res.chain) - 1);
+            X509_NAME_oneline(X509_get_subject_name(top), name, sizeof(name));
+            printf("OK via %s\n", name);
+        } else {
+            printf("OK\n");
+        }
+        rc = CTL_VALID;
+    } else {
+        printf("FAIL %s: %s\n", verdict_reason_name(res.reason), res.detail);
+        rc = CTL_INVALID;
+    }
+done:
+    path_result_clear(&res);
+    sk_X509_pop_free(anchors, X509_free);
+    sk_X509_pop_free(untrusted, X509_free);
+    sk_X509_pop_free(target, X509_free);
+    sk_X509_CRL_pop_free(crls, X509_CRL_free);
+    return rc;
+}
+
+static void verify_usage(FILE *f)
+{
+    fprintf(f, "usage: certvalctl verify [--anchor FILE]... [--untrusted FILE]... [--crl FILE]...\n"
+               "         [--at UNIX_TIME] [--crl-check none|leaf|all] [--policy OID]...\n"
+               "         [--explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]\n"
+               "         [--purpose client|server|any] [--hostname NAME] CERT\n"
+               "Prints OK or FAIL <REASON>: <detail>. Files are PEM (several objects) or DER.\n");
+}
+
+int ctl_verify_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"anchor", required_argument, NULL, 'a'},
+        {"untrusted", required_argument, NULL, 'u'},
+        {"crl", required_argument, NULL, 'c'},
+        {"at", required_argument, NULL, 't'},
+        {"crl-check", required_argument, NULL, 'C'},
+        {"policy", required_argument, NULL, 'p'},
+        {"explicit-policy", no_argument, NULL, 'E'},
+        {"inhibit-policy-mapping", no_argument, NULL, 'M'},
+        {"inhibit-any-policy", no_argument, NULL, 'A'},
+        {"purpose", required_argument, NULL, 'P'},
+        {"hostname", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ctl_opts o;
+    int ch;
+
+    memset(&o, 0, sizeof(o));
+    o.path.at = (int64_t)time(NULL);
+    o.path.purpose = PURPOSE_ANY;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (ch) {
+        case 'a': bad = add_item(o.anchors, &o.n_anchors, optarg, "--anchor"); break;
+        case 'u': bad = add_item(o.untrusted, &o.n_untrusted, optarg, "--untrusted"); break;
+        case 'c': bad = add_item(o.crls, &o.n_crls, optarg, "--crl"); break;
+        case 'p': bad = add_item(o.policies, &o.n_policies, optarg, "--policy"); break;
+        case 't': bad = parse_time(&o.path.at, optarg); break;
+        case 'C': bad = parse_crl_check(&o.path.crl_check, optarg); break;
+        case 'E': o.path.explicit_policy = true; break;
+        case 'M': o.path.inhibit_policy_mapping = true; break;
+        case 'A': o.path.inhibit_any_policy = true; break;
+        case 'P': bad = parse_purpose(&o.path.purpose, optarg); break;
+        case 'H': o.path.hostname = optarg; break;
+        case 'h': verify_usage(stdout); return CTL_VALID;
+        default: bad = -1; break;
+        }
+        if (bad != 0) {
+            verify_usage(stderr);
+            return CTL_USAGE;
+        }
+    }
+    if (optind != argc - 1 || o.n_anchors == 0) {
+        fprintf(stderr, o.n_anchors == 0 ? "at least one --anchor is required\n"
+                                         : "exactly one CERT is required\n");
+        verify_usage(stderr);
+        return CTL_USAGE;
+    }
+    if (o.path.hostname != NULL && o.path.purpose != PURPOSE_SERVER) {
+        fprintf(stderr, "--hostname needs --purpose server\n");
+        return CTL_USAGE;
+    }
+    return run_path(&o, argv[optind], false);
+}
+
+static void check_trust_usage(FILE *f)
+{
+    fprintf(f, "usage: certvalctl check-trust --bundle FILE [--at UNIX_TIME]\n"
+               "         [--purpose client|server|any] [--hostname NAME] CHAIN_FILE\n"
+               "CHAIN_FILE: PEM, leaf first, then intermediates. Prints OK via <anchor> or FAIL.\n");
+}
+
+int ctl_check_trust_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"bundle", required_argument, NULL, 'b'},
+        {"at", required_argument, NULL, 't'},
+        {"purpose", required_argument, NULL, 'P'},
+        {"hostname", required_argument, NULL, 'H'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct ctl_opts o;
+    int ch;
+
+    memset(&o, 0, sizeof(o));
+    o.path.at = (int64_t)time(NULL);
+    o.path.purpose = PURPOSE_ANY;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        int bad = 0;
+        switch (ch) {
+        case 'b': bad = add_item(o.anchors, &o.n_anchors, optarg, "--bundle"); break;
+        case 't': bad = parse_time(&o.path.at, optarg); break;
+        case 'P': bad = parse_purpose(&o.path.purpose, optarg); break;
+        case 'H': o.path.hostname = optarg; break;
+        case 'h': check_trust_usage(stdout); return CTL_VALID;
+        default: bad = -1; break;
+        }
+        if (bad != 0) {
+            check_trust_usage(stderr);
+            return CTL_USAGE;
+        }
+    }
+    if (optind != argc - 1 || o.n_anchors == 0) {
+        check_trust_usage(stderr);
+        return CTL_USAGE;
+    }
+    return run_path(&o, argv[optind], true);
+}
+
+/* ---- inspect ---- */
+
+/* load_crl_dir loads every regular file of |dir| into |c|. */
+static int add_crl_file(struct crl_cache *c, const char *path, const STACK_OF(X509) *issuers)
+{
+    STACK_OF(X509_CRL) *sk = NULL;
+    char err[256];
+
+    if (cv_load_crls(&sk, path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
+    }
+    for (size_t i = 0; i < sk_X509_CRL_num(sk); i++) {
+        uint8_t *der = NULL;
+        int len = i2d_X509_CRL(sk_X509_CRL_value(sk, i), &der);
+        if (len < 0 ||
+            crl_cache_add_der(c, der, (size_t)len, issuers, path, err, sizeof(err)) != 0)
+            fprintf(stderr, "warning: %s: %s\n", path, len < 0 ? "cannot encode" : err);
+        OPENSSL_free(der);
+    }
+    sk_X509_CRL_pop_free(sk, X509_CRL_free);
+    return 0;
+}
+
+static int load_crl_dir(struct crl_cache *c, const char *dir, const STACK_OF(X509) *issuers)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    char path[4096];
+
+    if (d == NULL) {
+        fprintf(stderr, "%s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    while ((e = readdir(d)) != NULL) {
+        if (e->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        add_crl_file(c, path, issuers);
+    }
+    closedir(d);
+    return 0;
+}
+
+/* crl_issuers: every CA certificate the configuration names, to find and
+ * verify CRL signers. */
+static STACK_OF(X509) *crl_issuers(const struct validator_config *vc)
+{
+    STACK_OF(X509) *sk = sk_X509_new_null();
+
+    if (sk == NULL ||
+        load_cert_files(sk, (const char *const *)vc->anchor_files, vc->n_anchor_files) != 0 ||
+        load_cert_files(sk, (const char *const *)vc->intermediate_files,
+                        vc->n_intermediate_files) != 0)
+        goto err;
+    for (size_t i = 0; i < vc->n_profiles; i++)
+        if (load_cert_files(sk, (const char *const *)vc->profiles[i].issuer_files,
+                            vc->profiles[i].n_issuer_files) != 0)
+            goto err;
+    return sk;
+err:
+    sk_X509_pop_free(sk, X509_free);
+    return NULL;
+}
+
+static struct crl_cache *inspect_crls(const struct certval_config *cfg)
+{
+    struct crl_cache *c = crl_cache_new();
+    STACK_OF(X509) *issuers = crl_issuers(&cfg->validator);
+
+    if (c == NULL || issuers == NULL)
+        goto err;
+    for (size_t i = 0; i < cfg->n_crl_files; i++)
+        if (add_crl_file(c, cfg->crl_files[i], issuers) != 0)
+            goto err;
+    if (cfg->crl_dir != NULL && load_crl_dir(c, cfg->crl_dir, issuers) != 0)
+        goto err;
+    sk_X509_pop_free(issuers, X509_free);
+    return c;
+err:
+    sk_X509_pop_free(issuers, X509_free);
+    crl_cache_free(c);
+    return NULL;
+}
+
+/* chain_der encodes every certificate of |certs| into |bufs| / |items|. */
+static int chain_der(struct cv_bytes *items, uint8_t **bufs, const STACK_OF(X509) *certs)
+{
+    for (size_t i = 0; i < sk_X509_num(certs); i++) {
+        int len = i2d_X509(sk_X509_value(certs, i), &bufs[i]);
+        if (len < 0)
+            return -1;
+        items[i].data = bufs[i];
+        items[i].len = (size_t)len;
+    }
+    return 0;
+}
+
+static void print_verdict(const struct verdict *v)
+{
+    printf("profile: %s\nkind: %s\ndecision: %s\nreason: %s\ndetail: %s\n",
+           v->profile[0] ? v->profile : "-", cert_kind_name(v->kind),
+           verdict_decision_name(v->decision), verdict_reason_name(v->reason),
+           v->detail[0] ? v->detail : "-");
+    if (v->subject[0])
+        printf("subject: %s\nserial: %s\nnot_after: %" PRId64 "\n", v->subject, v->serial_hex,
+               v->not_after_unix);
+}
+
+static void inspect_usage(FILE *f)
+{
+    fprintf(f, "usage: certvalctl inspect --config FILE --tenant T [--device D] [--at UNIX_TIME]\n"
+               "         CERT...\n"
+               "CERT files (PEM or DER) make one chain, leaf first.\n");
+}
+
+struct inspect_args {
+    const char *config, *tenant, *device;
+    int64_t at;
+};
+
+static int inspect_run(const struct inspect_args *a, char **files, size_t n_files)
+{
+    struct certval_config *cfg = NULL;
+    struct validator *v = NULL;
+    struct crl_cache *crls = NULL;
+    STACK_OF(X509) *certs = sk_X509_new_null();
+    struct cv_bytes items[CTL_MAX_LIST];
+    uint8_t *bufs[CTL_MAX_LIST] = {NULL};
+    struct chain_input in;
+    struct verdict out;
+    char err[512];
+    int rc = CTL_USAGE;
+
+    if (config_load(&cfg, a->config, err, sizeof(err)) != 0 ||
+        validator_new(&v, &cfg->validator, 1, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        goto done;
+    }
+    if (certs == NULL || load_cert_files(certs, (const char *const *)files, n_files) != 0)
+        goto done;
+    if (sk_X509_num(certs) > CTL_MAX_LIST || chain_der(items, bufs, certs) != 0) {
+        fprintf(stderr, "chain too long or not encodable\n");
+        goto done;
+    }
+    crl_cache_reader_register();
+    crls = inspect_crls(cfg);
+    if (crls == NULL) {
+        crl_cache_reader_unregister();
+        goto done;
+    }
+    memset(&in, 0, sizeof(in));
+    in.certs = items;
+    in.n_certs = sk_X509_num(certs);
+    in.tenant_id.data = (const uint8_t *)a->tenant;
+    in.tenant_id.len = strlen(a->tenant);
+    in.device_id.data = (const uint8_t *)(a->device ? a->device : "");
+    in.device_id.len = a->device ? strlen(a->device) : 0;
+    validator_check_chain(v, crls, &out, &in, a->at);
+    crl_cache_reader_unregister();
+    print_verdict(&out);
+    rc = out.decision == DECISION_DENY ? CTL_INVALID : CTL_VALID;
+done:
+    for (size_t i = 0; i < CTL_MAX_LIST; i++)
+        OPENSSL_free(bufs[i]);
+    sk_X509_pop_free(certs, X509_free);
+    crl_cache_free(crls);
+    validator_free(v);
+    config_free(cfg);
+    return rc;
+}
+
+int ctl_inspect_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"config", required_argument, NULL, 'c'},
+        {"tenant", required_argument, NULL, 'T'},
+        {"device", required_argument, NULL, 'D'},
+        {"at", required_argument, NULL, 't'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct inspect_args a = {.at = (int64_t)time(NULL)};
+    int ch;
+
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': a.config = optarg; break;
+        case 'T': a.tenant = optarg; break;
+        case 'D': a.device = optarg; break;
+        case 't':
+            if (parse_time(&a.at, optarg) != 0)
+                return CTL_USAGE;
+            break;
+        case 'h': inspect_usage(stdout); return CTL_VALID;
+        default: inspect_usage(stderr); return CTL_USAGE;
+        }
+    }
+    if (a.config == NULL || a.tenant == NULL || optind >= argc) {
+        inspect_usage(stderr);
+        return CTL_USAGE;
+    }
+    return inspect_run(&a, argv + optind, (size_t)(argc - optind));
+}

@@ -1,0 +1,31 @@
+/* JSON-lines logging on stdout. One line per event:
+ *   {"ts":"2026-11-22T12:00:00.123Z","level":"info","msg":"..."}
+ * Thread-safe: each line is formatted into a local buffer and written with
+ * one write(2), so lines from different threads never interleave. */
+#ifndef CERTVAL_LOG_H
+#define CERTVAL_LOG_H
+
+#include <stddef.h>
+
+enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+
+/* log_set_level drops messages below |level|. */
+void log_set_level(enum log_level level);
+
+/* log_msg writes one line at |level|; the formatted message is JSON-escaped. */
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+
+/* log_event writes one line {"ts":...,"level":...,"type":TYPE,FIELDS} where
+ * |fields| is already-escaped JSON members without braces ("\"k\":\"v\",..."). */
+void log_event(enum log_level level, const char *type, const char *fields);
+
+/* log_json_escape appends |s| to |out| (capacity |cap|, current length
+ * |*len|) as JSON string content, truncating at the capacity. */
+void log_json_escape(char *out, size_t cap, size_t *len, const char *s);
+
+#endif

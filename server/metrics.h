@@ -1,0 +1,60 @@
+/* Prometheus metrics for certvald, served as text on HTTP (libmicrohttpd)
+ * at /metrics on the metrics listener.
+ *
+ * Recording is per thread: each recording thread owns a shard that only it
+ * writes (relaxed atomics), and a scrape sums the shards. The hot path never
+ * takes a shared lock. Gauges owned by other modules are read at scrape time
+ * through collectors.
+ *
+ * Conventions: 0 or -1 with a message in |err|. Thread-safe unless said. */
+#ifndef CERTVAL_METRICS_H
+#define CERTVAL_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "verdict-t.h"
+
+/* A growable text buffer for the exposition; capped at |cap| bytes. */
+struct mbuf {
+    char *data;
+    size_t len, size, cap;
+    bool overflow;
+};
+
+void mbuf_printf(struct mbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* mbuf_label appends |s| escaped as a Prometheus label value. */
+void mbuf_label(struct mbuf *b, const char *s);
+
+/* metrics_record_verdict counts one verdict (by decision, reason, profile)
+ * and, for tenant certificates, remembers the certificate's expiry for the
+ * per-tenant expiry gauge. |tenant| is the claimed tenant. */
+void metrics_record_verdict(const struct verdict *v, const char *tenant);
+
+/* metrics_record_batch counts one answered batch: its size and the time from
+ * receipt to the start of the send, in nanoseconds. */
+void metrics_record_batch(size_t n_chains, uint64_t latency_ns, bool streaming);
+
+/* metrics_record_rpc_error counts one call answered with gRPC status |code|. */
+void metrics_record_rpc_error(int code);
+
+/* A collector appends gauge families at scrape time. */
+typedef void (*metrics_collector_fn)(struct mbuf *out, void *arg);
+
+/* metrics_add_collector registers |fn| (at most 16). Not thread-safe: call
+ * before metrics_start. */
+void metrics_add_collector(metrics_collector_fn fn, void *arg);
+
+/* metrics_render writes the whole exposition into |out| (caller frees
+ * out->data). */
+void metrics_render(struct mbuf *out);
+
+/* metrics_start serves /metrics on |listen| ("HOST:PORT", port 0 = any);
+ * |*out_port| gets the bound port. */
+int metrics_start(const char *listen, int *out_port, char *err, size_t errlen);
+
+/* metrics_stop stops the HTTP server (idempotent). */
+void metrics_stop(void);
+
+#endif

@@ -1,0 +1,239 @@
+#include "reload.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "config.h"
+#include "crl_cache.h"
+#include "log.h"
+#include "validator.h"
+
+/* Published with rcu_xchg_pointer; read under the RCU read lock. */
+static struct snapshot *current;
+static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t next_version = 1;
+
+static void snapshot_free(struct snapshot *s)
+{
+    if (s == NULL)
+        return;
+    validator_free(s->validator);
+    config_free(s->cfg);
+    free(s->anchors);
+    free(s);
+}
+
+void snapshot_release(struct snapshot *s)
+{
+    if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
+        snapshot_free(s);
+}
+
+struct snapshot *snapshot_acquire(void)
+{
+    struct snapshot *s;
+
+    urcu_memb_read_lock();
+    s = rcu_dereference(current);
+    /* The published reference keeps refs >= 1 until after a grace period
+     * that starts once the pointer is replaced, so inside the read-side
+     * section the count cannot reach zero under us. */
+    if (s != NULL)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    urcu_memb_read_unlock();
+    return s;
+}
+
+static void publish(struct snapshot *next)
+{
+    struct snapshot *old = rcu_xchg_pointer(&current, next);
+
+    if (old != NULL) {
+        urcu_memb_synchronize_rcu();
+        snapshot_release(old);
+    }
+}
+
+static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_OF(X509) *issuers)
+{
+    char err[512], source[1100];
+    uint8_t *buf = NULL;
+    FILE *f = fopen(path, "rb");
+    long len;
+    int rc = -1;
+
+    if (f == NULL) {
+        log_warn("CRL %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
+        goto out;
+    buf = malloc(len > 0 ? (size_t)len : 1);
+    if (buf == NULL || fread(buf, 1, (size_t)len, f) != (size_t)len)
+        goto out;
+    snprintf(source, sizeof(source), "file:%s", path);
+    rc = crl_cache_add_der(crls, buf, (size_t)len, issuers, source, err, sizeof(err));
+    if (rc < 0)
+        log_warn("CRL %s refused: %s", path, err);
+out:
+    if (rc < 0 && buf == NULL)
+        log_warn("CRL %s: cannot read", path);
+    free(buf);
+    fclose(f);
+    return rc;
+}
+
+static void add_certs_from(STACK_OF(X509) *dst, char **files, size_t n)
+{
+    char err[512];
+
+    for (size_t i = 0; i < n; i++) {
+        STACK_OF(X509) *certs = NULL;
+
+        if (cv_load_certs(&certs, files[i], err, sizeof(err)) < 0)
+            continue;
+        while (sk_X509_num(certs) > 0)
+            sk_X509_push(dst, sk_X509_shift(certs));
+        sk_X509_free(certs);
+    }
+}
+
+static STACK_OF(X509) *crl_issuers(const struct certval_config *cfg)
+{
+    const struct validator_config *v = &cfg->validator;
+    STACK_OF(X509) *all = sk_X509_new_null();
+
+    if (all == NULL)
+        return NULL;
+    add_certs_from(all, v->anchor_files, v->n_anchor_files);
+    add_certs_from(all, v->intermediate_files, v->n_intermediate_files);
+    for (size_t i = 0; i < v->n_profiles; i++)
+        add_certs_from(all, v->profiles[i].issuer_files, v->profiles[i].n_issuer_files);
+    return all;
+}
+
+static size_t load_crl_dir(struct crl_cache *crls, const char *dir, const STACK_OF(X509) *issuers)
+{
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    size_t loaded = 0;
+
+    if (d == NULL) {
+        log_warn("CRL directory %s: %s", dir, strerror(errno));
+        return 0;
+    }
+    while ((e = readdir(d)) != NULL) {
+        char path[4096];
+        struct stat st;
+
+        if (e->d_name[0] == '.')
+            continue;
+        if (snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= (int)sizeof(path))
+            continue;
+        if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (load_crl_file(crls, path, issuers) == 0)
+            loaded++;
+    }
+    closedir(d);
+    return loaded;
+}
+
+size_t crls_load_config(struct crl_cache *crls, const struct certval_config *cfg)
+{
+    STACK_OF(X509) *issuers = crl_issuers(cfg);
+    size_t loaded = 0;
+
+    if (issuers == NULL)
+        return 0;
+    for (size_t i = 0; i < cfg->n_crl_files; i++) {
+        if (load_crl_file(crls, cfg->crl_files[i], issuers) == 0)
+            loaded++;
+    }
+    if (cfg->crl_dir != NULL)
+        loaded += load_crl_dir(crls, cfg->crl_dir, issuers);
+    sk_X509_pop_free(issuers, X509_free);
+    return loaded;
+}
+
+static void note_anchors(struct snapshot *s)
+{
+    STACK_OF(X509) *all = sk_X509_new_null();
+    const struct validator_config *v = &s->cfg->validator;
+    size_t n;
+
+    if (all == NULL)
+        return;
+    add_certs_from(all, v->anchor_files, v->n_anchor_files);
+    n = sk_X509_num(all);
+    s->anchors = calloc(n > 0 ? n : 1, sizeof(*s->anchors));
+    for (size_t i = 0; s->anchors != NULL && i < n; i++) {
+        X509 *x = sk_X509_value(all, i);
+        int64_t t = 0;
+
+        X509_NAME_oneline(X509_get_subject_name(x), s->anchors[i].subject,
+                          sizeof(s->anchors[i].subject));
+        if (cv_asn1_time_to_unix(&t, X509_get0_notAfter(x)) == 0)
+            s->anchors[i].not_after = t;
+        s->n_anchors++;
+    }
+    sk_X509_pop_free(all, X509_free);
+}
+
+int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *err,
+                     size_t errlen)
+{
+    struct snapshot *s = NULL;
+    size_t n_crls;
+
+    pthread_mutex_lock(&reload_lock);
+    s = calloc(1, sizeof(*s));
+    if (s == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto err;
+    }
+    s->version = next_version;
+    if (validator_new(&s->validator, &cfg->validator, s->version, err, errlen) < 0)
+        goto err;
+    s->cfg = cfg;
+    cfg = NULL;
+    atomic_store(&s->refs, 1);
+    note_anchors(s);
+    n_crls = crls_load_config(crls, s->cfg);
+    next_version++;
+    log_info("configuration %s version %llu installed: %zu trust anchors, %zu profiles, "
+             "%zu tenants, %zu CRLs loaded",
+             s->cfg->path, (unsigned long long)s->version, validator_anchor_count(s->validator),
+             s->cfg->validator.n_profiles, s->cfg->validator.n_tenants, n_crls);
+    publish(s);
+    pthread_mutex_unlock(&reload_lock);
+    return 0;
+err:
+    pthread_mutex_unlock(&reload_lock);
+    snapshot_free(s);
+    config_free(cfg);
+    return -1;
+}
+
+int snapshot_reload(const char *path, struct crl_cache *crls, char *err, size_t errlen)
+{
+    struct certval_config *cfg = NULL;
+
+    if (config_load(&cfg, path, err, errlen) < 0)
+        return -1;
+    return snapshot_install(cfg, crls, err, errlen);
+}
+
+void snapshot_shutdown(void)
+{
+    pthread_mutex_lock(&reload_lock);
+    publish(NULL);
+    pthread_mutex_unlock(&reload_lock);
+}

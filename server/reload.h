@@ -1,0 +1,64 @@
+/* The configuration snapshot the service answers from, and its hot reload.
+ *
+ * A snapshot (configuration + validator) is immutable once published. The
+ * current one is an RCU-protected pointer; a call takes a reference with
+ * snapshot_acquire when it starts and keeps answering from it until it ends,
+ * so a reload never changes a verdict half-way through a batch. A reload
+ * builds the next snapshot off to the side, checks it, and publishes it with
+ * one pointer exchange; a broken file is refused and the old snapshot keeps
+ * serving (Knot DNS-style, STYLE.md).
+ *
+ * Who: snapshot_acquire/release from any registered RCU reader thread;
+ * snapshot_reload from one thread at a time (serialised internally). */
+#ifndef CERTVAL_RELOAD_H
+#define CERTVAL_RELOAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+
+struct certval_config;
+struct validator;
+struct crl_cache;
+
+struct anchor_info {
+    char subject[256];
+    int64_t not_after;
+};
+
+struct snapshot {
+    _Atomic long refs;
+    uint64_t version;
+    struct certval_config *cfg;  /* owned */
+    struct validator *validator; /* owned */
+    struct anchor_info *anchors; /* for the anchor-expiry metric */
+    size_t n_anchors;
+};
+
+/* snapshot_install publishes |cfg| (ownership taken, also on failure) as
+ * the first or next snapshot, building its validator and loading its CRL
+ * files into |crls|. Returns 0, or -1 with the reason in |err|; on failure
+ * the previous snapshot, if any, stays current. */
+int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *err,
+                     size_t errlen);
+
+/* snapshot_reload loads |path| and installs it. */
+int snapshot_reload(const char *path, struct crl_cache *crls, char *err, size_t errlen);
+
+/* snapshot_acquire returns a new reference to the current snapshot (NULL
+ * when none is installed). The caller must be a registered RCU reader. */
+struct snapshot *snapshot_acquire(void);
+
+/* snapshot_release drops a reference; NULL is accepted. */
+void snapshot_release(struct snapshot *s);
+
+/* snapshot_shutdown unpublishes and releases the current snapshot. */
+void snapshot_shutdown(void);
+
+/* crls_load_config loads the CRL files and directory named by |cfg| into
+ * |crls|, verifying each against the configured anchors and intermediates.
+ * Files that fail are logged and skipped. Returns the number loaded. */
+size_t crls_load_config(struct crl_cache *crls, const struct certval_config *cfg);
+
+#endif

@@ -1,0 +1,357 @@
+/* gRPC listeners, transport threads, method dispatch and drain.
+ * See docs/architecture.md for the path of one batch. */
+#include "server_internal.h"
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <grpc/grpc_security.h>
+#include <grpc/support/time.h>
+
+#include "crl_cache.h"
+#include "log.h"
+
+/* Outstanding generic request_call slots per transport thread. Generic slots
+ * are kept even for known methods so that unknown methods are answered at
+ * once instead of hanging until their deadline (PLATFORM.md). */
+#define REQUEST_SLOTS_PER_TRANSPORT 64
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+
+struct request_slot {
+    struct tag tag;
+    struct transport *tr;
+    grpc_call *call;
+    grpc_call_details details;
+    grpc_metadata_array md;
+};
+
+/* A call answered with a status only (unknown method). */
+struct reject_call {
+    struct call_base base;
+    struct tag status_tag;
+};
+
+/* ---- call base ---- */
+
+static void call_close_done(struct tag *t, bool ok)
+{
+    struct call_base *cb = container_of(t, struct call_base, close_tag);
+
+    (void)ok;
+    cb->close_done = true;
+    if (cb->on_close != NULL)
+        cb->on_close(cb);
+    call_unref(cb);
+}
+
+bool call_base_init(struct call_base *cb, grpc_call *call, struct transport *tr,
+                    void (*destroy)(struct call_base *cb))
+{
+    grpc_op op;
+
+    cb->call = call;
+    cb->tr = tr;
+    cb->destroy = destroy;
+    cb->close_tag.fn = call_close_done;
+    atomic_store(&cb->refs, 2); /* the handler's and the close batch's */
+    atomic_fetch_add(&tr->srv->live_calls, 1);
+    memset(&op, 0, sizeof(op));
+    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
+    op.data.recv_close_on_server.cancelled = &cb->cancelled;
+    if (grpc_call_start_batch(call, &op, 1, &cb->close_tag, NULL) != GRPC_CALL_OK) {
+        atomic_store(&cb->refs, 1);
+        return false;
+    }
+    return true;
+}
+
+void call_ref(struct call_base *cb)
+{
+    atomic_fetch_add_explicit(&cb->refs, 1, memory_order_relaxed);
+}
+
+void call_unref(struct call_base *cb)
+{
+    if (atomic_fetch_sub_explicit(&cb->refs, 1, memory_order_acq_rel) == 1) {
+        struct server *srv = cb->tr->srv;
+
+        grpc_call_unref(cb->call);
+        cb->call = NULL;
+        cb->destroy(cb);
+        atomic_fetch_sub(&srv->live_calls, 1);
+    }
+}
+
+grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_status_code code,
+                                 const char *msg)
+{
+    grpc_slice details = grpc_slice_from_copied_string(msg);
+    grpc_op ops[2];
+    size_t nops = 0;
+    grpc_call_error rc;
+
+    memset(ops, 0, sizeof(ops));
+    if (!cb->sent_initial_md) {
+        /* gRPC 1.51 core did not deliver a status-only (trailers-only)
+         * answer to a call whose request was never read: the client waited
+         * for its deadline. Sending initial metadata with it does. */
+        ops[nops++].op = GRPC_OP_SEND_INITIAL_METADATA;
+        cb->sent_initial_md = true;
+    }
+    ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[nops].data.send_status_from_server.status = code;
+    ops[nops].data.send_status_from_server.status_details = &details;
+    nops++;
+    rc = grpc_call_start_batch(cb->call, ops, nops, t, NULL);
+    /* gRPC copies the details slice when the batch starts. */
+    grpc_slice_unref(details);
+    return rc;
+}
+
+static void reject_destroy(struct call_base *cb)
+{
+    free(container_of(cb, struct reject_call, base));
+}
+
+static void reject_status_done(struct tag *t, bool ok)
+{
+    struct reject_call *rc = container_of(t, struct reject_call, status_tag);
+
+    (void)ok;
+    call_unref(&rc->base);
+}
+
+static void call_reject(struct transport *tr, grpc_call *call, grpc_status_code code,
+                        const char *msg)
+{
+    struct reject_call *rc = calloc(1, sizeof(*rc));
+
+    if (rc == NULL) {
+        grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        grpc_call_unref(call);
+        return;
+    }
+    rc->status_tag.fn = reject_status_done;
+    if (!call_base_init(&rc->base, call, tr, reject_destroy)) {
+        call_unref(&rc->base);
+        return;
+    }
+    if (call_send_status(&rc->base, &rc->status_tag, code, msg) != GRPC_CALL_OK)
+        call_unref(&rc->base);
+}
+
+/* ---- request slots and dispatch ---- */
+
+static void slot_arm(struct request_slot *s);
+
+static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_details *d)
+{
+    const grpc_slice m = d->method;
+
+    if (grpc_slice_str_cmp(m, "/certval.v1.Validator/Validate") == 0)
+        service_validate_start(tr, call, false);
+    else if (grpc_slice_str_cmp(m, "/certval.v1.Validator/ValidateStream") == 0)
+        service_validate_start(tr, call, true);
+    else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Check") == 0)
+        health_check_start(tr, call, false);
+    else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Watch") == 0)
+        health_check_start(tr, call, true);
+    else
+        call_reject(tr, call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+}
+
+static void slot_done(struct tag *t, bool ok)
+{
+    struct request_slot *s = container_of(t, struct request_slot, tag);
+
+    if (ok)
+        dispatch(s->tr, s->call, &s->details);
+    grpc_call_details_destroy(&s->details);
+    grpc_metadata_array_destroy(&s->md);
+    if (!ok) {
+        /* The server is shutting down: this slot is retired. */
+        free(s);
+        return;
+    }
+    slot_arm(s);
+}
+
+static void slot_arm(struct request_slot *s)
+{
+    struct transport *tr = s->tr;
+
+    s->call = NULL;
+    grpc_call_details_init(&s->details);
+    grpc_metadata_array_init(&s->md);
+    if (grpc_server_request_call(tr->srv->grpc, &s->call, &s->details, &s->md, tr->cq, tr->cq,
+                                 &s->tag) != GRPC_CALL_OK) {
+        grpc_call_details_destroy(&s->details);
+        grpc_metadata_array_destroy(&s->md);
+        free(s);
+    }
+}
+
+static void *transport_main(void *arg)
+{
+    struct transport *tr = arg;
+
+    crl_cache_reader_register();
+    for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
+        struct request_slot *s = calloc(1, sizeof(*s));
+
+        if (s == NULL)
+            break;
+        s->tag.fn = slot_done;
+        s->tr = tr;
+        slot_arm(s);
+    }
+    for (;;) {
+        grpc_event ev = grpc_completion_queue_next(tr->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                                   NULL);
+
+        if (ev.type == GRPC_QUEUE_SHUTDOWN)
+            break;
+        if (ev.type == GRPC_OP_COMPLETE) {
+            struct tag *t = ev.tag;
+
+            t->fn(t, ev.success != 0);
+        }
+    }
+    crl_cache_reader_unregister();
+    return NULL;
+}
+
+/* ---- start and drain ---- */
+
+static int add_listener(grpc_server *g, const char *addr, int *out_port, char *err,
+                        size_t errlen)
+{
+    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
+    int port = grpc_server_add_http2_port(g, addr, creds);
+
+    grpc_server_credentials_release(creds);
+    if (port <= 0) {
+        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", addr);
+        return -1;
+    }
+    *out_port = port;
+    return 0;
+}
+
+int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
+                 unsigned transport_threads, unsigned worker_threads, int *out_ports,
+                 char *err, size_t errlen)
+{
+    grpc_arg args[2];
+    grpc_channel_args chargs = {.num_args = 2, .args = args};
+    int rc;
+
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = (int)srv->limits.max_message_bytes;
+    /* A response is at most max_chains_per_batch verdicts of under 1 KiB. */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[1].value.integer = -1;
+
+    rc = worker_pool_new(&srv->pool, worker_threads, err, errlen);
+    if (rc < 0)
+        return -1;
+    srv->grpc = grpc_server_create(&chargs, NULL);
+    srv->n_transports = transport_threads;
+    srv->transports = calloc(transport_threads, sizeof(*srv->transports));
+    if (srv->transports == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < transport_threads; i++) {
+        struct transport *tr = &srv->transports[i];
+
+        tr->srv = srv;
+        tr->index = i;
+        tr->cq = grpc_completion_queue_create_for_next(NULL);
+        grpc_server_register_completion_queue(srv->grpc, tr->cq, NULL);
+        if (pool_submitter_new(srv->pool, &tr->submitter) < 0) {
+            snprintf(err, errlen, "cannot create a submitting io_uring");
+            return -1;
+        }
+    }
+    for (size_t i = 0; i < n_tcp; i++) {
+        if (add_listener(srv->grpc, tcp[i], &out_ports[i], err, errlen) < 0)
+            return -1;
+    }
+    if (unix_socket != NULL) {
+        char addr[4200];
+        int port;
+
+        snprintf(addr, sizeof(addr), "unix:%s", unix_socket);
+        unlink(unix_socket);
+        if (add_listener(srv->grpc, addr, &port, err, errlen) < 0)
+            return -1;
+    }
+    grpc_server_start(srv->grpc);
+    for (unsigned i = 0; i < transport_threads; i++) {
+        struct transport *tr = &srv->transports[i];
+
+        if (pthread_create(&tr->thread, NULL, transport_main, tr) != 0) {
+            snprintf(err, errlen, "pthread_create failed");
+            return -1;
+        }
+        tr->started = true;
+    }
+    return 0;
+}
+
+void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
+{
+    grpc_completion_queue *scq = NULL;
+    int shutdown_tag;
+
+    atomic_store(&srv->draining, true);
+    health_set_serving(false);
+    if (srv->grpc != NULL) {
+        health_finish_watchers();
+        scq = grpc_completion_queue_create_for_pluck(NULL);
+        /* Stop accepting; calls in flight go on and are answered. */
+        grpc_server_shutdown_and_notify(srv->grpc, scq, &shutdown_tag);
+        log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
+                 grace_seconds);
+        grpc_event ev = grpc_completion_queue_pluck(
+            scq, &shutdown_tag, gpr_time_from_seconds(grace_seconds, GPR_TIMESPAN), NULL);
+        if (ev.type == GRPC_QUEUE_TIMEOUT) {
+            log_warn("drain grace of %u s over with %ld calls open: cancelling them",
+                     grace_seconds, atomic_load(&srv->live_calls));
+            grpc_server_cancel_all_calls(srv->grpc);
+            grpc_completion_queue_pluck(scq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
+                                        NULL);
+        }
+    }
+    /* Every call has been answered; let the workers finish what they hold. */
+    worker_pool_free(srv->pool);
+    srv->pool = NULL;
+    if (srv->grpc != NULL)
+        grpc_server_destroy(srv->grpc);
+    srv->grpc = NULL;
+    for (unsigned i = 0; i < srv->n_transports; i++) {
+        struct transport *tr = &srv->transports[i];
+
+        if (tr->cq != NULL)
+            grpc_completion_queue_shutdown(tr->cq);
+        if (tr->started)
+            pthread_join(tr->thread, NULL);
+        if (tr->cq != NULL)
+            grpc_completion_queue_destroy(tr->cq);
+        pool_submitter_free(tr->submitter);
+    }
+    free(srv->transports);
+    srv->transports = NULL;
+    if (scq != NULL) {
+        grpc_completion_queue_shutdown(scq);
+        grpc_completion_queue_destroy(scq);
+    }
+}

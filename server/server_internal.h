@@ -1,0 +1,105 @@
+/* Types shared by the gRPC parts of certvald: server.c (listeners,
+ * transport threads, dispatch, drain), service.c (certval.v1.Validator) and
+ * health.c (grpc.health.v1.Health).
+ *
+ * Threads:
+ *  - transport threads: one per completion queue; they own the calls that
+ *    arrive on their queue and run every completion tag of those calls.
+ *  - workers (workers.c): validate; the last slice of a batch starts the
+ *    response's send batch with grpc_call_start_batch (thread-safe), whose
+ *    completion comes back to the owning transport thread.
+ *  - main thread: signals, reload, drain. */
+#ifndef CERTVAL_SERVER_INTERNAL_H
+#define CERTVAL_SERVER_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <grpc/grpc.h>
+
+#include "workers.h"
+
+struct crl_cache;
+struct server;
+
+/* Every operation batch started on a call carries a tag; the transport
+ * thread calls tag->fn with the batch's success flag. */
+struct tag {
+    void (*fn)(struct tag *t, bool ok);
+};
+
+struct transport {
+    struct server *srv;
+    unsigned index;
+    grpc_completion_queue *cq;
+    struct pool_submitter *submitter;
+    pthread_t thread;
+    bool started;
+};
+
+struct server_limits {
+    uint32_t max_chains_per_batch;
+    uint32_t max_message_bytes;
+    uint32_t split_min_chains;
+};
+
+struct server {
+    grpc_server *grpc;
+    struct transport *transports;
+    unsigned n_transports;
+    struct worker_pool *pool;
+    struct crl_cache *crls;
+    struct server_limits limits;
+    _Atomic bool draining;
+    _Atomic long live_calls; /* calls accepted and not yet destroyed */
+};
+
+/* A call's common part. Reference-counted: one reference per outstanding
+ * operation batch, plus one held by the handler between batches. */
+struct call_base {
+    grpc_call *call;
+    struct transport *tr;
+    _Atomic int refs;
+    struct tag close_tag; /* RECV_CLOSE_ON_SERVER */
+    int cancelled;        /* set when close_tag completes */
+    bool close_done;
+    bool sent_initial_md; /* SEND_INITIAL_METADATA has been started */
+    void (*destroy)(struct call_base *cb);
+    /* Optional: called on the transport thread when the call ends from the
+     * client's side or the network (before the close batch's reference is
+     * dropped). */
+    void (*on_close)(struct call_base *cb);
+};
+
+/* call_base_init sets up |cb| for |call| (reference count 1) and starts the
+ * RECV_CLOSE_ON_SERVER batch. Returns false if gRPC refused it. */
+bool call_base_init(struct call_base *cb, grpc_call *call, struct transport *tr,
+                    void (*destroy)(struct call_base *cb));
+
+void call_ref(struct call_base *cb);
+void call_unref(struct call_base *cb);
+
+/* call_send_status finishes |cb| with |code| and |msg| (no message body);
+ * the batch's completion runs |t|, which must call call_unref. */
+grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_status_code code,
+                                 const char *msg);
+
+/* Method handlers: take over a freshly accepted call. */
+void service_validate_start(struct transport *tr, grpc_call *call, bool streaming);
+void health_check_start(struct transport *tr, grpc_call *call, bool watch);
+
+/* Health state ("" and "certval.v1.Validator" share it). */
+void health_set_serving(bool serving);
+bool health_is_serving(void);
+/* health_finish_watchers ends every Watch stream (drain). */
+void health_finish_watchers(void);
+
+/* server_lifecycle: see certvald.c */
+int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
+                 unsigned transport_threads, unsigned worker_threads, int *out_ports,
+                 char *err, size_t errlen);
+void server_drain_and_stop(struct server *srv, unsigned grace_seconds);
+
+#endif

@@ -1,0 +1,60 @@
+/* io_uring-driven worker pool.
+ *
+ * Each worker thread owns an io_uring and sleeps in io_uring_wait_cqe. Other
+ * threads hand it work with IORING_OP_MSG_RING from a ring of their own (a
+ * |struct pool_submitter|): the message's 64-bit payload is the address of a
+ * |struct work_item|, which arrives as a completion on the worker's ring. The
+ * same rings carry the workers' file and network I/O and timers.
+ *
+ * Conventions: 0 or -errno; constructors return 0 and set |*out|.
+ * Threads: worker_pool_submit is called only by the thread that owns the
+ * submitter; everything else by the thread that created the pool. */
+#ifndef CERTVAL_WORKERS_H
+#define CERTVAL_WORKERS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct work_item {
+    /* Called once on a worker thread (or, if a hand-off fails, on the
+     * submitting thread). The item must stay valid until |run| starts. */
+    void (*run)(struct work_item *item);
+};
+
+struct worker_pool;
+struct pool_submitter;
+
+/* worker_pool_new starts |n_workers| threads, each with its own ring. Fails
+ * with -EPERM/-ENOSYS when io_uring is not permitted (seccomp) and -EINVAL
+ * when the kernel lacks IORING_OP_MSG_RING; |err| then says what to do. */
+int worker_pool_new(struct worker_pool **out, unsigned n_workers, char *err, size_t errlen);
+
+/* worker_pool_size returns the number of workers. */
+unsigned worker_pool_size(const struct worker_pool *p);
+
+/* worker_pool_pick returns the index of the worker with the least queued
+ * work (ties broken round-robin). Thread-safe. */
+unsigned worker_pool_pick(struct worker_pool *p);
+
+/* worker_pool_queued returns the items queued or running on all workers. */
+uint64_t worker_pool_queued(const struct worker_pool *p);
+
+/* pool_submitter_new creates a submitting ring for the calling thread. */
+int pool_submitter_new(struct worker_pool *p, struct pool_submitter **out);
+
+/* pool_submitter_free releases |s|; NULL is accepted. */
+void pool_submitter_free(struct pool_submitter *s);
+
+/* worker_pool_submit queues |item| on worker |worker|. If the ring hand-off
+ * fails the item runs inline on the calling thread, so work is never lost. */
+void worker_pool_submit(struct pool_submitter *s, unsigned worker, struct work_item *item);
+
+/* worker_pool_free stops every worker once the work queued before it has
+ * run, joins them and frees the pool; NULL is accepted. */
+void worker_pool_free(struct worker_pool *p);
+
+/* io_uring_check_available probes io_uring and IORING_OP_MSG_RING support.
+ * Returns 0, or -errno with an operator-facing message in |err|. */
+int io_uring_check_available(char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,111 @@
+/* The io_uring worker pool: every item handed over runs exactly once, on a
+ * worker thread, from several submitting threads at once. */
+#include <criterion/criterion.h>
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "workers.h"
+
+#define ITEMS_PER_THREAD 20000
+#define SUBMITTERS 3
+
+struct counted {
+    struct work_item item;
+    _Atomic int runs;
+    pthread_t ran_on;
+};
+
+static _Atomic long total_runs;
+
+static void counted_run(struct work_item *it)
+{
+    struct counted *c = (struct counted *)it;
+
+    c->ran_on = pthread_self();
+    atomic_fetch_add(&c->runs, 1);
+    atomic_fetch_add(&total_runs, 1);
+}
+
+struct submit_arg {
+    struct worker_pool *pool;
+    struct counted *items;
+};
+
+static void *submit_thread(void *p)
+{
+    struct submit_arg *a = p;
+    struct pool_submitter *s = NULL;
+
+    cr_assert_eq(pool_submitter_new(a->pool, &s), 0);
+    for (int i = 0; i < ITEMS_PER_THREAD; i++) {
+        a->items[i].item.run = counted_run;
+        worker_pool_submit(s, worker_pool_pick(a->pool), &a->items[i].item);
+    }
+    pool_submitter_free(s);
+    return NULL;
+}
+
+Test(workers, every_item_runs_once_on_a_worker)
+{
+    struct worker_pool *pool = NULL;
+    struct submit_arg args[SUBMITTERS];
+    pthread_t th[SUBMITTERS];
+    char err[256];
+
+    cr_assert_eq(worker_pool_new(&pool, 2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(worker_pool_size(pool), 2);
+    for (int t = 0; t < SUBMITTERS; t++) {
+        args[t].pool = pool;
+        args[t].items = calloc(ITEMS_PER_THREAD, sizeof(struct counted));
+        cr_assert_not_null(args[t].items);
+        pthread_create(&th[t], NULL, submit_thread, &args[t]);
+    }
+    for (int t = 0; t < SUBMITTERS; t++)
+        pthread_join(th[t], NULL);
+    /* worker_pool_free runs what was queued before it, then joins. */
+    worker_pool_free(pool);
+    cr_assert_eq(atomic_load(&total_runs), (long)SUBMITTERS * ITEMS_PER_THREAD);
+    for (int t = 0; t < SUBMITTERS; t++) {
+        for (int i = 0; i < ITEMS_PER_THREAD; i++) {
+            cr_assert_eq(atomic_load(&args[t].items[i].runs), 1, "item %d of %d", i, t);
+            /* Ran on a worker, not inline on the submitting thread. */
+            cr_assert(!pthread_equal(args[t].items[i].ran_on, th[t]));
+        }
+        free(args[t].items);
+    }
+}
+
+Test(workers, pick_prefers_idle_workers)
+{
+    struct worker_pool *pool = NULL;
+    char err[256];
+
+    cr_assert_eq(worker_pool_new(&pool, 4, err, sizeof(err)), 0, "%s", err);
+    for (int i = 0; i < 16; i++)
+        cr_assert_lt(worker_pool_pick(pool), 4u);
+    cr_assert_eq(worker_pool_queued(pool), 0);
+    worker_pool_free(pool);
+}
+
+Test(workers, refuses_bad_sizes)
+{
+    struct worker_pool *pool = (struct worker_pool *)1;
+    char err[256];
+
+    cr_assert_lt(worker_pool_new(&pool, 0, err, sizeof(err)), 0);
+    cr_assert_null(pool);
+    cr_assert_lt(worker_pool_new(&pool, 5000, err, sizeof(err)), 0);
+    cr_assert_null(pool);
+    worker_pool_free(NULL);
+}
+
+Test(workers, io_uring_probe_passes_here)
+{
+    char err[256];
+
+    /* This machine's kernel has io_uring with MSG_RING; in a pod whose
+     * seccomp profile blocks it, the same probe fails with the message. */
+    cr_assert_eq(io_uring_check_available(err, sizeof(err)), 0, "%s", err);
+}
