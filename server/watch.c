@@ -24,6 +24,7 @@
 enum { OP_SIGNAL = 1, OP_INOTIFY = 2, OP_TIMEOUT = 3 };
 
 struct loop {
+    bool keep[MAX_WATCHED_DIRS]; /* mark-and-sweep on re-computing */
     struct io_uring ring;
     int sfd, ifd;
     struct signalfd_siginfo si;
@@ -52,8 +53,10 @@ static void add_dir_of(struct loop *l, const char *path, bool is_dir)
             *slash = '\0';
     }
     for (size_t i = 0; i < l->n_dirs; i++) {
-        if (strcmp(l->dirs[i], dir) == 0)
+        if (strcmp(l->dirs[i], dir) == 0) {
+            l->keep[i] = true;
             return;
+        }
     }
     if (l->n_dirs == MAX_WATCHED_DIRS) {
         log_warn("more than %d folders to watch; %s is not watched (SIGHUP still reloads)",
@@ -69,6 +72,7 @@ static void add_dir_of(struct loop *l, const char *path, bool is_dir)
     }
     l->dirs[l->n_dirs] = strdup(dir);
     l->wds[l->n_dirs] = wd;
+    l->keep[l->n_dirs] = true;
     l->n_dirs++;
 }
 
@@ -87,16 +91,37 @@ static void clear_watches(struct loop *l)
     l->n_dirs = 0;
 }
 
-/* (Re)computes the watch set from the configuration in use. */
+/* Drops the watches no longer marked. */
+static void sweep_watches(struct loop *l)
+{
+    size_t j = 0;
+
+    for (size_t i = 0; i < l->n_dirs; i++) {
+        if (l->keep[i]) {
+            l->dirs[j] = l->dirs[i];
+            l->wds[j] = l->wds[i];
+            j++;
+            continue;
+        }
+        inotify_rm_watch(l->ifd, l->wds[i]);
+        free(l->dirs[i]);
+    }
+    l->n_dirs = j;
+}
+
+/* (Re)computes the watch set from the configuration in use, keeping the
+ * watches that stay. */
 static void watch_config(struct loop *l, const char *cfg_path)
 {
     struct snapshot *s = snapshot_acquire();
     const struct validator_config *v;
 
-    clear_watches(l);
+    memset(l->keep, 0, sizeof(l->keep));
     add_dir_of(l, cfg_path, false);
-    if (s == NULL)
+    if (s == NULL) {
+        sweep_watches(l);
         return;
+    }
     v = &s->cfg->validator;
     add_files(l, v->anchor_files, v->n_anchor_files);
     add_files(l, v->intermediate_files, v->n_intermediate_files);
@@ -106,6 +131,7 @@ static void watch_config(struct loop *l, const char *cfg_path)
     if (s->cfg->crl_dir != NULL)
         add_dir_of(l, s->cfg->crl_dir, true);
     snapshot_release(s);
+    sweep_watches(l);
 }
 
 static int arm_read(struct loop *l, int fd, void *buf, unsigned len, int op)
@@ -144,6 +170,23 @@ static void reload(struct loop *l, const char *cfg_path, struct crl_cache *crls,
     if (snapshot_reload(cfg_path, crls, err, sizeof(err)) < 0)
         log_error("reload refused, the previous configuration keeps serving: %s", err);
     watch_config(l, cfg_path);
+}
+
+/* True when a read of inotify events holds a real change. IN_IGNORED is
+ * what removing a watch produces (watch_config does that on every reload),
+ * so it must not count, or each reload would schedule the next. */
+static bool events_matter(const char *buf, size_t len)
+{
+    size_t off = 0;
+
+    while (off + sizeof(struct inotify_event) <= len) {
+        const struct inotify_event *ev = (const struct inotify_event *)(buf + off);
+
+        if ((ev->mask & IN_IGNORED) == 0)
+            return true;
+        off += sizeof(*ev) + ev->len;
+    }
+    return false;
 }
 
 static int loop_init(struct loop *l, const sigset_t *set)
@@ -215,7 +258,7 @@ int main_loop(const char *cfg_path, struct crl_cache *crls, const sigset_t *set)
         } else if (op == OP_INOTIFY) {
             /* Any event in a watched folder counts; the debounce folds a
              * burst into one reload. */
-            if (res > 0)
+            if (res > 0 && events_matter(l.ibuf, (size_t)res))
                 arm_timer(&l);
             arm_read(&l, l.ifd, l.ibuf, sizeof(l.ibuf), OP_INOTIFY);
         } else if (op == OP_TIMEOUT) {
