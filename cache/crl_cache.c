@@ -554,6 +554,7 @@ static int add_verified(struct crl_cache *c, const struct crl_parsed *p, X509 *i
     if (snap == NULL)
         goto err;
     memcpy(snap->id, probe_snap.id, CRL_ID_LEN);
+    X509_NAME_oneline(X509_get_subject_name(issuer), snap->issuer, sizeof(snap->issuer));
     if (publish(c, snap, err, errlen) != 0)
         goto err;
     return 0;
@@ -686,4 +687,29 @@ err:
     X509_NAME_free(name);
     OPENSSL_free(decoded);
     return rc;
+}
+
+void crl_cache_foreach(const struct crl_cache *c, crl_cache_visit_fn fn, void *arg)
+{
+    const struct crl_index *idx;
+
+    urcu_memb_read_lock();
+    /* Acquire pairs with the writer's release store, as in crl_cache_check. */
+    idx = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
+    for (size_t i = 0; idx != NULL && i < idx->n; i++) {
+        const struct crl_snapshot *s = idx->snap[i];
+        struct crl_issuer_status st;
+
+        memset(&st, 0, sizeof(st));
+        st.issuer = s->issuer;
+        st.source = s->source;
+        st.this_update = s->this_update;
+        st.next_update = s->next_update;
+        st.crl_number_low = s->crl_number_low;
+        st.has_crl_number = s->has_crl_number;
+        st.entries = s->n_entries;
+        st.unusable = s->flags != 0;
+        fn(&st, arg);
+    }
+    urcu_memb_read_unlock();
 }

@@ -106,4 +106,24 @@ size_t crl_cache_issuer_count(const struct crl_cache *c);
  * verdict cache keys on it. */
 uint64_t crl_cache_generation(const struct crl_cache *c);
 
+/* What crl_cache_foreach reports for each issuer's current CRL. The strings
+ * are valid only during the callback. */
+struct crl_issuer_status {
+    const char *issuer; /* issuer name, one line */
+    const char *source; /* as given to crl_cache_add_* */
+    int64_t this_update;
+    int64_t next_update; /* 0 when the CRL has none */
+    uint64_t crl_number_low;
+    bool has_crl_number;
+    size_t entries;
+    bool unusable; /* the CRL cannot decide (see crl_cache_check) */
+};
+
+typedef void (*crl_cache_visit_fn)(const struct crl_issuer_status *st, void *arg);
+
+/* crl_cache_foreach calls |fn| for each cached issuer, under the RCU read
+ * lock (|fn| must not block or call crl_cache_add_*). The calling thread
+ * must be a registered reader. */
+void crl_cache_foreach(const struct crl_cache *c, crl_cache_visit_fn fn, void *arg);
+
 #endif

@@ -46,6 +46,7 @@ struct crl_snapshot {
     uint8_t *arena;
     size_t arena_len;
     char *source;
+    char issuer[256]; /* issuer name, one line, for status reports */
 };
 
 /* crl_snapshot_hash hashes serial content octets with the cache's key. */

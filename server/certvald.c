@@ -36,6 +36,7 @@ struct options {
     const char *config;
     const char *port_file;
     const char *metrics_port_file;
+    const char *admin_port_file;
     const char *demo_dir;
     char *listen[MAX_LISTEN_OVERRIDES];
     size_t n_listen;
@@ -46,7 +47,7 @@ struct options {
 static void usage(FILE *f)
 {
     fprintf(f, "usage: certvald --config FILE [--listen HOST:PORT]... [--port-file FILE]\n"
-               "                [--metrics-port-file FILE]\n"
+               "                [--metrics-port-file FILE] [--admin-port-file FILE]\n"
                "       certvald --check-config FILE\n"
                "       certvald --demo [--demo-dir DIR] [--listen HOST:PORT]\n"
                "See docs/configuration.md and docs/operations.md.\n");
@@ -60,6 +61,7 @@ static int parse_args(struct options *o, int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"port-file", required_argument, NULL, 'p'},
         {"metrics-port-file", required_argument, NULL, 'm'},
+        {"admin-port-file", required_argument, NULL, 'a'},
         {"demo", no_argument, NULL, 'd'},
         {"demo-dir", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
@@ -68,7 +70,7 @@ static int parse_args(struct options *o, int argc, char **argv)
     int c;
 
     memset(o, 0, sizeof(*o));
-    while ((c = getopt_long(argc, argv, "c:C:l:p:m:dD:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "c:C:l:p:m:a:dD:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'c':
             o->config = optarg;
@@ -89,6 +91,9 @@ static int parse_args(struct options *o, int argc, char **argv)
             break;
         case 'm':
             o->metrics_port_file = optarg;
+            break;
+        case 'a':
+            o->admin_port_file = optarg;
             break;
         case 'd':
             o->demo = true;
@@ -249,6 +254,55 @@ static void apply_overrides(struct certval_config *cfg, const struct options *o)
     }
 }
 
+struct crl_render {
+    struct mbuf *b;
+    const char *family;
+    int what;
+};
+
+static void crl_metric_cb(const struct crl_issuer_status *st, void *arg)
+{
+    struct crl_render *r = arg;
+    long long v = 0;
+
+    switch (r->what) {
+    case 0: v = st->this_update; break;
+    case 1: v = st->next_update; break;
+    case 2: v = (long long)st->entries; break;
+    case 3: v = (long long)st->crl_number_low; break;
+    default: v = st->unusable ? 1 : 0; break;
+    }
+    mbuf_printf(r->b, "%s{issuer=\"", r->family);
+    mbuf_label(r->b, st->issuer);
+    mbuf_printf(r->b, "\"} %lld\n", v);
+}
+
+/* Per-issuer CRL gauges, read from the CRL cache at scrape time. */
+static void collect_crls(struct mbuf *b, void *arg)
+{
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"certval_crl_this_update_timestamp_seconds", "thisUpdate of the issuer's current CRL."},
+        {"certval_crl_next_update_timestamp_seconds", "nextUpdate of the issuer's current CRL (0: none)."},
+        {"certval_crl_entries", "Revoked serials in the issuer's current CRL."},
+        {"certval_crl_number", "cRLNumber (low 64 bits) of the issuer's current CRL."},
+        {"certval_crl_unusable", "1 when the issuer's CRL cannot decide (unknown critical extension, ...)."},
+    };
+    struct crl_cache *crls = arg;
+
+    for (int i = 0; i < 5; i++) {
+        struct crl_render r = {.b = b, .family = fam[i].name, .what = i};
+
+        mbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[i].name, fam[i].help,
+                    fam[i].name);
+        crl_cache_foreach(crls, crl_metric_cb, &r);
+    }
+    mbuf_printf(b, "# HELP certval_crl_refused_total CRLs refused (bad signature, older, ...).\n"
+                   "# TYPE certval_crl_refused_total counter\ncertval_crl_refused_total %llu\n",
+                (unsigned long long)crl_refused_total());
+}
+
 /* Gauges read at scrape time. */
 static void collect_server(struct mbuf *b, void *arg)
 {
@@ -290,7 +344,7 @@ int main(int argc, char **argv)
 {
     struct options o;
     struct certval_config *cfg = NULL;
-    struct server srv;
+    struct server srv, admin;
     char err[1024], cfg_path[PATH_MAX];
     int ports[MAX_LISTEN_OVERRIDES + 64];
     unsigned transports, workers, grace;
@@ -332,6 +386,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     memset(&srv, 0, sizeof(srv));
+    memset(&admin, 0, sizeof(admin));
     srv.limits.max_chains_per_batch = cfg->max_chains_per_batch;
     srv.limits.max_message_bytes = cfg->max_message_bytes;
     srv.limits.split_min_chains = cfg->split_min_chains;
@@ -379,6 +434,7 @@ int main(int argc, char **argv)
         int mport = 0;
 
         metrics_add_collector(collect_server, &srv);
+        metrics_add_collector(collect_crls, srv.crls);
         if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
             log_error("%s", err);
             config_free(cfg);
@@ -388,6 +444,25 @@ int main(int argc, char **argv)
         log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_listen, mport);
         if (o.metrics_port_file != NULL && write_port_file(o.metrics_port_file, mport) < 0)
             log_warn("cannot write port file %s", o.metrics_port_file);
+    }
+    if (cfg->admin_listen != NULL) {
+        int aport = 0;
+
+        admin.role = ROLE_ADMIN;
+        admin.crls = srv.crls;
+        admin.limits = srv.limits;
+        admin_configure(cfg->admin_token_file, cfg->state_dir, o.config);
+        if (server_start(&admin, &cfg->admin_listen, 1, NULL, 1, 0, &aport, err,
+                         sizeof(err)) < 0) {
+            log_error("admin listener: %s", err);
+            config_free(cfg);
+            server_drain_and_stop(&admin, 0);
+            server_drain_and_stop(&srv, 0);
+            goto out;
+        }
+        log_info("admin API on %s (port %d)", cfg->admin_listen, aport);
+        if (o.admin_port_file != NULL && write_port_file(o.admin_port_file, aport) < 0)
+            log_warn("cannot write port file %s", o.admin_port_file);
     }
     /* Health turns SERVING only once a configuration with anchors is in. */
     if (snapshot_install(cfg, srv.crls, err, sizeof(err)) < 0) {
@@ -402,6 +477,7 @@ int main(int argc, char **argv)
     if (main_loop(o.config, srv.crls, &set) < 0)
         log_error("main loop failed: draining");
     server_drain_and_stop(&srv, grace);
+    server_drain_and_stop(&admin, 1);
     metrics_stop();
     log_info("stopped");
     rc = 0;

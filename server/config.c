@@ -104,6 +104,11 @@ struct raw_metrics {
     char *listen;
 };
 
+struct raw_admin {
+    char *listen;
+    char *token_file;
+};
+
 struct raw_audit {
     bool *all_verdicts;
     uint32_t *max_lines_per_second;
@@ -125,6 +130,7 @@ struct raw_config {
     char *state_dir;
     struct raw_metrics *metrics;
     struct raw_audit *audit;
+    struct raw_admin *admin;
     struct raw_profile *profiles;
     unsigned profiles_count;
     struct raw_tenant *tenants;
@@ -257,6 +263,13 @@ static const cyaml_schema_field_t cfg_metrics_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t cfg_admin_fields[] = {
+    CYAML_FIELD_STRING_PTR("listen", CYAML_FLAG_POINTER, struct raw_admin, listen, 1, 300),
+    CYAML_FIELD_STRING_PTR("token_file", CYAML_FLAG_POINTER, struct raw_admin, token_file, 1,
+                           PATH_MAX),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t cfg_audit_fields[] = {
     CYAML_FIELD_BOOL_PTR("all_verdicts", OPT_PTR, struct raw_audit, all_verdicts),
     CYAML_FIELD_UINT_PTR("max_lines_per_second", OPT_PTR, struct raw_audit, max_lines_per_second),
@@ -274,6 +287,7 @@ static const cyaml_schema_field_t cfg_top_fields[] = {
     CYAML_FIELD_STRING_PTR("state_dir", OPT_NULLABLE, struct raw_config, state_dir, 1, PATH_MAX),
     CYAML_FIELD_MAPPING_PTR("metrics", OPT_PTR, struct raw_config, metrics, cfg_metrics_fields),
     CYAML_FIELD_MAPPING_PTR("audit", OPT_PTR, struct raw_config, audit, cfg_audit_fields),
+    CYAML_FIELD_MAPPING_PTR("admin", OPT_PTR, struct raw_config, admin, cfg_admin_fields),
     CYAML_FIELD_SEQUENCE("profiles", OPT_PTR, struct raw_config, profiles, &cfg_profile_entry, 0,
                          256),
     CYAML_FIELD_SEQUENCE("tenants", OPT_PTR, struct raw_config, tenants, &cfg_tenant_entry, 0,
@@ -911,6 +925,20 @@ static int cfg_build_observability(struct cfg_ctx *ctx, struct certval_config *c
             return -1;
         }
     }
+    if (r->admin != NULL) {
+        if (strrchr(r->admin->listen, ':') == NULL) {
+            cfg_fail(ctx, "admin.listen", "\"%s\" is not HOST:PORT", r->admin->listen);
+            return -1;
+        }
+        c->admin_listen = strdup(r->admin->listen);
+        c->admin_token_file = cfg_resolve(ctx, r->admin->token_file);
+        if (c->admin_listen == NULL || c->admin_token_file == NULL) {
+            cfg_fail(ctx, "admin", "out of memory");
+            return -1;
+        }
+        if (cfg_check_file(ctx, c->admin_token_file, "admin.token_file") != 0)
+            return -1;
+    }
     c->audit_all_verdicts = a->all_verdicts != NULL && *a->all_verdicts;
     return cfg_uint(ctx, &c->audit_max_lines_per_second, a->max_lines_per_second,
                     "audit.max_lines_per_second", 1000, 1, 1000000);
@@ -1242,6 +1270,8 @@ void config_free(struct certval_config *c)
     free(c->crl_dir);
     free(c->state_dir);
     free(c->metrics_listen);
+    free(c->admin_listen);
+    free(c->admin_token_file);
     cfg_strv_free(v->anchor_files, v->n_anchor_files);
     cfg_strv_free(v->intermediate_files, v->n_intermediate_files);
     cfg_strv_free(v->policy_oids, v->n_policy_oids);

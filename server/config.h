@@ -41,6 +41,10 @@ struct certval_config {
 
     char *state_dir;            /* NULL = none */
 
+    /* admin API (certval.v1.Admin on its own listener) */
+    char *admin_listen;         /* "HOST:PORT", NULL = off */
+    char *admin_token_file;     /* bearer token, first line; read on every call */
+
     /* observability */
     char *metrics_listen;       /* "HOST:PORT" of the Prometheus endpoint, NULL = off */
     bool audit_all_verdicts;    /* audit every verdict, not only DENY */

@@ -10,5 +10,7 @@ int ctl_inspect_main(int argc, char **argv);     /* server/ctl_verify.c */
 int ctl_demo_pki_main(int argc, char **argv);    /* server/ctl_demo.c */
 int ctl_validate_main(int argc, char **argv);    /* server/ctl_validate.c: gRPC client */
 int ctl_health_main(int argc, char **argv);      /* server/ctl_validate.c: gRPC health check */
+int ctl_admin_main(int argc, char **argv);       /* server/ctl_admin.c: certval.v1.Admin client */
+int ctl_crl_sign_main(int argc, char **argv);    /* server/ctl_admin.c: issue a test CRL */
 
 #endif

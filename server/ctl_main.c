@@ -16,6 +16,8 @@ static const struct {
     {"demo-pki", ctl_demo_pki_main, "generate the demo PKI and its configuration"},
     {"validate", ctl_validate_main, "ask a running certvald for verdicts (gRPC)"},
     {"health", ctl_health_main, "query a running certvald's gRPC health service"},
+    {"admin", ctl_admin_main, "operator calls: reload, push-crl, status, deny entries"},
+    {"crl-sign", ctl_crl_sign_main, "issue a CRL from a test or demo CA"},
 };
 
 static void usage(FILE *f)

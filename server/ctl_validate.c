@@ -16,99 +16,12 @@
 
 #include "certval/v1/certval.pb-c.h"
 #include "ctl.h"
+#include "ctl_rpc.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "validator.h"
 #include "verdict.h"
 
 #define MAX_FILES 1024
-
-struct rpc_result {
-    grpc_status_code status;
-    char details[512];
-    uint8_t *body; /* malloc'd response message, or NULL */
-    size_t body_len;
-};
-
-/* One unary call; returns 0 when the call completed (whatever its status),
- * -1 when it could not be made. */
-static int unary_call(const char *target, const char *method, const uint8_t *req, size_t req_len,
-                      int timeout_s, struct rpc_result *res)
-{
-    grpc_channel_credentials *creds = grpc_insecure_credentials_create();
-    grpc_channel *ch = grpc_channel_create(target, creds, NULL);
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_slice method_slice = grpc_slice_from_static_string(method);
-    grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata_array init_md, trail_md;
-    grpc_slice details = grpc_empty_slice();
-    grpc_op ops[6];
-    grpc_call *call;
-    int rc = -1, tag;
-
-    memset(res, 0, sizeof(*res));
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq, method_slice, NULL,
-                                    gpr_time_add(gpr_now(GPR_CLOCK_REALTIME),
-                                                 gpr_time_from_seconds(timeout_s, GPR_TIMESPAN)),
-                                    NULL);
-    memset(ops, 0, sizeof(ops));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &res->status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    if (grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
-        grpc_event ev = grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                    NULL);
-        rc = ev.type == GRPC_OP_COMPLETE ? 0 : -1;
-    }
-    if (rc == 0) {
-        char *d = grpc_slice_to_c_string(details);
-
-        snprintf(res->details, sizeof(res->details), "%s", d);
-        gpr_free(d);
-    }
-    if (rc == 0 && recv != NULL) {
-        grpc_byte_buffer_reader reader;
-
-        if (grpc_byte_buffer_reader_init(&reader, recv)) {
-            grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
-
-            res->body_len = GRPC_SLICE_LENGTH(s);
-            res->body = malloc(res->body_len > 0 ? res->body_len : 1);
-            if (res->body != NULL)
-                memcpy(res->body, GRPC_SLICE_START_PTR(s), res->body_len);
-            grpc_slice_unref(s);
-            grpc_byte_buffer_reader_destroy(&reader);
-        }
-    }
-    if (recv != NULL)
-        grpc_byte_buffer_destroy(recv);
-    grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(req_slice);
-    grpc_slice_unref(details);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
-    grpc_channel_destroy(ch);
-    grpc_channel_credentials_release(creds);
-    return rc;
-}
 
 /* Reads a chain file (PEM with several certificates, or one DER) into a
  * ChainRequest's certificate list. */
@@ -152,7 +65,7 @@ static void validate_usage(FILE *f)
                "chain is denied, 1 when any is, 2 on usage, I/O or RPC errors.\n");
 }
 
-static int print_verdicts(const struct rpc_result *res, char **files, size_t n_files)
+static int print_verdicts(const struct ctl_rpc_result *res, char **files, size_t n_files)
 {
     Certval__V1__ValidateResponse *resp =
         certval__v1__validate_response__unpack(NULL, res->body_len, res->body);
@@ -189,7 +102,7 @@ int ctl_validate_main(int argc, char **argv)
     const char *server = NULL, *tenant = "", *device = "", *user = "";
     Certval__V1__ValidateRequest req = CERTVAL__V1__VALIDATE_REQUEST__INIT;
     Certval__V1__ChainRequest *chains = NULL, **ptrs = NULL;
-    struct rpc_result res;
+    struct ctl_rpc_result res;
     uint8_t *buf = NULL;
     long timeout = 10;
     size_t n, len;
@@ -244,7 +157,7 @@ int ctl_validate_main(int argc, char **argv)
         goto out;
     certval__v1__validate_request__pack(&req, buf);
     grpc_init();
-    if (unary_call(server, "/certval.v1.Validator/Validate", buf, len, (int)timeout, &res) < 0) {
+    if (ctl_unary_call(server, "/certval.v1.Validator/Validate", NULL, buf, len, (int)timeout, &res) < 0) {
         fprintf(stderr, "certvalctl: call to %s failed\n", server);
     } else if (res.status != GRPC_STATUS_OK) {
         fprintf(stderr, "certvalctl: %s: gRPC status %d: %s\n", server, res.status, res.details);
@@ -275,7 +188,7 @@ int ctl_health_main(int argc, char **argv)
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     Grpc__Health__V1__HealthCheckResponse *resp;
     const char *server = NULL;
-    struct rpc_result res;
+    struct ctl_rpc_result res;
     uint8_t buf[512];
     size_t len;
     int c, rc = 2;
@@ -296,7 +209,7 @@ int ctl_health_main(int argc, char **argv)
     }
     len = grpc__health__v1__health_check_request__pack(&req, buf);
     grpc_init();
-    if (unary_call(server, "/grpc.health.v1.Health/Check", buf, len, 5, &res) < 0 ||
+    if (ctl_unary_call(server, "/grpc.health.v1.Health/Check", NULL, buf, len, 5, &res) < 0 ||
         res.status != GRPC_STATUS_OK) {
         fprintf(stderr, "certvalctl: health check failed: status %d %s\n", res.status,
                 res.details);

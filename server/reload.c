@@ -7,6 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/sha.h>
 
 #include <urcu/urcu-memb.h>
 
@@ -19,6 +22,32 @@
 static struct snapshot *current;
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t next_version = 1;
+
+/* The last CRL refusal, for the admin status report. */
+static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
+static char last_error[600];
+
+static _Atomic uint64_t refused;
+
+uint64_t crl_refused_total(void)
+{
+    return atomic_load(&refused);
+}
+
+static void note_crl_error(const char *what, const char *why)
+{
+    atomic_fetch_add(&refused, 1);
+    pthread_mutex_lock(&error_lock);
+    snprintf(last_error, sizeof(last_error), "%s: %s", what, why);
+    pthread_mutex_unlock(&error_lock);
+}
+
+void crl_last_error(char *buf, size_t cap)
+{
+    pthread_mutex_lock(&error_lock);
+    snprintf(buf, cap, "%s", last_error);
+    pthread_mutex_unlock(&error_lock);
+}
 
 static void snapshot_free(struct snapshot *s)
 {
@@ -80,8 +109,10 @@ static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_O
         goto out;
     snprintf(source, sizeof(source), "file:%s", path);
     rc = crl_cache_add_der(crls, buf, (size_t)len, issuers, source, err, sizeof(err));
-    if (rc < 0)
+    if (rc < 0) {
         log_warn("CRL %s refused: %s", path, err);
+        note_crl_error(path, err);
+    }
 out:
     if (rc < 0 && buf == NULL)
         log_warn("CRL %s: cannot read", path);
@@ -159,8 +190,116 @@ size_t crls_load_config(struct crl_cache *crls, const struct certval_config *cfg
     }
     if (cfg->crl_dir != NULL)
         loaded += load_crl_dir(crls, cfg->crl_dir, issuers);
+    if (cfg->state_dir != NULL) {
+        char dir[4200];
+        struct stat st;
+
+        /* CRLs pushed through the admin API before a restart. */
+        snprintf(dir, sizeof(dir), "%s/crls", cfg->state_dir);
+        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
+            loaded += load_crl_dir(crls, dir, issuers);
+    }
     sk_X509_pop_free(issuers, X509_free);
     return loaded;
+}
+
+struct find_source {
+    const char *source;
+    char *issuer;
+    size_t issuer_cap;
+    uint64_t number, entries;
+    bool found;
+};
+
+static void find_source_cb(const struct crl_issuer_status *st, void *arg)
+{
+    struct find_source *f = arg;
+
+    if (strcmp(st->source, f->source) != 0)
+        return;
+    snprintf(f->issuer, f->issuer_cap, "%s", st->issuer);
+    f->number = st->crl_number_low;
+    f->entries = st->entries;
+    f->found = true;
+}
+
+/* Writes |der| to STATE/crls/admin-<hash of issuer>.crl via a temporary
+ * file and rename, so a crash never leaves half a CRL behind. */
+static void persist_crl(const char *state_dir, const char *issuer, const uint8_t *der, size_t len)
+{
+    char dir[4200], path[4300], tmp[4400];
+    uint8_t h[SHA256_DIGEST_LENGTH];
+    FILE *f;
+
+    if (mkdir(state_dir, 0750) != 0 && errno != EEXIST)
+        goto fail;
+    snprintf(dir, sizeof(dir), "%s/crls", state_dir);
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        goto fail;
+    SHA256((const uint8_t *)issuer, strlen(issuer), h);
+    snprintf(path, sizeof(path), "%s/admin-%02x%02x%02x%02x%02x%02x%02x%02x.crl", dir, h[0], h[1],
+             h[2], h[3], h[4], h[5], h[6], h[7]);
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    f = fopen(tmp, "wb");
+    if (f == NULL)
+        goto fail;
+    if (fwrite(der, 1, len, f) != len || fflush(f) != 0 || fsync(fileno(f)) != 0) {
+        fclose(f);
+        goto fail;
+    }
+    if (fclose(f) != 0 || rename(tmp, path) != 0)
+        goto fail;
+    return;
+fail:
+    log_warn("cannot keep the pushed CRL in %s: %s (it is in use, but not kept across restarts)",
+             state_dir, strerror(errno));
+}
+
+int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char *label,
+             char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+             size_t errlen)
+{
+    static _Atomic uint64_t seq;
+    struct snapshot *s = snapshot_acquire();
+    STACK_OF(X509) *issuers = NULL;
+    struct find_source f;
+    char source[128];
+    int rc = -1;
+
+    if (s == NULL) {
+        snprintf(err, errlen, "no configuration loaded");
+        return -1;
+    }
+    issuers = crl_issuers(s->cfg);
+    if (issuers == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    /* A unique source label finds this CRL's entry in the cache again. */
+    snprintf(source, sizeof(source), "%s#%llu", label,
+             (unsigned long long)atomic_fetch_add(&seq, 1));
+    if (crl_cache_add_der(crls, der, len, issuers, source, err, errlen) < 0) {
+        note_crl_error(label, err);
+        goto out;
+    }
+    memset(&f, 0, sizeof(f));
+    f.source = source;
+    f.issuer = issuer;
+    f.issuer_cap = issuer_cap;
+    crl_cache_foreach(crls, find_source_cb, &f);
+    *number = f.number;
+    *entries = f.entries;
+    if (!f.found)
+        snprintf(issuer, issuer_cap, "?");
+    if (s->cfg->state_dir != NULL)
+        persist_crl(s->cfg->state_dir, issuer, der, len);
+    log_info("CRL pushed by %s: issuer %s, number %llu, %llu entries", label, issuer,
+             (unsigned long long)*number, (unsigned long long)*entries);
+    rc = 0;
+out:
+    sk_X509_pop_free(issuers, X509_free);
+    snapshot_release(s);
+    return rc;
 }
 
 static void note_anchors(struct snapshot *s)

@@ -61,4 +61,20 @@ void snapshot_shutdown(void);
  * Files that fail are logged and skipped. Returns the number loaded. */
 size_t crls_load_config(struct crl_cache *crls, const struct certval_config *cfg);
 
+/* crl_push verifies |der| (DER or PEM) against the CAs of the current
+ * configuration and makes it its issuer's current CRL; with a state folder
+ * it is also written to STATE/crls/ (atomically) so a restart serves it at
+ * once. |label| goes into the source of the CRL ("admin"). Fills
+ * |issuer|/|number|/|entries| on success. Returns 0, or -1 with |err|. */
+int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char *label,
+             char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+             size_t errlen);
+
+/* crl_last_error copies the last refusal of a CRL (load or push) into |buf|
+ * ("" when none). Thread-safe. */
+void crl_last_error(char *buf, size_t cap);
+
+/* crl_refused_total counts CRLs refused since start (load or push). */
+uint64_t crl_refused_total(void);
+
 #endif

@@ -149,10 +149,35 @@ static void call_reject(struct transport *tr, grpc_call *call, grpc_status_code 
 
 static void slot_arm(struct request_slot *s);
 
-static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_details *d)
+static void dispatch_admin(struct transport *tr, grpc_call *call, const grpc_call_details *d,
+                           const grpc_metadata_array *md)
+{
+    char method[128];
+    size_t len = GRPC_SLICE_LENGTH(d->method);
+
+    if (grpc_slice_str_cmp(d->method, "/grpc.health.v1.Health/Check") == 0) {
+        health_check_start(tr, call, false);
+        return;
+    }
+    if (len >= sizeof(method) ||
+        strncmp((const char *)GRPC_SLICE_START_PTR(d->method), "/certval.v1.Admin/", 18) != 0) {
+        call_reject(tr, call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+        return;
+    }
+    memcpy(method, GRPC_SLICE_START_PTR(d->method), len);
+    method[len] = '\0';
+    admin_call_start(tr, call, method, md);
+}
+
+static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_details *d,
+                     const grpc_metadata_array *md)
 {
     const grpc_slice m = d->method;
 
+    if (tr->srv->role == ROLE_ADMIN) {
+        dispatch_admin(tr, call, d, md);
+        return;
+    }
     if (grpc_slice_str_cmp(m, "/certval.v1.Validator/Validate") == 0)
         service_validate_start(tr, call, false);
     else if (grpc_slice_str_cmp(m, "/certval.v1.Validator/ValidateStream") == 0)
@@ -170,7 +195,7 @@ static void slot_done(struct tag *t, bool ok)
     struct request_slot *s = container_of(t, struct request_slot, tag);
 
     if (ok)
-        dispatch(s->tr, s->call, &s->details);
+        dispatch(s->tr, s->call, &s->details, &s->md);
     grpc_call_details_destroy(&s->details);
     grpc_metadata_array_destroy(&s->md);
     if (!ok) {
@@ -259,9 +284,11 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[1].value.integer = -1;
 
-    rc = worker_pool_new(&srv->pool, worker_threads, err, errlen);
-    if (rc < 0)
-        return -1;
+    if (worker_threads > 0) {
+        rc = worker_pool_new(&srv->pool, worker_threads, err, errlen);
+        if (rc < 0)
+            return -1;
+    }
     srv->grpc = grpc_server_create(&chargs, NULL);
     srv->n_transports = transport_threads;
     srv->transports = calloc(transport_threads, sizeof(*srv->transports));
@@ -276,7 +303,7 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
         tr->index = i;
         tr->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->grpc, tr->cq, NULL);
-        if (pool_submitter_new(srv->pool, &tr->submitter) < 0) {
+        if (srv->pool != NULL && pool_submitter_new(srv->pool, &tr->submitter) < 0) {
             snprintf(err, errlen, "cannot create a submitting io_uring");
             return -1;
         }
@@ -313,9 +340,11 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
     int shutdown_tag;
 
     atomic_store(&srv->draining, true);
-    health_set_serving(false);
+    if (srv->role == ROLE_VALIDATOR)
+        health_set_serving(false);
     if (srv->grpc != NULL) {
-        health_finish_watchers();
+        if (srv->role == ROLE_VALIDATOR)
+            health_finish_watchers();
         scq = grpc_completion_queue_create_for_pluck(NULL);
         /* Stop accepting; calls in flight go on and are answered. */
         grpc_server_shutdown_and_notify(srv->grpc, scq, &shutdown_tag);

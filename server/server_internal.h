@@ -45,7 +45,13 @@ struct server_limits {
     uint32_t split_min_chains;
 };
 
+enum server_role {
+    ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
+    ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
+};
+
 struct server {
+    enum server_role role;
     grpc_server *grpc;
     struct transport *transports;
     unsigned n_transports;
@@ -89,6 +95,13 @@ grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_statu
 /* Method handlers: take over a freshly accepted call. */
 void service_validate_start(struct transport *tr, grpc_call *call, bool streaming);
 void health_check_start(struct transport *tr, grpc_call *call, bool watch);
+/* admin.c: |method| is the full method name; |md| the request metadata
+ * (read before this returns). */
+void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
+                      const grpc_metadata_array *md);
+/* admin_configure sets the token file, the state folder (NULL = none) and
+ * the configuration path Reload uses. Not thread-safe: call before serving. */
+void admin_configure(const char *token_file, const char *state_dir, const char *config_path);
 
 /* Health state ("" and "certval.v1.Validator" share it). */
 void health_set_serving(bool serving);
@@ -96,7 +109,8 @@ bool health_is_serving(void);
 /* health_finish_watchers ends every Watch stream (drain). */
 void health_finish_watchers(void);
 
-/* server_lifecycle: see certvald.c */
+/* server_start starts |srv| (role set by the caller). worker_threads 0 =
+ * no worker pool: handlers run on the transport threads (admin). */
 int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
                  unsigned transport_threads, unsigned worker_threads, int *out_ports,
                  char *err, size_t errlen);

@@ -31,7 +31,7 @@ def stubs():
         out = tempfile.mkdtemp(prefix="certval-pb-")
         subprocess.run(["protoc", "--proto_path=" + os.path.join(SRC, "proto"),
                         "--python_out=" + out, "certval/v1/certval.proto",
-                        "grpc/health/v1/health.proto"], check=True)
+                        "certval/v1/admin.proto", "grpc/health/v1/health.proto"], check=True)
         for d in ("certval", "certval/v1", "grpc", "grpc/health", "grpc/health/v1"):
             open(os.path.join(out, d, "__init__.py"), "a").close()
         # The generated "grpc" package would shadow grpcio: import by path.
@@ -83,14 +83,19 @@ class Server:
         self.proc = None
         self.port = None
         self.log_path = os.path.join(self.dir, "certvald.log")
+        self.metrics_port_file = os.path.join(self.dir, "metrics-port")
+        self.admin_port_file = os.path.join(self.dir, "admin-port")
 
     def start(self):
         port_file = os.path.join(self.dir, "port")
-        self.log = open(self.log_path, "w")
-        self.metrics_port_file = os.path.join(self.dir, "metrics-port")
+        for stale in (port_file, self.metrics_port_file, self.admin_port_file):
+            if os.path.exists(stale):
+                os.unlink(stale)
+        self.log = open(self.log_path, "a")
         self.proc = subprocess.Popen([CERTVALD, "--config", self.config,
                                       "--listen", "127.0.0.1:0", "--port-file", port_file,
-                                      "--metrics-port-file", self.metrics_port_file],
+                                      "--metrics-port-file", self.metrics_port_file,
+                                      "--admin-port-file", self.admin_port_file],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -104,6 +109,8 @@ class Server:
         if self.port is None:
             raise RuntimeError("certvald did not write its port:\n" + self.logs())
         self.target = "127.0.0.1:%d" % self.port
+        if hasattr(self, "channel"):
+            self.channel.close()
         self.channel = grpc.insecure_channel(self.target)
         self.wait_serving()
         return self

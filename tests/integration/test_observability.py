@@ -65,6 +65,14 @@ class ObservabilityTest(unittest.TestCase):
         anchors = [v for (n, _), v in after.items()
                    if n == "certval_trust_anchor_expiry_timestamp_seconds"]
         self.assertEqual(len(anchors), 2)
+        # One CRL per demo CA, each with a nextUpdate in the future.
+        nexts = {dict(labels)["issuer"]: v for (n, labels), v in after.items()
+                 if n == "certval_crl_next_update_timestamp_seconds"}
+        self.assertEqual(len(nexts), 3, nexts)
+        self.assertTrue(all(v > time.time() for v in nexts.values()))
+        entries = {dict(labels)["issuer"]: v for (n, labels), v in after.items()
+                   if n == "certval_crl_entries"}
+        self.assertEqual(sum(entries.values()), 2)  # one revoked tenant and one device cert
 
     def test_rpc_errors_are_counted(self):
         before = self.srv.scrape()

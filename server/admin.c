@@ -1,0 +1,362 @@
+/* certval.v1.Admin: operator calls on their own listener, each checked
+ * against the bearer token in admin.token_file.
+ *
+ * Calls are rare and short, so they run on the admin server's transport
+ * thread (no worker pool); a big CRL push holds only that thread, never the
+ * validator's. The token file is read on every call, so a rotated Secret
+ * takes effect without a reload. */
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <openssl/mem.h>
+
+#include "certval/v1/admin.pb-c.h"
+#include "crl_cache.h"
+#include "log.h"
+#include "reload.h"
+#include "server_internal.h"
+
+#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#define TOKEN_MAX 4096
+
+static const char *token_path;
+static const char *state_dir_path;
+static const char *config_path;
+
+void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path)
+{
+    token_path = token_file;
+    state_dir_path = state_dir;
+    config_path = cfg_path;
+}
+
+struct acall {
+    struct call_base base;
+    struct tag recv_tag, send_tag, status_tag;
+    grpc_byte_buffer *recv_buf, *send_buf;
+    char method[128];
+    bool authorized;
+};
+
+/* An answer: a packed message, or a non-OK status. */
+struct answer {
+    grpc_status_code code;
+    char msg[600];
+    uint8_t *body; /* malloc'd */
+    size_t len;
+};
+
+static void acall_destroy(struct call_base *cb)
+{
+    struct acall *a = container_of(cb, struct acall, base);
+
+    if (a->recv_buf != NULL)
+        grpc_byte_buffer_destroy(a->recv_buf);
+    if (a->send_buf != NULL)
+        grpc_byte_buffer_destroy(a->send_buf);
+    free(a);
+}
+
+static void unref_done(struct tag *t, bool ok)
+{
+    struct acall *a = container_of(t, struct acall, status_tag);
+
+    (void)ok;
+    call_unref(&a->base);
+}
+
+static void send_done(struct tag *t, bool ok)
+{
+    struct acall *a = container_of(t, struct acall, send_tag);
+
+    (void)ok;
+    call_unref(&a->base);
+}
+
+/* ---- authentication ---- */
+
+/* Reads the token (first line, surrounding white space removed). */
+static size_t read_token(char *buf, size_t cap)
+{
+    FILE *f = token_path != NULL ? fopen(token_path, "r") : NULL;
+    size_t n = 0;
+
+    if (f == NULL)
+        return 0;
+    if (fgets(buf, (int)cap, f) != NULL) {
+        n = strcspn(buf, "\r\n");
+        while (n > 0 && (buf[n - 1] == ' ' || buf[n - 1] == '\t'))
+            n--;
+    }
+    buf[n] = '\0';
+    fclose(f);
+    return n;
+}
+
+static bool authorized(const grpc_metadata_array *md)
+{
+    char token[TOKEN_MAX];
+    size_t tlen = read_token(token, sizeof(token));
+    bool ok = false;
+
+    if (tlen < 16) {
+        log_error("admin: token file %s is missing, unreadable or shorter than 16 bytes: "
+                  "refusing every admin call",
+                  token_path != NULL ? token_path : "(not configured)");
+        return false;
+    }
+    for (size_t i = 0; i < md->count; i++) {
+        const grpc_metadata *m = &md->metadata[i];
+        const char *v = (const char *)GRPC_SLICE_START_PTR(m->value);
+        size_t vlen = GRPC_SLICE_LENGTH(m->value);
+
+        if (grpc_slice_str_cmp(m->key, "authorization") != 0)
+            continue;
+        /* Constant-time comparison of the token part. */
+        if (vlen == 7 + tlen && strncmp(v, "Bearer ", 7) == 0 &&
+            CRYPTO_memcmp(v + 7, token, tlen) == 0)
+            ok = true;
+    }
+    OPENSSL_cleanse(token, sizeof(token));
+    return ok;
+}
+
+/* ---- operations ---- */
+
+static void answer_fail(struct answer *ans, grpc_status_code code, const char *prefix,
+                        const char *detail)
+{
+    ans->code = code;
+    snprintf(ans->msg, sizeof(ans->msg), "%s%.500s", prefix, detail);
+}
+
+#define PACK(ans, type, fn, msgp)                                                                  \
+    do {                                                                                           \
+        (ans)->len = fn##__get_packed_size(msgp);                                                  \
+        (ans)->body = malloc((ans)->len > 0 ? (ans)->len : 1);                                     \
+        if ((ans)->body == NULL)                                                                   \
+            answer_fail(ans, GRPC_STATUS_RESOURCE_EXHAUSTED, "", "out of memory");               \
+        else                                                                                       \
+            fn##__pack(msgp, (ans)->body);                                                         \
+    } while (0)
+
+static void op_reload(struct answer *ans, struct server *srv)
+{
+    Certval__V1__ReloadResponse resp = CERTVAL__V1__RELOAD_RESPONSE__INIT;
+    struct snapshot *s;
+    char err[1024];
+
+    if (snapshot_reload(config_path, srv->crls, err, sizeof(err)) < 0) {
+        log_error("admin Reload refused, the previous configuration keeps serving: %s", err);
+        answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "", err);
+        return;
+    }
+    s = snapshot_acquire();
+    resp.config_version = s != NULL ? s->version : 0;
+    snapshot_release(s);
+    PACK(ans, Certval__V1__ReloadResponse, certval__v1__reload_response, &resp);
+}
+
+static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *in, size_t len)
+{
+    Certval__V1__PushCrlRequest *req = certval__v1__push_crl_request__unpack(NULL, len, in);
+    Certval__V1__PushCrlResponse resp = CERTVAL__V1__PUSH_CRL_RESPONSE__INIT;
+    char issuer[256], err[512];
+    uint64_t number = 0, entries = 0;
+
+    if (req == NULL || req->crl.len == 0) {
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
+        goto out;
+    }
+    if (crl_push(srv->crls, req->crl.data, req->crl.len, "admin", issuer, sizeof(issuer), &number,
+                 &entries, err, sizeof(err)) < 0) {
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "CRL refused: ", err);
+        goto out;
+    }
+    resp.issuer = issuer;
+    resp.crl_number = number;
+    resp.entries = entries;
+    PACK(ans, Certval__V1__PushCrlResponse, certval__v1__push_crl_response, &resp);
+out:
+    if (req != NULL)
+        certval__v1__push_crl_request__free_unpacked(req, NULL);
+}
+
+struct status_build {
+    Certval__V1__IssuerRevocationStatus *items;
+    Certval__V1__IssuerRevocationStatus **ptrs;
+    char (*issuer)[256];
+    char (*source)[256];
+    size_t n, cap;
+    int64_t now;
+};
+
+static void status_cb(const struct crl_issuer_status *st, void *arg)
+{
+    struct status_build *b = arg;
+    Certval__V1__IssuerRevocationStatus init = CERTVAL__V1__ISSUER_REVOCATION_STATUS__INIT;
+    Certval__V1__IssuerRevocationStatus *it;
+
+    if (b->n == b->cap)
+        return;
+    it = &b->items[b->n];
+    *it = init;
+    /* The strings live only during the callback: copy them. */
+    snprintf(b->issuer[b->n], sizeof(b->issuer[b->n]), "%s", st->issuer);
+    snprintf(b->source[b->n], sizeof(b->source[b->n]), "%s", st->source);
+    it->issuer = b->issuer[b->n];
+    it->source = b->source[b->n];
+    it->crl_number = st->crl_number_low;
+    it->this_update_unix = st->this_update;
+    it->next_update_unix = st->next_update;
+    it->age_seconds = b->now - st->this_update;
+    it->entries = st->entries;
+    it->unusable = st->unusable;
+    b->ptrs[b->n] = it;
+    b->n++;
+}
+
+static void op_status(struct answer *ans, struct server *srv)
+{
+    Certval__V1__GetRevocationStatusResponse resp =
+        CERTVAL__V1__GET_REVOCATION_STATUS_RESPONSE__INIT;
+    struct status_build b;
+    char last[600];
+
+    memset(&b, 0, sizeof(b));
+    b.cap = crl_cache_issuer_count(srv->crls) + 16; /* room for CRLs added meanwhile */
+    b.items = calloc(b.cap, sizeof(*b.items));
+    b.ptrs = calloc(b.cap, sizeof(*b.ptrs));
+    b.issuer = calloc(b.cap, sizeof(*b.issuer));
+    b.source = calloc(b.cap, sizeof(*b.source));
+    b.now = (int64_t)time(NULL);
+    if (b.items == NULL || b.ptrs == NULL || b.issuer == NULL || b.source == NULL) {
+        answer_fail(ans, GRPC_STATUS_RESOURCE_EXHAUSTED, "", "out of memory");
+        goto out;
+    }
+    crl_cache_foreach(srv->crls, status_cb, &b);
+    crl_last_error(last, sizeof(last));
+    resp.n_issuers = b.n;
+    resp.issuers = b.ptrs;
+    resp.last_error = last;
+    PACK(ans, Certval__V1__GetRevocationStatusResponse,
+         certval__v1__get_revocation_status_response, &resp);
+out:
+    free(b.items);
+    free(b.ptrs);
+    free(b.issuer);
+    free(b.source);
+}
+
+static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_t len)
+{
+    struct server *srv = a->base.tr->srv;
+    const char *op = a->method + strlen("/certval.v1.Admin/");
+
+    log_info("admin: %s", op);
+    if (strcmp(op, "Reload") == 0)
+        op_reload(ans, srv);
+    else if (strcmp(op, "PushCrl") == 0)
+        op_push_crl(ans, srv, in, len);
+    else if (strcmp(op, "GetRevocationStatus") == 0)
+        op_status(ans, srv);
+    else
+        answer_fail(ans, GRPC_STATUS_UNIMPLEMENTED, "unknown admin method ", op);
+}
+
+/* ---- call plumbing ---- */
+
+static void respond(struct acall *a, struct answer *ans)
+{
+    grpc_slice empty = grpc_empty_slice();
+    grpc_slice body;
+    grpc_op ops[2];
+
+    if (ans->code != GRPC_STATUS_OK) {
+        if (call_send_status(&a->base, &a->status_tag, ans->code, ans->msg) != GRPC_CALL_OK)
+            call_unref(&a->base);
+        return;
+    }
+    body = grpc_slice_new(ans->body, ans->len, free);
+    ans->body = NULL;
+    a->send_buf = grpc_raw_byte_buffer_create(&body, 1);
+    grpc_slice_unref(body);
+    memset(ops, 0, sizeof(ops));
+    ops[0].op = GRPC_OP_SEND_MESSAGE;
+    ops[0].data.send_message.send_message = a->send_buf;
+    ops[1].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
+    ops[1].data.send_status_from_server.status = GRPC_STATUS_OK;
+    ops[1].data.send_status_from_server.status_details = &empty;
+    if (grpc_call_start_batch(a->base.call, ops, 2, &a->send_tag, NULL) != GRPC_CALL_OK)
+        call_unref(&a->base);
+}
+
+static void recv_done(struct tag *t, bool ok)
+{
+    struct acall *a = container_of(t, struct acall, recv_tag);
+    grpc_byte_buffer *bb = a->recv_buf;
+    struct answer ans;
+    grpc_byte_buffer_reader reader;
+    grpc_slice in = grpc_empty_slice();
+
+    a->recv_buf = NULL;
+    memset(&ans, 0, sizeof(ans));
+    if (!ok) {
+        if (bb != NULL)
+            grpc_byte_buffer_destroy(bb);
+        call_unref(&a->base);
+        return;
+    }
+    if (!a->authorized) {
+        log_warn("admin: %s refused: missing or wrong bearer token", a->method);
+        answer_fail(&ans, GRPC_STATUS_UNAUTHENTICATED, "", "missing or wrong bearer token");
+    } else if (bb == NULL) {
+        answer_fail(&ans, GRPC_STATUS_INVALID_ARGUMENT, "", "no request message");
+    } else if (grpc_byte_buffer_reader_init(&reader, bb)) {
+        in = grpc_byte_buffer_reader_readall(&reader);
+        grpc_byte_buffer_reader_destroy(&reader);
+        run_op(a, &ans, GRPC_SLICE_START_PTR(in), GRPC_SLICE_LENGTH(in));
+    } else {
+        answer_fail(&ans, GRPC_STATUS_INVALID_ARGUMENT, "", "unreadable request");
+    }
+    grpc_slice_unref(in);
+    if (bb != NULL)
+        grpc_byte_buffer_destroy(bb);
+    respond(a, &ans);
+    free(ans.body);
+}
+
+void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
+                      const grpc_metadata_array *md)
+{
+    struct acall *a = calloc(1, sizeof(*a));
+    grpc_op ops[2];
+
+    if (a == NULL) {
+        grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
+        grpc_call_unref(call);
+        return;
+    }
+    snprintf(a->method, sizeof(a->method), "%s", method);
+    /* The metadata array is the request slot's: decide now. */
+    a->authorized = authorized(md);
+    a->recv_tag.fn = recv_done;
+    a->send_tag.fn = send_done;
+    a->status_tag.fn = unref_done;
+    if (!call_base_init(&a->base, call, tr, acall_destroy)) {
+        call_unref(&a->base);
+        return;
+    }
+    memset(ops, 0, sizeof(ops));
+    a->base.sent_initial_md = true;
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    ops[1].op = GRPC_OP_RECV_MESSAGE;
+    ops[1].data.recv_message.recv_message = &a->recv_buf;
+    if (grpc_call_start_batch(call, ops, 2, &a->recv_tag, NULL) != GRPC_CALL_OK)
+        call_unref(&a->base);
+}
