@@ -334,6 +334,46 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     return 0;
 }
 
+/* Waits for the shutdown tag, which gRPC delivers once every call is done
+ * and every client has closed its connection after the GOAWAY. Idle
+ * clients may keep a connection open for a while; once no call has been in
+ * flight for DRAIN_QUIET_MS nothing can be half-answered any more, so the
+ * connections are cut then rather than at the end of the grace period. A
+ * call still running at the end of the grace period is cancelled. */
+#define DRAIN_POLL_MS 50
+#define DRAIN_QUIET_MS 250
+static void wait_calls_answered(struct server *srv, grpc_completion_queue *scq, void *tag,
+                                unsigned grace_seconds)
+{
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(grace_seconds, GPR_TIMESPAN));
+    int quiet_ms = 0;
+
+    for (;;) {
+        gpr_timespec poll = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(DRAIN_POLL_MS, GPR_TIMESPAN));
+        grpc_event ev;
+
+        if (gpr_time_cmp(poll, deadline) > 0)
+            poll = deadline;
+        ev = grpc_completion_queue_pluck(scq, tag, poll, NULL);
+        if (ev.type == GRPC_OP_COMPLETE)
+            return;
+        quiet_ms = atomic_load(&srv->live_calls) == 0 ? quiet_ms + DRAIN_POLL_MS : 0;
+        if (quiet_ms >= DRAIN_QUIET_MS) {
+            log_info("drain: every call answered; closing idle connections");
+            break;
+        }
+        if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
+            log_warn("drain grace of %u s over with %ld calls open: cancelling them",
+                     grace_seconds, atomic_load(&srv->live_calls));
+            break;
+        }
+    }
+    grpc_server_cancel_all_calls(srv->grpc);
+    grpc_completion_queue_pluck(scq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+}
+
 void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
 {
     grpc_completion_queue *scq = NULL;
@@ -350,15 +390,7 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
         grpc_server_shutdown_and_notify(srv->grpc, scq, &shutdown_tag);
         log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
                  grace_seconds);
-        grpc_event ev = grpc_completion_queue_pluck(
-            scq, &shutdown_tag, gpr_time_from_seconds(grace_seconds, GPR_TIMESPAN), NULL);
-        if (ev.type == GRPC_QUEUE_TIMEOUT) {
-            log_warn("drain grace of %u s over with %ld calls open: cancelling them",
-                     grace_seconds, atomic_load(&srv->live_calls));
-            grpc_server_cancel_all_calls(srv->grpc);
-            grpc_completion_queue_pluck(scq, &shutdown_tag, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                        NULL);
-        }
+        wait_calls_answered(srv, scq, &shutdown_tag, grace_seconds);
     }
     /* Every call has been answered; let the workers finish what they hold. */
     worker_pool_free(srv->pool);

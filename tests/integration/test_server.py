@@ -237,6 +237,23 @@ class DrainTest(unittest.TestCase):
             srv.cleanup()
 
 
+class IdleDrainTest(unittest.TestCase):
+    def test_idle_connections_do_not_hold_the_drain(self):
+        # A client that keeps its connection open (as front ends do) must
+        # not make every rollout wait out the whole grace period.
+        srv = h.Server(grace=5).start()
+        try:
+            self.assertEqual(len(srv.validate([srv.chain("tenant-acme-chain.pem", "acme")])
+                                 .verdicts), 1)
+            t0 = time.time()
+            rc = srv.stop()
+            self.assertEqual(rc, 0)
+            self.assertLess(time.time() - t0, 3.0, srv.logs())
+            self.assertIn("every call answered", srv.logs())
+        finally:
+            srv.cleanup()
+
+
 class ConfigErrorTest(unittest.TestCase):
     def test_bad_config_is_refused_with_line(self):
         import subprocess
