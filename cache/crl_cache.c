@@ -310,6 +310,32 @@ static enum crl_status snapshot_status(const struct crl_snapshot *s, uint64_t ha
     return CRL_STATUS_GOOD;
 }
 
+static enum crl_status check_id(const struct crl_cache *c, const uint8_t id[CRL_ID_LEN],
+                                const uint8_t *serial, size_t len, bool listable, int64_t now,
+                                uint32_t grace_seconds, struct crl_check_info *info)
+{
+    uint64_t hash = listable ? crl_snapshot_hash(c->sip_key, serial, len) : 0;
+    enum crl_status st = CRL_STATUS_NO_CRL;
+    size_t pos;
+
+    urcu_memb_read_lock();
+    /* Acquire pairs with the writer's release store: the snapshot's
+     * contents, written before publication, are visible here. */
+    const struct crl_index *idx = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
+    if (index_find_pos(idx, id, &pos))
+        st = snapshot_status(idx->snap[pos], hash, serial, len, listable, now, grace_seconds,
+                             info);
+    TSAN_RELEASE();
+    urcu_memb_read_unlock();
+    return st;
+}
+
+static void info_init(struct crl_check_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->revocation_reason = -1;
+}
+
 enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
                                 const ASN1_INTEGER *serial, int64_t now, uint32_t grace_seconds,
                                 struct crl_check_info *info)
@@ -317,28 +343,41 @@ enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
     struct crl_check_info scratch;
     uint8_t id[CRL_ID_LEN], buf[CRL_SERIAL_MAX + 1];
     size_t len = 0;
-    enum crl_status st = CRL_STATUS_NO_CRL;
 
     if (info == NULL)
         info = &scratch;
-    memset(info, 0, sizeof(*info));
-    info->revocation_reason = -1;
+    info_init(info);
     if (c == NULL || issuer == NULL || serial == NULL || issuer_id(issuer, id) != 0)
         return CRL_STATUS_NO_CRL;
     /* A serial too long to store cannot be listed; the CRL still decides. */
     bool listable = serial_content(serial, buf, sizeof(buf), &len) == 0;
-    uint64_t hash = listable ? crl_snapshot_hash(c->sip_key, buf, len) : 0;
+    return check_id(c, id, buf, len, listable, now, grace_seconds, info);
+}
 
-    urcu_memb_read_lock();
-    /* Acquire pairs with the writer's release store: the snapshot's
-     * contents, written before publication, are visible here. */
-    const struct crl_index *idx = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
-    size_t pos;
-    if (index_find_pos(idx, id, &pos))
-        st = snapshot_status(idx->snap[pos], hash, buf, len, listable, now, grace_seconds, info);
-    TSAN_RELEASE();
-    urcu_memb_read_unlock();
-    return st;
+int crl_cache_issuer_id(uint8_t out[CRL_CACHE_ISSUER_ID_LEN], const X509 *issuer)
+{
+    return issuer_id(issuer, out);
+}
+
+int crl_cache_serial_content(uint8_t *out, size_t cap, size_t *out_len, const ASN1_INTEGER *serial)
+{
+    return serial_content(serial, out, cap, out_len);
+}
+
+enum crl_status crl_cache_check_id(const struct crl_cache *c,
+                                   const uint8_t issuer_id[CRL_CACHE_ISSUER_ID_LEN],
+                                   const uint8_t *serial, size_t serial_len, int64_t now,
+                                   uint32_t grace_seconds, struct crl_check_info *info)
+{
+    struct crl_check_info scratch;
+
+    if (info == NULL)
+        info = &scratch;
+    info_init(info);
+    if (c == NULL || issuer_id == NULL || serial == NULL)
+        return CRL_STATUS_NO_CRL;
+    return check_id(c, issuer_id, serial, serial_len, serial_len <= CRL_SERIAL_MAX, now,
+                    grace_seconds, info);
 }
 
 /* ---- signature verification -------------------------------------------- */

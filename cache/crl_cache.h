@@ -99,6 +99,26 @@ enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
                                 const ASN1_INTEGER *serial, int64_t now, uint32_t grace_seconds,
                                 struct crl_check_info *info);
 
+/* An issuer's identity in the cache: SHA-256 of its subject name DER
+ * followed by SHA-256 of its public key bits. */
+#define CRL_CACHE_ISSUER_ID_LEN 64
+
+/* crl_cache_issuer_id computes |issuer|'s identity. Returns 0 or -1. */
+int crl_cache_issuer_id(uint8_t out[CRL_CACHE_ISSUER_ID_LEN], const X509 *issuer);
+
+/* crl_cache_serial_content writes the minimal INTEGER content octets of
+ * |serial| (the form crl_cache_check_id takes). Returns 0, or -1 when it
+ * does not fit |cap|. */
+int crl_cache_serial_content(uint8_t *out, size_t cap, size_t *out_len, const ASN1_INTEGER *serial);
+
+/* crl_cache_check_id is crl_cache_check for an issuer identity and serial
+ * content octets computed earlier (the verdict cache keeps them), so a
+ * cached chain is re-checked without parsing a certificate. */
+enum crl_status crl_cache_check_id(const struct crl_cache *c,
+                                   const uint8_t issuer_id[CRL_CACHE_ISSUER_ID_LEN],
+                                   const uint8_t *serial, size_t serial_len, int64_t now,
+                                   uint32_t grace_seconds, struct crl_check_info *info);
+
 /* crl_cache_issuer_count returns how many issuers have a CRL cached. */
 size_t crl_cache_issuer_count(const struct crl_cache *c);
 
