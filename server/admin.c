@@ -14,9 +14,11 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <openssl/mem.h>
+#include <openssl/x509.h>
 
 #include "certval/v1/admin.pb-c.h"
 #include "crl_cache.h"
+#include "deny_list.h"
 #include "log.h"
 #include "reload.h"
 #include "server_internal.h"
@@ -244,6 +246,7 @@ static void op_status(struct answer *ans, struct server *srv)
     resp.n_issuers = b.n;
     resp.issuers = b.ptrs;
     resp.last_error = last;
+    resp.deny_entries = deny_list_count(srv->deny);
     PACK(ans, Certval__V1__GetRevocationStatusResponse,
          certval__v1__get_revocation_status_response, &resp);
 out:
@@ -251,6 +254,185 @@ out:
     free(b.ptrs);
     free(b.issuer);
     free(b.source);
+}
+
+/* ---- emergency deny entries ---- */
+
+static int hex_digit(char ch)
+{
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* Decodes |hex| (an odd count of digits gets a leading zero, as serials are
+ * often printed) into at most |cap| bytes. */
+static int hex_to_bytes(uint8_t *out, size_t cap, size_t *out_len, const char *hex)
+{
+    size_t n = strlen(hex), odd = n % 2;
+
+    if (n == 0 || (n + odd) / 2 > cap)
+        return -1;
+    *out_len = (n + odd) / 2;
+    for (size_t i = 0; i < *out_len; i++) {
+        int hi = (i == 0 && odd) ? 0 : hex_digit(hex[2 * i - odd]);
+        int lo = hex_digit(hex[2 * i + 1 - odd]);
+
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i] = (uint8_t)(hi * 16 + lo);
+    }
+    return 0;
+}
+
+/* The issuer of a serial entry: from the CA certificate, or given hashed. */
+static int entry_issuer(uint8_t out[32], const Certval__V1__DenyEntry *e)
+{
+    if (e->issuer_name_sha256.len == 32) {
+        memcpy(out, e->issuer_name_sha256.data, 32);
+        return 0;
+    }
+    if (e->issuer_certificate.len > 0) {
+        const uint8_t *p = e->issuer_certificate.data;
+        X509 *x = d2i_X509(NULL, &p, (long)e->issuer_certificate.len);
+
+        if (x == NULL || p != e->issuer_certificate.data + e->issuer_certificate.len) {
+            X509_free(x);
+            return -1;
+        }
+        deny_list_issuer_key(out, X509_get_subject_name(x));
+        X509_free(x);
+        return 0;
+    }
+    return -1;
+}
+
+static void save_deny_list(const struct server *srv)
+{
+    char path[4200], err[512];
+
+    if (state_dir_path == NULL)
+        return;
+    snprintf(path, sizeof(path), "%s/deny-list.txt", state_dir_path);
+    if (deny_list_save(srv->deny, path, err, sizeof(err)) < 0)
+        log_error("admin: the deny list is in force but NOT kept across restarts: %s", err);
+}
+
+static void op_deny_change(struct answer *ans, struct server *srv, bool add, const uint8_t *in,
+                           size_t len)
+{
+    Certval__V1__DenyEntry *e = certval__v1__deny_entry__unpack(NULL, len, in);
+    Certval__V1__DenyEntryResponse resp = CERTVAL__V1__DENY_ENTRY_RESPONSE__INIT;
+    uint8_t issuer[32], serial[DENY_LIST_SERIAL_MAX];
+    size_t serial_len = 0;
+    int64_t now = (int64_t)time(NULL);
+    char err[512];
+    int rc;
+
+    if (e == NULL) {
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "not a certval.v1.DenyEntry");
+        return;
+    }
+    err[0] = '\0';
+    if (e->leaf_sha256.len == 32) {
+        rc = add ? deny_list_add_leaf(srv->deny, e->leaf_sha256.data, e->reason, now,
+                                      e->expires_unix, err, sizeof(err))
+                 : deny_list_remove_leaf(srv->deny, e->leaf_sha256.data, err, sizeof(err));
+    } else if (entry_issuer(issuer, e) == 0 &&
+               hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0) {
+        rc = add ? deny_list_add_serial(srv->deny, issuer, serial, serial_len, e->reason, now,
+                                        e->expires_unix, err, sizeof(err))
+                 : deny_list_remove_serial(srv->deny, issuer, serial, serial_len, err,
+                                           sizeof(err));
+    } else {
+        snprintf(err, sizeof(err), "give leaf_sha256 (32 bytes), or an issuer (certificate DER "
+                                   "or name SHA-256) and serial_hex");
+        rc = -1;
+    }
+    certval__v1__deny_entry__free_unpacked(e, NULL);
+    if (rc < 0) {
+        answer_fail(ans, add ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_NOT_FOUND, "",
+                    err[0] ? err : "no such entry");
+        return;
+    }
+    log_warn("admin: emergency deny entry %s; %zu entries", add ? "added" : "removed",
+             deny_list_count(srv->deny));
+    save_deny_list(srv);
+    resp.entries = deny_list_count(srv->deny);
+    PACK(ans, Certval__V1__DenyEntryResponse, certval__v1__deny_entry_response, &resp);
+}
+
+struct list_build {
+    Certval__V1__DenyEntry *items;
+    Certval__V1__DenyEntry **ptrs;
+    uint8_t (*ids)[32];
+    char (*serials)[2 * DENY_LIST_SERIAL_MAX + 1];
+    char (*reasons)[DENY_LIST_REASON_MAX + 1];
+    size_t n, cap;
+};
+
+static int list_cb(const struct deny_list_entry *de, void *arg)
+{
+    Certval__V1__DenyEntry init = CERTVAL__V1__DENY_ENTRY__INIT;
+    struct list_build *b = arg;
+    Certval__V1__DenyEntry *e;
+
+    if (b->n == b->cap)
+        return 1;
+    e = &b->items[b->n];
+    *e = init;
+    memcpy(b->ids[b->n], de->id, 32);
+    snprintf(b->reasons[b->n], sizeof(b->reasons[b->n]), "%s", de->reason);
+    b->serials[b->n][0] = '\0';
+    for (size_t i = 0; i < de->serial_len && i < DENY_LIST_SERIAL_MAX; i++)
+        snprintf(b->serials[b->n] + 2 * i, 3, "%02x", de->serial[i]);
+    if (de->kind == DENY_LIST_LEAF) {
+        e->leaf_sha256.data = b->ids[b->n];
+        e->leaf_sha256.len = 32;
+    } else {
+        e->issuer_name_sha256.data = b->ids[b->n];
+        e->issuer_name_sha256.len = 32;
+    }
+    e->serial_hex = b->serials[b->n];
+    e->reason = b->reasons[b->n];
+    e->created_unix = de->created_at;
+    e->expires_unix = de->expires_at;
+    b->ptrs[b->n] = e;
+    b->n++;
+    return 0;
+}
+
+static void op_deny_list(struct answer *ans, struct server *srv)
+{
+    Certval__V1__ListDenyEntriesResponse resp = CERTVAL__V1__LIST_DENY_ENTRIES_RESPONSE__INIT;
+    struct list_build b;
+
+    memset(&b, 0, sizeof(b));
+    b.cap = deny_list_count(srv->deny) + 16; /* room for entries added meanwhile */
+    b.items = calloc(b.cap, sizeof(*b.items));
+    b.ptrs = calloc(b.cap, sizeof(*b.ptrs));
+    b.ids = calloc(b.cap, sizeof(*b.ids));
+    b.serials = calloc(b.cap, sizeof(*b.serials));
+    b.reasons = calloc(b.cap, sizeof(*b.reasons));
+    if (b.items == NULL || b.ptrs == NULL || b.ids == NULL || b.serials == NULL ||
+        b.reasons == NULL) {
+        answer_fail(ans, GRPC_STATUS_RESOURCE_EXHAUSTED, "", "out of memory");
+    } else {
+        deny_list_foreach(srv->deny, list_cb, &b);
+        resp.n_entries = b.n;
+        resp.entries = b.ptrs;
+        PACK(ans, Certval__V1__ListDenyEntriesResponse, certval__v1__list_deny_entries_response,
+             &resp);
+    }
+    free(b.items);
+    free(b.ptrs);
+    free(b.ids);
+    free(b.serials);
+    free(b.reasons);
 }
 
 static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_t len)
@@ -265,6 +447,12 @@ static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_
         op_push_crl(ans, srv, in, len);
     else if (strcmp(op, "GetRevocationStatus") == 0)
         op_status(ans, srv);
+    else if (strcmp(op, "AddDenyEntry") == 0)
+        op_deny_change(ans, srv, true, in, len);
+    else if (strcmp(op, "RemoveDenyEntry") == 0)
+        op_deny_change(ans, srv, false, in, len);
+    else if (strcmp(op, "ListDenyEntries") == 0)
+        op_deny_list(ans, srv);
     else
         answer_fail(ans, GRPC_STATUS_UNIMPLEMENTED, "unknown admin method ", op);
 }

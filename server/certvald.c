@@ -23,11 +23,13 @@
 #include "audit.h"
 #include "config.h"
 #include "crl_cache.h"
+#include "deny_list.h"
 #include "log.h"
 #include "metrics.h"
 #include "pki_gen.h"
 #include "reload.h"
 #include "server_internal.h"
+#include "verdict_cache.h"
 #include "watch.h"
 
 #define MAX_LISTEN_OVERRIDES 8
@@ -303,6 +305,53 @@ static void collect_crls(struct mbuf *b, void *arg)
                 (unsigned long long)crl_refused_total());
 }
 
+/* The deny list kept in STATE/deny-list.txt by the admin API. A missing
+ * file is an empty list; a corrupt one stops the start: serving without
+ * the operator's emergency entries would silently allow what they deny. */
+static int load_deny_list(struct deny_list *d, const struct certval_config *cfg)
+{
+    char path[4200], err[600];
+
+    if (cfg->state_dir == NULL)
+        return 0;
+    snprintf(path, sizeof(path), "%s/deny-list.txt", cfg->state_dir);
+    if (deny_list_load(d, path, (int64_t)time(NULL), err, sizeof(err)) < 0) {
+        log_error("emergency deny list: %s", err);
+        return -1;
+    }
+    if (deny_list_count(d) > 0)
+        log_warn("emergency deny list: %zu entries in force", deny_list_count(d));
+    return 0;
+}
+
+static void collect_vcache(struct mbuf *b, void *arg)
+{
+    struct server *srv = arg;
+    struct verdict_cache_stats st;
+
+    mbuf_printf(b, "# HELP certval_deny_list_entries Emergency deny entries in force.\n"
+                   "# TYPE certval_deny_list_entries gauge\ncertval_deny_list_entries %zu\n",
+                deny_list_count(srv->deny));
+    if (srv->vcache == NULL)
+        return;
+    verdict_cache_stats(srv->vcache, &st);
+    mbuf_printf(b, "# HELP certval_verdict_cache_hits_total Chains answered from the cache.\n"
+                   "# TYPE certval_verdict_cache_hits_total counter\n"
+                   "certval_verdict_cache_hits_total %llu\n"
+                   "# HELP certval_verdict_cache_misses_total Chains validated in full.\n"
+                   "# TYPE certval_verdict_cache_misses_total counter\n"
+                   "certval_verdict_cache_misses_total %llu\n"
+                   "# HELP certval_verdict_cache_evictions_total Entries evicted by the bounds.\n"
+                   "# TYPE certval_verdict_cache_evictions_total counter\n"
+                   "certval_verdict_cache_evictions_total %llu\n"
+                   "# HELP certval_verdict_cache_entries Entries held.\n"
+                   "# TYPE certval_verdict_cache_entries gauge\ncertval_verdict_cache_entries %zu\n"
+                   "# HELP certval_verdict_cache_bytes Bytes held.\n"
+                   "# TYPE certval_verdict_cache_bytes gauge\ncertval_verdict_cache_bytes %zu\n",
+                (unsigned long long)st.hits, (unsigned long long)st.misses,
+                (unsigned long long)st.evictions, st.entries, st.bytes);
+}
+
 /* Gauges read at scrape time. */
 static void collect_server(struct mbuf *b, void *arg)
 {
@@ -393,12 +442,31 @@ int main(int argc, char **argv)
     transports = cfg->transport_threads ? cfg->transport_threads : (ncpus() + 3) / 4;
     workers = cfg->worker_threads ? cfg->worker_threads : ncpus();
     grace = cfg->drain_grace_seconds;
-    srv.crls = crl_cache_new();
-    if (srv.crls == NULL)
-        return 1;
-    crl_cache_reader_register();
-
     grpc_init();
+    srv.crls = crl_cache_new();
+    srv.deny = deny_list_new();
+    if (srv.crls == NULL || srv.deny == NULL) {
+        config_free(cfg);
+        goto out;
+    }
+    crl_cache_reader_register();
+    if (load_deny_list(srv.deny, cfg) < 0) {
+        config_free(cfg);
+        goto out;
+    }
+    if (cfg->verdict_cache_max_entries > 0) {
+        srv.vcache = verdict_cache_new(cfg->verdict_cache_max_entries,
+                                       (size_t)cfg->verdict_cache_max_megabytes << 20);
+        if (srv.vcache == NULL) {
+            log_error("cannot allocate the verdict cache");
+            config_free(cfg);
+            goto out;
+        }
+    }
+    srv.rev.crls = srv.crls;
+    srv.rev.deny = srv.deny;
+    srv.rev.cache = srv.vcache;
+
     if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
                      err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -435,6 +503,7 @@ int main(int argc, char **argv)
 
         metrics_add_collector(collect_server, &srv);
         metrics_add_collector(collect_crls, srv.crls);
+        metrics_add_collector(collect_vcache, &srv);
         if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
             log_error("%s", err);
             config_free(cfg);
@@ -450,6 +519,7 @@ int main(int argc, char **argv)
 
         admin.role = ROLE_ADMIN;
         admin.crls = srv.crls;
+        admin.deny = srv.deny;
         admin.limits = srv.limits;
         admin_configure(cfg->admin_token_file, cfg->state_dir, o.config);
         if (server_start(&admin, &cfg->admin_listen, 1, NULL, 1, 0, &aport, err,
@@ -484,6 +554,8 @@ int main(int argc, char **argv)
 out:
     snapshot_shutdown();
     crl_cache_reader_unregister();
+    verdict_cache_free(srv.vcache);
+    deny_list_free(srv.deny);
     crl_cache_free(srv.crls);
     grpc_shutdown_blocking();
     return rc;

@@ -104,6 +104,11 @@ struct raw_metrics {
     char *listen;
 };
 
+struct raw_vcache {
+    uint32_t *max_entries;
+    uint32_t *max_megabytes;
+};
+
 struct raw_admin {
     char *listen;
     char *token_file;
@@ -131,6 +136,7 @@ struct raw_config {
     struct raw_metrics *metrics;
     struct raw_audit *audit;
     struct raw_admin *admin;
+    struct raw_vcache *verdict_cache;
     struct raw_profile *profiles;
     unsigned profiles_count;
     struct raw_tenant *tenants;
@@ -263,6 +269,12 @@ static const cyaml_schema_field_t cfg_metrics_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t cfg_vcache_fields[] = {
+    CYAML_FIELD_UINT_PTR("max_entries", OPT_PTR, struct raw_vcache, max_entries),
+    CYAML_FIELD_UINT_PTR("max_megabytes", OPT_PTR, struct raw_vcache, max_megabytes),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t cfg_admin_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", CYAML_FLAG_POINTER, struct raw_admin, listen, 1, 300),
     CYAML_FIELD_STRING_PTR("token_file", CYAML_FLAG_POINTER, struct raw_admin, token_file, 1,
@@ -288,6 +300,8 @@ static const cyaml_schema_field_t cfg_top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("metrics", OPT_PTR, struct raw_config, metrics, cfg_metrics_fields),
     CYAML_FIELD_MAPPING_PTR("audit", OPT_PTR, struct raw_config, audit, cfg_audit_fields),
     CYAML_FIELD_MAPPING_PTR("admin", OPT_PTR, struct raw_config, admin, cfg_admin_fields),
+    CYAML_FIELD_MAPPING_PTR("verdict_cache", OPT_PTR, struct raw_config, verdict_cache,
+                            cfg_vcache_fields),
     CYAML_FIELD_SEQUENCE("profiles", OPT_PTR, struct raw_config, profiles, &cfg_profile_entry, 0,
                          256),
     CYAML_FIELD_SEQUENCE("tenants", OPT_PTR, struct raw_config, tenants, &cfg_tenant_entry, 0,
@@ -940,8 +954,18 @@ static int cfg_build_observability(struct cfg_ctx *ctx, struct certval_config *c
             return -1;
     }
     c->audit_all_verdicts = a->all_verdicts != NULL && *a->all_verdicts;
-    return cfg_uint(ctx, &c->audit_max_lines_per_second, a->max_lines_per_second,
-                    "audit.max_lines_per_second", 1000, 1, 1000000);
+    if (cfg_uint(ctx, &c->audit_max_lines_per_second, a->max_lines_per_second,
+                 "audit.max_lines_per_second", 1000, 1, 1000000))
+        return -1;
+    {
+        static const struct raw_vcache no_vcache;
+        const struct raw_vcache *vc = r->verdict_cache != NULL ? r->verdict_cache : &no_vcache;
+
+        return cfg_uint(ctx, &c->verdict_cache_max_entries, vc->max_entries,
+                        "verdict_cache.max_entries", 200000, 0, 50000000) ||
+               cfg_uint(ctx, &c->verdict_cache_max_megabytes, vc->max_megabytes,
+                        "verdict_cache.max_megabytes", 256, 1, 65536);
+    }
 }
 
 /* cfg_subject_attr_ok accepts the attribute names the validator reads, or a

@@ -45,6 +45,10 @@ struct certval_config {
     char *admin_listen;         /* "HOST:PORT", NULL = off */
     char *admin_token_file;     /* bearer token, first line; read on every call */
 
+    /* verdict cache (read at start-up) */
+    uint32_t verdict_cache_max_entries;   /* default 200000; 0 = no cache */
+    uint32_t verdict_cache_max_megabytes; /* default 256 */
+
     /* observability */
     char *metrics_listen;       /* "HOST:PORT" of the Prometheus endpoint, NULL = off */
     bool audit_all_verdicts;    /* audit every verdict, not only DENY */

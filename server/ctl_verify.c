@@ -464,7 +464,11 @@ static int inspect_run(const struct inspect_args *a, char **files, size_t n_file
     in.tenant_id.len = strlen(a->tenant);
     in.device_id.data = (const uint8_t *)(a->device ? a->device : "");
     in.device_id.len = a->device ? strlen(a->device) : 0;
-    validator_check_chain(v, crls, &out, &in, a->at);
+    {
+        struct revocation_sources src = {.crls = crls};
+
+        validator_check_chain(v, &src, &out, &in, a->at);
+    }
     crl_cache_reader_unregister();
     print_verdict(&out);
     rc = out.decision == DECISION_DENY ? CTL_INVALID : CTL_VALID;

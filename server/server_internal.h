@@ -19,6 +19,7 @@
 
 #include <grpc/grpc.h>
 
+#include "validator.h"
 #include "workers.h"
 
 struct crl_cache;
@@ -56,7 +57,10 @@ struct server {
     struct transport *transports;
     unsigned n_transports;
     struct worker_pool *pool;
-    struct crl_cache *crls;
+    struct crl_cache *crls;        /* owned by main; also in |rev| */
+    struct deny_list *deny;        /* owned by main; also in |rev| */
+    struct verdict_cache *vcache;  /* owned by main; also in |rev|; NULL = off */
+    struct revocation_sources rev; /* what validation reads */
     struct server_limits limits;
     _Atomic bool draining;
     _Atomic long live_calls; /* calls accepted and not yet destroyed */

@@ -254,7 +254,7 @@ static void validate_one(struct batch *b, size_t i)
         }
     }
     chain_input_from(&in, certs, cr);
-    validator_check_chain(b->snap->validator, b->vc->base.tr->srv->crls, &b->verdicts[i], &in,
+    validator_check_chain(b->snap->validator, &b->vc->base.tr->srv->rev, &b->verdicts[i], &in,
                           b->now);
     if (certs != stack_certs)
         free(certs);

@@ -20,6 +20,8 @@
 #include "crl_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
+#include "deny_list.h"
+#include "verdict_cache.h"
 #include "verdict.h"
 
 #define NOW 1795305600 /* 2026-11-22 */
@@ -200,7 +202,8 @@ static struct verdict check_at(const struct validator *v, const struct crl_cache
     struct verdict out;
     in.tenant_id = (struct cv_bytes){(const uint8_t *)tenant, strlen(tenant)};
     in.device_id = (struct cv_bytes){(const uint8_t *)(device ? device : ""), device ? strlen(device) : 0};
-    validator_check_chain(v, crls, &out, &in, now);
+    struct revocation_sources src = {.crls = crls};
+    validator_check_chain(v, &src, &out, &in, now);
     cr_assert_eq(out.id, 42);
     return out;
 }
@@ -679,6 +682,129 @@ Test(validator, revocation)
     crl_cache_reader_unregister();
     X509_free(bad);
     X509_free(good);
+}
+
+/* ---- verdict cache and emergency deny list ---- */
+
+static struct verdict check_src(const struct validator *v, const struct revocation_sources *src,
+                                const struct chain *c, const char *tenant, int64_t now)
+{
+    struct chain_input in = {.id = 77, .certs = c->items, .n_certs = c->n};
+    struct verdict out;
+
+    in.tenant_id = (struct cv_bytes){(const uint8_t *)tenant, strlen(tenant)};
+    validator_check_chain(v, src, &out, &in, now);
+    cr_assert_eq(out.id, 77);
+    return out;
+}
+
+static uint64_t hits(struct verdict_cache *vc)
+{
+    struct verdict_cache_stats st;
+
+    verdict_cache_stats(vc, &st);
+    return st.hits;
+}
+
+Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
+{
+    uint64_t serial = 0x4242;
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, serial);
+    struct test_cfg t;
+    struct chain c = {0};
+    char err[256];
+
+    crl_cache_reader_register();
+    struct crl_cache *cc = crl_cache_new();
+    struct deny_list *dl = deny_list_new();
+    struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
+    struct revocation_sources src = {.crls = cc, .deny = dl, .cache = vc};
+    cr_assert(cc && dl && vc);
+    add_crl(cc, NULL, 0, NOW + 7 * DAY);
+    default_cfg(&t);
+    t.profiles[0].revocation = REVOCATION_LEAF;
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+
+    struct verdict first = check_src(v, &src, &c, "acme", NOW);
+    cr_assert_eq(first.reason, REASON_OK, "%s", first.detail);
+    cr_assert_eq(hits(vc), 0);
+    struct verdict again = check_src(v, &src, &c, "acme", NOW);
+    cr_assert_eq(hits(vc), 1, "second check is a cache hit");
+    cr_expect_eq(again.decision, first.decision);
+    cr_expect_str_eq(again.serial_hex, first.serial_hex);
+    cr_expect_str_eq(again.profile, "tenant");
+    /* Another tenant claim is another key: a full check, WRONG_TENANT. */
+    expect_deny(check_src(v, &src, &c, "globex", NOW), REASON_WRONG_TENANT);
+
+    /* A newer CRL listing the serial: the next hit is denied at once. */
+    X509_CRL *crl = pki_crl_new(g_tenant_ca.cert, g_tenant_ca.key, &serial, 1, NOW - DAY / 2,
+                                NOW + 7 * DAY, 2);
+    cr_assert_eq(crl_cache_add_crl(cc, crl, g_tenant_ca.cert, "test", err, sizeof(err)), 0, "%s",
+                 err);
+    X509_CRL_free(crl);
+    uint64_t h = hits(vc);
+    struct verdict revoked = check_src(v, &src, &c, "acme", NOW);
+    expect_deny(revoked, REASON_REVOKED);
+    cr_expect_eq(hits(vc), h + 1, "the revocation came from a cache hit");
+    validator_free(v);
+    chain_free(&c);
+    crl_cache_free(cc);
+    deny_list_free(dl);
+    verdict_cache_free(vc);
+    crl_cache_reader_unregister();
+    X509_free(leaf);
+}
+
+Test(validator, verdict_cache_respects_expiry_and_deny_list)
+{
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, 0x777);
+    struct test_cfg t;
+    struct chain c = {0};
+    uint8_t issuer[32], serial[DENY_LIST_SERIAL_MAX];
+    size_t serial_len;
+    char err[256];
+
+    crl_cache_reader_register();
+    struct deny_list *dl = deny_list_new();
+    struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
+    struct revocation_sources src = {.deny = dl, .cache = vc};
+    default_cfg(&t); /* revocation none: only the deny list applies */
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(hits(vc), 1);
+    /* Past the leaf's notAfter (+ skew): not a hit, and EXPIRED. */
+    struct verdict expired = check_src(v, &src, &c, "acme", NOW + 31 * DAY);
+    expect_deny(expired, REASON_EXPIRED);
+    cr_expect_eq(hits(vc), 1);
+
+    /* Emergency deny by issuer + serial, then by leaf hash, on cache hits. */
+    deny_list_issuer_key(issuer, X509_get_subject_name(g_tenant_ca.cert));
+    cr_assert_eq(deny_list_serial_content(serial, &serial_len, X509_get0_serialNumber(leaf)), 0);
+    cr_assert_eq(deny_list_add_serial(dl, issuer, serial, serial_len, "lost laptop", NOW, 0, err,
+                                      sizeof(err)), 0, "%s", err);
+    struct verdict out = check_src(v, &src, &c, "acme", NOW);
+    expect_deny(out, REASON_REVOKED);
+    cr_expect_neq(strstr(out.detail, "lost laptop"), NULL, "%s", out.detail);
+    cr_assert_eq(deny_list_remove_serial(dl, issuer, serial, serial_len, err, sizeof(err)), 0);
+    cr_expect_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK, "removal takes effect");
+    cr_assert_eq(deny_list_add_leaf(dl, out.leaf_sha256, "stolen", NOW, 0, err, sizeof(err)), 0);
+    expect_deny(check_src(v, &src, &c, "acme", NOW), REASON_REVOKED);
+    /* And without the cache, the same answers. */
+    src.cache = NULL;
+    expect_deny(check_src(v, &src, &c, "acme", NOW), REASON_REVOKED);
+
+    validator_free(v);
+    chain_free(&c);
+    deny_list_free(dl);
+    verdict_cache_free(vc);
+    crl_cache_reader_unregister();
+    X509_free(leaf);
 }
 
 Test(validator, config_errors)

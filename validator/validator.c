@@ -9,6 +9,7 @@
  * (inside pathval_verify). */
 #include "validator_internal.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,7 +22,9 @@
 #include <openssl/x509v3.h>
 
 #include "crl_cache.h"
+#include "deny_list.h"
 #include "verdict.h"
+#include "verdict_cache.h"
 
 #define DEFAULT_MAX_DEPTH 8
 #define DEFAULT_MAX_ATTEMPTS 16
@@ -538,48 +541,106 @@ static const char *role(size_t depth)
     return depth == 0 ? "leaf" : "intermediate";
 }
 
-/* check_revocation applies RFC 5280 6.3 through the CRL cache to the leaf
- * (REVOCATION_LEAF) or every certificate below the anchor (REVOCATION_ALL). */
-static int check_revocation(struct check *c, const struct crl_cache *crls, int64_t now)
+/* The certificates of a validated path that revocation applies to, by
+ * issuer identity and serial: built once from the path, kept in the verdict
+ * cache, and re-checked on every hit without parsing a certificate. */
+static int build_refs(struct check *c, struct vc_revocation_refs *refs)
 {
-    const struct vprofile *p = c->profile;
     size_t n = sk_X509_num(c->chain);
-    size_t upto = p->revocation == REVOCATION_ALL ? n - 1 : 1;
 
+    memset(refs, 0, sizeof(*refs));
+    /* Every certificate below the anchor (the anchor itself is trusted
+     * configuration, not subject to revocation). */
+    for (size_t d = 0; d + 1 < n; d++) {
+        struct vc_revocation_ref *r = &refs->ref[refs->n];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
+        size_t len = 0;
+
+        if (refs->n == VC_MAX_REFS ||
+            crl_cache_issuer_id(id, sk_X509_value(c->chain, d + 1)) != 0 ||
+            crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
+                                     X509_get0_serialNumber(sk_X509_value(c->chain, d))) != 0) {
+            verdict_deny(c->out, REASON_INTERNAL_ERROR,
+                         "cannot identify the issuer or serial at depth %zu", d);
+            return -1;
+        }
+        memcpy(r->issuer_name_sha256, id, 32);
+        memcpy(r->issuer_key_sha256, id + 32, 32);
+        r->serial_len = (uint8_t)len;
+        r->handle = (uint64_t)(c->profile - c->v->profiles);
+        refs->n++;
+    }
+    return 0;
+}
+
+/* check_refs applies the emergency deny list to every certificate of the
+ * path and RFC 5280 6.3 through the CRL cache to the leaf
+ * (REVOCATION_LEAF) or every certificate below the anchor
+ * (REVOCATION_ALL). Sets *stale (with |warn|) when a stale CRL was
+ * tolerated. Returns 0, or -1 with |out| denied. */
+static int check_refs(const struct vprofile *p, const struct revocation_sources *src,
+                      const struct vc_revocation_refs *refs, struct verdict *out, int64_t now,
+                      bool *stale, char *warn, size_t warn_len)
+{
+    size_t upto = p->revocation == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
+    char reason[DENY_LIST_REASON_MAX + 1];
+
+    *stale = false;
+    if (src->deny != NULL) {
+        if (out->has_leaf_sha256 &&
+            deny_list_match_leaf(src->deny, out->leaf_sha256, now, reason, sizeof(reason))) {
+            verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+            return -1;
+        }
+        for (size_t d = 0; d < refs->n; d++) {
+            const struct vc_revocation_ref *r = &refs->ref[d];
+
+            if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial,
+                                       r->serial_len, now, reason, sizeof(reason))) {
+                verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
+                             role(d), d, reason);
+                return -1;
+            }
+        }
+    }
     if (p->revocation == REVOCATION_NONE)
         return 0;
-    if (crls == NULL) {
-        verdict_deny(c->out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+    if (src->crls == NULL) {
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
         return -1;
     }
-    for (size_t d = 0; d < upto && d + 1 < n; d++) {
-        X509 *x = sk_X509_value(c->chain, d), *issuer = sk_X509_value(c->chain, d + 1);
+    for (size_t d = 0; d < upto; d++) {
+        const struct vc_revocation_ref *r = &refs->ref[d];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
         struct crl_check_info info;
-        enum crl_status st = crl_cache_check(crls, issuer, X509_get0_serialNumber(x), now,
-                                             p->crl_grace, &info);
+        enum crl_status st;
+
+        memcpy(id, r->issuer_name_sha256, 32);
+        memcpy(id + 32, r->issuer_key_sha256, 32);
+        st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
         switch (st) {
         case CRL_STATUS_GOOD:
             break;
         case CRL_STATUS_REVOKED:
-            verdict_deny(c->out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
+            verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
                          role(d), d, (long long)info.revocation_date, info.revocation_reason);
             return -1;
         case CRL_STATUS_STALE:
             if (p->on_stale == STALE_FAIL_CLOSED) {
-                verdict_deny(c->out, REASON_REVOCATION_STALE,
+                verdict_deny(out, REASON_REVOCATION_STALE,
                              "%s at depth %zu: CRL past nextUpdate %lld + grace %us", role(d), d,
                              (long long)info.next_update, p->crl_grace);
                 return -1;
             }
-            c->stale_warning = true;
-            snprintf(c->warn, sizeof(c->warn), "warning: stale CRL for %s at depth %zu", role(d), d);
+            *stale = true;
+            snprintf(warn, warn_len, "warning: stale CRL for %s at depth %zu", role(d), d);
             break;
         case CRL_STATUS_NO_CRL:
-            verdict_deny(c->out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
+            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
                          role(d), d);
             return -1;
         default:
-            verdict_deny(c->out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
+            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
                          role(d), d);
             return -1;
         }
@@ -652,12 +713,87 @@ static void apply_policy(struct check *c)
     snprintf(c->out->detail, sizeof(c->out->detail), "%s", c->stale_warning ? c->warn : "");
 }
 
-void validator_check_chain(const struct validator *v, const struct crl_cache *crls,
+/* Verdicts worth caching: computed after the path and revocation passed, so
+ * a hit only has to re-check revocation and time. DENYs from earlier steps
+ * (malformed, untrusted, expired, revoked, ...) are not cached: some depend
+ * on data that changes without a configuration version (CRLs, deny list). */
+static bool cacheable(const struct verdict *v)
+{
+    switch (v->reason) {
+    case REASON_OK:
+    case REASON_WRONG_TENANT:
+    case REASON_DEVICE_MISMATCH:
+    case REASON_UNKNOWN_TENANT:
+    case REASON_VALIDITY_TOO_LONG:
+    case REASON_EXTENDED_KEY_USAGE:
+    case REASON_MISSING_IDENTITY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The time window in which the path's validity checks give the same answer:
+ * the latest notBefore to the earliest notAfter, widened by the skew the
+ * validation tolerated. */
+static void path_window(const struct check *c, int64_t *from, int64_t *until)
+{
+    *from = INT64_MIN;
+    *until = INT64_MAX;
+    for (size_t i = 0; i < sk_X509_num(c->chain); i++) {
+        X509 *x = sk_X509_value(c->chain, i);
+        int64_t t;
+
+        if (cv_asn1_time_to_unix(&t, X509_get0_notBefore(x)) == 0 && t > *from)
+            *from = t;
+        if (cv_asn1_time_to_unix(&t, X509_get0_notAfter(x)) == 0 && t < *until)
+            *until = t;
+    }
+    *from -= c->v->clock_skew;
+    *until += c->v->clock_skew;
+}
+
+/* A verdict cache hit: the cached verdict stands unless revocation, re-run
+ * now from the cached references, says otherwise. */
+static void answer_from_cache(const struct validator *v, const struct revocation_sources *src,
+                              struct verdict *out, const struct vc_revocation_refs *refs,
+                              uint64_t id, int64_t now)
+{
+    const struct vprofile *p;
+    char warn[96];
+    bool stale;
+
+    out->id = id;
+    if (refs->n == 0 || refs->ref[0].handle >= v->n_profiles) {
+        verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
+        return;
+    }
+    p = &v->profiles[refs->ref[0].handle];
+    if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn)) != 0)
+        return;
+    if (out->reason == REASON_OK)
+        snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
+}
+
+void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now)
 {
+    static const struct revocation_sources none;
+    struct vc_revocation_refs refs;
+    uint8_t key[32];
     struct check c;
 
+    if (src == NULL)
+        src = &none;
     verdict_init(out, in->id);
+    if (src->cache != NULL) {
+        verdict_cache_key(key, in, v->version);
+        if (verdict_cache_get(src->cache, out, &refs, key, now)) {
+            answer_from_cache(v, src, out, &refs, in->id, now);
+            return;
+        }
+        verdict_init(out, in->id); /* a miss may have left |out| cleared */
+    }
     memset(&c, 0, sizeof(c));
     c.v = v;
     c.in = in;
@@ -665,10 +801,16 @@ void validator_check_chain(const struct validator *v, const struct crl_cache *cr
     if (parse_input(&c) != 0)
         goto done;
     leaf_facts(&c);
-    if (validate_path(&c, now) != 0 || match_profile(&c) != 0 ||
-        check_revocation(&c, crls, now) != 0)
+    if (validate_path(&c, now) != 0 || match_profile(&c) != 0 || build_refs(&c, &refs) != 0 ||
+        check_refs(c.profile, src, &refs, out, now, &c.stale_warning, c.warn, sizeof(c.warn)) != 0)
         goto done;
     apply_policy(&c);
+    if (src->cache != NULL && cacheable(out)) {
+        int64_t from, until;
+
+        path_window(&c, &from, &until);
+        verdict_cache_put(src->cache, key, out, &refs, from, until);
+    }
 done:
     sk_X509_pop_free(c.chain, X509_free);
     for (size_t i = 0; i < c.n; i++)

@@ -23,6 +23,16 @@
 #include "verdict-t.h"
 
 struct crl_cache;
+struct deny_list;
+struct verdict_cache;
+
+/* Revocation data and the verdict cache a check may use; any may be NULL.
+ * Borrowed for the duration of the call. */
+struct revocation_sources {
+    const struct crl_cache *crls;  /* NULL: no CRL data (profiles that need it DENY) */
+    const struct deny_list *deny;  /* emergency deny entries, applied to every certificate */
+    struct verdict_cache *cache;   /* answers repeated chains without parsing or signatures */
+};
 
 /* Where a profile reads the tenant or device id from in the leaf. */
 enum id_source_type {
@@ -110,11 +120,15 @@ size_t validator_anchor_count(const struct validator *v);
 
 /* validator_check_chain validates one chain and applies the profile and
  * tenant policy, filling |out| (always: on any internal problem it is DENY
- * INTERNAL_ERROR). |crls| may be NULL (no revocation data: profiles that
- * require revocation then DENY REVOCATION_UNKNOWN). |now| is the validation
- * time in Unix seconds. Thread-safe. The caller must be a registered RCU
- * reader thread when |crls| is not NULL (see cache/crl_cache.h). */
-void validator_check_chain(const struct validator *v, const struct crl_cache *crls,
+ * INTERNAL_ERROR). |src| may be NULL or hold NULLs (no CRL data: profiles
+ * that require revocation then DENY REVOCATION_UNKNOWN). With a verdict
+ * cache, a chain seen before under the same configuration version is
+ * answered from the cache after its revocation (CRLs and deny list) and
+ * validity window are checked again, so a revocation or an expiry takes
+ * effect at once. |now| is the validation time in Unix seconds.
+ * Thread-safe. The caller must be a registered RCU reader thread (see
+ * cache/crl_cache.h). */
+void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now);
 
 /* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */

@@ -133,6 +133,51 @@ class RevocationTest(unittest.TestCase):
             call(b"", metadata=[("authorization", "Bearer " + TOKEN)], timeout=5)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
+    def ctl_admin(self, *args):
+        with open(self.srv.admin_port_file) as f:
+            port = int(f.read())
+        return subprocess.run([h.CERTVALCTL, "admin", "--server", "127.0.0.1:%d" % port,
+                               "--token-file", os.path.join(self.srv.dir, "admin.token")] +
+                              list(args), capture_output=True, text=True, timeout=30)
+
+    def test_emergency_deny_entries_via_certvalctl(self):
+        v = self.dev1()
+        self.assertEqual(v.decision, D.DECISION_ALLOW)
+        self.dev1()  # now also in the verdict cache
+        # By issuer + serial.
+        p = self.ctl_admin("deny-add", "--issuer-cert",
+                           os.path.join(self.srv.dir, "device-issuing-ca.pem"),
+                           "--serial", v.serial_hex, "--reason", "lost device 42")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("1 deny entries", p.stdout)
+        v2 = self.dev1()
+        self.assertEqual((v2.decision, v2.reason), (D.DECISION_DENY, R.REASON_REVOKED))
+        self.assertIn("lost device 42", v2.detail)
+        listing = self.ctl_admin("deny-list")
+        self.assertEqual(listing.returncode, 0, listing.stderr)
+        self.assertIn("serial " + v.serial_hex, listing.stdout)
+        self.assertIn("lost device 42", listing.stdout)
+        p = self.ctl_admin("deny-remove", "--issuer-cert",
+                           os.path.join(self.srv.dir, "device-issuing-ca.pem"),
+                           "--serial", v.serial_hex)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.dev1().decision, D.DECISION_ALLOW)
+        # By leaf certificate; kept across a restart (state folder).
+        p = self.ctl_admin("deny-add", "--leaf", os.path.join(self.srv.dir, "device-acme-dev1.pem"),
+                           "--reason", "stolen")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(self.dev1().reason, R.REASON_REVOKED)
+        self.srv.stop()
+        self.srv.start()
+        v3 = self.dev1()
+        self.assertEqual((v3.decision, v3.reason), (D.DECISION_DENY, R.REASON_REVOKED), v3.detail)
+        st = self.ctl_admin("status")
+        self.assertEqual(st.returncode, 0, st.stderr)
+        self.assertIn("deny entries: 1", st.stdout)
+        # Removing what is not there is an error, not a crash.
+        p = self.ctl_admin("deny-remove", "--leaf-sha256", "00" * 32)
+        self.assertNotEqual(p.returncode, 0)
+
     def test_replaced_crl_file_revokes(self):
         v = self.dev1()
         self.assertEqual(v.decision, D.DECISION_ALLOW)
