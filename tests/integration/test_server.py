@@ -254,6 +254,56 @@ class IdleDrainTest(unittest.TestCase):
             srv.cleanup()
 
 
+class UnixSocketTest(unittest.TestCase):
+    def test_serves_on_a_unix_socket(self):
+        srv = h.Server()
+        try:
+            sock = os.path.join(srv.dir, "certval.sock")
+            with open(srv.config) as f:
+                text = f.read()
+            text = text.replace("listen:\n", "listen:\n  unix: %s\n" % sock, 1)
+            with open(srv.config, "w") as f:
+                f.write(text)
+            srv.start()
+            ch = grpc.insecure_channel("unix:" + sock)
+            call = ch.unary_unary("/certval.v1.Validator/Validate",
+                                  request_serializer=pb.ValidateRequest.SerializeToString,
+                                  response_deserializer=pb.ValidateResponse.FromString)
+            resp = call(pb.ValidateRequest(chains=[srv.chain("tenant-acme-chain.pem", "acme")]),
+                        timeout=10)
+            self.assertEqual(resp.verdicts[0].decision, D.DECISION_REQUIRE_PASSWORD)
+            ch.close()
+        finally:
+            srv.cleanup()
+
+
+def _deny_io_uring():
+    # Runs in the child before exec: what a container runtime's default
+    # seccomp profile does to io_uring_setup.
+    import errno
+    import seccomp
+    f = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    f.add_rule(seccomp.ERRNO(errno.EPERM), "io_uring_setup")
+    f.load()
+
+
+class IoUringDeniedTest(unittest.TestCase):
+    def test_exits_with_a_message_when_io_uring_is_blocked(self):
+        import subprocess
+        import tempfile
+        d = tempfile.mkdtemp(prefix="certval-nouring-")
+        subprocess.run([h.CERTVALCTL, "demo-pki", "--dir", d], check=True,
+                       stdout=subprocess.DEVNULL)
+        p = subprocess.run([h.CERTVALD, "--config", os.path.join(d, "certval.yaml"),
+                            "--listen", "127.0.0.1:0"], capture_output=True, text=True,
+                           timeout=30, preexec_fn=_deny_io_uring)
+        self.assertNotEqual(p.returncode, 0)
+        out = p.stdout + p.stderr
+        self.assertIn("io_uring is not available", out)
+        self.assertIn("seccomp", out)
+        self.assertIn("docs/deployment.md", out)
+
+
 class ConfigErrorTest(unittest.TestCase):
     def test_bad_config_is_refused_with_line(self):
         import subprocess
