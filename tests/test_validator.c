@@ -20,6 +20,7 @@
 #include "crl_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
+#include "crl_gen_internal.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
 #include "verdict.h"
@@ -682,6 +683,56 @@ Test(validator, revocation)
     crl_cache_reader_unregister();
     X509_free(bad);
     X509_free(good);
+}
+
+/* A CRL with issuingDistributionPoint onlyContainsUserCerts covers end
+ * entities only (RFC 5280 5.2.5): it cannot vouch for an intermediate. */
+static void add_root_crl(struct crl_cache *cc, bool only_user_certs)
+{
+    struct crl_gen_spec spec = {.issuer = g_root.cert, .key = g_root.key,
+                                .this_update = NOW - DAY, .next_update = NOW + 7 * DAY,
+                                .has_crl_number = true, .crl_number = 1,
+                                .only_user_certs = only_user_certs};
+    uint8_t *der = NULL;
+    size_t len = 0;
+    char err[256];
+    STACK_OF(X509) *issuers = sk_X509_new_null();
+
+    cr_assert_eq(crl_gen_der(&spec, &der, &len), 0);
+    sk_X509_push(issuers, g_root.cert);
+    cr_assert_eq(crl_cache_add_der(cc, der, len, issuers, "test", err, sizeof(err)), 0, "%s", err);
+    sk_X509_free(issuers);
+    OPENSSL_free(der);
+}
+
+Test(validator, crl_scope_user_certs_only_does_not_cover_a_ca)
+{
+    X509 *leaf = tenant_leaf("acme");
+    struct test_cfg t;
+    struct chain c = {0};
+
+    crl_cache_reader_register();
+    struct crl_cache *user_only = crl_cache_new(), *full = crl_cache_new();
+    add_crl(user_only, NULL, 0, NOW + 7 * DAY);
+    add_crl(full, NULL, 0, NOW + 7 * DAY);
+    add_root_crl(user_only, true);
+    add_root_crl(full, false);
+    default_cfg(&t);
+    t.profiles[0].revocation = REVOCATION_ALL;
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+
+    struct verdict ok = check_at(v, full, &c, "acme", NULL, NOW);
+    cr_expect_eq(ok.reason, REASON_OK, "%s", ok.detail);
+    struct verdict out = check_at(v, user_only, &c, "acme", NULL, NOW);
+    expect_deny(out, REASON_REVOCATION_UNKNOWN);
+    cr_expect_neq(strstr(out.detail, "depth 1"), NULL, "%s", out.detail);
+    validator_free(v);
+    chain_free(&c);
+    crl_cache_free(user_only);
+    crl_cache_free(full);
+    crl_cache_reader_unregister();
+    X509_free(leaf);
 }
 
 /* ---- verdict cache and emergency deny list ---- */

@@ -618,6 +618,16 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
         memcpy(id, r->issuer_name_sha256, 32);
         memcpy(id + 32, r->issuer_key_sha256, 32);
         st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
+        /* RFC 5280 5.2.5: a CRL limited to end-entity certificates says
+         * nothing about a CA certificate, and the reverse. Depth 0 is the
+         * leaf, an end entity; every other depth is a CA. */
+        if ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE) &&
+            (info.scope & (d == 0 ? CRL_SCOPE_ONLY_CA_CERTS : CRL_SCOPE_ONLY_USER_CERTS))) {
+            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+                         "%s at depth %zu: its issuer's CRL only covers %s certificates", role(d), d,
+                         d == 0 ? "CA" : "end-entity");
+            return -1;
+        }
         switch (st) {
         case CRL_STATUS_GOOD:
             break;
