@@ -126,48 +126,50 @@ static int call_admin(const struct admin_opts *o, const char *method, const uint
     return 0;
 }
 
+/* Reads the first certificate of |path| as DER into |buf| (|cap| bytes). */
+static int first_cert_der(const char *path, uint8_t *buf, size_t cap, size_t *len)
+{
+    STACK_OF(X509) *certs = NULL;
+    uint8_t *der = NULL;
+    char err[512];
+    int n;
+
+    if (cv_load_certs(&certs, path, err, sizeof(err)) < 0) {
+        fprintf(stderr, "certvalctl: %s\n", err);
+        return -1;
+    }
+    n = i2d_X509(sk_X509_value(certs, 0), &der);
+    sk_X509_pop_free(certs, X509_free);
+    if (n <= 0 || (size_t)n > cap) {
+        OPENSSL_free(der);
+        fprintf(stderr, "certvalctl: %s: cannot encode its first certificate\n", path);
+        return -1;
+    }
+    memcpy(buf, der, (size_t)n);
+    OPENSSL_free(der);
+    *len = (size_t)n;
+    return 0;
+}
+
 /* Fills the entry's selector from the options; |der_buf| (64 KiB) and
  * |leaf_hash| hold what the entry points to. */
 static int fill_selector(const struct admin_opts *o, Certval__V1__DenyEntry *e, uint8_t *der_buf,
                          uint8_t leaf_hash[32])
 {
-    if (o->issuer_cert != NULL && o->serial != NULL) {
-        STACK_OF(X509) *certs = NULL;
-        char err[512];
-        uint8_t *der = NULL;
-        int len;
+    size_t len;
 
-        if (cv_load_certs(&certs, o->issuer_cert, err, sizeof(err)) < 0) {
-            fprintf(stderr, "certvalctl: %s\n", err);
+    if (o->issuer_cert != NULL && o->serial != NULL) {
+        if (first_cert_der(o->issuer_cert, der_buf, 65536, &len) < 0)
             return -1;
-        }
-        len = i2d_X509(sk_X509_value(certs, 0), &der);
-        sk_X509_pop_free(certs, X509_free);
-        if (len <= 0 || len > 65536)
-            return -1;
-        memcpy(der_buf, der, (size_t)len);
-        OPENSSL_free(der);
         e->issuer_certificate.data = der_buf;
-        e->issuer_certificate.len = (size_t)len;
+        e->issuer_certificate.len = len;
         e->serial_hex = (char *)o->serial;
         return 0;
     }
     if (o->leaf != NULL) {
-        STACK_OF(X509) *certs = NULL;
-        char err[512];
-        uint8_t *der = NULL;
-        int len;
-
-        if (cv_load_certs(&certs, o->leaf, err, sizeof(err)) < 0) {
-            fprintf(stderr, "certvalctl: %s\n", err);
+        if (first_cert_der(o->leaf, der_buf, 65536, &len) < 0)
             return -1;
-        }
-        len = i2d_X509(sk_X509_value(certs, 0), &der);
-        sk_X509_pop_free(certs, X509_free);
-        if (len <= 0)
-            return -1;
-        SHA256(der, (size_t)len, leaf_hash);
-        OPENSSL_free(der);
+        SHA256(der_buf, len, leaf_hash);
     } else if (o->leaf_sha256 != NULL) {
         size_t n;
 

@@ -99,21 +99,9 @@ static int load_cert_files(STACK_OF(X509) *to, const char *const *files, size_t 
 {
     char err[256];
 
-    for (size_t i = 0; i < n; i++) {
-        STACK_OF(X509) *sk = NULL;
-        if (cv_load_certs(&sk, files[i], err, sizeof(err)) != 0) {
-            fprintf(stderr, "%s\n", err);
-            return -1;
-        }
-        while (sk_X509_num(sk) > 0) {
-            X509 *x = sk_X509_shift(sk);
-            if (!sk_X509_push(to, x)) {
-                X509_free(x);
-                sk_X509_pop_free(sk, X509_free);
-                return -1;
-            }
-        }
-        sk_X509_free(sk);
+    if (cv_append_certs(to, files, n, err, sizeof(err)) != 0) {
+        fprintf(stderr, "%s\n", err);
+        return -1;
     }
     return 0;
 }

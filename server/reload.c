@@ -121,19 +121,14 @@ out:
     return rc;
 }
 
+/* Appends the certificates of |files|; a file that does not load is left
+ * out here (the validator, built from the same files, reports it). */
 static void add_certs_from(STACK_OF(X509) *dst, char **files, size_t n)
 {
     char err[512];
 
-    for (size_t i = 0; i < n; i++) {
-        STACK_OF(X509) *certs = NULL;
-
-        if (cv_load_certs(&certs, files[i], err, sizeof(err)) < 0)
-            continue;
-        while (sk_X509_num(certs) > 0)
-            sk_X509_push(dst, sk_X509_shift(certs));
-        sk_X509_free(certs);
-    }
+    for (size_t i = 0; i < n; i++)
+        cv_append_certs(dst, (const char *const *)&files[i], 1, err, sizeof(err));
 }
 
 static STACK_OF(X509) *crl_issuers(const struct certval_config *cfg)

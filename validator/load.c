@@ -288,3 +288,26 @@ int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t)
     *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
     return 0;
 }
+
+int cv_append_certs(STACK_OF(X509) *to, const char *const *files, size_t n, char *err,
+                    size_t errlen)
+{
+    for (size_t i = 0; i < n; i++) {
+        STACK_OF(X509) *sk = NULL;
+
+        if (cv_load_certs(&sk, files[i], err, errlen) != 0)
+            return -1;
+        while (sk_X509_num(sk) > 0) {
+            X509 *x = sk_X509_shift(sk);
+
+            if (!sk_X509_push(to, x)) {
+                X509_free(x);
+                sk_X509_pop_free(sk, X509_free);
+                snprintf(err, errlen, "%s: out of memory", files[i]);
+                return -1;
+            }
+        }
+        sk_X509_free(sk);
+    }
+    return 0;
+}

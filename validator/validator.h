@@ -186,6 +186,12 @@ void path_result_clear(struct path_result *res);
  * Returns 0, or -1 with a message in |err|. An empty file is an error. */
 int cv_load_certs(STACK_OF(X509) **out, const char *path, char *err, size_t errlen);
 
+/* cv_append_certs appends every certificate of each of |files| to |to|
+ * (in file order). Returns 0, or -1 with the failing file's message in
+ * |err|; |to| then holds what was appended before the failure. */
+int cv_append_certs(STACK_OF(X509) *to, const char *const *files, size_t n, char *err,
+                    size_t errlen);
+
 /* cv_load_crls is the same for CRLs (PEM with several, or one DER). */
 int cv_load_crls(STACK_OF(X509_CRL) **out, const char *path, char *err, size_t errlen);
 
