@@ -154,6 +154,10 @@ class _Manifests:
                            check=True, stdout=subprocess.DEVNULL)
             for sub in ("var/crls", "var/state"):
                 os.makedirs(os.path.join(d, sub), exist_ok=True)
+            os.makedirs(os.path.join(d, "admin"))
+            with open(os.path.join(d, "admin", "token"), "w") as f:
+                f.write("a-test-token-of-32-characters-xx\n")
+            text = text.replace("/etc/certval/admin/", d + "/admin/")
             text = text.replace("/etc/certval/anchors/", d + "/")
             text = text.replace("/var/lib/certval/", d + "/var/")
             path = os.path.join(d, "pod.yaml")
