@@ -50,11 +50,6 @@ struct pkits_pending {
 };
 
 static const struct pkits_pending pkits_pending[] = {
-    /* BoringSSL verifies no DSA signatures (certificates or CRLs); the
-     * DSA CA's CRL check is the first step to fail. */
-    {"4.1.4", "REVOCATION_UNKNOWN", "DSA signatures are not supported by BoringSSL"},
-    {"4.1.5", "REVOCATION_UNKNOWN", "DSA signatures (and DSA parameter inheritance) are not supported by BoringSSL"},
-    {"4.1.6", "REVOCATION_UNKNOWN", "DSA signatures are not supported: the DSA CRL fails before the EE signature is reached"},
     /* The CRL issuer's own path needs the CRL it signs (PKITS says the test
      * need not be run); OpenSSL-derived CRL path validation refuses it. */
     {"4.14.30", "REVOCATION_UNKNOWN", "CRL issuer path depends on the CRL being checked (X509_V_ERR_CRL_PATH_VALIDATION_ERROR)"},
