@@ -54,10 +54,16 @@ lt_fixtures() {
 
 # lt_server_start DIR: starts certvald on DIR/certval.yaml, 127.0.0.1 and an
 # ephemeral port; sets LT_PORT and LT_SERVER_PID; waits until SERVING.
+# LT_SERVER_YAML, when set, is appended to a copy of the configuration (for
+# example "verdict_cache: {max_entries: 0}" to measure cold validation).
 lt_server_start() {
-  local dir=$1 pf=$1/port i
+  local dir=$1 pf=$1/port i cfg=$1/certval.yaml
   rm -f "$pf"
-  "$LT_CERTVALD" --config "$dir/certval.yaml" --listen 127.0.0.1:0 --port-file "$pf" \
+  if [ -n "${LT_SERVER_YAML:-}" ]; then
+    cfg=$dir/certval-run.yaml
+    { cat "$dir/certval.yaml"; printf '%s\n' "$LT_SERVER_YAML"; } > "$cfg"
+  fi
+  "$LT_CERTVALD" --config "$cfg" --listen 127.0.0.1:0 --port-file "$pf" \
     > "$dir/certvald.log" 2>&1 &
   LT_SERVER_PID=$!
   for i in $(seq 1 200); do
