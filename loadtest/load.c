@@ -229,8 +229,10 @@ static const char ld_gnuplot_fmt[] =
     "set title 'certval latency distribution'\n"
     "set xlabel 'percentile'\n"
     "set logscale x\n"
-    "set xtics ('0%%' 1, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, "
-    "'99.999%%' 100000)\n"
+    /* Tic labels are gnuplot format strings: a literal % is written %%,
+     * and doubled again for this printf format. */
+    "set xtics ('0%%%%' 1, '90%%%%' 10, '99%%%%' 100, '99.9%%%%' 1000, '99.99%%%%' 10000, "
+    "'99.999%%%%' 100000)\n"
     "plot '%s-dist.tsv' using 3:2 with lines title 'latency'\n";
 
 /* ld_plot runs gnuplot on the TSV files; when gnuplot is absent it says so
