@@ -26,15 +26,25 @@
 #define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define TOKEN_MAX 4096
 
-static const char *token_path;
-static const char *state_dir_path;
-static const char *config_path;
+/* Copies, not pointers into a configuration: a reload frees the snapshot
+ * the start-up values came from. Set once before serving, read-only after. */
+static char *token_path;
+static char *state_dir_path;
+static char *config_path;
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
 
 void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path)
 {
-    token_path = token_file;
-    state_dir_path = state_dir;
-    config_path = cfg_path;
+    free(token_path);
+    free(state_dir_path);
+    free(config_path);
+    token_path = dup_or_null(token_file);
+    state_dir_path = dup_or_null(state_dir);
+    config_path = dup_or_null(cfg_path);
 }
 
 struct acall {

@@ -103,7 +103,7 @@ void health_check_start(struct transport *tr, grpc_call *call, bool watch);
  * (read before this returns). */
 void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
                       const grpc_metadata_array *md);
-/* admin_configure sets the token file, the state folder (NULL = none) and
+/* admin_configure copies the token file path, the state folder (NULL = none) and
  * the configuration path Reload uses. Not thread-safe: call before serving. */
 void admin_configure(const char *token_file, const char *state_dir, const char *config_path);
 

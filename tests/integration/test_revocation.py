@@ -121,6 +121,19 @@ class RevocationTest(unittest.TestCase):
         self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
         self.assertEqual(self.dev1().decision, D.DECISION_ALLOW)
 
+    def test_admin_keeps_working_after_reloads(self):
+        # The admin API's settings must not point into a configuration that
+        # a reload frees (it once did: the token path became garbage).
+        import signal as sig
+        for _ in range(3):
+            self.srv.proc.send_signal(sig.SIGHUP)
+            time.sleep(0.3)
+        self.admin_call("Reload", admin_pb2.ReloadRequest(), admin_pb2.ReloadResponse)
+        status = self.admin_call("GetRevocationStatus", admin_pb2.GetRevocationStatusRequest(),
+                                 admin_pb2.GetRevocationStatusResponse)
+        self.assertGreaterEqual(len(status.issuers), 3)
+        self.assertNotIn("token file", self.srv.logs())
+
     def test_admin_requires_the_token(self):
         for token in (None, "wrong-token-wrong-token-wrong", TOKEN + "x"):
             with self.assertRaises(grpc.RpcError) as cm:
