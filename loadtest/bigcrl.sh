@@ -1,9 +1,8 @@
 #!/bin/bash
 # Scenario "big CRL": a 1,000,000-entry CRL, mixed traffic, first steady,
-# then with a new CRL swapped in every few seconds. The admin API does not
-# exist yet, so a swap is: rewrite device-issuing-ca.crl (certval-fixtures
-# crl, atomically by rename) and send SIGHUP to certvald, which reloads its
-# whole configuration. The reload times are read from certvald's log.
+# then with a new CRL swapped in every few seconds: certval-fixtures crl
+# writes the next CRL (by rename) and `certvalctl admin push-crl` makes it
+# current (certval.v1.Admin/PushCrl). The push times are measured here.
 # Then the OpenSSL 3 baseline with the same CRL. Bounded: about 60 s
 # (SMOKE=1: 20,000 entries, a few seconds).
 . "$(dirname "$0")/lib.sh"
@@ -31,38 +30,25 @@ lt_log "bigcrl: a new CRL every ${SWAP_EVERY} s, ${DUR} s"
 lt_load "${ARGS[@]}" --duration "$DUR" --warmup "$WARM" --json "$LT_OUT/bigcrl.swap.json" &
 LOAD=$!
 SWAPS=0
+PUSH_MS=""
 END=$("$LT_PY" -c "import time; print(time.time() + $WARM + $DUR - 0.2)")
 sleep "$WARM"
 while "$LT_PY" -c "import sys,time; sys.exit(0 if time.time() < $END else 1)"; do
   "$LT_BIN/certval-fixtures" crl --dir "$FIX" --crl-entries "$ENTRIES" --quiet
-  kill -HUP "$LT_SERVER_PID"
+  P0=$(date +%s.%N)
+  lt_push_crl "$FIX/device-issuing-ca.crl"
+  PUSH_MS="$PUSH_MS $("$LT_PY" -c "import time; print('%.0f' % ((time.time() - $P0) * 1000))")"
   SWAPS=$((SWAPS + 1))
   sleep "$SWAP_EVERY"
 done
 wait "$LOAD"
 RSS_AFTER=$(awk '/VmRSS/ {print $2}' "/proc/$LT_SERVER_PID/status")
 lt_server_stop
-# Reload durations: from each "SIGHUP: reloading" to the next "installed".
-RELOAD=$("$LT_PY" - "$FIX/certvald.log" <<'PY'
-import json, sys, datetime
-t0, times = None, []
-for line in open(sys.argv[1]):
-    try:
-        e = json.loads(line)
-    except ValueError:
-        continue
-    if not isinstance(e, dict) or "ts" not in e:
-        continue
-    ts = datetime.datetime.strptime(e["ts"], "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
-    msg = e.get("msg", "") if isinstance(e, dict) else ""
-    if msg.startswith("SIGHUP"):
-        t0 = ts
-    elif "installed" in msg and t0 is not None:
-        times.append(ts - t0)
-        t0 = None
-print("%.3f %.3f %d" % (max(times) if times else 0, sum(times) / len(times) if times else 0, len(times)))
-PY
-)
+# Push durations (ms), measured around each certvalctl admin push-crl.
+RELOAD=$("$LT_PY" -c "
+import sys
+t = [float(x) / 1000 for x in '$PUSH_MS'.split()]
+print('%.3f %.3f %d' % (max(t) if t else 0, sum(t) / len(t) if t else 0, len(t)))")
 for t in 1 2; do
   lt_log "bigcrl: baseline OpenSSL 3, $t thread(s), ${BDUR} s (it re-checks the whole CRL)"
   lt_baseline --fixtures "$FIX" --mix "$MIX" --threads "$t" --batch 64 --duration "$BDUR" \
@@ -89,9 +75,9 @@ p99_steady_us=$P_STEADY
 p99_swapping_us=$P_SWAP
 p99_swap_over_steady=$(lt_ratio "$P_SWAP" "$P_STEADY")
 swaps=$SWAPS
-reloads_logged=$RL_N
-reload_max_s=$RL_MAX
-reload_mean_s=$RL_MEAN
+pushes=$RL_N
+push_max_s=$RL_MAX
+push_mean_s=$RL_MEAN
 startup_to_serving_s=$("$LT_PY" -c "print('%.3f' % ($T1 - $T0))")
 certvald_rss_kb=$RSS
 certvald_rss_after_swaps_kb=$RSS_AFTER

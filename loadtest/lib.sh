@@ -53,30 +53,40 @@ lt_fixtures() {
 }
 
 # lt_server_start DIR: starts certvald on DIR/certval.yaml, 127.0.0.1 and an
-# ephemeral port; sets LT_PORT and LT_SERVER_PID; waits until SERVING.
-# LT_SERVER_YAML, when set, is appended to a copy of the configuration (for
-# example "verdict_cache: {max_entries: 0}" to measure cold validation).
+# ephemeral port, with the admin API on another ephemeral port (token in
+# DIR/admin.token); sets LT_PORT, LT_ADMIN_PORT and LT_SERVER_PID; waits
+# until SERVING. LT_SERVER_YAML, when set, is appended to the run's copy of
+# the configuration (for example "verdict_cache: {max_entries: 0}").
 lt_server_start() {
-  local dir=$1 pf=$1/port i cfg=$1/certval.yaml
-  rm -f "$pf"
-  if [ -n "${LT_SERVER_YAML:-}" ]; then
-    cfg=$dir/certval-run.yaml
-    { cat "$dir/certval.yaml"; printf '%s\n' "$LT_SERVER_YAML"; } > "$cfg"
-  fi
+  local dir=$1 pf=$1/port apf=$1/admin-port i cfg=$1/certval-run.yaml
+  rm -f "$pf" "$apf"
+  [ -s "$dir/admin.token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/admin.token"
+  { cat "$dir/certval.yaml"
+    printf 'admin:\n  listen: "127.0.0.1:0"\n  token_file: admin.token\n'
+    [ -z "${LT_SERVER_YAML:-}" ] || printf '%s\n' "$LT_SERVER_YAML"; } > "$cfg"
   "$LT_CERTVALD" --config "$cfg" --listen 127.0.0.1:0 --port-file "$pf" \
-    > "$dir/certvald.log" 2>&1 &
+    --admin-port-file "$apf" > "$dir/certvald.log" 2>&1 &
   LT_SERVER_PID=$!
+  LT_SERVER_DIR=$dir
   for i in $(seq 1 200); do
-    [ -s "$pf" ] && break
+    [ -s "$pf" ] && [ -s "$apf" ] && break
     kill -0 "$LT_SERVER_PID" 2>/dev/null || { cat "$dir/certvald.log" >&2; return 1; }
     sleep 0.05
   done
   LT_PORT=$(cat "$pf")
+  LT_ADMIN_PORT=$(cat "$apf")
   for i in $(seq 1 200); do
     "$LT_CTL" health --server "127.0.0.1:$LT_PORT" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
   echo "loadtest: certvald not SERVING" >&2; cat "$dir/certvald.log" >&2; return 1
+}
+
+# lt_push_crl FILE: pushes a CRL through the admin API; returns when it is in
+# force on every worker.
+lt_push_crl() {
+  "$LT_CTL" admin --server "127.0.0.1:$LT_ADMIN_PORT" --token-file "$LT_SERVER_DIR/admin.token" \
+    push-crl "$1" >/dev/null
 }
 
 # lt_server_stop: SIGTERM (clean drain), SIGKILL after 15 s.
