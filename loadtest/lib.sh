@@ -61,7 +61,13 @@ lt_server_start() {
   local dir=$1 pf=$1/port apf=$1/admin-port i cfg=$1/certval-run.yaml
   rm -f "$pf" "$apf"
   [ -s "$dir/admin.token" ] || head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > "$dir/admin.token"
-  { cat "$dir/certval.yaml"
+  # The server reads copies of the CRLs in DIR/run/: scenarios rewrite the
+  # fixture CRLs to push them, and the server must learn of them through
+  # the push alone, not through its file watch as well.
+  mkdir -p "$dir/run"
+  cp "$dir"/*.crl "$dir/run/"
+  { sed -E '/^  crl_files: /s/(\[|, )([a-z0-9-]+\.crl)/\1run\/\2/g' \
+      "$dir/certval.yaml"
     printf 'admin:\n  listen: "127.0.0.1:0"\n  token_file: admin.token\n'
     [ -z "${LT_SERVER_YAML:-}" ] || printf '%s\n' "$LT_SERVER_YAML"; } > "$cfg"
   "$LT_CERTVALD" --config "$cfg" --listen 127.0.0.1:0 --port-file "$pf" \
