@@ -114,15 +114,33 @@ static void writer_rcu_end(bool registered_here)
 
 /* ---- index ------------------------------------------------------------- */
 
-/* index_find_pos binary-searches |idx| for |id|: true with its position, or
- * false with the position where it would be inserted. */
-static bool index_find_pos(const struct crl_index *idx, const uint8_t *id, size_t *out_pos)
+/* snap_cmp orders the index: issuer id (name hash, then key hash), then
+ * complete before delta, then scope_id. All CRLs of one issuer name are
+ * therefore adjacent, the name's plain complete CRL first of its key. */
+static int snap_cmp(const struct crl_snapshot *a, const uint8_t *id, bool delta,
+                    const uint8_t *scope_id)
+{
+    int cmp = memcmp(a->id, id, CRL_ID_LEN);
+
+    if (cmp != 0)
+        return cmp;
+    if (a->delta != delta)
+        return a->delta ? 1 : -1;
+    return memcmp(a->scope_id, scope_id, sizeof(a->scope_id));
+}
+
+/* index_find_pos binary-searches |idx| for the partition of |probe_snap|
+ * (id, kind, scope): true with its position, or false with the position
+ * where it would be inserted. */
+static bool index_find_pos(const struct crl_index *idx, const struct crl_snapshot *probe_snap,
+                           size_t *out_pos)
 {
     size_t lo = 0, hi = idx ? idx->n : 0;
 
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        int cmp = memcmp(idx->snap[mid]->id, id, CRL_ID_LEN);
+        int cmp = snap_cmp(idx->snap[mid], probe_snap->id, probe_snap->delta,
+                           probe_snap->scope_id);
         if (cmp == 0) {
             *out_pos = mid;
             return true;
@@ -134,6 +152,35 @@ static bool index_find_pos(const struct crl_index *idx, const uint8_t *id, size_
     }
     *out_pos = lo;
     return false;
+}
+
+/* index_lower_bound returns the first position whose id starts with the
+ * |len| bytes of |key| (len 64: that issuer; 32: that issuer name), or
+ * idx->n when there is none. */
+static size_t index_lower_bound(const struct crl_index *idx, const uint8_t *key, size_t len)
+{
+    size_t lo = 0, hi = idx ? idx->n : 0;
+
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (memcmp(idx->snap[mid]->id, key, len) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (idx == NULL || lo == idx->n || memcmp(idx->snap[lo]->id, key, len) != 0)
+        return idx ? idx->n : 0;
+    return lo;
+}
+
+/* distinct_ids counts the issuers (name and key) of |idx|. */
+static size_t distinct_ids(const struct crl_index *idx)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < idx->n; i++)
+        n += i == 0 || memcmp(idx->snap[i - 1]->id, idx->snap[i]->id, CRL_ID_LEN) != 0;
+    return n;
 }
 
 /* index_with returns a copy of |old| with |snap| at |pos|, replacing the
@@ -310,21 +357,113 @@ static enum crl_status snapshot_status(const struct crl_snapshot *s, uint64_t ha
     return CRL_STATUS_GOOD;
 }
 
+/* number_cmp compares two minimal big-endian non-negative numbers. */
+static int number_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    if (alen != blen)
+        return alen < blen ? -1 : 1;
+    return memcmp(a, b, alen);
+}
+
+/* delta_applies: RFC 5280 5.2.4, a delta CRL applies to a complete CRL of
+ * the same scope whose cRLNumber is >= the delta's BaseCRLNumber, and only
+ * adds information when it is newer than that complete CRL. */
+static bool delta_applies(const struct crl_snapshot *d, const struct crl_snapshot *full)
+{
+    return d->has_crl_number && full->has_crl_number &&
+           memcmp(d->scope_id, full->scope_id, sizeof(d->scope_id)) == 0 &&
+           number_cmp(d->base_number, d->base_number_len, full->crl_number,
+                      full->crl_number_len) <= 0 &&
+           number_cmp(d->crl_number, d->crl_number_len, full->crl_number, full->crl_number_len) >
+               0;
+}
+
+/* group_status answers check_id when the name holds more than one plain
+ * complete CRL: with one signing key, one complete CRL without DP/reason
+ * scope and at most one delta, RFC 5280 6.3.3 needs nothing but the
+ * serial (deltas first: (i)/(j), removeFromCRL un-lists). Anything else
+ * depends on the certificate (its DPs, kind, CRL issuer path):
+ * info->needs_cert. */
+static enum crl_status group_status(const struct crl_cache *c, const struct crl_index *idx,
+                                    size_t first, const uint8_t id[CRL_ID_LEN],
+                                    const uint8_t *serial, size_t len, bool listable, int64_t now,
+                                    uint32_t grace, struct crl_check_info *info)
+{
+    const struct crl_snapshot *full = NULL, *delta = NULL;
+    enum crl_status st;
+    int reason;
+    int64_t at;
+
+    for (size_t i = first; i < idx->n && memcmp(idx->snap[i]->id, id, 32) == 0; i++) {
+        const struct crl_snapshot *s = idx->snap[i];
+        bool scoped = s->has_dp_name || s->reasons != CRL_REASONS_ALL;
+        if (memcmp(s->id, id, CRL_ID_LEN) != 0 || scoped || (s->delta ? delta : full) != NULL) {
+            info->needs_cert = true;
+            return CRL_STATUS_UNUSABLE;
+        }
+        if (s->delta)
+            delta = s;
+        else
+            full = s;
+    }
+    if (full == NULL)
+        return CRL_STATUS_UNUSABLE; /* a delta alone decides nothing (6.3.3 (g)) */
+    st = CRL_STATUS_GOOD;
+    info->this_update = full->this_update;
+    info->next_update = full->next_update;
+    info->crl_number_low = full->crl_number_low;
+    info->scope = full->scope;
+    if (full->flags != 0 || now < full->this_update)
+        return CRL_STATUS_UNUSABLE;
+    if (delta != NULL && delta_applies(delta, full) && delta->flags == 0 &&
+        now >= delta->this_update) {
+        info->crl_number_low = delta->crl_number_low;
+        if (listable && crl_snapshot_lookup(delta, c->sip_key, id, serial, len, &reason, &at)) {
+            if (reason != 8) { /* removeFromCRL: no longer revoked (RFC 5280 5.3.1) */
+                info->revocation_reason = reason;
+                info->revocation_date = at;
+                return CRL_STATUS_REVOKED;
+            }
+            listable = false; /* the delta's answer overrides the complete CRL's */
+        }
+        if (delta->next_update != 0 && now > delta->next_update + (int64_t)grace)
+            st = CRL_STATUS_STALE;
+    }
+    if (listable && crl_snapshot_lookup(full, c->sip_key, id, serial, len, &reason, &at) &&
+        reason != 8) {
+        info->revocation_reason = reason;
+        info->revocation_date = at;
+        return CRL_STATUS_REVOKED;
+    }
+    if (full->next_update != 0 && now > full->next_update + (int64_t)grace)
+        return CRL_STATUS_STALE;
+    return st;
+}
+
 static enum crl_status check_id(const struct crl_cache *c, const uint8_t id[CRL_ID_LEN],
                                 const uint8_t *serial, size_t len, bool listable, int64_t now,
                                 uint32_t grace_seconds, struct crl_check_info *info)
 {
     uint64_t hash = listable ? crl_snapshot_hash(c->sip_key, serial, len) : 0;
     enum crl_status st = CRL_STATUS_NO_CRL;
-    size_t pos;
 
     urcu_memb_read_lock();
     /* Acquire pairs with the writer's release store: the snapshot's
      * contents, written before publication, are visible here. */
     const struct crl_index *idx = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
-    if (index_find_pos(idx, id, &pos))
-        st = snapshot_status(idx->snap[pos], hash, serial, len, listable, now, grace_seconds,
-                             info);
+    size_t pos = index_lower_bound(idx, id, CRL_ID_LEN);
+    if (idx != NULL && pos < idx->n) {
+        const struct crl_snapshot *s = idx->snap[pos];
+        /* Fast path, the common case: this name has exactly one CRL, a plain
+         * complete one (neighbours in the index have other names). */
+        bool alone = (pos == 0 || memcmp(idx->snap[pos - 1]->id, id, 32) != 0) &&
+                     (pos + 1 == idx->n || memcmp(idx->snap[pos + 1]->id, id, 32) != 0);
+        if (alone && crl_snapshot_is_plain(s))
+            st = snapshot_status(s, hash, serial, len, listable, now, grace_seconds, info);
+        else
+            st = group_status(c, idx, index_lower_bound(idx, id, 32), id, serial, len, listable,
+                              now, grace_seconds, info);
+    }
     TSAN_RELEASE();
     urcu_memb_read_unlock();
     return st;
@@ -378,6 +517,59 @@ enum crl_status crl_cache_check_id(const struct crl_cache *c,
         return CRL_STATUS_NO_CRL;
     return check_id(c, issuer_id, serial, serial_len, serial_len <= CRL_SERIAL_MAX, now,
                     grace_seconds, info);
+}
+
+static void crl_info_fill(const struct crl_cache *c, const struct crl_snapshot *s,
+                          struct crl_cache_crl *o, const uint8_t cert_issuer[32],
+                          const uint8_t *serial, size_t len)
+{
+    memset(o, 0, sizeof(*o));
+    memcpy(o->signer_key, s->id + 32, 32);
+    memcpy(o->scope_id, s->scope_id, sizeof(o->scope_id));
+    o->delta = s->delta;
+    o->indirect = s->indirect;
+    o->usable = s->flags == 0;
+    o->scope = s->scope;
+    o->reasons = s->reasons;
+    o->has_dp_name = s->has_dp_name;
+    o->n_dp_names = s->n_dp_names;
+    if (s->n_dp_names > 0)
+        memcpy(o->dp_names, s->dp_names, (size_t)s->n_dp_names * 32);
+    o->this_update = s->this_update;
+    o->next_update = s->next_update;
+    o->has_crl_number = s->has_crl_number;
+    memcpy(o->crl_number, s->crl_number, s->crl_number_len);
+    o->crl_number_len = s->crl_number_len;
+    o->crl_number_low = s->crl_number_low;
+    memcpy(o->base_number, s->base_number, s->base_number_len);
+    o->base_number_len = s->base_number_len;
+    o->revocation_reason = -1;
+    o->listed = len <= CRL_SERIAL_MAX &&
+                crl_snapshot_lookup(s, c->sip_key, cert_issuer, serial, len,
+                                    &o->revocation_reason, &o->revocation_date);
+}
+
+size_t crl_cache_lookup_name(const struct crl_cache *c, struct crl_cache_crl *out, size_t cap,
+                             const uint8_t crl_issuer_name[CRL_NAME_HASH_LEN],
+                             const uint8_t cert_issuer_name[CRL_NAME_HASH_LEN],
+                             const uint8_t *serial, size_t serial_len)
+{
+    size_t n = 0;
+
+    if (c == NULL)
+        return 0;
+    urcu_memb_read_lock();
+    /* Acquire pairs with the writer's release store, as in check_id. */
+    const struct crl_index *idx = __atomic_load_n(&c->index, __ATOMIC_ACQUIRE);
+    for (size_t i = index_lower_bound(idx, crl_issuer_name, 32);
+         idx != NULL && i < idx->n && memcmp(idx->snap[i]->id, crl_issuer_name, 32) == 0; i++) {
+        if (n < cap)
+            crl_info_fill(c, idx->snap[i], &out[n], cert_issuer_name, serial, serial_len);
+        n++;
+    }
+    TSAN_RELEASE();
+    urcu_memb_read_unlock();
+    return n;
 }
 
 /* ---- signature verification -------------------------------------------- */
@@ -526,7 +718,7 @@ static int publish(struct crl_cache *c, struct crl_snapshot *snap, char *err, si
 
     pthread_mutex_lock(&c->write_lock);
     old = c->index; /* only writers store it, and we hold the lock */
-    bool found = index_find_pos(old, snap->id, &pos);
+    bool found = index_find_pos(old, snap, &pos);
     if (found && crl_older(snap, old->snap[pos])) {
         pthread_mutex_unlock(&c->write_lock);
         ERRF("older CRL: the cache holds a newer one from this issuer");
@@ -543,7 +735,7 @@ static int publish(struct crl_cache *c, struct crl_snapshot *snap, char *err, si
      * reach them. The generation moves after the pointer, so a reader that
      * sees the new generation also sees the new CRL (verdict cache). */
     __atomic_store_n(&c->index, next, __ATOMIC_RELEASE);
-    __atomic_store_n(&c->issuer_count, next->n, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->issuer_count, distinct_ids(next), __ATOMIC_RELAXED);
     __atomic_add_fetch(&c->generation, 1, __ATOMIC_RELEASE);
     pthread_mutex_unlock(&c->write_lock);
     retire(old, replaced);
@@ -558,7 +750,7 @@ static int precheck_older(struct crl_cache *c, const struct crl_snapshot *probe_
     int rc = 0;
 
     pthread_mutex_lock(&c->write_lock);
-    if (index_find_pos(c->index, probe_snap->id, &pos) &&
+    if (index_find_pos(c->index, probe_snap, &pos) &&
         crl_older(probe_snap, c->index->snap[pos])) {
         ERRF("older CRL: the cache holds a newer one from this issuer");
         rc = -1;
@@ -571,6 +763,8 @@ static void header_only(struct crl_snapshot *s, const struct crl_parsed *p)
 {
     memset(s, 0, sizeof(*s));
     s->this_update = p->this_update;
+    s->delta = p->delta;
+    memcpy(s->scope_id, p->scope_id, sizeof(s->scope_id));
     s->has_crl_number = p->has_crl_number;
     s->crl_number_len = (uint8_t)p->crl_number_len;
     memcpy(s->crl_number, p->crl_number, p->crl_number_len);
@@ -614,16 +808,16 @@ static X509_NAME *parsed_issuer_name(const struct crl_parsed *p, char *err, size
     return name;
 }
 
-/* parse_checked parses |der| and refuses what the service does not support:
- * delta CRLs (RFC 5280 5.2.4) are refused outright (BoringSSL and this
- * cache keep full CRLs only); indirect CRLs are stored but UNUSABLE. */
+/* parse_checked parses |der|. Delta CRLs (RFC 5280 5.2.4) are accepted
+ * and kept beside the complete CRL of their scope; a delta without a
+ * cRLNumber cannot be ordered and is refused (5.2.4: it MUST carry one). */
 static int parse_checked(struct crl_parsed *p, const uint8_t *der, size_t len, char *err,
                          size_t errlen)
 {
     if (crl_parse_der(p, der, len, err, errlen) != 0)
         return -1;
-    if (p->delta) {
-        ERRF("delta CRLs are not supported");
+    if (p->delta && !p->has_crl_number) {
+        ERRF("delta CRL without cRLNumber");
         return -1;
     }
     return 0;

@@ -46,11 +46,25 @@ struct crl_check_info {
      * caller that checks a CA certificate against a CRL with
      * CRL_SCOPE_ONLY_USER_CERTS (or the reverse) must not trust GOOD. */
     uint32_t scope;
+    /* Added with RFC 5280 6.3 support: true when the CRLs cached for this
+     * issuer name cannot be judged from (issuer, serial) alone (several
+     * partitions or signing keys, a distribution-point or reason-scoped
+     * CRL). The status is then CRL_STATUS_UNUSABLE; a caller holding the
+     * certificate should run the full check (validator/revocation.c). */
+    bool needs_cert;
 };
 
 #define CRL_SCOPE_ONLY_USER_CERTS 0x1u    /* IDP onlyContainsUserCerts */
 #define CRL_SCOPE_ONLY_CA_CERTS 0x2u      /* IDP onlyContainsCACerts */
-#define CRL_SCOPE_DISTRIBUTION_POINT 0x4u /* IDP names a distribution point (not matched) */
+#define CRL_SCOPE_DISTRIBUTION_POINT 0x4u /* IDP names a distribution point */
+
+/* ReasonFlags (RFC 5280 4.2.1.13) as a mask: bit n of the BIT STRING is
+ * 1u << n. Bit 0 ("unused") is never set; all-reasons is bits 1..8. */
+#define CRL_REASONS_ALL 0x1feu
+/* Names kept per distribution point (IDP or cRLDistributionPoints entry). */
+#define CRL_DP_NAMES_MAX 8
+/* SHA-256 of a name: a Name DER, or a GeneralName DER for DP names. */
+#define CRL_NAME_HASH_LEN 32
 
 /* crl_cache_new returns an empty cache, or NULL on allocation failure. */
 struct crl_cache *crl_cache_new(void);
@@ -72,12 +86,15 @@ void crl_cache_reader_unregister(void);
  * status reports ("file:/path", "admin", "http://..."). Thread-safe.
  * The issuer is identified by subject name and public key together, so a CA
  * that rolled its key over under the same name has one CRL per key.
+ * Several CRLs may be held per issuer: one per partition (the exact
+ * issuingDistributionPoint) and kind (complete or delta); a new CRL
+ * replaces the one of the same partition and kind.
  * Refused (-1): bad signature, name mismatch, issuer without cRLSign, older
- * cRLNumber (or, without cRLNumbers, older thisUpdate), delta CRLs
- * (unsupported), malformed DER. Stored but answering CRL_STATUS_UNUSABLE
- * (RFC 5280 5.2, 5.3): unknown critical CRL or entry extensions, indirect
- * CRLs, onlySomeReasons / onlyContainsAttributeCerts partitions.
- * See docs/revocation.md. */
+ * cRLNumber than the cached CRL of the same partition and kind (or, without
+ * cRLNumbers, older thisUpdate), malformed DER. Stored but answering
+ * CRL_STATUS_UNUSABLE (RFC 5280 5.2, 5.3): unknown critical CRL or entry
+ * extensions, onlyContainsAttributeCerts, certificateIssuer entries in a CRL
+ * not marked indirect. See docs/revocation.md. */
 int crl_cache_add_crl(struct crl_cache *c, X509_CRL *crl, X509 *issuer, const char *source,
                       char *err, size_t errlen);
 
@@ -92,9 +109,13 @@ int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
  * Lock-free and wait-free for readers; the calling thread must be
  * registered. |info| may be NULL. |issuer| must be a parsed certificate
  * that no thread modifies (its cached subject encoding is read). Order of
- * decisions: no CRL for this name and key -> NO_CRL; CRL unusable or
- * |now| before thisUpdate -> UNUSABLE; listed -> REVOKED (even when stale);
- * |now| after nextUpdate + |grace_seconds| -> STALE; else GOOD. */
+ * decisions: no CRL for this name and key -> NO_CRL; CRLs under this
+ * name that need the certificate to be judged (info->needs_cert) ->
+ * UNUSABLE; CRL unusable or |now| before thisUpdate -> UNUSABLE; listed ->
+ * REVOKED (even when stale); |now| after nextUpdate + |grace_seconds| ->
+ * STALE; else GOOD. A delta CRL of the same scope whose BaseCRLNumber the
+ * complete CRL reaches is applied first (RFC 5280 5.2.4, 6.3.3 (g)-(j)):
+ * its entries override, removeFromCRL un-lists. */
 enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
                                 const ASN1_INTEGER *serial, int64_t now, uint32_t grace_seconds,
                                 struct crl_check_info *info);
@@ -119,7 +140,77 @@ enum crl_status crl_cache_check_id(const struct crl_cache *c,
                                    const uint8_t *serial, size_t serial_len, int64_t now,
                                    uint32_t grace_seconds, struct crl_check_info *info);
 
-/* crl_cache_issuer_count returns how many issuers have a CRL cached. */
+/* ---- RFC 5280 6.3 support: distribution points and per-name lookup ---- */
+
+/* One DistributionPoint of a certificate's cRLDistributionPoints (RFC 5280
+ * 4.2.1.13), reduced to what 6.3.3 (b) compares. Names are SHA-256 of the
+ * GeneralName DER; a nameRelativeToCRLIssuer is first turned into the full
+ * directoryName (appended to the cRLIssuer, or else to the certificate
+ * issuer), the same way the cache turns an IDP's relative name into one. */
+struct crl_cert_dp {
+    bool has_name; /* distributionPoint present */
+    size_t n_names;
+    uint8_t names[CRL_DP_NAMES_MAX][CRL_NAME_HASH_LEN];
+    uint16_t reasons;    /* CRL_REASONS_ALL when the reasons field is absent */
+    bool has_crl_issuer; /* cRLIssuer present */
+    bool crl_issuer_has_dn; /* ... and holds a directoryName */
+    uint8_t crl_issuer_name[CRL_NAME_HASH_LEN]; /* SHA-256 of that Name DER */
+    size_t n_crl_issuer_names;
+    uint8_t crl_issuer_names[CRL_DP_NAMES_MAX][CRL_NAME_HASH_LEN]; /* GeneralName hashes */
+};
+
+/* crl_cache_parse_cdp parses the extnValue contents of a cRLDistributionPoints
+ * extension into at most |cap| entries of |out| (more are ignored and
+ * reported by |*out_more|). |issuer_name| is the certificate's issuer Name
+ * DER, used for relative names. Returns 0, or -1 when malformed or when a
+ * point has more than CRL_DP_NAMES_MAX names. Thread-safe. */
+int crl_cache_parse_cdp(struct crl_cert_dp *out, size_t cap, size_t *out_n, bool *out_more,
+                        const uint8_t *ext, size_t ext_len, const uint8_t *issuer_name,
+                        size_t issuer_name_len);
+
+/* What crl_cache_lookup_name reports for one cached CRL, copied out of the
+ * snapshot under the read lock. */
+struct crl_cache_crl {
+    uint8_t signer_key[CRL_NAME_HASH_LEN]; /* SHA-256 of the verifying key's bits */
+    uint8_t scope_id[32]; /* SHA-256 of the IDP extension value, zero when absent: a
+                           * delta applies to a complete CRL of the same scope_id */
+    bool delta;           /* deltaCRLIndicator (RFC 5280 5.2.4) */
+    bool indirect;        /* IDP indirectCRL */
+    bool usable;          /* false: unknown critical extension, attribute-certificate CRL, ... */
+    uint32_t scope;       /* CRL_SCOPE_* */
+    uint16_t reasons;     /* IDP onlySomeReasons, CRL_REASONS_ALL when absent */
+    bool has_dp_name;
+    size_t n_dp_names;
+    uint8_t dp_names[CRL_DP_NAMES_MAX][CRL_NAME_HASH_LEN];
+    int64_t this_update;
+    int64_t next_update; /* 0 = none */
+    bool has_crl_number;
+    uint8_t crl_number[20]; /* minimal big-endian */
+    size_t crl_number_len;
+    uint64_t crl_number_low;
+    uint8_t base_number[20]; /* delta: BaseCRLNumber */
+    size_t base_number_len;
+    /* The serial asked about: */
+    bool listed;
+    int revocation_reason; /* -1 when absent */
+    int64_t revocation_date;
+};
+
+/* crl_cache_lookup_name copies into |out| (at most |cap|) every CRL cached
+ * under the CRL issuer name hash |crl_issuer_name| (SHA-256 of the signing
+ * certificate's subject DER), whatever its key, partition or kind, each
+ * with whether it lists |serial| as issued by |cert_issuer_name| (for an
+ * indirect CRL, the certificateIssuer entry extensions decide; otherwise
+ * the entry must be the CRL issuer's own). Returns how many CRLs exist
+ * (may exceed |cap|). Lock-free; the calling thread must be a registered
+ * reader. The caller applies RFC 5280 6.3.3 (validator/revocation.c). */
+size_t crl_cache_lookup_name(const struct crl_cache *c, struct crl_cache_crl *out, size_t cap,
+                             const uint8_t crl_issuer_name[CRL_NAME_HASH_LEN],
+                             const uint8_t cert_issuer_name[CRL_NAME_HASH_LEN],
+                             const uint8_t *serial, size_t serial_len);
+
+/* crl_cache_issuer_count returns how many issuers (name and key) have at
+ * least one CRL cached. */
 size_t crl_cache_issuer_count(const struct crl_cache *c);
 
 /* crl_cache_generation returns a counter bumped on every publish; the

@@ -102,6 +102,26 @@ static int add_sig_alg(CBB *cbb, EVP_PKEY *key)
            (!rsa || CBB_add_asn1(&alg, &null, CBS_ASN1_NULL)) && CBB_flush(cbb);
 }
 
+/* add_cert_issuer writes certificateIssuer (RFC 5280 5.3.3): GeneralNames
+ * with the directoryName of |name|, or a dNSName when |name| is NULL. */
+static int add_cert_issuer(CBB *exts, const X509_NAME *name)
+{
+    static const uint8_t dns[] = {0x30, 0x0b, 0x82, 0x09, 'x', '.', 'e', 'x', 'a', 'm', 'p', 'l', 'e'};
+    const uint8_t *der = NULL;
+    size_t len = 0;
+    uint8_t buf[600];
+    CBB v, names, dn;
+
+    if (name == NULL)
+        return add_ext(exts, oid_cert_issuer, 3, true, dns, sizeof(dns));
+    if (!X509_NAME_get0_der((X509_NAME *)name, &der, &len) ||
+        !CBB_init_fixed(&v, buf, sizeof(buf)) || !CBB_add_asn1(&v, &names, CBS_ASN1_SEQUENCE) ||
+        !CBB_add_asn1(&names, &dn, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 4) ||
+        !CBB_add_bytes(&dn, der, len) || !CBB_finish(&v, NULL, &len))
+        return 0;
+    return add_ext(exts, oid_cert_issuer, 3, true, buf, len);
+}
+
 static int add_entry(CBB *list, const struct crl_gen_entry *e)
 {
     static const uint8_t dummy[] = {0x05, 0x00};
@@ -118,7 +138,7 @@ static int add_entry(CBB *list, const struct crl_gen_entry *e)
             (e->reason >= 0 && !add_ext(&exts, oid_reason, 3, false, reason, 3)) ||
             (e->unknown_critical &&
              !add_ext(&exts, oid_unknown, sizeof(oid_unknown), true, dummy, 2)) ||
-            (e->cert_issuer && !add_ext(&exts, oid_cert_issuer, 3, true, dummy, 2)))
+            (e->cert_issuer && !add_cert_issuer(&exts, e->cert_issuer_name)))
             return 0;
     }
     return CBB_flush(list);
@@ -130,18 +150,22 @@ static int add_crl_exts(CBB *tbs, const struct crl_gen_spec *s)
     /* IDP SEQUENCE { [1] TRUE } or { [4] TRUE } */
     static const uint8_t idp_user[] = {0x30, 0x03, 0x81, 0x01, 0xff};
     static const uint8_t idp_indirect[] = {0x30, 0x03, 0x84, 0x01, 0xff};
-    uint8_t num[16];
+    uint8_t num[16], base[16];
     CBB wrap, exts, n;
-    size_t num_len = 0;
+    size_t num_len = 0, base_len = 0;
 
     if (!CBB_init_fixed(&n, num, sizeof(num)) || !CBB_add_asn1_uint64(&n, s->crl_number) ||
         !CBB_finish(&n, NULL, &num_len))
+        return 0;
+    if (!CBB_init_fixed(&n, base, sizeof(base)) ||
+        !CBB_add_asn1_uint64(&n, s->delta_base ? s->delta_base : s->crl_number) ||
+        !CBB_finish(&n, NULL, &base_len))
         return 0;
     if (!CBB_add_asn1(tbs, &wrap, CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0) ||
         !CBB_add_asn1(&wrap, &exts, CBS_ASN1_SEQUENCE))
         return 0;
     if ((s->has_crl_number && !add_ext(&exts, oid_crl_number, 3, false, num, num_len)) ||
-        (s->delta && !add_ext(&exts, oid_delta, 3, true, num, num_len)) ||
+        (s->delta && !add_ext(&exts, oid_delta, 3, true, base, base_len)) ||
         (s->indirect && !add_ext(&exts, oid_idp, 3, true, idp_indirect, sizeof(idp_indirect))) ||
         (s->only_user_certs && !add_ext(&exts, oid_idp, 3, true, idp_user, sizeof(idp_user))) ||
         (s->unknown_critical &&

@@ -25,6 +25,7 @@ struct crl_gen_entry {
     int reason;            /* CRLReason, -1 = no reasonCode extension */
     bool unknown_critical; /* add a critical entry extension nobody knows */
     bool cert_issuer;      /* add a certificateIssuer entry extension (indirect) */
+    const X509_NAME *cert_issuer_name; /* its directoryName; NULL: a dNSName instead */
 };
 
 /* crl_gen_entry_fn fills entry |i| of the CRL (|out| is zeroed first). */
@@ -38,6 +39,7 @@ struct crl_gen_spec {
     bool has_crl_number;
     uint64_t crl_number;
     bool delta;               /* deltaCRLIndicator */
+    uint64_t delta_base;      /* its BaseCRLNumber; 0 = crl_number */
     bool indirect;            /* issuingDistributionPoint indirectCRL TRUE */
     bool only_user_certs;     /* issuingDistributionPoint onlyContainsUserCerts TRUE */
     bool unknown_critical;    /* a critical CRL extension nobody knows */

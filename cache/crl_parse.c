@@ -4,7 +4,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/sha.h>
+
 #include "crl_cache.h"
+#include "crl_dp_internal.h"
 
 #define ERRF(...) ((err) && (errlen) ? (void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
 
@@ -141,36 +144,65 @@ static int idp_bool(CBS *seq, unsigned tag, int *out)
     return 1;
 }
 
-/* parse_idp reads issuingDistributionPoint (RFC 5280 5.2.5). The cache has
- * one CRL per issuer and key, so the restrictions it can honour are reported
- * (CRL_SCOPE_*) and those it cannot are flags that make the CRL unusable. */
+/* parse_idp reads issuingDistributionPoint (RFC 5280 5.2.5): the scope
+ * 6.3.3 (b)(2) and (d) check a CRL against. The distribution point names
+ * are hashed (crl_dp_internal.h); onlyContainsAttributeCerts makes the CRL
+ * unusable for public-key certificates. */
 static int parse_idp(struct crl_parsed *out, CBS *value, char *err, size_t errlen)
 {
-    CBS seq, tmp;
-    int present = 0, user = 0, ca = 0, indirect = 0, attr = 0;
+    CBS seq, dpn, reasons;
+    int present = 0, user = 0, ca = 0, indirect = 0, attr = 0, rc;
 
+    SHA256(CBS_data(value), CBS_len(value), out->scope_id);
     if (!CBS_get_asn1(value, &seq, CBS_ASN1_SEQUENCE) || CBS_len(value) != 0 ||
-        !CBS_get_optional_asn1(&seq, &tmp, &present,
+        !CBS_get_optional_asn1(&seq, &dpn, &present,
                                CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | 0))
         goto err;
-    if (present)
+    if (present) {
         out->scope |= CRL_SCOPE_DISTRIBUTION_POINT;
+        out->has_dp_name = true;
+        /* RFC 5280 5.2.5: a relative name is relative to the CRL issuer. */
+        rc = crl_dp_hash_names(dpn, out->issuer, out->dp_names, CRL_DP_NAMES_MAX,
+                               &out->n_dp_names);
+        if (rc == -2)
+            out->flags |= CRL_PF_TOO_MANY_NAMES;
+        else if (rc != 0)
+            goto err;
+    }
     if (!idp_bool(&seq, 1, &user) || !idp_bool(&seq, 2, &ca))
         goto err;
-    if (!CBS_get_optional_asn1(&seq, &tmp, &present, CBS_ASN1_CONTEXT_SPECIFIC | 3))
+    if (!CBS_get_optional_asn1(&seq, &reasons, &present, CBS_ASN1_CONTEXT_SPECIFIC | 3))
         goto err;
-    if (present)
-        out->flags |= CRL_PF_PARTIAL_REASONS;
+    if (present && crl_dp_reasons(reasons, &out->reasons) != 0)
+        goto err;
     if (!idp_bool(&seq, 4, &indirect) || !idp_bool(&seq, 5, &attr) || CBS_len(&seq) != 0)
         goto err;
     if (user + ca + attr > 1) /* RFC 5280 5.2.5: at most one may be TRUE */
         goto err;
     out->scope |= (user ? CRL_SCOPE_ONLY_USER_CERTS : 0) | (ca ? CRL_SCOPE_ONLY_CA_CERTS : 0);
-    out->flags |= (indirect ? CRL_PF_INDIRECT : 0) | (attr ? CRL_PF_ATTRIBUTE_CERTS : 0);
+    out->indirect = indirect;
+    out->flags |= attr ? CRL_PF_ATTRIBUTE_CERTS : 0;
     return 0;
 err:
     ERRF("malformed issuingDistributionPoint");
     return -1;
+}
+
+/* parse_delta reads deltaCRLIndicator's BaseCRLNumber (RFC 5280 5.2.4),
+ * the same form as a cRLNumber. */
+static int parse_delta(struct crl_parsed *out, CBS *value, char *err, size_t errlen)
+{
+    struct crl_parsed tmp;
+
+    memset(&tmp, 0, sizeof(tmp));
+    if (parse_crl_number(&tmp, value, err, errlen) != 0) {
+        ERRF("malformed deltaCRLIndicator");
+        return -1;
+    }
+    out->delta = true;
+    memcpy(out->base_number, tmp.crl_number, tmp.crl_number_len);
+    out->base_number_len = tmp.crl_number_len;
+    return 0;
 }
 
 /* next_extension splits one Extension (RFC 5280 4.1) into OID, criticality
@@ -198,10 +230,8 @@ static int crl_extension(struct crl_parsed *out, CBS *oid, int critical, CBS *va
         return parse_crl_number(out, value, err, errlen);
     if (OID_IS(oid, oid_idp))
         return parse_idp(out, value, err, errlen);
-    if (OID_IS(oid, oid_delta_indicator)) {
-        out->delta = true;
-        return 0;
-    }
+    if (OID_IS(oid, oid_delta_indicator))
+        return parse_delta(out, value, err, errlen);
     if (OID_IS(oid, oid_aki) || OID_IS(oid, oid_issuer_alt_name) || OID_IS(oid, oid_freshest_crl) ||
         OID_IS(oid, oid_aia))
         return 0; /* informational for a cache keyed by verified issuer key */
@@ -340,6 +370,7 @@ int crl_parse_der(struct crl_parsed *out, const uint8_t *der, size_t len, char *
         return -1;
     }
     out->sig = bits;
+    out->reasons = CRL_REASONS_ALL;
     return parse_tbs(out, out->tbs, err, errlen);
 }
 
@@ -385,7 +416,20 @@ static int parse_entry_extensions(CBS *entry, struct crl_parsed_entry *out, uint
             if (!parse_reason(&value, &out->reason))
                 return 0;
         } else if (OID_IS(&oid, oid_cert_issuer)) {
-            *flags |= CRL_PF_INDIRECT; /* RFC 5280 5.3.3: indirect CRL entry */
+            /* RFC 5280 5.3.3: this and the following entries are for the
+             * named issuer. Only its directoryName can match a certificate's
+             * issuer; the caller decides whether the CRL may carry it. */
+            CBS names;
+            uint8_t scratch[CRL_DP_NAMES_MAX][32];
+            size_t n;
+            bool has_dn = false;
+            if (!CBS_get_asn1(&value, &names, CBS_ASN1_SEQUENCE) || CBS_len(&value) != 0 ||
+                crl_dp_hash_general_names(names, scratch, CRL_DP_NAMES_MAX, &n,
+                                          &out->cert_issuer, &has_dn) == -1)
+                return 0;
+            out->has_cert_issuer = true;
+            if (!has_dn)
+                CBS_init(&out->cert_issuer, NULL, 0);
         } else if (!OID_IS(&oid, oid_invalidity_date) && critical) {
             *flags |= CRL_PF_UNKNOWN_CRITICAL_ENTRY;
         }
@@ -401,6 +445,8 @@ int crl_parse_next_entry(CBS *revoked, struct crl_parsed_entry *out, uint32_t *f
     if (CBS_len(revoked) == 0)
         return 0;
     out->reason = -1;
+    out->has_cert_issuer = false;
+    CBS_init(&out->cert_issuer, NULL, 0);
     if (!CBS_get_asn1(revoked, &entry, CBS_ASN1_SEQUENCE) ||
         !CBS_get_asn1(&entry, &out->serial, CBS_ASN1_INTEGER) ||
         !crl_parse_integer_minimal(&out->serial) || !crl_parse_time(&entry, &out->revoked_at) ||

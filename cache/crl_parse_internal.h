@@ -16,6 +16,8 @@
 
 #include <openssl/bytestring.h>
 
+#include "crl_cache.h"
+
 /* RFC 5280 5.2.3: cRLNumber is at most 20 octets. */
 #define CRL_NUMBER_MAX 20
 /* Longest serial (DER content octets) the cache stores. RFC 5280 4.1.2.2
@@ -28,10 +30,17 @@
 enum crl_parse_flag {
     CRL_PF_UNKNOWN_CRITICAL = 1u << 0,       /* RFC 5280 5.2: unknown critical CRL extension */
     CRL_PF_UNKNOWN_CRITICAL_ENTRY = 1u << 1, /* RFC 5280 5.3: unknown critical entry extension */
-    CRL_PF_INDIRECT = 1u << 2,               /* IDP indirectCRL / certificateIssuer: unsupported */
-    CRL_PF_PARTIAL_REASONS = 1u << 3,        /* IDP onlySomeReasons: a partial CRL (5.2.5) */
-    CRL_PF_ATTRIBUTE_CERTS = 1u << 4,        /* IDP onlyContainsAttributeCerts */
+    CRL_PF_INDIRECT = 1u << 2,        /* certificateIssuer entry in a CRL not marked indirect (5.3.3) */
+    CRL_PF_PARTIAL_REASONS = 1u << 3, /* unused since onlySomeReasons is honoured (kept for ABI) */
+    CRL_PF_ATTRIBUTE_CERTS = 1u << 4, /* IDP onlyContainsAttributeCerts: not for public-key certs */
+    CRL_PF_TOO_MANY_NAMES = 1u << 5,  /* more IDP names or certificate issuers than we keep */
 };
+
+/* Distinct certificate issuers an indirect CRL may name (certificateIssuer
+ * entry extensions, RFC 5280 5.3.3): the snapshot prefixes each serial with
+ * a one-octet ordinal, 0 being the CRL issuer itself and 255 a name that is
+ * not a directoryName (never matched). */
+#define CRL_CERT_ISSUERS_MAX 254
 
 struct crl_parsed {
     const uint8_t *der; /* whole CertificateList */
@@ -48,14 +57,25 @@ struct crl_parsed {
     size_t crl_number_len;
     bool has_crl_number;
     bool delta;     /* deltaCRLIndicator present (RFC 5280 5.2.4) */
+    uint8_t base_number[CRL_NUMBER_MAX]; /* its BaseCRLNumber, minimal big-endian */
+    size_t base_number_len;
     uint32_t flags; /* enum crl_parse_flag */
     uint32_t scope; /* CRL_SCOPE_* of crl_cache.h (IDP restrictions) */
+    /* issuingDistributionPoint (RFC 5280 5.2.5), for 6.3.3 (b) and (d). */
+    bool indirect;     /* indirectCRL TRUE */
+    uint16_t reasons;  /* onlySomeReasons as CRL_REASON_BIT mask; CRL_REASONS_ALL when absent */
+    bool has_dp_name;  /* distributionPoint present */
+    size_t n_dp_names; /* its names, hashed (crl_dp_internal.h) */
+    uint8_t dp_names[CRL_DP_NAMES_MAX][32];
+    uint8_t scope_id[32]; /* SHA-256 of the IDP extension value; zero when absent */
 };
 
 struct crl_parsed_entry {
     CBS serial;         /* minimal DER content octets of userCertificate */
     int64_t revoked_at; /* revocationDate, Unix seconds */
     int reason;         /* CRLReason, -1 when absent */
+    bool has_cert_issuer; /* certificateIssuer entry extension present (RFC 5280 5.3.3) */
+    CBS cert_issuer;      /* its first directoryName (Name element); empty when it has none */
 };
 
 /* crl_parse_der parses the CertificateList in |der|. Entries are not

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/sha.h>
 #include <openssl/siphash.h>
 
 #define ERRF(...) ((err) && (errlen) ? (void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
@@ -68,24 +69,52 @@ bool crl_snapshot_find(const struct crl_snapshot *s, uint64_t hash, const uint8_
     return true;
 }
 
-/* insert adds one entry; a serial listed twice keeps its first entry. */
-static void insert(struct crl_snapshot *s, const uint64_t key[2], const struct crl_parsed_entry *e)
+/* insert adds one entry under |key_bytes| (the serial, prefixed with the
+ * issuer ordinal in an indirect CRL); a key listed twice keeps its first
+ * entry. */
+static void insert(struct crl_snapshot *s, const uint64_t key[2], const struct crl_parsed_entry *e,
+                   const uint8_t *key_bytes, size_t len)
 {
-    const uint8_t *serial = CBS_data(&e->serial);
-    size_t len = CBS_len(&e->serial), empty = 0;
-    uint64_t hash = crl_snapshot_hash(key, serial, len);
+    size_t empty = 0;
+    uint64_t hash = crl_snapshot_hash(key, key_bytes, len);
 
-    if (probe(s, hash, serial, len, &empty) != NULL)
+    if (probe(s, hash, key_bytes, len, &empty) != NULL)
         return;
     uint8_t *dst = s->arena + s->arena_len;
     dst[0] = e->reason < 0 ? CRL_REASON_ABSENT : (uint8_t)e->reason;
     dst[1] = (uint8_t)len;
-    memcpy(dst + 2, serial, len);
+    memcpy(dst + 2, key_bytes, len);
     s->slots[empty].hash = hash;
     s->slots[empty].off = (uint32_t)s->arena_len;
     s->slots[empty].revoked_at = clamp_u32_time(e->revoked_at);
     s->arena_len += 2 + len;
     s->n_entries++;
+}
+
+/* issuer_ordinal maps a certificateIssuer to its ordinal (RFC 5280 5.3.3:
+ * it holds for the following entries until the next one). 0 is the CRL
+ * issuer, 255 a name without directoryName; -1 when the table is full. */
+static int issuer_ordinal(struct crl_snapshot *s, const uint8_t crl_issuer[32], CBS name)
+{
+    uint8_t h[32];
+
+    if (CBS_len(&name) == 0)
+        return 255;
+    SHA256(CBS_data(&name), CBS_len(&name), h);
+    if (memcmp(h, crl_issuer, 32) == 0)
+        return 0;
+    for (size_t i = 0; i < s->n_cert_issuers; i++)
+        if (memcmp(s->cert_issuers[i], h, 32) == 0)
+            return (int)i + 1;
+    if (s->n_cert_issuers == CRL_CERT_ISSUERS_MAX)
+        return -1;
+    if (s->cert_issuers == NULL) {
+        s->cert_issuers = malloc(CRL_CERT_ISSUERS_MAX * 32);
+        if (s->cert_issuers == NULL)
+            return -1;
+    }
+    memcpy(s->cert_issuers[s->n_cert_issuers++], h, 32);
+    return (int)s->n_cert_issuers;
 }
 
 static int fill_entries(struct crl_snapshot *s, const struct crl_parsed *p, const uint64_t key[2],
@@ -94,12 +123,57 @@ static int fill_entries(struct crl_snapshot *s, const struct crl_parsed *p, cons
     CBS revoked = p->revoked;
     struct crl_parsed_entry e;
     uint32_t flags = 0;
-    int rc;
+    uint8_t crl_issuer[32], buf[1 + CRL_SERIAL_MAX];
+    int rc, ord = 0;
 
-    while ((rc = crl_parse_next_entry(&revoked, &e, &flags, err, errlen)) == 1)
-        insert(s, key, &e);
+    SHA256(CBS_data(&p->issuer), CBS_len(&p->issuer), crl_issuer);
+    while ((rc = crl_parse_next_entry(&revoked, &e, &flags, err, errlen)) == 1) {
+        if (e.has_cert_issuer && !p->indirect)
+            flags |= CRL_PF_INDIRECT; /* RFC 5280 5.3.3: only in indirect CRLs */
+        if (!p->indirect) {
+            insert(s, key, &e, CBS_data(&e.serial), CBS_len(&e.serial));
+            continue;
+        }
+        if (e.has_cert_issuer && (ord = issuer_ordinal(s, crl_issuer, e.cert_issuer)) < 0) {
+            flags |= CRL_PF_TOO_MANY_NAMES;
+            ord = 255;
+        }
+        if (CBS_len(&e.serial) + 1 > CRL_SERIAL_MAX) {
+            ERRF("revoked serial too long for an indirect CRL");
+            return -1;
+        }
+        buf[0] = (uint8_t)ord;
+        memcpy(buf + 1, CBS_data(&e.serial), CBS_len(&e.serial));
+        insert(s, key, &e, buf, CBS_len(&e.serial) + 1);
+    }
     s->flags |= flags;
     return rc; /* 0 at the end, -1 on a malformed entry */
+}
+
+bool crl_snapshot_lookup(const struct crl_snapshot *s, const uint64_t key[2],
+                         const uint8_t cert_issuer[32], const uint8_t *serial, size_t len,
+                         int *out_reason, int64_t *out_revoked_at)
+{
+    uint8_t buf[1 + CRL_SERIAL_MAX];
+    int ord = -1;
+
+    if (!s->indirect) {
+        if (memcmp(cert_issuer, s->id, 32) != 0)
+            return false;
+        return crl_snapshot_find(s, crl_snapshot_hash(key, serial, len), serial, len, out_reason,
+                                 out_revoked_at);
+    }
+    if (memcmp(cert_issuer, s->id, 32) == 0)
+        ord = 0;
+    for (size_t i = 0; ord < 0 && i < s->n_cert_issuers; i++)
+        if (memcmp(s->cert_issuers[i], cert_issuer, 32) == 0)
+            ord = (int)i + 1;
+    if (ord < 0 || len + 1 > CRL_SERIAL_MAX)
+        return false;
+    buf[0] = (uint8_t)ord;
+    memcpy(buf + 1, serial, len);
+    return crl_snapshot_find(s, crl_snapshot_hash(key, buf, len + 1), buf, len + 1, out_reason,
+                             out_revoked_at);
 }
 
 static int alloc_tables(struct crl_snapshot *s, const struct crl_parsed *p, char *err,
@@ -141,6 +215,25 @@ static void copy_header(struct crl_snapshot *s, const struct crl_parsed *p)
         s->crl_number_low = (s->crl_number_low << 8) | p->crl_number[i];
     s->flags = p->flags;
     s->scope = p->scope;
+    s->delta = p->delta;
+    memcpy(s->scope_id, p->scope_id, sizeof(s->scope_id));
+    memcpy(s->base_number, p->base_number, p->base_number_len);
+    s->base_number_len = (uint8_t)p->base_number_len;
+    s->indirect = p->indirect;
+    s->reasons = p->reasons;
+    s->has_dp_name = p->has_dp_name;
+}
+
+static int copy_dp_names(struct crl_snapshot *s, const struct crl_parsed *p)
+{
+    if (p->n_dp_names == 0)
+        return 0;
+    s->dp_names = malloc(p->n_dp_names * 32);
+    if (s->dp_names == NULL)
+        return -1;
+    memcpy(s->dp_names, p->dp_names, p->n_dp_names * 32);
+    s->n_dp_names = (uint8_t)p->n_dp_names;
+    return 0;
 }
 
 struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64_t key[2],
@@ -154,7 +247,7 @@ struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64
     }
     copy_header(s, p);
     s->source = strdup(source ? source : "");
-    if (s->source == NULL) {
+    if (s->source == NULL || copy_dp_names(s, p) != 0) {
         ERRF("out of memory");
         goto err;
     }
@@ -164,6 +257,11 @@ struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64
     uint8_t *shrunk = realloc(s->arena, s->arena_len);
     if (shrunk != NULL)
         s->arena = shrunk;
+    if (s->n_cert_issuers > 0) {
+        uint8_t(*fit)[32] = realloc(s->cert_issuers, s->n_cert_issuers * 32);
+        if (fit != NULL)
+            s->cert_issuers = fit;
+    }
     return s;
 err:
     crl_snapshot_free(s);
@@ -172,7 +270,8 @@ err:
 
 size_t crl_snapshot_bytes(const struct crl_snapshot *s)
 {
-    return sizeof(*s) + s->n_slots * sizeof(struct crl_slot) + s->arena_len;
+    return sizeof(*s) + s->n_slots * sizeof(struct crl_slot) + s->arena_len +
+           (size_t)s->n_dp_names * 32 + s->n_cert_issuers * 32;
 }
 
 void crl_snapshot_free(struct crl_snapshot *s)
@@ -182,5 +281,7 @@ void crl_snapshot_free(struct crl_snapshot *s)
     free(s->slots);
     free(s->arena);
     free(s->source);
+    free(s->dp_names);
+    free(s->cert_issuers);
     free(s);
 }

@@ -32,6 +32,10 @@ struct crl_slot {
 struct crl_snapshot {
     struct rcu_head rcu;
     uint8_t id[CRL_ID_LEN]; /* SHA-256(issuer subject DER) || SHA-256(issuer key bits) */
+    /* Partition within the issuer (index order after id): complete CRLs
+     * sort before deltas, then by scope_id (zero = no IDP). */
+    bool delta;
+    uint8_t scope_id[32]; /* SHA-256 of the IDP extension value; zero when absent */
     int64_t this_update;
     int64_t next_update; /* 0 = none */
     uint8_t crl_number[CRL_NUMBER_MAX];
@@ -40,6 +44,16 @@ struct crl_snapshot {
     uint64_t crl_number_low;
     uint32_t flags;   /* enum crl_parse_flag; nonzero = UNUSABLE */
     uint32_t scope;   /* CRL_SCOPE_* */
+    uint8_t base_number[CRL_NUMBER_MAX]; /* delta: BaseCRLNumber */
+    uint8_t base_number_len;
+    bool indirect;     /* IDP indirectCRL: serials are keyed [ordinal][serial] */
+    uint16_t reasons;  /* IDP onlySomeReasons, CRL_REASONS_ALL when absent */
+    bool has_dp_name;
+    uint8_t n_dp_names;
+    uint8_t (*dp_names)[32];     /* IDP names hashed; NULL when none */
+    uint8_t (*cert_issuers)[32]; /* indirect: SHA-256 of certificateIssuer Name DER of
+                                  * ordinal i + 1 (0 is the CRL issuer itself) */
+    size_t n_cert_issuers;
     size_t n_entries; /* distinct serials */
     size_t n_slots;
     struct crl_slot *slots;
@@ -54,7 +68,8 @@ uint64_t crl_snapshot_hash(const uint64_t key[2], const uint8_t *serial, size_t 
 
 /* crl_snapshot_build builds a snapshot from |p| (whose signature the caller
  * has verified). NULL with a message on a malformed entry or allocation
- * failure. The caller fills id[]. */
+ * failure. The caller fills id[]; |crl_issuer_name| is SHA-256 of the CRL
+ * issuer Name DER (ordinal 0 of an indirect CRL). */
 struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64_t key[2],
                                         const char *source, char *err, size_t errlen);
 
@@ -62,6 +77,22 @@ struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64
  * (-1 when absent) and date. Safe for concurrent readers. */
 bool crl_snapshot_find(const struct crl_snapshot *s, uint64_t hash, const uint8_t *serial,
                        size_t len, int *out_reason, int64_t *out_revoked_at);
+
+/* crl_snapshot_is_plain: a complete CRL without distribution point,
+ * reason or indirect scope, the case crl_cache_check_id answers on its
+ * fast path. */
+static inline bool crl_snapshot_is_plain(const struct crl_snapshot *s)
+{
+    return !s->delta && !s->has_dp_name && !s->indirect && s->reasons == CRL_REASONS_ALL;
+}
+
+/* crl_snapshot_lookup finds |serial| issued by the certificate issuer whose
+ * name hash is |cert_issuer| (SHA-256 of its Name DER): for a direct CRL
+ * that must be the CRL issuer (id[0..31]); for an indirect CRL the
+ * certificateIssuer entry extensions decide (RFC 5280 5.3.3). */
+bool crl_snapshot_lookup(const struct crl_snapshot *s, const uint64_t key[2],
+                         const uint8_t cert_issuer[32], const uint8_t *serial, size_t len,
+                         int *out_reason, int64_t *out_revoked_at);
 
 /* crl_snapshot_bytes returns the heap bytes the snapshot owns. */
 size_t crl_snapshot_bytes(const struct crl_snapshot *s);

@@ -18,6 +18,7 @@
 #include <openssl/obj.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 #include <openssl/bn.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -396,16 +397,137 @@ Test(crl_cache, crl_number_ordering)
     crl_cache_free(c);
 }
 
-Test(crl_cache, delta_refused)
+/* crl_gen entry callback: serial i + 1 with reasons[i]. */
+static void reason_entry(void *arg, size_t i, struct crl_gen_entry *e)
+{
+    const int *reasons = arg;
+    crl_gen_serial_u64(e, i + 1);
+    e->revoked_at = T0 - 2 * DAY;
+    e->reason = reasons[i];
+}
+
+/* Delta CRLs are kept beside the complete CRL (they used to be refused):
+ * RFC 5280 5.2.4 / 6.3.3 (g)-(j), the delta's entries win, removeFromCRL
+ * un-lists, a delta applies only to a complete CRL whose number reaches
+ * its BaseCRLNumber, and a delta alone decides nothing. */
+Test(crl_cache, delta_applies)
 {
     struct crl_cache *c = crl_cache_new();
-    struct u64_list l;
-    struct crl_gen_spec s = gen_spec(ca, ca_key, NULL, 0, &l);
+    static const int full_reasons[] = {1, 6};     /* 1 keyCompromise, 2 certificateHold */
+    static const int delta_reasons[] = {-1, 8, 1}; /* 2 removeFromCRL, 3 keyCompromise */
+    struct crl_gen_spec full = gen_spec(ca, ca_key, NULL, 2, &(struct u64_list){0});
+    struct crl_gen_spec delta = full;
+    struct crl_check_info info;
     char err[256] = "";
 
-    s.delta = true;
-    cr_assert_eq(add_gen(c, &s, ca, err, sizeof(err)), -1);
-    cr_assert(strstr(err, "delta"), "%s", err);
+    full.entry_at = reason_entry;
+    full.arg = (void *)full_reasons;
+    full.crl_number = 5;
+    delta.entry_at = reason_entry;
+    delta.arg = (void *)delta_reasons;
+    delta.n_entries = 3;
+    delta.delta = true;
+    delta.crl_number = 6;
+    delta.delta_base = 5;
+    /* Entry 1 of the delta is serial 1 without a reason: still revoked. */
+
+    cr_assert_eq(add_gen(c, &delta, ca, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(check_u64(c, ca, 3, T0, 0, NULL), CRL_STATUS_UNUSABLE, "delta alone");
+    cr_assert_eq(add_gen(c, &full, ca, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(crl_cache_issuer_count(c), 1);
+    cr_expect_eq(check_u64(c, ca, 1, T0, 0, NULL), CRL_STATUS_REVOKED);
+    cr_expect_eq(check_u64(c, ca, 2, T0, 0, NULL), CRL_STATUS_GOOD, "removeFromCRL in the delta");
+    cr_expect_eq(check_u64(c, ca, 3, T0, 0, &info), CRL_STATUS_REVOKED, "listed in the delta only");
+    cr_expect_eq(info.revocation_reason, 1);
+    cr_expect_eq(info.crl_number_low, 6);
+    cr_expect_eq(check_u64(c, ca, 4, T0, 0, NULL), CRL_STATUS_GOOD);
+    crl_cache_free(c);
+
+    /* A delta whose base is newer than the complete CRL does not apply. */
+    c = crl_cache_new();
+    delta.delta_base = 9;
+    delta.crl_number = 10;
+    cr_assert_eq(add_gen(c, &full, ca, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(add_gen(c, &delta, ca, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(check_u64(c, ca, 3, T0, 0, NULL), CRL_STATUS_GOOD);
+    cr_expect_eq(check_u64(c, ca, 2, T0, 0, NULL), CRL_STATUS_REVOKED, "hold in the complete CRL");
+    crl_cache_free(c);
+}
+
+/* crl_gen entry callback for an indirect CRL: serial 1 is the CRL issuer's,
+ * serials 2 and 3 follow a certificateIssuer naming |arg|. */
+static void indirect_entry(void *arg, size_t i, struct crl_gen_entry *e)
+{
+    crl_gen_serial_u64(e, i + 1);
+    e->revoked_at = T0 - 2 * DAY;
+    e->reason = 1;
+    e->cert_issuer = i == 1;
+    e->cert_issuer_name = arg;
+}
+
+/* RFC 5280 5.3.3: in an indirect CRL, entries after a certificateIssuer
+ * extension are that issuer's; the first ones are the CRL issuer's. */
+Test(crl_cache, indirect_entries)
+{
+    struct crl_cache *c = crl_cache_new();
+    struct crl_gen_spec s = gen_spec(ca, ca_key, NULL, 3, &(struct u64_list){0});
+    X509_NAME *other = X509_NAME_new();
+    uint8_t ca_id[CRL_CACHE_ISSUER_ID_LEN], other_name[32], serial[1];
+    const uint8_t *der = NULL;
+    size_t der_len = 0;
+    struct crl_cache_crl out[4];
+    char err[256] = "";
+
+    cr_assert(X509_NAME_add_entry_by_txt(other, "CN", MBSTRING_UTF8,
+                                         (const uint8_t *)"Other Test CA", -1, -1, 0));
+    cr_assert(X509_NAME_get0_der(other, &der, &der_len));
+    SHA256(der, der_len, other_name);
+    s.indirect = true;
+    s.entry_at = indirect_entry;
+    s.arg = other;
+    cr_assert_eq(add_gen(c, &s, ca, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(check_u64(c, ca, 1, T0, 0, NULL), CRL_STATUS_REVOKED, "the CRL issuer's entry");
+    cr_expect_eq(check_u64(c, ca, 2, T0, 0, NULL), CRL_STATUS_GOOD, "another issuer's entry");
+    cr_expect_eq(check_u64(c, ca, 3, T0, 0, NULL), CRL_STATUS_GOOD, "still the other issuer");
+    cr_assert_eq(crl_cache_issuer_id(ca_id, ca), 0);
+    for (uint8_t k = 1; k <= 3; k++) {
+        serial[0] = k;
+        cr_assert_eq(crl_cache_lookup_name(c, out, 4, ca_id, other_name, serial, 1), 1);
+        cr_expect(out[0].indirect);
+        cr_expect_eq(out[0].listed, k != 1, "serial %u for the other issuer", k);
+        cr_assert_eq(crl_cache_lookup_name(c, out, 4, ca_id, ca_id, serial, 1), 1);
+        cr_expect_eq(out[0].listed, k == 1, "serial %u for the CRL issuer", k);
+    }
+    X509_NAME_free(other);
+    crl_cache_free(c);
+}
+
+/* Two partitions of one CA (different issuingDistributionPoint) are both
+ * kept; crl_cache_check cannot judge them without the certificate
+ * (needs_cert), crl_cache_lookup_name returns both. */
+Test(crl_cache, partitions_kept)
+{
+    struct crl_cache *c = crl_cache_new();
+    static const uint64_t listed[] = {7};
+    struct u64_list l;
+    struct crl_gen_spec user = gen_spec(ca, ca_key, listed, 1, &l), ind = user;
+    uint8_t ca_id[CRL_CACHE_ISSUER_ID_LEN], serial[1] = {7};
+    struct crl_cache_crl out[4];
+    struct crl_check_info info;
+    char err[256] = "";
+
+    user.only_user_certs = true;
+    ind.indirect = true;
+    ind.crl_number = 1; /* same number, other partition: not "older" */
+    cr_assert_eq(add_gen(c, &user, ca, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(add_gen(c, &ind, ca, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(crl_cache_issuer_count(c), 1);
+    cr_expect_eq(check_u64(c, ca, 7, T0, 0, &info), CRL_STATUS_UNUSABLE);
+    cr_expect(info.needs_cert);
+    cr_assert_eq(crl_cache_issuer_id(ca_id, ca), 0);
+    cr_assert_eq(crl_cache_lookup_name(c, out, 4, ca_id, ca_id, serial, 1), 2);
+    cr_expect(out[0].listed && out[1].listed);
+    cr_expect_neq(out[0].scope, out[1].scope);
     crl_cache_free(c);
 }
 
@@ -516,8 +638,11 @@ ParameterizedTestParameters(crl_cache, extensions)
 
 ParameterizedTest(int *what, crl_cache, extensions)
 {
+    /* Case 3 (an indirect CRL whose entries are all the CRL issuer's) is
+     * usable since indirect CRLs are supported (RFC 5280 5.2.5, 5.3.3);
+     * case 2 (certificateIssuer in a CRL not marked indirect) is not. */
     static const enum crl_status want_unlisted[] = {CRL_STATUS_UNUSABLE, CRL_STATUS_UNUSABLE,
-                                                    CRL_STATUS_UNUSABLE, CRL_STATUS_UNUSABLE,
+                                                    CRL_STATUS_UNUSABLE, CRL_STATUS_GOOD,
                                                     CRL_STATUS_GOOD,     CRL_STATUS_GOOD};
     struct crl_cache *c = crl_cache_new();
     int mode = *what;

@@ -757,6 +757,107 @@ static uint64_t hits(struct verdict_cache *vc)
     return st.hits;
 }
 
+/* add_spec adds a crl_gen CRL of the tenant CA to |cc|. */
+static void add_spec(struct crl_cache *cc, const struct crl_gen_spec *spec)
+{
+    uint8_t *der = NULL;
+    size_t len = 0;
+    char err[256];
+    STACK_OF(X509) *issuers = sk_X509_new_null();
+
+    cr_assert_eq(crl_gen_der(spec, &der, &len), 0);
+    sk_X509_push(issuers, spec->issuer);
+    cr_assert_eq(crl_cache_add_der(cc, der, len, issuers, "test", err, sizeof(err)), 0, "%s", err);
+    sk_X509_free(issuers);
+    OPENSSL_free(der);
+}
+
+static void delta_entry(void *arg, size_t i, struct crl_gen_entry *e)
+{
+    (void)i;
+    crl_gen_serial_u64(e, *(const uint64_t *)arg);
+    e->revoked_at = NOW - DAY;
+    e->reason = 1;
+}
+
+/* The service path applies delta CRLs (RFC 5280 5.2.4): a revocation
+ * published in a delta only is found by the full check and by the
+ * verdict cache's re-check by reference. A DP-scoped partition added
+ * later makes the reference unable to decide: the hit falls back to a
+ * full check, which still answers. */
+Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
+{
+    uint64_t serial = 0x7777;
+    X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2",
+                                &g_tenant_ca, serial);
+    struct crl_gen_spec full = {.issuer = g_tenant_ca.cert, .key = g_tenant_ca.key,
+                                .this_update = NOW - DAY, .next_update = NOW + 7 * DAY,
+                                .has_crl_number = true, .crl_number = 4};
+    struct crl_gen_spec delta = full, part = full;
+    struct test_cfg t;
+    struct chain c = {0};
+
+    crl_cache_reader_register();
+    struct crl_cache *cc = crl_cache_new(), *cc2 = crl_cache_new();
+    struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
+    struct revocation_sources src = {.crls = cc, .cache = vc}, src2 = {.crls = cc2, .cache = vc};
+    cr_assert(cc && cc2 && vc);
+    default_cfg(&t);
+    t.profiles[0].revocation = REVOCATION_LEAF;
+    struct validator *v = build(&t);
+    chain_add(&c, leaf);
+    add_spec(cc, &full);
+
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(hits(vc), 1, "a plain complete CRL: the verdict is cached");
+    delta.delta = true;
+    delta.crl_number = 5;
+    delta.delta_base = 4;
+    delta.n_entries = 1;
+    delta.entry_at = delta_entry;
+    delta.arg = &serial;
+    add_spec(cc, &delta);
+    struct verdict revoked = check_src(v, &src, &c, "acme", NOW);
+    expect_deny(revoked, REASON_REVOKED);
+    cr_expect_eq(hits(vc), 2, "denied on the hit, by reference");
+
+    /* Another CRL cache, same chain key: a full CRL plus an onlyContainsUserCerts
+     * partition. Not cacheable by reference, so each check is a full one. */
+    verdict_cache_clear(vc);
+    uint64_t h = hits(vc);
+    part.only_user_certs = true;
+    add_spec(cc2, &full);
+    add_spec(cc2, &part);
+    struct verdict out = check_src(v, &src2, &c, "acme", NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    out = check_src(v, &src2, &c, "acme", NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(hits(vc), h, "nothing was cached");
+
+    /* A cached verdict whose issuer gains a partition later: the hit cannot
+     * be decided by reference and falls back to the full check. */
+    struct crl_cache *cc3 = crl_cache_new();
+    struct revocation_sources src3 = {.crls = cc3, .cache = vc};
+    verdict_cache_clear(vc);
+    add_spec(cc3, &full);
+    cr_assert_eq(check_src(v, &src3, &c, "acme", NOW).reason, REASON_OK);
+    add_spec(cc3, &part);
+    h = hits(vc);
+    out = check_src(v, &src3, &c, "acme", NOW);
+    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(hits(vc), h + 1, "found in the verdict cache, then checked in full");
+    crl_cache_free(cc3);
+
+    validator_free(v);
+    chain_free(&c);
+    crl_cache_free(cc);
+    crl_cache_free(cc2);
+    verdict_cache_free(vc);
+    crl_cache_reader_unregister();
+    X509_free(leaf);
+}
+
 Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
 {
     uint64_t serial = 0x4242;

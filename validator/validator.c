@@ -573,36 +573,54 @@ static int build_refs(struct check *c, struct vc_revocation_refs *refs)
     return 0;
 }
 
-/* check_refs applies the emergency deny list to every certificate of the
- * path and RFC 5280 6.3 through the CRL cache to the leaf
- * (REVOCATION_LEAF) or every certificate below the anchor
- * (REVOCATION_ALL). Sets *stale (with |warn|) when a stale CRL was
- * tolerated. Returns 0, or -1 with |out| denied. */
-static int check_refs(const struct vprofile *p, const struct revocation_sources *src,
-                      const struct vc_revocation_refs *refs, struct verdict *out, int64_t now,
-                      bool *stale, char *warn, size_t warn_len)
+/* check_deny applies the emergency deny list to the leaf and to every
+ * certificate of the path by reference. Returns 0, or -1 with |out|
+ * denied. */
+static int check_deny(const struct revocation_sources *src, const struct vc_revocation_refs *refs,
+                      struct verdict *out, int64_t now)
 {
-    size_t upto = p->revocation == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
     char reason[DENY_LIST_REASON_MAX + 1];
 
-    *stale = false;
-    if (src->deny != NULL) {
-        if (out->has_leaf_sha256 &&
-            deny_list_match_leaf(src->deny, out->leaf_sha256, now, reason, sizeof(reason))) {
-            verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+    if (src->deny == NULL)
+        return 0;
+    if (out->has_leaf_sha256 &&
+        deny_list_match_leaf(src->deny, out->leaf_sha256, now, reason, sizeof(reason))) {
+        verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+        return -1;
+    }
+    for (size_t d = 0; d < refs->n; d++) {
+        const struct vc_revocation_ref *r = &refs->ref[d];
+
+        if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial, r->serial_len,
+                                   now, reason, sizeof(reason))) {
+            verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
+                         role(d), d, reason);
             return -1;
         }
-        for (size_t d = 0; d < refs->n; d++) {
-            const struct vc_revocation_ref *r = &refs->ref[d];
-
-            if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial,
-                                       r->serial_len, now, reason, sizeof(reason))) {
-                verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
-                             role(d), d, reason);
-                return -1;
-            }
-        }
     }
+    return 0;
+}
+
+/* check_refs is the verdict cache hit's re-check: the emergency deny list,
+ * then the CRL cache by reference (crl_cache_check_id) for the leaf
+ * (REVOCATION_LEAF) or every certificate below the anchor
+ * (REVOCATION_ALL). A verdict is cached only when this re-check reproduced
+ * the full RFC 5280 6.3 check (revocation_check_chain, report.cacheable);
+ * if the issuer's CRLs have since become something the reference cannot
+ * judge (partitions, a second signing key: info.needs_cert), *needs_full
+ * is set and the caller validates the chain again. Sets *stale (with
+ * |warn|) when a stale CRL was tolerated. Returns 0, or -1 with |out|
+ * denied (or *needs_full). */
+static int check_refs(const struct vprofile *p, const struct revocation_sources *src,
+                      const struct vc_revocation_refs *refs, struct verdict *out, int64_t now,
+                      bool *stale, char *warn, size_t warn_len, bool *needs_full)
+{
+    size_t upto = p->revocation == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
+
+    *stale = false;
+    *needs_full = false;
+    if (check_deny(src, refs, out, now) != 0)
+        return -1;
     if (p->revocation == REVOCATION_NONE)
         return 0;
     if (src->crls == NULL) {
@@ -618,6 +636,10 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
         memcpy(id, r->issuer_name_sha256, 32);
         memcpy(id + 32, r->issuer_key_sha256, 32);
         st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
+        if (info.needs_cert) {
+            *needs_full = true;
+            return -1;
+        }
         /* RFC 5280 5.2.5: a CRL limited to end-entity certificates says
          * nothing about a CA certificate, and the reverse. Depth 0 is the
          * leaf, an end entity; every other depth is a CA. */
@@ -655,6 +677,31 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
             return -1;
         }
     }
+    return 0;
+}
+
+/* check_revocation is the full check's revocation step: the emergency
+ * deny list by reference, then RFC 5280 6.3 over the validated path
+ * (revocation_check_chain), with the configured intermediates as the
+ * certificates a separately keyed or indirect CRL issuer may be found
+ * among. Sets *cacheable when the verdict cache's re-check by reference
+ * reproduces the answer. Returns 0, or -1 with |c->out| denied. */
+static int check_revocation(struct check *c, const struct revocation_sources *src,
+                            const struct vc_revocation_refs *refs, int64_t now, bool *cacheable)
+{
+    const struct vprofile *p = c->profile;
+    struct revocation_report rep;
+
+    *cacheable = false;
+    if (check_deny(src, refs, c->out, now) != 0)
+        return -1;
+    if (revocation_check_chain(c->out, &rep, src, c->chain, p->revocation, p->crl_grace,
+                               p->on_stale, now, c->v->intermediates) != 0)
+        return -1;
+    c->stale_warning = rep.stale;
+    if (rep.stale)
+        snprintf(c->warn, sizeof(c->warn), "%s", rep.warning);
+    *cacheable = p->revocation == REVOCATION_NONE || rep.cacheable;
     return 0;
 }
 
@@ -764,25 +811,28 @@ static void path_window(const struct check *c, int64_t *from, int64_t *until)
 }
 
 /* A verdict cache hit: the cached verdict stands unless revocation, re-run
- * now from the cached references, says otherwise. */
-static void answer_from_cache(const struct validator *v, const struct revocation_sources *src,
+ * now from the cached references, says otherwise. Returns false when the
+ * references can no longer decide (the issuer's CRLs changed shape since:
+ * see check_refs); the caller then validates the chain in full. */
+static bool answer_from_cache(const struct validator *v, const struct revocation_sources *src,
                               struct verdict *out, const struct vc_revocation_refs *refs,
                               uint64_t id, int64_t now)
 {
     const struct vprofile *p;
     char warn[96];
-    bool stale;
+    bool stale, needs_full;
 
     out->id = id;
     if (refs->n == 0 || refs->ref[0].handle >= v->n_profiles) {
         verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
-        return;
+        return true;
     }
     p = &v->profiles[refs->ref[0].handle];
-    if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn)) != 0)
-        return;
+    if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn), &needs_full) != 0)
+        return !needs_full;
     if (out->reason == REASON_OK)
         snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
+    return true;
 }
 
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
@@ -791,6 +841,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
     static const struct revocation_sources none;
     struct vc_revocation_refs refs;
     uint8_t key[32];
+    bool by_ref = false;
     struct check c;
 
     if (src == NULL)
@@ -798,10 +849,9 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
     verdict_init(out, in->id);
     if (src->cache != NULL) {
         verdict_cache_key(key, in, v->version);
-        if (verdict_cache_get(src->cache, out, &refs, key, now)) {
-            answer_from_cache(v, src, out, &refs, in->id, now);
+        if (verdict_cache_get(src->cache, out, &refs, key, now) &&
+            answer_from_cache(v, src, out, &refs, in->id, now))
             return;
-        }
         verdict_init(out, in->id); /* a miss may have left |out| cleared */
     }
     memset(&c, 0, sizeof(c));
@@ -812,10 +862,10 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
         goto done;
     leaf_facts(&c);
     if (validate_path(&c, now) != 0 || match_profile(&c) != 0 || build_refs(&c, &refs) != 0 ||
-        check_refs(c.profile, src, &refs, out, now, &c.stale_warning, c.warn, sizeof(c.warn)) != 0)
+        check_revocation(&c, src, &refs, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);
-    if (src->cache != NULL && cacheable(out)) {
+    if (src->cache != NULL && by_ref && cacheable(out)) {
         int64_t from, until;
 
         path_window(&c, &from, &until);

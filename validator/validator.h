@@ -131,6 +131,38 @@ size_t validator_anchor_count(const struct validator *v);
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now);
 
+/* ---- Revocation (RFC 5280 6.3) over the CRL cache ---- */
+
+/* What revocation_check_chain reports besides the verdict. */
+struct revocation_report {
+    bool stale;       /* a stale CRL was tolerated (STALE_ALLOW_WARN) */
+    char warning[96]; /* when |stale|: which certificate */
+    /* crl_cache_check_id on each certificate's (issuer identity, serial)
+     * reference gives the same answer as this full check did: the verdict
+     * may be cached and re-checked by reference. False when the answer
+     * needed distribution points, reasons partitions, an indirect CRL or a
+     * separately keyed CRL issuer (docs/revocation.md). */
+    bool cacheable;
+};
+
+/* revocation_check_chain checks the revocation status of the certificates
+ * of |chain| (a validated path, leaf first, trust anchor last) that |scope|
+ * covers, with the CRLs of src->crls, following RFC 5280 6.3.3:
+ * distribution points and IDP scope, onlySomeReasons (every reason must be
+ * covered before "not revoked"), indirect CRLs (cRLIssuer and
+ * certificateIssuer), CRLs signed by a separate key whose certificate must
+ * be found on the path or in |crl_issuer_candidates| (may be NULL) and
+ * validate to the same anchor, and delta CRLs. The emergency deny list is
+ * not consulted here. Returns 0 when every covered certificate is not
+ * revoked; otherwise -1 with |out| denied (REVOKED, REVOCATION_UNKNOWN,
+ * REVOCATION_STALE, or INTERNAL_ERROR). |report| may be NULL. Thread-safe;
+ * the caller must be a registered RCU reader (cache/crl_cache.h). */
+int revocation_check_chain(struct verdict *out, struct revocation_report *report,
+                           const struct revocation_sources *src, const STACK_OF(X509) *chain,
+                           enum revocation_scope scope, uint32_t grace,
+                           enum stale_policy on_stale, int64_t now,
+                           const STACK_OF(X509) *crl_issuer_candidates);
+
 /* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */
 
 enum path_purpose {

@@ -1,0 +1,472 @@
+/* Certificate revocation, RFC 5280 section 6.3, over the CRL cache.
+ *
+ * revocation_check_chain runs the 6.3.3 algorithm for each certificate of
+ * a validated path that the scope covers: for every distribution point of
+ * the certificate (or one implicit point when it has none) it takes the
+ * complete CRLs the cache holds for the point's CRL issuer, keeps those
+ * whose scope fits (b), whose reasons add to what is already covered (d,
+ * e) and whose signer validates (f), applies a matching delta CRL (g-j),
+ * and stops at the first listing. The status is "not revoked" only when
+ * the union of the reasons covered is all-reasons; otherwise it is
+ * undetermined (REVOCATION_UNKNOWN, or REVOCATION_STALE when a stale CRL
+ * is what is missing).
+ *
+ * The cache gives, per CRL issuer name, every CRL it holds with whether the
+ * serial is listed (crl_cache_lookup_name); the RFC logic is here. Nothing
+ * is shared between calls: the state is on the caller's stack, so the
+ * function is thread-safe; the thread must be a registered RCU reader. */
+#include "validator.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/obj.h>
+#include <openssl/x509v3.h>
+
+#include "crl_cache.h"
+#include "verdict.h"
+
+#define REV_MAX_DPS 4     /* distribution points read per certificate */
+#define REV_MAX_CRLS 16   /* CRLs considered per CRL issuer name */
+#define REV_MAX_SIGNERS 8 /* CRL signer keys remembered per call */
+/* CRL issuer paths validated inside one another: a CRL signer whose own
+ * revocation needs a CRL signed by yet another separate key, and so on.
+ * PKITS 4.14.30 (a CRL issuer covered by its own CRL) ends here. */
+#define REV_MAX_DEPTH 3
+#define REASON_REMOVE_FROM_CRL 8 /* CRLReason removeFromCRL (RFC 5280 5.3.1) */
+
+enum cert_state { CS_GOOD, CS_REVOKED, CS_UNKNOWN, CS_STALE };
+
+struct signer_memo {
+    uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
+    bool trusted;
+};
+
+/* Per-call state; signers are shared with nested calls through |top|. */
+struct rev_ctx {
+    const struct crl_cache *crls;
+    const STACK_OF(X509) * chain; /* the path being checked, leaf first */
+    const STACK_OF(X509) * candidates;
+    X509 *anchor;
+    uint32_t grace;
+    enum stale_policy on_stale;
+    int64_t now;
+    int depth;
+    struct signer_memo *signers; /* REV_MAX_SIGNERS, owned by the outermost call */
+    size_t *n_signers;
+};
+
+/* What 6.3.3 needs to know about one certificate. */
+struct cert_facts {
+    size_t depth;
+    X509 *cert;
+    uint8_t issuer_id[CRL_CACHE_ISSUER_ID_LEN]; /* issuer name hash || issuer key hash */
+    uint8_t serial[256];
+    size_t serial_len;
+    bool is_ca;
+    struct crl_cert_dp dps[REV_MAX_DPS];
+    size_t n_dps;
+};
+
+struct cert_result {
+    enum cert_state st;
+    int reason;
+    int64_t date;
+    bool stale_seen; /* a CRL that would have counted was stale */
+    bool stale_used; /* ... and was used anyway (STALE_ALLOW_WARN) */
+    const char *why; /* for undetermined: what was missing */
+};
+
+static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocation_report *rep,
+                      const STACK_OF(X509) * chain, enum revocation_scope scope);
+
+static const char *role(size_t depth)
+{
+    return depth == 0 ? "leaf" : "intermediate";
+}
+
+static int number_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
+{
+    if (alen != blen)
+        return alen < blen ? -1 : 1;
+    return memcmp(a, b, alen);
+}
+
+static bool any_name_matches(const uint8_t (*a)[32], size_t na, const uint8_t (*b)[32], size_t nb)
+{
+    for (size_t i = 0; i < na; i++)
+        for (size_t j = 0; j < nb; j++)
+            if (memcmp(a[i], b[j], 32) == 0)
+                return true;
+    return false;
+}
+
+/* facts_init reads the certificate at |depth| of |chain|: issuer identity,
+ * serial, cA flag and cRLDistributionPoints. -1 when it cannot. */
+static int facts_init(struct cert_facts *f, const STACK_OF(X509) * chain, size_t depth)
+{
+    X509 *issuer = sk_X509_value(chain, depth + 1);
+    const uint8_t *name = NULL;
+    size_t name_len = 0;
+    bool more = false;
+    int idx;
+
+    memset(f, 0, sizeof(*f));
+    f->depth = depth;
+    f->cert = sk_X509_value(chain, depth);
+    if (crl_cache_issuer_id(f->issuer_id, issuer) != 0 ||
+        crl_cache_serial_content(f->serial, sizeof(f->serial), &f->serial_len,
+                                 X509_get0_serialNumber(f->cert)) != 0)
+        return -1;
+    /* RFC 5280 6.3.3 (b)(2)(ii)-(iii) look at the certificate's own
+     * basicConstraints, not at its place in the path. */
+    f->is_ca = (X509_get_extension_flags(f->cert) & EXFLAG_CA) != 0;
+    idx = X509_get_ext_by_NID(f->cert, NID_crl_distribution_points, -1);
+    if (idx < 0)
+        return 0;
+    const ASN1_OCTET_STRING *v = X509_EXTENSION_get_data(X509_get_ext(f->cert, idx));
+    if (v == NULL || !X509_NAME_get0_der(X509_get_issuer_name(f->cert), &name, &name_len) ||
+        crl_cache_parse_cdp(f->dps, REV_MAX_DPS, &f->n_dps, &more, ASN1_STRING_get0_data(v),
+                            (size_t)ASN1_STRING_length(v), name, name_len) != 0)
+        return -1;
+    return 0;
+}
+
+/* find_cert returns the certificate of the path or the candidates whose
+ * issuer identity (subject name hash || key hash) is |id|. */
+static X509 *find_cert(const struct rev_ctx *ctx, const uint8_t id[CRL_CACHE_ISSUER_ID_LEN],
+                       bool *on_path)
+{
+    uint8_t x_id[CRL_CACHE_ISSUER_ID_LEN];
+
+    for (size_t i = 1; i < sk_X509_num(ctx->chain); i++) {
+        X509 *x = sk_X509_value(ctx->chain, i);
+        if (crl_cache_issuer_id(x_id, x) == 0 && memcmp(x_id, id, sizeof(x_id)) == 0) {
+            *on_path = true;
+            return x;
+        }
+    }
+    *on_path = false;
+    for (size_t i = 0; i < sk_X509_num(ctx->candidates); i++) {
+        X509 *x = sk_X509_value(ctx->candidates, i);
+        if (crl_cache_issuer_id(x_id, x) == 0 && memcmp(x_id, id, sizeof(x_id)) == 0)
+            return x;
+    }
+    return NULL;
+}
+
+/* validate_signer: RFC 5280 6.3.3 (f), the CRL issuer's certificate must
+ * itself validate to the trust anchor of the path being checked, be
+ * allowed to sign CRLs (the cache checked cRLSign when it verified the
+ * CRL's signature), and not be revoked. */
+static bool validate_signer(struct rev_ctx *ctx, X509 *signer)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    struct path_result res;
+    struct path_options o;
+    struct verdict scratch;
+    bool ok = false;
+
+    memset(&res, 0, sizeof(res));
+    if (anchors == NULL || untrusted == NULL || !sk_X509_push(anchors, ctx->anchor))
+        goto done;
+    for (size_t i = 1; i + 1 < sk_X509_num(ctx->chain); i++)
+        if (!sk_X509_push(untrusted, sk_X509_value(ctx->chain, i)))
+            goto done;
+    for (size_t i = 0; i < sk_X509_num(ctx->candidates); i++)
+        if (!sk_X509_push(untrusted, sk_X509_value(ctx->candidates, i)))
+            goto done;
+    memset(&o, 0, sizeof(o));
+    o.at = ctx->now;
+    o.crl_check = CRL_CHECK_NONE;
+    o.purpose = PURPOSE_ANY;
+    if (path_validate(&res, &o, signer, anchors, untrusted, NULL) != 0 || !res.valid)
+        goto done;
+    if (ctx->depth + 1 >= REV_MAX_DEPTH)
+        goto done; /* undetermined: the CRL issuer's status needs deeper nesting */
+    struct rev_ctx inner = *ctx;
+    inner.chain = res.chain;
+    inner.depth = ctx->depth + 1;
+    verdict_init(&scratch, 0);
+    ok = check_path(&inner, &scratch, NULL, res.chain, REVOCATION_ALL) == 0;
+done:
+    path_result_clear(&res);
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    ERR_clear_error();
+    return ok;
+}
+
+/* signer_trusted decides 6.3.3 (f) for a CRL signed by |crl_issuer_name|
+ * with key |key|, memoised per call. */
+static bool signer_trusted(struct rev_ctx *ctx, const struct cert_facts *f,
+                           const uint8_t crl_issuer_name[32], const uint8_t key[32])
+{
+    uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
+    bool on_path = false, trusted;
+    X509 *signer;
+
+    memcpy(id, crl_issuer_name, 32);
+    memcpy(id + 32, key, 32);
+    /* The certificate's own issuer (same name, same key): the common case. */
+    if (memcmp(id, f->issuer_id, sizeof(id)) == 0)
+        return true;
+    for (size_t i = 0; i < *ctx->n_signers; i++)
+        if (memcmp(ctx->signers[i].id, id, sizeof(id)) == 0)
+            return ctx->signers[i].trusted;
+    signer = find_cert(ctx, id, &on_path);
+    /* A CA of the validated path is validated already; its revocation is
+     * checked with the rest of the path when the scope covers it. */
+    trusted = signer != NULL && (on_path || validate_signer(ctx, signer));
+    if (*ctx->n_signers < REV_MAX_SIGNERS) {
+        memcpy(ctx->signers[*ctx->n_signers].id, id, sizeof(id));
+        ctx->signers[(*ctx->n_signers)++].trusted = trusted;
+    }
+    return trusted;
+}
+
+/* find_delta: RFC 5280 6.3.3 (g), 5.2.4: a usable delta of the same signer
+ * and scope, newer than |full|, whose BaseCRLNumber |full| reaches. */
+static const struct crl_cache_crl *find_delta(const struct crl_cache_crl *crls, size_t n,
+                                              const struct crl_cache_crl *full, int64_t now)
+{
+    const struct crl_cache_crl *best = NULL;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct crl_cache_crl *d = &crls[i];
+        if (!d->delta || !d->usable || now < d->this_update || !full->has_crl_number ||
+            memcmp(d->signer_key, full->signer_key, 32) != 0 ||
+            memcmp(d->scope_id, full->scope_id, 32) != 0 ||
+            number_cmp(d->base_number, d->base_number_len, full->crl_number, full->crl_number_len) >
+                0 ||
+            number_cmp(d->crl_number, d->crl_number_len, full->crl_number, full->crl_number_len) <=
+                0)
+            continue;
+        if (best == NULL || number_cmp(d->crl_number, d->crl_number_len, best->crl_number,
+                                       best->crl_number_len) > 0)
+            best = d;
+    }
+    return best;
+}
+
+/* crl_in_scope: RFC 5280 6.3.3 (b) for complete CRL |h| and point |dp|. */
+static bool crl_in_scope(const struct crl_cache_crl *h, const struct crl_cert_dp *dp,
+                         const struct cert_facts *f)
+{
+    /* (b)(1): a CRL named by cRLIssuer must be an indirect CRL; otherwise
+     * its issuer is the certificate's (the lookup was by that name). */
+    if (dp->has_crl_issuer && !h->indirect)
+        return false;
+    /* (b)(2)(i): an IDP name must match a name of the point, or of its
+     * cRLIssuer when the point has no name; a certificate without
+     * cRLDistributionPoints matches no IDP name (PKITS 4.14.9). */
+    if (h->has_dp_name) {
+        if (dp->has_name ? !any_name_matches(h->dp_names, h->n_dp_names, dp->names, dp->n_names)
+                         : !any_name_matches(h->dp_names, h->n_dp_names, dp->crl_issuer_names,
+                                             dp->n_crl_issuer_names))
+            return false;
+    }
+    /* (b)(2)(ii)-(iii) */
+    if ((h->scope & CRL_SCOPE_ONLY_USER_CERTS) && f->is_ca)
+        return false;
+    if ((h->scope & CRL_SCOPE_ONLY_CA_CERTS) && !f->is_ca)
+        return false;
+    return true;
+}
+
+static bool is_stale(const struct rev_ctx *ctx, int64_t next_update)
+{
+    return next_update != 0 && ctx->now > next_update + (int64_t)ctx->grace;
+}
+
+/* listed_revoked: 6.3.3 (i)-(j), the delta's entry wins over the complete
+ * CRL's; a removeFromCRL entry means "no longer revoked". */
+static bool listed_revoked(const struct crl_cache_crl *h, const struct crl_cache_crl *d,
+                           struct cert_result *r)
+{
+    const struct crl_cache_crl *src = d != NULL && d->listed ? d : h->listed ? h : NULL;
+
+    if (src == NULL || src->revocation_reason == REASON_REMOVE_FROM_CRL)
+        return false;
+    r->st = CS_REVOKED;
+    r->reason = src->revocation_reason;
+    r->date = src->revocation_date;
+    return true;
+}
+
+/* check_point runs 6.3.3 (b)-(j) over the complete CRLs of one
+ * distribution point, widening |*mask| (the reasons_mask). */
+static void check_point(struct rev_ctx *ctx, const struct cert_facts *f,
+                        const struct crl_cert_dp *dp, uint16_t *mask, struct cert_result *r)
+{
+    struct crl_cache_crl crls[REV_MAX_CRLS];
+    const uint8_t *crl_name = f->issuer_id;
+    size_t n;
+
+    if (dp->has_crl_issuer) {
+        if (!dp->crl_issuer_has_dn)
+            return; /* no directoryName: no CRL of ours can be that issuer's */
+        crl_name = dp->crl_issuer_name;
+    }
+    n = crl_cache_lookup_name(ctx->crls, crls, REV_MAX_CRLS, crl_name, f->issuer_id, f->serial,
+                              f->serial_len);
+    if (n > REV_MAX_CRLS)
+        n = REV_MAX_CRLS;
+    for (size_t i = 0; i < n && r->st == CS_GOOD; i++) {
+        const struct crl_cache_crl *h = &crls[i], *d;
+        uint16_t interim;
+
+        /* RFC 5280 5.2 / 5.3: unknown critical extensions make a CRL
+         * unusable; a CRL is not used before its thisUpdate. */
+        if (h->delta || !h->usable || ctx->now < h->this_update || !crl_in_scope(h, dp, f))
+            continue;
+        interim = h->reasons & dp->reasons;     /* (d) */
+        if ((interim & (uint16_t) ~*mask) == 0) /* (e) nothing new */
+            continue;
+        if (!signer_trusted(ctx, f, crl_name, h->signer_key)) /* (f) */
+            continue;
+        d = find_delta(crls, n, h, ctx->now); /* (g) */
+        if (listed_revoked(h, d, r))          /* (h)-(j): revoked even when stale */
+            return;
+        /* (a): a CRL past nextUpdate (or its delta) cannot say "not revoked"
+         * unless the profile tolerates stale CRLs. */
+        if (is_stale(ctx, h->next_update) || (d != NULL && is_stale(ctx, d->next_update))) {
+            r->stale_seen = true;
+            if (ctx->on_stale == STALE_FAIL_CLOSED)
+                continue;
+            r->stale_used = true;
+        }
+        *mask |= interim; /* (i) of the reasons_mask update */
+    }
+}
+
+/* cert_status: RFC 5280 6.3.3 for one certificate. */
+static void cert_status(struct rev_ctx *ctx, const struct cert_facts *f, struct cert_result *r)
+{
+    static const struct crl_cert_dp implicit = {.reasons = CRL_REASONS_ALL};
+    uint16_t mask = 0;
+    size_t n = f->n_dps > 0 ? f->n_dps : 1;
+
+    memset(r, 0, sizeof(*r));
+    r->st = CS_GOOD;
+    for (size_t i = 0; i < n && mask != CRL_REASONS_ALL && r->st == CS_GOOD; i++)
+        check_point(ctx, f, f->n_dps > 0 ? &f->dps[i] : &implicit, &mask, r);
+    if (r->st == CS_REVOKED || mask == CRL_REASONS_ALL)
+        return;
+    r->st = r->stale_seen ? CS_STALE : CS_UNKNOWN;
+    r->why = mask != 0 ? "the applicable CRLs do not cover every reason code"
+                       : "no usable CRL in scope from a valid CRL issuer";
+}
+
+/* reproducible: would crl_cache_check_id on the certificate's reference
+ * (issuer identity, serial), as the verdict cache re-checks it, say what
+ * the full check said? Only then may the verdict be cached. */
+static bool reproducible(const struct rev_ctx *ctx, const struct cert_facts *f,
+                         const struct cert_result *r)
+{
+    struct crl_check_info info;
+    enum crl_status st = crl_cache_check_id(ctx->crls, f->issuer_id, f->serial, f->serial_len,
+                                            ctx->now, ctx->grace, &info);
+
+    if (info.needs_cert ||
+        (info.scope & (f->depth == 0 ? CRL_SCOPE_ONLY_CA_CERTS : CRL_SCOPE_ONLY_USER_CERTS)))
+        return false;
+    return (r->st == CS_GOOD && !r->stale_used && st == CRL_STATUS_GOOD) ||
+           (r->st == CS_GOOD && r->stale_used && st == CRL_STATUS_STALE);
+}
+
+static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct cert_facts *f,
+                    const struct cert_result *r)
+{
+    const char *who = ctx->depth == 0 ? role(f->depth) : "CRL issuer path certificate";
+
+    switch (r->st) {
+    case CS_REVOKED:
+        verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
+                     f->depth, (long long)r->date, r->reason);
+        break;
+    case CS_STALE:
+        verdict_deny(out, REASON_REVOCATION_STALE,
+                     "%s at depth %zu: CRL past nextUpdate + grace %us", who, f->depth, ctx->grace);
+        break;
+    default:
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
+                     r->why != NULL ? r->why : "status undetermined");
+        break;
+    }
+    return -1;
+}
+
+static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocation_report *rep,
+                      const STACK_OF(X509) * chain, enum revocation_scope scope)
+{
+    size_t n = sk_X509_num(chain);
+    size_t upto = scope == REVOCATION_ALL ? (n > 0 ? n - 1 : 0) : (n > 1 ? 1 : 0);
+    struct cert_facts f;
+    struct cert_result r;
+
+    for (size_t d = 0; d < upto; d++) {
+        if (facts_init(&f, chain, d) != 0) {
+            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+                         "%s at depth %zu: cannot read its issuer, serial or distribution points",
+                         role(d), d);
+            return -1;
+        }
+        cert_status(ctx, &f, &r);
+        if (r.st != CS_GOOD)
+            return deny_for(out, ctx, &f, &r);
+        if (rep != NULL) {
+            if (r.stale_used && !rep->stale) {
+                rep->stale = true;
+                snprintf(rep->warning, sizeof(rep->warning),
+                         "warning: stale CRL for %s at depth %zu", role(d), d);
+            }
+            rep->cacheable = rep->cacheable && reproducible(ctx, &f, &r);
+        }
+    }
+    return 0;
+}
+
+int revocation_check_chain(struct verdict *out, struct revocation_report *report,
+                           const struct revocation_sources *src, const STACK_OF(X509) * chain,
+                           enum revocation_scope scope, uint32_t grace, enum stale_policy on_stale,
+                           int64_t now, const STACK_OF(X509) * crl_issuer_candidates)
+{
+    struct signer_memo signers[REV_MAX_SIGNERS];
+    size_t n_signers = 0;
+    struct revocation_report scratch;
+    struct rev_ctx ctx;
+
+    if (report == NULL)
+        report = &scratch;
+    memset(report, 0, sizeof(*report));
+    report->cacheable = true;
+    if (scope == REVOCATION_NONE)
+        return 0;
+    if (src == NULL || src->crls == NULL) {
+        report->cacheable = false;
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        return -1;
+    }
+    if (chain == NULL || sk_X509_num(chain) == 0) {
+        report->cacheable = false;
+        verdict_deny(out, REASON_INTERNAL_ERROR, "revocation check without a path");
+        return -1;
+    }
+    memset(&ctx, 0, sizeof(ctx));
+    ctx.crls = src->crls;
+    ctx.chain = chain;
+    ctx.candidates = crl_issuer_candidates;
+    ctx.anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
+    ctx.grace = grace;
+    ctx.on_stale = on_stale;
+    ctx.now = now;
+    ctx.signers = signers;
+    ctx.n_signers = &n_signers;
+    if (check_path(&ctx, out, report, chain, scope) != 0) {
+        report->cacheable = false;
+        return -1;
+    }
+    return 0;
+}
