@@ -1,0 +1,385 @@
+/* NIST PKITS sections 4.4, 4.5, 4.14 and 4.15 through the service's
+ * revocation path (RFC 5280 6.3 over the CRL cache).
+ *
+ * For every manifest row of those sections (CERTVAL_PKITS_DIR/manifest.tsv,
+ * format in the README next to it): the path is validated by path_validate
+ * WITHOUT CRL checking at 2011-04-15 (1302825600), path[0] being the anchor
+ * and path[1..n-2] plus other_certs untrusted candidates; then every CRL of
+ * the row is loaded into a fresh struct crl_cache (crl_cache_add_der with
+ * every certificate of the row as possible signers: CRLs the cache refuses,
+ * a bad signature or issuer name, simply stay out), and
+ * revocation_check_chain runs over the validated path with scope ALL, no
+ * grace, fail-closed on stale CRLs, and other_certs plus the path as CRL
+ * issuer candidates. The outcome must match `expected`, and for invalid
+ * rows the reason must fall in the manifest's class.
+ *
+ * Rows known to deviate are in service_pending with the outcome they
+ * produce today; a pending row that changes outcome fails the test. The
+ * per-section table goes to CERTVAL_BINARY_DIR/pkits-service-results.md
+ * (copied into docs/conformance.md, "Service path (CRL cache)"). */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crl_cache.h"
+#include "validator.h"
+#include "verdict.h"
+
+#define PKITS_AT 1302825600 /* 2011-04-15, as BoringSSL's harness */
+#define MAX_ROWS 300
+#define MAX_LIST 16
+
+struct pkits_row {
+    char id[16];
+    char name[96];
+    char *path[MAX_LIST];
+    size_t n_path;
+    char *other[MAX_LIST];
+    size_t n_other;
+    char *crls[MAX_LIST];
+    size_t n_crls;
+    char *policies[MAX_LIST];
+    size_t n_policies;
+    bool explicit_policy, inhibit_map, inhibit_any;
+    bool expect_valid;
+    char reason[32];
+};
+
+/* A row the service path does not get right yet: what it produces today
+ * ("valid" or a reason name) and why. */
+struct service_pending {
+    const char *id;
+    const char *observed;
+    const char *cause;
+};
+
+static const struct service_pending service_pending[] = {
+    /* The CRL issuer's certificate is covered only by the CRL it signs:
+     * validating that CRL needs the CRL issuer's status, which needs the
+     * CRL. PKITS says the test need not be run; the nesting limit
+     * (REV_MAX_DEPTH) ends the loop as "undetermined". */
+    {"4.14.30", "REVOCATION_UNKNOWN", "CRL issuer path depends on the CRL being checked"},
+    {NULL, NULL, NULL},
+};
+
+static const struct service_pending *pending_find(const char *id)
+{
+    for (size_t i = 0; service_pending[i].id != NULL; i++)
+        if (strcmp(service_pending[i].id, id) == 0)
+            return &service_pending[i];
+    return NULL;
+}
+
+static bool in_sections(const char *id)
+{
+    static const char *const secs[] = {"4.4.", "4.5.", "4.14.", "4.15."};
+    for (size_t i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
+        if (strncmp(id, secs[i], strlen(secs[i])) == 0)
+            return true;
+    return false;
+}
+
+/* class_matches: is |r| one of the reasons the manifest class allows? */
+static bool class_matches(const char *cls, enum verdict_reason r)
+{
+    static const struct {
+        const char *cls;
+        enum verdict_reason r[2];
+    } map[] = {
+        {"policy", {REASON_POLICY, REASON_POLICY}},
+        {"revoked", {REASON_REVOKED, REASON_REVOKED}},
+        {"crl-problem", {REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_STALE}},
+        {"name-constraints", {REASON_NAME_CONSTRAINTS, REASON_NAME_CONSTRAINTS}},
+        {"basic-constraints", {REASON_BASIC_CONSTRAINTS, REASON_PATH_TOO_LONG}},
+        {"key-usage", {REASON_KEY_USAGE, REASON_KEY_USAGE}},
+        {"validity", {REASON_EXPIRED, REASON_NOT_YET_VALID}},
+        {"signature", {REASON_BAD_SIGNATURE, REASON_BAD_SIGNATURE}},
+        {"name-chaining", {REASON_NAME_CHAINING, REASON_UNTRUSTED_ISSUER}},
+        {"critical-extension",
+         {REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION}},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].cls, cls) == 0)
+            return r == map[i].r[0] || r == map[i].r[1];
+    return false;
+}
+
+/* split_list splits a comma list in place ("-" = empty). */
+static size_t split_list(char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    if (strcmp(s, "-") == 0)
+        return 0;
+    for (char *p = s; p != NULL && n < max;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        out[n++] = p;
+        p = comma != NULL ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+static size_t split_tabs(char *line, char **f, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    while (n < max) {
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    return n;
+}
+
+static size_t load_manifest(struct pkits_row *rows, char **store)
+{
+    FILE *f = fopen(CERTVAL_PKITS_DIR "/manifest.tsv", "r");
+    char line[4096];
+    size_t n = 0, lineno = 0;
+
+    cr_assert_not_null(f, "cannot open %s", CERTVAL_PKITS_DIR "/manifest.tsv");
+    while (fgets(line, sizeof(line), f) != NULL && n < MAX_ROWS) {
+        char *fld[16];
+        line[strcspn(line, "\r\n")] = '\0';
+        if (lineno++ == 0)
+            continue; /* header */
+        char *copy = strdup(line);
+        store[n] = copy;
+        cr_assert_eq(split_tabs(copy, fld, 16), 13, "manifest line %zu: 13 columns", lineno);
+        struct pkits_row *r = &rows[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->id, sizeof(r->id), "%s", fld[0]);
+        snprintf(r->name, sizeof(r->name), "%s", fld[1]);
+        r->n_path = split_list(fld[2], r->path, MAX_LIST);
+        r->n_other = split_list(fld[3], r->other, MAX_LIST);
+        r->n_crls = split_list(fld[4], r->crls, MAX_LIST);
+        r->n_policies = split_list(fld[5], r->policies, MAX_LIST);
+        r->explicit_policy = strcmp(fld[6], "1") == 0;
+        r->inhibit_map = strcmp(fld[7], "1") == 0;
+        r->inhibit_any = strcmp(fld[8], "1") == 0;
+        r->expect_valid = strcmp(fld[9], "valid") == 0;
+        snprintf(r->reason, sizeof(r->reason), "%s", fld[10]);
+    }
+    fclose(f);
+    return n;
+}
+
+static void push_cert(STACK_OF(X509) * sk, const char *name)
+{
+    char path[512], err[256];
+    STACK_OF(X509) *one = NULL;
+    snprintf(path, sizeof(path), "%s/certs/%s", CERTVAL_PKITS_DIR, name);
+    cr_assert_eq(cv_load_certs(&one, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sk_X509_num(one), 1);
+    X509 *x = sk_X509_shift(one);
+    cr_assert(sk_X509_push(sk, x));
+    sk_X509_free(one);
+}
+
+static void read_file(const char *name, uint8_t **out, size_t *out_len)
+{
+    char path[512];
+    FILE *f;
+    long len;
+
+    snprintf(path, sizeof(path), "%s/crls/%s", CERTVAL_PKITS_DIR, name);
+    f = fopen(path, "rb");
+    cr_assert_not_null(f, "cannot open %s", path);
+    cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+    len = ftell(f);
+    cr_assert(len > 0);
+    rewind(f);
+    *out = malloc((size_t)len);
+    cr_assert_not_null(*out);
+    cr_assert_eq(fread(*out, 1, (size_t)len, f), (size_t)len);
+    fclose(f);
+    *out_len = (size_t)len;
+}
+
+/* load_crls adds every CRL of |r| to |c|; CRLs the cache refuses are
+ * counted (PKITS has CRLs with bad signatures and wrong issuers on
+ * purpose). */
+static unsigned load_crls(struct crl_cache *c, const struct pkits_row *r,
+                          const STACK_OF(X509) * issuers)
+{
+    unsigned refused = 0;
+
+    for (size_t i = 0; i < r->n_crls; i++) {
+        uint8_t *der = NULL;
+        size_t len = 0;
+        char err[256] = "";
+
+        read_file(r->crls[i], &der, &len);
+        if (crl_cache_add_der(c, der, len, issuers, r->crls[i], err, sizeof(err)) != 0)
+            refused++;
+        free(der);
+    }
+    return refused;
+}
+
+/* run_row: the path without CRLs, then the service's revocation check.
+ * Returns the reason (REASON_OK when valid). */
+static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size_t detlen)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null();
+    STACK_OF(X509) *untrusted = sk_X509_new_null();
+    STACK_OF(X509) *all = sk_X509_new_null();
+    STACK_OF(X509) *leafs = sk_X509_new_null();
+    struct crl_cache *c = crl_cache_new();
+    struct revocation_sources src = {.crls = c};
+    struct revocation_report rep;
+    struct path_result res;
+    struct path_options o;
+    struct verdict v;
+    enum verdict_reason got;
+
+    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
+    cr_assert_not_null(c);
+    push_cert(anchors, r->path[0]);
+    for (size_t i = 1; i + 1 < r->n_path; i++)
+        push_cert(untrusted, r->path[i]);
+    for (size_t i = 0; i < r->n_other; i++)
+        push_cert(untrusted, r->other[i]);
+    push_cert(leafs, r->path[r->n_path - 1]);
+    for (size_t i = 0; i < r->n_path; i++)
+        push_cert(all, r->path[i]);
+    for (size_t i = 0; i < r->n_other; i++)
+        push_cert(all, r->other[i]);
+
+    memset(&o, 0, sizeof(o));
+    o.at = PKITS_AT;
+    o.crl_check = CRL_CHECK_NONE;
+    o.purpose = PURPOSE_ANY;
+    cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, NULL), 0,
+                 "%s: internal error: %s", r->id, res.detail);
+    if (!res.valid) {
+        got = res.reason;
+        snprintf(detail, detlen, "path: %.200s", res.detail);
+        goto done;
+    }
+    load_crls(c, r, all);
+    verdict_init(&v, 0);
+    if (revocation_check_chain(&v, &rep, &src, res.chain, REVOCATION_ALL, 0, STALE_FAIL_CLOSED,
+                               PKITS_AT, untrusted) == 0) {
+        got = REASON_OK;
+        snprintf(detail, detlen, "%s", rep.cacheable ? "" : "(not cacheable by reference)");
+    } else {
+        got = v.reason;
+        snprintf(detail, detlen, "%s", v.detail);
+    }
+done:
+    path_result_clear(&res);
+    crl_cache_free(c);
+    sk_X509_pop_free(anchors, X509_free);
+    sk_X509_pop_free(untrusted, X509_free);
+    sk_X509_pop_free(all, X509_free);
+    sk_X509_pop_free(leafs, X509_free);
+    return got;
+}
+
+struct section_stat {
+    char sec[8];
+    unsigned total, pass, pending;
+};
+
+static struct section_stat *section_of(struct section_stat *s, size_t *n, const char *id)
+{
+    char sec[8];
+    const char *dot2 = strchr(strchr(id, '.') + 1, '.');
+    snprintf(sec, sizeof(sec), "%.*s", (int)(dot2 - id), id);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(s[i].sec, sec) == 0)
+            return &s[i];
+    memset(&s[*n], 0, sizeof(s[*n]));
+    snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
+    return &s[(*n)++];
+}
+
+Test(pkits_service, revocation_rows)
+{
+    static struct pkits_row rows[MAX_ROWS];
+    static char *store[MAX_ROWS];
+    static char observed[MAX_ROWS][32];
+    static char details[MAX_ROWS][VERDICT_DETAIL_MAX];
+    static bool ok[MAX_ROWS], run[MAX_ROWS];
+    struct section_stat secs[8];
+    size_t n_secs = 0, n = load_manifest(rows, store);
+    unsigned pass = 0, total = 0, pending_hits = 0;
+    FILE *md;
+
+    crl_cache_reader_register();
+    cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
+    for (size_t i = 0; i < n; i++) {
+        const struct pkits_row *r = &rows[i];
+        if (!in_sections(r->id))
+            continue;
+        run[i] = true;
+        enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
+        snprintf(observed[i], sizeof(observed[i]), "%s",
+                 got == REASON_OK ? "valid" : verdict_reason_name(got));
+        ok[i] =
+            r->expect_valid ? got == REASON_OK : got != REASON_OK && class_matches(r->reason, got);
+        struct section_stat *s = section_of(secs, &n_secs, r->id);
+        s->total++;
+        s->pass += ok[i];
+        pass += ok[i];
+        total++;
+
+        if (getenv("PKITS_SERVICE_TRACE") != NULL)
+            fprintf(stderr, "%s\t%s\t%s\t%s\n", r->id, r->expect_valid ? "valid" : r->reason,
+                    observed[i], details[i]);
+        const struct service_pending *p = pending_find(r->id);
+        if (p != NULL) {
+            s->pending++;
+            pending_hits++;
+            cr_expect(!ok[i], "%s %s: pending but now conforms; remove it from service_pending",
+                      r->id, r->name);
+            cr_expect_str_eq(observed[i], p->observed,
+                             "%s %s: pending row changed outcome: %s (%s)", r->id, r->name,
+                             observed[i], details[i]);
+        } else {
+            cr_expect(ok[i], "%s %s: expected %s %s, got %s: %s", r->id, r->name,
+                      r->expect_valid ? "valid" : "invalid", r->reason, observed[i], details[i]);
+        }
+    }
+    /* 21 + 8 + 35 + 10 rows in sections 4.4, 4.5, 4.14, 4.15. */
+    cr_expect_eq(total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", total);
+    for (size_t i = 0; service_pending[i].id != NULL; i++) {
+        bool seen = false;
+        for (size_t j = 0; j < n; j++)
+            seen = seen || strcmp(rows[j].id, service_pending[i].id) == 0;
+        cr_expect(seen, "pending id %s is not in the manifest", service_pending[i].id);
+    }
+
+    md = fopen(CERTVAL_BINARY_DIR "/pkits-service-results.md", "w");
+    cr_assert_not_null(md);
+    fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < n_secs; i++)
+        fprintf(md, "| %s | %u / %u | %u |\n", secs[i].sec, secs[i].pass, secs[i].total,
+                secs[i].pending);
+    fprintf(md, "| **all** | **%u / %u** | %u |\n\n", pass, total, pending_hits);
+    fprintf(md, "Deviations:\n\n| id | name | expected | observed | detail |\n"
+                "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < n; i++) {
+        if (!run[i] || ok[i])
+            continue;
+        fprintf(md, "| %s | %s | %s %s | %s | %s |\n", rows[i].id, rows[i].name,
+                rows[i].expect_valid ? "valid" : "invalid",
+                rows[i].expect_valid ? "" : rows[i].reason, observed[i], details[i]);
+    }
+    fprintf(md, "\nValid rows whose verdict the verdict cache may keep (re-check by "
+                "reference reproduces it) are those without a detail below:\n\n"
+                "| id | cacheable |\n| --- | --- |\n");
+    for (size_t i = 0; i < n; i++)
+        if (run[i] && ok[i] && rows[i].expect_valid)
+            fprintf(md, "| %s | %s |\n", rows[i].id, details[i][0] ? "no" : "yes");
+    fclose(md);
+    for (size_t i = 0; i < n; i++)
+        free(store[i]);
+    crl_cache_reader_unregister();
+}
