@@ -835,6 +835,32 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
     return true;
 }
 
+/* The verdict cache step: true when |out| was answered from the cache.
+ * Leaves the key in |key| for a later put, and |out| initialised. */
+static bool try_cache(const struct validator *v, const struct revocation_sources *src,
+                      struct verdict *out, const struct chain_input *in, int64_t now,
+                      uint8_t key[32], struct vc_revocation_refs *refs)
+{
+    verdict_init(out, in->id);
+    if (src->cache == NULL)
+        return false;
+    verdict_cache_key(key, in, v->version);
+    if (verdict_cache_get(src->cache, out, refs, key, now) &&
+        answer_from_cache(v, src, out, refs, in->id, now))
+        return true;
+    verdict_init(out, in->id); /* a miss may have left |out| cleared */
+    return false;
+}
+
+bool validator_check_cached(const struct validator *v, const struct revocation_sources *src,
+                            struct verdict *out, const struct chain_input *in, int64_t now)
+{
+    struct vc_revocation_refs refs;
+    uint8_t key[32];
+
+    return src != NULL && try_cache(v, src, out, in, now, key, &refs);
+}
+
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now)
 {
@@ -846,14 +872,8 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
 
     if (src == NULL)
         src = &none;
-    verdict_init(out, in->id);
-    if (src->cache != NULL) {
-        verdict_cache_key(key, in, v->version);
-        if (verdict_cache_get(src->cache, out, &refs, key, now) &&
-            answer_from_cache(v, src, out, &refs, in->id, now))
-            return;
-        verdict_init(out, in->id); /* a miss may have left |out| cleared */
-    }
+    if (try_cache(v, src, out, in, now, key, &refs))
+        return;
     memset(&c, 0, sizeof(c));
     c.v = v;
     c.in = in;
