@@ -90,17 +90,72 @@ static void publish(struct snapshot *next)
     }
 }
 
+/* CRL files already in the cache, by identity: a reload skips a file that
+ * has not changed since it was loaded, so reloading the configuration does
+ * not re-parse (and re-allocate) a large CRL each time. Guarded by
+ * reload_lock (every caller of load_crl_file holds it). */
+struct seen_file {
+    char *path;
+    dev_t dev;
+    ino_t ino;
+    off_t size;
+    struct timespec mtime, ctime;
+};
+#define SEEN_MAX 4096
+static struct seen_file seen[SEEN_MAX];
+static size_t n_seen;
+
+static struct seen_file *seen_find(const char *path)
+{
+    for (size_t i = 0; i < n_seen; i++)
+        if (strcmp(seen[i].path, path) == 0)
+            return &seen[i];
+    return NULL;
+}
+
+static bool seen_unchanged(const struct seen_file *f, const struct stat *st)
+{
+    return f != NULL && f->dev == st->st_dev && f->ino == st->st_ino && f->size == st->st_size &&
+           f->mtime.tv_sec == st->st_mtim.tv_sec && f->mtime.tv_nsec == st->st_mtim.tv_nsec &&
+           f->ctime.tv_sec == st->st_ctim.tv_sec && f->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+static void seen_note(const char *path, const struct stat *st)
+{
+    struct seen_file *f = seen_find(path);
+
+    if (f == NULL) {
+        if (n_seen == SEEN_MAX)
+            return; /* only an optimisation: beyond the table, files are re-read */
+        f = &seen[n_seen];
+        f->path = strdup(path);
+        if (f->path == NULL)
+            return;
+        n_seen++;
+    }
+    f->dev = st->st_dev;
+    f->ino = st->st_ino;
+    f->size = st->st_size;
+    f->mtime = st->st_mtim;
+    f->ctime = st->st_ctim;
+}
+
 static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_OF(X509) *issuers)
 {
     char err[512], source[1100];
     uint8_t *buf = NULL;
     FILE *f = fopen(path, "rb");
+    struct stat st;
     long len;
     int rc = -1;
 
     if (f == NULL) {
         log_warn("CRL %s: %s", path, strerror(errno));
         return -1;
+    }
+    if (fstat(fileno(f), &st) == 0 && seen_unchanged(seen_find(path), &st)) {
+        fclose(f);
+        return 0; /* in the cache already, as read last time */
     }
     if (fseek(f, 0, SEEK_END) != 0 || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0)
         goto out;
@@ -112,6 +167,8 @@ static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_O
     if (rc < 0) {
         log_warn("CRL %s refused: %s", path, err);
         note_crl_error(path, err);
+    } else {
+        seen_note(path, &st);
     }
 out:
     if (rc < 0 && buf == NULL)
