@@ -23,6 +23,7 @@
 #include "audit.h"
 #include "config.h"
 #include "crl_cache.h"
+#include "crl_fetch.h"
 #include "deny_list.h"
 #include "log.h"
 #include "metrics.h"
@@ -389,6 +390,53 @@ static void collect_server(struct mbuf *b, void *arg)
     snapshot_release(snap);
 }
 
+/* ---- CRL fetch and start-up readiness (crl_fetch.h, issue 4) ----
+ * Health turns SERVING once a configuration is in AND every profile that
+ * checks revocation has a CRL of each of its issuers (revocation_ready).
+ * It is re-evaluated after every install and every accepted CRL (the
+ * reload.h hook, from whichever thread), and latched: once SERVING, a CRL
+ * going stale does not flip health (on_stale decides per verdict), and
+ * once draining starts nothing turns it back on. */
+static struct crl_fetch *fetcher;
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool ready_latched;
+static char ready_why[512];
+
+static void readiness_update(struct crl_cache *crls)
+{
+    struct snapshot *snap;
+    char why[512];
+
+    pthread_mutex_lock(&ready_lock);
+    snap = ready_latched ? NULL : snapshot_acquire();
+    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
+        ready_latched = true;
+        health_set_serving(true);
+    } else if (snap != NULL && strcmp(why, ready_why) != 0) {
+        /* Logged when the reason changes, not on every CRL. */
+        snprintf(ready_why, sizeof(ready_why), "%s", why);
+        log_warn("health stays NOT_SERVING until the required CRLs are in: %s", why);
+    }
+    pthread_mutex_unlock(&ready_lock);
+    snapshot_release(snap);
+}
+
+/* readiness_freeze stops the evaluation (drain). */
+static void readiness_freeze(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    ready_latched = true;
+    pthread_mutex_unlock(&ready_lock);
+}
+
+static void on_crl_change(bool config_changed, void *arg)
+{
+    if (config_changed)
+        crl_fetch_reconfigure(fetcher);
+    readiness_update(arg);
+}
+/* ---- end CRL fetch and start-up readiness ---- */
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -466,6 +514,13 @@ int main(int argc, char **argv)
     srv.rev.crls = srv.crls;
     srv.rev.deny = srv.deny;
     srv.rev.cache = srv.vcache;
+    /* crl_fetch: created now so its metrics collector can be registered. */
+    fetcher = crl_fetch_new(srv.crls);
+    if (fetcher == NULL) {
+        config_free(cfg);
+        goto out;
+    }
+    crl_set_change_hook(on_crl_change, srv.crls);
 
     if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
                      err, sizeof(err)) < 0) {
@@ -504,6 +559,7 @@ int main(int argc, char **argv)
         metrics_add_collector(collect_server, &srv);
         metrics_add_collector(collect_crls, srv.crls);
         metrics_add_collector(collect_vcache, &srv);
+        metrics_add_collector(crl_fetch_collect, fetcher);
         if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
             log_error("%s", err);
             config_free(cfg);
@@ -542,16 +598,25 @@ int main(int argc, char **argv)
     }
     cfg = NULL;
     log_info("certvald ready: %u transport threads, %u workers", transports, workers);
-    health_set_serving(true);
+    /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
+    readiness_update(srv.crls);
+    if (crl_fetch_start(fetcher, err, sizeof(err)) < 0)
+        log_error("%s: CRLs are not fetched over HTTP", err);
 
     if (main_loop(o.config, srv.crls, &set) < 0)
         log_error("main loop failed: draining");
+    /* crl_fetch: stop before the drain (bounded), keep health off. */
+    readiness_freeze();
+    crl_fetch_stop(fetcher, 2000);
     server_drain_and_stop(&srv, grace);
     server_drain_and_stop(&admin, 1);
     metrics_stop();
     log_info("stopped");
     rc = 0;
 out:
+    readiness_freeze();
+    crl_fetch_free(fetcher); /* crl_fetch: after metrics_stop (collector) */
+    fetcher = NULL;
     snapshot_shutdown();
     crl_cache_reader_unregister();
     verdict_cache_free(srv.vcache);

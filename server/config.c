@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,10 +70,23 @@ struct raw_trust {
     bool *explicit_policy;
 };
 
+struct raw_fetch {
+    char **urls;
+    unsigned urls_count;
+    bool *from_certificates;
+    uint32_t *timeout_ms;
+    uint32_t *max_bytes;
+    uint32_t *max_redirects;
+    uint32_t *refresh_ahead_seconds;
+    uint32_t *max_interval_seconds;
+    uint32_t *max_backoff_seconds;
+};
+
 struct raw_revocation {
     char **crl_files;
     unsigned crl_files_count;
     char *crl_dir;
+    struct raw_fetch *fetch;
 };
 
 enum raw_id_from {
@@ -212,10 +226,24 @@ static const cyaml_schema_field_t cfg_trust_fields[] = {
     CYAML_FIELD_END,
 };
 
+static const cyaml_schema_field_t cfg_fetch_fields[] = {
+    CYAML_FIELD_SEQUENCE("urls", OPT_PTR, struct raw_fetch, urls, &cfg_string_entry, 0, 64),
+    CYAML_FIELD_BOOL_PTR("from_certificates", OPT_PTR, struct raw_fetch, from_certificates),
+    CYAML_FIELD_UINT_PTR("timeout_ms", OPT_PTR, struct raw_fetch, timeout_ms),
+    CYAML_FIELD_UINT_PTR("max_bytes", OPT_PTR, struct raw_fetch, max_bytes),
+    CYAML_FIELD_UINT_PTR("max_redirects", OPT_PTR, struct raw_fetch, max_redirects),
+    CYAML_FIELD_UINT_PTR("refresh_ahead_seconds", OPT_PTR, struct raw_fetch,
+                         refresh_ahead_seconds),
+    CYAML_FIELD_UINT_PTR("max_interval_seconds", OPT_PTR, struct raw_fetch, max_interval_seconds),
+    CYAML_FIELD_UINT_PTR("max_backoff_seconds", OPT_PTR, struct raw_fetch, max_backoff_seconds),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t cfg_revocation_fields[] = {
     CYAML_FIELD_SEQUENCE("crl_files", OPT_PTR, struct raw_revocation, crl_files, &cfg_string_entry,
                          0, CYAML_UNLIMITED),
     CYAML_FIELD_STRING_PTR("crl_dir", OPT_NULLABLE, struct raw_revocation, crl_dir, 1, PATH_MAX),
+    CYAML_FIELD_MAPPING_PTR("fetch", OPT_PTR, struct raw_revocation, fetch, cfg_fetch_fields),
     CYAML_FIELD_END,
 };
 
@@ -897,6 +925,59 @@ static int cfg_build_trust(struct cfg_ctx *ctx, struct certval_config *c, const 
     return 0;
 }
 
+/* cfg_http_url accepts "http://HOST[:PORT][/...]" (scheme in any case).
+ * https:// gets its own message: CRLs are signed, so the fetcher does not
+ * speak TLS (docs/revocation.md). The full parse is the fetcher's. */
+static int cfg_http_url(struct cfg_ctx *ctx, const char *url, const char *ypath)
+{
+    const char *host = url + 7;
+
+    if (strncasecmp(url, "https://", 8) == 0) {
+        cfg_fail(ctx, ypath,
+                 "\"%s\": https:// is not supported (CRLs are signed; serve them over http://)",
+                 url);
+        return -1;
+    }
+    if (strncasecmp(url, "http://", 7) != 0 || host[0] == '\0' || host[0] == '/' ||
+        strpbrk(url, " \t\r\n") != NULL) {
+        cfg_fail(ctx, ypath, "\"%s\" is not an http:// URL", url);
+        return -1;
+    }
+    return 0;
+}
+
+/* cfg_build_fetch reads revocation.fetch; absent means no URLs and the
+ * defaults. */
+static int cfg_build_fetch(struct cfg_ctx *ctx, struct certval_config *c, const struct raw_fetch *f)
+{
+    static const struct raw_fetch none;
+    char item[CFG_YPATH_MAX];
+
+    if (f == NULL)
+        f = &none;
+    if (cfg_strv_dup(ctx, &c->fetch.urls, &c->fetch.n_urls, f->urls, f->urls_count,
+                     "revocation.fetch.urls") != 0)
+        return -1;
+    for (size_t i = 0; i < c->fetch.n_urls; i++) {
+        snprintf(item, sizeof(item), "revocation.fetch.urls[%zu]", i);
+        if (cfg_http_url(ctx, c->fetch.urls[i], item) != 0)
+            return -1;
+    }
+    c->fetch.from_certificates = f->from_certificates != NULL && *f->from_certificates;
+    return cfg_uint(ctx, &c->fetch.timeout_ms, f->timeout_ms, "revocation.fetch.timeout_ms", 10000,
+                    100, 600000) ||
+           cfg_uint(ctx, &c->fetch.max_bytes, f->max_bytes, "revocation.fetch.max_bytes",
+                    64u << 20, 1024, 1u << 30) ||
+           cfg_uint(ctx, &c->fetch.max_redirects, f->max_redirects,
+                    "revocation.fetch.max_redirects", 3, 0, 20) ||
+           cfg_uint(ctx, &c->fetch.refresh_ahead_seconds, f->refresh_ahead_seconds,
+                    "revocation.fetch.refresh_ahead_seconds", 3600, 0, 2592000) ||
+           cfg_uint(ctx, &c->fetch.max_interval_seconds, f->max_interval_seconds,
+                    "revocation.fetch.max_interval_seconds", 3600, 1, 2592000) ||
+           cfg_uint(ctx, &c->fetch.max_backoff_seconds, f->max_backoff_seconds,
+                    "revocation.fetch.max_backoff_seconds", 300, 1, 86400);
+}
+
 static int cfg_build_revocation(struct cfg_ctx *ctx, struct certval_config *c,
                                 const struct raw_config *r)
 {
@@ -915,6 +996,8 @@ static int cfg_build_revocation(struct cfg_ctx *ctx, struct certval_config *c,
             }
         }
     }
+    if (cfg_build_fetch(ctx, c, rv != NULL ? rv->fetch : NULL) != 0)
+        return -1;
     if (r->state_dir != NULL && (c->state_dir = cfg_resolve(ctx, r->state_dir)) == NULL) {
         cfg_fail(ctx, "state_dir", "out of memory");
         return -1;
@@ -1292,6 +1375,7 @@ void config_free(struct certval_config *c)
     free(c->unix_socket);
     cfg_strv_free(c->crl_files, c->n_crl_files);
     free(c->crl_dir);
+    cfg_strv_free(c->fetch.urls, c->fetch.n_urls);
     free(c->state_dir);
     free(c->metrics_listen);
     free(c->admin_listen);

@@ -39,6 +39,19 @@ struct certval_config {
     size_t n_crl_files;
     char *crl_dir;              /* NULL = none */
 
+    /* revocation.fetch: CRLs over HTTP (server/crl_fetch.h) */
+    struct {
+        char **urls;                   /* "http://..." as written */
+        size_t n_urls;
+        bool from_certificates;        /* add the configured CAs' cRLDistributionPoints */
+        uint32_t timeout_ms;           /* whole fetch, connect included; default 10000 */
+        uint32_t max_bytes;            /* body cap; default 64 MiB */
+        uint32_t max_redirects;        /* default 3 */
+        uint32_t refresh_ahead_seconds; /* fetch this long before nextUpdate; default 3600 */
+        uint32_t max_interval_seconds; /* longest time between fetches; default 3600 */
+        uint32_t max_backoff_seconds;  /* cap of the retry backoff; default 300 */
+    } fetch;
+
     char *state_dir;            /* NULL = none */
 
     /* admin API (certval.v1.Admin on its own listener) */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/sha.h>
@@ -28,6 +29,10 @@ static pthread_mutex_t error_lock = PTHREAD_MUTEX_INITIALIZER;
 static char last_error[600];
 
 static _Atomic uint64_t refused;
+
+/* Set once before the first install (crl_set_change_hook). */
+static crl_change_fn change_hook;
+static void *change_hook_arg;
 
 uint64_t crl_refused_total(void)
 {
@@ -351,6 +356,8 @@ int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char 
 out:
     sk_X509_pop_free(issuers, X509_free);
     snapshot_release(s);
+    if (rc == 0 && change_hook != NULL)
+        change_hook(false, change_hook_arg); /* crl_fetch: readiness */
     return rc;
 }
 
@@ -405,6 +412,8 @@ int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *e
              s->cfg->validator.n_profiles, s->cfg->validator.n_tenants, n_crls);
     publish(s);
     pthread_mutex_unlock(&reload_lock);
+    if (change_hook != NULL)
+        change_hook(true, change_hook_arg); /* crl_fetch: URLs, readiness */
     return 0;
 err:
     pthread_mutex_unlock(&reload_lock);
@@ -427,4 +436,60 @@ void snapshot_shutdown(void)
     pthread_mutex_lock(&reload_lock);
     publish(NULL);
     pthread_mutex_unlock(&reload_lock);
+}
+
+/* ---- CRL arrival hook and start-up readiness (crl_fetch, issue 4) ---- */
+
+void crl_set_change_hook(crl_change_fn fn, void *arg)
+{
+    change_hook = fn;
+    change_hook_arg = arg;
+}
+
+/* True when |crls| holds a CRL of each certificate of |file|. */
+static bool file_issuers_have_crl(const struct crl_cache *crls, const char *file,
+                                  const ASN1_INTEGER *serial, char *why, size_t why_cap)
+{
+    STACK_OF(X509) *certs = NULL;
+    char err[300];
+    bool ok = true;
+
+    if (cv_load_certs(&certs, file, err, sizeof(err)) < 0) {
+        snprintf(why, why_cap, "%s", err);
+        return false;
+    }
+    for (size_t i = 0; ok && i < sk_X509_num(certs); i++) {
+        X509 *x = sk_X509_value(certs, i);
+
+        /* Any serial will do: only NO_CRL means "nothing from this issuer". */
+        if (crl_cache_check(crls, x, serial, (int64_t)time(NULL), 0, NULL) == CRL_STATUS_NO_CRL) {
+            char name[256];
+
+            X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+            snprintf(why, why_cap, "no CRL yet for issuer %s (%s)", name, file);
+            ok = false;
+        }
+    }
+    sk_X509_pop_free(certs, X509_free);
+    return ok;
+}
+
+bool revocation_ready(const struct snapshot *s, const struct crl_cache *crls, char *why,
+                      size_t why_cap)
+{
+    const struct validator_config *v = &s->cfg->validator;
+    ASN1_INTEGER *serial = ASN1_INTEGER_new();
+    bool ok = serial != NULL && ASN1_INTEGER_set(serial, 1);
+
+    snprintf(why, why_cap, "%s", ok ? "" : "out of memory");
+    for (size_t i = 0; ok && i < v->n_profiles; i++) {
+        const struct profile_config *p = &v->profiles[i];
+
+        if (p->revocation == REVOCATION_NONE)
+            continue;
+        for (size_t j = 0; ok && j < p->n_issuer_files; j++)
+            ok = file_issuers_have_crl(crls, p->issuer_files[j], serial, why, why_cap);
+    }
+    ASN1_INTEGER_free(serial);
+    return ok;
 }

@@ -77,4 +77,26 @@ void crl_last_error(char *buf, size_t cap);
 /* crl_refused_total counts CRLs refused since start (load or push). */
 uint64_t crl_refused_total(void);
 
+/* ---- CRL arrival hook and start-up readiness (crl_fetch, issue 4) ---- */
+
+/* Called after every snapshot_install (|config_changed| true; the CRL
+ * files were loaded again) and after every accepted crl_push (false: admin
+ * push or HTTP fetch), on the thread that did it, with no lock of this
+ * module held. That thread is a registered RCU reader. */
+typedef void (*crl_change_fn)(bool config_changed, void *arg);
+
+/* crl_set_change_hook sets the hook (NULL: none). Not thread-safe: call
+ * before the first snapshot_install. */
+void crl_set_change_hook(crl_change_fn fn, void *arg);
+
+/* revocation_ready returns true when every profile of |s| whose revocation
+ * is not "none" has, for each of its issuer certificates, a CRL in |crls|
+ * (any state but CRL_STATUS_NO_CRL: a stale CRL counts, the profile's
+ * on_stale policy decides about it). Otherwise false, naming the first
+ * missing issuer in |why|. Only the profiles' issuers are checked (for
+ * revocation "all", the CRLs of the CAs above them are not). The caller
+ * must be a registered RCU reader. */
+bool revocation_ready(const struct snapshot *s, const struct crl_cache *crls, char *why,
+                      size_t why_cap);
+
 #endif

@@ -57,10 +57,11 @@ BUILD_PACKAGES = {
     "build-essential", "cmake", "pkg-config", "libgrpc-dev", "protobuf-compiler-grpc",
     "libprotobuf-c-dev", "protobuf-c-compiler", "android-libboringssl-dev", "liburing-dev",
     "libcriterion-dev", "liburcu-dev", "libcyaml-dev", "libmicrohttpd-dev",
+    "libhttp-parser-dev",
 }
 RUNTIME_PACKAGES = {
     "libgrpc29", "libprotobuf-c1", "android-libboringssl", "liburing2", "liburcu8",
-    "libcyaml1", "libmicrohttpd12",
+    "libcyaml1", "libmicrohttpd12", "libhttp-parser2.9",
 }
 
 INSTALL_HINT = ("apt-get install kubernetes-client yamllint python3-yaml "
