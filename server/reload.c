@@ -385,13 +385,77 @@ static void note_anchors(struct snapshot *s)
     sk_X509_pop_free(all, X509_free);
 }
 
+/* Hashes a file's path and bytes into |h|; a file that cannot be read
+ * hashes as its path and an error marker, so it never matches a readable
+ * one. */
+static void digest_file(SHA256_CTX *h, const char *path)
+{
+    uint8_t buf[16384];
+    FILE *f = fopen(path, "rb");
+    size_t n;
+
+    SHA256_Update(h, path, strlen(path) + 1);
+    if (f == NULL) {
+        SHA256_Update(h, "\xff", 1);
+        return;
+    }
+    while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+        SHA256_Update(h, buf, n);
+    fclose(f);
+}
+
+/* The identity of everything a validator is built from: the configuration
+ * file and each certificate file it names. CRLs are not part of it (they
+ * live in the CRL cache, not in the snapshot). */
+static void inputs_digest(uint8_t out[32], const struct certval_config *cfg)
+{
+    const struct validator_config *v = &cfg->validator;
+    SHA256_CTX h;
+
+    SHA256_Init(&h);
+    digest_file(&h, cfg->path);
+    for (size_t i = 0; i < v->n_anchor_files; i++)
+        digest_file(&h, v->anchor_files[i]);
+    for (size_t i = 0; i < v->n_intermediate_files; i++)
+        digest_file(&h, v->intermediate_files[i]);
+    for (size_t i = 0; i < v->n_profiles; i++)
+        for (size_t j = 0; j < v->profiles[i].n_issuer_files; j++)
+            digest_file(&h, v->profiles[i].issuer_files[j]);
+    SHA256_Final(out, &h);
+}
+
+/* A reload whose inputs are byte for byte those of the snapshot in force
+ * keeps that snapshot (and so its version: the verdict cache stays warm);
+ * only the CRL files are looked at again. Called with reload_lock held. */
+static bool keep_current(const uint8_t inputs[32], struct crl_cache *crls)
+{
+    struct snapshot *cur = current; /* writers hold reload_lock: no RCU needed */
+    size_t n_crls;
+
+    if (cur == NULL || memcmp(cur->inputs, inputs, 32) != 0)
+        return false;
+    n_crls = crls_load_config(crls, cur->cfg);
+    log_info("configuration %s unchanged: version %llu kept, %zu CRLs loaded", cur->cfg->path,
+             (unsigned long long)cur->version, n_crls);
+    return true;
+}
+
 int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *err,
                      size_t errlen)
 {
     struct snapshot *s = NULL;
+    uint8_t inputs[32];
     size_t n_crls;
 
     pthread_mutex_lock(&reload_lock);
+    inputs_digest(inputs, cfg);
+    if (keep_current(inputs, crls)) {
+        pthread_mutex_unlock(&reload_lock);
+        config_free(cfg);
+        if (change_hook != NULL)
+            change_hook(true, change_hook_arg); /* crl_fetch: URLs, readiness */
+        return 0;
+    }
     s = calloc(1, sizeof(*s));
     if (s == NULL) {
         snprintf(err, errlen, "out of memory");
@@ -402,6 +466,7 @@ int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *e
         goto err;
     s->cfg = cfg;
     cfg = NULL;
+    memcpy(s->inputs, inputs, sizeof(s->inputs));
     atomic_store(&s->refs, 1);
     note_anchors(s);
     n_crls = crls_load_config(crls, s->cfg);

@@ -34,6 +34,7 @@ struct snapshot {
     struct validator *validator; /* owned */
     struct anchor_info *anchors; /* for the anchor-expiry metric */
     size_t n_anchors;
+    uint8_t inputs[32];          /* SHA-256 of the configuration file and the certificates it names */
 };
 
 /* snapshot_install publishes |cfg| (ownership taken, also on failure) as

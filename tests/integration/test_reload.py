@@ -91,6 +91,22 @@ class ReloadTest(unittest.TestCase):
         self.assertTrue(self.wait_for(D.DECISION_ALLOW), self.srv.logs())
         self.assertIn("files changed: reloading", self.srv.logs())
 
+    def test_unchanged_reload_keeps_the_snapshot(self):
+        # Same inputs: the version (and with it the verdict cache) is kept.
+        self.assertEqual(self.globex(), D.DECISION_REQUIRE_PASSWORD)
+        self.srv.proc.send_signal(signal.SIGHUP)
+        deadline = time.time() + 10
+        while time.time() < deadline and "unchanged: version 1 kept" not in self.srv.logs():
+            time.sleep(0.05)
+        self.assertIn("unchanged: version 1 kept", self.srv.logs())
+        self.assertNotIn("version 2 installed", self.srv.logs())
+        self.assertEqual(self.globex(), D.DECISION_REQUIRE_PASSWORD)
+        # A real change still makes a new version.
+        set_globex_skips(self.srv.config, True)
+        self.srv.proc.send_signal(signal.SIGHUP)
+        self.assertTrue(self.wait_for(D.DECISION_ALLOW), self.srv.logs())
+        self.assertIn("version 2 installed", self.srv.logs())
+
     def test_broken_config_is_refused_and_old_keeps_serving(self):
         with open(self.srv.config, "a") as f:
             f.write("threads:\n  workers: many\n")
