@@ -60,6 +60,12 @@ static int t_load(struct certval_config **c, const char *text, char *err, size_t
     return config_load(c, path, err, errlen);
 }
 
+/* The smallest valid file: one listener, one anchor, one profile. */
+#define GOOD_HEAD "listen:\n  tcp: [\"127.0.0.1:1\"]\ntrust:\n  anchors: [a.pem]\n"
+#define GOOD_PROFILE                                                                               \
+    "profiles:\n  - name: t\n    kind: tenant\n    issuers: [a.pem]\n"                             \
+    "    tenant_id: {from: san_uri, prefix: \"urn:t:\"}\n"
+
 static const char t_full[] = "listen:\n"
                              "  tcp: [\"127.0.0.1:50051\", \"[::1]:50052\"]\n"
                              "  unix: /run/certval/certval.sock\n"
@@ -189,6 +195,64 @@ static const char t_minimal[] = "listen:\n"
                                 "    issuers: [a.pem]\n"
                                 "    tenant_id: {from: san_uri, prefix: \"urn:t:\"}\n";
 
+Test(config, service_sections, .init = t_setup, .fini = t_teardown)
+{
+    static const char text[] =
+        "listen:\n  tcp: [\"127.0.0.1:1\"]\ntrust:\n  anchors: [a.pem]\n"
+        "revocation:\n  fetch:\n    urls: [\"http://crl.example/a.crl\"]\n"
+        "    from_certificates: true\n    timeout_ms: 2500\n    max_bytes: 2048\n"
+        "    max_redirects: 1\n    refresh_ahead_seconds: 60\n    max_interval_seconds: 600\n"
+        "    max_backoff_seconds: 30\n"
+        "metrics:\n  listen: \"127.0.0.1:9090\"\n"
+        "audit:\n  all_verdicts: true\n  max_lines_per_second: 5\n"
+        "admin:\n  listen: \"127.0.0.1:50052\"\n  token_file: b.pem\n"
+        "verdict_cache:\n  max_entries: 0\n  max_megabytes: 8\n"
+        "profiles:\n  - name: t\n    kind: tenant\n    issuers: [a.pem]\n"
+        "    tenant_id: {from: san_uri, prefix: \"urn:t:\"}\n";
+    struct certval_config *c = NULL;
+    char err[512], path[256];
+
+    cr_assert_eq(t_load(&c, text, err, sizeof(err), path, sizeof(path)), 0, "%s", err);
+    cr_assert_eq(c->fetch.n_urls, 1);
+    cr_expect_str_eq(c->fetch.urls[0], "http://crl.example/a.crl");
+    cr_expect(c->fetch.from_certificates);
+    cr_expect_eq(c->fetch.timeout_ms, 2500);
+    cr_expect_eq(c->fetch.max_bytes, 2048);
+    cr_expect_eq(c->fetch.max_redirects, 1);
+    cr_expect_eq(c->fetch.refresh_ahead_seconds, 60);
+    cr_expect_eq(c->fetch.max_interval_seconds, 600);
+    cr_expect_eq(c->fetch.max_backoff_seconds, 30);
+    cr_expect_str_eq(c->metrics_listen, "127.0.0.1:9090");
+    cr_expect(c->audit_all_verdicts);
+    cr_expect_eq(c->audit_max_lines_per_second, 5);
+    cr_expect_str_eq(c->admin_listen, "127.0.0.1:50052");
+    t_expect_suffix(c->admin_token_file, "b.pem");
+    cr_expect_eq(c->verdict_cache_max_entries, 0);
+    cr_expect_eq(c->verdict_cache_max_megabytes, 8);
+    config_free(c);
+}
+
+Test(config, service_section_defaults, .init = t_setup, .fini = t_teardown)
+{
+    struct certval_config *c = NULL;
+    char err[512], path[256];
+
+    cr_assert_eq(t_load(&c, GOOD_HEAD GOOD_PROFILE, err, sizeof(err), path, sizeof(path)), 0,
+                 "%s", err);
+    cr_expect_eq(c->fetch.n_urls, 0);
+    cr_expect_not(c->fetch.from_certificates);
+    cr_expect_eq(c->fetch.timeout_ms, 10000);
+    cr_expect_eq(c->fetch.max_bytes, 64u << 20);
+    cr_expect_eq(c->fetch.max_redirects, 3);
+    cr_expect_null(c->metrics_listen);
+    cr_expect_not(c->audit_all_verdicts);
+    cr_expect_eq(c->audit_max_lines_per_second, 1000);
+    cr_expect_null(c->admin_listen);
+    cr_expect_eq(c->verdict_cache_max_entries, 200000);
+    cr_expect_eq(c->verdict_cache_max_megabytes, 256);
+    config_free(c);
+}
+
 Test(config, minimal_file_gets_the_documented_defaults, .init = t_setup, .fini = t_teardown)
 {
     struct certval_config *c = NULL;
@@ -272,10 +336,6 @@ struct bad_case {
     char problem[96];
 };
 
-#define GOOD_HEAD "listen:\n  tcp: [\"127.0.0.1:1\"]\ntrust:\n  anchors: [a.pem]\n"
-#define GOOD_PROFILE                                                                               \
-    "profiles:\n  - name: t\n    kind: tenant\n    issuers: [a.pem]\n"                             \
-    "    tenant_id: {from: san_uri, prefix: \"urn:t:\"}\n"
 
 static const struct bad_case bad_cases[] = {
     {"unknown top-level key", GOOD_HEAD GOOD_PROFILE "colour: blue\n", 10,
@@ -338,6 +398,24 @@ static const struct bad_case bad_cases[] = {
     {"bad revocation", GOOD_HEAD GOOD_PROFILE "    revocation: sometimes\n", 10,
      "revocation: Invalid"},
     {"empty file", "", 0, "empty configuration"},
+    {"https CRL URL", GOOD_HEAD "revocation:\n  fetch:\n    urls: [\"https://x/c.crl\"]\n"
+     GOOD_PROFILE, 7, "https"},
+    {"unknown fetch key", GOOD_HEAD "revocation:\n  fetch:\n    retries: 3\n" GOOD_PROFILE, 7,
+     "unknown key \"retries\""},
+    {"fetch timeout out of range",
+     GOOD_HEAD "revocation:\n  fetch:\n    urls: [\"http://x/c.crl\"]\n    timeout_ms: 5\n"
+     GOOD_PROFILE, 8, "timeout_ms"},
+    {"admin without token file", GOOD_HEAD "admin:\n  listen: \"127.0.0.1:0\"\n" GOOD_PROFILE, 6,
+     "token_file"},
+    {"admin token file missing",
+     GOOD_HEAD "admin:\n  listen: \"127.0.0.1:0\"\n  token_file: nope.token\n" GOOD_PROFILE, 7,
+     "nope.token"},
+    {"metrics listen without port", GOOD_HEAD "metrics:\n  listen: localhost\n" GOOD_PROFILE, 6,
+     "is not HOST:PORT"},
+    {"audit rate of zero", GOOD_HEAD "audit:\n  max_lines_per_second: 0\n" GOOD_PROFILE, 6,
+     "max_lines_per_second"},
+    {"verdict cache too big", GOOD_HEAD "verdict_cache:\n  max_megabytes: 100000\n" GOOD_PROFILE, 6,
+     "max_megabytes"},
 };
 
 ParameterizedTestParameters(config_bad, refused_with_path_line_and_problem)
