@@ -15,6 +15,7 @@
  * store and a plain load), but visible to ThreadSanitizer, which does not
  * understand liburcu's inline assembly. */
 #include "crl_cache.h"
+#include "dsa_verify.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -25,6 +26,7 @@
 
 #include <openssl/bio.h>
 #include <openssl/bytestring.h>
+#include <openssl/obj.h>
 #include <openssl/digest.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
@@ -85,6 +87,11 @@ void crl_cache_reader_register(void)
         urcu_memb_register_thread();
         crl_rcu_registered = true;
     }
+}
+
+bool crl_cache_reader_registered(void)
+{
+    return crl_rcu_registered;
 }
 
 void crl_cache_reader_unregister(void)
@@ -645,8 +652,53 @@ static int verify_signature(const struct crl_parsed *p, EVP_PKEY *key)
 /* crl_verify checks that |issuer| issued the CRL (RFC 5280 6.3.3 (f)):
  * the names match, keyUsage allows cRLSign (4.2.1.3), and the signature
  * over the raw TBSCertList bytes verifies with the issuer's key. */
+/* The certificates above |issuer| among |candidates|, nearest first, found
+ * by name: where a DSA key that omits its parameters inherits them from. A
+ * new stack borrowing the references (NULL when |candidates| is NULL). */
+static STACK_OF(X509) *issuers_above(const X509 *issuer, const STACK_OF(X509) *candidates)
+{
+    STACK_OF(X509) *above = candidates != NULL ? sk_X509_new_null() : NULL;
+    const X509 *cur = issuer;
+
+    /* Bounded: a path of at most 8 CAs, and a self-issued CA ends it. */
+    for (int depth = 0; above != NULL && depth < 8; depth++) {
+        const X509 *up = NULL;
+
+        if (X509_NAME_cmp(X509_get_issuer_name(cur), X509_get_subject_name(cur)) == 0)
+            break;
+        for (size_t i = 0; up == NULL && i < sk_X509_num(candidates); i++) {
+            X509 *x = sk_X509_value(candidates, i);
+
+            if (X509_NAME_cmp(X509_get_subject_name(x), X509_get_issuer_name(cur)) == 0)
+                up = x;
+        }
+        if (up == NULL || !sk_X509_push(above, (X509 *)up))
+            break;
+        cur = up;
+    }
+    return above;
+}
+
+/* A DSA-signed CRL: BoringSSL's EVP layer has no DSA verification
+ * (cache/dsa_verify.h). */
+static int verify_dsa(const struct crl_parsed *p, const X509 *issuer,
+                      const STACK_OF(X509) *candidates)
+{
+    CBS alg = p->sig_alg, seq, oid;
+    STACK_OF(X509) *above;
+    int ok;
+
+    if (!CBS_get_asn1(&alg, &seq, CBS_ASN1_SEQUENCE) || !CBS_get_asn1(&seq, &oid, CBS_ASN1_OBJECT))
+        return -1;
+    above = issuers_above(issuer, candidates);
+    ok = dsa_verify_signed(CBS_data(&p->tbs), CBS_len(&p->tbs), OBJ_cbs2nid(&oid),
+                           CBS_data(&p->sig), CBS_len(&p->sig), issuer, above);
+    sk_X509_free(above);
+    return ok ? 0 : -1;
+}
+
 static int crl_verify(const struct crl_parsed *p, const X509_NAME *crl_name, X509 *issuer,
-                      char *err, size_t errlen)
+                      const STACK_OF(X509) *candidates, char *err, size_t errlen)
 {
     EVP_PKEY *key = NULL;
     int rc = -1;
@@ -666,7 +718,7 @@ static int crl_verify(const struct crl_parsed *p, const X509_NAME *crl_name, X50
         goto err;
     }
     key = X509_get_pubkey(issuer);
-    if (key == NULL || verify_signature(p, key) != 0) {
+    if ((key == NULL || verify_signature(p, key) != 0) && verify_dsa(p, issuer, candidates) != 0) {
         ERRF("CRL signature does not verify with the issuer key");
         goto err;
     }
@@ -845,7 +897,7 @@ int crl_cache_add_crl(struct crl_cache *c, X509_CRL *crl, X509 *issuer, const ch
     }
     if (parse_checked(&p, der, (size_t)len, err, errlen) != 0 ||
         (name = parsed_issuer_name(&p, err, errlen)) == NULL ||
-        crl_verify(&p, name, issuer, err, errlen) != 0)
+        crl_verify(&p, name, issuer, NULL, err, errlen) != 0)
         goto err;
     rc = add_verified(c, &p, issuer, source, err, errlen);
 err:
@@ -882,7 +934,7 @@ static X509 *find_issuer(const struct crl_parsed *p, const X509_NAME *name,
         if (X509_NAME_cmp(name, X509_get_subject_name(x)) != 0)
             continue;
         name_seen = true;
-        if (crl_verify(p, name, x, err, errlen) == 0)
+        if (crl_verify(p, name, x, issuers, err, errlen) == 0)
             return x;
     }
     if (!name_seen)

@@ -79,6 +79,11 @@ void crl_cache_free(struct crl_cache *c);
 void crl_cache_reader_register(void);
 void crl_cache_reader_unregister(void);
 
+/* crl_cache_reader_registered tells whether the calling thread is a
+ * registered reader (for code that registers only for the length of a
+ * call). */
+bool crl_cache_reader_registered(void);
+
 /* crl_cache_add_crl verifies |crl|'s signature with |issuer| (which must be
  * allowed to sign CRLs: keyUsage absent or with cRLSign) and publishes it as
  * the current CRL of that issuer, unless the cache already holds one with a

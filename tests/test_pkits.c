@@ -50,9 +50,6 @@ struct pkits_pending {
 };
 
 static const struct pkits_pending pkits_pending[] = {
-    /* The CRL issuer's own path needs the CRL it signs (PKITS says the test
-     * need not be run); OpenSSL-derived CRL path validation refuses it. */
-    {"4.14.30", "REVOCATION_UNKNOWN", "CRL issuer path depends on the CRL being checked (X509_V_ERR_CRL_PATH_VALIDATION_ERROR)"},
     {NULL, NULL, NULL},
 };
 

@@ -56,11 +56,6 @@ struct service_pending {
 };
 
 static const struct service_pending service_pending[] = {
-    /* The CRL issuer's certificate is covered only by the CRL it signs:
-     * validating that CRL needs the CRL issuer's status, which needs the
-     * CRL. PKITS says the test need not be run; the nesting limit
-     * (REV_MAX_DEPTH) ends the loop as "undetermined". */
-    {"4.14.30", "REVOCATION_UNKNOWN", "CRL issuer path depends on the CRL being checked"},
     {NULL, NULL, NULL},
 };
 

@@ -20,9 +20,12 @@
 #include <string.h>
 
 #include <openssl/err.h>
+#include <openssl/mem.h>
 #include <openssl/obj.h>
 #include <openssl/x509v3.h>
 
+#include "crl_cache.h"
+#include "dsa_verify.h"
 #include "verdict.h"
 
 #define PATHVAL_DEFAULT_DEPTH 8
@@ -162,7 +165,7 @@ static bool dsa_excuses(X509_STORE_CTX *ctx, int err)
         if (crl == NULL || issuer == NULL)
             return false;
         above = chain_above(ctx, issuer);
-        ok = cv_dsa_verify_crl(crl, issuer, above);
+        ok = dsa_verify_crl(crl, issuer, above);
         sk_X509_free(above);
         return ok;
     }
@@ -175,7 +178,7 @@ static bool dsa_excuses(X509_STORE_CTX *ctx, int err)
         return false;
     issuer = (size_t)d + 1 < sk_X509_num(chain) ? sk_X509_value(chain, (size_t)d + 1) : x;
     above = chain_above(ctx, issuer);
-    ok = cv_dsa_verify_cert(x, issuer, above);
+    ok = dsa_verify_cert(x, issuer, above);
     sk_X509_free(above);
     return ok;
 }
@@ -593,11 +596,67 @@ static unsigned long options_flags(const struct path_options *o)
         f |= X509_V_FLAG_INHIBIT_MAP;
     if (o->inhibit_any_policy)
         f |= X509_V_FLAG_INHIBIT_ANY;
-    if (o->crl_check != CRL_CHECK_NONE)
-        f |= X509_V_FLAG_CRL_CHECK | X509_V_FLAG_EXTENDED_CRL_SUPPORT | X509_V_FLAG_USE_DELTAS;
-    if (o->crl_check == CRL_CHECK_ALL)
-        f |= X509_V_FLAG_CRL_CHECK_ALL;
+    /* No X509_V_FLAG_CRL_CHECK: revocation is checked afterwards by the
+     * service's own RFC 5280 6.3 engine (check_crls below). */
     return f;
+}
+
+/* Appends the certificates of |from| to |to| (borrowed references). */
+static bool push_all(STACK_OF(X509) *to, const STACK_OF(X509) *from)
+{
+    for (size_t i = 0; from != NULL && i < sk_X509_num(from); i++)
+        if (!sk_X509_push(to, sk_X509_value(from, i)))
+            return false;
+    return true;
+}
+
+/* check_crls: RFC 5280 6.3 for path_validate's callers (certvalctl verify
+ * and check-trust, the PKITS test) with the engine the service runs
+ * (validator/revocation.c) over a CRL cache made of |crls|, so the command
+ * line and the server cannot disagree on revocation. CRLs that do not
+ * verify under a candidate issuer are left out, as the service would. */
+static int check_crls(struct path_result *res, const struct path_options *opts,
+                      const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                      const STACK_OF(X509_CRL) *crls)
+{
+    bool registered_here = !crl_cache_reader_registered();
+    STACK_OF(X509) *issuers = sk_X509_new_null();
+    struct crl_cache *cache = crl_cache_new();
+    struct revocation_sources src = {.crls = cache};
+    struct verdict v;
+    int rc = -1;
+
+    if (registered_here)
+        crl_cache_reader_register();
+    if (issuers == NULL || cache == NULL || !push_all(issuers, anchors) ||
+        !push_all(issuers, untrusted) || !push_all(issuers, res->chain))
+        goto out;
+    for (size_t i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
+        uint8_t *der = NULL;
+        int len = i2d_X509_CRL(sk_X509_CRL_value(crls, i), &der);
+        char err[256];
+
+        if (len > 0)
+            crl_cache_add_der(cache, der, (size_t)len, issuers, "path_validate", err, sizeof(err));
+        OPENSSL_free(der);
+    }
+    verdict_init(&v, 0);
+    if (revocation_check_chain(&v, NULL, &src, res->chain,
+                               opts->crl_check == CRL_CHECK_ALL ? REVOCATION_ALL : REVOCATION_LEAF,
+                               0, STALE_FAIL_CLOSED, opts->at, untrusted) != 0) {
+        res->valid = false;
+        res->reason = v.reason;
+        snprintf(res->detail, sizeof(res->detail), "%s", v.detail);
+        sk_X509_pop_free(res->chain, X509_free);
+        res->chain = NULL;
+    }
+    rc = 0;
+out:
+    crl_cache_free(cache);
+    sk_X509_free(issuers);
+    if (registered_here)
+        crl_cache_reader_unregister();
+    return rc;
 }
 
 int path_validate(struct path_result *res, const struct path_options *opts, X509 *leaf,
@@ -608,7 +667,6 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     struct pathval_run run;
     STACK_OF(ASN1_OBJECT) *pol = NULL;
     STACK_OF(X509) *u = NULL;
-    STACK_OF(X509_CRL) *c = NULL;
     char err[128] = "";
     int rc = -1;
 
@@ -627,11 +685,6 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     u = untrusted != NULL ? sk_X509_dup(untrusted) : sk_X509_new_null();
     if (u == NULL)
         goto err;
-    if (opts->crl_check != CRL_CHECK_NONE) {
-        c = crls != NULL ? sk_X509_CRL_dup(crls) : sk_X509_CRL_new_null();
-        if (c == NULL)
-            goto err;
-    }
     run.at = opts->at;
     run.flags = options_flags(opts);
     run.policies = pol;
@@ -639,7 +692,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.hostname = opts->purpose == PURPOSE_SERVER ? opts->hostname : NULL;
     run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
     run.max_attempts = opts->max_path_attempts;
-    run.crls = c;
+    run.crls = NULL;
     rc = pathval_verify(res, &env, &run, leaf, u);
     if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
         /* max_depth counts the anchor (validator.h); X509's depth does not. */
@@ -650,13 +703,17 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
         snprintf(res->detail, sizeof(res->detail), "path has more than %d certificates",
                  run.max_depth);
     }
+    if (rc == 0 && res->valid && opts->crl_check != CRL_CHECK_NONE &&
+        check_crls(res, opts, anchors, untrusted, crls) != 0) {
+        rc = -1;
+        snprintf(err, sizeof(err), "out of memory checking revocation");
+    }
 err:
     if (rc != 0 && err[0] != '\0') {
         res->valid = false;
         res->reason = REASON_INTERNAL_ERROR;
         snprintf(res->detail, sizeof(res->detail), "%s", err);
     }
-    sk_X509_CRL_free(c);
     sk_X509_free(u);
     sk_ASN1_OBJECT_pop_free(pol, ASN1_OBJECT_free);
     pathval_env_clear(&env);

@@ -65,6 +65,7 @@ struct cert_facts {
     uint8_t serial[256];
     size_t serial_len;
     bool is_ca;
+    bool issuer_no_crl_sign; /* the issuer's keyUsage leaves out cRLSign (RFC 5280 4.2.1.3) */
     struct crl_cert_dp dps[REV_MAX_DPS];
     size_t n_dps;
 };
@@ -76,6 +77,7 @@ struct cert_result {
     bool stale_seen; /* a CRL that would have counted was stale */
     bool stale_used; /* ... and was used anyway (STALE_ALLOW_WARN) */
     const char *why; /* for undetermined: what was missing */
+    bool no_crl_at_all; /* undetermined because no CRL in scope verified at all */
 };
 
 static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocation_report *rep,
@@ -115,6 +117,8 @@ static int facts_init(struct cert_facts *f, const STACK_OF(X509) * chain, size_t
     memset(f, 0, sizeof(*f));
     f->depth = depth;
     f->cert = sk_X509_value(chain, depth);
+    f->issuer_no_crl_sign = X509_get_key_usage(issuer) != UINT32_MAX &&
+                            !(X509_get_key_usage(issuer) & KU_CRL_SIGN);
     if (crl_cache_issuer_id(f->issuer_id, issuer) != 0 ||
         crl_cache_serial_content(f->serial, sizeof(f->serial), &f->serial_len,
                                  X509_get0_serialNumber(f->cert)) != 0)
@@ -216,13 +220,24 @@ static bool signer_trusted(struct rev_ctx *ctx, const struct cert_facts *f,
         if (memcmp(ctx->signers[i].id, id, sizeof(id)) == 0)
             return ctx->signers[i].trusted;
     signer = find_cert(ctx, id, &on_path);
+    if (signer == NULL)
+        return false;
     /* A CA of the validated path is validated already; its revocation is
      * checked with the rest of the path when the scope covers it. */
-    trusted = signer != NULL && (on_path || validate_signer(ctx, signer));
-    if (*ctx->n_signers < REV_MAX_SIGNERS) {
-        memcpy(ctx->signers[*ctx->n_signers].id, id, sizeof(id));
-        ctx->signers[(*ctx->n_signers)++].trusted = trusted;
-    }
+    if (on_path)
+        return true;
+    if (*ctx->n_signers == REV_MAX_SIGNERS)
+        return validate_signer(ctx, signer);
+    /* While the signer's own path is checked it counts as trusted, so that
+     * a CRL it signs may speak for the signer itself (an indirect CRL that
+     * covers its own issuer: PKITS 4.14.30). That CRL listing the signer
+     * still revokes it, and a failed validation records the signer as
+     * untrusted for the rest of the call. */
+    size_t slot = (*ctx->n_signers)++;
+    memcpy(ctx->signers[slot].id, id, sizeof(id));
+    ctx->signers[slot].trusted = true;
+    trusted = validate_signer(ctx, signer);
+    ctx->signers[slot].trusted = trusted;
     return trusted;
 }
 
@@ -357,6 +372,7 @@ static void cert_status(struct rev_ctx *ctx, const struct cert_facts *f, struct 
     r->st = r->stale_seen ? CS_STALE : CS_UNKNOWN;
     r->why = mask != 0 ? "the applicable CRLs do not cover every reason code"
                        : "no usable CRL in scope from a valid CRL issuer";
+    r->no_crl_at_all = mask == 0 && !r->stale_seen;
 }
 
 /* reproducible: would crl_cache_check_id on the certificate's reference
@@ -376,6 +392,16 @@ static bool reproducible(const struct rev_ctx *ctx, const struct cert_facts *f,
            (r->st == CS_GOOD && r->stale_used && st == CRL_STATUS_STALE);
 }
 
+/* True when a distribution point of the certificate names a cRLIssuer:
+ * its CRLs are expected from that issuer, not from its own. */
+static bool names_crl_issuer(const struct cert_facts *f)
+{
+    for (size_t i = 0; i < f->n_dps; i++)
+        if (f->dps[i].has_crl_issuer)
+            return true;
+    return false;
+}
+
 static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct cert_facts *f,
                     const struct cert_result *r)
 {
@@ -391,6 +417,17 @@ static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct
                      "%s at depth %zu: CRL past nextUpdate + grace %us", who, f->depth, ctx->grace);
         break;
     default:
+        if (r->no_crl_at_all && f->issuer_no_crl_sign && !names_crl_issuer(f) &&
+            crl_cache_lookup_name(ctx->crls, NULL, 0, f->issuer_id, f->issuer_id, f->serial,
+                                  f->serial_len) == 0) {
+            /* No CRL at all under the issuer's name, and the issuer may not
+             * sign CRLs (its own CRL was refused for that): the missing
+             * key usage is the cause to name. */
+            verdict_deny(out, REASON_KEY_USAGE,
+                         "%s at depth %zu: its issuer lacks the cRLSign key usage, so no CRL "
+                         "from it can decide its status", who, f->depth);
+            break;
+        }
         verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
                      r->why != NULL ? r->why : "status undetermined");
         break;

@@ -31,17 +31,6 @@ int cv_stack_append_certs(STACK_OF(X509) *to, const STACK_OF(X509) *from);
  * the DER form RFC 5280 4.1.2.5 requires) to Unix seconds. Returns 0 or -1. */
 int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
 
-/* ---- dsa.c ---- */
-
-/* cv_dsa_verify_cert returns true when |cert|'s DSA signature verifies
- * under |issuer|'s DSA key; domain parameters |issuer| omits are inherited
- * from the certificates in |above| (issuer's issuer first). False for any
- * other algorithm or failure. */
-bool cv_dsa_verify_cert(X509 *cert, const X509 *issuer, const STACK_OF(X509) *above);
-
-/* cv_dsa_verify_crl is the same for a CRL signed by |issuer|. */
-bool cv_dsa_verify_crl(X509_CRL *crl, const X509 *issuer, const STACK_OF(X509) *above);
-
 /* ---- pathval.c ---- */
 
 /* A prepared verification environment: the X509_STORE holding the anchors,

@@ -16,9 +16,9 @@ import certval_harness as h  # noqa: E402
 PKITS = os.environ.get("CERTVAL_PKITS_DIR") or os.path.join(h.SRC, "..", "shared", "testdata",
                                                               "pkits")
 PKITS_TIME = "1302825600"  # 2011-04-15, as the PKITS harnesses use
-# Rows whose outcome differs from the manifest, with the cause (docs/conformance.md).
-PENDING = {"4.14.30": "the CRL issuer's path depends on the CRL being checked; PKITS says "
-                      "the test need not be run, and OpenSSL 3 fails it too"}
+# Rows whose outcome differs from the manifest, with the cause
+# (docs/conformance.md). None today; kept so a regression can be listed.
+PENDING = {}
 
 
 def ctl(*args, timeout=30):

@@ -1,13 +1,5 @@
-/* DSA signature verification for certificates and CRLs.
- *
- * BoringSSL parses DSA keys but its X509 layer does not verify DSA
- * signatures, and cannot decode a DSA key whose domain parameters are
- * inherited from the issuer (RFC 3279 2.3.2). PKITS 4.1.4-4.1.6 use both.
- * pathval.c's verify callback calls these when BoringSSL reports a
- * signature failure, and clears the error only when the DSA math verifies,
- * so the fallback can accept nothing BoringSSL would refuse for another
- * reason. Thread-safe: no shared state. */
-#include "validator_internal.h"
+/* DSA signature verification for certificates and CRLs (dsa_verify.h). */
+#include "dsa_verify.h"
 
 #include <string.h>
 
@@ -87,8 +79,8 @@ static DSA *dsa_key_of(const X509 *issuer, const STACK_OF(X509) *above)
 }
 
 /* Verifies a DSA |sig| over |tbs| with the digest |nid| names. */
-static bool dsa_check(int sig_nid, const uint8_t *tbs, size_t tbs_len, const ASN1_BIT_STRING *sig,
-                      DSA *dsa)
+static bool dsa_check(int sig_nid, const uint8_t *tbs, size_t tbs_len, const uint8_t *sig,
+                      size_t sig_len, DSA *dsa)
 {
     uint8_t digest[SHA256_DIGEST_LENGTH];
     size_t dlen;
@@ -107,50 +99,57 @@ static bool dsa_check(int sig_nid, const uint8_t *tbs, size_t tbs_len, const ASN
     default:
         return false;
     }
-    return DSA_check_signature(&valid, digest, dlen, ASN1_STRING_get0_data(sig),
-                               (size_t)ASN1_STRING_length(sig), dsa) &&
-           valid == 1;
+    return DSA_check_signature(&valid, digest, dlen, sig, sig_len, dsa) && valid == 1;
 }
 
-bool cv_dsa_verify_cert(X509 *cert, const X509 *issuer, const STACK_OF(X509) *above)
+bool dsa_verify_signed(const uint8_t *tbs, size_t tbs_len, int sig_nid, const uint8_t *sig,
+                       size_t sig_len, const X509 *issuer, const STACK_OF(X509) *above)
+{
+    DSA *dsa = dsa_key_of(issuer, above);
+    bool ok = dsa != NULL && dsa_check(sig_nid, tbs, tbs_len, sig, sig_len, dsa);
+
+    DSA_free(dsa);
+    return ok;
+}
+
+bool dsa_verify_cert(X509 *cert, const X509 *issuer, const STACK_OF(X509) *above)
 {
     const ASN1_BIT_STRING *sig = NULL;
     const X509_ALGOR *outer = NULL;
     uint8_t *tbs = NULL;
-    DSA *dsa = NULL;
     bool ok = false;
     int len;
 
     X509_get0_signature(&sig, &outer, cert);
     /* RFC 5280 4.1.1.2: the outer algorithm must equal the signed one. */
-    if (sig == NULL || outer == NULL || X509_ALGOR_cmp(outer, X509_get0_tbs_sigalg(cert)) != 0)
+    if (sig == NULL || outer == NULL || X509_ALGOR_cmp(outer, X509_get0_tbs_sigalg(cert)) != 0 ||
+        !is_dsa_key(issuer))
         return false;
-    dsa = dsa_key_of(issuer, above);
-    len = dsa != NULL ? i2d_X509_tbs(cert, &tbs) : -1;
+    len = i2d_X509_tbs(cert, &tbs);
     if (len > 0)
-        ok = dsa_check(X509_get_signature_nid(cert), tbs, (size_t)len, sig, dsa);
+        ok = dsa_verify_signed(tbs, (size_t)len, X509_get_signature_nid(cert),
+                               ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), issuer,
+                               above);
     OPENSSL_free(tbs);
-    DSA_free(dsa);
     return ok;
 }
 
-bool cv_dsa_verify_crl(X509_CRL *crl, const X509 *issuer, const STACK_OF(X509) *above)
+bool dsa_verify_crl(X509_CRL *crl, const X509 *issuer, const STACK_OF(X509) *above)
 {
     const ASN1_BIT_STRING *sig = NULL;
     const X509_ALGOR *outer = NULL;
     uint8_t *tbs = NULL;
-    DSA *dsa = NULL;
     bool ok = false;
     int len;
 
     X509_CRL_get0_signature(crl, &sig, &outer);
-    if (sig == NULL || outer == NULL)
+    if (sig == NULL || outer == NULL || !is_dsa_key(issuer))
         return false;
-    dsa = dsa_key_of(issuer, above);
-    len = dsa != NULL ? i2d_X509_CRL_tbs(crl, &tbs) : -1;
+    len = i2d_X509_CRL_tbs(crl, &tbs);
     if (len > 0)
-        ok = dsa_check(X509_CRL_get_signature_nid(crl), tbs, (size_t)len, sig, dsa);
+        ok = dsa_verify_signed(tbs, (size_t)len, X509_CRL_get_signature_nid(crl),
+                               ASN1_STRING_get0_data(sig), (size_t)ASN1_STRING_length(sig), issuer,
+                               above);
     OPENSSL_free(tbs);
-    DSA_free(dsa);
     return ok;
 }
