@@ -577,6 +577,8 @@ int main(int argc, char **argv)
         admin.crls = srv.crls;
         admin.deny = srv.deny;
         admin.limits = srv.limits;
+        /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
+        admin.limits.max_message_bytes = cfg->admin_max_message_bytes;
         admin_configure(cfg->admin_token_file, cfg->state_dir, o.config);
         if (server_start(&admin, &cfg->admin_listen, 1, NULL, 1, 0, &aport, err,
                          sizeof(err)) < 0) {

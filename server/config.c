@@ -126,6 +126,7 @@ struct raw_vcache {
 struct raw_admin {
     char *listen;
     char *token_file;
+    uint32_t *max_message_bytes;
 };
 
 struct raw_audit {
@@ -307,6 +308,7 @@ static const cyaml_schema_field_t cfg_admin_fields[] = {
     CYAML_FIELD_STRING_PTR("listen", CYAML_FLAG_POINTER, struct raw_admin, listen, 1, 300),
     CYAML_FIELD_STRING_PTR("token_file", CYAML_FLAG_POINTER, struct raw_admin, token_file, 1,
                            PATH_MAX),
+    CYAML_FIELD_UINT_PTR("max_message_bytes", OPT_PTR, struct raw_admin, max_message_bytes),
     CYAML_FIELD_END,
 };
 
@@ -1036,6 +1038,10 @@ static int cfg_build_observability(struct cfg_ctx *ctx, struct certval_config *c
         if (cfg_check_file(ctx, c->admin_token_file, "admin.token_file") != 0)
             return -1;
     }
+    if (cfg_uint(ctx, &c->admin_max_message_bytes,
+                 r->admin != NULL ? r->admin->max_message_bytes : NULL, "admin.max_message_bytes",
+                 256u << 20, 1u << 20, 1u << 30))
+        return -1;
     c->audit_all_verdicts = a->all_verdicts != NULL && *a->all_verdicts;
     if (cfg_uint(ctx, &c->audit_max_lines_per_second, a->max_lines_per_second,
                  "audit.max_lines_per_second", 1000, 1, 1000000))

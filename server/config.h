@@ -57,6 +57,7 @@ struct certval_config {
     /* admin API (certval.v1.Admin on its own listener) */
     char *admin_listen;         /* "HOST:PORT", NULL = off */
     char *admin_token_file;     /* bearer token, first line; read on every call */
+    uint32_t admin_max_message_bytes; /* a pushed CRL fits: default 256 MiB */
 
     /* verdict cache (read at start-up) */
     uint32_t verdict_cache_max_entries;   /* default 200000; 0 = no cache */

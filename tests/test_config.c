@@ -248,6 +248,7 @@ Test(config, service_section_defaults, .init = t_setup, .fini = t_teardown)
     cr_expect_not(c->audit_all_verdicts);
     cr_expect_eq(c->audit_max_lines_per_second, 1000);
     cr_expect_null(c->admin_listen);
+    cr_expect_eq(c->admin_max_message_bytes, 256u << 20);
     cr_expect_eq(c->verdict_cache_max_entries, 200000);
     cr_expect_eq(c->verdict_cache_max_megabytes, 256);
     config_free(c);

@@ -134,6 +134,16 @@ class RevocationTest(unittest.TestCase):
         self.assertGreaterEqual(len(status.issuers), 3)
         self.assertNotIn("token file", self.srv.logs())
 
+    def test_push_larger_than_the_validator_message_limit(self):
+        # 5 MB is over limits.max_message_bytes (4 MiB): the admin listener
+        # has its own, larger limit, so the CRL reaches the parser and is
+        # refused for what it is, not for its size.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.admin_call("PushCrl", admin_pb2.PushCrlRequest(crl=b"\x30" * (5 << 20)),
+                            admin_pb2.PushCrlResponse)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("CRL refused", cm.exception.details())
+
     def test_admin_requires_the_token(self):
         for token in (None, "wrong-token-wrong-token-wrong", TOKEN + "x"):
             with self.assertRaises(grpc.RpcError) as cm:
