@@ -242,6 +242,7 @@ Test(pathval, purpose_and_hostname)
     o.hostname = "evil.example.com";
     res = gen_validate(&g, &o);
     cr_expect_not(res.valid);
+    cr_expect_eq(res.reason, REASON_NAME_MISMATCH, "%s", verdict_reason_name(res.reason));
     cr_expect_neq(strstr(res.detail, "mismatch"), NULL, "%s", res.detail);
     path_result_clear(&res);
     gen_free(&g);

@@ -271,10 +271,11 @@ static enum verdict_reason pathval_reason(int e, X509 *x)
     case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
     case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
     case X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS:
+        return REASON_NAME_CONSTRAINTS;
     case X509_V_ERR_HOSTNAME_MISMATCH: /* the name the caller expects is not the leaf's */
     case X509_V_ERR_EMAIL_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return REASON_NAME_CONSTRAINTS;
+        return REASON_NAME_MISMATCH;
     case X509_V_ERR_SUBJECT_ISSUER_MISMATCH:
     case X509_V_ERR_AKID_SKID_MISMATCH:
     case X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH:

@@ -30,6 +30,7 @@ static const char *const reason_names[] = {
     [REASON_MISSING_IDENTITY] = "MISSING_IDENTITY",
     [REASON_NAME_CHAINING] = "NAME_CHAINING",
     [REASON_INTERNAL_ERROR] = "INTERNAL_ERROR",
+    [REASON_NAME_MISMATCH] = "NAME_MISMATCH",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
