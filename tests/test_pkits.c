@@ -19,27 +19,8 @@
 #include <string.h>
 
 #include "validator.h"
+#include "support/pkits_manifest.h"
 #include "verdict.h"
-
-#define PKITS_AT 1302825600 /* 2011-04-15, as BoringSSL's harness */
-#define MAX_ROWS 300
-#define MAX_LIST 16
-
-struct pkits_row {
-    char id[16];
-    char name[96];
-    char *path[MAX_LIST];
-    size_t n_path;
-    char *other[MAX_LIST];
-    size_t n_other;
-    char *crls[MAX_LIST];
-    size_t n_crls;
-    char *policies[MAX_LIST];
-    size_t n_policies;
-    bool explicit_policy, inhibit_map, inhibit_any;
-    bool expect_valid;
-    char reason[32];
-};
 
 /* A row this implementation does not yet get right: what it produces today
  * ("valid" or a reason name) and why. */
@@ -61,104 +42,6 @@ static const struct pkits_pending *pending_find(const char *id)
     return NULL;
 }
 
-/* class_matches: is |r| one of the reasons the manifest class allows? */
-static bool class_matches(const char *cls, enum verdict_reason r)
-{
-    static const struct {
-        const char *cls;
-        enum verdict_reason r[2];
-    } map[] = {
-        {"policy", {REASON_POLICY, REASON_POLICY}},
-        {"revoked", {REASON_REVOKED, REASON_REVOKED}},
-        {"crl-problem", {REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_STALE}},
-        {"name-constraints", {REASON_NAME_CONSTRAINTS, REASON_NAME_CONSTRAINTS}},
-        {"basic-constraints", {REASON_BASIC_CONSTRAINTS, REASON_PATH_TOO_LONG}},
-        {"key-usage", {REASON_KEY_USAGE, REASON_KEY_USAGE}},
-        {"validity", {REASON_EXPIRED, REASON_NOT_YET_VALID}},
-        {"signature", {REASON_BAD_SIGNATURE, REASON_BAD_SIGNATURE}},
-        {"name-chaining", {REASON_NAME_CHAINING, REASON_UNTRUSTED_ISSUER}},
-        {"critical-extension", {REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION}},
-    };
-    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
-        if (strcmp(map[i].cls, cls) == 0)
-            return r == map[i].r[0] || r == map[i].r[1];
-    return false;
-}
-
-/* split_list splits a comma list in place ("-" = empty). */
-static size_t split_list(char *s, char **out, size_t max)
-{
-    size_t n = 0;
-    if (strcmp(s, "-") == 0)
-        return 0;
-    for (char *p = s; p != NULL && n < max;) {
-        char *comma = strchr(p, ',');
-        if (comma != NULL)
-            *comma = '\0';
-        out[n++] = p;
-        p = comma != NULL ? comma + 1 : NULL;
-    }
-    return n;
-}
-
-static size_t split_tabs(char *line, char **f, size_t max)
-{
-    size_t n = 0;
-    char *p = line;
-    while (n < max) {
-        f[n++] = p;
-        p = strchr(p, '\t');
-        if (p == NULL)
-            break;
-        *p++ = '\0';
-    }
-    return n;
-}
-
-static size_t load_manifest(struct pkits_row *rows, char **store)
-{
-    FILE *f = fopen(CERTVAL_PKITS_DIR "/manifest.tsv", "r");
-    char line[4096];
-    size_t n = 0, lineno = 0;
-
-    cr_assert_not_null(f, "cannot open %s", CERTVAL_PKITS_DIR "/manifest.tsv");
-    while (fgets(line, sizeof(line), f) != NULL && n < MAX_ROWS) {
-        char *fld[16];
-        line[strcspn(line, "\r\n")] = '\0';
-        if (lineno++ == 0)
-            continue; /* header */
-        char *copy = strdup(line);
-        store[n] = copy;
-        cr_assert_eq(split_tabs(copy, fld, 16), 13, "manifest line %zu: 13 columns", lineno);
-        struct pkits_row *r = &rows[n++];
-        memset(r, 0, sizeof(*r));
-        snprintf(r->id, sizeof(r->id), "%s", fld[0]);
-        snprintf(r->name, sizeof(r->name), "%s", fld[1]);
-        r->n_path = split_list(fld[2], r->path, MAX_LIST);
-        r->n_other = split_list(fld[3], r->other, MAX_LIST);
-        r->n_crls = split_list(fld[4], r->crls, MAX_LIST);
-        r->n_policies = split_list(fld[5], r->policies, MAX_LIST);
-        r->explicit_policy = strcmp(fld[6], "1") == 0;
-        r->inhibit_map = strcmp(fld[7], "1") == 0;
-        r->inhibit_any = strcmp(fld[8], "1") == 0;
-        r->expect_valid = strcmp(fld[9], "valid") == 0;
-        snprintf(r->reason, sizeof(r->reason), "%s", fld[10]);
-    }
-    fclose(f);
-    return n;
-}
-
-static void push_cert(STACK_OF(X509) *sk, const char *name)
-{
-    char path[512], err[256];
-    STACK_OF(X509) *one = NULL;
-    snprintf(path, sizeof(path), "%s/certs/%s", CERTVAL_PKITS_DIR, name);
-    cr_assert_eq(cv_load_certs(&one, path, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(sk_X509_num(one), 1);
-    X509 *x = sk_X509_shift(one);
-    cr_assert(sk_X509_push(sk, x));
-    sk_X509_free(one);
-}
 
 static void push_crl(STACK_OF(X509_CRL) *sk, const char *name)
 {
@@ -183,12 +66,12 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     bool any_policy = r->n_policies == 1 && strcmp(r->policies[0], "2.5.29.32.0") == 0;
 
     cr_assert(r->n_path >= 2, "%s: path too short", r->id);
-    push_cert(anchors, r->path[0]);
+    pkits_push_cert(anchors, r->path[0]);
     for (size_t i = 1; i + 1 < r->n_path; i++)
-        push_cert(untrusted, r->path[i]);
+        pkits_push_cert(untrusted, r->path[i]);
     for (size_t i = 0; i < r->n_other; i++)
-        push_cert(untrusted, r->other[i]);
-    push_cert(leafs, r->path[r->n_path - 1]);
+        pkits_push_cert(untrusted, r->other[i]);
+    pkits_push_cert(leafs, r->path[r->n_path - 1]);
     for (size_t i = 0; i < r->n_crls; i++)
         push_crl(crls, r->crls[i]);
 
@@ -235,13 +118,13 @@ static struct section_stat *section_of(struct section_stat *s, size_t *n, const 
 
 Test(pkits, manifest_rows)
 {
-    static struct pkits_row rows[MAX_ROWS];
-    static char *store[MAX_ROWS];
-    static char observed[MAX_ROWS][32];
-    static char details[MAX_ROWS][VERDICT_DETAIL_MAX];
-    static bool ok[MAX_ROWS];
+    static struct pkits_row rows[PKITS_MAX_ROWS];
+    static char *store[PKITS_MAX_ROWS];
+    static char observed[PKITS_MAX_ROWS][32];
+    static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
+    static bool ok[PKITS_MAX_ROWS];
     struct section_stat secs[32];
-    size_t n_secs = 0, n = load_manifest(rows, store);
+    size_t n_secs = 0, n = pkits_load_manifest(rows, store);
     unsigned pass = 0, pending_hits = 0;
     FILE *md;
 
@@ -252,7 +135,7 @@ Test(pkits, manifest_rows)
         snprintf(observed[i], sizeof(observed[i]), "%s",
                  got == REASON_OK ? "valid" : verdict_reason_name(got));
         ok[i] = r->expect_valid ? got == REASON_OK
-                                : got != REASON_OK && class_matches(r->reason, got);
+                                : got != REASON_OK && pkits_class_matches(r->reason, got);
         struct section_stat *s = section_of(secs, &n_secs, r->id);
         s->total++;
         s->pass += ok[i];

@@ -1,0 +1,109 @@
+#include "pkits_manifest.h"
+
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "validator.h"
+
+/* class_matches: is |r| one of the reasons the manifest class allows? */
+bool pkits_class_matches(const char *cls, enum verdict_reason r)
+{
+    static const struct {
+        const char *cls;
+        enum verdict_reason r[2];
+    } map[] = {
+        {"policy", {REASON_POLICY, REASON_POLICY}},
+        {"revoked", {REASON_REVOKED, REASON_REVOKED}},
+        {"crl-problem", {REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_STALE}},
+        {"name-constraints", {REASON_NAME_CONSTRAINTS, REASON_NAME_CONSTRAINTS}},
+        {"basic-constraints", {REASON_BASIC_CONSTRAINTS, REASON_PATH_TOO_LONG}},
+        {"key-usage", {REASON_KEY_USAGE, REASON_KEY_USAGE}},
+        {"validity", {REASON_EXPIRED, REASON_NOT_YET_VALID}},
+        {"signature", {REASON_BAD_SIGNATURE, REASON_BAD_SIGNATURE}},
+        {"name-chaining", {REASON_NAME_CHAINING, REASON_UNTRUSTED_ISSUER}},
+        {"critical-extension", {REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION}},
+    };
+    for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+        if (strcmp(map[i].cls, cls) == 0)
+            return r == map[i].r[0] || r == map[i].r[1];
+    return false;
+}
+
+/* split_list splits a comma list in place ("-" = empty). */
+static size_t split_list(char *s, char **out, size_t max)
+{
+    size_t n = 0;
+    if (strcmp(s, "-") == 0)
+        return 0;
+    for (char *p = s; p != NULL && n < max;) {
+        char *comma = strchr(p, ',');
+        if (comma != NULL)
+            *comma = '\0';
+        out[n++] = p;
+        p = comma != NULL ? comma + 1 : NULL;
+    }
+    return n;
+}
+
+static size_t split_tabs(char *line, char **f, size_t max)
+{
+    size_t n = 0;
+    char *p = line;
+    while (n < max) {
+        f[n++] = p;
+        p = strchr(p, '\t');
+        if (p == NULL)
+            break;
+        *p++ = '\0';
+    }
+    return n;
+}
+
+size_t pkits_load_manifest(struct pkits_row *rows, char **store)
+{
+    FILE *f = fopen(CERTVAL_PKITS_DIR "/manifest.tsv", "r");
+    char line[4096];
+    size_t n = 0, lineno = 0;
+
+    cr_assert_not_null(f, "cannot open %s", CERTVAL_PKITS_DIR "/manifest.tsv");
+    while (fgets(line, sizeof(line), f) != NULL && n < PKITS_MAX_ROWS) {
+        char *fld[16];
+        line[strcspn(line, "\r\n")] = '\0';
+        if (lineno++ == 0)
+            continue; /* header */
+        char *copy = strdup(line);
+        store[n] = copy;
+        cr_assert_eq(split_tabs(copy, fld, 16), 13, "manifest line %zu: 13 columns", lineno);
+        struct pkits_row *r = &rows[n++];
+        memset(r, 0, sizeof(*r));
+        snprintf(r->id, sizeof(r->id), "%s", fld[0]);
+        snprintf(r->name, sizeof(r->name), "%s", fld[1]);
+        r->n_path = split_list(fld[2], r->path, PKITS_MAX_LIST);
+        r->n_other = split_list(fld[3], r->other, PKITS_MAX_LIST);
+        r->n_crls = split_list(fld[4], r->crls, PKITS_MAX_LIST);
+        r->n_policies = split_list(fld[5], r->policies, PKITS_MAX_LIST);
+        r->explicit_policy = strcmp(fld[6], "1") == 0;
+        r->inhibit_map = strcmp(fld[7], "1") == 0;
+        r->inhibit_any = strcmp(fld[8], "1") == 0;
+        r->expect_valid = strcmp(fld[9], "valid") == 0;
+        snprintf(r->reason, sizeof(r->reason), "%s", fld[10]);
+    }
+    fclose(f);
+    return n;
+}
+
+void pkits_push_cert(STACK_OF(X509) *sk, const char *name)
+{
+    char path[512], err[256];
+    STACK_OF(X509) *one = NULL;
+    snprintf(path, sizeof(path), "%s/certs/%s", CERTVAL_PKITS_DIR, name);
+    cr_assert_eq(cv_load_certs(&one, path, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(sk_X509_num(one), 1);
+    X509 *x = sk_X509_shift(one);
+    cr_assert(sk_X509_push(sk, x));
+    sk_X509_free(one);
+}
+

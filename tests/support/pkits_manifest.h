@@ -1,0 +1,47 @@
+/* Test support: the NIST PKITS manifest (../shared/testdata/pkits, format
+ * in its README) for tests/test_pkits.c and tests/test_pkits_service.c.
+ * Criterion assertions stop the calling test on a bad manifest or file. */
+#ifndef CERTVAL_TEST_PKITS_MANIFEST_H
+#define CERTVAL_TEST_PKITS_MANIFEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/base.h>
+#include <openssl/x509.h>
+
+#include "verdict-t.h"
+
+#define PKITS_AT 1302825600 /* 2011-04-15, as BoringSSL's harness */
+#define PKITS_MAX_ROWS 300
+#define PKITS_MAX_LIST 16
+
+struct pkits_row {
+    char id[16];
+    char name[96];
+    char *path[PKITS_MAX_LIST]; /* trust anchor first, target last */
+    size_t n_path;
+    char *other[PKITS_MAX_LIST]; /* other_certs: extra untrusted candidates */
+    size_t n_other;
+    char *crls[PKITS_MAX_LIST];
+    size_t n_crls;
+    char *policies[PKITS_MAX_LIST]; /* initial policy set */
+    size_t n_policies;
+    bool explicit_policy, inhibit_map, inhibit_any;
+    bool expect_valid;
+    char reason[32]; /* manifest reason class for invalid rows */
+};
+
+/* pkits_load_manifest reads every row into |rows| (at most
+ * PKITS_MAX_ROWS); the row strings live in |store| (one strdup per row,
+ * never freed: the test process ends). Returns the row count. */
+size_t pkits_load_manifest(struct pkits_row *rows, char **store);
+
+/* pkits_class_matches: is |r| one of the reasons manifest class |cls|
+ * allows? */
+bool pkits_class_matches(const char *cls, enum verdict_reason r);
+
+/* pkits_push_cert appends the certificate certs/NAME to |sk|. */
+void pkits_push_cert(STACK_OF(X509) *sk, const char *name);
+
+#endif
