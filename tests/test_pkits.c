@@ -98,24 +98,6 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     return got;
 }
 
-struct section_stat {
-    char sec[8];
-    unsigned total, pass, pending;
-};
-
-static struct section_stat *section_of(struct section_stat *s, size_t *n, const char *id)
-{
-    char sec[8];
-    const char *dot2 = strchr(strchr(id, '.') + 1, '.');
-    snprintf(sec, sizeof(sec), "%.*s", (int)(dot2 - id), id);
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(s[i].sec, sec) == 0)
-            return &s[i];
-    memset(&s[*n], 0, sizeof(s[*n]));
-    snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
-    return &s[(*n)++];
-}
-
 Test(pkits, manifest_rows)
 {
     static struct pkits_row rows[PKITS_MAX_ROWS];
@@ -123,7 +105,7 @@ Test(pkits, manifest_rows)
     static char observed[PKITS_MAX_ROWS][32];
     static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
     static bool ok[PKITS_MAX_ROWS];
-    struct section_stat secs[32];
+    struct pkits_section secs[32];
     size_t n_secs = 0, n = pkits_load_manifest(rows, store);
     unsigned pass = 0, pending_hits = 0;
     FILE *md;
@@ -136,7 +118,7 @@ Test(pkits, manifest_rows)
                  got == REASON_OK ? "valid" : verdict_reason_name(got));
         ok[i] = r->expect_valid ? got == REASON_OK
                                 : got != REASON_OK && pkits_class_matches(r->reason, got);
-        struct section_stat *s = section_of(secs, &n_secs, r->id);
+        struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
         s->total++;
         s->pass += ok[i];
         pass += ok[i];
@@ -164,19 +146,13 @@ Test(pkits, manifest_rows)
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-results.md", "w");
     cr_assert_not_null(md);
-    fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");
-    for (size_t i = 0; i < n_secs; i++)
-        fprintf(md, "| %s | %u / %u | %u |\n", secs[i].sec, secs[i].pass, secs[i].total,
-                secs[i].pending);
-    fprintf(md, "| **all** | **%u / %zu** | %u |\n\n", pass, n, pending_hits);
-    fprintf(md, "Deviations:\n\n| id | name | expected | observed | detail |\n"
-                "| --- | --- | --- | --- | --- |\n");
-    for (size_t i = 0; i < n; i++) {
-        if (ok[i])
-            continue;
-        fprintf(md, "| %s | %s | %s %s | %s | %s |\n", rows[i].id, rows[i].name,
-                rows[i].expect_valid ? "valid" : "invalid",
-                rows[i].expect_valid ? "" : rows[i].reason, observed[i], details[i]);
+    {
+        struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = NULL, .ok = ok,
+                                     .observed = observed, .details = details, .secs = secs,
+                                     .n_secs = n_secs, .pass = pass, .total = (unsigned)n,
+                                     .pending = pending_hits};
+
+        pkits_write_results(md, &out);
     }
     fclose(md);
     for (size_t i = 0; i < n; i++)

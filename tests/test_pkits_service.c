@@ -159,24 +159,6 @@ done:
     return got;
 }
 
-struct section_stat {
-    char sec[8];
-    unsigned total, pass, pending;
-};
-
-static struct section_stat *section_of(struct section_stat *s, size_t *n, const char *id)
-{
-    char sec[8];
-    const char *dot2 = strchr(strchr(id, '.') + 1, '.');
-    snprintf(sec, sizeof(sec), "%.*s", (int)(dot2 - id), id);
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(s[i].sec, sec) == 0)
-            return &s[i];
-    memset(&s[*n], 0, sizeof(s[*n]));
-    snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
-    return &s[(*n)++];
-}
-
 Test(pkits_service, revocation_rows)
 {
     static struct pkits_row rows[PKITS_MAX_ROWS];
@@ -184,7 +166,7 @@ Test(pkits_service, revocation_rows)
     static char observed[PKITS_MAX_ROWS][32];
     static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
     static bool ok[PKITS_MAX_ROWS], run[PKITS_MAX_ROWS];
-    struct section_stat secs[8];
+    struct pkits_section secs[8];
     size_t n_secs = 0, n = pkits_load_manifest(rows, store);
     unsigned pass = 0, total = 0, pending_hits = 0;
     FILE *md;
@@ -201,7 +183,7 @@ Test(pkits_service, revocation_rows)
                  got == REASON_OK ? "valid" : verdict_reason_name(got));
         ok[i] =
             r->expect_valid ? got == REASON_OK : got != REASON_OK && pkits_class_matches(r->reason, got);
-        struct section_stat *s = section_of(secs, &n_secs, r->id);
+        struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
         s->total++;
         s->pass += ok[i];
         pass += ok[i];
@@ -235,19 +217,13 @@ Test(pkits_service, revocation_rows)
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-service-results.md", "w");
     cr_assert_not_null(md);
-    fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");
-    for (size_t i = 0; i < n_secs; i++)
-        fprintf(md, "| %s | %u / %u | %u |\n", secs[i].sec, secs[i].pass, secs[i].total,
-                secs[i].pending);
-    fprintf(md, "| **all** | **%u / %u** | %u |\n\n", pass, total, pending_hits);
-    fprintf(md, "Deviations:\n\n| id | name | expected | observed | detail |\n"
-                "| --- | --- | --- | --- | --- |\n");
-    for (size_t i = 0; i < n; i++) {
-        if (!run[i] || ok[i])
-            continue;
-        fprintf(md, "| %s | %s | %s %s | %s | %s |\n", rows[i].id, rows[i].name,
-                rows[i].expect_valid ? "valid" : "invalid",
-                rows[i].expect_valid ? "" : rows[i].reason, observed[i], details[i]);
+    {
+        struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = run, .ok = ok,
+                                     .observed = observed, .details = details, .secs = secs,
+                                     .n_secs = n_secs, .pass = pass, .total = total,
+                                     .pending = pending_hits};
+
+        pkits_write_results(md, &out);
     }
     fprintf(md, "\nValid rows whose verdict the verdict cache may keep (re-check by "
                 "reference reproduces it) are those without a detail below:\n\n"

@@ -107,3 +107,37 @@ void pkits_push_cert(STACK_OF(X509) *sk, const char *name)
     sk_X509_free(one);
 }
 
+
+struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const char *id)
+{
+    char sec[8];
+    const char *dot2 = strchr(strchr(id, '.') + 1, '.');
+
+    snprintf(sec, sizeof(sec), "%.*s", (int)(dot2 - id), id);
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(s[i].sec, sec) == 0)
+            return &s[i];
+    memset(&s[*n], 0, sizeof(s[*n]));
+    snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
+    return &s[(*n)++];
+}
+
+void pkits_write_results(FILE *md, const struct pkits_outcome *o)
+{
+    fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");
+    for (size_t i = 0; i < o->n_secs; i++)
+        fprintf(md, "| %s | %u / %u | %u |\n", o->secs[i].sec, o->secs[i].pass, o->secs[i].total,
+                o->secs[i].pending);
+    fprintf(md, "| **all** | **%u / %u** | %u |\n\n", o->pass, o->total, o->pending);
+    fprintf(md, "Deviations:\n\n| id | name | expected | observed | detail |\n"
+                "| --- | --- | --- | --- | --- |\n");
+    for (size_t i = 0; i < o->n_rows; i++) {
+        const struct pkits_row *r = &o->rows[i];
+
+        if ((o->counted != NULL && !o->counted[i]) || o->ok[i])
+            continue;
+        fprintf(md, "| %s | %s | %s %s | %s | %s |\n", r->id, r->name,
+                r->expect_valid ? "valid" : "invalid", r->expect_valid ? "" : r->reason,
+                o->observed[i], o->details[i]);
+    }
+}

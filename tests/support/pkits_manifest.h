@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <openssl/base.h>
 #include <openssl/x509.h>
@@ -43,5 +44,33 @@ bool pkits_class_matches(const char *cls, enum verdict_reason r);
 
 /* pkits_push_cert appends the certificate certs/NAME to |sk|. */
 void pkits_push_cert(STACK_OF(X509) *sk, const char *name);
+
+/* Per-section tally of a run. */
+struct pkits_section {
+    char sec[8]; /* "4.14" */
+    unsigned total, pass, pending;
+};
+
+/* pkits_section_of returns the tally of row |id|'s section, adding it to
+ * |s| (capacity at least the number of sections) when new. */
+struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const char *id);
+
+/* The outcome of one run, for pkits_write_results. |counted| may be NULL
+ * (every row counted); observed/details are per row. */
+struct pkits_outcome {
+    const struct pkits_row *rows;
+    size_t n_rows;
+    const bool *counted;
+    const bool *ok;
+    char (*observed)[32];
+    char (*details)[VERDICT_DETAIL_MAX];
+    const struct pkits_section *secs;
+    size_t n_secs;
+    unsigned pass, total, pending;
+};
+
+/* pkits_write_results writes the per-section table and the deviations
+ * (Markdown) to |md|. */
+void pkits_write_results(FILE *md, const struct pkits_outcome *o);
 
 #endif
