@@ -64,33 +64,50 @@ static int parse_time(int64_t *out, const char *s)
     return 0;
 }
 
+struct choice {
+    const char *name;
+    int value;
+};
+
+/* parse_choice maps |s| to the value of the entry of |c| with that name;
+ * -1 with a message listing the names when none has it. */
+static int parse_choice(int *out, const char *s, const struct choice *c, size_t n,
+                        const char *option)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (strcmp(s, c[i].name) == 0) {
+            *out = c[i].value;
+            return 0;
+        }
+    }
+    fprintf(stderr, "bad %s \"%s\": one of", option, s);
+    for (size_t i = 0; i < n; i++)
+        fprintf(stderr, " %s", c[i].name);
+    fprintf(stderr, "\n");
+    return -1;
+}
+
 static int parse_purpose(enum path_purpose *out, const char *s)
 {
-    if (strcmp(s, "client") == 0)
-        *out = PURPOSE_CLIENT;
-    else if (strcmp(s, "server") == 0)
-        *out = PURPOSE_SERVER;
-    else if (strcmp(s, "any") == 0)
-        *out = PURPOSE_ANY;
-    else {
-        fprintf(stderr, "bad purpose \"%s\": client, server or any\n", s);
+    static const struct choice c[] = {
+        {"client", PURPOSE_CLIENT}, {"server", PURPOSE_SERVER}, {"any", PURPOSE_ANY}};
+    int v;
+
+    if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--purpose") != 0)
         return -1;
-    }
+    *out = (enum path_purpose)v;
     return 0;
 }
 
 static int parse_crl_check(enum crl_check_mode *out, const char *s)
 {
-    if (strcmp(s, "none") == 0)
-        *out = CRL_CHECK_NONE;
-    else if (strcmp(s, "leaf") == 0)
-        *out = CRL_CHECK_LEAF;
-    else if (strcmp(s, "all") == 0)
-        *out = CRL_CHECK_ALL;
-    else {
-        fprintf(stderr, "bad --crl-check \"%s\": none, leaf or all\n", s);
+    static const struct choice c[] = {
+        {"none", CRL_CHECK_NONE}, {"leaf", CRL_CHECK_LEAF}, {"all", CRL_CHECK_ALL}};
+    int v;
+
+    if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--crl-check") != 0)
         return -1;
-    }
+    *out = (enum crl_check_mode)v;
     return 0;
 }
 
