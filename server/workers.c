@@ -40,6 +40,9 @@ struct worker_pool {
     unsigned n;
     _Atomic unsigned next;
     struct worker *workers;
+    /* Made with the pool, so stopping it never needs a new ring: if that
+     * failed at shutdown, the joins below would wait forever. */
+    struct pool_submitter *stopper;
 };
 
 struct pool_submitter {
@@ -141,6 +144,11 @@ int worker_pool_new(struct worker_pool **out, unsigned n_workers, char *err, siz
     if (p->workers == NULL)
         goto nomem;
     p->n = n_workers;
+    rc = pool_submitter_new(p, &p->stopper);
+    if (rc < 0) {
+        snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-rc));
+        goto err;
+    }
     for (unsigned i = 0; i < n_workers; i++) {
         struct worker *w = &p->workers[i];
 
@@ -287,14 +295,15 @@ void worker_pool_submit(struct pool_submitter *s, unsigned worker, struct work_i
 
 void worker_pool_free(struct worker_pool *p)
 {
-    struct pool_submitter *s = NULL;
+    struct pool_submitter *s;
 
     if (p == NULL)
         return;
-    if (pool_submitter_new(p, &s) == 0) {
+    s = p->stopper;
+    if (s != NULL) {
         for (unsigned i = 0; i < p->n; i++) {
-            if (p->workers[i].started)
-                submitter_queue_msg(s, &p->workers[i], MSG_STOP, NULL);
+            if (p->workers[i].started && !submitter_queue_msg(s, &p->workers[i], MSG_STOP, NULL))
+                log_error("worker %u: cannot queue its stop message", i);
         }
         io_uring_submit(&s->ring);
     }
