@@ -24,24 +24,9 @@
 
 /* A row this implementation does not yet get right: what it produces today
  * ("valid" or a reason name) and why. */
-struct pkits_pending {
-    const char *id;
-    const char *observed;
-    const char *cause;
-};
-
 static const struct pkits_pending pkits_pending[] = {
     {NULL, NULL, NULL},
 };
-
-static const struct pkits_pending *pending_find(const char *id)
-{
-    for (size_t i = 0; pkits_pending[i].id != NULL; i++)
-        if (strcmp(pkits_pending[i].id, id) == 0)
-            return &pkits_pending[i];
-    return NULL;
-}
-
 
 static void push_crl(STACK_OF(X509_CRL) *sk, const char *name)
 {
@@ -123,7 +108,7 @@ Test(pkits, manifest_rows)
         s->pass += ok[i];
         pass += ok[i];
 
-        const struct pkits_pending *p = pending_find(r->id);
+        const struct pkits_pending *p = pkits_pending_find(pkits_pending, r->id);
         if (p != NULL) {
             s->pending++;
             pending_hits++;

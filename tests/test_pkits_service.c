@@ -30,23 +30,9 @@
 
 /* A row the service path does not get right yet: what it produces today
  * ("valid" or a reason name) and why. */
-struct service_pending {
-    const char *id;
-    const char *observed;
-    const char *cause;
-};
-
-static const struct service_pending service_pending[] = {
+static const struct pkits_pending service_pending[] = {
     {NULL, NULL, NULL},
 };
-
-static const struct service_pending *pending_find(const char *id)
-{
-    for (size_t i = 0; service_pending[i].id != NULL; i++)
-        if (strcmp(service_pending[i].id, id) == 0)
-            return &service_pending[i];
-    return NULL;
-}
 
 static bool in_sections(const char *id)
 {
@@ -192,7 +178,7 @@ Test(pkits_service, revocation_rows)
         if (getenv("PKITS_SERVICE_TRACE") != NULL)
             fprintf(stderr, "%s\t%s\t%s\t%s\n", r->id, r->expect_valid ? "valid" : r->reason,
                     observed[i], details[i]);
-        const struct service_pending *p = pending_find(r->id);
+        const struct pkits_pending *p = pkits_pending_find(service_pending, r->id);
         if (p != NULL) {
             s->pending++;
             pending_hits++;

@@ -141,3 +141,11 @@ void pkits_write_results(FILE *md, const struct pkits_outcome *o)
                 o->observed[i], o->details[i]);
     }
 }
+
+const struct pkits_pending *pkits_pending_find(const struct pkits_pending *table, const char *id)
+{
+    for (size_t i = 0; table[i].id != NULL; i++)
+        if (strcmp(table[i].id, id) == 0)
+            return &table[i];
+    return NULL;
+}

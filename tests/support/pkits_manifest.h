@@ -45,6 +45,17 @@ bool pkits_class_matches(const char *cls, enum verdict_reason r);
 /* pkits_push_cert appends the certificate certs/NAME to |sk|. */
 void pkits_push_cert(STACK_OF(X509) *sk, const char *name);
 
+/* A row a test does not get right yet: what it produces today ("valid" or
+ * a reason name) and why. Tables end with an all-NULL entry. */
+struct pkits_pending {
+    const char *id;
+    const char *observed;
+    const char *cause;
+};
+
+/* pkits_pending_find returns |id|'s entry in |table|, or NULL. */
+const struct pkits_pending *pkits_pending_find(const struct pkits_pending *table, const char *id);
+
 /* Per-section tally of a run. */
 struct pkits_section {
     char sec[8]; /* "4.14" */
