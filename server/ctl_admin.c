@@ -105,6 +105,8 @@ static int call_admin(const struct admin_opts *o, const char *method, const uint
     char token[4096];
     int rc;
 
+    /* Set on entry: every caller frees res->body, whichever way this ends. */
+    memset(res, 0, sizeof(*res));
     if (read_token(o->token_file, token, sizeof(token)) < 0) {
         fprintf(stderr, "certvalctl: cannot read a token from %s\n", o->token_file);
         return 2;
@@ -211,6 +213,7 @@ static int admin_deny(const struct admin_opts *o, const char *cmd)
     size_t len;
     int rc;
 
+    memset(&res, 0, sizeof(res));
     if (fill_selector(o, &e, der_buf, leaf_hash) < 0)
         return 2;
     e.reason = (char *)(o->reason != NULL ? o->reason : "");
