@@ -305,6 +305,10 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
             }
             if (r != NULL) {
                 printf("deny entries: %llu\n", (unsigned long long)r->deny_entries);
+                if (r->deny_list_durable)
+                    printf("deny list: durable\n");
+                else
+                    printf("deny list: NOT durable: %s\n", r->deny_list_store_error);
                 if (r->last_error[0] != '\0')
                     printf("last error: %s\n", r->last_error);
                 certval__v1__get_revocation_status_response__free_unpacked(r, NULL);

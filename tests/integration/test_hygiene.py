@@ -89,5 +89,111 @@ class CtlAdminTest(unittest.TestCase):
             self.assertIn("cannot read a token from " + missing, p.stderr)
 
 
+METRICS_YAML = "metrics:\n  listen: \"127.0.0.1:0\"\n"
+
+
+def leaf_sha256(srv, name="device-acme-dev1.pem"):
+    return hashlib.sha256(h.read_pem_chain(os.path.join(srv.dir, name))[0]).digest()
+
+
+def dev1(srv):
+    return srv.validate([srv.chain("device-acme-dev1-chain.pem", "acme", "dev-001")]).verdicts[0]
+
+
+class DurableDenyTest(unittest.TestCase):
+    def tearDown(self):
+        self.srv.cleanup()
+
+    def status(self):
+        return self.srv.admin_call("GetRevocationStatus", admin_pb2.GetRevocationStatusRequest(),
+                                   admin_pb2.GetRevocationStatusResponse)
+
+    def durable_metric(self):
+        return self.srv.scrape()[("certval_deny_list_durable", frozenset())]
+
+    def add_leaf(self, digest, reason="stolen"):
+        return self.srv.admin_call("AddDenyEntry",
+                                   admin_pb2.DenyEntry(leaf_sha256=digest, reason=reason),
+                                   admin_pb2.DenyEntryResponse)
+
+    def test_entry_survives_kill_9_in_a_fresh_state_folder(self):
+        self.srv = AdminServer(METRICS_YAML, state_dir="state_dir: fresh/nested/state\n")
+        state = os.path.join(self.srv.dir, "fresh", "nested", "state")
+        self.assertFalse(os.path.exists(os.path.join(self.srv.dir, "fresh")))
+        self.srv.start()
+        # Created at start, before any change, owner and group only.
+        self.assertTrue(os.path.isdir(state))
+        self.assertEqual(stat.S_IMODE(os.stat(state).st_mode), 0o750)
+        self.assertTrue(self.status().deny_list_durable)
+        self.assertEqual(self.durable_metric(), 1)
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.assertEqual(self.add_leaf(leaf_sha256(self.srv)).entries, 1)
+        self.assertEqual(dev1(self.srv).reason, R.REASON_REVOKED)
+        # No clean shutdown: what the call answered OK for must be on disk.
+        self.srv.stop(sig=signal.SIGKILL)
+        self.srv.start()
+        v = dev1(self.srv)
+        self.assertEqual((v.decision, v.reason), (D.DECISION_DENY, R.REASON_REVOKED), v.detail)
+
+    def test_unwritable_state_folder_refuses_and_changes_nothing(self):
+        self.srv = AdminServer(METRICS_YAML).start()
+        # A folder where the temporary file must go: every write fails,
+        # even for root.
+        blocker = os.path.join(self.srv.dir, "state", "deny-list.txt.tmp")
+        os.mkdir(blocker)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.add_leaf(leaf_sha256(self.srv))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("could not be stored", cm.exception.details())
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        listing = self.srv.admin_call("ListDenyEntries", admin_pb2.ListDenyEntriesRequest(),
+                                      admin_pb2.ListDenyEntriesResponse)
+        self.assertEqual(len(listing.entries), 0)
+        st = self.status()
+        self.assertFalse(st.deny_list_durable)
+        self.assertIn("deny-list.txt.tmp", st.deny_list_store_error)
+        self.assertEqual(self.durable_metric(), 0)
+        p = self.srv.ctl_admin("status")
+        self.assertIn("deny list: NOT durable", p.stdout)
+        # Fixed: the next change is stored and the list is durable again.
+        os.rmdir(blocker)
+        self.assertEqual(self.add_leaf(leaf_sha256(self.srv)).entries, 1)
+        self.assertEqual(self.durable_metric(), 1)
+        self.assertEqual(dev1(self.srv).reason, R.REASON_REVOKED)
+        # A remove that cannot be stored leaves the entry in force.
+        os.mkdir(blocker)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.admin_call("RemoveDenyEntry",
+                                admin_pb2.DenyEntry(leaf_sha256=leaf_sha256(self.srv)),
+                                admin_pb2.DenyEntryResponse)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertEqual(dev1(self.srv).reason, R.REASON_REVOKED)
+
+    def test_no_state_dir_refuses_deny_changes(self):
+        self.srv = AdminServer(METRICS_YAML, state_dir="").start()
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.add_leaf(leaf_sha256(self.srv))
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("no state_dir", cm.exception.details())
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        st = self.status()
+        self.assertFalse(st.deny_list_durable)
+        self.assertIn("no state_dir", st.deny_list_store_error)
+        self.assertEqual(self.durable_metric(), 0)
+
+    def test_both_selectors_are_refused(self):
+        self.srv = AdminServer().start()
+        ca = h.read_pem_chain(os.path.join(self.srv.dir, "device-issuing-ca.pem"))[0]
+        for method in ("AddDenyEntry", "RemoveDenyEntry"):
+            with self.assertRaises(grpc.RpcError) as cm:
+                self.srv.admin_call(method, admin_pb2.DenyEntry(
+                    leaf_sha256=leaf_sha256(self.srv), issuer_certificate=ca, serial_hex="01"),
+                    admin_pb2.DenyEntryResponse)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT, method)
+            self.assertIn("not both", cm.exception.details())
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.assertFalse(os.path.exists(os.path.join(self.srv.dir, "state", "deny-list.txt")))
+
+
 if __name__ == "__main__":
     unittest.main()
