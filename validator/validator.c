@@ -835,13 +835,16 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
     return true;
 }
 
-/* The verdict cache step: true when |out| was answered from the cache.
- * Leaves the key in |key| for a later put, and |out| initialised. */
+/* The verdict cache step: true when |out| was answered from the cache, or
+ * denied because a claim is not text (cv_claims_check). Leaves the key in
+ * |key| for a later put, and |out| initialised. */
 static bool try_cache(const struct validator *v, const struct revocation_sources *src,
                       struct verdict *out, const struct chain_input *in, int64_t now,
                       uint8_t key[32], struct vc_revocation_refs *refs)
 {
     verdict_init(out, in->id);
+    if (cv_claims_check(out, in) != 0)
+        return true; /* answered: DENY MALFORMED, before any lookup by claim */
     if (src->cache == NULL)
         return false;
     verdict_cache_key(key, in, v->version);

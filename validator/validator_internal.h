@@ -31,6 +31,11 @@ int cv_stack_append_certs(STACK_OF(X509) *to, const STACK_OF(X509) *from);
  * the DER form RFC 5280 4.1.2.5 requires) to Unix seconds. Returns 0 or -1. */
 int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
 
+/* cv_claims_check denies |out| MALFORMED, with which claim and byte in the
+ * detail, when the tenant, device or user id of |in| holds a NUL byte or is
+ * not valid UTF-8 (validator/claims.c); -1 then, else 0. Thread-safe. */
+int cv_claims_check(struct verdict *out, const struct chain_input *in);
+
 /* ---- pathval.c ---- */
 
 /* A prepared verification environment: the X509_STORE holding the anchors,

@@ -195,5 +195,97 @@ class DurableDenyTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.srv.dir, "state", "deny-list.txt")))
 
 
+class ClaimsTest(unittest.TestCase):
+    """Item 6: a claim that is not text is DENY MALFORMED, never shortened."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = h.Server(extra_yaml="audit:\n  all_verdicts: true\n"
+                                      "  max_lines_per_second: 100000\n").start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def raw_validate(self, wire):
+        call = self.srv.channel.unary_unary("/certval.v1.Validator/Validate",
+                                            request_serializer=lambda b: b,
+                                            response_deserializer=pb.ValidateResponse.FromString)
+        return call(wire, timeout=10)
+
+    def dev1(self, tenant="acme", device="dev-001", user="alice", cid=0):
+        return self.srv.chain("device-acme-dev1-chain.pem", tenant, device, cid=cid, user=user)
+
+    def assert_malformed(self, v, claim, what):
+        self.assertEqual((v.decision, v.reason), (D.DECISION_DENY, R.REASON_MALFORMED), v.detail)
+        self.assertIn(claim, v.detail)
+        self.assertIn(what, v.detail)
+
+    def audit_for(self, user):
+        return [e for e in self.srv.log_lines() if e.get("type") == "audit" and
+                e.get("user") == user]
+
+    def test_nul_in_a_claim_is_malformed(self):
+        # Cached first: the verdict cache must not answer the shortened claim.
+        self.assertEqual(self.srv.validate([self.dev1()]).verdicts[0].decision,
+                         D.DECISION_ALLOW)
+        self.assertEqual(self.srv.validate([self.dev1()]).verdicts[0].decision,
+                         D.DECISION_ALLOW)
+        cases = [(self.dev1(tenant="acme\0evil", user="nul-t"), "tenant_id"),
+                 (self.dev1(device="dev-001\0x", user="nul-d"), "device_id"),
+                 (self.dev1(user="nul-u\0"), "user_id"),
+                 (self.srv.chain("tenant-acme-chain.pem", "acme\0evil", user="nul-tt"),
+                  "tenant_id")]
+        for chain, claim in cases:
+            v = self.srv.validate([chain]).verdicts[0]
+            self.assert_malformed(v, claim, "NUL byte")
+        # Per chain: the clean chain of the same batch is unaffected.
+        r = self.srv.validate([self.dev1(cid=1), self.dev1(tenant="acme\0", cid=2)])
+        self.assertEqual([v.id for v in r.verdicts], [1, 2])
+        self.assertEqual(r.verdicts[0].decision, D.DECISION_ALLOW)
+        self.assert_malformed(r.verdicts[1], "tenant_id", "NUL byte")
+        # The audit log records the claim that was sent, escaped.
+        lines = self.audit_for("nul-t")
+        self.assertTrue(lines)
+        self.assertEqual(lines[-1]["tenant"], "acme\0evil")
+        self.assertEqual(lines[-1]["reason"], "MALFORMED")
+
+    def test_invalid_utf8_in_a_claim_is_malformed(self):
+        marker = b"TTTTTT"
+        for field, bad in (("tenant_id", b"acm\xff\xfee"),
+                           ("device_id", b"d\xc3\x28-01"), ("user_id", b"\xed\xa0\x80bad")):
+            kw = {"tenant": "acme", "device": "dev-001", "user": "utf8-" + field}
+            kw[{"tenant_id": "tenant", "device_id": "device", "user_id": "user"}[field]] = \
+                marker.decode()
+            wire = pb.ValidateRequest(chains=[self.dev1(**kw)]).SerializeToString()
+            self.assertEqual(wire.count(marker), 1)
+            v = self.raw_validate(wire.replace(marker, bad)).verdicts[0]
+            self.assert_malformed(v, field, "not valid UTF-8")
+        # Text that is UTF-8 but not ASCII is fine.
+        v = self.srv.validate([self.dev1(user="\u00e5lice \U0001f511")]).verdicts[0]
+        self.assertEqual(v.decision, D.DECISION_ALLOW, v.detail)
+
+    def test_audit_log_stays_valid_utf8_json(self):
+        marker = b"UUUUUUUU"
+        wire = pb.ValidateRequest(chains=[self.dev1(tenant="globex", user=marker.decode())]) \
+            .SerializeToString()
+        # Wrong tenant (a DENY, audited) with a user id of raw garbage.
+        self.raw_validate(wire.replace(marker, b"\xff\x01\"\\\n\xe2\x82Z"))
+        long_user = "L" * 5000
+        self.srv.validate([self.dev1(tenant="globex", user=long_user)])
+        with open(self.srv.log_path, "rb") as f:
+            raw = f.read()
+        raw.decode("utf-8")  # every byte of the log is UTF-8
+        lines = self.srv.log_lines()  # and every line is JSON
+        garbage = [e for e in lines if e.get("type") == "audit" and
+                   e.get("user", "").startswith("\ufffd")]
+        self.assertTrue(garbage)
+        self.assertEqual(garbage[-1]["user"], "\ufffd\x01\"\\\n\ufffd\ufffdZ")
+        capped = [e for e in lines if e.get("type") == "audit" and
+                  e.get("user", "").startswith("LLL")]
+        self.assertTrue(capped)
+        self.assertEqual(capped[-1]["user"], "L" * 200 + "...")
+
+
 if __name__ == "__main__":
     unittest.main()
