@@ -287,5 +287,102 @@ class ClaimsTest(unittest.TestCase):
         self.assertEqual(capped[-1]["user"], "L" * 200 + "...")
 
 
+def der_serial_hex(der):
+    """The serialNumber content octets of a DER certificate, in hex."""
+    def header(b, i):
+        tag, n = b[i], b[i + 1]
+        i += 2
+        if n & 0x80:
+            k = n & 0x7f
+            n = int.from_bytes(b[i:i + k], "big")
+            i += k
+        return tag, i, n
+    _, i, _ = header(der, 0)       # Certificate
+    _, i, _ = header(der, i)       # TBSCertificate
+    tag, j, n = header(der, i)
+    if tag == 0xa0:                # [0] version
+        i = j + n
+    tag, j, n = header(der, i)     # serialNumber
+    assert tag == 0x02
+    return der[j:j + n].hex()
+
+
+class SmallThingsTest(unittest.TestCase):
+    """Item 10: the corners of certvalctl and the demo that were seen."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = h.Server().start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def test_help_works_for_every_subcommand(self):
+        top = ctl("--help")
+        self.assertEqual(top.returncode, 0)
+        names = [line.split()[0] for line in top.stdout.splitlines()
+                 if line.startswith("  ") and line.split()]
+        self.assertIn("health", names)
+        self.assertGreaterEqual(len(names), 8)
+        for name in names:
+            p = ctl(name, "--help")
+            self.assertEqual(p.returncode, 0, (name, p.stderr))
+            self.assertIn("usage: certvalctl " + name, p.stdout, name)
+
+    def test_raw_sends_bytes_that_are_not_a_certificate(self):
+        f = os.path.join(self.srv.dir, "malformed.der")
+        p = ctl("validate", "--server", self.srv.target, "--tenant", "acme", f)
+        self.assertEqual(p.returncode, 2)  # without --raw, certvalctl refuses the file
+        p = ctl("validate", "--server", self.srv.target, "--tenant", "acme", "--raw", f)
+        self.assertEqual(p.returncode, 1, p.stderr)
+        self.assertIn("MALFORMED", p.stdout)
+        self.assertIn("not DER", p.stdout)
+        # A real certificate sent raw still validates.
+        p = ctl("validate", "--server", self.srv.target, "--tenant", "acme", "--device",
+                "dev-001", "--raw", os.path.join(self.srv.dir, "device-acme-dev1.der"))
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+
+    def test_demo_readme_serials_are_the_ones_verdicts_print(self):
+        # Serials are random: a leading zero nibble (the case that differed)
+        # shows up in about one leaf in sixteen, so look at many.
+        seen = 0
+        for k in range(20):
+            d = tempfile.mkdtemp(prefix="certval-demo-")
+            try:
+                subprocess.run([h.CERTVALCTL, "demo-pki", "--dir", d], check=True,
+                               stdout=subprocess.DEVNULL)
+                with open(os.path.join(d, "README.txt")) as f:
+                    rows = [line.split() for line in f
+                            if line.split() and line.split()[0].endswith("-chain.pem")]
+                self.assertGreaterEqual(len(rows), 10)
+                for row in rows:
+                    leaf = row[0].replace("-chain.pem", ".der")
+                    with open(os.path.join(d, leaf), "rb") as f:
+                        self.assertEqual(row[3], der_serial_hex(f.read()), row)
+                    seen += 1
+            finally:
+                subprocess.run(["rm", "-rf", d])
+        # And the verdict of this server's demo says the same as its README.
+        with open(os.path.join(self.srv.dir, "README.txt")) as f:
+            row = [line.split() for line in f if line.startswith("device-acme-dev1-chain")][0]
+        v = self.srv.validate([self.srv.chain("device-acme-dev1-chain.pem", "acme",
+                                              "dev-001")]).verdicts[0]
+        self.assertEqual(v.serial_hex, row[3])
+        self.assertGreater(seen, 200)
+
+    def test_expired_verdicts_carry_kind_and_profile(self):
+        for chain, device, kind, profile in (
+                ("tenant-acme-expired-chain.pem", "", K.CERTIFICATE_KIND_TENANT, "tenant"),
+                ("device-acme-expired-chain.pem", "dev-004", K.CERTIFICATE_KIND_DEVICE,
+                 "device")):
+            v = self.srv.validate([self.srv.chain(chain, "acme", device)]).verdicts[0]
+            self.assertEqual((v.decision, v.reason), (D.DECISION_DENY, R.REASON_EXPIRED), chain)
+            self.assertEqual((v.kind, v.profile), (kind, profile), chain)
+        # A leaf no profile's CA signed gets no label.
+        v = self.srv.validate([self.srv.chain("rogue-client-chain.pem", "acme")]).verdicts[0]
+        self.assertEqual((v.kind, v.profile), (K.CERTIFICATE_KIND_UNSPECIFIED, ""))
+
+
 if __name__ == "__main__":
     unittest.main()
