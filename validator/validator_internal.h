@@ -12,9 +12,13 @@
 
 #include "validator.h"
 
-/* Largest certificate or CRL file cv_load_* accept: a CA bundle of a few
+/* Largest certificate file cv_load_certs accepts: a CA bundle of a few
  * hundred certificates fits, a runaway file does not. */
 #define CV_MAX_FILE_BYTES (16u * 1024u * 1024u)
+/* Largest CRL file cv_load_crls accepts: the server's default admin push
+ * limit (admin.max_message_bytes), so certvalctl reads every CRL the
+ * server can be given (a 1,000,000-entry CRL is about 49 MB). */
+#define CV_MAX_CRL_FILE_BYTES (256u * 1024u * 1024u)
 
 /* ---- load.c ---- */
 

@@ -384,5 +384,55 @@ class SmallThingsTest(unittest.TestCase):
         self.assertEqual((v.kind, v.profile), (K.CERTIFICATE_KIND_UNSPECIFIED, ""))
 
 
+FIXTURES = os.path.join(h.BUILD, "loadtest", "certval-fixtures")
+
+
+@unittest.skipUnless(os.path.exists(FIXTURES), "certval-fixtures not built")
+class BigCrlVerifyTest(unittest.TestCase):
+    """Item 9: certvalctl verify reads a CRL file as large as the server takes."""
+
+    def test_verify_accepts_a_crl_over_16_mib(self):
+        d = tempfile.mkdtemp(prefix="certval-bigcrl-")
+        try:
+            # 450,000 entries: about 18 MB, over the old 16 MiB file limit.
+            subprocess.run([FIXTURES, "pki", "--dir", d, "--devices", "2", "--revoked", "1",
+                            "--expired", "0", "--untrusted", "0", "--malformed", "0",
+                            "--victims", "0", "--crl-entries", "450000", "--quiet"],
+                           check=True, timeout=120)
+            crl = os.path.join(d, "device-issuing-ca.crl")
+            self.assertGreater(os.path.getsize(crl), 16 << 20)
+            leaves = bundle_leaves(os.path.join(d, "chains.bundle"))
+            args = ["verify", "--anchor", os.path.join(d, "device-root.pem"), "--untrusted",
+                    os.path.join(d, "device-issuing-ca.pem"), "--crl", crl, "--crl",
+                    os.path.join(d, "device-root.crl"), "--crl-check", "all"]
+            for cls, want in ((1, "OK"), (2, "FAIL REVOKED")):
+                leaf = os.path.join(d, "leaf%d.der" % cls)
+                with open(leaf, "wb") as f:
+                    f.write(leaves[cls])
+                p = ctl(*args, leaf, timeout=120)
+                self.assertTrue(p.stdout.startswith(want), (cls, p.stdout, p.stderr))
+        finally:
+            subprocess.run(["rm", "-rf", d])
+
+
+def bundle_leaves(path):
+    """The first leaf DER of each class of a certval-fixtures chains.bundle
+    (layout in loadtest/lt_bundle.h)."""
+    import struct
+    with open(path, "rb") as f:
+        b = f.read()
+    assert b[:8] == b"CVBUNDL1"
+    count = struct.unpack("<I", b[12:16])[0]
+    off, out = 24, {}
+    for _ in range(count):
+        n = struct.unpack("<I", b[off:off + 4])[0]
+        rec = b[off + 4:off + 4 + n]
+        off += 4 + n
+        p = 8 + rec[3] + rec[4]
+        cl = struct.unpack("<I", rec[p:p + 4])[0]
+        out.setdefault(rec[0], rec[p + 4:p + 4 + cl])
+    return out
+
+
 if __name__ == "__main__":
     unittest.main()
