@@ -298,14 +298,19 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
     Certval__V1__PushCrlResponse resp = CERTVAL__V1__PUSH_CRL_RESPONSE__INIT;
     char issuer[256], err[512];
     uint64_t number = 0, entries = 0;
+    int rc;
 
     if (req == NULL || req->crl.len == 0) {
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    if (crl_push(srv->crls, req->crl.data, req->crl.len, "admin", issuer, sizeof(issuer), &number,
-                 &entries, err, sizeof(err)) < 0) {
-        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "CRL refused: ", err);
+    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer,
+                        sizeof(issuer), &number, &entries, err, sizeof(err));
+    if (rc < 0) {
+        answer_fail(ans,
+                    rc == CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
+                                           : GRPC_STATUS_INVALID_ARGUMENT,
+                    "CRL refused: ", err);
         goto out;
     }
     resp.issuer = issuer;
@@ -315,6 +320,32 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
 out:
     if (req != NULL)
         certval__v1__push_crl_request__free_unpacked(req, NULL);
+}
+
+static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_t *in,
+                            size_t len)
+{
+    Certval__V1__WithdrawCrlRequest *req = certval__v1__withdraw_crl_request__unpack(NULL, len, in);
+    Certval__V1__WithdrawCrlResponse resp = CERTVAL__V1__WITHDRAW_CRL_RESPONSE__INIT;
+    char err[512];
+    size_t restored = 0;
+    int rc;
+
+    if (req == NULL || req->issuer == NULL || req->issuer[0] == '\0') {
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "give the issuer name, as status shows it");
+        goto out;
+    }
+    rc = crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
+    if (rc < 0) {
+        answer_fail(ans, rc == CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+                    "", err);
+        goto out;
+    }
+    resp.restored = restored;
+    PACK(ans, Certval__V1__WithdrawCrlResponse, certval__v1__withdraw_crl_response, &resp);
+out:
+    if (req != NULL)
+        certval__v1__withdraw_crl_request__free_unpacked(req, NULL);
 }
 
 struct status_build {
@@ -618,6 +649,8 @@ static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_
         op_reload(ans, srv);
     else if (strcmp(op, "PushCrl") == 0)
         op_push_crl(ans, srv, in, len);
+    else if (strcmp(op, "WithdrawCrl") == 0)
+        op_withdraw_crl(ans, srv, in, len);
     else if (strcmp(op, "GetRevocationStatus") == 0)
         op_status(ans, srv);
     else if (strcmp(op, "AddDenyEntry") == 0)

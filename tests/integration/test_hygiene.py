@@ -384,6 +384,106 @@ class SmallThingsTest(unittest.TestCase):
         self.assertEqual((v.kind, v.profile), (K.CERTIFICATE_KIND_UNSPECIFIED, ""))
 
 
+class CrlPushTest(unittest.TestCase):
+    """Item 8: a pushed CRL can be refused, forced and withdrawn."""
+
+    def setUp(self):
+        self.srv = AdminServer().start()
+        self.serial = dev1(self.srv).serial_hex
+        self.base = int(time.time()) + 100000  # above the demo's clock-based numbers
+
+    def tearDown(self):
+        self.srv.cleanup()
+
+    def sign(self, name, number, revoke=(), at=None, next_s=7 * 86400):
+        out = os.path.join(self.srv.dir, name)
+        cmd = ["crl-sign", "--ca", os.path.join(self.srv.dir, "device-issuing-ca.pem"), "--key",
+               os.path.join(self.srv.dir, "device-issuing-ca.key"), "--number", str(number),
+               "--out", out, "--next-update-seconds", str(next_s)]
+        if at is not None:
+            cmd += ["--at", str(at)]
+        for r in revoke:
+            cmd += ["--revoke", r]
+        p = ctl(*cmd)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return out
+
+    def push(self, path, force=False):
+        with open(path, "rb") as f:
+            return self.srv.admin_call("PushCrl", admin_pb2.PushCrlRequest(crl=f.read(),
+                                                                           force=force),
+                                       admin_pb2.PushCrlResponse)
+
+    def device_ca_status(self):
+        st = self.srv.admin_call("GetRevocationStatus", admin_pb2.GetRevocationStatusRequest(),
+                                 admin_pb2.GetRevocationStatusResponse)
+        return [i for i in st.issuers if "Device Issuing" in i.issuer][0]
+
+    def wait_reason(self, reason, timeout=5):
+        deadline = time.time() + timeout
+        while time.time() < deadline and dev1(self.srv).reason != reason:
+            time.sleep(0.05)
+        return dev1(self.srv).reason
+
+    def test_expired_push_is_refused_unless_forced_and_can_be_withdrawn(self):
+        now = int(time.time())
+        expired = self.sign("expired.crl", self.base, at=now - 10 * 86400, next_s=86400)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.push(expired)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.FAILED_PRECONDITION)
+        self.assertIn("nextUpdate", cm.exception.details())
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        # Forced through certvalctl: in force, and every device is STALE.
+        p = self.srv.ctl_admin("push-crl", expired, "--force")
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertEqual(dev1(self.srv).reason, R.REASON_REVOCATION_STALE)
+        issuer = self.device_ca_status().issuer
+        self.assertTrue(self.device_ca_status().source.startswith("admin"))
+        # The way back: withdraw it, the configured file takes over again.
+        p = self.srv.ctl_admin("withdraw-crl", issuer)
+        self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        self.assertIn("1 CRL(s)", p.stdout)
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.assertTrue(self.device_ca_status().source.startswith("file:"))
+        # Withdrawn for good: a restart does not bring it back.
+        self.srv.stop()
+        self.srv.start()
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.assertTrue(self.device_ca_status().source.startswith("file:"))
+        # Nothing left to withdraw.
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.srv.admin_call("WithdrawCrl", admin_pb2.WithdrawCrlRequest(issuer=issuer),
+                                admin_pb2.WithdrawCrlResponse)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
+
+    def test_an_older_crl_can_be_forced_over_a_newer_file_and_survives_restart(self):
+        good = self.sign("good.crl", self.base + 1)
+        # A newer but wrong CRL lands in the configured file: dev1 revoked.
+        bad = self.sign("bad.crl", self.base + 2, revoke=[self.serial])
+        os.replace(bad, os.path.join(self.srv.dir, "device-issuing-ca.crl"))
+        self.assertEqual(self.wait_reason(R.REASON_REVOKED), R.REASON_REVOKED)
+        with self.assertRaises(grpc.RpcError) as cm:
+            self.push(good)
+        self.assertEqual(cm.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+        self.assertIn("older", cm.exception.details())
+        self.assertEqual(self.push(good, force=True).crl_number, self.base + 1)
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        # A reload and a restart keep the operator's choice.
+        self.srv.admin_call("Reload", admin_pb2.ReloadRequest(), admin_pb2.ReloadResponse)
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.srv.stop()
+        self.srv.start()
+        self.assertEqual(dev1(self.srv).decision, D.DECISION_ALLOW)
+        self.assertEqual(self.device_ca_status().crl_number, self.base + 1)
+        # Withdrawn: the file's (newer) CRL is back in force.
+        self.srv.admin_call("WithdrawCrl",
+                            admin_pb2.WithdrawCrlRequest(issuer=self.device_ca_status().issuer),
+                            admin_pb2.WithdrawCrlResponse)
+        self.assertEqual(self.device_ca_status().crl_number, self.base + 2,
+                         (self.device_ca_status(), self.srv.logs()[-3000:]))
+        self.assertEqual(dev1(self.srv).reason, R.REASON_REVOKED)
+
+
 FIXTURES = os.path.join(h.BUILD, "loadtest", "certval-fixtures")
 
 
