@@ -399,7 +399,7 @@ static void demo_readme_leaves(FILE *fp, const struct demo_state *st)
                 l->verdict);
     }
     fprintf(fp, "%-30s %-8s %-8s %-18s %s\n", "malformed.der", "acme", "any", "-",
-            "DENY MALFORMED (not DER)");
+            "DENY MALFORMED (not DER; send it with certvalctl validate --raw)");
 }
 
 static int demo_write_readme(struct demo_state *st, const char *listen)
