@@ -110,13 +110,13 @@ int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
                       const STACK_OF(X509) *issuers, const char *source, char *err,
                       size_t errlen);
 
-/* Flags of crl_cache_add_der_flags. */
-#define CRL_CACHE_ALLOW_OLDER 0x1u /* publish even when the cache holds a newer CRL (operator force) */
+/* Flag of crl_cache_add_der_flags: publish even when the cache holds a newer CRL (an operator's force). */
+#define CRL_CACHE_ALLOW_OLDER 0x1u
 
 /* crl_cache_add_der_flags is crl_cache_add_der with |flags|
  * (CRL_CACHE_ALLOW_OLDER). Thread-safe. */
 int crl_cache_add_der_flags(struct crl_cache *c, const uint8_t *der, size_t len,
-                            const STACK_OF(X509) *issuers, const char *source, unsigned flags,
+                            const STACK_OF(X509) * issuers, const char *source, unsigned flags,
                             char *err, size_t errlen);
 
 /* crl_cache_new_aside returns an empty cache whose snapshots can later be

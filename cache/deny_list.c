@@ -89,7 +89,7 @@ struct deny_list {
     pthread_mutex_t write_lock;
     uint64_t generation; /* atomic */
     uint64_t sip_key[2]; /* immutable after deny_list_new */
-    char *store; /* deny_list_set_store's file, NULL = none; under write_lock */
+    char *store;         /* deny_list_set_store's file, NULL = none; under write_lock */
 };
 
 /* A key to look up or insert, not owned. */

@@ -150,8 +150,7 @@ static void state_dir_prepare(void)
         unlink(probe);
     }
     set_durable(false, err);
-    log_error("admin: state folder: %s: deny-list changes will be refused until it is fixed",
-              err);
+    log_error("admin: state folder: %s: deny-list changes will be refused until it is fixed", err);
 }
 
 void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path)
@@ -304,8 +303,8 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer,
-                        sizeof(issuer), &number, &entries, err, sizeof(err));
+    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
+                        &number, &entries, err, sizeof(err));
     if (rc < 0) {
         answer_fail(ans,
                     rc == CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
@@ -322,8 +321,7 @@ out:
         certval__v1__push_crl_request__free_unpacked(req, NULL);
 }
 
-static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_t *in,
-                            size_t len)
+static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_t *in, size_t len)
 {
     Certval__V1__WithdrawCrlRequest *req = certval__v1__withdraw_crl_request__unpack(NULL, len, in);
     Certval__V1__WithdrawCrlResponse resp = CERTVAL__V1__WITHDRAW_CRL_RESPONSE__INIT;
@@ -332,7 +330,8 @@ static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_
     int rc;
 
     if (req == NULL || req->issuer == NULL || req->issuer[0] == '\0') {
-        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "give the issuer name, as status shows it");
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "",
+                    "give the issuer name, as status shows it");
         goto out;
     }
     rc = crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
@@ -505,29 +504,31 @@ static bool has_serial_selector(const Certval__V1__DenyEntry *e)
            (e->serial_hex != NULL && e->serial_hex[0] != '\0');
 }
 
-static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyEntry *e,
-                      char *err, size_t errlen)
+static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyEntry *e, char *err,
+                      size_t errlen)
 {
     uint8_t issuer[32], serial[DENY_LIST_SERIAL_MAX];
     size_t serial_len = 0;
     int64_t now = (int64_t)time(NULL);
 
     if (e->leaf_sha256.len > 0 && has_serial_selector(e)) {
-        snprintf(err, errlen, "give either leaf_sha256 or an issuer and serial_hex, not both "
-                              "(one entry has one selector)");
+        snprintf(err, errlen,
+                 "give either leaf_sha256 or an issuer and serial_hex, not both "
+                 "(one entry has one selector)");
         return -1;
     }
     if (e->leaf_sha256.len == 32)
-        return add ? deny_list_add_leaf(deny, e->leaf_sha256.data, e->reason, now,
-                                        e->expires_unix, err, errlen)
+        return add ? deny_list_add_leaf(deny, e->leaf_sha256.data, e->reason, now, e->expires_unix,
+                                        err, errlen)
                    : deny_list_remove_leaf(deny, e->leaf_sha256.data, err, errlen);
     if (e->leaf_sha256.len == 0 && entry_issuer(issuer, e) == 0 &&
         hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0)
         return add ? deny_list_add_serial(deny, issuer, serial, serial_len, e->reason, now,
                                           e->expires_unix, err, errlen)
                    : deny_list_remove_serial(deny, issuer, serial, serial_len, err, errlen);
-    snprintf(err, errlen, "give leaf_sha256 (32 bytes), or an issuer (certificate DER "
-                          "or name SHA-256) and serial_hex");
+    snprintf(err, errlen,
+             "give leaf_sha256 (32 bytes), or an issuer (certificate DER "
+             "or name SHA-256) and serial_hex");
     return -1;
 }
 
@@ -551,16 +552,16 @@ static void op_deny_change(struct answer *ans, struct server *srv, bool add, con
     rc = deny_apply(srv->deny, add, e, err, sizeof(err));
     certval__v1__deny_entry__free_unpacked(e, NULL);
     if (rc == DENY_LIST_ESTORE) {
-        log_error("admin: deny entry NOT %s: it could not be stored: %s",
-                  add ? "added" : "removed", err);
+        log_error("admin: deny entry NOT %s: it could not be stored: %s", add ? "added" : "removed",
+                  err);
         set_durable(false, err);
         answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION,
                     "the change could not be stored, so it was not made: ", err);
         return;
     }
     if (rc < 0) {
-        answer_fail(ans, add || err[0] ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_NOT_FOUND,
-                    "", err[0] ? err : "no such entry");
+        answer_fail(ans, add || err[0] ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_NOT_FOUND, "",
+                    err[0] ? err : "no such entry");
         return;
     }
     set_durable(true, "");

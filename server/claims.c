@@ -4,7 +4,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 /* ChainRequest field numbers (proto/certval/v1/certval.proto). */
 enum { FIELD_CHAINS = 1, FIELD_TENANT = 3, FIELD_DEVICE = 4, FIELD_USER = 5 };
 
@@ -40,8 +39,7 @@ static bool read_varint(struct wire *w, uint64_t *out)
 
 /* next_field reads one field: its number, and for a length-delimited one
  * its bytes in |out_data|/|out_len| (NULL for other wire types, skipped). */
-static bool next_field(struct wire *w, uint32_t *out_num, const uint8_t **out_data,
-                       size_t *out_len)
+static bool next_field(struct wire *w, uint32_t *out_num, const uint8_t **out_data, size_t *out_len)
 {
     uint64_t tag, n;
 
@@ -136,8 +134,8 @@ static bool walk(struct claims *out, const Certval__V1__ValidateRequest *req, co
     return differs && k == req->n_chains;
 }
 
-int claims_scan(struct claims **out, const Certval__V1__ValidateRequest *req,
-                const uint8_t *wire, size_t len)
+int claims_scan(struct claims **out, const Certval__V1__ValidateRequest *req, const uint8_t *wire,
+                size_t len)
 {
     struct claims *c;
 

@@ -88,21 +88,21 @@ struct admin_opts {
 
 static void admin_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: certvalctl admin --server HOST:PORT --token-file FILE COMMAND\n"
-            "commands:\n"
-            "  reload                      reload the configuration now\n"
-            "  push-crl FILE [--force]     make a CRL current on every worker; --force\n"
-            "                              takes one past its nextUpdate or older than\n"
-            "                              the CRL in force\n"
-            "  withdraw-crl ISSUER         take the CRL pushed for ISSUER (as status\n"
-            "                              prints it) out of force: files, folder or\n"
-            "                              fetches take over again\n"
-            "  status                      revocation state per issuer\n"
-            "  deny-add SELECTOR [--reason TEXT] [--expires UNIX_TIME]\n"
-            "  deny-remove SELECTOR\n"
-            "  deny-list\n"
-            "SELECTOR: --issuer-cert CA_FILE --serial HEX | --leaf CERT_FILE | --leaf-sha256 HEX\n");
+    fprintf(
+        f, "usage: certvalctl admin --server HOST:PORT --token-file FILE COMMAND\n"
+           "commands:\n"
+           "  reload                      reload the configuration now\n"
+           "  push-crl FILE [--force]     make a CRL current on every worker; --force\n"
+           "                              takes one past its nextUpdate or older than\n"
+           "                              the CRL in force\n"
+           "  withdraw-crl ISSUER         take the CRL pushed for ISSUER (as status\n"
+           "                              prints it) out of force: files, folder or\n"
+           "                              fetches take over again\n"
+           "  status                      revocation state per issuer\n"
+           "  deny-add SELECTOR [--reason TEXT] [--expires UNIX_TIME]\n"
+           "  deny-remove SELECTOR\n"
+           "  deny-list\n"
+           "SELECTOR: --issuer-cert CA_FILE --serial HEX | --leaf CERT_FILE | --leaf-sha256 HEX\n");
 }
 
 static int call_admin(const struct admin_opts *o, const char *method, const uint8_t *req,
@@ -362,12 +362,17 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
 int ctl_admin_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'},      {"token-file", required_argument, NULL, 't'},
-        {"issuer-cert", required_argument, NULL, 'i'}, {"serial", required_argument, NULL, 'S'},
-        {"leaf", required_argument, NULL, 'l'},        {"leaf-sha256", required_argument, NULL, 'L'},
-        {"reason", required_argument, NULL, 'r'},      {"expires", required_argument, NULL, 'e'},
+        {"server", required_argument, NULL, 's'},
+        {"token-file", required_argument, NULL, 't'},
+        {"issuer-cert", required_argument, NULL, 'i'},
+        {"serial", required_argument, NULL, 'S'},
+        {"leaf", required_argument, NULL, 'l'},
+        {"leaf-sha256", required_argument, NULL, 'L'},
+        {"reason", required_argument, NULL, 'r'},
+        {"expires", required_argument, NULL, 'e'},
         {"force", no_argument, NULL, 'f'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct admin_opts o;
     const char *cmd;
@@ -385,7 +390,9 @@ int ctl_admin_main(int argc, char **argv)
         case 'l': o.leaf = optarg; break;
         case 'L': o.leaf_sha256 = optarg; break;
         case 'r': o.reason = optarg; break;
-        case 'f': o.force = true; break;
+        case 'f':
+            o.force = true;
+            break;
         case 'e':
             o.expires = strtoll(optarg, &end, 10);
             if (*end != '\0' || o.expires < 0) {
@@ -404,8 +411,7 @@ int ctl_admin_main(int argc, char **argv)
     cmd = argv[optind];
     if (strcmp(cmd, "deny-add") == 0 || strcmp(cmd, "deny-remove") == 0)
         return optind + 1 == argc ? admin_deny(&o, cmd) : (admin_usage(stderr), 2);
-    if ((strcmp(cmd, "push-crl") == 0 || strcmp(cmd, "withdraw-crl") == 0) &&
-        optind + 2 != argc) {
+    if ((strcmp(cmd, "push-crl") == 0 || strcmp(cmd, "withdraw-crl") == 0) && optind + 2 != argc) {
         admin_usage(stderr);
         return 2;
     }

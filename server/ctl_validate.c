@@ -139,11 +139,10 @@ static int print_verdicts(const struct ctl_rpc_result *res, char **files, size_t
 int ctl_validate_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
-        {"device", required_argument, NULL, 'd'}, {"user", required_argument, NULL, 'u'},
+        {"server", required_argument, NULL, 's'},  {"tenant", required_argument, NULL, 't'},
+        {"device", required_argument, NULL, 'd'},  {"user", required_argument, NULL, 'u'},
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {"raw", no_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0},
+        {"raw", no_argument, NULL, 'r'},           {NULL, 0, NULL, 0},
     };
     const char *server = NULL, *tenant = "", *device = "", *user = "";
     Certval__V1__ValidateRequest req = CERTVAL__V1__VALIDATE_REQUEST__INIT;
@@ -170,7 +169,9 @@ int ctl_validate_main(int argc, char **argv)
                 return 2;
             }
             break;
-        case 'r': raw = 1; break;
+        case 'r':
+            raw = 1;
+            break;
         case 'h': validate_usage(stdout); return 0;
         default: validate_usage(stderr); return 2;
         }

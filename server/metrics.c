@@ -403,9 +403,10 @@ void metrics_render(struct mbuf *out)
     render_errors(out);
     render_tenant_expiry(out);
     pthread_mutex_unlock(&shards_lock);
-    mbuf_printf(out, "# HELP certval_deny_list_durable 1 when deny-list changes are kept on "
-                     "stable storage, 0 when they cannot be (see the admin status).\n"
-                     "# TYPE certval_deny_list_durable gauge\ncertval_deny_list_durable %d\n",
+    mbuf_printf(out,
+                "# HELP certval_deny_list_durable 1 when deny-list changes are kept on "
+                "stable storage, 0 when they cannot be (see the admin status).\n"
+                "# TYPE certval_deny_list_durable gauge\ncertval_deny_list_durable %d\n",
                 atomic_load(&deny_list_durable) ? 1 : 0);
     for (size_t i = 0; i < n_collectors; i++)
         collectors[i].fn(out, collectors[i].arg);

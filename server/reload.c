@@ -153,7 +153,7 @@ static void seen_note(const char *path, const struct stat *st)
 /* load_crl_file flags, beside CRL_CACHE_ALLOW_OLDER. */
 #define LOAD_EVEN_IF_SEEN 0x100u /* read it even when unchanged since the last load */
 
-static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_OF(X509) *issuers,
+static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_OF(X509) * issuers,
                          unsigned flags)
 {
     char err[512], source[1100];
@@ -228,7 +228,7 @@ static bool is_forced_file(const char *name)
 /* load_crl_dir loads the regular files of |dir|; with |forced| only the
  * forced ones (with CRL_CACHE_ALLOW_OLDER, read every time), otherwise all
  * others. */
-static size_t load_crl_dir(struct crl_cache *crls, const char *dir, const STACK_OF(X509) *issuers,
+static size_t load_crl_dir(struct crl_cache *crls, const char *dir, const STACK_OF(X509) * issuers,
                            unsigned flags, bool forced)
 {
     DIR *d = opendir(dir);
@@ -355,8 +355,8 @@ static void persist_crl(const char *state_dir, const char *kind, const char *iss
         unlink(path);
     }
     if (strcmp(kind, "fetched") != 0) {
-        state_crl_path(path, sizeof(path), state_dir, strcmp(kind, "admin") == 0 ? "forced" : "admin",
-                       issuer);
+        state_crl_path(path, sizeof(path), state_dir,
+                       strcmp(kind, "admin") == 0 ? "forced" : "admin", issuer);
         unlink(path);
     }
     return;
@@ -403,7 +403,7 @@ static int push(struct crl_cache *crls, const uint8_t *der, size_t len, const ch
         snprintf(issuer, issuer_cap, "?");
     if (s->cfg->state_dir != NULL)
         persist_crl(s->cfg->state_dir,
-                    (flags & CRL_CACHE_ALLOW_OLDER) ? "forced"
+                    (flags & CRL_CACHE_ALLOW_OLDER)   ? "forced"
                     : strncmp(label, "admin", 5) == 0 ? "admin"
                                                       : "fetched",
                     issuer, der, len);
@@ -425,9 +425,8 @@ int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char 
     return push(crls, der, len, label, 0, issuer, issuer_cap, number, entries, err, errlen);
 }
 
-int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force,
-                   char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries,
-                   char *err, size_t errlen)
+int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force, char *issuer,
+                   size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err, size_t errlen)
 {
     const uint8_t *der = crl;
     uint8_t *decoded = NULL;

@@ -79,9 +79,9 @@ int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char 
  * with |force| an older CRL (lower cRLNumber) is accepted too, and kept as
  * STATE/crls/forced-*.crl, which loads over newer files at reload and
  * restart until a newer CRL is accepted or it is withdrawn. Admin thread. */
-int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force,
-                   char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries,
-                   char *err, size_t errlen);
+int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force, char *issuer,
+                   size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+                   size_t errlen);
 
 /* crl_withdraw takes the CRL pushed for |issuer| (one-line name, as status
  * reports it) out of force: its state files are removed and the CRLs of

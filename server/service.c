@@ -418,8 +418,8 @@ static Certval__V1__ValidateRequest *unpack_request(grpc_byte_buffer *bb,
     grpc_byte_buffer_reader_destroy(&reader);
     req = certval__v1__validate_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
                                                 GRPC_SLICE_START_PTR(s));
-    if (req != NULL && claims_scan(out_claims, req, GRPC_SLICE_START_PTR(s),
-                                   GRPC_SLICE_LENGTH(s)) < 0) {
+    if (req != NULL &&
+        claims_scan(out_claims, req, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)) < 0) {
         certval__v1__validate_request__free_unpacked(req, NULL); /* out of memory */
         req = NULL;
     }
