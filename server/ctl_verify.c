@@ -168,13 +168,49 @@ static bool is_der_crl(const uint8_t *der, size_t len)
            CBS_get_asn1(&crl, &sig, CBS_ASN1_BITSTRING) && CBS_len(&crl) == 0;
 }
 
-/* add_crl_files adds every CRL of |files| to |cache|: a DER file as it is
- * (no X509_CRL is built: for a 1,000,000-entry CRL that alone took 1.2 s),
- * PEM through cv_load_crls (several CRLs per file). CRLs no candidate
- * issuer verifies are left out, as the service leaves them out. -1 with a
- * message on stderr when a file is not a CRL. */
-static int add_crl_files(struct crl_cache *cache, const STACK_OF(X509) *issuers,
-                         const char *const *files, size_t n)
+/* The --crl files, read before the path is validated (a file that is not
+ * a CRL is a usage error whatever the path): DER CRLs, each malloc'd. */
+struct crl_ders {
+    uint8_t **der;
+    size_t *len;
+    size_t n, cap;
+};
+
+static void crl_ders_free(struct crl_ders *c)
+{
+    for (size_t i = 0; i < c->n; i++)
+        free(c->der[i]);
+    free(c->der);
+    free(c->len);
+    memset(c, 0, sizeof(*c));
+}
+
+static int crl_ders_push(struct crl_ders *c, uint8_t *der, size_t len)
+{
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 8;
+        uint8_t **d = realloc(c->der, cap * sizeof(*d));
+        size_t *l = d != NULL ? realloc(c->len, cap * sizeof(*l)) : NULL;
+
+        if (d != NULL)
+            c->der = d;
+        if (l == NULL) {
+            free(der);
+            return -1;
+        }
+        c->len = l;
+        c->cap = cap;
+    }
+    c->der[c->n] = der;
+    c->len[c->n++] = len;
+    return 0;
+}
+
+/* read_crl_files reads every CRL of |files|: a DER file as it is (no
+ * X509_CRL is built: for a 1,000,000-entry CRL that alone took 1.2 s), PEM
+ * through cv_load_crls (several CRLs per file). -1 with a message on
+ * stderr when a file cannot be read or is not a CRL. */
+static int read_crl_files(struct crl_ders *out, const char *const *files, size_t n)
 {
     char err[256];
 
@@ -186,8 +222,8 @@ static int add_crl_files(struct crl_cache *cache, const STACK_OF(X509) *issuers,
         if (buf == NULL)
             return -1;
         if (is_der_crl(buf, len)) {
-            crl_cache_add_der(cache, buf, len, issuers, files[i], err, sizeof(err));
-            free(buf);
+            if (crl_ders_push(out, buf, len) != 0)
+                return -1;
             continue;
         }
         free(buf);
@@ -196,12 +232,17 @@ static int add_crl_files(struct crl_cache *cache, const STACK_OF(X509) *issuers,
             return -1;
         }
         for (size_t j = 0; j < sk_X509_CRL_num(sk); j++) {
-            uint8_t *der = NULL;
+            uint8_t *der = NULL, *copy;
             int dlen = i2d_X509_CRL(sk_X509_CRL_value(sk, j), &der);
 
-            if (dlen > 0)
-                crl_cache_add_der(cache, der, (size_t)dlen, issuers, files[i], err, sizeof(err));
+            copy = dlen > 0 ? malloc((size_t)dlen) : NULL;
+            if (copy != NULL)
+                memcpy(copy, der, (size_t)dlen);
             OPENSSL_free(der);
+            if (copy == NULL || crl_ders_push(out, copy, (size_t)dlen) != 0) {
+                sk_X509_CRL_pop_free(sk, X509_CRL_free);
+                return -1;
+            }
         }
         sk_X509_CRL_pop_free(sk, X509_CRL_free);
     }
@@ -210,11 +251,13 @@ static int add_crl_files(struct crl_cache *cache, const STACK_OF(X509) *issuers,
 
 /* check_revocation runs RFC 5280 6.3 on the validated path of |res| with the
  * service's engine (revocation_check_chain), over a CRL cache made of the
- * --crl files; a revoked or undecidable path turns |res| invalid. The same
- * steps as path_validate's own check, with the CRLs read as DER. */
+ * --crl files (|crls|); a revoked or undecidable path turns |res| invalid.
+ * The same steps as path_validate's own check, with the CRLs kept as DER. */
 static int check_revocation(struct path_result *res, const struct ctl_opts *o,
-                            const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted)
+                            const struct crl_ders *crls, const STACK_OF(X509) *anchors,
+                            const STACK_OF(X509) *untrusted)
 {
+    char err[256];
     STACK_OF(X509) *issuers = sk_X509_new_null();
     struct crl_cache *cache = crl_cache_new();
     struct revocation_sources src = {.crls = cache};
@@ -231,8 +274,9 @@ static int check_revocation(struct path_result *res, const struct ctl_opts *o,
             if (!sk_X509_push(issuers, sk_X509_value(from, i)))
                 goto out;
     }
-    if (add_crl_files(cache, issuers, o->crls, o->n_crls) != 0)
-        goto out;
+    /* CRLs no candidate issuer verifies are left out, as the service would. */
+    for (size_t i = 0; i < crls->n; i++)
+        crl_cache_add_der(cache, crls->der[i], crls->len[i], issuers, "--crl", err, sizeof(err));
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, NULL, &src, res->chain,
                                o->path.crl_check == CRL_CHECK_ALL ? REVOCATION_ALL
@@ -259,6 +303,7 @@ static int run_path(struct ctl_opts *o, const char *cert_file, bool via)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     STACK_OF(X509) *target = sk_X509_new_null();
+    struct crl_ders crls = {0};
     struct path_options path;
     struct path_result res;
     int rc = CTL_USAGE;
@@ -267,7 +312,8 @@ static int run_path(struct ctl_opts *o, const char *cert_file, bool via)
     if (anchors == NULL || untrusted == NULL || target == NULL ||
         load_cert_files(anchors, o->anchors, o->n_anchors) != 0 ||
         load_cert_files(untrusted, o->untrusted, o->n_untrusted) != 0 ||
-        load_cert_files(target, &cert_file, 1) != 0)
+        load_cert_files(target, &cert_file, 1) != 0 ||
+        read_crl_files(&crls, o->crls, o->n_crls) != 0)
         goto done;
     X509 *leaf = sk_X509_shift(target);
     while (sk_X509_num(target) > 0)
@@ -283,8 +329,8 @@ static int run_path(struct ctl_opts *o, const char *cert_file, bool via)
         goto done;
     }
     if (res.valid && o->path.crl_check != CRL_CHECK_NONE &&
-        check_revocation(&res, o, anchors, untrusted) != 0) {
-        fprintf(stderr, "certvalctl: cannot check revocation (a --crl file is unusable)\n");
+        check_revocation(&res, o, &crls, anchors, untrusted) != 0) {
+        fprintf(stderr, "certvalctl: out of memory checking revocation\n");
         goto done;
     }
     if (res.valid) {
@@ -306,6 +352,7 @@ done:
     sk_X509_pop_free(anchors, X509_free);
     sk_X509_pop_free(untrusted, X509_free);
     sk_X509_pop_free(target, X509_free);
+    crl_ders_free(&crls);
     return rc;
 }
 
