@@ -13,6 +13,10 @@ import tempfile
 import time
 import unittest
 
+# Before grpcio loads: its fork handlers can wait forever for its thread
+# pool when subprocess forks while a channel is busy ("Waiting for thread
+# pool to idle before forking"); these tests fork certvalctl often.
+os.environ.setdefault("GRPC_ENABLE_FORK_SUPPORT", "false")
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import certval_harness as h  # noqa: E402
 
