@@ -457,6 +457,7 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
     l->max_message_bytes = cfg->max_message_bytes;
     l->split_min_chains = cfg->split_min_chains;
     l->max_concurrent_streams = cfg->max_concurrent_streams;
+    l->max_queue_delay_ms = cfg->max_queue_delay_ms;
     l->max_queued_chains_per_worker = cfg->max_queued_chains_per_worker
                                           ? cfg->max_queued_chains_per_worker
                                           : DEFAULT_QUEUED_CHAINS_PER_WORKER;
@@ -638,11 +639,12 @@ int main(int argc, char **argv)
         goto out;
     }
     cfg = NULL;
-    log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains per "
-             "worker, %u chains and %u request bytes in flight, %u streams per connection",
+    log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
+             "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
+             "connection",
              transports, workers, srv.limits.max_queued_chains_per_worker,
-             srv.limits.max_inflight_chains, srv.limits.max_inflight_request_bytes,
-             srv.limits.max_concurrent_streams);
+             srv.limits.max_queue_delay_ms, srv.limits.max_inflight_chains,
+             srv.limits.max_inflight_request_bytes, srv.limits.max_concurrent_streams);
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
     readiness_update(srv.crls);
     if (crl_fetch_start(fetcher, err, sizeof(err)) < 0)

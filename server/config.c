@@ -55,6 +55,7 @@ struct raw_limits {
     uint32_t *max_inflight_chains;
     uint32_t *max_inflight_request_bytes;
     uint32_t *max_concurrent_streams;
+    uint32_t *max_queue_delay_ms;
 };
 
 struct raw_shutdown {
@@ -217,6 +218,7 @@ static const cyaml_schema_field_t cfg_limits_fields[] = {
                          max_inflight_request_bytes),
     CYAML_FIELD_UINT_PTR("max_concurrent_streams", OPT_PTR, struct raw_limits,
                          max_concurrent_streams),
+    CYAML_FIELD_UINT_PTR("max_queue_delay_ms", OPT_PTR, struct raw_limits, max_queue_delay_ms),
     CYAML_FIELD_END,
 };
 
@@ -906,6 +908,8 @@ static int cfg_build_threads_limits(struct cfg_ctx *ctx, struct certval_config *
                  "limits.max_inflight_request_bytes", 0, 0, 1073741824) ||
         cfg_uint(ctx, &c->max_concurrent_streams, l->max_concurrent_streams,
                  "limits.max_concurrent_streams", 100, 1, 65536) ||
+        cfg_uint(ctx, &c->max_queue_delay_ms, l->max_queue_delay_ms, "limits.max_queue_delay_ms",
+                 200, 1, 600000) ||
         cfg_uint(ctx, &c->drain_grace_seconds, s->drain_grace_seconds,
                  "shutdown.drain_grace_seconds", 20, 0, 3600))
         return -1;

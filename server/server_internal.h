@@ -57,6 +57,7 @@ struct server_limits {
     uint32_t max_inflight_chains;          /* admission: chains admitted, not yet answered */
     uint32_t max_inflight_request_bytes;   /* admission: request bytes admitted, not yet freed */
     uint32_t max_concurrent_streams;       /* per connection (HTTP/2 SETTINGS) */
+    uint32_t max_queue_delay_ms;           /* admission: estimated wait on that worker */
 };
 
 enum server_role {

@@ -538,6 +538,15 @@ static grpc_status_code admit(const struct vcall *vc, size_t bytes, char *msg, s
                      (unsigned long long)queued, l->max_queued_chains_per_worker);
             return GRPC_STATUS_RESOURCE_EXHAUSTED;
         }
+        /* The bound that keeps admitted calls' latency: the queue in time,
+         * at the recent cost of a chain (0 until a first slice ran). */
+        if (queued * cost > (uint64_t)l->max_queue_delay_ms * 1000000u) {
+            snprintf(msg, msglen,
+                     "overloaded: about %llu ms of work queued on every worker, limit "
+                     "limits.max_queue_delay_ms is %u",
+                     (unsigned long long)(queued * cost / 1000000u), l->max_queue_delay_ms);
+            return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        }
         /* Work that would start after the deadline is refused now, while the
          * client can still try another replica, rather than dropped later. */
         if (vc->deadline_ns != UINT64_MAX && now + (queued + 1) * cost > vc->deadline_ns) {

@@ -138,6 +138,14 @@ class AdmissionTest(Base):
         self.refused_while_busy(srv, self.denied_request(srv, "x"),
                                 "limits.max_queued_chains_per_worker")
 
+    def test_queue_delay_bound(self):
+        srv = self.start(limits_yaml(max_queue_delay_ms=50, max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000))
+        # A first batch teaches the server what a chain costs.
+        self.assertEqual(len(srv.validate_call()(self.busy_request(srv), timeout=60).verdicts),
+                         BUSY)
+        self.refused_while_busy(srv, self.denied_request(srv, "x"), "limits.max_queue_delay_ms")
+
     def test_request_bytes_bound_before_parsing(self):
         srv = self.start(limits_yaml(max_inflight_request_bytes=65536, max_inflight_chains=100000,
                                      max_queued_chains_per_worker=100000))
