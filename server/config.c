@@ -909,7 +909,7 @@ static int cfg_build_threads_limits(struct cfg_ctx *ctx, struct certval_config *
         cfg_uint(ctx, &c->max_concurrent_streams, l->max_concurrent_streams,
                  "limits.max_concurrent_streams", 100, 1, 65536) ||
         cfg_uint(ctx, &c->max_queue_delay_ms, l->max_queue_delay_ms, "limits.max_queue_delay_ms",
-                 200, 1, 600000) ||
+                 1000, 1, 600000) ||
         cfg_uint(ctx, &c->drain_grace_seconds, s->drain_grace_seconds,
                  "shutdown.drain_grace_seconds", 20, 0, 3600))
         return -1;
