@@ -3,7 +3,7 @@
  *   certval-load --target HOST:PORT --fixtures DIR [--mix CLASS=W,...]
  *       [--batch B] [--channels M] [--concurrency N] [--threads T]
  *       [--api unary|stream] [--rate CALLS_PER_S] [--duration S] [--warmup S]
- *       [--users U] [--deadline S] [--json FILE] [--plot PREFIX]
+ *       [--users U] [--deadline S|--deadline-ms MS] [--json FILE] [--plot PREFIX]
  *       [--probe-revocation]
  *
  * Closed loop (default): N calls in flight over M channels, each channel its
@@ -50,11 +50,12 @@ static void ld_usage(FILE *f)
             "usage: certval-load --target HOST:PORT --fixtures DIR [--mix CLASS=W,...]\n"
             "         [--batch B] [--channels M] [--concurrency N] [--threads T]\n"
             "         [--api unary|stream] [--rate CALLS_PER_S] [--duration S] [--warmup S]\n"
-            "         [--users U] [--deadline S] [--json FILE] [--plot PREFIX]\n"
+            "         [--users U] [--deadline S|--deadline-ms MS] [--json FILE] [--plot PREFIX]\n"
             "         [--probe-revocation]\n"
             "classes: tenant device revoked expired untrusted malformed victim\n"
             "defaults: --mix tenant=90,device=10 --batch 64 --channels 2 --concurrency 8\n"
-            "          --threads 1 --api unary --duration 10 --warmup 2 --users 1000\n");
+            "          --threads 1 --api unary --duration 10 --warmup 2 --users 1000\n"
+            "          --deadline 30 (seconds; also 50ms, 1.5s; --deadline-ms 50)\n");
 }
 
 static bool ld_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
@@ -80,6 +81,29 @@ static bool ld_parse_double(const char *s, double lo, double hi, double *out)
     if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
         return false;
     *out = v;
+    return true;
+}
+
+/* ld_parse_deadline reads "2" (seconds, as before), "1.5s" or "50ms" into
+ * milliseconds, 1 ms to 1 hour. */
+static bool ld_parse_deadline(const char *s, unsigned *out_ms)
+{
+    char *end;
+    double v, ms;
+
+    errno = 0;
+    v = strtod(s, &end);
+    if (errno != 0 || end == s)
+        return false;
+    if (strcmp(end, "ms") == 0)
+        ms = v;
+    else if (*end == '\0' || strcmp(end, "s") == 0)
+        ms = v * 1000.0;
+    else
+        return false;
+    if (!(ms >= 1 && ms <= 3600000.0))
+        return false;
+    *out_ms = (unsigned)(ms + 0.5);
     return true;
 }
 
@@ -113,7 +137,9 @@ static bool ld_parse_opt(struct ld_opts *o, const char *name, const char *val)
     if (strcmp(name, "--users") == 0)
         return ld_parse_uint(val, 1, 100000000, &o->users);
     if (strcmp(name, "--deadline") == 0)
-        return ld_parse_uint(val, 1, 3600, &o->deadline_s);
+        return ld_parse_deadline(val, &o->deadline_ms);
+    if (strcmp(name, "--deadline-ms") == 0)
+        return ld_parse_uint(val, 1, 3600000, &o->deadline_ms);
     if (strcmp(name, "--rate") == 0)
         return (o->open_loop = ld_parse_double(val, 0.1, 1e8, &o->rate));
     if (strcmp(name, "--duration") == 0)
@@ -266,9 +292,10 @@ static void ld_plot(const struct ld_opts *o)
 
 /* ---- main ---- */
 
-static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struct ld_worker *w)
+static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struct ld_worker *w,
+                     double seconds)
 {
-    uint64_t lag = 0, late = 0;
+    uint64_t lag = 0, late = 0, in_deadline = 0;
     double deny = 0, all = 0;
 
     for (unsigned k = 0; k < o->threads; k++) {
@@ -276,6 +303,7 @@ static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struc
 
         lag = r->max_lag_ns > lag ? r->max_lag_ns : lag;
         late += r->late_calls;
+        in_deadline += r->in_deadline;
         if (r->first_victim_deny > 0 && (deny == 0 || r->first_victim_deny < deny))
             deny = r->first_victim_deny;
         if (r->first_all_deny > 0 && (all == 0 || r->first_all_deny < all))
@@ -283,8 +311,10 @@ static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struc
     }
     snprintf(buf, len,
              "{\"max_schedule_lag_us\": %.1f, \"late_calls\": %llu, "
-             "\"first_victim_deny_unix\": %.6f, \"first_all_deny_unix\": %.6f}",
-             lag / 1000.0, (unsigned long long)late, deny, all);
+             "\"first_victim_deny_unix\": %.6f, \"first_all_deny_unix\": %.6f, "
+             "\"deadline_ms\": %u, \"in_deadline_calls\": %llu, \"goodput_calls_per_s\": %.1f}",
+             lag / 1000.0, (unsigned long long)late, deny, all, o->deadline_ms,
+             (unsigned long long)in_deadline, seconds > 0 ? (double)in_deadline / seconds : 0.0);
 }
 
 static int ld_report(const struct ld_opts *o, struct ld_worker *w, double seconds)
@@ -313,7 +343,7 @@ static int ld_report(const struct ld_opts *o, struct ld_worker *w, double second
         return -1;
     for (unsigned k = 0; k < o->threads; k++)
         lt_result_merge(&all, &w[k].res.res);
-    ld_extra(extra, sizeof(extra), o, w);
+    ld_extra(extra, sizeof(extra), o, w, seconds);
     lt_report_human(stderr, &info, &all);
     if (o->json_path != NULL && (fp = fopen(o->json_path, "w")) == NULL) {
         fprintf(stderr, "certval-load: %s: %s\n", o->json_path, strerror(errno));
@@ -338,7 +368,7 @@ int main(int argc, char **argv)
     static struct ld_worker workers[LD_MAX_THREADS];
     struct ld_opts o = {
         .batch = 64, .channels = 2, .concurrency = 8, .threads = 1, .users = 1000,
-        .duration_s = 10, .warmup_s = 2, .deadline_s = 30,
+        .duration_s = 10, .warmup_s = 2, .deadline_ms = 30000,
     };
     struct ld_run run = {.o = &o};
     struct lt_bundle *bundle = NULL;

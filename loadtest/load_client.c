@@ -353,6 +353,10 @@ static void ld_record(struct ld_thread *t, struct ld_slot *s, grpc_byte_buffer *
         }
         r->calls++;
         lt_hist_record(&r->lat, now - s->intended_ns);
+        /* Goodput: in time for a client that meant to send at the intended
+         * time (the open loop's queueing for a slot counts). */
+        if (now - s->intended_ns <= (uint64_t)t->o->deadline_ms * 1000000u)
+            t->out->in_deadline++;
         if (sec != NULL) {
             sec->calls++;
             sec->chains += (uint64_t)n;
@@ -415,7 +419,7 @@ static int ld_unary_send(struct ld_slot *s)
 
     s->call = grpc_channel_create_call(s->ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
                                        grpc_slice_from_static_string(LD_METHOD_UNARY), NULL,
-                                       ld_deadline_in((uint64_t)t->o->deadline_s * 1000000000u),
+                                       ld_deadline_in((uint64_t)t->o->deadline_ms * 1000000u),
                                        NULL);
     if (s->call == NULL)
         return -1;

@@ -37,7 +37,7 @@ struct ld_opts {
     bool open_loop;
     double rate;             /* open loop: calls/s over all threads */
     double warmup_s, duration_s;
-    unsigned deadline_s;     /* per unary call */
+    unsigned deadline_ms;    /* per unary call */
     bool stop_on_all_deny;   /* revocation probe: stop at the first all-DENY batch */
 };
 
@@ -54,6 +54,7 @@ struct ld_thread_result {
     size_t n_seconds;
     uint64_t max_lag_ns;        /* open loop: how late a call was sent at worst */
     uint64_t late_calls;        /* open loop: calls sent after their intended time + 1 ms */
+    uint64_t in_deadline;       /* answers (OK) within the deadline of their intended time */
     double first_victim_deny;   /* CLOCK_REALTIME seconds of the first victim DENY, 0 = none */
     double first_all_deny;      /* of the first response whose victims were all DENY */
 };

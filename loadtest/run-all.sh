@@ -2,13 +2,13 @@
 # Runs every scenario in turn and writes $LT_OUT/results.md, a Markdown
 # table ready for docs/benchmarks.md (the machine, then one row per
 # scenario with certval, the baseline and their ratio). SMOKE=1 for the
-# tiny version. Bounded: about 4 minutes on 2 cores (SMOKE=1: ~20 s).
+# tiny version. Bounded: about 5 minutes on 2 cores (SMOKE=1: ~30 s).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 trap - EXIT
 
-for s in hot cold bigcrl latency revocation; do
+for s in hot cold bigcrl latency revocation overload; do
   lt_log "=== scenario $s ==="
   "$HERE/$s.sh"
 done
@@ -27,7 +27,7 @@ print("Machine: %d cores (%s), Linux %s; the load generator shares the cores wit
 print()
 print("| scenario | measure | certval | OpenSSL 3, 1 thread | OpenSSL 3, 2 threads | certval / 1 thread | certval / 2 threads | target |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocation"):
+for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocation", "overload"):
     d = load(name)
     if d is None:
         print("| %s | not run | | | | | | |" % name)
@@ -36,7 +36,7 @@ for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocatio
         name, d.get("metric"), d.get("certval"), d.get("baseline_1t", ""), d.get("baseline_2t", ""),
         d.get("ratio_1t", ""), d.get("ratio_2t", ""), d.get("target", "")))
 print()
-for name in ("bigcrl", "latency", "revocation"):
+for name in ("bigcrl", "latency", "revocation", "overload"):
     d = load(name)
     if d:
         print("- %s: %s" % (name, ", ".join("%s=%s" % (k, v) for k, v in d.items()

@@ -438,6 +438,41 @@ static void on_crl_change(bool config_changed, void *arg)
 }
 /* ---- end CRL fetch and start-up readiness ---- */
 
+/* Admission bounds (docs/configuration.md, `limits`): 0 in the file means
+ * derived from the worker count. 512 queued chains are some 0.2-0.4 s of
+ * cold validation per worker (a few ms hot), room for closed-loop clients
+ * with big batches; calls with shorter deadlines are refused by the
+ * deadline check of admission instead. The byte bound keeps the unpacked
+ * requests of admitted calls well under the 256 MiB RSS target. */
+#define DEFAULT_QUEUED_CHAINS_PER_WORKER 512
+#define DEFAULT_INFLIGHT_BYTES_PER_WORKER (8u << 20)
+#define DEFAULT_INFLIGHT_BYTES_MIN (16u << 20)
+#define DEFAULT_INFLIGHT_BYTES_MAX (64u << 20)
+static void resolve_limits(struct server_limits *l, const struct certval_config *cfg,
+                           unsigned workers)
+{
+    uint64_t bytes = (uint64_t)DEFAULT_INFLIGHT_BYTES_PER_WORKER * workers;
+
+    l->max_chains_per_batch = cfg->max_chains_per_batch;
+    l->max_message_bytes = cfg->max_message_bytes;
+    l->split_min_chains = cfg->split_min_chains;
+    l->max_concurrent_streams = cfg->max_concurrent_streams;
+    l->max_queue_delay_ms = cfg->max_queue_delay_ms;
+    l->max_queued_chains_per_worker = cfg->max_queued_chains_per_worker
+                                          ? cfg->max_queued_chains_per_worker
+                                          : DEFAULT_QUEUED_CHAINS_PER_WORKER;
+    /* Queued on the workers, plus as many being answered or sent. */
+    l->max_inflight_chains = cfg->max_inflight_chains
+                                 ? cfg->max_inflight_chains
+                                 : 2 * workers * l->max_queued_chains_per_worker;
+    if (bytes < DEFAULT_INFLIGHT_BYTES_MIN)
+        bytes = DEFAULT_INFLIGHT_BYTES_MIN;
+    if (bytes > DEFAULT_INFLIGHT_BYTES_MAX)
+        bytes = DEFAULT_INFLIGHT_BYTES_MAX;
+    l->max_inflight_request_bytes =
+        cfg->max_inflight_request_bytes ? cfg->max_inflight_request_bytes : (uint32_t)bytes;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -491,11 +526,9 @@ int main(int argc, char **argv)
 
     memset(&srv, 0, sizeof(srv));
     memset(&admin, 0, sizeof(admin));
-    srv.limits.max_chains_per_batch = cfg->max_chains_per_batch;
-    srv.limits.max_message_bytes = cfg->max_message_bytes;
-    srv.limits.split_min_chains = cfg->split_min_chains;
     transports = cfg->transport_threads ? cfg->transport_threads : (ncpus() + 3) / 4;
     workers = cfg->worker_threads ? cfg->worker_threads : ncpus();
+    resolve_limits(&srv.limits, cfg, workers);
     grace = cfg->drain_grace_seconds;
     grpc_init();
     srv.crls = crl_cache_new();
@@ -606,7 +639,12 @@ int main(int argc, char **argv)
         goto out;
     }
     cfg = NULL;
-    log_info("certvald ready: %u transport threads, %u workers", transports, workers);
+    log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
+             "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
+             "connection",
+             transports, workers, srv.limits.max_queued_chains_per_worker,
+             srv.limits.max_queue_delay_ms, srv.limits.max_inflight_chains,
+             srv.limits.max_inflight_request_bytes, srv.limits.max_concurrent_streams);
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
     readiness_update(srv.crls);
     if (crl_fetch_start(fetcher, err, sizeof(err)) < 0)
@@ -614,11 +652,15 @@ int main(int argc, char **argv)
 
     if (main_loop(o.config, srv.crls, &set) < 0)
         log_error("main loop failed: draining");
-    /* crl_fetch: stop before the drain (bounded), keep health off. */
+    /* Health NOT_SERVING and both listeners closed first, at once; the one
+     * grace period counts from here for both. crl_fetch: stopped (bounded)
+     * before the wait, readiness frozen so nothing turns health back on. */
     readiness_freeze();
-    crl_fetch_stop(fetcher, 2000);
+    server_drain_begin(&srv);
+    server_drain_begin(&admin);
+    crl_fetch_stop(fetcher, 500);
     server_drain_and_stop(&srv, grace);
-    server_drain_and_stop(&admin, 1);
+    server_drain_and_stop(&admin, grace);
     metrics_stop();
     log_info("stopped");
     rc = 0;

@@ -51,6 +51,11 @@ struct raw_limits {
     uint32_t *max_cert_bytes;
     uint32_t *max_message_bytes;
     uint32_t *split_min_chains;
+    uint32_t *max_queued_chains_per_worker;
+    uint32_t *max_inflight_chains;
+    uint32_t *max_inflight_request_bytes;
+    uint32_t *max_concurrent_streams;
+    uint32_t *max_queue_delay_ms;
 };
 
 struct raw_shutdown {
@@ -206,6 +211,14 @@ static const cyaml_schema_field_t cfg_limits_fields[] = {
     CYAML_FIELD_UINT_PTR("max_cert_bytes", OPT_PTR, struct raw_limits, max_cert_bytes),
     CYAML_FIELD_UINT_PTR("max_message_bytes", OPT_PTR, struct raw_limits, max_message_bytes),
     CYAML_FIELD_UINT_PTR("split_min_chains", OPT_PTR, struct raw_limits, split_min_chains),
+    CYAML_FIELD_UINT_PTR("max_queued_chains_per_worker", OPT_PTR, struct raw_limits,
+                         max_queued_chains_per_worker),
+    CYAML_FIELD_UINT_PTR("max_inflight_chains", OPT_PTR, struct raw_limits, max_inflight_chains),
+    CYAML_FIELD_UINT_PTR("max_inflight_request_bytes", OPT_PTR, struct raw_limits,
+                         max_inflight_request_bytes),
+    CYAML_FIELD_UINT_PTR("max_concurrent_streams", OPT_PTR, struct raw_limits,
+                         max_concurrent_streams),
+    CYAML_FIELD_UINT_PTR("max_queue_delay_ms", OPT_PTR, struct raw_limits, max_queue_delay_ms),
     CYAML_FIELD_END,
 };
 
@@ -887,6 +900,16 @@ static int cfg_build_threads_limits(struct cfg_ctx *ctx, struct certval_config *
                  4194304, 4096, 1073741824) ||
         cfg_uint(ctx, &c->split_min_chains, l->split_min_chains, "limits.split_min_chains", 16, 1,
                  65536) ||
+        cfg_uint(ctx, &c->max_queued_chains_per_worker, l->max_queued_chains_per_worker,
+                 "limits.max_queued_chains_per_worker", 0, 0, 1048576) ||
+        cfg_uint(ctx, &c->max_inflight_chains, l->max_inflight_chains,
+                 "limits.max_inflight_chains", 0, 0, 16777216) ||
+        cfg_uint(ctx, &c->max_inflight_request_bytes, l->max_inflight_request_bytes,
+                 "limits.max_inflight_request_bytes", 0, 0, 1073741824) ||
+        cfg_uint(ctx, &c->max_concurrent_streams, l->max_concurrent_streams,
+                 "limits.max_concurrent_streams", 100, 1, 65536) ||
+        cfg_uint(ctx, &c->max_queue_delay_ms, l->max_queue_delay_ms, "limits.max_queue_delay_ms",
+                 1000, 1, 600000) ||
         cfg_uint(ctx, &c->drain_grace_seconds, s->drain_grace_seconds,
                  "shutdown.drain_grace_seconds", 20, 0, 3600))
         return -1;

@@ -30,6 +30,13 @@ struct certval_config {
     uint32_t max_chains_per_batch; /* default 1024 */
     uint32_t max_message_bytes;    /* default 4 MiB */
     uint32_t split_min_chains;     /* a batch is split across workers only above this; default 16 */
+    /* admission (0 = derived from the worker count at start-up, see
+     * docs/configuration.md) */
+    uint32_t max_queued_chains_per_worker;
+    uint32_t max_inflight_chains;
+    uint32_t max_inflight_request_bytes;
+    uint32_t max_concurrent_streams; /* per connection; default 100 */
+    uint32_t max_queue_delay_ms;     /* estimated wait on the least-loaded worker; default 1000 */
 
     /* shutdown */
     uint32_t drain_grace_seconds;  /* default 20 */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <grpc/grpc_security.h>
@@ -60,6 +61,13 @@ bool call_base_init(struct call_base *cb, grpc_call *call, struct transport *tr,
     cb->close_tag.fn = call_close_done;
     atomic_store(&cb->refs, 2); /* the handler's and the close batch's */
     atomic_fetch_add(&tr->srv->live_calls, 1);
+    pthread_mutex_lock(&tr->calls_lock);
+    cb->prev = NULL;
+    cb->next = tr->calls;
+    if (tr->calls != NULL)
+        tr->calls->prev = cb;
+    tr->calls = cb;
+    pthread_mutex_unlock(&tr->calls_lock);
     memset(&op, 0, sizeof(op));
     op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
     op.data.recv_close_on_server.cancelled = &cb->cancelled;
@@ -78,8 +86,18 @@ void call_ref(struct call_base *cb)
 void call_unref(struct call_base *cb)
 {
     if (atomic_fetch_sub_explicit(&cb->refs, 1, memory_order_acq_rel) == 1) {
-        struct server *srv = cb->tr->srv;
+        struct transport *tr = cb->tr;
+        struct server *srv = tr->srv;
 
+        /* Unlinked first: the drain may be cancelling listed calls. */
+        pthread_mutex_lock(&tr->calls_lock);
+        if (cb->prev != NULL)
+            cb->prev->next = cb->next;
+        else
+            tr->calls = cb->next;
+        if (cb->next != NULL)
+            cb->next->prev = cb->prev;
+        pthread_mutex_unlock(&tr->calls_lock);
         grpc_call_unref(cb->call);
         cb->call = NULL;
         cb->destroy(cb);
@@ -179,9 +197,9 @@ static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_deta
         return;
     }
     if (grpc_slice_str_cmp(m, "/certval.v1.Validator/Validate") == 0)
-        service_validate_start(tr, call, false);
+        service_validate_start(tr, call, false, d->deadline);
     else if (grpc_slice_str_cmp(m, "/certval.v1.Validator/ValidateStream") == 0)
-        service_validate_start(tr, call, true);
+        service_validate_start(tr, call, true, d->deadline);
     else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Check") == 0)
         health_check_start(tr, call, false);
     else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Watch") == 0)
@@ -268,27 +286,54 @@ static int add_listener(grpc_server *g, const char *addr, int *out_port, char *e
     return 0;
 }
 
+/* The server's channel arguments. Calls beyond max_concurrent_streams on
+ * one connection wait in the client, so gRPC never holds more than that
+ * many messages of a connection; SO_REUSEPORT is off so that a second
+ * certvald on a taken port fails instead of splitting the traffic. */
+static void server_channel_args(const struct server *srv, grpc_channel_args *out, grpc_arg *args)
+{
+    size_t n = 0;
+
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[n++].value.integer = (int)srv->limits.max_message_bytes;
+    /* A response is at most max_chains_per_batch verdicts of under 1 KiB. */
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
+    args[n++].value.integer = -1;
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_ARG_ALLOW_REUSEPORT;
+    args[n++].value.integer = 0;
+    /* gRPC 1.51 inflates a compressed message whole and only then checks
+     * it against the receive limit (300 KiB of gzip became 300 MiB of
+     * RSS). Only identity is accepted: a compressed request is refused
+     * before its body is read (docs/api.md). */
+    args[n].type = GRPC_ARG_INTEGER;
+    args[n].key = GRPC_COMPRESSION_CHANNEL_ENABLED_ALGORITHMS_BITSET;
+    args[n++].value.integer = 1u << GRPC_COMPRESS_NONE;
+    if (srv->limits.max_concurrent_streams > 0) {
+        args[n].type = GRPC_ARG_INTEGER;
+        args[n].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
+        args[n++].value.integer = (int)srv->limits.max_concurrent_streams;
+    }
+    out->num_args = n;
+    out->args = args;
+}
+
 int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
                  unsigned transport_threads, unsigned worker_threads, int *out_ports,
                  char *err, size_t errlen)
 {
-    grpc_arg args[2];
-    grpc_channel_args chargs = {.num_args = 2, .args = args};
+    grpc_arg args[8];
+    grpc_channel_args chargs;
     int rc;
-
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = (int)srv->limits.max_message_bytes;
-    /* A response is at most max_chains_per_batch verdicts of under 1 KiB. */
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
-    args[1].value.integer = -1;
 
     if (worker_threads > 0) {
         rc = worker_pool_new(&srv->pool, worker_threads, err, errlen);
         if (rc < 0)
             return -1;
     }
+    server_channel_args(srv, &chargs, args);
     srv->grpc = grpc_server_create(&chargs, NULL);
     srv->n_transports = transport_threads;
     srv->transports = calloc(transport_threads, sizeof(*srv->transports));
@@ -301,6 +346,7 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
 
         tr->srv = srv;
         tr->index = i;
+        pthread_mutex_init(&tr->calls_lock, NULL);
         tr->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->grpc, tr->cq, NULL);
         if (srv->pool != NULL && pool_submitter_new(srv->pool, &tr->submitter) < 0) {
@@ -334,65 +380,115 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     return 0;
 }
 
+static uint64_t drain_now_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Waits for the drain's shutdown tag until |until_ns| (CLOCK_MONOTONIC). */
+static bool drain_wait_until(struct server *srv, uint64_t until_ns)
+{
+    uint64_t now = drain_now_ns();
+    gpr_timespec t = gpr_time_add(
+        gpr_now(GPR_CLOCK_MONOTONIC),
+        gpr_time_from_millis(until_ns > now ? (int64_t)((until_ns - now) / 1000000u) : 0,
+                             GPR_TIMESPAN));
+
+    return grpc_completion_queue_pluck(srv->shutdown_cq, srv, t, NULL).type == GRPC_OP_COMPLETE;
+}
+
+/* Ends every live call with UNAVAILABLE, which clients retry on another
+ * replica (CANCELLED, which grpc_server_cancel_all_calls gives, is not
+ * retried by default). Queued work of these calls is dropped by the
+ * workers (|abandon|). grpc_call_cancel_with_status is thread-safe; the
+ * list lock keeps each call alive while it is used here. */
+static void end_calls_unavailable(struct server *srv)
+{
+    for (unsigned i = 0; i < srv->n_transports; i++) {
+        struct transport *tr = &srv->transports[i];
+
+        pthread_mutex_lock(&tr->calls_lock);
+        for (struct call_base *cb = tr->calls; cb != NULL; cb = cb->next)
+            grpc_call_cancel_with_status(cb->call, GRPC_STATUS_UNAVAILABLE,
+                                         "server shutting down: drain grace over, retry", NULL);
+        pthread_mutex_unlock(&tr->calls_lock);
+    }
+}
+
 /* Waits for the shutdown tag, which gRPC delivers once every call is done
  * and every client has closed its connection after the GOAWAY. Idle
  * clients may keep a connection open for a while; once no call has been in
  * flight for DRAIN_QUIET_MS nothing can be half-answered any more, so the
- * connections are cut then rather than at the end of the grace period. A
- * call still running at the end of the grace period is cancelled. */
+ * connections are cut then rather than at the end of the grace period.
+ * Calls still open when the grace period (counted from the drain's start)
+ * is over end with UNAVAILABLE; DRAIN_ABANDON_MS later whatever is left is
+ * cancelled, so the drain ends by grace + DRAIN_ABANDON_MS. */
 #define DRAIN_POLL_MS 50
 #define DRAIN_QUIET_MS 250
-static void wait_calls_answered(struct server *srv, grpc_completion_queue *scq, void *tag,
-                                unsigned grace_seconds)
+#define DRAIN_ABANDON_MS 500
+static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 {
-    gpr_timespec deadline =
-        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_seconds(grace_seconds, GPR_TIMESPAN));
-    int quiet_ms = 0;
+    uint64_t deadline = srv->drain_started_ns + (uint64_t)grace_seconds * 1000000000u;
+    uint64_t quiet_since = srv->drain_started_ns;
 
     for (;;) {
-        gpr_timespec poll = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(DRAIN_POLL_MS, GPR_TIMESPAN));
-        grpc_event ev;
+        uint64_t now = drain_now_ns(), poll = now + DRAIN_POLL_MS * 1000000u;
 
-        if (gpr_time_cmp(poll, deadline) > 0)
-            poll = deadline;
-        ev = grpc_completion_queue_pluck(scq, tag, poll, NULL);
-        if (ev.type == GRPC_OP_COMPLETE)
+        if (drain_wait_until(srv, poll < deadline ? poll : deadline))
             return;
-        quiet_ms = atomic_load(&srv->live_calls) == 0 ? quiet_ms + DRAIN_POLL_MS : 0;
-        if (quiet_ms >= DRAIN_QUIET_MS) {
+        now = drain_now_ns();
+        if (atomic_load(&srv->live_calls) != 0)
+            quiet_since = now;
+        if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u) {
             log_info("drain: every call answered; closing idle connections");
             break;
         }
-        if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0) {
-            log_warn("drain grace of %u s over with %ld calls open: cancelling them",
+        if (now >= deadline) {
+            log_warn("drain grace of %u s over with %ld calls open: ending them with UNAVAILABLE",
                      grace_seconds, atomic_load(&srv->live_calls));
+            atomic_store(&srv->abandon, true);
+            end_calls_unavailable(srv);
+            if (drain_wait_until(srv, drain_now_ns() + DRAIN_ABANDON_MS * 1000000u))
+                return;
             break;
         }
     }
+    atomic_store(&srv->abandon, true);
     grpc_server_cancel_all_calls(srv->grpc);
-    grpc_completion_queue_pluck(scq, tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    grpc_completion_queue_pluck(srv->shutdown_cq, srv, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+}
+
+void server_drain_begin(struct server *srv)
+{
+    atomic_store(&srv->draining, true);
+    if (srv->role == ROLE_VALIDATOR)
+        health_set_serving(false);
+    if (srv->grpc == NULL || srv->shutdown_cq != NULL)
+        return;
+    if (srv->role == ROLE_VALIDATOR)
+        health_finish_watchers();
+    srv->drain_started_ns = drain_now_ns();
+    srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
+    /* Stop accepting; calls in flight go on and are answered. */
+    grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, srv);
 }
 
 void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
 {
-    grpc_completion_queue *scq = NULL;
-    int shutdown_tag;
-
-    atomic_store(&srv->draining, true);
-    if (srv->role == ROLE_VALIDATOR)
-        health_set_serving(false);
+    server_drain_begin(srv);
     if (srv->grpc != NULL) {
         if (srv->role == ROLE_VALIDATOR)
-            health_finish_watchers();
-        scq = grpc_completion_queue_create_for_pluck(NULL);
-        /* Stop accepting; calls in flight go on and are answered. */
-        grpc_server_shutdown_and_notify(srv->grpc, scq, &shutdown_tag);
-        log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
-                 grace_seconds);
-        wait_calls_answered(srv, scq, &shutdown_tag, grace_seconds);
+            log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
+                     grace_seconds);
+        else
+            log_info("draining the admin listener: %ld calls in flight",
+                     atomic_load(&srv->live_calls));
+        wait_calls_answered(srv, grace_seconds);
     }
-    /* Every call has been answered; let the workers finish what they hold. */
+    /* Every call is answered or ended; the workers drop what they hold. */
     worker_pool_free(srv->pool);
     srv->pool = NULL;
     if (srv->grpc != NULL)
@@ -408,11 +504,13 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
         if (tr->cq != NULL)
             grpc_completion_queue_destroy(tr->cq);
         pool_submitter_free(tr->submitter);
+        pthread_mutex_destroy(&tr->calls_lock);
     }
     free(srv->transports);
     srv->transports = NULL;
-    if (scq != NULL) {
-        grpc_completion_queue_shutdown(scq);
-        grpc_completion_queue_destroy(scq);
+    if (srv->shutdown_cq != NULL) {
+        grpc_completion_queue_shutdown(srv->shutdown_cq);
+        grpc_completion_queue_destroy(srv->shutdown_cq);
+        srv->shutdown_cq = NULL;
     }
 }

@@ -31,6 +31,8 @@ struct tag {
     void (*fn)(struct tag *t, bool ok);
 };
 
+struct call_base;
+
 struct transport {
     struct server *srv;
     unsigned index;
@@ -38,12 +40,24 @@ struct transport {
     struct pool_submitter *submitter;
     pthread_t thread;
     bool started;
+    /* Every live call of this transport, so a drain can end each one with
+     * UNAVAILABLE; |calls_lock| protects the list (taken on call start, on
+     * call end, and by the drain). */
+    pthread_mutex_t calls_lock;
+    struct call_base *calls;
 };
 
+/* Bounds of one listener (docs/configuration.md, `limits`). The admission
+ * bounds are resolved (no 0 = derived) before server_start. */
 struct server_limits {
     uint32_t max_chains_per_batch;
     uint32_t max_message_bytes;
     uint32_t split_min_chains;
+    uint32_t max_queued_chains_per_worker; /* admission: the least-loaded worker's queue */
+    uint32_t max_inflight_chains;          /* admission: chains admitted, not yet answered */
+    uint32_t max_inflight_request_bytes;   /* admission: request bytes admitted, not yet freed */
+    uint32_t max_concurrent_streams;       /* per connection (HTTP/2 SETTINGS) */
+    uint32_t max_queue_delay_ms;           /* admission: estimated wait on that worker */
 };
 
 enum server_role {
@@ -63,7 +77,20 @@ struct server {
     struct revocation_sources rev; /* what validation reads */
     struct server_limits limits;
     _Atomic bool draining;
+    /* Set when the drain grace is over: workers drop queued work and its
+     * calls end with UNAVAILABLE. */
+    _Atomic bool abandon;
     _Atomic long live_calls; /* calls accepted and not yet destroyed */
+    /* Admission (service.c): written by transport threads on admission and
+     * by whichever thread frees a batch; relaxed atomics. */
+    _Atomic long inflight_chains;
+    _Atomic long inflight_bytes;
+    /* Recent validation cost of one chain on a worker, in ns (a moving
+     * average written by the workers), to tell whether a call's deadline
+     * leaves time for the work queued ahead of it. */
+    _Atomic uint64_t chain_cost_ns;
+    grpc_completion_queue *shutdown_cq; /* drain in progress; NULL before */
+    uint64_t drain_started_ns;          /* CLOCK_MONOTONIC */
 };
 
 /* A call's common part. Reference-counted: one reference per outstanding
@@ -81,6 +108,7 @@ struct call_base {
      * client's side or the network (before the close batch's reference is
      * dropped). */
     void (*on_close)(struct call_base *cb);
+    struct call_base *next, *prev; /* the transport's live calls, under calls_lock */
 };
 
 /* call_base_init sets up |cb| for |call| (reference count 1) and starts the
@@ -96,8 +124,10 @@ void call_unref(struct call_base *cb);
 grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_status_code code,
                                  const char *msg);
 
-/* Method handlers: take over a freshly accepted call. */
-void service_validate_start(struct transport *tr, grpc_call *call, bool streaming);
+/* Method handlers: take over a freshly accepted call. |deadline| is the
+ * call's deadline from its details (gRPC's clock; infinite = none). */
+void service_validate_start(struct transport *tr, grpc_call *call, bool streaming,
+                            gpr_timespec deadline);
 void health_check_start(struct transport *tr, grpc_call *call, bool watch);
 /* admin.c: |method| is the full method name; |md| the request metadata
  * (read before this returns). */
@@ -118,6 +148,12 @@ void health_finish_watchers(void);
 int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
                  unsigned transport_threads, unsigned worker_threads, int *out_ports,
                  char *err, size_t errlen);
+/* server_drain_begin turns health NOT_SERVING (validator role), stops
+ * accepting calls and starts the drain clock; idempotent. Main thread. */
+void server_drain_begin(struct server *srv);
+/* server_drain_and_stop begins the drain if needed, waits until every call
+ * is answered or |grace_seconds| from the drain's start are over, ends what
+ * is left with UNAVAILABLE, and stops the threads. Main thread. */
 void server_drain_and_stop(struct server *srv, unsigned grace_seconds);
 
 #endif

@@ -5,7 +5,14 @@
  * each slice to a worker over io_uring (workers.h). Small batches go whole to
  * one worker; larger ones are split so one big request uses every core. The
  * worker that finishes the last slice packs the response and starts the send;
- * its completion returns to the call's transport thread. */
+ * its completion returns to the call's transport thread.
+ *
+ * Admission (before a request is unpacked) and deadlines: a message is
+ * refused with RESOURCE_EXHAUSTED when a `limits` bound is reached or when
+ * the work queued ahead of it would outlast its deadline; chains of a call
+ * whose deadline has passed, that its client cancelled, or that a drain
+ * abandoned are not validated: the worker drops them when it reaches them
+ * and frees the batch. */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +22,7 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
+#include <grpc/support/time.h>
 
 #include "audit.h"
 #include "certval/v1/certval.pb-c.h"
@@ -50,6 +58,10 @@ struct batch {
     struct snapshot *snap;
     int64_t now;
     uint64_t received_ns; /* CLOCK_MONOTONIC at receipt, for the latency histogram */
+    size_t bytes;         /* admitted request bytes, released by batch_free */
+    /* 0, or the status the call ends with because a slice dropped its work
+     * (deadline passed, cancelled, drain abandoned). */
+    _Atomic int dropped;
     struct verdict *verdicts;
     bool *done; /* answered inline from the verdict cache; NULL = none */
     _Atomic unsigned remaining;
@@ -65,6 +77,8 @@ struct vcall {
     struct tag status_tag; /* SEND_STATUS for streams and errors */
     grpc_byte_buffer *recv_buf;
     grpc_byte_buffer *send_buf;
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; UINT64_MAX = none */
+    _Atomic bool gone;    /* cancelled by the client (or its deadline, by gRPC) */
 };
 
 static void vcall_recv_next(struct vcall *vc);
@@ -80,10 +94,18 @@ static void vcall_destroy(struct call_base *cb)
     free(vc);
 }
 
+/* Gives back what admission counted for a batch. Any thread. */
+static void admission_release(struct server *srv, size_t chains, size_t bytes)
+{
+    atomic_fetch_sub_explicit(&srv->inflight_chains, (long)chains, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&srv->inflight_bytes, (long)bytes, memory_order_relaxed);
+}
+
 static void batch_free(struct batch *b)
 {
     if (b == NULL)
         return;
+    admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
     if (b->req != NULL)
         certval__v1__validate_request__free_unpacked(b->req, NULL);
     claims_free(b->claims);
@@ -286,20 +308,84 @@ static bool validate_one(struct batch *b, size_t i, bool cached_only)
     return answered;
 }
 
+/* Whether a batch's remaining chains are still worth validating: OK, or
+ * the status its call ends with. Cheap (two loads and a clock read), so it
+ * runs before every chain. */
+static grpc_status_code batch_stop_reason(const struct batch *b, uint64_t now)
+{
+    const struct vcall *vc = b->vc;
+
+    if (atomic_load_explicit(&vc->base.tr->srv->abandon, memory_order_relaxed))
+        return GRPC_STATUS_UNAVAILABLE;
+    if (atomic_load_explicit(&vc->gone, memory_order_relaxed))
+        return GRPC_STATUS_CANCELLED;
+    if (now >= vc->deadline_ns)
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    return GRPC_STATUS_OK;
+}
+
+/* Ends the call of a batch whose work was dropped and frees the batch. */
+static void batch_drop(struct batch *b, grpc_status_code code)
+{
+    struct vcall *vc = b->vc;
+    const char *msg = "deadline passed before validation: not validated";
+
+    if (code == GRPC_STATUS_UNAVAILABLE)
+        msg = "server shutting down: drain grace over, retry";
+    else if (code == GRPC_STATUS_CANCELLED)
+        msg = "cancelled by the client: not validated";
+    batch_free(b);
+    vcall_fail(vc, code, msg);
+}
+
+/* A moving average (1/8 weight) of one chain's validation time; racy
+ * updates from several workers only blur it. */
+static void chain_cost_update(struct server *srv, uint64_t ns, size_t chains)
+{
+    uint64_t per = ns / chains;
+    uint64_t old = atomic_load_explicit(&srv->chain_cost_ns, memory_order_relaxed);
+
+    atomic_store_explicit(&srv->chain_cost_ns, old == 0 ? per : old - old / 8 + per / 8,
+                          memory_order_relaxed);
+}
+
 static void slice_run(struct work_item *item)
 {
     struct slice *s = container_of(item, struct slice, item);
     struct batch *b = s->batch;
+    uint64_t start = mono_ns(), now = start;
+    size_t ran = 0;
 
-    for (size_t i = s->begin; i < s->end; i++)
-        if (b->done == NULL || !b->done[i])
+    for (size_t i = s->begin; i < s->end; i++) {
+        grpc_status_code why = batch_stop_reason(b, now);
+        int none = 0;
+
+        if (why != GRPC_STATUS_OK) {
+            atomic_compare_exchange_strong(&b->dropped, &none, (int)why);
+            break;
+        }
+        if (atomic_load_explicit(&b->dropped, memory_order_relaxed) != 0)
+            break;
+        if (b->done == NULL || !b->done[i]) {
             validate_one(b, i, false);
+            ran++;
+            now = mono_ns();
+        }
+    }
+    if (ran > 0)
+        chain_cost_update(b->vc->base.tr->srv, now - start, ran);
     /* acq_rel: the last slice must see every other slice's verdicts. */
-    if (atomic_fetch_sub_explicit(&b->remaining, 1, memory_order_acq_rel) == 1)
-        batch_respond(b);
+    if (atomic_fetch_sub_explicit(&b->remaining, 1, memory_order_acq_rel) == 1) {
+        int why = atomic_load(&b->dropped);
+
+        if (why != 0)
+            batch_drop(b, (grpc_status_code)why);
+        else
+            batch_respond(b);
+    }
 }
 
-static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req,
+static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req, size_t bytes,
                                struct snapshot *snap, unsigned n_slices)
 {
     struct batch *b = calloc(1, sizeof(*b) + n_slices * sizeof(struct slice));
@@ -314,6 +400,7 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
     }
     b->vc = vc;
     b->req = req;
+    b->bytes = bytes;
     b->snap = snap;
     b->now = (int64_t)time(NULL);
     b->received_ns = mono_ns();
@@ -321,6 +408,7 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
     atomic_store(&b->remaining, n_slices);
     for (unsigned k = 0; k < n_slices; k++) {
         b->slices[k].item.run = slice_run;
+        b->slices[k].item.cost = (uint32_t)(n * (k + 1) / n_slices - n * k / n_slices);
         b->slices[k].batch = b;
         b->slices[k].begin = n * k / n_slices;
         b->slices[k].end = n * (k + 1) / n_slices;
@@ -358,42 +446,50 @@ static unsigned slices_for(const struct server *srv, size_t n_chains)
     return want < workers ? (unsigned)want : workers;
 }
 
+/* Frees a request that never became a batch and gives back its admission. */
+static void request_refuse(struct vcall *vc, Certval__V1__ValidateRequest *req,
+                           struct claims *claims, size_t bytes, grpc_status_code code,
+                           const char *msg)
+{
+    admission_release(vc->base.tr->srv, req->n_chains, bytes);
+    claims_free(claims);
+    certval__v1__validate_request__free_unpacked(req, NULL);
+    vcall_fail(vc, code, msg);
+}
+
+/* |req| and its |bytes| are admitted (counted in the server's in-flight
+ * totals); the batch made of them gives them back when it is freed. The
+ * batch takes |claims|. */
 static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                           struct claims *claims)
+                           struct claims *claims, size_t bytes)
 {
     struct server *srv = vc->base.tr->srv;
-    struct snapshot *snap = snapshot_acquire();
+    struct snapshot *snap;
     struct batch *b;
     char msg[160];
     unsigned n_slices;
 
+    atomic_fetch_add_explicit(&srv->inflight_chains, (long)req->n_chains, memory_order_relaxed);
+    snap = snapshot_acquire();
     if (snap == NULL) {
-        claims_free(claims);
-        certval__v1__validate_request__free_unpacked(req, NULL);
-        vcall_fail(vc, GRPC_STATUS_UNAVAILABLE, "no configuration loaded");
+        request_refuse(vc, req, claims, bytes, GRPC_STATUS_UNAVAILABLE, "no configuration loaded");
         return;
     }
     if (req->n_chains > srv->limits.max_chains_per_batch) {
         snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
                  req->n_chains, srv->limits.max_chains_per_batch);
-        claims_free(claims);
-        certval__v1__validate_request__free_unpacked(req, NULL);
         snapshot_release(snap);
-        vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
         return;
     }
     n_slices = slices_for(srv, req->n_chains);
-    b = batch_new(vc, req, snap, n_slices);
-    if (b != NULL)
-        b->claims = claims;
-    else
-        claims_free(claims);
+    b = batch_new(vc, req, bytes, snap, n_slices);
     if (b == NULL) {
-        certval__v1__validate_request__free_unpacked(req, NULL);
         snapshot_release(snap);
-        vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }
+    b->claims = claims;
     if (req->n_chains == 0 || answer_inline(b)) {
         batch_respond(b); /* empty, or every chain answered from the cache */
         return;
@@ -401,6 +497,72 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     for (unsigned k = 0; k < n_slices; k++)
         worker_pool_submit(vc->base.tr->submitter, worker_pool_pick(srv->pool),
                            &b->slices[k].item);
+}
+
+/* ---- admission ---- */
+
+/* Decides, before a message of |bytes| is unpacked, whether it is taken.
+ * OK, or the status to refuse it with and a message naming the bound in
+ * |msg|. On the call's transport thread. The totals are read and then
+ * added to without a lock: several transport threads may each admit one
+ * message past a bound, never more. */
+static grpc_status_code admit(const struct vcall *vc, size_t bytes, char *msg, size_t msglen)
+{
+    struct server *srv = vc->base.tr->srv;
+    const struct server_limits *l = &srv->limits;
+    long chains = atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed);
+    long held = atomic_load_explicit(&srv->inflight_bytes, memory_order_relaxed);
+    uint64_t now = mono_ns();
+
+    if (now >= vc->deadline_ns) {
+        snprintf(msg, msglen, "deadline passed before the request was read: not validated");
+        return GRPC_STATUS_DEADLINE_EXCEEDED;
+    }
+    if (chains >= (long)l->max_inflight_chains) {
+        snprintf(msg, msglen,
+                 "overloaded: %ld chains in flight, limit limits.max_inflight_chains is %u", chains,
+                 l->max_inflight_chains);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
+    /* An idle server takes any message gRPC let through (max_message_bytes). */
+    if (held > 0 && (uint64_t)held + bytes > l->max_inflight_request_bytes) {
+        snprintf(msg, msglen,
+                 "overloaded: %ld request bytes in flight, limit limits.max_inflight_request_bytes "
+                 "is %u",
+                 held, l->max_inflight_request_bytes);
+        return GRPC_STATUS_RESOURCE_EXHAUSTED;
+    }
+    if (srv->pool != NULL) {
+        uint64_t queued = worker_pool_queued_on(srv->pool, worker_pool_pick(srv->pool));
+        uint64_t cost = atomic_load_explicit(&srv->chain_cost_ns, memory_order_relaxed);
+
+        if (queued >= l->max_queued_chains_per_worker) {
+            snprintf(msg, msglen,
+                     "overloaded: every worker has %llu chains queued, limit "
+                     "limits.max_queued_chains_per_worker is %u",
+                     (unsigned long long)queued, l->max_queued_chains_per_worker);
+            return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        }
+        /* The bound that keeps admitted calls' latency: the queue in time,
+         * at the recent cost of a chain (0 until a first slice ran). */
+        if (queued * cost > (uint64_t)l->max_queue_delay_ms * 1000000u) {
+            snprintf(msg, msglen,
+                     "overloaded: about %llu ms of work queued on every worker, limit "
+                     "limits.max_queue_delay_ms is %u",
+                     (unsigned long long)(queued * cost / 1000000u), l->max_queue_delay_ms);
+            return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        }
+        /* Work that would start after the deadline is refused now, while the
+         * client can still try another replica, rather than dropped later. */
+        if (vc->deadline_ns != UINT64_MAX && now + (queued + 1) * cost > vc->deadline_ns) {
+            snprintf(msg, msglen,
+                     "overloaded: the %llu chains queued ahead (about %llu us) outlast the "
+                     "call's deadline",
+                     (unsigned long long)queued, (unsigned long long)(queued * cost / 1000));
+            return GRPC_STATUS_RESOURCE_EXHAUSTED;
+        }
+    }
+    return GRPC_STATUS_OK;
 }
 
 /* ---- receiving ---- */
@@ -433,6 +595,9 @@ static void recv_done(struct tag *t, bool ok)
     Certval__V1__ValidateRequest *req;
     struct claims *claims = NULL;
     grpc_byte_buffer *bb = vc->recv_buf;
+    grpc_status_code code;
+    char msg[200];
+    size_t bytes;
 
     vc->recv_buf = NULL;
     if (!ok) {
@@ -451,14 +616,23 @@ static void recv_done(struct tag *t, bool ok)
             vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT, "no request message");
         return;
     }
+    bytes = grpc_byte_buffer_length(bb);
+    code = admit(vc, bytes, msg, sizeof(msg));
+    if (code != GRPC_STATUS_OK) {
+        grpc_byte_buffer_destroy(bb);
+        vcall_fail(vc, code, msg);
+        return;
+    }
+    atomic_fetch_add_explicit(&vc->base.tr->srv->inflight_bytes, (long)bytes, memory_order_relaxed);
     req = unpack_request(bb, &claims);
     grpc_byte_buffer_destroy(bb);
     if (req == NULL) {
+        admission_release(vc->base.tr->srv, 0, bytes);
         vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT,
                    "request is not a valid certval.v1.ValidateRequest");
         return;
     }
-    dispatch_batch(vc, req, claims);
+    dispatch_batch(vc, req, claims, bytes);
 }
 
 static void vcall_recv_next(struct vcall *vc)
@@ -479,7 +653,32 @@ static void vcall_recv_next(struct vcall *vc)
         call_unref(&vc->base);
 }
 
-void service_validate_start(struct transport *tr, grpc_call *call, bool streaming)
+/* The client cancelled (or gRPC did, at the deadline): queued work of the
+ * call is dropped when a worker reaches it. Transport thread. */
+static void vcall_on_close(struct call_base *cb)
+{
+    struct vcall *vc = container_of(cb, struct vcall, base);
+
+    if (cb->cancelled)
+        atomic_store_explicit(&vc->gone, true, memory_order_relaxed);
+}
+
+/* |d| (gRPC's clock) as CLOCK_MONOTONIC ns; UINT64_MAX = no deadline. */
+static uint64_t deadline_mono_ns(gpr_timespec d)
+{
+    gpr_timespec left;
+    int64_t ns;
+
+    d = gpr_convert_clock_type(d, GPR_CLOCK_MONOTONIC);
+    left = gpr_time_sub(d, gpr_now(GPR_CLOCK_MONOTONIC));
+    if (d.tv_sec == INT64_MAX || left.tv_sec > 100000000)
+        return UINT64_MAX;
+    ns = left.tv_sec * 1000000000 + left.tv_nsec;
+    return mono_ns() + (uint64_t)(ns > 0 ? ns : 0);
+}
+
+void service_validate_start(struct transport *tr, grpc_call *call, bool streaming,
+                            gpr_timespec deadline)
 {
     struct vcall *vc = calloc(1, sizeof(*vc));
 
@@ -492,6 +691,8 @@ void service_validate_start(struct transport *tr, grpc_call *call, bool streamin
     vc->recv_tag.fn = recv_done;
     vc->send_tag.fn = send_done;
     vc->status_tag.fn = status_done;
+    vc->deadline_ns = deadline_mono_ns(deadline);
+    vc->base.on_close = vcall_on_close;
     if (!call_base_init(&vc->base, call, tr, vcall_destroy)) {
         call_unref(&vc->base);
         return;

@@ -1,12 +1,14 @@
 #include "workers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <liburing.h>
 
@@ -31,6 +33,9 @@ struct worker {
     unsigned index;
     bool ring_ok;
     bool started;
+    /* worker_pool_test_break_worker: hand-offs go to |broken_fd| (not a
+     * ring) from io_uring's async workers, so they fail late. */
+    int broken_fd;
     /* Items handed to this worker and not yet finished; read by other
      * threads for load balancing, so relaxed atomics suffice. */
     _Atomic uint64_t queued;
@@ -50,10 +55,20 @@ struct pool_submitter {
     struct io_uring ring;
 };
 
-static void worker_run_item(struct worker *w, struct work_item *item)
+static uint64_t item_cost(const struct work_item *item)
 {
+    return item->cost > 0 ? item->cost : 1;
+}
+
+/* Runs |item| and takes it off the count of the worker it was handed to.
+ * The item may be freed by |run|: read what is needed first. */
+static void pool_run_item(struct worker_pool *p, struct work_item *item)
+{
+    struct worker *w = &p->workers[item->worker % p->n];
+    uint64_t cost = item_cost(item);
+
     item->run(item);
-    atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&w->queued, cost, memory_order_relaxed);
 }
 
 static void *worker_main(void *arg)
@@ -79,7 +94,7 @@ static void *worker_main(void *arg)
             if (cqe->res == MSG_STOP)
                 stop = true;
             else if (cqe->res == MSG_WORK && cqe->user_data != 0)
-                worker_run_item(w, (struct work_item *)(uintptr_t)cqe->user_data);
+                pool_run_item(w->pool, (struct work_item *)(uintptr_t)cqe->user_data);
         }
         io_uring_cq_advance(&w->ring, seen);
     }
@@ -144,6 +159,8 @@ int worker_pool_new(struct worker_pool **out, unsigned n_workers, char *err, siz
     if (p->workers == NULL)
         goto nomem;
     p->n = n_workers;
+    for (unsigned i = 0; i < n_workers; i++)
+        p->workers[i].broken_fd = -1;
     rc = pool_submitter_new(p, &p->stopper);
     if (rc < 0) {
         snprintf(err, errlen, "io_uring_queue_init: %s", strerror(-rc));
@@ -211,6 +228,19 @@ uint64_t worker_pool_queued(const struct worker_pool *p)
     return total;
 }
 
+uint64_t worker_pool_queued_on(const struct worker_pool *p, unsigned worker)
+{
+    return atomic_load_explicit(&p->workers[worker % p->n].queued, memory_order_relaxed);
+}
+
+void worker_pool_test_break_worker(struct worker_pool *p, unsigned worker)
+{
+    struct worker *w = &p->workers[worker % p->n];
+
+    if (w->broken_fd < 0)
+        w->broken_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 int pool_submitter_new(struct worker_pool *p, struct pool_submitter **out)
 {
     struct pool_submitter *s = calloc(1, sizeof(*s));
@@ -244,6 +274,7 @@ static bool submitter_queue_msg(struct pool_submitter *s, struct worker *w, unsi
                                 struct work_item *item)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&s->ring);
+    bool broken = w->broken_fd >= 0 && msg == MSG_WORK;
 
     if (sqe == NULL) {
         io_uring_submit(&s->ring);
@@ -251,15 +282,22 @@ static bool submitter_queue_msg(struct pool_submitter *s, struct worker *w, unsi
         if (sqe == NULL)
             return false;
     }
-    io_uring_prep_msg_ring(sqe, w->ring.ring_fd, msg, (uint64_t)(uintptr_t)item, 0);
+    io_uring_prep_msg_ring(sqe, broken ? w->broken_fd : w->ring.ring_fd, msg,
+                           (uint64_t)(uintptr_t)item, 0);
     io_uring_sqe_set_data(sqe, item);
     sqe->flags |= IOSQE_CQE_SKIP_SUCCESS;
+    if (broken)
+        sqe->flags |= IOSQE_ASYNC;
     return true;
 }
 
 /* Reap failed hand-offs: the kernel reports them with a negative res. The
- * item then runs here, on the submitting thread, so no call is ever lost. */
-static void submitter_reap_failures(struct pool_submitter *s, struct worker *w)
+ * item then runs here, on the submitting thread, so no call is ever lost.
+ * A failure may be reported after the submit that queued it returned (the
+ * kernel punts a MSG_RING to its async workers when the target's lock is
+ * contended), so it is reaped by a later submit, perhaps to another
+ * worker: the item names its own worker. */
+static void submitter_reap_failures(struct pool_submitter *s)
 {
     struct io_uring_cqe *cqe;
 
@@ -270,8 +308,7 @@ static void submitter_reap_failures(struct pool_submitter *s, struct worker *w)
         io_uring_cqe_seen(&s->ring, cqe);
         if (res < 0 && item != NULL) {
             log_warn("MSG_RING hand-off failed (%s); running the work inline", strerror(-res));
-            item->run(item);
-            atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
+            pool_run_item(s->pool, item);
         }
     }
 }
@@ -281,16 +318,16 @@ void worker_pool_submit(struct pool_submitter *s, unsigned worker, struct work_i
     struct worker *w = &s->pool->workers[worker % s->pool->n];
     int rc;
 
-    atomic_fetch_add_explicit(&w->queued, 1, memory_order_relaxed);
+    item->worker = (uint32_t)(worker % s->pool->n);
+    atomic_fetch_add_explicit(&w->queued, item_cost(item), memory_order_relaxed);
     if (!submitter_queue_msg(s, w, MSG_WORK, item)) {
-        item->run(item);
-        atomic_fetch_sub_explicit(&w->queued, 1, memory_order_relaxed);
+        pool_run_item(s->pool, item);
         return;
     }
     rc = io_uring_submit(&s->ring);
     if (rc < 0)
         log_warn("io_uring_submit: %s", strerror(-rc));
-    submitter_reap_failures(s, w);
+    submitter_reap_failures(s);
 }
 
 void worker_pool_free(struct worker_pool *p)
@@ -314,6 +351,8 @@ void worker_pool_free(struct worker_pool *p)
             pthread_join(w->thread, NULL);
         if (w->ring_ok)
             io_uring_queue_exit(&w->ring);
+        if (w->broken_fd >= 0)
+            close(w->broken_fd);
     }
     pool_submitter_free(s);
     free(p->workers);

@@ -19,6 +19,13 @@ struct work_item {
     /* Called once on a worker thread (or, if a hand-off fails, on the
      * submitting thread). The item must stay valid until |run| starts. */
     void (*run)(struct work_item *item);
+    /* Set by the caller: how much work the item is, in the caller's unit
+     * (certval: chains); 0 counts as 1. The worker's queued total counts
+     * it from hand-off until |run| returns. */
+    uint32_t cost;
+    /* Set by worker_pool_submit: the worker the item was handed to, so a
+     * hand-off that fails later is taken off that worker's count. */
+    uint32_t worker;
 };
 
 struct worker_pool;
@@ -36,8 +43,13 @@ unsigned worker_pool_size(const struct worker_pool *p);
  * work (ties broken round-robin). Thread-safe. */
 unsigned worker_pool_pick(struct worker_pool *p);
 
-/* worker_pool_queued returns the items queued or running on all workers. */
+/* worker_pool_queued returns the cost of the items queued or running on all
+ * workers. Thread-safe (a relaxed snapshot). */
 uint64_t worker_pool_queued(const struct worker_pool *p);
+
+/* worker_pool_queued_on returns the cost queued or running on worker
+ * |worker|. Thread-safe (a relaxed snapshot). */
+uint64_t worker_pool_queued_on(const struct worker_pool *p, unsigned worker);
 
 /* pool_submitter_new creates a submitting ring for the calling thread. */
 int pool_submitter_new(struct worker_pool *p, struct pool_submitter **out);
@@ -48,6 +60,13 @@ void pool_submitter_free(struct pool_submitter *s);
 /* worker_pool_submit queues |item| on worker |worker|. If the ring hand-off
  * fails the item runs inline on the calling thread, so work is never lost. */
 void worker_pool_submit(struct pool_submitter *s, unsigned worker, struct work_item *item);
+
+/* worker_pool_test_break_worker makes every later hand-off to |worker| fail
+ * the way the kernel reports a failed MSG_RING: with a completion on the
+ * submitter's ring that arrives after the submit call returned (the
+ * message is sent from io_uring's own worker threads to a file that is not
+ * a ring). For tests only. */
+void worker_pool_test_break_worker(struct worker_pool *p, unsigned worker);
 
 /* worker_pool_free stops every worker once the work queued before it has
  * run, joins them and frees the pool; NULL is accepted. */

@@ -5,6 +5,8 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "workers.h"
 
@@ -108,4 +110,70 @@ Test(workers, io_uring_probe_passes_here)
     /* This machine's kernel has io_uring with MSG_RING; in a pod whose
      * seccomp profile blocks it, the same probe fails with the message. */
     cr_assert_eq(io_uring_check_available(err, sizeof(err)), 0, "%s", err);
+}
+
+/* A failed hand-off is reported by a completion that may be reaped by a
+ * later submit to another worker; the failed item must come off the count
+ * of the worker it was handed to, not the later one's. */
+Test(workers, late_failed_hand_off_is_taken_off_its_own_worker)
+{
+    struct worker_pool *pool = NULL;
+    struct pool_submitter *s = NULL;
+    struct counted failed, later;
+    int late = 0;
+    char err[256];
+
+    cr_assert_eq(worker_pool_new(&pool, 2, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pool_submitter_new(pool, &s), 0);
+    worker_pool_test_break_worker(pool, 1);
+    for (int attempt = 0; attempt < 20 && late == 0; attempt++) {
+        memset(&failed, 0, sizeof(failed));
+        memset(&later, 0, sizeof(later));
+        failed.item.run = counted_run;
+        failed.item.cost = 3;
+        later.item.run = counted_run;
+        later.item.cost = 5;
+        worker_pool_submit(s, 1, &failed.item);
+        if (atomic_load(&failed.runs) != 0)
+            continue; /* failed early: reaped by its own submit */
+        late = 1;
+        usleep(100 * 1000); /* the failure's completion is posted meanwhile */
+        worker_pool_submit(s, 0, &later.item);
+        for (int i = 0; i < 2000 && atomic_load(&later.runs) == 0; i++)
+            usleep(1000);
+        cr_assert_eq(atomic_load(&later.runs), 1);
+        /* The failed item ran inline, on this thread, exactly once. */
+        for (int i = 0; i < 2000 && atomic_load(&failed.runs) == 0; i++)
+            usleep(1000);
+        cr_assert_eq(atomic_load(&failed.runs), 1);
+        cr_assert(pthread_equal(failed.ran_on, pthread_self()));
+        for (int i = 0; i < 2000 && worker_pool_queued_on(pool, 0) != 0; i++)
+            usleep(1000);
+        cr_assert_eq(worker_pool_queued_on(pool, 0), 0);
+        cr_assert_eq(worker_pool_queued_on(pool, 1), 0);
+    }
+    cr_assert_eq(late, 1, "no hand-off failed late in 20 attempts");
+    pool_submitter_free(s);
+    worker_pool_free(pool);
+}
+
+Test(workers, queued_counts_cost)
+{
+    struct worker_pool *pool = NULL;
+    struct pool_submitter *s = NULL;
+    struct counted c;
+    char err[256];
+
+    cr_assert_eq(worker_pool_new(&pool, 1, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pool_submitter_new(pool, &s), 0);
+    memset(&c, 0, sizeof(c));
+    c.item.run = counted_run;
+    c.item.cost = 7;
+    worker_pool_submit(s, 0, &c.item);
+    for (int i = 0; i < 2000 && worker_pool_queued(pool) != 0; i++)
+        usleep(1000);
+    cr_assert_eq(atomic_load(&c.runs), 1);
+    cr_assert_eq(worker_pool_queued(pool), 0);
+    pool_submitter_free(s);
+    worker_pool_free(pool);
 }

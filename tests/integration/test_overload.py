@@ -1,0 +1,317 @@
+"""Integration tests of issue 9: overload, deadlines and hostile input.
+
+The real certvald on 127.0.0.1, one worker and the verdict cache off, so
+that one batch of 4096 chains keeps the worker busy for a while (about a
+second here) and work queued behind it can be watched: dropped when its
+deadline passes or its client cancels, refused at admission, abandoned by
+a drain. No test asserts a speed; the drain tests assert the bounds that
+issue 9 names (exit within grace + 1 s, NOT_SERVING soon after SIGTERM).
+"""
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import certval_harness as h  # noqa: E402
+
+pb, health_pb2 = h.stubs()
+import grpc  # noqa: E402
+
+BUSY = 4096  # chains of the batch that keeps the one worker busy (about 1 s)
+
+ONE_WORKER = "threads:\n  workers: 1\nverdict_cache:\n  max_entries: 0\n"
+
+
+def limits_yaml(**kv):
+    kv.setdefault("max_chains_per_batch", BUSY)
+    return "limits:\n" + "".join("  %s: %d\n" % (k, v) for k, v in kv.items())
+
+
+def set_grace(srv, seconds):
+    with open(srv.config) as f:
+        text = f.read()
+    text = text.replace("drain_grace_seconds: 5", "drain_grace_seconds: %d" % seconds)
+    with open(srv.config, "w") as f:
+        f.write(text)
+    srv.grace = seconds
+
+
+def vm_kib(pid, field):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
+class Base(unittest.TestCase):
+    def start(self, extra=None, grace=None):
+        srv = h.Server(extra_yaml=ONE_WORKER + (extra or limits_yaml()))
+        self.addCleanup(srv.cleanup)
+        if grace is not None:
+            set_grace(srv, grace)
+        return srv.start()
+
+    def busy_request(self, srv, n=BUSY, user="busy"):
+        c = srv.chain("tenant-acme-chain.pem", "acme", user=user)
+        return pb.ValidateRequest(chains=[c] * n)
+
+    def denied_request(self, srv, user, n=4):
+        # DENY verdicts are audited by default: a line with |user| proves
+        # the chains were validated.
+        c = srv.chain("rogue-client-chain.pem", "acme", user=user)
+        return pb.ValidateRequest(chains=[c] * n)
+
+    def wait_audit_line(self, srv, user, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if user in srv.logs():
+                return True
+            time.sleep(0.05)
+        return False
+
+
+class DeadlineTest(Base):
+    """Item 1: work of a call past its deadline or cancelled is never validated."""
+
+    def test_expired_and_cancelled_calls_are_not_validated(self):
+        srv = self.start(limits_yaml(max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000))
+        call = srv.validate_call()
+        busy = call.future(self.busy_request(srv), timeout=60)
+        time.sleep(0.1)  # the busy batch is on the worker
+        # Admitted: a fresh server has no measured chain cost yet (it is
+        # learnt when a slice ends), so admission cannot foresee the wait;
+        # the deadline then passes while the call is queued.
+        late = call.future(self.denied_request(srv, "late-user"), timeout=0.2)
+        gone = call.future(self.denied_request(srv, "gone-user"), timeout=60)
+        time.sleep(0.05)
+        gone.cancel()
+        with self.assertRaises(grpc.RpcError) as e:
+            late.result()
+        self.assertEqual(e.exception.code(), grpc.StatusCode.DEADLINE_EXCEEDED)
+        self.assertTrue(gone.cancelled())
+        self.assertFalse(busy.done(), "the busy batch finished too soon for this test")
+        self.assertEqual(len(busy.result().verdicts), BUSY)
+        # A call queued after both is validated: its audit line shows that
+        # the worker went past the dropped work.
+        after = call(self.denied_request(srv, "after-user"), timeout=30)
+        self.assertEqual(after.verdicts[0].decision, pb.Decision.DECISION_DENY)
+        self.assertTrue(self.wait_audit_line(srv, "after-user"), srv.logs())
+        logs = srv.logs()
+        self.assertNotIn("late-user", logs, "a call past its deadline was validated")
+        self.assertNotIn("gone-user", logs, "a cancelled call was validated")
+
+
+class AdmissionTest(Base):
+    """Item 2: over a bound a new call gets RESOURCE_EXHAUSTED at once."""
+
+    def refused_while_busy(self, srv, request, expect_bound):
+        call = srv.validate_call()
+        busy = call.future(self.busy_request(srv), timeout=60)
+        time.sleep(0.1)
+        t0 = time.time()
+        with self.assertRaises(grpc.RpcError) as e:
+            call(request, timeout=30)
+        refused_after = time.time() - t0
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         e.exception.details())
+        self.assertIn(expect_bound, e.exception.details())
+        # At once: answered while the busy batch still runs, not after it.
+        self.assertFalse(busy.done(), "refused only after %.2f s" % refused_after)
+        self.assertEqual(len(busy.result().verdicts), BUSY)
+        # Service resumes as soon as the work is done.
+        ok = srv.validate([srv.chain("tenant-acme-chain.pem", "acme")])
+        self.assertEqual(ok.verdicts[0].decision, pb.Decision.DECISION_REQUIRE_PASSWORD)
+
+    def test_inflight_chains_bound(self):
+        srv = self.start(limits_yaml(max_inflight_chains=64))
+        self.refused_while_busy(srv, self.denied_request(srv, "x"), "limits.max_inflight_chains")
+
+    def test_queued_chains_per_worker_bound(self):
+        srv = self.start(limits_yaml(max_queued_chains_per_worker=32, max_inflight_chains=100000))
+        self.refused_while_busy(srv, self.denied_request(srv, "x"),
+                                "limits.max_queued_chains_per_worker")
+
+    def test_queue_delay_bound(self):
+        srv = self.start(limits_yaml(max_queue_delay_ms=50, max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000))
+        # A first batch teaches the server what a chain costs.
+        self.assertEqual(len(srv.validate_call()(self.busy_request(srv), timeout=60).verdicts),
+                         BUSY)
+        self.refused_while_busy(srv, self.denied_request(srv, "x"), "limits.max_queue_delay_ms")
+
+    def test_request_bytes_bound_before_parsing(self):
+        srv = self.start(limits_yaml(max_inflight_request_bytes=65536, max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000))
+        # Not even a valid request: refused for its size before it is parsed.
+        raw = srv.channel.unary_unary("/certval.v1.Validator/Validate",
+                                      request_serializer=lambda b: b,
+                                      response_deserializer=pb.ValidateResponse.FromString)
+        call = srv.validate_call()
+        busy = call.future(self.busy_request(srv), timeout=60)
+        time.sleep(0.1)
+        with self.assertRaises(grpc.RpcError) as e:
+            raw(b"\xff" * 100000, timeout=30)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         e.exception.details())
+        self.assertIn("limits.max_inflight_request_bytes", e.exception.details())
+        self.assertFalse(busy.done())
+        self.assertEqual(len(busy.result().verdicts), BUSY)
+        # Idle again: the same garbage is parsed and refused as garbage.
+        with self.assertRaises(grpc.RpcError) as e:
+            raw(b"\xff" * 100000, timeout=30)
+        self.assertEqual(e.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
+
+    def test_rss_stays_bounded_under_a_flood_of_large_requests(self):
+        srv = self.start()
+        base = vm_kib(srv.proc.pid, "VmRSS")
+        c = srv.chain("tenant-acme-chain.pem", "acme")
+        big = pb.ValidateRequest(chains=[c] * 1000)  # about 1 MiB
+        channels = [grpc.insecure_channel(srv.target, options=[
+            ("grpc.use_local_subchannel_pool", 1),
+            ("grpc.max_send_message_length", 8 << 20)]) for _ in range(4)]
+        futures = []
+        try:
+            for ch in channels:
+                call = ch.unary_unary("/certval.v1.Validator/Validate",
+                                      request_serializer=pb.ValidateRequest.SerializeToString,
+                                      response_deserializer=pb.ValidateResponse.FromString)
+                futures += [call.future(big, timeout=20) for _ in range(60)]
+            codes = {}
+            for f in futures:
+                try:
+                    f.result()
+                    code = grpc.StatusCode.OK
+                except grpc.RpcError as e:
+                    code = e.code()
+                codes[code] = codes.get(code, 0) + 1
+        finally:
+            for f in futures:
+                f.cancel()
+            for ch in channels:
+                ch.close()
+        peak = vm_kib(srv.proc.pid, "VmHWM")
+        # 240 MiB offered at once: most are refused, RSS stays far below.
+        self.assertIn(grpc.StatusCode.RESOURCE_EXHAUSTED, codes)
+        self.assertLess(peak, 256 * 1024, "peak RSS %d KiB (from %d), answers %r" %
+                        (peak, base, codes))
+        print("flood: peak RSS %d KiB (from %d), answers %r" % (peak, base, codes),
+              file=sys.stderr)
+
+
+class CompressionTest(Base):
+    """Item 3: a compressed request is refused without inflating it."""
+
+    def test_gzip_bomb_is_refused_without_inflating(self):
+        srv = self.start()
+        before = vm_kib(srv.proc.pid, "VmHWM")
+        c = pb.ChainRequest(id=1, certificates=[b"\0" * (96 << 20)], tenant_id="acme")
+        data = pb.ValidateRequest(chains=[c]).SerializeToString()
+        raw = srv.channel.unary_unary("/certval.v1.Validator/Validate",
+                                      request_serializer=lambda b: b,
+                                      response_deserializer=lambda b: b)
+        with self.assertRaises(grpc.RpcError) as e:
+            raw(data, timeout=30, compression=grpc.Compression.Gzip)
+        self.assertIn(e.exception.code(), (grpc.StatusCode.UNIMPLEMENTED,
+                                           grpc.StatusCode.RESOURCE_EXHAUSTED))
+        grown = vm_kib(srv.proc.pid, "VmHWM") - before
+        self.assertLess(grown, 32 * 1024, "inflated: peak RSS grew by %d KiB" % grown)
+        # Uncompressed calls still work.
+        ok = srv.validate([srv.chain("tenant-acme-chain.pem", "acme")])
+        self.assertEqual(len(ok.verdicts), 1)
+
+
+class DrainUnderOverloadTest(Base):
+    """Item 4: SIGTERM exits within grace + 1 s whatever the queue holds."""
+
+    def test_sigterm_with_a_full_queue(self):
+        grace = 1
+        srv = self.start(limits_yaml(max_queued_chains_per_worker=100000,
+                                     max_inflight_chains=100000), grace=grace)
+        S = health_pb2.HealthCheckResponse
+        watch = srv.channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        watch_it = watch(health_pb2.HealthCheckRequest(), timeout=30)
+        self.assertEqual(next(watch_it).status, S.SERVING)
+        call = srv.validate_call()
+        # Several seconds of work for the one worker, far more than the grace.
+        queued = [call.future(self.busy_request(srv), timeout=60) for _ in range(6)]
+        time.sleep(0.3)
+        not_serving_at = []
+
+        def watcher():
+            try:
+                for m in watch_it:
+                    if m.status == S.NOT_SERVING:
+                        not_serving_at.append(time.monotonic())
+                        return
+            except grpc.RpcError:
+                pass
+
+        w = threading.Thread(target=watcher)
+        w.start()
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = srv.proc.wait(timeout=grace + 15)
+        except subprocess.TimeoutExpired:
+            rc = None
+        took = time.monotonic() - t0
+        w.join(10)
+        self.assertEqual(rc, 0, srv.logs())
+        self.assertLess(took, grace + 1.0, "exit %.2f s after SIGTERM, grace %d s" %
+                        (took, grace))
+        # The 100 ms of issue 9, with room for a loaded 2-core CI machine.
+        self.assertTrue(not_serving_at, "health never turned NOT_SERVING")
+        self.assertLess(not_serving_at[0] - t0, 0.5)
+        codes = []
+        for f in queued:
+            try:
+                f.result()
+                codes.append(grpc.StatusCode.OK)
+            except grpc.RpcError as e:
+                codes.append(e.code())
+        self.assertNotIn(grpc.StatusCode.CANCELLED, codes)
+        self.assertIn(grpc.StatusCode.UNAVAILABLE, codes)
+        for c in codes:
+            self.assertIn(c, (grpc.StatusCode.OK, grpc.StatusCode.UNAVAILABLE))
+
+    def test_drain_log_names_one_grace(self):
+        # Item 10 (small): both listeners drain within the one grace.
+        srv = h.Server(extra_yaml="admin:\n  listen: \"127.0.0.1:0\"\n  token_file: admin.token\n")
+        self.addCleanup(srv.cleanup)
+        with open(os.path.join(srv.dir, "admin.token"), "w") as f:
+            f.write("t0ken-for-the-test\n")
+        set_grace(srv, 3)
+        srv.start()
+        self.assertEqual(srv.stop(), 0)
+        graces = set(re.findall(r"grace (?:of )?(\d+) s", srv.logs()))
+        self.assertEqual(graces, {"3"}, srv.logs())
+
+
+class ExclusiveListenerTest(Base):
+    """Item 5: a second certvald on a taken port fails at start."""
+
+    def test_second_server_on_the_same_port_fails(self):
+        srv = self.start()
+        second = subprocess.run([h.CERTVALD, "--config", srv.config, "--listen",
+                                 "127.0.0.1:%d" % srv.port],
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=10)
+        out = second.stdout.decode(errors="replace")
+        self.assertNotEqual(second.returncode, 0, out)
+        self.assertIn(str(srv.port), out)
+        # The first one still answers.
+        ok = srv.validate([srv.chain("tenant-acme-chain.pem", "acme")])
+        self.assertEqual(len(ok.verdicts), 1)
+
+
+if __name__ == "__main__":
+    unittest.main()
