@@ -64,6 +64,22 @@ static int parse_time(int64_t *out, const char *s)
     return 0;
 }
 
+/* parse_uint reads a decimal in [min, max]. */
+static int parse_uint(uint32_t *out, const char *s, uint32_t min, uint32_t max, const char *option)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "bad %s \"%s\": want %u..%u\n", option, s, min, max);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 struct choice {
     const char *name;
     int value;
@@ -108,6 +124,17 @@ static int parse_crl_check(enum crl_check_mode *out, const char *s)
     if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--crl-check") != 0)
         return -1;
     *out = (enum crl_check_mode)v;
+    return 0;
+}
+
+static int parse_algorithms(enum algorithm_policy *out, const char *s)
+{
+    static const struct choice c[] = {{"strict", ALGORITHMS_STRICT}, {"legacy", ALGORITHMS_LEGACY}};
+    int v;
+
+    if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--algorithms") != 0)
+        return -1;
+    *out = (enum algorithm_policy)v;
     return 0;
 }
 
@@ -202,7 +229,9 @@ static void verify_usage(FILE *f)
     fprintf(f, "usage: certvalctl verify [--anchor FILE]... [--untrusted FILE]... [--crl FILE]...\n"
                "         [--at UNIX_TIME] [--crl-check none|leaf|all] [--policy OID]...\n"
                "         [--explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]\n"
-               "         [--purpose client|server|any] [--hostname NAME] CERT\n"
+               "         [--purpose client|server|any] [--hostname NAME]\n"
+               "         [--algorithms strict|legacy] [--min-rsa-bits N] [--compat]\n"
+               "         [--max-depth N] CERT\n"
                "Prints OK or FAIL <REASON>: <detail>. Files are PEM (several objects) or DER.\n");
 }
 
@@ -220,6 +249,10 @@ int ctl_verify_main(int argc, char **argv)
         {"inhibit-any-policy", no_argument, NULL, 'A'},
         {"purpose", required_argument, NULL, 'P'},
         {"hostname", required_argument, NULL, 'H'},
+        {"algorithms", required_argument, NULL, 'G'},
+        {"min-rsa-bits", required_argument, NULL, 'R'},
+        {"compat", no_argument, NULL, 'K'},
+        {"max-depth", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -234,6 +267,12 @@ int ctl_verify_main(int argc, char **argv)
         int bad = 0;
         switch (ch) {
         case 'a': bad = add_item(o.anchors, &o.n_anchors, optarg, "--anchor"); break;
+        case 'G': bad = parse_algorithms(&o.path.conformance.algorithms, optarg); break;
+        case 'R':
+            bad = parse_uint(&o.path.conformance.min_rsa_bits, optarg, 512, 16384, "--min-rsa-bits");
+            break;
+        case 'K': o.path.conformance.compat = true; break;
+        case 'D': bad = parse_uint(&o.path.max_depth, optarg, 1, 32, "--max-depth"); break;
         case 'u': bad = add_item(o.untrusted, &o.n_untrusted, optarg, "--untrusted"); break;
         case 'c': bad = add_item(o.crls, &o.n_crls, optarg, "--crl"); break;
         case 'p': bad = add_item(o.policies, &o.n_policies, optarg, "--policy"); break;

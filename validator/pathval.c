@@ -16,6 +16,7 @@
  *    re-run, at most max_path_attempts times. */
 #include "validator_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -106,6 +107,39 @@ err:
     ERR_clear_error();
     sk_ASN1_OBJECT_pop_free(sk, ASN1_OBJECT_free);
     return NULL;
+}
+
+static const char *depth_role(int depth, int chain_len, bool top_trusted)
+{
+    if (depth == 0)
+        return "leaf";
+    if (depth == chain_len - 1 && top_trusted)
+        return "anchor";
+    return "intermediate";
+}
+
+enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_reason reason,
+                                        const STACK_OF(X509) *chain, size_t depth,
+                                        const char *fmt, ...)
+{
+    X509 *x = depth < sk_X509_num(chain) ? sk_X509_value(chain, depth) : NULL;
+    char name[112] = "?";
+    va_list ap;
+    int n;
+
+    if (x != NULL)
+        X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+    f->reason = reason;
+    f->depth = (int)depth;
+    /* A chain X509_verify_cert accepted ends at an anchor. */
+    n = snprintf(f->detail, sizeof(f->detail), "%s at depth %zu (%s): ",
+                 depth_role((int)depth, (int)sk_X509_num(chain), true), depth, name);
+    if (n < 0 || (size_t)n >= sizeof(f->detail))
+        return reason;
+    va_start(ap, fmt);
+    vsnprintf(f->detail + n, sizeof(f->detail) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return reason;
 }
 
 /* time_within: |t| <= |at| + |skew| (before) or |t| >= |at| - |skew|. */
@@ -342,15 +376,6 @@ static bool issuer_lacks_certsign(X509 *x, const STACK_OF(X509) *a, const STACK_
     return false;
 }
 
-static const char *depth_role(int depth, int chain_len, bool top_trusted)
-{
-    if (depth == 0)
-        return "leaf";
-    if (depth == chain_len - 1 && top_trusted)
-        return "anchor";
-    return "intermediate";
-}
-
 /* record_failure fills |res| from the failed |ctx|. */
 static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
                            const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted)
@@ -435,6 +460,29 @@ static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
         if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
             return c;
     }
+    return NULL;
+}
+
+enum verdict_reason pathval_post_check(struct pathval_failure *f,
+                                       const struct conformance_policy *pol,
+                                       const STACK_OF(X509) *chain)
+{
+    return algorithm_check_path(f, pol, chain);
+}
+
+/* post_culprit: the certificate a post_check failure is about, when another
+ * candidate with its subject could replace it (never the leaf). */
+static X509 *post_culprit(const struct pathval_failure *f, const STACK_OF(X509) *chain,
+                          const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                          X509 *const *excl, size_t n_excl)
+{
+    X509 *c;
+
+    if (f->depth <= 0 || (size_t)f->depth >= sk_X509_num(chain))
+        return NULL;
+    c = sk_X509_value(chain, (size_t)f->depth);
+    if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
+        return c;
     return NULL;
 }
 
@@ -533,11 +581,25 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         STACK_OF(X509) *t = oom ? NULL : filtered(env->anchors, excl, n_excl, &oom);
         int r = oom ? -1 : attempt(ctx, env, run, leaf, u ? u : untrusted, t, &st);
         X509 *culprit = NULL;
+        struct pathval_failure fail;
+        bool post_failed = false;
 
+        if (r == 1 && pathval_post_check(&fail, run->conformance, X509_STORE_CTX_get0_chain(ctx)) !=
+                          REASON_OK) {
+            r = 0;
+            post_failed = true;
+        }
         if (r == 1) {
             res->valid = true;
             res->reason = REASON_OK;
             res->chain = X509_STORE_CTX_get1_chain(ctx);
+        } else if (r == 0 && post_failed) {
+            if (i == 0) {
+                res->reason = fail.reason;
+                snprintf(res->detail, sizeof(res->detail), "%s", fail.detail);
+            }
+            culprit = post_culprit(&fail, X509_STORE_CTX_get0_chain(ctx), env->anchors, untrusted,
+                                   excl, n_excl);
         } else if (r == 0) {
             if (i == 0)
                 record_failure(res, ctx, env->anchors, untrusted);
@@ -694,6 +756,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
     run.max_attempts = opts->max_path_attempts;
     run.crls = NULL;
+    run.conformance = &opts->conformance;
     rc = pathval_verify(res, &env, &run, leaf, u);
     if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
         /* max_depth counts the anchor (validator.h); X509's depth does not. */

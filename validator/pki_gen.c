@@ -15,6 +15,9 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/bytestring.h>
+#include <openssl/digest.h>
+#include <openssl/dsa.h>
 #include <openssl/ec.h>
 #include <openssl/ec_key.h>
 #include <openssl/nid.h>
@@ -27,10 +30,10 @@
 
 /* ---- keys ---- */
 
-static EVP_PKEY *pki_key_p256(void)
+static EVP_PKEY *pki_key_ec(int curve_nid)
 {
     EVP_PKEY *pkey = NULL;
-    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EC_KEY *ec = EC_KEY_new_by_curve_name(curve_nid);
 
     if (ec == NULL || !EC_KEY_generate_key(ec))
         goto err;
@@ -44,14 +47,14 @@ err:
     return NULL;
 }
 
-static EVP_PKEY *pki_key_rsa2048(void)
+static EVP_PKEY *pki_key_rsa(int bits)
 {
     EVP_PKEY *pkey = NULL;
     RSA *rsa = RSA_new();
     BIGNUM *e = BN_new();
 
     if (rsa == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
-        !RSA_generate_key_ex(rsa, 2048, e, NULL))
+        !RSA_generate_key_ex(rsa, bits, e, NULL))
         goto err;
     pkey = EVP_PKEY_new();
     if (pkey == NULL || !EVP_PKEY_assign_RSA(pkey, rsa))
@@ -65,13 +68,62 @@ err:
     return NULL;
 }
 
+/* pki_key_rsa_public_odd: a public RSA key whose modulus is a random odd
+ * 2047-bit number. Nobody can sign with it; it only has to be a key that
+ * parses, for the "whole number of bytes" rule. */
+static EVP_PKEY *pki_key_rsa_public_odd(void)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new();
+    RSA *rsa = RSA_new();
+    BIGNUM *n = BN_new(), *e = BN_new();
+
+    if (pkey == NULL || rsa == NULL || n == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
+        !BN_rand(n, 2047, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD) || !RSA_set0_key(rsa, n, e, NULL))
+        goto err;
+    n = e = NULL; /* owned by |rsa| */
+    if (!EVP_PKEY_assign_RSA(pkey, rsa))
+        goto err;
+    return pkey;
+err:
+    BN_free(n);
+    BN_free(e);
+    RSA_free(rsa);
+    EVP_PKEY_free(pkey);
+    return NULL;
+}
+
+static EVP_PKEY *pki_key_dsa1024(void)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new();
+    DSA *dsa = DSA_new();
+
+    if (pkey == NULL || dsa == NULL ||
+        !DSA_generate_parameters_ex(dsa, 1024, NULL, 0, NULL, NULL, NULL) ||
+        !DSA_generate_key(dsa) || !EVP_PKEY_assign_DSA(pkey, dsa)) {
+        DSA_free(dsa);
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    return pkey;
+}
+
 EVP_PKEY *pki_key_new(enum pki_key_type type)
 {
     switch (type) {
     case PKI_KEY_P256:
-        return pki_key_p256();
+        return pki_key_ec(NID_X9_62_prime256v1);
     case PKI_KEY_RSA2048:
-        return pki_key_rsa2048();
+        return pki_key_rsa(2048);
+    case PKI_KEY_P384:
+        return pki_key_ec(NID_secp384r1);
+    case PKI_KEY_RSA1024:
+        return pki_key_rsa(1024);
+    case PKI_KEY_P224:
+        return pki_key_ec(NID_secp224r1);
+    case PKI_KEY_DSA1024:
+        return pki_key_dsa1024();
+    case PKI_KEY_RSA2047_PUBLIC:
+        return pki_key_rsa_public_odd();
     }
     return NULL;
 }
@@ -81,7 +133,7 @@ EVP_PKEY *pki_key_new(enum pki_key_type type)
 /* pki_serial_new returns |serial| as an INTEGER, or 16 random bytes when it
  * is 0. The top bit is cleared (a positive INTEGER, RFC 5280 4.1.2.2) and the
  * next one set so the encoding is always exactly 16 bytes. */
-static ASN1_INTEGER *pki_serial_new(uint64_t serial)
+static ASN1_INTEGER *pki_serial_new(uint64_t serial, const uint8_t *raw, size_t raw_len)
 {
     ASN1_INTEGER *ai = ASN1_INTEGER_new();
     uint8_t buf[16];
@@ -89,6 +141,28 @@ static ASN1_INTEGER *pki_serial_new(uint64_t serial)
 
     if (ai == NULL)
         return NULL;
+    if (raw != NULL) {
+        /* Two's complement content octets, as they go on the wire:
+         * ASN1_INTEGER keeps the magnitude and a negative type. */
+        if (raw_len > 0 && (raw[0] & 0x80)) {
+            uint8_t mag[64];
+            size_t i = raw_len;
+            int carry = 1;
+            if (raw_len > sizeof(mag))
+                goto err;
+            while (i-- > 0) {
+                int v = (uint8_t)~raw[i] + carry;
+                mag[i] = (uint8_t)v;
+                carry = v >> 8;
+            }
+            if (!ASN1_STRING_set(ai, mag, (int)raw_len))
+                goto err;
+            ai->type = V_ASN1_NEG_INTEGER;
+        } else if (!ASN1_STRING_set(ai, raw, (int)raw_len)) {
+            goto err;
+        }
+        return ai;
+    }
     if (serial != 0) {
         if (!ASN1_INTEGER_set_uint64(ai, serial))
             goto err;
@@ -127,8 +201,8 @@ static X509_NAME *pki_name_new(const struct pki_cert_spec *spec)
 {
     X509_NAME *name = X509_NAME_new();
 
-    if (name == NULL)
-        return NULL;
+    if (name == NULL || spec->empty_subject)
+        return name;
     if (!pki_name_add(name, NID_organizationName, spec->o) ||
         !pki_name_add(name, NID_organizationalUnitName, spec->ou) ||
         !pki_name_add(name, NID_commonName, spec->cn) ||
@@ -375,7 +449,7 @@ static int pki_add_ski(X509 *x)
 static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subject_key,
                        X509 *issuer)
 {
-    ASN1_INTEGER *serial = pki_serial_new(spec->serial);
+    ASN1_INTEGER *serial = pki_serial_new(spec->serial, spec->serial_raw, spec->serial_raw_len);
     X509_NAME *name = pki_name_new(spec);
     ASN1_TIME *nb = pki_time_new(spec->not_before);
     ASN1_TIME *na = pki_time_new(spec->not_after);
@@ -383,7 +457,8 @@ static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subj
 
     if (serial == NULL || name == NULL || nb == NULL || na == NULL)
         goto err;
-    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+    if (!X509_set_version(x, spec->version ? spec->version : X509_VERSION_3) ||
+        !X509_set_serialNumber(x, serial) ||
         !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) ||
         !X509_set1_notBefore(x, nb) || !X509_set1_notAfter(x, na) ||
@@ -396,6 +471,116 @@ err:
     ASN1_TIME_free(nb);
     ASN1_TIME_free(na);
     return ok;
+}
+
+/* pki_explicit_ec_params rewrites |x|'s EC public key to carry its curve
+ * as specifiedCurve (RFC 3279 2.3.5 ECParameters) instead of a name. */
+static int pki_explicit_ec_params(X509 *x, EVP_PKEY *key)
+{
+    static const uint8_t prime_field[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x01, 0x01};
+    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(key);
+    const EC_GROUP *g = ec != NULL ? EC_KEY_get0_group(ec) : NULL;
+    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+    BIGNUM *p = BN_new(), *a = BN_new(), *b = BN_new();
+    uint8_t fa[66], fb[66], gen[133], *der = NULL, *kcopy = NULL;
+    const uint8_t *k = NULL;
+    size_t flen, glen, der_len;
+    ASN1_STRING *params = NULL;
+    CBB cbb, seq, f, c, o;
+    int klen = 0, ok = 0;
+
+    if (!CBB_init(&cbb, 256))
+        goto out;
+    if (g == NULL || pub == NULL || p == NULL || a == NULL || b == NULL ||
+        !EC_GROUP_get_curve_GFp(g, p, a, b, NULL))
+        goto out;
+    flen = BN_num_bytes(p);
+    glen = EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED, gen,
+                              sizeof(gen), NULL);
+    if (flen > sizeof(fa) || glen == 0 || !BN_bn2bin_padded(fa, flen, a) ||
+        !BN_bn2bin_padded(fb, flen, b))
+        goto out;
+    if (!CBB_add_asn1(&cbb, &seq, CBS_ASN1_SEQUENCE) || !CBB_add_asn1_uint64(&seq, 1) ||
+        !CBB_add_asn1(&seq, &f, CBS_ASN1_SEQUENCE) || !CBB_add_asn1(&f, &o, CBS_ASN1_OBJECT) ||
+        !CBB_add_bytes(&o, prime_field, sizeof(prime_field)) || !BN_marshal_asn1(&f, p) ||
+        !CBB_add_asn1(&seq, &c, CBS_ASN1_SEQUENCE) || !CBB_add_asn1(&c, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, fa, flen) || !CBB_add_asn1(&c, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, fb, flen) || !CBB_add_asn1(&seq, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, gen, glen) || !BN_marshal_asn1(&seq, EC_GROUP_get0_order(g)) ||
+        !CBB_add_asn1_uint64(&seq, 1) || !CBB_finish(&cbb, &der, &der_len))
+        goto out;
+    params = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+    if (params == NULL || !ASN1_STRING_set(params, der, (int)der_len) ||
+        !X509_PUBKEY_get0_param(NULL, &k, &klen, NULL, pub) ||
+        (kcopy = OPENSSL_memdup(k, (size_t)klen)) == NULL)
+        goto out;
+    if (!X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_SEQUENCE,
+                                params, kcopy, klen))
+        goto out;
+    params = NULL;
+    kcopy = NULL;
+    ok = 1;
+out:
+    CBB_cleanup(&cbb);
+    OPENSSL_free(der);
+    OPENSSL_free(kcopy);
+    ASN1_STRING_free(params);
+    BN_free(p);
+    BN_free(a);
+    BN_free(b);
+    return ok;
+}
+
+/* pki_ext_index: the X509 extension NID behind a PKI_EXT_* bit. */
+static int pki_ext_nid(unsigned bit)
+{
+    switch (bit) {
+    case PKI_EXT_AKI:
+        return NID_authority_key_identifier;
+    case PKI_EXT_SKI:
+        return NID_subject_key_identifier;
+    case PKI_EXT_BASIC_CONSTRAINTS:
+        return NID_basic_constraints;
+    case PKI_EXT_SAN:
+        return NID_subject_alt_name;
+    default:
+        return NID_key_usage;
+    }
+}
+
+/* pki_apply_knobs removes or flips the extensions |spec| asks for and adds
+ * its extra critical extension. */
+static int pki_apply_knobs(X509 *x, const struct pki_cert_spec *spec)
+{
+    for (unsigned bit = PKI_EXT_AKI; bit <= PKI_EXT_KEY_USAGE; bit <<= 1) {
+        int idx = X509_get_ext_by_NID(x, pki_ext_nid(bit), -1);
+        X509_EXTENSION *ext = idx >= 0 ? X509_get_ext(x, idx) : NULL;
+
+        if (ext == NULL)
+            continue;
+        if (spec->omit_ext & bit) {
+            X509_EXTENSION_free(X509_delete_ext(x, idx));
+            continue;
+        }
+        if ((spec->flip_critical & bit) &&
+            !X509_EXTENSION_set_critical(ext, !X509_EXTENSION_get_critical(ext)))
+            return 0;
+    }
+    if (spec->critical_oid != NULL) {
+        ASN1_OBJECT *obj = OBJ_txt2obj(spec->critical_oid, 1);
+        ASN1_OCTET_STRING *val = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *ext = NULL;
+        static const uint8_t null_der[] = {0x05, 0x00};
+        int ok = obj != NULL && val != NULL && ASN1_OCTET_STRING_set(val, null_der, 2) &&
+                 (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, val)) != NULL &&
+                 X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        ASN1_OCTET_STRING_free(val);
+        ASN1_OBJECT_free(obj);
+        if (!ok)
+            return 0;
+    }
+    return 1;
 }
 
 /* pki_reparse_cert returns a fresh parse of |x| and frees |x|. BoringSSL
@@ -432,14 +617,17 @@ X509 *pki_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *i
     x = X509_new();
     if (x == NULL || !pki_set_tbs(x, spec, subject_key, issuer))
         goto err;
+    if (spec->explicit_ec_params && !pki_explicit_ec_params(x, subject_key))
+        goto err;
     if (!pki_add_basic_constraints(x, spec) || !pki_add_key_usage(x, spec->key_usage) ||
         !pki_add_eku(x, spec->eku) || !pki_add_san(x, spec) ||
         !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_ski(x))
         goto err;
     /* A self-signed certificate's AKI names its own key. */
-    if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x))
+    if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x) || !pki_apply_knobs(x, spec))
         goto err;
-    if (!X509_sign(x, issuer_key, EVP_sha256()))
+    if (!X509_sign(x, issuer_key,
+                   spec->sig_digest_nid ? EVP_get_digestbynid(spec->sig_digest_nid) : EVP_sha256()))
         goto err;
     return pki_reparse_cert(x);
 err:

@@ -57,6 +57,19 @@ enum stale_policy {
     STALE_ALLOW_WARN = 1,   /* keep using the stale CRL, say so in the detail */
 };
 
+/* What a path must satisfy beyond RFC 5280 section 6 (docs/conformance.md,
+ * "Strict rules"). The zero value is the strict default. */
+enum algorithm_policy {
+    ALGORITHMS_STRICT = 0, /* no MD5/SHA-1 signatures; RSA >= min_rsa_bits, P-256/384/521 */
+    ALGORITHMS_LEGACY = 1, /* also SHA-1 signatures, DSA keys, other named curves */
+};
+
+struct conformance_policy {
+    enum algorithm_policy algorithms;
+    uint32_t min_rsa_bits; /* 0 = 2048 (strict) or 1024 (legacy) */
+    bool compat;           /* accept the RFC 5280 MUST violations old private PKIs make */
+};
+
 /* A certificate profile: which leaves it covers and how to read them. */
 struct profile_config {
     char *name;
@@ -70,6 +83,8 @@ struct profile_config {
     enum revocation_scope revocation;
     uint32_t crl_grace_seconds;  /* tolerated time past nextUpdate */
     enum stale_policy on_stale;
+    struct conformance_policy conformance;
+    uint32_t max_depth;          /* certificates in a path, anchor included; 0 = the global one */
 };
 
 /* Per-tenant policy. */
@@ -197,6 +212,7 @@ struct path_options {
     const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check */
     uint32_t max_depth;          /* 0 = 8 */
     uint32_t max_path_attempts;  /* 0 = 16 */
+    struct conformance_policy conformance;
 };
 
 struct path_result {

@@ -33,6 +33,22 @@ int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
 
 /* ---- pathval.c ---- */
 
+/* Why a built path was refused by one of certval's own checks (algorithm
+ * policy, RFC 5280 structure rules), and about which certificate. */
+struct pathval_failure {
+    enum verdict_reason reason;
+    int depth; /* the certificate's depth in the chain, 0 = leaf */
+    char detail[VERDICT_DETAIL_MAX];
+};
+
+/* pathval_failure_set fills |f| for the certificate at |depth| of |chain|
+ * ("intermediate at depth 1 (/CN=...): " + the formatted text) and
+ * returns |reason|. */
+enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_reason reason,
+                                        const STACK_OF(X509) *chain, size_t depth,
+                                        const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+
 /* A prepared verification environment: the X509_STORE holding the anchors,
  * flags and callbacks. Immutable once built; shared by every thread. */
 struct pathval_env {
@@ -51,7 +67,18 @@ struct pathval_run {
     int max_depth;                  /* certificates below the anchor */
     uint32_t max_attempts;
     STACK_OF(X509_CRL) *crls;       /* borrowed; NULL = none */
+    const struct conformance_policy *conformance; /* borrowed; NULL = strict defaults */
 };
+
+/* pathval_post_check applies certval's own rules to a chain that
+ * X509_verify_cert accepted (leaf first, anchor last): the algorithm policy
+ * of |pol| (NULL = strict), then the RFC 5280 structure rules. Returns
+ * REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
+ * candidate path; the service runs it again when the profile that matched
+ * is not the one the path was built for. */
+enum verdict_reason pathval_post_check(struct pathval_failure *f,
+                                       const struct conformance_policy *pol,
+                                       const STACK_OF(X509) *chain);
 
 /* pathval_env_init builds the store for |anchors| (references taken).
  * Returns 0 or -1 with |err|. */
@@ -74,6 +101,27 @@ extern const char *const pathval_any_policy[1];
  * bad OID (named in |err|). n == 0 gives an empty stack. */
 STACK_OF(ASN1_OBJECT) *pathval_policies_from_oids(const char *const *oids, size_t n, char *err,
                                                   size_t errlen);
+
+/* ---- algorithm_policy.c ---- */
+
+/* algorithm_min_rsa_bits: the smallest RSA modulus |pol| accepts. */
+uint32_t algorithm_min_rsa_bits(const struct conformance_policy *pol);
+
+/* algorithm_check_signature returns NULL when |pol| accepts signature
+ * algorithm |sig_nid|, else a sentence in |buf| saying why not. */
+const char *algorithm_check_signature(const struct conformance_policy *pol, int sig_nid,
+                                      char *buf, size_t len);
+
+/* algorithm_check_key is the same for the public key of |x|. */
+const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, char *buf,
+                                size_t len);
+
+/* algorithm_check_path applies |pol| (NULL = strict) to every key of
+ * |chain| (leaf first, anchor last) and every signature below the anchor.
+ * Returns REASON_OK, or REASON_WEAK_ALGORITHM with |f| filled. */
+enum verdict_reason algorithm_check_path(struct pathval_failure *f,
+                                         const struct conformance_policy *pol,
+                                         const STACK_OF(X509) *chain);
 
 /* ---- profile.c ---- */
 

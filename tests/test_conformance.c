@@ -1,0 +1,298 @@
+/* The strict rules beyond RFC 5280 section 6 (docs/conformance.md, "Strict
+ * rules"): algorithm and key policy, RFC 5280 structure MUSTs and the
+ * compat switch. Every case is a three-certificate path made by
+ * validator/pki_gen.h (root -> CA -> leaf, each level with its own key type
+ * and generator knobs) and checked twice: through path_validate, the code
+ * behind `certvalctl verify`, and through validator_check_chain, the
+ * service, with the case's policy on the profile. */
+#include <criterion/criterion.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <openssl/mem.h>
+#include <openssl/nid.h>
+#include <openssl/x509.h>
+
+#include "config.h"
+#include "pki_gen.h"
+#include "validator.h"
+#include "verdict.h"
+
+#define NOW 1795305600 /* 2026-11-22 */
+#define DAY 86400
+#define CLIENT_AUTH "1.3.6.1.5.5.7.3.2"
+
+static char g_dir[64];
+
+static void setup(void)
+{
+    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-conformance-XXXXXX");
+    cr_assert_not_null(mkdtemp(g_dir));
+}
+
+static void teardown(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
+    cr_expect_eq(system(cmd), 0);
+}
+
+TestSuite(conformance, .init = setup, .fini = teardown);
+
+enum { ROOT = 0, CA = 1, LEAF = 2 };
+
+/* One level of a generated path: its key and the generator knobs that make
+ * it break (or keep) a rule. */
+struct level {
+    enum pki_key_type key;
+    struct pki_cert_spec knobs; /* only the conformance knobs are read */
+};
+
+struct path {
+    EVP_PKEY *key[3];
+    X509 *cert[3];
+};
+
+static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
+{
+    s->sig_digest_nid = k->sig_digest_nid;
+    s->explicit_ec_params = k->explicit_ec_params;
+    s->omit_ext = k->omit_ext;
+    s->flip_critical = k->flip_critical;
+    s->critical_oid = k->critical_oid;
+    s->version = k->version;
+    s->serial_raw = k->serial_raw;
+    s->serial_raw_len = k->serial_raw_len;
+    s->empty_subject = k->empty_subject;
+    if (k->key_usage != 0)
+        s->key_usage = k->key_usage;
+    if (k->n_san_dns != 0) {
+        s->san_dns = k->san_dns;
+        s->n_san_dns = k->n_san_dns;
+    }
+}
+
+static void make_path(struct path *p, const struct level lv[3])
+{
+    static const char *const cns[3] = {"Conformance Root", "Conformance CA", "alice"};
+
+    memset(p, 0, sizeof(*p));
+    for (int i = 0; i < 3; i++) {
+        struct pki_cert_spec s = {.cn = cns[i], .o = i == LEAF ? "acme" : "certval test",
+                                  .not_before = NOW - 30 * DAY,
+                                  .not_after = NOW + (i == LEAF ? 300 : 3650) * DAY,
+                                  .is_ca = i != LEAF, .path_len = -1,
+                                  .key_usage = i != LEAF ? PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN
+                                                         : PKI_KU_DIGITAL_SIGNATURE,
+                                  .eku = i == LEAF ? CLIENT_AUTH : NULL};
+        apply_knobs(&s, &lv[i].knobs);
+        p->key[i] = pki_key_new(lv[i].key);
+        cr_assert_not_null(p->key[i], "key type %d", (int)lv[i].key);
+        p->cert[i] = pki_issue(&s, p->key[i], i ? p->cert[i - 1] : NULL,
+                               i ? p->key[i - 1] : p->key[i]);
+        cr_assert_not_null(p->cert[i], "pki_issue level %d", i);
+    }
+}
+
+static void free_path(struct path *p)
+{
+    for (int i = 0; i < 3; i++) {
+        X509_free(p->cert[i]);
+        EVP_PKEY_free(p->key[i]);
+    }
+}
+
+/* via_path_validate: what `certvalctl verify` computes. */
+static enum verdict_reason via_path_validate(const struct path *p,
+                                             const struct conformance_policy *pol, char *detail,
+                                             size_t len)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .conformance = *pol};
+    struct path_result res;
+    enum verdict_reason got;
+
+    cr_assert(sk_X509_push(anchors, p->cert[ROOT]));
+    cr_assert(sk_X509_push(untrusted, p->cert[CA]));
+    cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, NULL), 0, "%s",
+                 res.detail);
+    got = res.valid ? REASON_OK : res.reason;
+    snprintf(detail, len, "%s", res.detail);
+    path_result_clear(&res);
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    return got;
+}
+
+/* via_service: validator_check_chain with |pol| on the profile; OK stands
+ * for the profile's normal answer (REQUIRE_PASSWORD). */
+static enum verdict_reason via_service(const struct path *p, const struct conformance_policy *pol,
+                                       char *detail, size_t len)
+{
+    char root[128], ca[128], err[256];
+    char *anchors[1] = {root}, *issuers[1] = {ca};
+    struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                  .issuer_files = issuers, .n_issuer_files = 1,
+                                  .tenant_id = {ID_SOURCE_SUBJECT_ATTR, "O"},
+                                  .conformance = *pol};
+    struct tenant_config tenant = {"acme", false, false};
+    struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
+                                  .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                  .n_tenants = 1};
+    struct validator *v = NULL;
+    uint8_t *der[2] = {NULL, NULL};
+    struct cv_bytes items[2];
+    struct chain_input in = {.id = 1, .certs = items, .n_certs = 2,
+                             .tenant_id = {(const uint8_t *)"acme", 4}};
+    struct verdict out;
+
+    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+    cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    for (int i = 0; i < 2; i++) {
+        int n = i2d_X509(p->cert[i == 0 ? LEAF : CA], &der[i]);
+        cr_assert(n > 0);
+        items[i] = (struct cv_bytes){der[i], (size_t)n};
+    }
+    validator_check_chain(v, NULL, &out, &in, NOW);
+    snprintf(detail, len, "%s", out.detail);
+    OPENSSL_free(der[0]);
+    OPENSSL_free(der[1]);
+    validator_free(v);
+    if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == REASON_OK)
+        return REASON_OK;
+    return out.decision == DECISION_DENY ? out.reason : REASON_UNSPECIFIED;
+}
+
+/* One rule, one vector: what the strict default and the relaxed policy
+ * (legacy algorithms or compat, as |relaxed| says) must answer. */
+struct rule_case {
+    const char *name;
+    struct level lv[3];
+    struct conformance_policy relaxed;
+    enum verdict_reason strict_want, relaxed_want;
+};
+
+static void run_case(const struct rule_case *rc)
+{
+    static const struct conformance_policy strict;
+    const struct conformance_policy *pols[2] = {&strict, &rc->relaxed};
+    const enum verdict_reason wants[2] = {rc->strict_want, rc->relaxed_want};
+    struct path p;
+    char detail[VERDICT_DETAIL_MAX];
+
+    make_path(&p, rc->lv);
+    for (int k = 0; k < 2; k++) {
+        enum verdict_reason a = via_path_validate(&p, pols[k], detail, sizeof(detail));
+        cr_expect_eq(a, wants[k], "%s (%s), path_validate: got %s (%s), want %s", rc->name,
+                     k ? "relaxed" : "strict", verdict_reason_name(a), detail,
+                     verdict_reason_name(wants[k]));
+        enum verdict_reason b = via_service(&p, pols[k], detail, sizeof(detail));
+        cr_expect_eq(b, wants[k], "%s (%s), service: got %s (%s), want %s", rc->name,
+                     k ? "relaxed" : "strict", verdict_reason_name(b), detail,
+                     verdict_reason_name(wants[k]));
+    }
+    free_path(&p);
+}
+
+#define P256 PKI_KEY_P256
+#define RSA PKI_KEY_RSA2048
+#define L(k) {.key = (k)}
+#define K(k, ...) {.key = (k), .knobs = {__VA_ARGS__}}
+#define LEGACY {.algorithms = ALGORITHMS_LEGACY}
+
+static const struct rule_case algorithm_cases[] = {
+    {"well-formed P-256 path", {L(P256), L(P256), L(P256)}, LEGACY, REASON_OK, REASON_OK},
+    {"well-formed RSA-2048 path", {L(RSA), L(RSA), L(RSA)}, LEGACY, REASON_OK, REASON_OK},
+    {"leaf signed with SHA-1 (RSA)",
+     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_sha1)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_OK},
+    {"leaf signed with SHA-1 (ECDSA)",
+     {L(P256), L(P256), K(P256, .sig_digest_nid = NID_sha1)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_OK},
+    {"CA signed with SHA-1", {L(RSA), K(RSA, .sig_digest_nid = NID_sha1), L(P256)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_OK},
+    {"leaf signed with MD5, even under legacy",
+     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_md5)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
+    {"anchor's own SHA-1 self-signature does not count",
+     {K(RSA, .sig_digest_nid = NID_sha1), L(RSA), L(P256)}, LEGACY, REASON_OK, REASON_OK},
+    {"leaf RSA-1024 key", {L(P256), L(P256), L(PKI_KEY_RSA1024)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_OK},
+    {"CA RSA-1024 key", {L(P256), L(PKI_KEY_RSA1024), L(P256)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_OK},
+    {"leaf RSA key of 2047 bits, even under legacy",
+     {L(P256), L(P256), L(PKI_KEY_RSA2047_PUBLIC)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
+    {"leaf on P-224", {L(P256), L(P256), L(PKI_KEY_P224)}, LEGACY, REASON_WEAK_ALGORITHM, REASON_OK},
+    {"leaf on P-384", {L(P256), L(P256), L(PKI_KEY_P384)}, LEGACY, REASON_OK, REASON_OK},
+    {"leaf with explicit EC parameters, even under legacy",
+     {L(P256), L(P256), K(P256, .explicit_ec_params = true)}, LEGACY,
+     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
+    {"leaf DSA key", {L(P256), L(P256), L(PKI_KEY_DSA1024)}, LEGACY, REASON_WEAK_ALGORITHM,
+     REASON_OK},
+    {"RSA-2048 leaf under min_rsa_bits 3072", {L(P256), L(P256), L(RSA)}, {.min_rsa_bits = 3072},
+     REASON_OK, REASON_WEAK_ALGORITHM},
+};
+
+Test(conformance, algorithm_and_key_policy, .timeout = 120)
+{
+    for (size_t i = 0; i < sizeof(algorithm_cases) / sizeof(algorithm_cases[0]); i++)
+        run_case(&algorithm_cases[i]);
+}
+
+/* The profile keys that set the policy: algorithms, min_rsa_bits, compat,
+ * max_depth (docs/configuration.md). */
+Test(conformance, profile_keys_in_the_configuration)
+{
+    static const char head[] = "listen:\n  tcp: [\"127.0.0.1:1\"]\ntrust:\n  anchors: [a.pem]\n"
+                               "profiles:\n  - name: t\n    kind: tenant\n    issuers: [a.pem]\n"
+                               "    tenant_id: {from: subject, attribute: O}\n";
+    static const struct {
+        const char *extra;
+        bool ok;
+        enum algorithm_policy algorithms;
+        uint32_t min_rsa_bits, max_depth;
+        bool compat;
+    } cases[] = {
+        {"", true, ALGORITHMS_STRICT, 0, 0, false},
+        {"    algorithms: legacy\n    min_rsa_bits: 1536\n    compat: true\n    max_depth: 4\n",
+         true, ALGORITHMS_LEGACY, 1536, 4, true},
+        {"    algorithms: strict\n    min_rsa_bits: 3072\n", true, ALGORITHMS_STRICT, 3072, 0,
+         false},
+        {"    algorithms: weak\n", false, 0, 0, 0, false},
+        {"    min_rsa_bits: 512\n", false, 0, 0, 0, false},
+        {"    max_depth: 1\n", false, 0, 0, 0, false},
+    };
+    char path[128], a[128], text[1024], err[512];
+
+    snprintf(a, sizeof(a), "%s/a.pem", g_dir);
+    FILE *f = fopen(a, "w");
+    cr_assert_not_null(f);
+    fputs("x", f);
+    fclose(f);
+    snprintf(path, sizeof(path), "%s/certval.yaml", g_dir);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct certval_config *c = NULL;
+        snprintf(text, sizeof(text), "%s%s", head, cases[i].extra);
+        f = fopen(path, "w");
+        cr_assert_not_null(f);
+        fputs(text, f);
+        fclose(f);
+        int rc = config_load(&c, path, err, sizeof(err));
+        cr_expect_eq(rc == 0, cases[i].ok, "case %zu: %s", i, err);
+        if (rc == 0 && cases[i].ok) {
+            const struct profile_config *p = &c->validator.profiles[0];
+            cr_expect_eq(p->conformance.algorithms, cases[i].algorithms, "case %zu", i);
+            cr_expect_eq(p->conformance.min_rsa_bits, cases[i].min_rsa_bits, "case %zu", i);
+            cr_expect_eq(p->conformance.compat, cases[i].compat, "case %zu", i);
+            cr_expect_eq(p->max_depth, cases[i].max_depth, "case %zu", i);
+        }
+        config_free(c);
+    }
+}
