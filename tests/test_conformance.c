@@ -106,12 +106,12 @@ static void free_path(struct path *p)
 }
 
 /* via_path_validate: what `certvalctl verify` computes. */
-static enum verdict_reason via_path_validate(const struct path *p,
-                                             const struct conformance_policy *pol, char *detail,
-                                             size_t len)
+static enum verdict_reason via_path_validate_opts(const struct path *p,
+                                                  const struct path_options *opts, char *detail,
+                                                  size_t len)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .conformance = *pol};
+    struct path_options o = *opts;
     struct path_result res;
     enum verdict_reason got;
 
@@ -127,10 +127,19 @@ static enum verdict_reason via_path_validate(const struct path *p,
     return got;
 }
 
+static enum verdict_reason via_path_validate(const struct path *p,
+                                             const struct conformance_policy *pol, char *detail,
+                                             size_t len)
+{
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .conformance = *pol};
+    return via_path_validate_opts(p, &o, detail, len);
+}
+
 /* via_service: validator_check_chain with |pol| on the profile; OK stands
  * for the profile's normal answer (REQUIRE_PASSWORD). */
-static enum verdict_reason via_service(const struct path *p, const struct conformance_policy *pol,
-                                       char *detail, size_t len)
+static enum verdict_reason via_service_at(const struct path *p,
+                                          const struct conformance_policy *pol, int64_t at,
+                                          bool explicit_policy, char *detail, size_t len)
 {
     char root[128], ca[128], err[256];
     char *anchors[1] = {root}, *issuers[1] = {ca};
@@ -141,7 +150,7 @@ static enum verdict_reason via_service(const struct path *p, const struct confor
     struct tenant_config tenant = {"acme", false, false};
     struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
                                   .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
-                                  .n_tenants = 1};
+                                  .n_tenants = 1, .explicit_policy = explicit_policy};
     struct validator *v = NULL;
     uint8_t *der[2] = {NULL, NULL};
     struct cv_bytes items[2];
@@ -159,7 +168,7 @@ static enum verdict_reason via_service(const struct path *p, const struct confor
         cr_assert(n > 0);
         items[i] = (struct cv_bytes){der[i], (size_t)n};
     }
-    validator_check_chain(v, NULL, &out, &in, NOW);
+    validator_check_chain(v, NULL, &out, &in, at);
     snprintf(detail, len, "%s", out.detail);
     OPENSSL_free(der[0]);
     OPENSSL_free(der[1]);
@@ -167,6 +176,12 @@ static enum verdict_reason via_service(const struct path *p, const struct confor
     if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == REASON_OK)
         return REASON_OK;
     return out.decision == DECISION_DENY ? out.reason : REASON_UNSPECIFIED;
+}
+
+static enum verdict_reason via_service(const struct path *p, const struct conformance_policy *pol,
+                                       char *detail, size_t len)
+{
+    return via_service_at(p, pol, NOW, false, detail, len);
 }
 
 /* One rule, one vector: what the strict default and the relaxed policy
@@ -295,4 +310,51 @@ Test(conformance, profile_keys_in_the_configuration)
         }
         config_free(c);
     }
+}
+
+/* RFC 5280 4.1.2.5: the validity period includes notAfter; one second
+ * later the certificate has expired. */
+Test(conformance, not_after_is_inclusive)
+{
+    static const struct conformance_policy strict;
+    const struct level lv[3] = {L(P256), L(P256), L(P256)};
+    char detail[VERDICT_DETAIL_MAX];
+    struct path p;
+    int64_t na;
+
+    make_path(&p, lv);
+    na = NOW + 300 * DAY; /* the leaf's notAfter (make_path) */
+    for (int64_t d = -1; d <= 1; d++) {
+        struct path_options o = {.at = na + d, .purpose = PURPOSE_CLIENT};
+        enum verdict_reason want = d <= 0 ? REASON_OK : REASON_EXPIRED;
+        enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
+        enum verdict_reason b = via_service_at(&p, &strict, na + d, false, detail, sizeof(detail));
+        cr_expect_eq(a, want, "notAfter%+lld s, path_validate: %s (%s)", (long long)d,
+                     verdict_reason_name(a), detail);
+        cr_expect_eq(b, want, "notAfter%+lld s, service: %s (%s)", (long long)d,
+                     verdict_reason_name(b), detail);
+    }
+    free_path(&p);
+}
+
+/* An error about the path as a whole (no explicit policy, RFC 5280 6.1.5
+ * (g)) names the path: not a certificate, never "depth -1". */
+Test(conformance, path_wide_failure_has_no_negative_depth)
+{
+    static const struct conformance_policy strict;
+    const struct level lv[3] = {L(P256), L(P256), L(P256)};
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .explicit_policy = true};
+    char detail[VERDICT_DETAIL_MAX];
+    struct path p;
+
+    make_path(&p, lv); /* no certificatePolicies anywhere */
+    cr_expect_eq(via_path_validate_opts(&p, &o, detail, sizeof(detail)), REASON_POLICY, "%s",
+                 detail);
+    cr_expect_null(strstr(detail, "depth -"), "path_validate: %s", detail);
+    cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "path_validate: %s", detail);
+    cr_expect_eq(via_service_at(&p, &strict, NOW, true, detail, sizeof(detail)), REASON_POLICY,
+                 "%s", detail);
+    cr_expect_null(strstr(detail, "depth -"), "service: %s", detail);
+    cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "service: %s", detail);
+    free_path(&p);
 }

@@ -142,21 +142,25 @@ enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_
     return reason;
 }
 
-/* time_within: |t| <= |at| + |skew| (before) or |t| >= |at| - |skew|. */
+/* skew_excuses: a validity error the clock skew (or notAfter's own second)
+ * excuses: notBefore <= at + skew, or notAfter >= at - skew. notAfter is
+ * inclusive (RFC 5280 4.1.2.5: "valid ... through notAfter"), while
+ * X509_cmp_time calls a certificate expired at exactly its notAfter. */
 static bool skew_excuses(X509_STORE_CTX *ctx, int err, const struct pathval_cb_state *st)
 {
     X509 *x = X509_STORE_CTX_get_current_cert(ctx);
     time_t t;
 
-    if (x == NULL || st->skew == 0)
+    if (x == NULL)
         return false;
-    if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0) {
         t = st->at + (time_t)st->skew;
         return X509_cmp_time(X509_get0_notBefore(x), &t) <= 0;
     }
     if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
-        t = st->at - (time_t)st->skew;
-        return X509_cmp_time(X509_get0_notAfter(x), &t) >= 0;
+        /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
+        t = st->at - (time_t)st->skew - 1;
+        return X509_cmp_time(X509_get0_notAfter(x), &t) > 0;
     }
     return false;
 }
@@ -385,7 +389,7 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
     int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
     X509 *x = X509_STORE_CTX_get_current_cert(ctx);
-    char name[112] = "?";
+    char name[112] = "?", where[160];
     bool top_trusted = false;
 
     if (x == NULL && depth >= 0 && depth < n)
@@ -394,6 +398,16 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
         top_trusted = sk_X509_find(anchors, NULL, sk_X509_value(chain, (size_t)n - 1));
     if (x != NULL)
         X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+    /* Errors about the path as a whole (no explicit policy, RFC 5280 6.1.5
+     * (g)) have no certificate: BoringSSL leaves the depth of the last
+     * certificate it looked at (or -1). Name the path, never "depth -1". */
+    if (e == X509_V_ERR_NO_EXPLICIT_POLICY)
+        depth = -1;
+    if (depth >= 0)
+        snprintf(where, sizeof(where), "%s at depth %d (%s)", depth_role(depth, n, top_trusted),
+                 depth, name);
+    else
+        snprintf(where, sizeof(where), "path of %d certificates", n);
     res->valid = false;
     res->reason = pathval_reason(e, x);
     if (res->reason == REASON_UNTRUSTED_ISSUER &&
@@ -401,9 +415,8 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         issuer_lacks_certsign(x, anchors, untrusted)) {
         res->reason = REASON_KEY_USAGE;
-        snprintf(res->detail, sizeof(res->detail),
-                 "%s at depth %d (%s): its issuer's keyUsage lacks keyCertSign",
-                 depth_role(depth, n, top_trusted), depth, name);
+        snprintf(res->detail, sizeof(res->detail), "%s: its issuer's keyUsage lacks keyCertSign",
+                 where);
         return;
     }
     if (res->reason == REASON_UNTRUSTED_ISSUER &&
@@ -411,8 +424,7 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         name_chaining_suspect(x, anchors, untrusted))
         res->reason = REASON_NAME_CHAINING;
-    snprintf(res->detail, sizeof(res->detail), "%s at depth %d (%s): %s%s",
-             depth_role(depth, n, top_trusted), depth, name, X509_verify_cert_error_string(e),
+    snprintf(res->detail, sizeof(res->detail), "%s: %s%s", where, X509_verify_cert_error_string(e),
              res->reason == REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
 }
 
