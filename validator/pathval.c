@@ -479,7 +479,9 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain)
 {
-    return algorithm_check_path(f, pol, chain);
+    enum verdict_reason r = algorithm_check_path(f, pol, chain);
+
+    return r != REASON_OK ? r : rfc5280_check_path(f, pol, chain);
 }
 
 /* post_culprit: the certificate a post_check failure is about, when another

@@ -457,7 +457,7 @@ static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subj
 
     if (serial == NULL || name == NULL || nb == NULL || na == NULL)
         goto err;
-    if (!X509_set_version(x, spec->version ? spec->version : X509_VERSION_3) ||
+    if (!X509_set_version(x, spec->version ? spec->version - 1 : X509_VERSION_3) ||
         !X509_set_serialNumber(x, serial) ||
         !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) ||

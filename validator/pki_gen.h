@@ -67,7 +67,7 @@ struct pki_cert_spec {
     unsigned omit_ext;           /* PKI_EXT_* left out */
     unsigned flip_critical;      /* PKI_EXT_* whose usual criticality is inverted */
     const char *critical_oid;    /* an extra critical extension (empty value) with this OID */
-    int version;                 /* X509_VERSION_1 / _2 with the extensions kept; 0 = v3 */
+    int version;                 /* 1 or 2: a v1 / v2 certificate, extensions kept; 0 = v3 */
     const uint8_t *serial_raw;   /* serial INTEGER content octets (two's complement); overrides serial */
     size_t serial_raw_len;
     bool empty_subject;          /* an empty subject name (the SAN then names the subject) */

@@ -123,6 +123,18 @@ enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
                                          const STACK_OF(X509) *chain);
 
+/* ---- rfc5280_rules.c ---- */
+
+/* rfc5280_check_path applies the RFC 5280 structure rules to |chain|: an
+ * unknown critical extension anywhere (anchor included) always; unless
+ * pol->compat, below the anchor: serial numbers, AKI/SKI presence,
+ * critical basicConstraints in CAs, keyCertSign only in CAs, a critical SAN
+ * with an empty subject.
+ * Returns REASON_OK, or the reason with |f| filled. */
+enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
+                                       const struct conformance_policy *pol,
+                                       const STACK_OF(X509) *chain);
+
 /* ---- profile.c ---- */
 
 /* An id_source resolved once at validator_new time, so the hot path does no
