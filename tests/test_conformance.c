@@ -485,3 +485,75 @@ Test(conformance, path_wide_failure_has_no_negative_depth)
     cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "service: %s", detail);
     free_path(&p);
 }
+
+/* A configured anchor ends the path even when another CA issued it, and
+ * even when the chain also presents that CA (RFC 5280 6.1: the trust
+ * anchor is an input; the pattern of CVE-2024-0567). */
+Test(conformance, anchor_need_not_be_self_signed)
+{
+    const struct level lv[3] = {L(P256), L(P256), L(P256)};
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
+    char anchor[128], err[256];
+    char *anchor_files[1] = {anchor}, *issuers[1] = {anchor};
+    struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                  .issuer_files = issuers, .n_issuer_files = 1,
+                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
+    struct tenant_config tenant = {"acme", false, false};
+    struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
+                                  .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                  .n_tenants = 1};
+    struct validator *v = NULL;
+    struct path_result res;
+    struct path p, other;
+    uint8_t *der[3] = {NULL, NULL, NULL};
+    struct cv_bytes items[3];
+    struct verdict out;
+
+    make_path(&p, lv);
+    make_path(&other, lv);
+    cr_assert(sk_X509_push(anchors, p.cert[CA]));
+    for (int with_issuer = 0; with_issuer < 2; with_issuer++) {
+        if (with_issuer) {
+            cr_assert(sk_X509_push(untrusted, p.cert[CA]));
+            cr_assert(sk_X509_push(untrusted, p.cert[ROOT]));
+        }
+        cr_assert_eq(path_validate(&res, &o, p.cert[LEAF], anchors, untrusted, NULL), 0);
+        cr_expect(res.valid, "%s issuer presented: %s (%s)", with_issuer ? "with" : "without",
+                  verdict_reason_name(res.reason), res.detail);
+        if (res.valid) {
+            cr_expect_eq(sk_X509_num(res.chain), 2, "the path ends at the anchor");
+            cr_expect_eq(X509_cmp(sk_X509_value(res.chain, 1), p.cert[CA]), 0);
+        }
+        path_result_clear(&res);
+    }
+    /* Control: an anchor the leaf does not chain to. */
+    sk_X509_pop(anchors);
+    cr_assert(sk_X509_push(anchors, other.cert[CA]));
+    cr_assert_eq(path_validate(&res, &o, p.cert[LEAF], anchors, untrusted, NULL), 0);
+    cr_expect_eq(res.reason, REASON_UNTRUSTED_ISSUER, "%s", res.detail);
+    path_result_clear(&res);
+
+    /* The service, with the intermediate as its only anchor and the
+     * request carrying leaf, intermediate and root. */
+    snprintf(anchor, sizeof(anchor), "%s/anchor.pem", g_dir);
+    cr_assert_eq(pki_write_cert_pem(anchor, p.cert[CA], false, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    for (int i = 0; i < 3; i++) {
+        int n = i2d_X509(p.cert[LEAF - i], &der[i]);
+        cr_assert(n > 0);
+        items[i] = (struct cv_bytes){der[i], (size_t)n};
+    }
+    struct chain_input in = {.id = 1, .certs = items, .n_certs = 3,
+                             .tenant_id = {(const uint8_t *)"acme", 4}};
+    validator_check_chain(v, NULL, &out, &in, NOW);
+    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s (%s)",
+                 verdict_reason_name(out.reason), out.detail);
+    for (int i = 0; i < 3; i++)
+        OPENSSL_free(der[i]);
+    validator_free(v);
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    free_path(&p);
+    free_path(&other);
+}

@@ -662,10 +662,7 @@ static int purpose_id(enum path_purpose p)
 
 static unsigned long options_flags(const struct path_options *o)
 {
-    /* Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3 (d)-(f), 6.1.4) is
-     * always on; TRUSTED_FIRST prefers an anchor over an untrusted copy of
-     * the same name. PARTIAL_CHAIN is never set: a path ends at an anchor. */
-    unsigned long f = X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST;
+    unsigned long f = PATHVAL_BASE_FLAGS;
 
     if (o->explicit_policy)
         f |= X509_V_FLAG_EXPLICIT_POLICY;

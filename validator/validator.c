@@ -216,7 +216,7 @@ static int build_policy(struct validator *v, const struct validator_config *cfg,
      * defaults to anyPolicy (6.1.1 (c)). Policy trees are built only after
      * every signature on the path verified, so untrusted input cannot make
      * it expensive. */
-    v->flags = X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST;
+    v->flags = PATHVAL_BASE_FLAGS;
     if (cfg->explicit_policy)
         v->flags |= X509_V_FLAG_EXPLICIT_POLICY;
     v->policies = cfg->n_policy_oids > 0

@@ -56,6 +56,16 @@ struct pathval_env {
     STACK_OF(X509) *anchors; /* same certificates as the store, for retries */
 };
 
+/* Flags of every run. Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3
+ * (d)-(f), 6.1.4) is always on. TRUSTED_FIRST prefers an anchor over an
+ * untrusted copy of the same name. PARTIAL_CHAIN makes a configured anchor
+ * end the path even when it is not self-signed (RFC 5280 6.1 takes the
+ * trust anchor as an input; CVE-2024-0567 was a verifier that went on past
+ * a trusted intermediate): the chain still ends at a certificate of the
+ * store, never at an untrusted one. */
+#define PATHVAL_BASE_FLAGS \
+    (X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN)
+
 /* What one validation run needs beyond the environment. */
 struct pathval_run {
     int64_t at;
