@@ -70,10 +70,16 @@ static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
     s->empty_subject = k->empty_subject;
     if (k->key_usage != 0)
         s->key_usage = k->key_usage;
-    if (k->n_san_dns != 0) {
-        s->san_dns = k->san_dns;
-        s->n_san_dns = k->n_san_dns;
-    }
+    s->san_dns = k->san_dns;
+    s->n_san_dns = k->n_san_dns;
+    s->san_ips = k->san_ips;
+    s->n_san_ips = k->n_san_ips;
+    s->san_emails = k->san_emails;
+    s->n_san_emails = k->n_san_emails;
+    s->nc_permitted = k->nc_permitted;
+    s->n_nc_permitted = k->n_nc_permitted;
+    s->nc_excluded = k->nc_excluded;
+    s->n_nc_excluded = k->n_nc_excluded;
 }
 
 static void make_path(struct path *p, const struct level lv[3])
@@ -322,6 +328,62 @@ Test(conformance, rfc5280_structure_rules_and_compat, .timeout = 120)
 {
     for (size_t i = 0; i < sizeof(structure_cases) / sizeof(structure_cases[0]); i++)
         run_case(&structure_cases[i]);
+}
+
+/* Name-constraint vectors: the CA's subtrees and the leaf's SANs. */
+#define LIST(...) ((const char *const[]){__VA_ARGS__})
+#define N(...) (sizeof(LIST(__VA_ARGS__)) / sizeof(char *))
+#define PERMIT(...) .nc_permitted = LIST(__VA_ARGS__), .n_nc_permitted = N(__VA_ARGS__)
+#define EXCLUDE(...) .nc_excluded = LIST(__VA_ARGS__), .n_nc_excluded = N(__VA_ARGS__)
+#define IPS(...) .san_ips = LIST(__VA_ARGS__), .n_san_ips = N(__VA_ARGS__)
+#define EMAILS(...) .san_emails = LIST(__VA_ARGS__), .n_san_emails = N(__VA_ARGS__)
+#define DNS(...) .san_dns = LIST(__VA_ARGS__), .n_san_dns = N(__VA_ARGS__)
+#define COMMA ,
+#define NC_CASE(name, ca, leaf, want) {name, {L(P256), K(P256, ca), K(P256, leaf)}, COMPAT, want, want}
+#define NC REASON_NAME_CONSTRAINTS
+
+static const struct rule_case nc_cases[] = {
+    NC_CASE("IPv4 in permitted 10/8", PERMIT("ip:10.0.0.0/8"), IPS("10.1.2.3"), REASON_OK),
+    NC_CASE("IPv4 outside permitted 10/8", PERMIT("ip:10.0.0.0/8"), IPS("11.1.2.3"), NC),
+    NC_CASE("IPv4 in excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.1.2.3"), NC),
+    NC_CASE("IPv4 next to excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.2.0.1"), REASON_OK),
+    NC_CASE("IPv6 in permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"), IPS("2001:db8::1"),
+            REASON_OK),
+    NC_CASE("IPv6 outside permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"),
+            IPS("2001:db9::1"), NC),
+    NC_CASE("IPv6 in excluded 2001:db8:1::/48", EXCLUDE("ip:2001:db8:1::/48"),
+            IPS("2001:db8:1::5"), NC),
+    NC_CASE("IPv6 name under an IPv4-only permitted set", PERMIT("ip:10.0.0.0/8"),
+            IPS("2001:db8::1"), NC),
+    NC_CASE("second IP outside permitted", PERMIT("ip:10.0.0.0/8"), IPS("10.0.0.1", "192.0.2.1"),
+            NC),
+    NC_CASE("e-mail after an IP: host outside permitted",
+            PERMIT("ip:10.0.0.0/8", "email:example.com"),
+            IPS("10.1.2.3") COMMA EMAILS("a@other.com"), NC),
+    NC_CASE("e-mail after an IP: subdomain is not the host",
+            PERMIT("ip:10.0.0.0/8", "email:example.com"),
+            IPS("10.1.2.3") COMMA EMAILS("a@mail.example.com"), NC),
+    NC_CASE("e-mail after an IP: .domain takes subdomains",
+            PERMIT("ip:10.0.0.0/8", "email:.example.com"),
+            IPS("10.1.2.3") COMMA EMAILS("a@mail.EXAMPLE.com"), REASON_OK),
+    NC_CASE("e-mail after an IP: excluded mailbox, host case-insensitive",
+            PERMIT("ip:10.0.0.0/8") COMMA EXCLUDE("email:a@example.com"),
+            IPS("10.1.2.3") COMMA EMAILS("a@EXAMPLE.com"), NC),
+    NC_CASE("e-mail after an IP: another mailbox on the excluded one's host",
+            PERMIT("ip:10.0.0.0/8") COMMA EXCLUDE("email:a@example.com"),
+            IPS("10.1.2.3") COMMA EMAILS("b@example.com"), REASON_OK),
+    NC_CASE("DNS after an IP: outside permitted", PERMIT("ip:10.0.0.0/8", "dns:example.com"),
+            IPS("10.1.2.3") COMMA DNS("a.other.com"), NC),
+    NC_CASE("DNS after an IP: inside permitted", PERMIT("ip:10.0.0.0/8", "dns:example.com"),
+            IPS("10.1.2.3") COMMA DNS("a.Example.COM"), REASON_OK),
+    NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"),
+            REASON_OK),
+};
+
+Test(conformance, ip_and_email_name_constraints, .timeout = 120)
+{
+    for (size_t i = 0; i < sizeof(nc_cases) / sizeof(nc_cases[0]); i++)
+        run_case(&nc_cases[i]);
 }
 
 /* RFC 5280 4.1.2.1: extensions only in v3. BoringSSL refuses a v1 or v2

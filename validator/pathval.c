@@ -232,6 +232,13 @@ static int pathval_verify_cb(int ok, X509_STORE_CTX *ctx)
     if (ok)
         return 1;
     err = X509_STORE_CTX_get_error(ctx);
+    /* An iPAddress constraint: name_constraints.c checks it (and the SANs
+     * BoringSSL skipped after it) on the built path. */
+    if (err == X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE &&
+        nc_after_first_ip_only_own_forms(X509_STORE_CTX_get_current_cert(ctx))) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
     if ((st != NULL && skew_excuses(ctx, err, st)) || dsa_excuses(ctx, err)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
         return 1;
@@ -481,7 +488,9 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f,
 {
     enum verdict_reason r = algorithm_check_path(f, pol, chain);
 
-    return r != REASON_OK ? r : rfc5280_check_path(f, pol, chain);
+    if (r == REASON_OK)
+        r = rfc5280_check_path(f, pol, chain);
+    return r != REASON_OK ? r : nc_check_path(f, chain);
 }
 
 /* post_culprit: the certificate a post_check failure is about, when another

@@ -5,6 +5,7 @@
  * and would hide encoding choices that the tests want to control. */
 #include "pki_gen.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -338,12 +339,126 @@ err:
     return 0;
 }
 
+/* pki_ip_octets parses an address ("10.1.2.3", "2001:db8::1") or, with
+ * |prefix|, a network ("10.0.0.0/8") into address (+ mask) octets. Returns
+ * the octet count (4, 8, 16 or 32) or 0. */
+static size_t pki_ip_octets(uint8_t out[32], const char *text, bool prefix)
+{
+    char buf[64];
+    const char *slash = prefix ? strchr(text, '/') : NULL;
+    size_t alen, len = slash != NULL ? (size_t)(slash - text) : strlen(text);
+    long bits = -1;
+
+    if (len >= sizeof(buf) || (prefix && slash == NULL))
+        return 0;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, out) == 1)
+        alen = 4;
+    else if (inet_pton(AF_INET6, buf, out) == 1)
+        alen = 16;
+    else
+        return 0;
+    if (!prefix)
+        return alen;
+    bits = strtol(slash + 1, NULL, 10);
+    if (bits < 0 || bits > (long)alen * 8)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        long b = bits - (long)i * 8;
+        out[alen + i] = b >= 8 ? 0xff : b <= 0 ? 0 : (uint8_t)(0xff << (8 - b));
+    }
+    return alen * 2;
+}
+
+static int pki_gn_push_ip(GENERAL_NAMES *names, const char *text, bool prefix)
+{
+    uint8_t oct[32];
+    size_t n = pki_ip_octets(oct, text, prefix);
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+    if (n == 0 || gn == NULL || os == NULL || !ASN1_OCTET_STRING_set(os, oct, (int)n))
+        goto err;
+    GENERAL_NAME_set0_value(gn, GEN_IPADD, os);
+    os = NULL;
+    if (!sk_GENERAL_NAME_push(names, gn))
+        goto err;
+    return 1;
+err:
+    ASN1_OCTET_STRING_free(os);
+    GENERAL_NAME_free(gn);
+    return 0;
+}
+
+/* pki_gn_push_constraint appends one "type:value" constraint base. */
+static int pki_gn_push_constraint(GENERAL_NAMES *names, const char *c)
+{
+    if (strncmp(c, "dns:", 4) == 0)
+        return pki_gn_push(names, GEN_DNS, c + 4);
+    if (strncmp(c, "email:", 6) == 0)
+        return pki_gn_push(names, GEN_EMAIL, c + 6);
+    if (strncmp(c, "ip:", 3) == 0)
+        return pki_gn_push_ip(names, c + 3, true);
+    return 0;
+}
+
+static int pki_subtrees(STACK_OF(GENERAL_SUBTREE) **out, const char *const *list, size_t n)
+{
+    GENERAL_NAMES *names = NULL;
+
+    if (n == 0)
+        return 1;
+    *out = sk_GENERAL_SUBTREE_new_null();
+    names = sk_GENERAL_NAME_new_null();
+    if (*out == NULL || names == NULL)
+        goto err;
+    for (size_t i = 0; i < n; i++) {
+        GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+        if (st == NULL || !pki_gn_push_constraint(names, list[i])) {
+            GENERAL_SUBTREE_free(st);
+            goto err;
+        }
+        GENERAL_NAME_free(st->base);
+        st->base = sk_GENERAL_NAME_pop(names);
+        if (!sk_GENERAL_SUBTREE_push(*out, st)) {
+            GENERAL_SUBTREE_free(st);
+            goto err;
+        }
+    }
+    sk_GENERAL_NAME_free(names);
+    return 1;
+err:
+    GENERAL_NAMES_free(names);
+    return 0;
+}
+
+static int pki_add_name_constraints(X509 *x, const struct pki_cert_spec *spec)
+{
+    NAME_CONSTRAINTS *nc = NULL;
+    int ok = 0;
+
+    if (spec->n_nc_permitted == 0 && spec->n_nc_excluded == 0)
+        return 1;
+    nc = NAME_CONSTRAINTS_new();
+    if (nc == NULL ||
+        !pki_subtrees(&nc->permittedSubtrees, spec->nc_permitted, spec->n_nc_permitted) ||
+        !pki_subtrees(&nc->excludedSubtrees, spec->nc_excluded, spec->n_nc_excluded))
+        goto err;
+    /* RFC 5280 4.2.1.10: conforming CAs MUST mark it critical. */
+    ok = X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_REPLACE);
+err:
+    NAME_CONSTRAINTS_free(nc);
+    return ok;
+}
+
 static int pki_add_san(X509 *x, const struct pki_cert_spec *spec)
 {
     GENERAL_NAMES *names = NULL;
     int ok = 0;
 
-    if (spec->n_san_uris == 0 && spec->n_san_dns == 0)
+    if (spec->n_san_uris == 0 && spec->n_san_dns == 0 && spec->n_san_ips == 0 &&
+        spec->n_san_emails == 0)
         return 1;
     names = sk_GENERAL_NAME_new_null();
     if (names == NULL)
@@ -352,10 +467,22 @@ static int pki_add_san(X509 *x, const struct pki_cert_spec *spec)
         if (!pki_gn_push(names, GEN_URI, spec->san_uris[i]))
             goto err;
     }
+    /* IP addresses before DNS names and mailboxes: BoringSSL stops at the
+     * first IP SAN under an iPAddress constraint, so the names after it
+     * exercise certval's own name-constraint code (name_constraints.c). */
+    for (size_t i = 0; i < spec->n_san_ips; i++) {
+        if (!pki_gn_push_ip(names, spec->san_ips[i], false))
+            goto err;
+    }
     for (size_t i = 0; i < spec->n_san_dns; i++) {
         if (!pki_gn_push(names, GEN_DNS, spec->san_dns[i]))
             goto err;
     }
+    for (size_t i = 0; i < spec->n_san_emails; i++) {
+        if (!pki_gn_push(names, GEN_EMAIL, spec->san_emails[i]))
+            goto err;
+    }
+
     /* RFC 5280 4.2.1.6: critical only when the subject is empty, which
      * pki_name_new never produces. */
     ok = X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE);
@@ -621,7 +748,8 @@ X509 *pki_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *i
         goto err;
     if (!pki_add_basic_constraints(x, spec) || !pki_add_key_usage(x, spec->key_usage) ||
         !pki_add_eku(x, spec->eku) || !pki_add_san(x, spec) ||
-        !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_ski(x))
+        !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_name_constraints(x, spec) ||
+        !pki_add_ski(x))
         goto err;
     /* A self-signed certificate's AKI names its own key. */
     if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x) || !pki_apply_knobs(x, spec))

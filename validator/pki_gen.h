@@ -71,6 +71,18 @@ struct pki_cert_spec {
     const uint8_t *serial_raw;   /* serial INTEGER content octets (two's complement); overrides serial */
     size_t serial_raw_len;
     bool empty_subject;          /* an empty subject name (the SAN then names the subject) */
+
+    /* More subjectAltName forms, and nameConstraints (critical, CA only).
+     * A constraint is "dns:example.com", "email:example.com" (or a
+     * mailbox, or ".example.com"), "ip:10.0.0.0/8" or "ip:2001:db8::/32". */
+    const char *const *san_ips;   /* text addresses, IPv4 or IPv6; encoded after the URIs */
+    size_t n_san_ips;
+    const char *const *san_emails;
+    size_t n_san_emails;
+    const char *const *nc_permitted;
+    size_t n_nc_permitted;
+    const char *const *nc_excluded;
+    size_t n_nc_excluded;
 };
 
 /* pki_key_new generates a fresh key (DSA parameters take about a second). */
