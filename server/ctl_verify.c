@@ -1,6 +1,7 @@
 /* certvalctl verify / check-trust / inspect: the validation core from the
  * command line, with no server involved. Exit status: 0 valid, 1 invalid,
  * 2 usage or I/O error (ctl.h). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -229,8 +230,8 @@ static void verify_usage(FILE *f)
     fprintf(f, "usage: certvalctl verify [--anchor FILE]... [--untrusted FILE]... [--crl FILE]...\n"
                "         [--at UNIX_TIME] [--crl-check none|leaf|all] [--policy OID]...\n"
                "         [--explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]\n"
-               "         [--purpose client|server|any] [--hostname NAME]\n"
-               "         [--algorithms strict|legacy] [--min-rsa-bits N] [--compat]\n"
+               "         [--purpose client|server|any] [--hostname NAME] [--ip ADDR]\n"
+               "         [--email ADDR] [--algorithms strict|legacy] [--min-rsa-bits N] [--compat]\n"
                "         [--max-depth N] CERT\n"
                "Prints OK or FAIL <REASON>: <detail>. Files are PEM (several objects) or DER.\n");
 }
@@ -249,6 +250,8 @@ int ctl_verify_main(int argc, char **argv)
         {"inhibit-any-policy", no_argument, NULL, 'A'},
         {"purpose", required_argument, NULL, 'P'},
         {"hostname", required_argument, NULL, 'H'},
+        {"ip", required_argument, NULL, 'I'},
+        {"email", required_argument, NULL, 'm'},
         {"algorithms", required_argument, NULL, 'G'},
         {"min-rsa-bits", required_argument, NULL, 'R'},
         {"compat", no_argument, NULL, 'K'},
@@ -267,6 +270,8 @@ int ctl_verify_main(int argc, char **argv)
         int bad = 0;
         switch (ch) {
         case 'a': bad = add_item(o.anchors, &o.n_anchors, optarg, "--anchor"); break;
+        case 'I': o.path.ip = optarg; break;
+        case 'm': o.path.email = optarg; break;
         case 'G': bad = parse_algorithms(&o.path.conformance.algorithms, optarg); break;
         case 'R':
             bad = parse_uint(&o.path.conformance.min_rsa_bits, optarg, 512, 16384, "--min-rsa-bits");
@@ -296,6 +301,13 @@ int ctl_verify_main(int argc, char **argv)
                                          : "exactly one CERT is required\n");
         verify_usage(stderr);
         return CTL_USAGE;
+    }
+    if (o.path.ip != NULL) {
+        uint8_t buf[16];
+        if (inet_pton(AF_INET, o.path.ip, buf) != 1 && inet_pton(AF_INET6, o.path.ip, buf) != 1) {
+            fprintf(stderr, "bad --ip \"%s\": want an IPv4 or IPv6 address\n", o.path.ip);
+            return CTL_USAGE;
+        }
     }
     if (o.path.hostname != NULL && o.path.purpose != PURPOSE_SERVER) {
         fprintf(stderr, "--hostname needs --purpose server\n");

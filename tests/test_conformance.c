@@ -619,3 +619,95 @@ Test(conformance, anchor_need_not_be_self_signed)
     free_path(&p);
     free_path(&other);
 }
+
+/* RFC 6125 host names, and the IP and e-mail a caller expects
+ * (`certvalctl verify --hostname/--ip/--email`; the service's requests
+ * carry no expected name). The leaf's SAN: the names below. */
+static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, const char *cn,
+                                       const char *host, const char *ip, const char *email,
+                                       char *detail, size_t len)
+{
+    static const char *const ips[] = {"192.0.2.7", "2001:db8::7"};
+    static const char *const mails[] = {"ops@example.com"};
+    EVP_PKEY *k[3];
+    X509 *c[3];
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    struct path_options o = {.at = NOW, .purpose = host ? PURPOSE_SERVER : PURPOSE_ANY,
+                             .hostname = host, .ip = ip, .email = email};
+    struct path_result res;
+    enum verdict_reason got;
+
+    for (int i = 0; i < 3; i++) {
+        struct pki_cert_spec s = {.cn = i == LEAF ? cn : "Name CA", .not_before = NOW - DAY,
+                                  .not_after = NOW + 30 * DAY, .is_ca = i != LEAF, .path_len = -1,
+                                  .key_usage = i != LEAF ? PKI_KU_KEY_CERT_SIGN
+                                                         : PKI_KU_DIGITAL_SIGNATURE};
+        if (i == LEAF) {
+            s.san_dns = dns;
+            s.n_san_dns = n_dns;
+            s.san_ips = n_dns ? ips : NULL;
+            s.n_san_ips = n_dns ? 2 : 0;
+            s.san_emails = n_dns ? mails : NULL;
+            s.n_san_emails = n_dns ? 1 : 0;
+        }
+        k[i] = pki_key_new(PKI_KEY_P256);
+        c[i] = pki_issue(&s, k[i], i ? c[i - 1] : NULL, i ? k[i - 1] : k[i]);
+        cr_assert_not_null(c[i]);
+    }
+    cr_assert(sk_X509_push(anchors, c[ROOT]));
+    cr_assert(sk_X509_push(untrusted, c[CA]));
+    cr_assert_eq(path_validate(&res, &o, c[LEAF], anchors, untrusted, NULL), 0, "%s", res.detail);
+    got = res.valid ? REASON_OK : res.reason;
+    snprintf(detail, len, "%s", res.detail);
+    path_result_clear(&res);
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    for (int i = 0; i < 3; i++) {
+        X509_free(c[i]);
+        EVP_PKEY_free(k[i]);
+    }
+    return got;
+}
+
+Test(conformance, host_ip_and_email_names, .timeout = 60)
+{
+    static const struct {
+        const char *san, *cn, *host, *ip, *email;
+        enum verdict_reason want;
+    } cases[] = {
+        {"api.example.com", "x", "api.example.com", NULL, NULL, REASON_OK},
+        {"api.example.com", "x", "API.Example.COM", NULL, NULL, REASON_OK},
+        {"*.example.com", "x", "api.example.com", NULL, NULL, REASON_OK},
+        {"*.example.com", "x", "a.b.example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {"*.example.com", "x", "example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {"a*.example.com", "x", "api.example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {"*.com", "x", "example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        /* Public suffixes (Debian's publicsuffix list): co.uk, and the
+         * wildcard rule *.ck; www.ck is its exception. */
+        {"*.co.uk", "x", "shop.co.uk", NULL, NULL, REASON_NAME_MISMATCH},
+        {"*.example.co.uk", "x", "shop.example.co.uk", NULL, NULL, REASON_OK},
+        {"*.foo.ck", "x", "a.foo.ck", NULL, NULL, REASON_NAME_MISMATCH},
+        {"*.www.ck", "x", "a.www.ck", NULL, NULL, REASON_OK},
+        /* The CN is never a host name: not without a SAN, not beside one. */
+        {NULL, "api.example.com", "api.example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {"other.example.com", "api.example.com", "api.example.com", NULL, NULL,
+         REASON_NAME_MISMATCH},
+        {"x.example.com", "x", NULL, "192.0.2.7", NULL, REASON_OK},
+        {"x.example.com", "x", NULL, "2001:db8:0::7", NULL, REASON_OK},
+        {"x.example.com", "x", NULL, "192.0.2.8", NULL, REASON_NAME_MISMATCH},
+        {"x.example.com", "x", NULL, NULL, "ops@example.com", REASON_OK},
+        {"x.example.com", "x", NULL, NULL, "ops@EXAMPLE.com", REASON_OK},
+        {"x.example.com", "x", NULL, NULL, "dev@example.com", REASON_NAME_MISMATCH},
+    };
+    char detail[VERDICT_DETAIL_MAX];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *dns[1] = {cases[i].san};
+        enum verdict_reason got =
+            expect_name(dns, cases[i].san != NULL, cases[i].cn, cases[i].host, cases[i].ip,
+                        cases[i].email, detail, sizeof(detail));
+        cr_expect_eq(got, cases[i].want, "SAN %s CN %s, host %s ip %s email %s: got %s (%s)",
+                     cases[i].san, cases[i].cn, cases[i].host, cases[i].ip, cases[i].email,
+                     verdict_reason_name(got), detail);
+    }
+}

@@ -493,6 +493,22 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f,
     return r != REASON_OK ? r : nc_check_path(f, chain);
 }
 
+/* run_post_checks: pathval_post_check, then the host name's wildcard
+ * rule (hostname.c) when a host name is expected. */
+static enum verdict_reason run_post_checks(struct pathval_failure *f,
+                                           const struct pathval_run *run,
+                                           const STACK_OF(X509) *chain)
+{
+    enum verdict_reason r = pathval_post_check(f, run->conformance, chain);
+    const char *why;
+
+    if (r != REASON_OK || run->hostname == NULL)
+        return r;
+    why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
+    return why == NULL ? REASON_OK
+                       : pathval_failure_set(f, REASON_NAME_MISMATCH, chain, 0, "%s", why);
+}
+
 /* post_culprit: the certificate a post_check failure is about, when another
  * candidate with its subject could replace it (never the leaf). */
 static X509 *post_culprit(const struct pathval_failure *f, const STACK_OF(X509) *chain,
@@ -556,8 +572,15 @@ static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
         return -1;
     if (run->purpose != 0 && !X509_STORE_CTX_set_purpose(ctx, run->purpose))
         return -1;
+    /* RFC 6125 6.4.4: the SAN only, never the subject's CN. */
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (run->hostname != NULL &&
         !X509_VERIFY_PARAM_set1_host(param, run->hostname, strlen(run->hostname)))
+        return -1;
+    if (run->email != NULL &&
+        !X509_VERIFY_PARAM_set1_email(param, run->email, strlen(run->email)))
+        return -1;
+    if (run->ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(param, run->ip))
         return -1;
     if (run->crls != NULL)
         X509_STORE_CTX_set0_crls(ctx, run->crls);
@@ -607,8 +630,7 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         struct pathval_failure fail;
         bool post_failed = false;
 
-        if (r == 1 && pathval_post_check(&fail, run->conformance, X509_STORE_CTX_get0_chain(ctx)) !=
-                          REASON_OK) {
+        if (r == 1 && run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != REASON_OK) {
             r = 0;
             post_failed = true;
         }
@@ -773,6 +795,8 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.policies = pol;
     run.purpose = purpose_id(opts->purpose);
     run.hostname = opts->purpose == PURPOSE_SERVER ? opts->hostname : NULL;
+    run.ip = opts->ip;
+    run.email = opts->email;
     run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
     run.max_attempts = opts->max_path_attempts;
     run.crls = NULL;

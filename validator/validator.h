@@ -209,7 +209,9 @@ struct path_options {
     bool inhibit_policy_mapping;
     bool inhibit_any_policy;
     enum path_purpose purpose;
-    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check */
+    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check (RFC 6125: SAN only) */
+    const char *ip;              /* the leaf must carry this IP address SAN (text); NULL = no check */
+    const char *email;           /* the leaf must carry this rfc822Name SAN; NULL = no check */
     uint32_t max_depth;          /* 0 = 8 */
     uint32_t max_path_attempts;  /* 0 = 16 */
     struct conformance_policy conformance;

@@ -75,6 +75,8 @@ struct pathval_run {
     STACK_OF(ASN1_OBJECT) *policies; /* borrowed; NULL = anyPolicy */
     int purpose;                    /* X509_PURPOSE_*, 0 = none */
     const char *hostname;
+    const char *ip;                 /* expected IP SAN, text; NULL = none */
+    const char *email;              /* expected e-mail SAN; NULL = none */
     int max_depth;                  /* certificates below the anchor */
     uint32_t max_attempts;
     STACK_OF(X509_CRL) *crls;       /* borrowed; NULL = none */
@@ -166,6 +168,18 @@ bool nc_after_first_ip_only_own_forms(X509 *x);
  * e-mail and IP SANs of the certificates below it (self-issued CAs
  * exempt). Returns REASON_OK or REASON_NAME_CONSTRAINTS with |f|. */
 enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain);
+
+/* ---- hostname.c ---- */
+
+/* hostname_is_public_suffix: |domain| (|len| bytes, no trailing dot) is a
+ * public suffix by Debian's public suffix list, or a single label. Without
+ * the list installed only single labels are. Thread-safe. */
+bool hostname_is_public_suffix(const char *domain, size_t len);
+
+/* hostname_check_wildcards: NULL when a dNSName SAN of |leaf| matches
+ * |host| exactly (case-insensitive) or as "*." + a domain that is not a
+ * public suffix; else why not. Run after X509_check_host accepted. */
+const char *hostname_check_wildcards(X509 *leaf, const char *host);
 
 /* ---- profile.c ---- */
 
