@@ -70,6 +70,8 @@ static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
     s->empty_subject = k->empty_subject;
     if (k->key_usage != 0)
         s->key_usage = k->key_usage;
+    if (k->cn != NULL)
+        s->cn = k->cn;
     s->san_dns = k->san_dns;
     s->n_san_dns = k->n_san_dns;
     s->san_ips = k->san_ips;
@@ -152,9 +154,15 @@ static enum verdict_reason via_service_at(const struct path *p,
 {
     char root[128], ca[128], err[256];
     char *anchors[1] = {root}, *issuers[1] = {ca};
+    /* The tenant id: the SAN URI make_path writes, or the subject's O for
+     * a leaf without subjectAltName. */
+    bool has_san = X509_get_ext_by_NID(p->cert[LEAF], NID_subject_alt_name, -1) >= 0;
     struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
                                   .issuer_files = issuers, .n_issuer_files = 1,
-                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
+                                  .tenant_id = has_san ? (struct id_source){ID_SOURCE_SAN_URI,
+                                                                            "urn:tenant:"}
+                                                       : (struct id_source){ID_SOURCE_SUBJECT_ATTR,
+                                                                            "O"},
                                   .conformance = *pol};
     struct tenant_config tenant = {"acme", false, false};
     struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
@@ -378,6 +386,18 @@ static const struct rule_case nc_cases[] = {
             IPS("10.1.2.3") COMMA DNS("a.Example.COM"), REASON_OK),
     NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"),
             REASON_OK),
+    /* The CN counts only for a leaf without SAN, and never for a CA. */
+    NC_CASE("no SAN, CN inside permitted", PERMIT("dns:example.com"),
+            .omit_ext = PKI_EXT_SAN COMMA.cn = "api.example.com", REASON_OK),
+    NC_CASE("no SAN, CN outside permitted", PERMIT("dns:example.com"),
+            .omit_ext = PKI_EXT_SAN COMMA.cn = "api.other.com", NC),
+    NC_CASE("no SAN, IP CN in excluded", EXCLUDE("ip:10.0.0.0/8"),
+            .omit_ext = PKI_EXT_SAN COMMA.cn = "10.9.9.9", NC),
+    NC_CASE("SAN present, CN outside permitted", PERMIT("dns:example.com"),
+            DNS("api.example.com") COMMA.cn = "api.other.com", REASON_OK),
+    {"CA named like a host outside permitted",
+     {K(P256, PERMIT("dns:example.com")), K(P256, .cn = "ca.other.com"), K(P256, DNS("a.example.com"))},
+     COMPAT, REASON_OK, REASON_OK},
 };
 
 Test(conformance, ip_and_email_name_constraints, .timeout = 120)

@@ -10,9 +10,12 @@
  * SANs before the first IP SAN) remain BoringSSL's. */
 #include "validator_internal.h"
 
+#include <arpa/inet.h>
 #include <string.h>
 #include <strings.h>
 
+#include <openssl/err.h>
+#include <openssl/mem.h>
 #include <openssl/x509v3.h>
 
 /* ip_in_subtree: RFC 5280 4.2.1.10: the constraint is address || mask (8
@@ -145,6 +148,48 @@ bool nc_after_first_ip_only_own_forms(X509 *x)
     return ok;
 }
 
+/* cn_as_san: CA/B BR 7.1.4.3: a leaf's commonName, when present, is one
+ * of its SAN values (a DNS name or an IP address). For a leaf with no
+ * subjectAltName at all, its CNs are taken as those SANs so the name
+ * constraints see them; NULL when there is none (no names to check). */
+static GENERAL_NAMES *cn_as_san(X509 *leaf)
+{
+    X509_NAME *subj = X509_get_subject_name(leaf);
+    GENERAL_NAMES *out = sk_GENERAL_NAME_new_null();
+
+    for (int idx = -1; out != NULL &&
+                       (idx = X509_NAME_get_index_by_NID(subj, NID_commonName, idx)) >= 0;) {
+        ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
+        uint8_t *utf8 = NULL, ip[16];
+        int len = ASN1_STRING_to_UTF8(&utf8, v);
+        GENERAL_NAME *g = GENERAL_NAME_new();
+        ASN1_STRING *s = NULL;
+        bool ok = false;
+
+        if (len > 0 && g != NULL && memchr(utf8, 0, (size_t)len) == NULL) {
+            char text[256];
+            size_t n = (size_t)len < sizeof(text) - 1 ? (size_t)len : sizeof(text) - 1;
+            int alen = 0;
+            memcpy(text, utf8, n);
+            text[n] = '\0';
+            alen = inet_pton(AF_INET, text, ip) == 1 ? 4 : inet_pton(AF_INET6, text, ip) == 1 ? 16 : 0;
+            s = ASN1_STRING_type_new(alen ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
+            ok = s != NULL && (alen ? ASN1_STRING_set(s, ip, alen) : ASN1_STRING_set(s, utf8, len));
+            if (ok) {
+                GENERAL_NAME_set0_value(g, alen ? GEN_IPADD : GEN_DNS, s);
+                s = NULL;
+                ok = sk_GENERAL_NAME_push(out, g) != 0;
+            }
+        }
+        if (!ok)
+            GENERAL_NAME_free(g);
+        ASN1_STRING_free(s);
+        OPENSSL_free(utf8);
+    }
+    ERR_clear_error();
+    return out;
+}
+
 enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain)
 {
     size_t n = sk_X509_num(chain);
@@ -158,6 +203,10 @@ enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509
         if (d > 0 && (X509_get_extension_flags(x) & EXFLAG_SI))
             continue;
         gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        /* The CN stands in for the SAN of a leaf that has none, and never
+         * for a CA's own name. */
+        if (gens == NULL && d == 0 && X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0)
+            gens = cn_as_san(x);
         for (size_t j = d + 1; gens != NULL && j < n && r == REASON_OK; j++) {
             NAME_CONSTRAINTS *nc =
                 X509_get_ext_d2i(sk_X509_value(chain, j), NID_name_constraints, NULL, NULL);

@@ -234,8 +234,11 @@ static int pathval_verify_cb(int ok, X509_STORE_CTX *ctx)
     err = X509_STORE_CTX_get_error(ctx);
     /* An iPAddress constraint: name_constraints.c checks it (and the SANs
      * BoringSSL skipped after it) on the built path. */
-    if (err == X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE &&
-        nc_after_first_ip_only_own_forms(X509_STORE_CTX_get_current_cert(ctx))) {
+    /* A leaf without SANs under name constraints: name_constraints.c
+     * checks its CN as the SAN it stands for (CA/B BR 7.1.4.3). */
+    if (err == X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS ||
+        (err == X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE &&
+         nc_after_first_ip_only_own_forms(X509_STORE_CTX_get_current_cert(ctx)))) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
         return 1;
     }
