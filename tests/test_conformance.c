@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "config.h"
+#include "crl_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
 #include "verdict.h"
@@ -68,6 +69,7 @@ static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
     s->serial_raw = k->serial_raw;
     s->serial_raw_len = k->serial_raw_len;
     s->empty_subject = k->empty_subject;
+    s->printable_subject = k->printable_subject;
     if (k->key_usage != 0)
         s->key_usage = k->key_usage;
     if (k->cn != NULL)
@@ -730,4 +732,112 @@ Test(conformance, host_ip_and_email_names, .timeout = 60)
                      cases[i].san, cases[i].cn, cases[i].host, cases[i].ip, cases[i].email,
                      verdict_reason_name(got), detail);
     }
+}
+
+/* RFC 5280 7.1: a CRL names its issuer by value. The CA's certificate
+ * says PrintableString "certval test" / "Conformance CA"; its CRL, signed
+ * by the same key, re-encodes the name as UTF8String with other case and
+ * spacing. The leaf it lists must be REVOKED through path_validate and the
+ * service's CRL cache; a CRL that does not list it leaves it valid. */
+static X509_CRL *reencoded_crl(const struct path *p, bool list_leaf)
+{
+    uint64_t none = 1;
+    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &none, 1, NOW - DAY, NOW + 7 * DAY, 7);
+    X509_NAME *name = X509_NAME_new();
+
+    cr_assert_not_null(crl);
+    if (list_leaf) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        ASN1_TIME *t = ASN1_TIME_set(NULL, NOW - DAY);
+        cr_assert(r != NULL && t != NULL);
+        cr_assert(X509_REVOKED_set_serialNumber(r, X509_get0_serialNumber(p->cert[LEAF])));
+        cr_assert(X509_REVOKED_set_revocationDate(r, t));
+        cr_assert(X509_CRL_add0_revoked(crl, r));
+        ASN1_TIME_free(t);
+        cr_assert(X509_CRL_sort(crl));
+    }
+    cr_assert(X509_NAME_add_entry_by_txt(name, "O", MBSTRING_UTF8, (const uint8_t *)"Certval  TEST",
+                                         -1, -1, 0));
+    cr_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8,
+                                         (const uint8_t *)" conformance ca ", -1, -1, 0));
+    cr_assert(X509_CRL_set_issuer_name(crl, name));
+    X509_NAME_free(name);
+    cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_sha256()));
+    return crl;
+}
+
+Test(conformance, crl_issuer_name_compared_by_value)
+{
+    const struct level lv[3] = {L(P256), K(P256, .printable_subject = true), L(P256)};
+    struct path p;
+
+    crl_cache_reader_register();
+    make_path(&p, lv);
+    cr_assert_eq(ASN1_STRING_type(X509_NAME_ENTRY_get_data(
+                     X509_NAME_get_entry(X509_get_subject_name(p.cert[CA]), 0))),
+                 V_ASN1_PRINTABLESTRING);
+    for (int listed = 0; listed < 2; listed++) {
+        X509_CRL *crl = reencoded_crl(&p, listed);
+        enum verdict_reason want = listed ? REASON_REVOKED : REASON_OK;
+        STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+        STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT,
+                                 .crl_check = CRL_CHECK_LEAF};
+        struct path_result res;
+        char root[128], ca[128], err[256];
+        char *anchor_files[1] = {root}, *issuers[1] = {ca};
+        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers, .n_issuer_files = 1,
+                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
+                                      .revocation = REVOCATION_LEAF};
+        struct tenant_config tenant = {"acme", false, false};
+        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
+                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                      .n_tenants = 1};
+        struct validator *v = NULL;
+        struct crl_cache *cache = crl_cache_new();
+        struct revocation_sources src = {.crls = cache};
+        uint8_t *der = NULL, *crl_der = NULL;
+        int len, crl_len;
+        struct verdict out;
+
+        cr_assert(sk_X509_push(anchors, p.cert[ROOT]) && sk_X509_push(untrusted, p.cert[CA]) &&
+                  sk_X509_CRL_push(crls, crl));
+        /* The vector means something only if the bytes differ. */
+        uint8_t *n1 = NULL, *n2 = NULL;
+        int l1 = i2d_X509_NAME(X509_CRL_get_issuer(crl), &n1);
+        int l2 = i2d_X509_NAME(X509_get_subject_name(p.cert[CA]), &n2);
+        cr_assert(l1 > 0 && l2 > 0 && (l1 != l2 || memcmp(n1, n2, (size_t)l1) != 0));
+        OPENSSL_free(n1);
+        OPENSSL_free(n2);
+        cr_assert_eq(path_validate(&res, &o, p.cert[LEAF], anchors, untrusted, crls), 0);
+        cr_expect_eq(res.valid ? REASON_OK : res.reason, want, "path_validate, listed %d: %s (%s)",
+                     listed, verdict_reason_name(res.reason), res.detail);
+        path_result_clear(&res);
+
+        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
+        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
+        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        crl_len = i2d_X509_CRL(crl, &crl_der);
+        cr_assert_eq(crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err,
+                                       sizeof(err)), 0, "%s", err);
+        len = i2d_X509(p.cert[LEAF], &der);
+        struct cv_bytes item = {der, (size_t)len};
+        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
+                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        validator_check_chain(v, &src, &out, &in, NOW);
+        cr_expect_eq(out.reason, want, "service, listed %d: %s (%s)", listed,
+                     verdict_reason_name(out.reason), out.detail);
+        OPENSSL_free(der);
+        OPENSSL_free(crl_der);
+        crl_cache_free(cache);
+        validator_free(v);
+        sk_X509_CRL_pop_free(crls, X509_CRL_free);
+        sk_X509_free(anchors);
+        sk_X509_free(untrusted);
+    }
+    free_path(&p);
+    crl_cache_reader_unregister();
 }

@@ -190,11 +190,12 @@ static ASN1_TIME *pki_time_new(int64_t t)
     return ASN1_TIME_set(NULL, (time_t)t);
 }
 
-static int pki_name_add(X509_NAME *name, int nid, const char *value)
+static int pki_name_add(X509_NAME *name, int nid, const char *value, bool printable)
 {
     if (value == NULL)
         return 1;
-    return X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const uint8_t *)value, -1, -1, 0);
+    return X509_NAME_add_entry_by_NID(name, nid, printable ? V_ASN1_PRINTABLESTRING : MBSTRING_UTF8,
+                                      (const uint8_t *)value, -1, -1, 0);
 }
 
 /* pki_name_new builds the subject from |spec|; NULL when no attribute is set. */
@@ -204,11 +205,11 @@ static X509_NAME *pki_name_new(const struct pki_cert_spec *spec)
 
     if (name == NULL || spec->empty_subject)
         return name;
-    if (!pki_name_add(name, NID_organizationName, spec->o) ||
-        !pki_name_add(name, NID_organizationalUnitName, spec->ou) ||
-        !pki_name_add(name, NID_commonName, spec->cn) ||
-        !pki_name_add(name, NID_userId, spec->uid) ||
-        !pki_name_add(name, NID_serialNumber, spec->serial_number))
+    if (!pki_name_add(name, NID_organizationName, spec->o, spec->printable_subject) ||
+        !pki_name_add(name, NID_organizationalUnitName, spec->ou, spec->printable_subject) ||
+        !pki_name_add(name, NID_commonName, spec->cn, spec->printable_subject) ||
+        !pki_name_add(name, NID_userId, spec->uid, spec->printable_subject) ||
+        !pki_name_add(name, NID_serialNumber, spec->serial_number, spec->printable_subject))
         goto err;
     if (X509_NAME_entry_count(name) == 0)
         goto err;

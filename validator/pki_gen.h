@@ -71,6 +71,7 @@ struct pki_cert_spec {
     const uint8_t *serial_raw;   /* serial INTEGER content octets (two's complement); overrides serial */
     size_t serial_raw_len;
     bool empty_subject;          /* an empty subject name (the SAN then names the subject) */
+    bool printable_subject;      /* subject attributes as PrintableString, not UTF8String */
 
     /* More subjectAltName forms, and nameConstraints (critical, CA only).
      * A constraint is "dns:example.com", "email:example.com" (or a
