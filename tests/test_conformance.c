@@ -841,3 +841,168 @@ Test(conformance, crl_issuer_name_compared_by_value)
     free_path(&p);
     crl_cache_reader_unregister();
 }
+
+/* Path building: the first candidate path fails on an edge (a bridge's
+ * name constraints or path length, a SHA-1 signature) and another path
+ * (the same CA certified directly by the root) must be tried. The chain
+ * offers the bad path first: leaf <- CA (via Bridge) <- Bridge <- Root,
+ * and CA (direct) <- Root. */
+enum bridge_fault { VIA_NAME_CONSTRAINTS, VIA_PATH_LENGTH, VIA_SHA1 };
+
+static void bridge_case(enum bridge_fault fault)
+{
+    static const char *const blocked[] = {"dns:blocked.example"};
+    static const char *const leaf_dns[] = {"a.blocked.example"};
+    static const char *const tenant_uri[] = {"urn:tenant:acme"};
+    EVP_PKEY *kr = pki_key_new(P256), *kb = pki_key_new(P256), *kc = pki_key_new(P256),
+             *kl = pki_key_new(P256);
+    struct pki_cert_spec root = {.cn = "Bridge Test Root", .not_before = NOW - DAY,
+                                 .not_after = NOW + 3650 * DAY, .is_ca = true, .path_len = -1,
+                                 .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
+    struct pki_cert_spec bridge = root, ca = root, leaf = {
+        .cn = "alice", .o = "acme", .not_before = NOW - DAY, .not_after = NOW + 300 * DAY,
+        .path_len = -1, .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = CLIENT_AUTH,
+        .san_dns = leaf_dns, .n_san_dns = 1, .san_uris = tenant_uri, .n_san_uris = 1};
+    X509 *r, *b, *ca_bridged, *ca_direct, *l;
+    char detail[VERDICT_DETAIL_MAX];
+
+    bridge.cn = "Bridge CA";
+    if (fault == VIA_NAME_CONSTRAINTS) {
+        bridge.nc_excluded = blocked;
+        bridge.n_nc_excluded = 1;
+    }
+    if (fault == VIA_PATH_LENGTH)
+        bridge.path_len = 0; /* no CA below the bridge */
+    ca.cn = "Conformance CA";
+    r = pki_issue(&root, kr, NULL, kr);
+    b = pki_issue(&bridge, kb, r, kr);
+    if (fault == VIA_SHA1)
+        ca.sig_digest_nid = NID_sha1;
+    ca_bridged = pki_issue(&ca, kc, b, kb);
+    ca.sig_digest_nid = 0;
+    ca_direct = pki_issue(&ca, kc, r, kr);
+    l = pki_issue(&leaf, kl, ca_direct, kc);
+    cr_assert(r && b && ca_bridged && ca_direct && l);
+
+    /* certvalctl verify's path: the bridged candidate first. */
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
+    struct path_result res;
+    cr_assert(sk_X509_push(anchors, r));
+    cr_assert(sk_X509_push(untrusted, ca_bridged) && sk_X509_push(untrusted, b) &&
+              sk_X509_push(untrusted, ca_direct));
+    cr_assert_eq(path_validate(&res, &o, l, anchors, untrusted, NULL), 0);
+    cr_expect(res.valid, "fault %d, path_validate: %s (%s)", (int)fault,
+              verdict_reason_name(res.reason), res.detail);
+    if (res.valid)
+        cr_expect_eq(X509_cmp(sk_X509_value(res.chain, 1), ca_direct), 0, "the direct CA");
+    path_result_clear(&res);
+
+    /* The service: the profile names the bridged copy (tried first, as a
+     * configured intermediate); the request carries both. */
+    struct path p = {.cert = {r, ca_bridged, l}};
+    enum verdict_reason got;
+    {
+        char root_f[128], ca_f[128], err[256];
+        char *anchor_files[1] = {root_f}, *issuers[1] = {ca_f};
+        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers, .n_issuer_files = 1,
+                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
+        struct tenant_config tenant = {"acme", false, false};
+        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
+                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                      .n_tenants = 1};
+        struct validator *v = NULL;
+        X509 *sent[4] = {l, ca_bridged, b, ca_direct};
+        uint8_t *der[4] = {NULL};
+        struct cv_bytes items[4];
+        struct verdict out;
+
+        snprintf(root_f, sizeof(root_f), "%s/root.pem", g_dir);
+        snprintf(ca_f, sizeof(ca_f), "%s/ca.pem", g_dir);
+        cr_assert_eq(pki_write_cert_pem(root_f, p.cert[ROOT], false, err, sizeof(err)), 0);
+        cr_assert_eq(pki_write_cert_pem(ca_f, p.cert[CA], false, err, sizeof(err)), 0);
+        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        for (int i = 0; i < 4; i++) {
+            int n = i2d_X509(sent[i], &der[i]);
+            cr_assert(n > 0);
+            items[i] = (struct cv_bytes){der[i], (size_t)n};
+        }
+        struct chain_input in = {.id = 1, .certs = items, .n_certs = 4,
+                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        validator_check_chain(v, NULL, &out, &in, NOW);
+        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        snprintf(detail, sizeof(detail), "%s", out.detail);
+        for (int i = 0; i < 4; i++)
+            OPENSSL_free(der[i]);
+        validator_free(v);
+    }
+    cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault,
+                 verdict_reason_name(got), detail);
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    X509 *all[5] = {r, b, ca_bridged, ca_direct, l};
+    for (int i = 0; i < 5; i++)
+        X509_free(all[i]);
+    EVP_PKEY_free(kr);
+    EVP_PKEY_free(kb);
+    EVP_PKEY_free(kc);
+    EVP_PKEY_free(kl);
+}
+
+Test(conformance, path_building_tries_other_candidates_after_an_edge_fails)
+{
+    bridge_case(VIA_NAME_CONSTRAINTS);
+    bridge_case(VIA_PATH_LENGTH);
+    bridge_case(VIA_SHA1);
+}
+
+/* The maximum depth (certificates in the path, anchor included) from
+ * path_options.max_depth (`certvalctl verify --max-depth`) and from the
+ * profile's max_depth. */
+Test(conformance, max_depth_from_options_and_profile)
+{
+    const struct level lv[3] = {L(P256), L(P256), L(P256)};
+    char detail[VERDICT_DETAIL_MAX];
+    struct path p;
+
+    make_path(&p, lv);
+    for (uint32_t depth = 2; depth <= 3; depth++) {
+        enum verdict_reason want = depth < 3 ? REASON_PATH_TOO_LONG : REASON_OK;
+        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = depth};
+        enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
+        cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth,
+                     verdict_reason_name(a), detail);
+
+        char root[128], ca[128], err[256];
+        char *anchors[1] = {root}, *issuers[1] = {ca};
+        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers, .n_issuer_files = 1,
+                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
+                                      .max_depth = depth};
+        struct tenant_config tenant = {"acme", false, false};
+        struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
+                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                      .n_tenants = 1};
+        struct validator *v = NULL;
+        uint8_t *der = NULL;
+        struct verdict out;
+
+        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
+        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
+        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        int len = i2d_X509(p.cert[LEAF], &der);
+        struct cv_bytes item = {der, (size_t)len};
+        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
+                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        validator_check_chain(v, NULL, &out, &in, NOW);
+        enum verdict_reason b = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        cr_expect_eq(b, want, "profile max_depth %u, service: %s (%s)", depth,
+                     verdict_reason_name(b), out.detail);
+        OPENSSL_free(der);
+        validator_free(v);
+    }
+    free_path(&p);
+}

@@ -454,10 +454,39 @@ static bool has_alternative(X509 *x, const STACK_OF(X509) *set, X509 *const *exc
     return false;
 }
 
+/* first_replaceable: the certificate of |chain| nearest above depth |from|
+ * (then below it) that another candidate with its subject could replace,
+ * or NULL. A
+ * failure on one edge (a name constraint, policy or path length set by a
+ * CA further up, a weak algorithm) may come from any CA on the way to the
+ * anchor: another path, through a bridge or cross-certificate, may avoid
+ * it. The leaf (depth 0) is never replaced. */
+static X509 *first_replaceable(const STACK_OF(X509) *chain, int from,
+                               const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                               X509 *const *excl, size_t n_excl)
+{
+    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
+
+    if (from < 1)
+        from = 1;
+    /* Upwards from the failing certificate, then downwards from it: a path
+     * length or policy set by a CA fails at that CA, and the replaceable
+     * certificate may be the one below it. */
+    for (int k = 0; k < n - 1; k++) {
+        int p = from + k < n ? from + k : from - (from + k - n + 1);
+        if (p < 1)
+            break;
+        X509 *c = sk_X509_value(chain, (size_t)p);
+        if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
+            return c;
+    }
+    return NULL;
+}
+
 /* pick_culprit chooses the certificate of the failed chain to exclude on
- * the next attempt: the failing certificate itself, or for a signature
- * failure its issuer (a same-name issuer with another key), provided an
- * alternative with the same subject exists. Returns NULL when retrying
+ * the next attempt: for a signature failure the issuer first (a same-name
+ * issuer with another key), then the failing certificate, then the nearest
+ * replaceable CA above it (first_replaceable). Returns NULL when retrying
  * cannot help. The leaf is never excluded. */
 static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
                           const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl)
@@ -482,7 +511,7 @@ static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
         if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
             return c;
     }
-    return NULL;
+    return first_replaceable(chain, d < 0 ? 1 : d, anchors, untrusted, excl, n_excl);
 }
 
 enum verdict_reason pathval_post_check(struct pathval_failure *f,
@@ -512,20 +541,13 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
                        : pathval_failure_set(f, REASON_NAME_MISMATCH, chain, 0, "%s", why);
 }
 
-/* post_culprit: the certificate a post_check failure is about, when another
- * candidate with its subject could replace it (never the leaf). */
+/* post_culprit: the certificate a post_check failure is about, or the
+ * nearest CA above it, that another candidate could replace. */
 static X509 *post_culprit(const struct pathval_failure *f, const STACK_OF(X509) *chain,
                           const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
                           X509 *const *excl, size_t n_excl)
 {
-    X509 *c;
-
-    if (f->depth <= 0 || (size_t)f->depth >= sk_X509_num(chain))
-        return NULL;
-    c = sk_X509_value(chain, (size_t)f->depth);
-    if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
-        return c;
-    return NULL;
+    return first_replaceable(chain, f->depth, anchors, untrusted, excl, n_excl);
 }
 
 /* filtered: a shallow copy of |set| without the excluded certificates, or
