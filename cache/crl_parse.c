@@ -226,8 +226,13 @@ static int next_extension(CBS *exts, CBS *oid, int *critical, CBS *value)
 static int crl_extension(struct crl_parsed *out, CBS *oid, int critical, CBS *value, char *err,
                          size_t errlen)
 {
-    if (OID_IS(oid, oid_crl_number))
+    if (OID_IS(oid, oid_crl_number)) {
+        /* RFC 5280 5.2.3: "a non-critical extension"; a CA that marks it
+         * critical does not follow the profile: the CRL is unusable. */
+        if (critical)
+            out->flags |= CRL_PF_UNKNOWN_CRITICAL;
         return parse_crl_number(out, value, err, errlen);
+    }
     if (OID_IS(oid, oid_idp))
         return parse_idp(out, value, err, errlen);
     if (OID_IS(oid, oid_delta_indicator))

@@ -1006,3 +1006,121 @@ Test(conformance, max_depth_from_options_and_profile)
     }
     free_path(&p);
 }
+
+/* RFC 5280 5.2.3: the cRLNumber is non-critical (a critical one makes the
+ * CRL unusable, compat or not) and present in every CRL (strict; compat
+ * accepts a CRL without one). */
+enum crl_number_form { NUMBER_NORMAL, NUMBER_ABSENT, NUMBER_CRITICAL };
+
+static X509_CRL *numbered_crl(const struct path *p, enum crl_number_form form)
+{
+    uint64_t other = 1;
+    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY, 9);
+    int idx;
+
+    cr_assert_not_null(crl);
+    idx = X509_CRL_get_ext_by_NID(crl, NID_crl_number, -1);
+    cr_assert(idx >= 0);
+    if (form == NUMBER_ABSENT)
+        X509_EXTENSION_free(X509_CRL_delete_ext(crl, idx));
+    if (form == NUMBER_CRITICAL)
+        cr_assert(X509_EXTENSION_set_critical(X509_CRL_get_ext(crl, idx), 1));
+    cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_sha256()));
+    return crl;
+}
+
+static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
+                                    const struct conformance_policy *pol, bool service,
+                                    char *detail, size_t len)
+{
+    STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
+    enum verdict_reason got;
+
+    cr_assert(sk_X509_push(anchors, p->cert[ROOT]) && sk_X509_push(untrusted, p->cert[CA]));
+    if (!service) {
+        STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
+        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT,
+                                 .crl_check = CRL_CHECK_LEAF, .conformance = *pol};
+        struct path_result res;
+        cr_assert(sk_X509_CRL_push(crls, crl));
+        cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, crls), 0);
+        got = res.valid ? REASON_OK : res.reason;
+        snprintf(detail, len, "%s", res.detail);
+        path_result_clear(&res);
+        sk_X509_CRL_free(crls);
+    } else {
+        char root[128], ca[128], err[256];
+        char *anchor_files[1] = {root}, *issuers[1] = {ca};
+        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers, .n_issuer_files = 1,
+                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
+                                      .revocation = REVOCATION_LEAF, .conformance = *pol};
+        struct tenant_config tenant = {"acme", false, false};
+        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
+                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                      .n_tenants = 1};
+        struct validator *v = NULL;
+        struct crl_cache *cache = crl_cache_new();
+        struct revocation_sources src = {.crls = cache};
+        uint8_t *der = NULL, *crl_der = NULL;
+        int crl_len = i2d_X509_CRL(crl, &crl_der), n;
+        struct verdict out;
+
+        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+        cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0);
+        cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0);
+        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err));
+        n = i2d_X509(p->cert[LEAF], &der);
+        struct cv_bytes item = {der, (size_t)n};
+        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
+                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        validator_check_chain(v, &src, &out, &in, NOW);
+        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        snprintf(detail, len, "%s", out.detail);
+        OPENSSL_free(der);
+        OPENSSL_free(crl_der);
+        crl_cache_free(cache);
+        validator_free(v);
+    }
+    sk_X509_free(anchors);
+    sk_X509_free(untrusted);
+    return got;
+}
+
+Test(conformance, crl_number_rules)
+{
+    static const struct conformance_policy strict, compat = COMPAT;
+    static const struct {
+        enum crl_number_form form;
+        enum verdict_reason strict_want, compat_want;
+    } cases[] = {
+        {NUMBER_NORMAL, REASON_OK, REASON_OK},
+        {NUMBER_ABSENT, REASON_REVOCATION_UNKNOWN, REASON_OK},
+        {NUMBER_CRITICAL, REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_UNKNOWN},
+    };
+    const struct level lv[3] = {L(P256), L(P256), L(P256)};
+    char detail[VERDICT_DETAIL_MAX];
+    struct path p;
+
+    crl_cache_reader_register();
+    make_path(&p, lv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509_CRL *crl = numbered_crl(&p, cases[i].form);
+        for (int k = 0; k < 2; k++) {
+            for (int service = 0; service < 2; service++) {
+                enum verdict_reason want = k ? cases[i].compat_want : cases[i].strict_want;
+                enum verdict_reason got =
+                    crl_case(&p, crl, k ? &compat : &strict, service, detail, sizeof(detail));
+                cr_expect_eq(got, want, "CRL number form %d, %s, %s: %s (%s)",
+                             (int)cases[i].form, k ? "compat" : "strict",
+                             service ? "service" : "path_validate", verdict_reason_name(got),
+                             detail);
+            }
+        }
+        X509_CRL_free(crl);
+    }
+    free_path(&p);
+    crl_cache_reader_unregister();
+}

@@ -134,7 +134,7 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     load_crls(c, r, all);
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, &rep, &src, res.chain, REVOCATION_ALL, 0, STALE_FAIL_CLOSED,
-                               PKITS_AT, untrusted) == 0) {
+                               PKITS_AT, untrusted, &o.conformance) == 0) {
         got = REASON_OK;
         snprintf(detail, detlen, "%s", rep.cacheable ? "" : "(not cacheable by reference)");
     } else {

@@ -773,7 +773,7 @@ static int check_crls(struct path_result *res, const struct path_options *opts,
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, NULL, &src, res->chain,
                                opts->crl_check == CRL_CHECK_ALL ? REVOCATION_ALL : REVOCATION_LEAF,
-                               0, STALE_FAIL_CLOSED, opts->at, untrusted) != 0) {
+                               0, STALE_FAIL_CLOSED, opts->at, untrusted, &opts->conformance) != 0) {
         res->valid = false;
         res->reason = v.reason;
         snprintf(res->detail, sizeof(res->detail), "%s", v.detail);

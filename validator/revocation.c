@@ -51,6 +51,7 @@ struct rev_ctx {
     X509 *anchor;
     uint32_t grace;
     enum stale_policy on_stale;
+    bool require_crl_number; /* strict: RFC 5280 5.2.3 "MUST include" */
     int64_t now;
     int depth;
     struct signer_memo *signers; /* REV_MAX_SIGNERS, owned by the outermost call */
@@ -336,6 +337,10 @@ static void check_point(struct rev_ctx *ctx, const struct cert_facts *f,
          * unusable; a CRL is not used before its thisUpdate. */
         if (h->delta || !h->usable || ctx->now < h->this_update || !crl_in_scope(h, dp, f))
             continue;
+        if (ctx->require_crl_number && !h->has_crl_number) {
+            r->why = "its issuer's CRL has no cRLNumber (RFC 5280 5.2.3)";
+            continue;
+        }
         interim = h->reasons & dp->reasons;     /* (d) */
         if ((interim & (uint16_t) ~*mask) == 0) /* (e) nothing new */
             continue;
@@ -468,7 +473,8 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
 int revocation_check_chain(struct verdict *out, struct revocation_report *report,
                            const struct revocation_sources *src, const STACK_OF(X509) * chain,
                            enum revocation_scope scope, uint32_t grace, enum stale_policy on_stale,
-                           int64_t now, const STACK_OF(X509) * crl_issuer_candidates)
+                           int64_t now, const STACK_OF(X509) * crl_issuer_candidates,
+                           const struct conformance_policy *pol)
 {
     struct signer_memo signers[REV_MAX_SIGNERS];
     size_t n_signers = 0;
@@ -498,6 +504,7 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
     ctx.anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
     ctx.grace = grace;
     ctx.on_stale = on_stale;
+    ctx.require_crl_number = pol == NULL || !pol->compat;
     ctx.now = now;
     ctx.signers = signers;
     ctx.n_signers = &n_signers;

@@ -746,7 +746,7 @@ static int check_revocation(struct check *c, const struct revocation_sources *sr
     if (check_deny(src, refs, c->out, now) != 0)
         return -1;
     if (revocation_check_chain(c->out, &rep, src, c->chain, p->revocation, p->crl_grace,
-                               p->on_stale, now, c->v->intermediates) != 0)
+                               p->on_stale, now, c->v->intermediates, &p->conformance) != 0)
         return -1;
     c->stale_warning = rep.stale;
     if (rep.stale)

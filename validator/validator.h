@@ -178,13 +178,16 @@ struct revocation_report {
  * validate to the same anchor, and delta CRLs. The emergency deny list is
  * not consulted here. Returns 0 when every covered certificate is not
  * revoked; otherwise -1 with |out| denied (REVOKED, REVOCATION_UNKNOWN,
- * REVOCATION_STALE, or INTERNAL_ERROR). |report| may be NULL. Thread-safe;
+ * REVOCATION_STALE, or INTERNAL_ERROR). Unless pol->compat (|pol| NULL =
+ * strict), a CRL without cRLNumber does not count (RFC 5280 5.2.3).
+ * |report| may be NULL. Thread-safe;
  * the caller must be a registered RCU reader (cache/crl_cache.h). */
 int revocation_check_chain(struct verdict *out, struct revocation_report *report,
                            const struct revocation_sources *src, const STACK_OF(X509) *chain,
                            enum revocation_scope scope, uint32_t grace,
                            enum stale_policy on_stale, int64_t now,
-                           const STACK_OF(X509) *crl_issuer_candidates);
+                           const STACK_OF(X509) *crl_issuer_candidates,
+                           const struct conformance_policy *pol);
 
 /* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */
 
