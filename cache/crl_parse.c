@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/nid.h>
+#include <openssl/obj.h>
 #include <openssl/sha.h>
 
 #include "crl_cache.h"
@@ -376,6 +378,15 @@ int crl_parse_der(struct crl_parsed *out, const uint8_t *der, size_t len, char *
     }
     out->sig = bits;
     out->reasons = CRL_REASONS_ALL;
+    {
+        /* The digest decides whether a profile's algorithm policy
+         * accepts the CRL (validator/revocation.c). */
+        CBS alg = out->sig_alg, seq, oid;
+        out->sig_nid = CBS_get_asn1(&alg, &seq, CBS_ASN1_SEQUENCE) &&
+                               CBS_get_asn1(&seq, &oid, CBS_ASN1_OBJECT)
+                           ? OBJ_cbs2nid(&oid)
+                           : NID_undef;
+    }
     return parse_tbs(out, out->tbs, err, errlen);
 }
 

@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "verdict_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
 #include "verdict.h"
@@ -1120,6 +1121,118 @@ Test(conformance, crl_number_rules)
             }
         }
         X509_CRL_free(crl);
+    }
+    free_path(&p);
+    crl_cache_reader_unregister();
+}
+
+/* Rule 1 on CRLs: a CRL signed with MD5, or SHA-1 unless legacy, does not
+ * count, through path_validate and the service; and a verdict cached under
+ * a SHA-256 CRL is not answered from the cache once a SHA-1 CRL (a higher
+ * cRLNumber) replaces it. */
+static X509_CRL *signed_crl(const struct path *p, int digest_nid, uint64_t number)
+{
+    uint64_t other = 1;
+    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY,
+                                number);
+
+    cr_assert_not_null(crl);
+    cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_get_digestbynid(digest_nid)));
+    return crl;
+}
+
+Test(conformance, crl_signature_algorithm_policy)
+{
+    static const struct conformance_policy strict, legacy = LEGACY;
+    static const struct {
+        int digest;
+        enum verdict_reason strict_want, legacy_want;
+    } cases[] = {
+        {NID_sha256, REASON_OK, REASON_OK},
+        {NID_sha1, REASON_REVOCATION_UNKNOWN, REASON_OK},
+        {NID_md5, REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_UNKNOWN},
+    };
+    const struct level lv[3] = {L(RSA), L(RSA), L(P256)};
+    char detail[VERDICT_DETAIL_MAX];
+    struct path p;
+
+    crl_cache_reader_register();
+    make_path(&p, lv);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        X509_CRL *crl = signed_crl(&p, cases[i].digest, 5);
+        cr_assert_eq(X509_CRL_get_signature_nid(crl) != NID_undef, 1);
+        for (int k = 0; k < 2; k++) {
+            for (int service = 0; service < 2; service++) {
+                enum verdict_reason want = k ? cases[i].legacy_want : cases[i].strict_want;
+                enum verdict_reason got =
+                    crl_case(&p, crl, k ? &legacy : &strict, service, detail, sizeof(detail));
+                cr_expect_eq(got, want, "CRL digest %s, %s, %s: %s (%s)",
+                             OBJ_nid2sn(cases[i].digest), k ? "legacy" : "strict",
+                             service ? "service" : "path_validate", verdict_reason_name(got),
+                             detail);
+            }
+        }
+        X509_CRL_free(crl);
+    }
+
+    /* The verdict cache: OK and cached under a SHA-256 CRL, then the CA's
+     * next CRL is SHA-1-signed. */
+    {
+        char root[128], ca[128], err[256];
+        char *anchor_files[1] = {root}, *issuers[1] = {ca};
+        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers, .n_issuer_files = 1,
+                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
+                                      .revocation = REVOCATION_LEAF};
+        struct tenant_config tenant = {"acme", false, false};
+        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
+                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+                                      .n_tenants = 1};
+        STACK_OF(X509) *cands = sk_X509_new_null();
+        struct validator *v = NULL;
+        struct crl_cache *cache = crl_cache_new();
+        struct verdict_cache *vcache = verdict_cache_new(100, 1 << 20);
+        struct revocation_sources src = {.crls = cache, .cache = vcache};
+        uint8_t *der = NULL;
+        struct verdict out;
+
+        cr_assert(sk_X509_push(cands, p.cert[CA]));
+        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
+        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
+        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        int len = i2d_X509(p.cert[LEAF], &der);
+        struct cv_bytes item = {der, (size_t)len};
+        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
+                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        for (int round = 0; round < 3; round++) {
+            if (round != 1) {
+                X509_CRL *crl = signed_crl(&p, round == 0 ? NID_sha256 : NID_sha1, 10 + round);
+                uint8_t *crl_der = NULL;
+                int crl_len = i2d_X509_CRL(crl, &crl_der);
+                cr_assert_eq(crl_cache_add_der(cache, crl_der, (size_t)crl_len, cands, "test", err,
+                                               sizeof(err)), 0, "%s", err);
+                OPENSSL_free(crl_der);
+                X509_CRL_free(crl);
+            }
+            validator_check_chain(v, &src, &out, &in, NOW);
+            enum verdict_reason want = round < 2 ? REASON_OK : REASON_REVOCATION_UNKNOWN;
+            enum verdict_reason got =
+                out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+            cr_expect_eq(got, want, "verdict cache round %d: %s (%s)", round,
+                         verdict_reason_name(got), out.detail);
+            if (round == 1) {
+                struct verdict_cache_stats st;
+                verdict_cache_stats(vcache, &st);
+                cr_expect_eq(st.hits, 1, "round 1 is answered from the verdict cache");
+            }
+        }
+        OPENSSL_free(der);
+        verdict_cache_free(vcache);
+        crl_cache_free(cache);
+        validator_free(v);
+        sk_X509_free(cands);
     }
     free_path(&p);
     crl_cache_reader_unregister();

@@ -651,6 +651,17 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
     return 0;
 }
 
+/* crl_fits_policy: the CRL that decided carries a cRLNumber (unless
+ * compat) and a signature the algorithm policy accepts; else the full
+ * check (revocation_check_chain) must judge it. */
+static bool crl_fits_policy(const struct conformance_policy *pol, const struct crl_check_info *i)
+{
+    char buf[96];
+
+    return (i->has_crl_number || pol->compat) &&
+           algorithm_check_signature(pol, i->sig_nid, buf, sizeof(buf)) == NULL;
+}
+
 /* check_refs is the verdict cache hit's re-check: the emergency deny list,
  * then the CRL cache by reference (crl_cache_check_id) for the leaf
  * (REVOCATION_LEAF) or every certificate below the anchor
@@ -686,7 +697,9 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
         memcpy(id, r->issuer_name_sha256, 32);
         memcpy(id + 32, r->issuer_key_sha256, 32);
         st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
-        if (info.needs_cert) {
+        if (info.needs_cert || ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE ||
+                                 st == CRL_STATUS_REVOKED) &&
+                                !crl_fits_policy(&p->conformance, &info))) {
             *needs_full = true;
             return -1;
         }
