@@ -94,19 +94,22 @@ static void make_path(struct path *p, const struct level lv[3])
 
     memset(p, 0, sizeof(*p));
     for (int i = 0; i < 3; i++) {
-        struct pki_cert_spec s = {.cn = cns[i], .o = i == LEAF ? "acme" : "certval test",
+        struct pki_cert_spec s = {.cn = cns[i],
+                                  .o = i == LEAF ? "acme" : "certval test",
                                   .not_before = NOW - 30 * DAY,
                                   .not_after = NOW + (i == LEAF ? 300 : 3650) * DAY,
-                                  .is_ca = i != LEAF, .path_len = -1,
+                                  .is_ca = i != LEAF,
+                                  .path_len = -1,
                                   .key_usage = i != LEAF ? PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN
                                                          : PKI_KU_DIGITAL_SIGNATURE,
                                   .eku = i == LEAF ? CLIENT_AUTH : NULL,
-                                  .san_uris = tenant_uri, .n_san_uris = i == LEAF};
+                                  .san_uris = tenant_uri,
+                                  .n_san_uris = i == LEAF};
         apply_knobs(&s, &lv[i].knobs);
         p->key[i] = pki_key_new(lv[i].key);
         cr_assert_not_null(p->key[i], "key type %d", (int)lv[i].key);
-        p->cert[i] = pki_issue(&s, p->key[i], i ? p->cert[i - 1] : NULL,
-                               i ? p->key[i - 1] : p->key[i]);
+        p->cert[i] =
+            pki_issue(&s, p->key[i], i ? p->cert[i - 1] : NULL, i ? p->key[i - 1] : p->key[i]);
         cr_assert_not_null(p->cert[i], "pki_issue level %d", i);
     }
 }
@@ -160,22 +163,27 @@ static enum verdict_reason via_service_at(const struct path *p,
     /* The tenant id: the SAN URI make_path writes, or the subject's O for
      * a leaf without subjectAltName. */
     bool has_san = X509_get_ext_by_NID(p->cert[LEAF], NID_subject_alt_name, -1) >= 0;
-    struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers, .n_issuer_files = 1,
-                                  .tenant_id = has_san ? (struct id_source){ID_SOURCE_SAN_URI,
-                                                                            "urn:tenant:"}
-                                                       : (struct id_source){ID_SOURCE_SUBJECT_ATTR,
-                                                                            "O"},
+    struct profile_config prof = {.name = "tenant",
+                                  .kind = CERT_KIND_TENANT,
+                                  .issuer_files = issuers,
+                                  .n_issuer_files = 1,
+                                  .tenant_id =
+                                      has_san ? (struct id_source){ID_SOURCE_SAN_URI, "urn:tenant:"}
+                                              : (struct id_source){ID_SOURCE_SUBJECT_ATTR, "O"},
                                   .conformance = *pol};
     struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
-                                  .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
-                                  .n_tenants = 1, .explicit_policy = explicit_policy};
+    struct validator_config vc = {.anchor_files = anchors,
+                                  .n_anchor_files = 1,
+                                  .profiles = &prof,
+                                  .n_profiles = 1,
+                                  .tenants = &tenant,
+                                  .n_tenants = 1,
+                                  .explicit_policy = explicit_policy};
     struct validator *v = NULL;
     uint8_t *der[2] = {NULL, NULL};
     struct cv_bytes items[2];
-    struct chain_input in = {.id = 1, .certs = items, .n_certs = 2,
-                             .tenant_id = {(const uint8_t *)"acme", 4}};
+    struct chain_input in = {
+        .id = 1, .certs = items, .n_certs = 2, .tenant_id = {(const uint8_t *)"acme", 4}};
     struct verdict out;
 
     snprintf(root, sizeof(root), "%s/root.pem", g_dir);
@@ -237,42 +245,83 @@ static void run_case(const struct rule_case *rc)
 
 #define P256 PKI_KEY_P256
 #define RSA PKI_KEY_RSA2048
-#define L(k) {.key = (k)}
-#define K(k, ...) {.key = (k), .knobs = {__VA_ARGS__}}
-#define LEGACY {.algorithms = ALGORITHMS_LEGACY}
+#define L(k)                                                                                       \
+    {                                                                                              \
+        .key = (k)                                                                                 \
+    }
+#define K(k, ...)                                                                                  \
+    {                                                                                              \
+        .key = (k), .knobs = { __VA_ARGS__ }                                                       \
+    }
+#define LEGACY                                                                                     \
+    {                                                                                              \
+        .algorithms = ALGORITHMS_LEGACY                                                            \
+    }
 
 static const struct rule_case algorithm_cases[] = {
     {"well-formed P-256 path", {L(P256), L(P256), L(P256)}, LEGACY, REASON_OK, REASON_OK},
     {"well-formed RSA-2048 path", {L(RSA), L(RSA), L(RSA)}, LEGACY, REASON_OK, REASON_OK},
     {"leaf signed with SHA-1 (RSA)",
-     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_sha1)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_OK},
+     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_sha1)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
     {"leaf signed with SHA-1 (ECDSA)",
-     {L(P256), L(P256), K(P256, .sig_digest_nid = NID_sha1)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_OK},
-    {"CA signed with SHA-1", {L(RSA), K(RSA, .sig_digest_nid = NID_sha1), L(P256)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_OK},
+     {L(P256), L(P256), K(P256, .sig_digest_nid = NID_sha1)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
+    {"CA signed with SHA-1",
+     {L(RSA), K(RSA, .sig_digest_nid = NID_sha1), L(P256)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
     {"leaf signed with MD5, even under legacy",
-     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_md5)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
+     {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_md5)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_WEAK_ALGORITHM},
     {"anchor's own SHA-1 self-signature does not count",
-     {K(RSA, .sig_digest_nid = NID_sha1), L(RSA), L(P256)}, LEGACY, REASON_OK, REASON_OK},
-    {"leaf RSA-1024 key", {L(P256), L(P256), L(PKI_KEY_RSA1024)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_OK},
-    {"CA RSA-1024 key", {L(P256), L(PKI_KEY_RSA1024), L(P256)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_OK},
+     {K(RSA, .sig_digest_nid = NID_sha1), L(RSA), L(P256)},
+     LEGACY,
+     REASON_OK,
+     REASON_OK},
+    {"leaf RSA-1024 key",
+     {L(P256), L(P256), L(PKI_KEY_RSA1024)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
+    {"CA RSA-1024 key",
+     {L(P256), L(PKI_KEY_RSA1024), L(P256)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
     {"leaf RSA key of 2047 bits, even under legacy",
-     {L(P256), L(P256), L(PKI_KEY_RSA2047_PUBLIC)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
-    {"leaf on P-224", {L(P256), L(P256), L(PKI_KEY_P224)}, LEGACY, REASON_WEAK_ALGORITHM, REASON_OK},
+     {L(P256), L(P256), L(PKI_KEY_RSA2047_PUBLIC)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_WEAK_ALGORITHM},
+    {"leaf on P-224",
+     {L(P256), L(P256), L(PKI_KEY_P224)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_OK},
     {"leaf on P-384", {L(P256), L(P256), L(PKI_KEY_P384)}, LEGACY, REASON_OK, REASON_OK},
     {"leaf with explicit EC parameters, even under legacy",
-     {L(P256), L(P256), K(P256, .explicit_ec_params = true)}, LEGACY,
-     REASON_WEAK_ALGORITHM, REASON_WEAK_ALGORITHM},
-    {"leaf DSA key", {L(P256), L(P256), L(PKI_KEY_DSA1024)}, LEGACY, REASON_WEAK_ALGORITHM,
+     {L(P256), L(P256), K(P256, .explicit_ec_params = true)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
+     REASON_WEAK_ALGORITHM},
+    {"leaf DSA key",
+     {L(P256), L(P256), L(PKI_KEY_DSA1024)},
+     LEGACY,
+     REASON_WEAK_ALGORITHM,
      REASON_OK},
-    {"RSA-2048 leaf under min_rsa_bits 3072", {L(P256), L(P256), L(RSA)}, {.min_rsa_bits = 3072},
-     REASON_OK, REASON_WEAK_ALGORITHM},
+    {"RSA-2048 leaf under min_rsa_bits 3072",
+     {L(P256), L(P256), L(RSA)},
+     {.min_rsa_bits = 3072},
+     REASON_OK,
+     REASON_WEAK_ALGORITHM},
 };
 
 Test(conformance, algorithm_and_key_policy, .timeout = 120)
@@ -281,58 +330,97 @@ Test(conformance, algorithm_and_key_policy, .timeout = 120)
         run_case(&algorithm_cases[i]);
 }
 
-#define COMPAT {.compat = true}
+#define COMPAT                                                                                     \
+    {                                                                                              \
+        .compat = true                                                                             \
+    }
 #define CRIT_OID "1.3.6.1.4.1.55555.1"
 
 static const uint8_t serial_zero[] = {0x00};
 static const uint8_t serial_negative[] = {0xff, 0x01};
-static const uint8_t serial_21[21] = {0x01, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                      11, 12, 13, 14, 15, 16, 17, 18, 19, 20};
-static const uint8_t serial_20[20] = {0x7f, 1, 2, 3, 4, 5, 6, 7, 8, 9,
-                                      10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+static const uint8_t serial_21[21] = {0x01, 1,  2,  3,  4,  5,  6,  7,  8,  9, 10,
+                                      11,   12, 13, 14, 15, 16, 17, 18, 19, 20};
+static const uint8_t serial_20[20] = {0x7f, 1,  2,  3,  4,  5,  6,  7,  8,  9,
+                                      10,   11, 12, 13, 14, 15, 16, 17, 18, 19};
 
 static const struct rule_case structure_cases[] = {
-    {"unknown critical extension in the leaf", {L(P256), L(P256), K(P256, .critical_oid = CRIT_OID)},
-     COMPAT, REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION},
+    {"unknown critical extension in the leaf",
+     {L(P256), L(P256), K(P256, .critical_oid = CRIT_OID)},
+     COMPAT,
+     REASON_UNKNOWN_CRITICAL_EXTENSION,
+     REASON_UNKNOWN_CRITICAL_EXTENSION},
     {"unknown critical extension in the anchor",
-     {K(P256, .critical_oid = CRIT_OID), L(P256), L(P256)}, COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION},
+     {K(P256, .critical_oid = CRIT_OID), L(P256), L(P256)},
+     COMPAT,
+     REASON_UNKNOWN_CRITICAL_EXTENSION,
+     REASON_UNKNOWN_CRITICAL_EXTENSION},
     /* BoringSSL does not process a critical AKI or SKI: it refuses them as
      * unhandled critical extensions, compat or not. */
-    {"critical AKI in the leaf", {L(P256), L(P256), K(P256, .flip_critical = PKI_EXT_AKI)},
-     COMPAT, REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION},
-    {"critical SKI in the CA", {L(P256), K(P256, .flip_critical = PKI_EXT_SKI), L(P256)}, COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION},
-    {"leaf without AKI", {L(P256), L(P256), K(P256, .omit_ext = PKI_EXT_AKI)}, COMPAT,
-     REASON_MALFORMED, REASON_OK},
-    {"CA without SKI", {L(P256), K(P256, .omit_ext = PKI_EXT_SKI), L(P256)}, COMPAT,
-     REASON_MALFORMED, REASON_OK},
+    {"critical AKI in the leaf",
+     {L(P256), L(P256), K(P256, .flip_critical = PKI_EXT_AKI)},
+     COMPAT,
+     REASON_UNKNOWN_CRITICAL_EXTENSION,
+     REASON_UNKNOWN_CRITICAL_EXTENSION},
+    {"critical SKI in the CA",
+     {L(P256), K(P256, .flip_critical = PKI_EXT_SKI), L(P256)},
+     COMPAT,
+     REASON_UNKNOWN_CRITICAL_EXTENSION,
+     REASON_UNKNOWN_CRITICAL_EXTENSION},
+    {"leaf without AKI",
+     {L(P256), L(P256), K(P256, .omit_ext = PKI_EXT_AKI)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
+    {"CA without SKI",
+     {L(P256), K(P256, .omit_ext = PKI_EXT_SKI), L(P256)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
     {"CA with non-critical basicConstraints",
-     {L(P256), K(P256, .flip_critical = PKI_EXT_BASIC_CONSTRAINTS), L(P256)}, COMPAT,
-     REASON_BASIC_CONSTRAINTS, REASON_OK},
+     {L(P256), K(P256, .flip_critical = PKI_EXT_BASIC_CONSTRAINTS), L(P256)},
+     COMPAT,
+     REASON_BASIC_CONSTRAINTS,
+     REASON_OK},
     {"CA without basicConstraints",
-     {L(P256), K(P256, .omit_ext = PKI_EXT_BASIC_CONSTRAINTS), L(P256)}, COMPAT,
-     REASON_BASIC_CONSTRAINTS, REASON_BASIC_CONSTRAINTS},
+     {L(P256), K(P256, .omit_ext = PKI_EXT_BASIC_CONSTRAINTS), L(P256)},
+     COMPAT,
+     REASON_BASIC_CONSTRAINTS,
+     REASON_BASIC_CONSTRAINTS},
     {"keyCertSign in a leaf",
      {L(P256), L(P256), K(P256, .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_KEY_CERT_SIGN)},
-     COMPAT, REASON_KEY_USAGE, REASON_OK},
-    {"empty subject, non-critical SAN", {L(P256), L(P256), K(P256, .empty_subject = true)},
-     COMPAT, REASON_MALFORMED, REASON_OK},
+     COMPAT,
+     REASON_KEY_USAGE,
+     REASON_OK},
+    {"empty subject, non-critical SAN",
+     {L(P256), L(P256), K(P256, .empty_subject = true)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
     {"empty subject, critical SAN",
-     {L(P256), L(P256), K(P256, .empty_subject = true, .flip_critical = PKI_EXT_SAN)}, COMPAT,
-     REASON_OK, REASON_OK},
+     {L(P256), L(P256), K(P256, .empty_subject = true, .flip_critical = PKI_EXT_SAN)},
+     COMPAT,
+     REASON_OK,
+     REASON_OK},
     {"serial number zero",
-     {L(P256), L(P256), K(P256, .serial_raw = serial_zero, .serial_raw_len = 1)}, COMPAT,
-     REASON_MALFORMED, REASON_OK},
+     {L(P256), L(P256), K(P256, .serial_raw = serial_zero, .serial_raw_len = 1)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
     {"negative serial number",
-     {L(P256), K(P256, .serial_raw = serial_negative, .serial_raw_len = 2), L(P256)}, COMPAT,
-     REASON_MALFORMED, REASON_OK},
+     {L(P256), K(P256, .serial_raw = serial_negative, .serial_raw_len = 2), L(P256)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
     {"serial number of 21 octets",
-     {L(P256), L(P256), K(P256, .serial_raw = serial_21, .serial_raw_len = 21)}, COMPAT,
-     REASON_MALFORMED, REASON_OK},
+     {L(P256), L(P256), K(P256, .serial_raw = serial_21, .serial_raw_len = 21)},
+     COMPAT,
+     REASON_MALFORMED,
+     REASON_OK},
     {"serial number of 20 octets",
-     {L(P256), L(P256), K(P256, .serial_raw = serial_20, .serial_raw_len = 20)}, COMPAT,
-     REASON_OK, REASON_OK},
+     {L(P256), L(P256), K(P256, .serial_raw = serial_20, .serial_raw_len = 20)},
+     COMPAT,
+     REASON_OK,
+     REASON_OK},
 };
 
 Test(conformance, rfc5280_structure_rules_and_compat, .timeout = 120)
@@ -350,7 +438,10 @@ Test(conformance, rfc5280_structure_rules_and_compat, .timeout = 120)
 #define EMAILS(...) .san_emails = LIST(__VA_ARGS__), .n_san_emails = N(__VA_ARGS__)
 #define DNS(...) .san_dns = LIST(__VA_ARGS__), .n_san_dns = N(__VA_ARGS__)
 #define COMMA ,
-#define NC_CASE(name, ca, leaf, want) {name, {L(P256), K(P256, ca), K(P256, leaf)}, COMPAT, want, want}
+#define NC_CASE(name, ca, leaf, want)                                                              \
+    {                                                                                              \
+        name, {L(P256), K(P256, ca), K(P256, leaf)}, COMPAT, want, want                            \
+    }
 #define NC REASON_NAME_CONSTRAINTS
 
 static const struct rule_case nc_cases[] = {
@@ -360,10 +451,10 @@ static const struct rule_case nc_cases[] = {
     NC_CASE("IPv4 next to excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.2.0.1"), REASON_OK),
     NC_CASE("IPv6 in permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"), IPS("2001:db8::1"),
             REASON_OK),
-    NC_CASE("IPv6 outside permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"),
-            IPS("2001:db9::1"), NC),
-    NC_CASE("IPv6 in excluded 2001:db8:1::/48", EXCLUDE("ip:2001:db8:1::/48"),
-            IPS("2001:db8:1::5"), NC),
+    NC_CASE("IPv6 outside permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"), IPS("2001:db9::1"),
+            NC),
+    NC_CASE("IPv6 in excluded 2001:db8:1::/48", EXCLUDE("ip:2001:db8:1::/48"), IPS("2001:db8:1::5"),
+            NC),
     NC_CASE("IPv6 name under an IPv4-only permitted set", PERMIT("ip:10.0.0.0/8"),
             IPS("2001:db8::1"), NC),
     NC_CASE("second IP outside permitted", PERMIT("ip:10.0.0.0/8"), IPS("10.0.0.1", "192.0.2.1"),
@@ -387,8 +478,7 @@ static const struct rule_case nc_cases[] = {
             IPS("10.1.2.3") COMMA DNS("a.other.com"), NC),
     NC_CASE("DNS after an IP: inside permitted", PERMIT("ip:10.0.0.0/8", "dns:example.com"),
             IPS("10.1.2.3") COMMA DNS("a.Example.COM"), REASON_OK),
-    NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"),
-            REASON_OK),
+    NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"), REASON_OK),
     /* The CN counts only for a leaf without SAN, and never for a CA. */
     NC_CASE("no SAN, CN inside permitted", PERMIT("dns:example.com"),
             .omit_ext = PKI_EXT_SAN COMMA.cn = "api.example.com", REASON_OK),
@@ -399,8 +489,11 @@ static const struct rule_case nc_cases[] = {
     NC_CASE("SAN present, CN outside permitted", PERMIT("dns:example.com"),
             DNS("api.example.com") COMMA.cn = "api.other.com", REASON_OK),
     {"CA named like a host outside permitted",
-     {K(P256, PERMIT("dns:example.com")), K(P256, .cn = "ca.other.com"), K(P256, DNS("a.example.com"))},
-     COMPAT, REASON_OK, REASON_OK},
+     {K(P256, PERMIT("dns:example.com")), K(P256, .cn = "ca.other.com"),
+      K(P256, DNS("a.example.com"))},
+     COMPAT,
+     REASON_OK,
+     REASON_OK},
 };
 
 Test(conformance, ip_and_email_name_constraints, .timeout = 120)
@@ -421,13 +514,18 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     static const uint8_t v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
     char root[128], ca[128], err[256];
     char *anchors[1] = {root}, *issuers[1] = {ca};
-    struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers, .n_issuer_files = 1,
+    struct profile_config prof = {.name = "tenant",
+                                  .kind = CERT_KIND_TENANT,
+                                  .issuer_files = issuers,
+                                  .n_issuer_files = 1,
                                   .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
                                   .conformance = compat};
     struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
-                                  .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+    struct validator_config vc = {.anchor_files = anchors,
+                                  .n_anchor_files = 1,
+                                  .profiles = &prof,
+                                  .n_profiles = 1,
+                                  .tenants = &tenant,
                                   .n_tenants = 1};
     struct validator *v = NULL;
     struct path p;
@@ -446,8 +544,8 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     cr_assert_not_null(ver);
     for (uint8_t version = 0; version < 3; version++) {
         struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         const uint8_t *q = der;
         struct verdict out;
         X509 *x;
@@ -581,12 +679,17 @@ Test(conformance, anchor_need_not_be_self_signed)
     struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
     char anchor[128], err[256];
     char *anchor_files[1] = {anchor}, *issuers[1] = {anchor};
-    struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers, .n_issuer_files = 1,
+    struct profile_config prof = {.name = "tenant",
+                                  .kind = CERT_KIND_TENANT,
+                                  .issuer_files = issuers,
+                                  .n_issuer_files = 1,
                                   .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
     struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
-                                  .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+    struct validator_config vc = {.anchor_files = anchor_files,
+                                  .n_anchor_files = 1,
+                                  .profiles = &prof,
+                                  .n_profiles = 1,
+                                  .tenants = &tenant,
                                   .n_tenants = 1};
     struct validator *v = NULL;
     struct path_result res;
@@ -629,8 +732,8 @@ Test(conformance, anchor_need_not_be_self_signed)
         cr_assert(n > 0);
         items[i] = (struct cv_bytes){der[i], (size_t)n};
     }
-    struct chain_input in = {.id = 1, .certs = items, .n_certs = 3,
-                             .tenant_id = {(const uint8_t *)"acme", 4}};
+    struct chain_input in = {
+        .id = 1, .certs = items, .n_certs = 3, .tenant_id = {(const uint8_t *)"acme", 4}};
     validator_check_chain(v, NULL, &out, &in, NOW);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s (%s)",
                  verdict_reason_name(out.reason), out.detail);
@@ -655,16 +758,22 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
     EVP_PKEY *k[3];
     X509 *c[3];
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW, .purpose = host ? PURPOSE_SERVER : PURPOSE_ANY,
-                             .hostname = host, .ip = ip, .email = email};
+    struct path_options o = {.at = NOW,
+                             .purpose = host ? PURPOSE_SERVER : PURPOSE_ANY,
+                             .hostname = host,
+                             .ip = ip,
+                             .email = email};
     struct path_result res;
     enum verdict_reason got;
 
     for (int i = 0; i < 3; i++) {
-        struct pki_cert_spec s = {.cn = i == LEAF ? cn : "Name CA", .not_before = NOW - DAY,
-                                  .not_after = NOW + 30 * DAY, .is_ca = i != LEAF, .path_len = -1,
-                                  .key_usage = i != LEAF ? PKI_KU_KEY_CERT_SIGN
-                                                         : PKI_KU_DIGITAL_SIGNATURE};
+        struct pki_cert_spec s = {.cn = i == LEAF ? cn : "Name CA",
+                                  .not_before = NOW - DAY,
+                                  .not_after = NOW + 30 * DAY,
+                                  .is_ca = i != LEAF,
+                                  .path_len = -1,
+                                  .key_usage =
+                                      i != LEAF ? PKI_KU_KEY_CERT_SIGN : PKI_KU_DIGITAL_SIGNATURE};
         if (i == LEAF) {
             s.san_dns = dns;
             s.n_san_dns = n_dns;
@@ -726,9 +835,8 @@ Test(conformance, host_ip_and_email_names, .timeout = 60)
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *dns[1] = {cases[i].san};
-        enum verdict_reason got =
-            expect_name(dns, cases[i].san != NULL, cases[i].cn, cases[i].host, cases[i].ip,
-                        cases[i].email, detail, sizeof(detail));
+        enum verdict_reason got = expect_name(dns, cases[i].san != NULL, cases[i].cn, cases[i].host,
+                                              cases[i].ip, cases[i].email, detail, sizeof(detail));
         cr_expect_eq(got, cases[i].want, "SAN %s CN %s, host %s ip %s email %s: got %s (%s)",
                      cases[i].san, cases[i].cn, cases[i].host, cases[i].ip, cases[i].email,
                      verdict_reason_name(got), detail);
@@ -782,18 +890,22 @@ Test(conformance, crl_issuer_name_compared_by_value)
         enum verdict_reason want = listed ? REASON_REVOKED : REASON_OK;
         STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT,
-                                 .crl_check = CRL_CHECK_LEAF};
+        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
         char root[128], ca[128], err[256];
         char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers, .n_issuer_files = 1,
+        struct profile_config prof = {.name = "tenant",
+                                      .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers,
+                                      .n_issuer_files = 1,
                                       .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
                                       .revocation = REVOCATION_LEAF};
         struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
-                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+        struct validator_config vc = {.anchor_files = anchor_files,
+                                      .n_anchor_files = 1,
+                                      .profiles = &prof,
+                                      .n_profiles = 1,
+                                      .tenants = &tenant,
                                       .n_tenants = 1};
         struct validator *v = NULL;
         struct crl_cache *cache = crl_cache_new();
@@ -822,12 +934,13 @@ Test(conformance, crl_issuer_name_compared_by_value)
         cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
         cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
         crl_len = i2d_X509_CRL(crl, &crl_der);
-        cr_assert_eq(crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err,
-                                       sizeof(err)), 0, "%s", err);
+        cr_assert_eq(
+            crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err)),
+            0, "%s", err);
         len = i2d_X509(p.cert[LEAF], &der);
         struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         validator_check_chain(v, &src, &out, &in, NOW);
         cr_expect_eq(out.reason, want, "service, listed %d: %s (%s)", listed,
                      verdict_reason_name(out.reason), out.detail);
@@ -857,13 +970,24 @@ static void bridge_case(enum bridge_fault fault)
     static const char *const tenant_uri[] = {"urn:tenant:acme"};
     EVP_PKEY *kr = pki_key_new(P256), *kb = pki_key_new(P256), *kc = pki_key_new(P256),
              *kl = pki_key_new(P256);
-    struct pki_cert_spec root = {.cn = "Bridge Test Root", .not_before = NOW - DAY,
-                                 .not_after = NOW + 3650 * DAY, .is_ca = true, .path_len = -1,
+    struct pki_cert_spec root = {.cn = "Bridge Test Root",
+                                 .not_before = NOW - DAY,
+                                 .not_after = NOW + 3650 * DAY,
+                                 .is_ca = true,
+                                 .path_len = -1,
                                  .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    struct pki_cert_spec bridge = root, ca = root, leaf = {
-        .cn = "alice", .o = "acme", .not_before = NOW - DAY, .not_after = NOW + 300 * DAY,
-        .path_len = -1, .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = CLIENT_AUTH,
-        .san_dns = leaf_dns, .n_san_dns = 1, .san_uris = tenant_uri, .n_san_uris = 1};
+    struct pki_cert_spec bridge = root, ca = root,
+                         leaf = {.cn = "alice",
+                                 .o = "acme",
+                                 .not_before = NOW - DAY,
+                                 .not_after = NOW + 300 * DAY,
+                                 .path_len = -1,
+                                 .key_usage = PKI_KU_DIGITAL_SIGNATURE,
+                                 .eku = CLIENT_AUTH,
+                                 .san_dns = leaf_dns,
+                                 .n_san_dns = 1,
+                                 .san_uris = tenant_uri,
+                                 .n_san_uris = 1};
     X509 *r, *b, *ca_bridged, *ca_direct, *l;
     char detail[VERDICT_DETAIL_MAX];
 
@@ -906,12 +1030,17 @@ static void bridge_case(enum bridge_fault fault)
     {
         char root_f[128], ca_f[128], err[256];
         char *anchor_files[1] = {root_f}, *issuers[1] = {ca_f};
-        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers, .n_issuer_files = 1,
+        struct profile_config prof = {.name = "tenant",
+                                      .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers,
+                                      .n_issuer_files = 1,
                                       .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
         struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
-                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+        struct validator_config vc = {.anchor_files = anchor_files,
+                                      .n_anchor_files = 1,
+                                      .profiles = &prof,
+                                      .n_profiles = 1,
+                                      .tenants = &tenant,
                                       .n_tenants = 1};
         struct validator *v = NULL;
         X509 *sent[4] = {l, ca_bridged, b, ca_direct};
@@ -929,8 +1058,8 @@ static void bridge_case(enum bridge_fault fault)
             cr_assert(n > 0);
             items[i] = (struct cv_bytes){der[i], (size_t)n};
         }
-        struct chain_input in = {.id = 1, .certs = items, .n_certs = 4,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = items, .n_certs = 4, .tenant_id = {(const uint8_t *)"acme", 4}};
         validator_check_chain(v, NULL, &out, &in, NOW);
         got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
         snprintf(detail, sizeof(detail), "%s", out.detail);
@@ -938,8 +1067,8 @@ static void bridge_case(enum bridge_fault fault)
             OPENSSL_free(der[i]);
         validator_free(v);
     }
-    cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault,
-                 verdict_reason_name(got), detail);
+    cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault, verdict_reason_name(got),
+                 detail);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
     X509 *all[5] = {r, b, ca_bridged, ca_direct, l};
@@ -972,18 +1101,23 @@ Test(conformance, max_depth_from_options_and_profile)
         enum verdict_reason want = depth < 3 ? REASON_PATH_TOO_LONG : REASON_OK;
         struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = depth};
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
-        cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth,
-                     verdict_reason_name(a), detail);
+        cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth, verdict_reason_name(a),
+                     detail);
 
         char root[128], ca[128], err[256];
         char *anchors[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers, .n_issuer_files = 1,
+        struct profile_config prof = {.name = "tenant",
+                                      .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers,
+                                      .n_issuer_files = 1,
                                       .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
                                       .max_depth = depth};
         struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchors, .n_anchor_files = 1,
-                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+        struct validator_config vc = {.anchor_files = anchors,
+                                      .n_anchor_files = 1,
+                                      .profiles = &prof,
+                                      .n_profiles = 1,
+                                      .tenants = &tenant,
                                       .n_tenants = 1};
         struct validator *v = NULL;
         uint8_t *der = NULL;
@@ -996,8 +1130,8 @@ Test(conformance, max_depth_from_options_and_profile)
         cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
         int len = i2d_X509(p.cert[LEAF], &der);
         struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         validator_check_chain(v, NULL, &out, &in, NOW);
         enum verdict_reason b = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
         cr_expect_eq(b, want, "profile max_depth %u, service: %s (%s)", depth,
@@ -1040,8 +1174,8 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
     cr_assert(sk_X509_push(anchors, p->cert[ROOT]) && sk_X509_push(untrusted, p->cert[CA]));
     if (!service) {
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT,
-                                 .crl_check = CRL_CHECK_LEAF, .conformance = *pol};
+        struct path_options o = {
+            .at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF, .conformance = *pol};
         struct path_result res;
         cr_assert(sk_X509_CRL_push(crls, crl));
         cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, crls), 0);
@@ -1052,13 +1186,19 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
     } else {
         char root[128], ca[128], err[256];
         char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers, .n_issuer_files = 1,
+        struct profile_config prof = {.name = "tenant",
+                                      .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers,
+                                      .n_issuer_files = 1,
                                       .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF, .conformance = *pol};
+                                      .revocation = REVOCATION_LEAF,
+                                      .conformance = *pol};
         struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
-                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+        struct validator_config vc = {.anchor_files = anchor_files,
+                                      .n_anchor_files = 1,
+                                      .profiles = &prof,
+                                      .n_profiles = 1,
+                                      .tenants = &tenant,
                                       .n_tenants = 1};
         struct validator *v = NULL;
         struct crl_cache *cache = crl_cache_new();
@@ -1075,8 +1215,8 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
         crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err));
         n = i2d_X509(p->cert[LEAF], &der);
         struct cv_bytes item = {der, (size_t)n};
-        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         validator_check_chain(v, &src, &out, &in, NOW);
         got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
         snprintf(detail, len, "%s", out.detail);
@@ -1114,10 +1254,9 @@ Test(conformance, crl_number_rules)
                 enum verdict_reason want = k ? cases[i].compat_want : cases[i].strict_want;
                 enum verdict_reason got =
                     crl_case(&p, crl, k ? &compat : &strict, service, detail, sizeof(detail));
-                cr_expect_eq(got, want, "CRL number form %d, %s, %s: %s (%s)",
-                             (int)cases[i].form, k ? "compat" : "strict",
-                             service ? "service" : "path_validate", verdict_reason_name(got),
-                             detail);
+                cr_expect_eq(got, want, "CRL number form %d, %s, %s: %s (%s)", (int)cases[i].form,
+                             k ? "compat" : "strict", service ? "service" : "path_validate",
+                             verdict_reason_name(got), detail);
             }
         }
         X509_CRL_free(crl);
@@ -1133,8 +1272,8 @@ Test(conformance, crl_number_rules)
 static X509_CRL *signed_crl(const struct path *p, int digest_nid, uint64_t number)
 {
     uint64_t other = 1;
-    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY,
-                                number);
+    X509_CRL *crl =
+        pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY, number);
 
     cr_assert_not_null(crl);
     cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_get_digestbynid(digest_nid)));
@@ -1180,13 +1319,18 @@ Test(conformance, crl_signature_algorithm_policy)
     {
         char root[128], ca[128], err[256];
         char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant", .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers, .n_issuer_files = 1,
+        struct profile_config prof = {.name = "tenant",
+                                      .kind = CERT_KIND_TENANT,
+                                      .issuer_files = issuers,
+                                      .n_issuer_files = 1,
                                       .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
                                       .revocation = REVOCATION_LEAF};
         struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files, .n_anchor_files = 1,
-                                      .profiles = &prof, .n_profiles = 1, .tenants = &tenant,
+        struct validator_config vc = {.anchor_files = anchor_files,
+                                      .n_anchor_files = 1,
+                                      .profiles = &prof,
+                                      .n_profiles = 1,
+                                      .tenants = &tenant,
                                       .n_tenants = 1};
         STACK_OF(X509) *cands = sk_X509_new_null();
         struct validator *v = NULL;
@@ -1204,15 +1348,16 @@ Test(conformance, crl_signature_algorithm_policy)
         cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
         int len = i2d_X509(p.cert[LEAF], &der);
         struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {.id = 1, .certs = &item, .n_certs = 1,
-                                 .tenant_id = {(const uint8_t *)"acme", 4}};
+        struct chain_input in = {
+            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         for (int round = 0; round < 3; round++) {
             if (round != 1) {
                 X509_CRL *crl = signed_crl(&p, round == 0 ? NID_sha256 : NID_sha1, 10 + round);
                 uint8_t *crl_der = NULL;
                 int crl_len = i2d_X509_CRL(crl, &crl_der);
                 cr_assert_eq(crl_cache_add_der(cache, crl_der, (size_t)crl_len, cands, "test", err,
-                                               sizeof(err)), 0, "%s", err);
+                                               sizeof(err)),
+                             0, "%s", err);
                 OPENSSL_free(crl_der);
                 X509_CRL_free(crl);
             }

@@ -56,8 +56,8 @@ static const char *weak_digest(const struct conformance_policy *pol, int sig_nid
     }
 }
 
-const char *algorithm_check_signature(const struct conformance_policy *pol, int sig_nid,
-                                      char *buf, size_t len)
+const char *algorithm_check_signature(const struct conformance_policy *pol, int sig_nid, char *buf,
+                                      size_t len)
 {
     const char *d = weak_digest(pol, sig_nid);
 
@@ -83,7 +83,8 @@ static const char *check_rsa(const struct conformance_policy *pol, EVP_PKEY *k, 
         return buf;
     }
     if (bits < algorithm_min_rsa_bits(pol)) {
-        snprintf(buf, len, "RSA key of %u bits, policy needs %u", bits, algorithm_min_rsa_bits(pol));
+        snprintf(buf, len, "RSA key of %u bits, policy needs %u", bits,
+                 algorithm_min_rsa_bits(pol));
         return buf;
     }
     return NULL;
@@ -92,8 +93,8 @@ static const char *check_rsa(const struct conformance_policy *pol, EVP_PKEY *k, 
 /* check_ec: RFC 5480 2.1.1: the parameters MUST be a namedCurve in PKIX
  * (specifiedCurve is forbidden; BoringSSL would silently accept one that
  * matches a built-in curve). Curves: CA/B BR 6.1.5. */
-static const char *check_ec(const struct conformance_policy *pol, X509_PUBKEY *pub,
-                            char *buf, size_t len)
+static const char *check_ec(const struct conformance_policy *pol, X509_PUBKEY *pub, char *buf,
+                            size_t len)
 {
     const void *pval = NULL;
     int ptype = V_ASN1_UNDEF, nid;
@@ -107,8 +108,7 @@ static const char *check_ec(const struct conformance_policy *pol, X509_PUBKEY *p
         return buf;
     }
     nid = OBJ_obj2nid(pval);
-    if (nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 || nid == NID_secp521r1 ||
-        legacy(pol))
+    if (nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 || nid == NID_secp521r1 || legacy(pol))
         return NULL;
     snprintf(buf, len, "EC key on curve %s, policy allows P-256, P-384, P-521",
              nid != NID_undef ? OBJ_nid2sn(nid) : "(unknown)");
@@ -144,7 +144,8 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
         break;
     default:
         if (!legacy(pol)) {
-            snprintf(buf, len, "public key algorithm %s is not allowed", OBJ_nid2sn(OBJ_obj2nid(alg_oid)));
+            snprintf(buf, len, "public key algorithm %s is not allowed",
+                     OBJ_nid2sn(OBJ_obj2nid(alg_oid)));
             why = buf;
         }
         break;
@@ -155,7 +156,7 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
 
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
-                                         const STACK_OF(X509) *chain)
+                                         const STACK_OF(X509) * chain)
 {
     size_t n = sk_X509_num(chain);
     char buf[128];

@@ -90,14 +90,12 @@ static int name_in_subtree(const GENERAL_NAME *name, const GENERAL_NAME *base)
         if (memchr(ASN1_STRING_get0_data(n), 0, (size_t)ASN1_STRING_length(n)) != NULL)
             return -1; /* an embedded NUL would end the comparison early */
         if (name->type == GEN_DNS)
-            return domain_within((const char *)ASN1_STRING_get0_data(n),
-                                 (size_t)ASN1_STRING_length(n),
-                                 (const char *)ASN1_STRING_get0_data(b),
-                                 (size_t)ASN1_STRING_length(b));
-        return email_in_subtree((const char *)ASN1_STRING_get0_data(n),
-                                (size_t)ASN1_STRING_length(n),
-                                (const char *)ASN1_STRING_get0_data(b),
-                                (size_t)ASN1_STRING_length(b));
+            return domain_within(
+                (const char *)ASN1_STRING_get0_data(n), (size_t)ASN1_STRING_length(n),
+                (const char *)ASN1_STRING_get0_data(b), (size_t)ASN1_STRING_length(b));
+        return email_in_subtree(
+            (const char *)ASN1_STRING_get0_data(n), (size_t)ASN1_STRING_length(n),
+            (const char *)ASN1_STRING_get0_data(b), (size_t)ASN1_STRING_length(b));
     default:
         return 0;
     }
@@ -157,8 +155,8 @@ static GENERAL_NAMES *cn_as_san(X509 *leaf)
     X509_NAME *subj = X509_get_subject_name(leaf);
     GENERAL_NAMES *out = sk_GENERAL_NAME_new_null();
 
-    for (int idx = -1; out != NULL &&
-                       (idx = X509_NAME_get_index_by_NID(subj, NID_commonName, idx)) >= 0;) {
+    for (int idx = -1;
+         out != NULL && (idx = X509_NAME_get_index_by_NID(subj, NID_commonName, idx)) >= 0;) {
         ASN1_STRING *v = X509_NAME_ENTRY_get_data(X509_NAME_get_entry(subj, idx));
         uint8_t *utf8 = NULL, ip[16];
         int len = ASN1_STRING_to_UTF8(&utf8, v);
@@ -172,7 +170,9 @@ static GENERAL_NAMES *cn_as_san(X509 *leaf)
             int alen = 0;
             memcpy(text, utf8, n);
             text[n] = '\0';
-            alen = inet_pton(AF_INET, text, ip) == 1 ? 4 : inet_pton(AF_INET6, text, ip) == 1 ? 16 : 0;
+            alen = inet_pton(AF_INET, text, ip) == 1    ? 4
+                   : inet_pton(AF_INET6, text, ip) == 1 ? 16
+                                                        : 0;
             s = ASN1_STRING_type_new(alen ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
             ok = s != NULL && (alen ? ASN1_STRING_set(s, ip, alen) : ASN1_STRING_set(s, utf8, len));
             if (ok) {
@@ -190,7 +190,7 @@ static GENERAL_NAMES *cn_as_san(X509 *leaf)
     return out;
 }
 
-enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain)
+enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) * chain)
 {
     size_t n = sk_X509_num(chain);
     enum verdict_reason r = REASON_OK;

@@ -97,7 +97,7 @@ static const char *structure_problem(const X509 *x, bool is_ca, enum verdict_rea
 
 enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
-                                       const STACK_OF(X509) *chain)
+                                       const STACK_OF(X509) * chain)
 {
     size_t n = sk_X509_num(chain);
 

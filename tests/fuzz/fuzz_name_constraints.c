@@ -18,7 +18,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static GENERAL_NAME *raw_name(int type, const uint8_t *p, size_t len)
 {
     GENERAL_NAME *g = GENERAL_NAME_new();
-    ASN1_STRING *s = ASN1_STRING_type_new(type == GEN_IPADD ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
+    ASN1_STRING *s =
+        ASN1_STRING_type_new(type == GEN_IPADD ? V_ASN1_OCTET_STRING : V_ASN1_IA5STRING);
 
     if (g == NULL || s == NULL || !ASN1_STRING_set(s, p, (int)len)) {
         GENERAL_NAME_free(g);
