@@ -12,8 +12,13 @@
  *    OpenSSL 1.0.2 "alternative chain" step only when the chain does not end
  *    at a trust anchor). When a built chain fails on a certificate that has
  *    another candidate with the same subject (a cross-signed intermediate,
- *    a re-keyed or rotated anchor), the culprit is excluded and the build is
- *    re-run, at most max_path_attempts times. */
+ *    a bridge CA's path, a re-keyed or rotated anchor), the culprit
+ *    (path_building.c) is excluded and the build is re-run, at most
+ *    max_path_attempts times;
+ *  - certval's own rules on every chain X509_verify_cert accepts
+ *    (pathval_post_check: algorithm_policy.c, rfc5280_rules.c,
+ *    name_constraints.c; hostname.c for an expected host name), a failure
+ *    counting as a failed candidate. */
 #include "validator_internal.h"
 
 #include <stdarg.h>
@@ -438,82 +443,6 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
              res->reason == REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
 }
 
-/* has_alternative: another candidate (not excluded) has |x|'s subject. */
-static bool has_alternative(X509 *x, const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl)
-{
-    for (size_t i = 0; set != NULL && i < sk_X509_num(set); i++) {
-        X509 *c = sk_X509_value(set, i);
-        bool excluded = false;
-        if (c == x || X509_cmp(c, x) == 0)
-            continue;
-        for (size_t j = 0; j < n_excl; j++)
-            excluded = excluded || excl[j] == c;
-        if (!excluded && X509_NAME_cmp(X509_get_subject_name(c), X509_get_subject_name(x)) == 0)
-            return true;
-    }
-    return false;
-}
-
-/* first_replaceable: the certificate of |chain| nearest above depth |from|
- * (then below it) that another candidate with its subject could replace,
- * or NULL. A
- * failure on one edge (a name constraint, policy or path length set by a
- * CA further up, a weak algorithm) may come from any CA on the way to the
- * anchor: another path, through a bridge or cross-certificate, may avoid
- * it. The leaf (depth 0) is never replaced. */
-static X509 *first_replaceable(const STACK_OF(X509) *chain, int from,
-                               const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
-                               X509 *const *excl, size_t n_excl)
-{
-    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
-
-    if (from < 1)
-        from = 1;
-    /* Upwards from the failing certificate, then downwards from it: a path
-     * length or policy set by a CA fails at that CA, and the replaceable
-     * certificate may be the one below it. */
-    for (int k = 0; k < n - 1; k++) {
-        int p = from + k < n ? from + k : from - (from + k - n + 1);
-        if (p < 1)
-            break;
-        X509 *c = sk_X509_value(chain, (size_t)p);
-        if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
-            return c;
-    }
-    return NULL;
-}
-
-/* pick_culprit chooses the certificate of the failed chain to exclude on
- * the next attempt: for a signature failure the issuer first (a same-name
- * issuer with another key), then the failing certificate, then the nearest
- * replaceable CA above it (first_replaceable). Returns NULL when retrying
- * cannot help. The leaf is never excluded. */
-static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
-                          const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl)
-{
-    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    int e = X509_STORE_CTX_get_error(ctx);
-    int d = X509_STORE_CTX_get_error_depth(ctx);
-    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
-    int order[2] = {d, -1};
-
-    if (e == X509_V_ERR_CERT_SIGNATURE_FAILURE || e == X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY) {
-        order[0] = d + 1;
-        order[1] = d;
-    }
-    if (e == X509_V_ERR_OUT_OF_MEM || e == X509_V_ERR_CERT_REVOKED)
-        return NULL;
-    for (size_t k = 0; k < 2; k++) {
-        int p = order[k];
-        if (p <= 0 || p >= n)
-            continue;
-        X509 *c = sk_X509_value(chain, (size_t)p);
-        if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
-            return c;
-    }
-    return first_replaceable(chain, d < 0 ? 1 : d, anchors, untrusted, excl, n_excl);
-}
-
 enum verdict_reason pathval_post_check(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain)
@@ -539,47 +468,6 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
     why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
     return why == NULL ? REASON_OK
                        : pathval_failure_set(f, REASON_NAME_MISMATCH, chain, 0, "%s", why);
-}
-
-/* post_culprit: the certificate a post_check failure is about, or the
- * nearest CA above it, that another candidate could replace. */
-static X509 *post_culprit(const struct pathval_failure *f, const STACK_OF(X509) *chain,
-                          const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
-                          X509 *const *excl, size_t n_excl)
-{
-    return first_replaceable(chain, f->depth, anchors, untrusted, excl, n_excl);
-}
-
-/* filtered: a shallow copy of |set| without the excluded certificates, or
- * NULL (caller then uses |set|) when nothing is excluded from it. */
-static STACK_OF(X509) *filtered(const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl,
-                                bool *oom)
-{
-    STACK_OF(X509) *out = NULL;
-    bool hit = false;
-
-    for (size_t i = 0; set != NULL && i < sk_X509_num(set) && !hit; i++)
-        for (size_t j = 0; j < n_excl && !hit; j++)
-            hit = sk_X509_value(set, i) == excl[j];
-    if (!hit)
-        return NULL;
-    out = sk_X509_new_null();
-    if (out == NULL) {
-        *oom = true;
-        return NULL;
-    }
-    for (size_t i = 0; i < sk_X509_num(set); i++) {
-        X509 *c = sk_X509_value(set, i);
-        bool drop = false;
-        for (size_t j = 0; j < n_excl; j++)
-            drop = drop || c == excl[j];
-        if (!drop && !sk_X509_push(out, c)) {
-            *oom = true;
-            sk_X509_free(out);
-            return NULL;
-        }
-    }
-    return out;
 }
 
 /* setup_ctx applies |run| to a freshly initialised |ctx|. */
@@ -648,8 +536,8 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         goto err;
     for (uint32_t i = 0; i < max; i++) {
         bool oom = false;
-        STACK_OF(X509) *u = filtered(untrusted, excl, n_excl, &oom);
-        STACK_OF(X509) *t = oom ? NULL : filtered(env->anchors, excl, n_excl, &oom);
+        STACK_OF(X509) *u = pathbuild_filtered(untrusted, excl, n_excl, &oom);
+        STACK_OF(X509) *t = oom ? NULL : pathbuild_filtered(env->anchors, excl, n_excl, &oom);
         int r = oom ? -1 : attempt(ctx, env, run, leaf, u ? u : untrusted, t, &st);
         X509 *culprit = NULL;
         struct pathval_failure fail;
@@ -668,12 +556,12 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
                 res->reason = fail.reason;
                 snprintf(res->detail, sizeof(res->detail), "%s", fail.detail);
             }
-            culprit = post_culprit(&fail, X509_STORE_CTX_get0_chain(ctx), env->anchors, untrusted,
+            culprit = pathbuild_post_culprit(&fail, X509_STORE_CTX_get0_chain(ctx), env->anchors, untrusted,
                                    excl, n_excl);
         } else if (r == 0) {
             if (i == 0)
                 record_failure(res, ctx, env->anchors, untrusted);
-            culprit = pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
+            culprit = pathbuild_pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
         }
         X509_STORE_CTX_cleanup(ctx);
         sk_X509_free(u);

@@ -115,6 +115,29 @@ extern const char *const pathval_any_policy[1];
 STACK_OF(ASN1_OBJECT) *pathval_policies_from_oids(const char *const *oids, size_t n, char *err,
                                                   size_t errlen);
 
+/* ---- path_building.c ---- */
+
+/* pathbuild_pick_culprit: after X509_verify_cert failed in |ctx|, the
+ * certificate to exclude from the next attempt: for a signature failure the
+ * issuer first, then the failing certificate, then the nearest CA above it
+ * (then below it) that another candidate with its subject can replace.
+ * NULL when retrying cannot help (revoked, out of memory, no alternative).
+ * The leaf is never excluded. */
+X509 *pathbuild_pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
+                             const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl);
+
+/* pathbuild_post_culprit is the same for a pathval_post_check failure
+ * about the certificate at f->depth of |chain|. */
+X509 *pathbuild_post_culprit(const struct pathval_failure *f, const STACK_OF(X509) *chain,
+                             const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                             X509 *const *excl, size_t n_excl);
+
+/* pathbuild_filtered: a new stack borrowing |set|'s certificates except the
+ * excluded ones, or NULL when none of them is in |set| (use |set|) or on
+ * allocation failure (*oom set). */
+STACK_OF(X509) *pathbuild_filtered(const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl,
+                                   bool *oom);
+
 /* ---- algorithm_policy.c ---- */
 
 /* algorithm_min_rsa_bits: the smallest RSA modulus |pol| accepts. */
