@@ -961,7 +961,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
  * (the same CA certified directly by the root) must be tried. The chain
  * offers the bad path first: leaf <- CA (via Bridge) <- Bridge <- Root,
  * and CA (direct) <- Root. */
-enum bridge_fault { VIA_NAME_CONSTRAINTS, VIA_PATH_LENGTH, VIA_SHA1 };
+enum bridge_fault { VIA_NAME_CONSTRAINTS, VIA_PATH_LENGTH, VIA_SHA1, VIA_MAX_DEPTH };
 
 static void bridge_case(enum bridge_fault fault)
 {
@@ -1011,7 +1011,9 @@ static void bridge_case(enum bridge_fault fault)
 
     /* certvalctl verify's path: the bridged candidate first. */
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
+    /* VIA_MAX_DEPTH: the bridged path has 4 certificates, the limit 3. */
+    uint32_t max_depth = fault == VIA_MAX_DEPTH ? 3 : 0;
+    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = max_depth};
     struct path_result res;
     cr_assert(sk_X509_push(anchors, r));
     cr_assert(sk_X509_push(untrusted, ca_bridged) && sk_X509_push(untrusted, b) &&
@@ -1085,6 +1087,7 @@ Test(conformance, path_building_tries_other_candidates_after_an_edge_fails)
     bridge_case(VIA_NAME_CONSTRAINTS);
     bridge_case(VIA_PATH_LENGTH);
     bridge_case(VIA_SHA1);
+    bridge_case(VIA_MAX_DEPTH);
 }
 
 /* The maximum depth (certificates in the path, anchor included) from
@@ -1097,6 +1100,14 @@ Test(conformance, max_depth_from_options_and_profile)
     struct path p;
 
     make_path(&p, lv);
+    {
+        /* certvalctl accepts --max-depth 1: a 3-certificate path is too
+         * long, not "untrusted". */
+        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = 1};
+        enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
+        cr_expect_eq(a, REASON_PATH_TOO_LONG, "max_depth 1: %s (%s)", verdict_reason_name(a),
+                     detail);
+    }
     for (uint32_t depth = 2; depth <= 3; depth++) {
         enum verdict_reason want = depth < 3 ? REASON_PATH_TOO_LONG : REASON_OK;
         struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = depth};

@@ -460,9 +460,16 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
                                            const struct pathval_run *run,
                                            const STACK_OF(X509) *chain)
 {
-    enum verdict_reason r = pathval_post_check(f, run->conformance, chain);
+    size_t n = sk_X509_num(chain);
+    enum verdict_reason r;
     const char *why;
 
+    /* max_depth counts the anchor (validator.h). */
+    if (run->max_depth > 0 && n > (size_t)run->max_depth)
+        return pathval_failure_set(f, REASON_PATH_TOO_LONG, chain, n - 1,
+                                   "path has %zu certificates, limit max_depth=%d", n,
+                                   run->max_depth);
+    r = pathval_post_check(f, run->conformance, chain);
     if (r != REASON_OK || run->hostname == NULL)
         return r;
     why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
@@ -477,7 +484,10 @@ static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
     X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
 
     X509_VERIFY_PARAM_set_time(param, (time_t)run->at);
-    X509_VERIFY_PARAM_set_depth(param, run->max_depth);
+    /* One certificate more than allowed, so that an over-long candidate is
+     * built and refused as PATH_TOO_LONG by run_post_checks (and another,
+     * shorter one tried) rather than failing as "issuer not found". */
+    X509_VERIFY_PARAM_set_depth(param, run->max_depth + 1);
     if (!X509_VERIFY_PARAM_set_flags(param, run->flags))
         return -1;
     if (run->policies != NULL && sk_ASN1_OBJECT_num(run->policies) > 0 &&
