@@ -486,6 +486,15 @@ static const struct rule_case nc_cases[] = {
             .omit_ext = PKI_EXT_SAN COMMA.cn = "api.other.com", NC),
     NC_CASE("no SAN, IP CN in excluded", EXCLUDE("ip:10.0.0.0/8"),
             .omit_ext = PKI_EXT_SAN COMMA.cn = "10.9.9.9", NC),
+    /* Directory names stay BoringSSL's, also when certval takes over the
+     * SAN-less leaf's CN and when an IP SAN stops BoringSSL's SAN loop. */
+    NC_CASE("no SAN, subject outside a permitted directoryName",
+            PERMIT("dn:O=certval test", "dns:example.com"),
+            .omit_ext = PKI_EXT_SAN COMMA.cn = "api.example.com", NC),
+    NC_CASE("IP SAN, subject outside a permitted directoryName",
+            PERMIT("dn:O=certval test", "ip:10.0.0.0/8"), IPS("10.1.2.3"), NC),
+    NC_CASE("IP SAN, subject inside a permitted directoryName",
+            PERMIT("dn:O=acme", "ip:10.0.0.0/8"), IPS("10.1.2.3"), REASON_OK),
     NC_CASE("SAN present, CN outside permitted", PERMIT("dns:example.com"),
             DNS("api.example.com") COMMA.cn = "api.other.com", REASON_OK),
     {"CA named like a host outside permitted",

@@ -401,6 +401,24 @@ static int pki_gn_push_constraint(GENERAL_NAMES *names, const char *c)
         return pki_gn_push(names, GEN_EMAIL, c + 6);
     if (strncmp(c, "ip:", 3) == 0)
         return pki_gn_push_ip(names, c + 3, true);
+    if (strncmp(c, "dn:O=", 5) == 0) {
+        /* A one-attribute directoryName: "dn:O=value". */
+        X509_NAME *dn = X509_NAME_new();
+        GENERAL_NAME *gn = GENERAL_NAME_new();
+        if (dn == NULL || gn == NULL ||
+            !X509_NAME_add_entry_by_NID(dn, NID_organizationName, MBSTRING_UTF8,
+                                        (const uint8_t *)c + 5, -1, -1, 0)) {
+            X509_NAME_free(dn);
+            GENERAL_NAME_free(gn);
+            return 0;
+        }
+        GENERAL_NAME_set0_value(gn, GEN_DIRNAME, dn);
+        if (!sk_GENERAL_NAME_push(names, gn)) {
+            GENERAL_NAME_free(gn);
+            return 0;
+        }
+        return 1;
+    }
     return 0;
 }
 

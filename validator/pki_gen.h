@@ -75,7 +75,8 @@ struct pki_cert_spec {
 
     /* More subjectAltName forms, and nameConstraints (critical, CA only).
      * A constraint is "dns:example.com", "email:example.com" (or a
-     * mailbox, or ".example.com"), "ip:10.0.0.0/8" or "ip:2001:db8::/32". */
+     * mailbox, or ".example.com"), "ip:10.0.0.0/8", "ip:2001:db8::/32" or
+     * "dn:O=Example" (a one-attribute directoryName). */
     const char *const *san_ips;   /* text addresses, IPv4 or IPv6; encoded after the URIs */
     size_t n_san_ips;
     const char *const *san_emails;
