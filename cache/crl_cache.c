@@ -239,6 +239,16 @@ struct crl_cache *crl_cache_new(void)
     return c;
 }
 
+struct crl_cache *crl_cache_new_aside(const struct crl_cache *c)
+{
+    struct crl_cache *aside = crl_cache_new();
+
+    /* Same hash key: snapshots hash serials with it, so they can move. */
+    if (aside != NULL)
+        memcpy(aside->sip_key, c->sip_key, sizeof(aside->sip_key));
+    return aside;
+}
+
 void crl_cache_free(struct crl_cache *c)
 {
     if (c == NULL)
@@ -767,7 +777,8 @@ static void retire(struct crl_index *old_index, struct crl_snapshot *old_snap)
 
 /* publish makes |snap| the current CRL of its issuer; takes ownership of
  * |snap| on success only. */
-static int publish(struct crl_cache *c, struct crl_snapshot *snap, char *err, size_t errlen)
+static int publish(struct crl_cache *c, struct crl_snapshot *snap, unsigned flags, char *err,
+                   size_t errlen)
 {
     struct crl_index *old, *next;
     struct crl_snapshot *replaced = NULL;
@@ -776,7 +787,7 @@ static int publish(struct crl_cache *c, struct crl_snapshot *snap, char *err, si
     pthread_mutex_lock(&c->write_lock);
     old = c->index; /* only writers store it, and we hold the lock */
     bool found = index_find_pos(old, snap, &pos);
-    if (found && crl_older(snap, old->snap[pos])) {
+    if (found && !(flags & CRL_CACHE_ALLOW_OLDER) && crl_older(snap, old->snap[pos])) {
         pthread_mutex_unlock(&c->write_lock);
         ERRF("older CRL: the cache holds a newer one from this issuer");
         return -1;
@@ -800,12 +811,14 @@ static int publish(struct crl_cache *c, struct crl_snapshot *snap, char *err, si
 }
 
 /* precheck_older refuses an older CRL before paying for its snapshot. */
-static int precheck_older(struct crl_cache *c, const struct crl_snapshot *probe_snap, char *err,
-                          size_t errlen)
+static int precheck_older(struct crl_cache *c, const struct crl_snapshot *probe_snap,
+                          unsigned flags, char *err, size_t errlen)
 {
     size_t pos;
     int rc = 0;
 
+    if (flags & CRL_CACHE_ALLOW_OLDER)
+        return 0;
     pthread_mutex_lock(&c->write_lock);
     if (index_find_pos(c->index, probe_snap, &pos) &&
         crl_older(probe_snap, c->index->snap[pos])) {
@@ -830,7 +843,7 @@ static void header_only(struct crl_snapshot *s, const struct crl_parsed *p)
 
 /* add_verified builds and publishes a CRL whose issuer is verified. */
 static int add_verified(struct crl_cache *c, const struct crl_parsed *p, X509 *issuer,
-                        const char *source, char *err, size_t errlen)
+                        const char *source, unsigned flags, char *err, size_t errlen)
 {
     struct crl_snapshot probe_snap, *snap = NULL;
 
@@ -839,14 +852,14 @@ static int add_verified(struct crl_cache *c, const struct crl_parsed *p, X509 *i
         ERRF("cannot hash the issuer certificate");
         goto err;
     }
-    if (precheck_older(c, &probe_snap, err, errlen) != 0)
+    if (precheck_older(c, &probe_snap, flags, err, errlen) != 0)
         goto err;
     snap = crl_snapshot_build(p, c->sip_key, source, err, errlen);
     if (snap == NULL)
         goto err;
     memcpy(snap->id, probe_snap.id, CRL_ID_LEN);
     X509_NAME_oneline(X509_get_subject_name(issuer), snap->issuer, sizeof(snap->issuer));
-    if (publish(c, snap, err, errlen) != 0)
+    if (publish(c, snap, flags, err, errlen) != 0)
         goto err;
     return 0;
 err:
@@ -905,7 +918,7 @@ int crl_cache_add_crl(struct crl_cache *c, X509_CRL *crl, X509 *issuer, const ch
         (name = parsed_issuer_name(&p, err, errlen)) == NULL ||
         crl_verify(&p, name, issuer, NULL, err, errlen) != 0)
         goto err;
-    rc = add_verified(c, &p, issuer, source, err, errlen);
+    rc = add_verified(c, &p, issuer, source, 0, err, errlen);
 err:
     X509_NAME_free(name);
     OPENSSL_free(der);
@@ -951,6 +964,13 @@ static X509 *find_issuer(const struct crl_parsed *p, const X509_NAME *name,
 int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
                       const STACK_OF(X509) * issuers, const char *source, char *err, size_t errlen)
 {
+    return crl_cache_add_der_flags(c, der, len, issuers, source, 0, err, errlen);
+}
+
+int crl_cache_add_der_flags(struct crl_cache *c, const uint8_t *der, size_t len,
+                            const STACK_OF(X509) * issuers, const char *source, unsigned flags,
+                            char *err, size_t errlen)
+{
     uint8_t *decoded = NULL;
     X509_NAME *name = NULL;
     X509 *issuer;
@@ -973,11 +993,87 @@ int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
         (name = parsed_issuer_name(&p, err, errlen)) == NULL ||
         (issuer = find_issuer(&p, name, issuers, err, errlen)) == NULL)
         goto err;
-    rc = add_verified(c, &p, issuer, source, err, errlen);
+    rc = add_verified(c, &p, issuer, source, flags, err, errlen);
 err:
     X509_NAME_free(name);
     OPENSSL_free(decoded);
     return rc;
+}
+
+static int index_order(const void *a, const void *b)
+{
+    const struct crl_snapshot *x = *(struct crl_snapshot *const *)a;
+    const struct crl_snapshot *y = *(struct crl_snapshot *const *)b;
+
+    return snap_cmp(x, y->id, y->delta, y->scope_id);
+}
+
+int crl_cache_replace_issuer(struct crl_cache *c, struct crl_cache *from, const char *issuer,
+                             size_t *out_removed, size_t *out_added, char *err, size_t errlen)
+{
+    struct crl_index *old, *next = NULL, *from_next = NULL, *from_old;
+    struct crl_snapshot **gone = NULL;
+    size_t n_gone = 0, n_add = 0, k = 0, kf = 0;
+
+    *out_removed = 0;
+    *out_added = 0;
+    if (memcmp(c->sip_key, from->sip_key, sizeof(c->sip_key)) != 0) {
+        ERRF("crl_cache_replace_issuer: |from| was not made by crl_cache_new_aside");
+        return -1;
+    }
+    pthread_mutex_lock(&c->write_lock);
+    pthread_mutex_lock(&from->write_lock);
+    old = c->index;
+    from_old = from->index;
+    for (size_t i = 0; old != NULL && i < old->n; i++)
+        n_gone += strcmp(old->snap[i]->issuer, issuer) == 0;
+    for (size_t i = 0; from_old != NULL && i < from_old->n; i++)
+        n_add += strcmp(from_old->snap[i]->issuer, issuer) == 0;
+    size_t n = (old ? old->n : 0) - n_gone + n_add, nf = (from_old ? from_old->n : 0) - n_add;
+    next = calloc(1, sizeof(*next) + n * sizeof(next->snap[0]));
+    from_next = calloc(1, sizeof(*from_next) + nf * sizeof(from_next->snap[0]));
+    gone = calloc(n_gone > 0 ? n_gone : 1, sizeof(*gone));
+    if (next == NULL || from_next == NULL || gone == NULL) {
+        pthread_mutex_unlock(&from->write_lock);
+        pthread_mutex_unlock(&c->write_lock);
+        free(next);
+        free(from_next);
+        free(gone);
+        ERRF("out of memory");
+        return -1;
+    }
+    n_gone = 0;
+    for (size_t i = 0; old != NULL && i < old->n; i++) {
+        if (strcmp(old->snap[i]->issuer, issuer) == 0)
+            gone[n_gone++] = old->snap[i];
+        else
+            next->snap[k++] = old->snap[i];
+    }
+    for (size_t i = 0; from_old != NULL && i < from_old->n; i++) {
+        if (strcmp(from_old->snap[i]->issuer, issuer) == 0)
+            next->snap[k++] = from_old->snap[i]; /* moved: |from| gives it up */
+        else
+            from_next->snap[kf++] = from_old->snap[i];
+    }
+    next->n = k;
+    from_next->n = kf;
+    qsort(next->snap, next->n, sizeof(next->snap[0]), index_order);
+    /* |from| is private to the caller (no readers): swap its index now. */
+    from->index = from_next;
+    __atomic_store_n(&from->issuer_count, distinct_ids(from_next), __ATOMIC_RELAXED);
+    __atomic_store_n(&c->index, next, __ATOMIC_RELEASE);
+    __atomic_store_n(&c->issuer_count, distinct_ids(next), __ATOMIC_RELAXED);
+    __atomic_add_fetch(&c->generation, 1, __ATOMIC_RELEASE);
+    pthread_mutex_unlock(&from->write_lock);
+    pthread_mutex_unlock(&c->write_lock);
+    free(from_old);
+    retire(old, NULL);
+    for (size_t i = 0; i < n_gone; i++)
+        retire(NULL, gone[i]);
+    free(gone);
+    *out_removed = n_gone;
+    *out_added = n_add;
+    return 0;
 }
 
 void crl_cache_foreach(const struct crl_cache *c, crl_cache_visit_fn fn, void *arg)

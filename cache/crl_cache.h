@@ -115,6 +115,29 @@ int crl_cache_add_der(struct crl_cache *c, const uint8_t *der, size_t len,
                       const STACK_OF(X509) *issuers, const char *source, char *err,
                       size_t errlen);
 
+/* Flag of crl_cache_add_der_flags: publish even when the cache holds a newer CRL (an operator's force). */
+#define CRL_CACHE_ALLOW_OLDER 0x1u
+
+/* crl_cache_add_der_flags is crl_cache_add_der with |flags|
+ * (CRL_CACHE_ALLOW_OLDER). Thread-safe. */
+int crl_cache_add_der_flags(struct crl_cache *c, const uint8_t *der, size_t len,
+                            const STACK_OF(X509) * issuers, const char *source, unsigned flags,
+                            char *err, size_t errlen);
+
+/* crl_cache_new_aside returns an empty cache whose snapshots can later be
+ * moved into |c| by crl_cache_replace_issuer, or NULL. */
+struct crl_cache *crl_cache_new_aside(const struct crl_cache *c);
+
+/* crl_cache_replace_issuer makes the CRLs of |from| whose issuer (one-line
+ * name, as crl_cache_foreach reports it) is |issuer| the only CRLs of that
+ * issuer in |c|, in one publication: readers see the old set or the new
+ * one, never none. They are moved out of |from|, which must come from
+ * crl_cache_new_aside(c) and be used by no other thread. Counts what left |c| and
+ * what arrived. 0, or -1 on allocation failure (nothing changed).
+ * Thread-safe for |c|. */
+int crl_cache_replace_issuer(struct crl_cache *c, struct crl_cache *from, const char *issuer,
+                             size_t *out_removed, size_t *out_added, char *err, size_t errlen);
+
 /* crl_cache_check looks |serial| (as issued by |issuer|) up at time |now|.
  * Lock-free and wait-free for readers; the calling thread must be
  * registered. |info| may be NULL. |issuer| must be a parsed certificate

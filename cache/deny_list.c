@@ -89,6 +89,7 @@ struct deny_list {
     pthread_mutex_t write_lock;
     uint64_t generation; /* atomic */
     uint64_t sip_key[2]; /* immutable after deny_list_new */
+    char *store;         /* deny_list_set_store's file, NULL = none; under write_lock */
 };
 
 /* A key to look up or insert, not owned. */
@@ -351,7 +352,27 @@ void deny_list_free(struct deny_list *d)
     free(d->snap);
     d->snap = NULL;
     pthread_mutex_destroy(&d->write_lock);
+    free(d->store);
     free(d);
+}
+
+int deny_list_set_store(struct deny_list *d, const char *path, char *err, size_t errlen)
+{
+    char *copy = NULL;
+
+    if (d == NULL) {
+        ERRF("NULL argument");
+        return -1;
+    }
+    if (path != NULL && (copy = strdup(path)) == NULL) {
+        ERRF("out of memory");
+        return -1;
+    }
+    pthread_mutex_lock(&d->write_lock);
+    free(d->store);
+    d->store = copy;
+    pthread_mutex_unlock(&d->write_lock);
+    return 0;
 }
 
 void deny_list_issuer_key(uint8_t out[32], const X509_NAME *issuer)
@@ -390,12 +411,33 @@ int deny_list_serial_content(uint8_t out[DENY_LIST_SERIAL_MAX], size_t *out_len,
 
 /* ---- writers ----------------------------------------------------------- */
 
+static int write_snap(const struct dl_snap *s, const char *path, char *err, size_t errlen);
+
+/* store_next writes |next| to the store file, if there is one, before it is
+ * published (called under write_lock). On failure the file is put back as
+ * the current snapshot has it and DENY_LIST_ESTORE is returned: the caller
+ * then drops |next| and nothing has changed, in memory or on disk. */
+static int store_next(struct deny_list *d, const struct dl_snap *next, char *err, size_t errlen)
+{
+    int rc;
+
+    if (d->store == NULL)
+        return 0;
+    rc = write_snap(next, d->store, err, errlen);
+    if (rc == 0)
+        return 0;
+    if (rc == -2) /* renamed, but the folder's fsync failed: undo it */
+        (void)write_snap(d->snap, d->store, NULL, 0);
+    return DENY_LIST_ESTORE;
+}
+
 static int add_entry(struct deny_list *d, const struct dl_key *k, const char *reason, int64_t now,
                      int64_t expires_at, char *err, size_t errlen)
 {
     struct dl_entry *e = NULL, *replaced = NULL;
     struct dl_snap *next = NULL;
     size_t reason_len;
+    int rc = -1;
 
     if (d == NULL || k->id == NULL) {
         ERRF("NULL argument");
@@ -427,13 +469,16 @@ static int add_entry(struct deny_list *d, const struct dl_key *k, const char *re
     }
     replaced = pos >= 0 ? d->snap->slot[pos].e : NULL;
     snap_put(next, hash, e);
+    if ((rc = store_next(d, next, err, errlen)) != 0)
+        goto err;
     publish(d, next, &replaced, replaced ? 1 : 0, false);
     pthread_mutex_unlock(&d->write_lock);
     return 0;
 err:
     pthread_mutex_unlock(&d->write_lock);
+    free(next); /* the slot table only: its entries are the current ones, and |e| */
     free(e);
-    return -1;
+    return rc;
 }
 
 int deny_list_add_serial(struct deny_list *d, const uint8_t issuer_name_sha256[32],
@@ -464,6 +509,7 @@ static int remove_entry(struct deny_list *d, const struct dl_key *k, char *err, 
 {
     struct dl_snap *next = NULL;
     struct dl_entry *gone;
+    int rc = -1;
 
     if (err != NULL && errlen > 0)
         err[0] = 0;
@@ -481,12 +527,15 @@ static int remove_entry(struct deny_list *d, const struct dl_key *k, char *err, 
         goto err;
     }
     gone = d->snap->slot[pos].e;
+    if ((rc = store_next(d, next, err, errlen)) != 0)
+        goto err;
     publish(d, next, &gone, 1, false);
     pthread_mutex_unlock(&d->write_lock);
     return 0;
 err:
     pthread_mutex_unlock(&d->write_lock);
-    return -1;
+    free(next);
+    return rc;
 }
 
 int deny_list_remove_serial(struct deny_list *d, const uint8_t issuer_name_sha256[32],
@@ -721,14 +770,16 @@ static int fsync_dir(const char *path)
     return rc;
 }
 
-int deny_list_save(const struct deny_list *d, const char *path, char *err, size_t errlen)
+/* write_snap writes |s| to |path| through "|path|.tmp": 0; -1 when |path|
+ * is unchanged; -2 when |path| was replaced but the folder's fsync failed
+ * (the new file may not survive a crash). The caller keeps |s| alive. */
+static int write_snap(const struct dl_snap *s, const char *path, char *err, size_t errlen)
 {
     char tmp[PATH_MAX];
     FILE *f = NULL;
     int fd = -1, rc = -1;
-    bool locked = false;
 
-    if (d == NULL || path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
+    if (path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
         ERRF("bad path");
         return -1;
     }
@@ -738,12 +789,6 @@ int deny_list_save(const struct deny_list *d, const char *path, char *err, size_
         goto err;
     }
     fd = -1; /* owned by f now */
-    /* The write lock, not the read lock: no writer can free the snapshot
-     * while we hold it, the walk may take a while without delaying grace
-     * periods, and two saves cannot interleave on the same .tmp file. */
-    pthread_mutex_lock((pthread_mutex_t *)&d->write_lock);
-    locked = true;
-    const struct dl_snap *s = d->snap;
     fprintf(f, "%s\n", DL_FILE_MAGIC);
     if (snap_foreach(s, save_entry, f) != 0 || fprintf(f, "end %zu\n", s->count) < 0 ||
         fflush(f) != 0 || fsync(fileno(f)) != 0) {
@@ -762,12 +807,10 @@ int deny_list_save(const struct deny_list *d, const char *path, char *err, size_
     }
     if (fsync_dir(path) != 0) {
         ERRF("%s: fsync of the directory failed: %s", path, strerror(errno));
-        goto err; /* the new file is in place but may not survive a crash */
+        return -2;
     }
     rc = 0;
 err:
-    if (locked)
-        pthread_mutex_unlock((pthread_mutex_t *)&d->write_lock);
     if (f != NULL)
         fclose(f);
     if (fd >= 0)
@@ -775,6 +818,23 @@ err:
     if (rc != 0)
         unlink(tmp);
     return rc;
+}
+
+int deny_list_save(const struct deny_list *d, const char *path, char *err, size_t errlen)
+{
+    int rc;
+
+    if (d == NULL || path == NULL) {
+        ERRF("bad path");
+        return -1;
+    }
+    /* The write lock, not the read lock: no writer can free the snapshot
+     * while we hold it, the walk may take a while without delaying grace
+     * periods, and two saves cannot interleave on the same .tmp file. */
+    pthread_mutex_lock((pthread_mutex_t *)&d->write_lock);
+    rc = write_snap(d->snap, path, err, errlen);
+    pthread_mutex_unlock((pthread_mutex_t *)&d->write_lock);
+    return rc == 0 ? 0 : -1;
 }
 
 /* ---- persistence: loading ------------------------------------------------ */

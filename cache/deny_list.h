@@ -18,11 +18,15 @@
  *    deny_list_foreach callback): the grace period would wait for itself.
  *
  * Changes are visible to every thread of the process as soon as the writer
- * returns. Propagation to other replicas, and calling deny_list_save after
- * each change, is the admin API's job.
+ * returns. With a store file (deny_list_set_store), an add or remove is
+ * written to it and synced before it is published, so a change that
+ * returned 0 survives a crash. Propagation to other replicas is the admin
+ * API's job.
  *
  * Conventions: functions that can fail return 0 on success and -1 with a
- * message in |err| (when |err| is not NULL and |errlen| > 0). */
+ * message in |err| (when |err| is not NULL and |errlen| > 0); adds and
+ * removes return DENY_LIST_ESTORE instead when the store file could not be
+ * written (nothing changed then, in memory or in the file). */
 #ifndef CERTVAL_DENY_LIST_H
 #define CERTVAL_DENY_LIST_H
 
@@ -36,6 +40,7 @@
 #define DENY_LIST_SERIAL_MAX 64       /* serial content octets */
 #define DENY_LIST_REASON_MAX 128      /* reason bytes, without the NUL */
 #define DENY_LIST_MAX_ENTRIES 1000000 /* adds and loads beyond are refused */
+#define DENY_LIST_ESTORE (-2)         /* the store file could not be written */
 
 enum deny_list_kind {
     DENY_LIST_SERIAL = 1, /* issuer name SHA-256 + serial */
@@ -63,6 +68,13 @@ struct deny_list *deny_list_new(void);
  * writer may be using it. */
 void deny_list_free(struct deny_list *d);
 
+/* deny_list_set_store makes |path| (copied; NULL = none) the file every
+ * later add and remove is written to, in deny_list_save's format, before it
+ * takes effect. deny_list_purge_expired does not write it (expired entries
+ * are dropped at load anyway). Returns -1 only on allocation failure.
+ * Thread-safe (writer). */
+int deny_list_set_store(struct deny_list *d, const char *path, char *err, size_t errlen);
+
 /* deny_list_issuer_key sets |out| to the SHA-256 of the DER encoding of
  * |issuer| (all zero if it cannot be encoded). Use the issuer name of the
  * certificate being checked (X509_get_issuer_name), which is also the
@@ -83,7 +95,8 @@ int deny_list_serial_content(uint8_t out[DENY_LIST_SERIAL_MAX], size_t *out_len,
  * bytes (may be empty, not NULL). |expires_at| 0 means never; otherwise it
  * must be after |now|. An existing entry with the same key is replaced (new
  * reason and times). Refused (-1): bad arguments, the list is full
- * (DENY_LIST_MAX_ENTRIES), allocation failure. Thread-safe (writer). */
+ * (DENY_LIST_MAX_ENTRIES), allocation failure; DENY_LIST_ESTORE: the store
+ * file could not be written. Thread-safe (writer). */
 int deny_list_add_serial(struct deny_list *d, const uint8_t issuer_name_sha256[32],
                          const uint8_t *serial, size_t serial_len, const char *reason,
                          int64_t now, int64_t expires_at, char *err, size_t errlen);
@@ -95,7 +108,8 @@ int deny_list_add_leaf(struct deny_list *d, const uint8_t leaf_sha256[32], const
 
 /* deny_list_remove_serial removes the (issuer, serial) entry: 0 when
  * removed, -1 when not listed (or on allocation failure, with a message in
- * |err|; "not listed" leaves |err| empty). Thread-safe (writer). */
+ * |err|; "not listed" leaves |err| empty), DENY_LIST_ESTORE when the store
+ * file could not be written (the entry stays). Thread-safe (writer). */
 int deny_list_remove_serial(struct deny_list *d, const uint8_t issuer_name_sha256[32],
                             const uint8_t *serial, size_t serial_len, char *err, size_t errlen);
 

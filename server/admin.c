@@ -5,11 +5,17 @@
  * thread (no worker pool); a big CRL push holds only that thread, never the
  * validator's. The token file is read on every call, so a rotated Secret
  * takes effect without a reload. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
@@ -20,6 +26,7 @@
 #include "crl_cache.h"
 #include "deny_list.h"
 #include "log.h"
+#include "metrics.h"
 #include "reload.h"
 #include "server_internal.h"
 
@@ -32,9 +39,118 @@ static char *token_path;
 static char *state_dir_path;
 static char *config_path;
 
+/* Whether deny-list changes reach stable storage, and why not: written at
+ * start and after each change by the admin thread, read by GetRevocationStatus
+ * (same thread) and mirrored in the certval_deny_list_durable metric. */
+static pthread_mutex_t durable_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool deny_durable;
+static char deny_store_error[512] = "admin API not configured";
+static bool deny_store_set; /* deny_list_set_store done (admin thread only) */
+
 static char *dup_or_null(const char *s)
 {
     return s != NULL ? strdup(s) : NULL;
+}
+
+static void set_durable(bool ok, const char *why)
+{
+    pthread_mutex_lock(&durable_lock);
+    deny_durable = ok;
+    snprintf(deny_store_error, sizeof(deny_store_error), "%s", ok ? "" : why);
+    pthread_mutex_unlock(&durable_lock);
+    metrics_set_deny_list_durable(ok);
+}
+
+static void get_durable(bool *ok, char *why, size_t cap)
+{
+    pthread_mutex_lock(&durable_lock);
+    *ok = deny_durable;
+    snprintf(why, cap, "%s", deny_store_error);
+    pthread_mutex_unlock(&durable_lock);
+}
+
+/* fsync_dir_of makes a new entry of |path|'s parent folder durable. */
+static void fsync_dir_of(const char *path)
+{
+    char dir[PATH_MAX];
+    const char *slash = strrchr(path, '/');
+    size_t n = slash == NULL ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    int fd;
+
+    if (n == 0 || n >= sizeof(dir))
+        snprintf(dir, sizeof(dir), ".");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)n, path);
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* mkdir_p creates |path| and its missing parents with mode 0750 (owner
+ * rwx, group rx: the state holds the operator's deny list), syncing each
+ * parent that got a new entry. 0, or -1 with a message in |err|. */
+static int mkdir_p(const char *path, char *err, size_t errlen)
+{
+    char buf[PATH_MAX];
+    size_t n = strlen(path);
+    struct stat st;
+
+    if (n == 0 || n >= sizeof(buf)) {
+        snprintf(err, errlen, "state_dir: bad path");
+        return -1;
+    }
+    memcpy(buf, path, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (buf[i] != '/' && buf[i] != '\0')
+            continue;
+        buf[i] = '\0';
+        if (mkdir(buf, 0750) == 0) {
+            fsync_dir_of(buf);
+        } else if (errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %s: %s", buf, strerror(errno));
+            return -1;
+        }
+        buf[i] = i < n ? '/' : '\0';
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "%s is not a folder", path);
+        return -1;
+    }
+    return 0;
+}
+
+/* state_dir_prepare creates the state folder and proves it writable with a
+ * synced probe file, so a broken folder is reported at start, not at the
+ * first emergency. */
+static void state_dir_prepare(void)
+{
+    char probe[PATH_MAX], err[512];
+    int fd;
+
+    if (state_dir_path == NULL) {
+        set_durable(false, "no state_dir is configured: deny entries cannot be kept");
+        log_warn("admin: no state_dir is configured: AddDenyEntry and RemoveDenyEntry are "
+                 "refused, pushed CRLs are not kept across restarts");
+        return;
+    }
+    if (mkdir_p(state_dir_path, err, sizeof(err)) == 0 &&
+        snprintf(probe, sizeof(probe), "%s/.certval-probe", state_dir_path) < (int)sizeof(probe)) {
+        fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd >= 0 && write(fd, "ok\n", 3) == 3 && fsync(fd) == 0) {
+            close(fd);
+            unlink(probe);
+            set_durable(true, "");
+            return;
+        }
+        snprintf(err, sizeof(err), "cannot write in %s: %s", state_dir_path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(probe);
+    }
+    set_durable(false, err);
+    log_error("admin: state folder: %s: deny-list changes will be refused until it is fixed", err);
 }
 
 void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path)
@@ -45,6 +161,7 @@ void admin_configure(const char *token_file, const char *state_dir, const char *
     token_path = dup_or_null(token_file);
     state_dir_path = dup_or_null(state_dir);
     config_path = dup_or_null(cfg_path);
+    state_dir_prepare();
 }
 
 struct acall {
@@ -180,14 +297,19 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
     Certval__V1__PushCrlResponse resp = CERTVAL__V1__PUSH_CRL_RESPONSE__INIT;
     char issuer[256], err[512];
     uint64_t number = 0, entries = 0;
+    int rc;
 
     if (req == NULL || req->crl.len == 0) {
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    if (crl_push(srv->crls, req->crl.data, req->crl.len, "admin", issuer, sizeof(issuer), &number,
-                 &entries, err, sizeof(err)) < 0) {
-        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "CRL refused: ", err);
+    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
+                        &number, &entries, err, sizeof(err));
+    if (rc < 0) {
+        answer_fail(ans,
+                    rc == CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
+                                           : GRPC_STATUS_INVALID_ARGUMENT,
+                    "CRL refused: ", err);
         goto out;
     }
     resp.issuer = issuer;
@@ -197,6 +319,32 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
 out:
     if (req != NULL)
         certval__v1__push_crl_request__free_unpacked(req, NULL);
+}
+
+static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_t *in, size_t len)
+{
+    Certval__V1__WithdrawCrlRequest *req = certval__v1__withdraw_crl_request__unpack(NULL, len, in);
+    Certval__V1__WithdrawCrlResponse resp = CERTVAL__V1__WITHDRAW_CRL_RESPONSE__INIT;
+    char err[512];
+    size_t restored = 0;
+    int rc;
+
+    if (req == NULL || req->issuer == NULL || req->issuer[0] == '\0') {
+        answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "",
+                    "give the issuer name, as status shows it");
+        goto out;
+    }
+    rc = crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
+    if (rc < 0) {
+        answer_fail(ans, rc == CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+                    "", err);
+        goto out;
+    }
+    resp.restored = restored;
+    PACK(ans, Certval__V1__WithdrawCrlResponse, certval__v1__withdraw_crl_response, &resp);
+out:
+    if (req != NULL)
+        certval__v1__withdraw_crl_request__free_unpacked(req, NULL);
 }
 
 struct status_build {
@@ -238,7 +386,8 @@ static void op_status(struct answer *ans, struct server *srv)
     Certval__V1__GetRevocationStatusResponse resp =
         CERTVAL__V1__GET_REVOCATION_STATUS_RESPONSE__INIT;
     struct status_build b;
-    char last[600];
+    char last[600], store_err[512];
+    bool durable;
 
     memset(&b, 0, sizeof(b));
     b.cap = crl_cache_issuer_count(srv->crls) + 16; /* room for CRLs added meanwhile */
@@ -257,6 +406,9 @@ static void op_status(struct answer *ans, struct server *srv)
     resp.issuers = b.ptrs;
     resp.last_error = last;
     resp.deny_entries = deny_list_count(srv->deny);
+    get_durable(&durable, store_err, sizeof(store_err));
+    resp.deny_list_durable = durable;
+    resp.deny_list_store_error = store_err;
     PACK(ans, Certval__V1__GetRevocationStatusResponse,
          certval__v1__get_revocation_status_response, &resp);
 out:
@@ -321,15 +473,63 @@ static int entry_issuer(uint8_t out[32], const Certval__V1__DenyEntry *e)
     return -1;
 }
 
-static void save_deny_list(const struct server *srv)
+/* deny_store_ready points the deny list at STATE/deny-list.txt (once), so
+ * each change is on disk before it is in force. False, with |ans| set to
+ * FAILED_PRECONDITION, when there is no state folder to keep it in. */
+static bool deny_store_ready(struct answer *ans, struct deny_list *deny)
 {
-    char path[4200], err[512];
+    char path[PATH_MAX], err[512];
 
-    if (state_dir_path == NULL)
-        return;
-    snprintf(path, sizeof(path), "%s/deny-list.txt", state_dir_path);
-    if (deny_list_save(srv->deny, path, err, sizeof(err)) < 0)
-        log_error("admin: the deny list is in force but NOT kept across restarts: %s", err);
+    if (state_dir_path == NULL) {
+        answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "",
+                    "no state_dir is configured: the change could not be kept across restarts, "
+                    "so it was not made");
+        return false;
+    }
+    if (deny_store_set)
+        return true;
+    if (snprintf(path, sizeof(path), "%s/deny-list.txt", state_dir_path) >= (int)sizeof(path) ||
+        deny_list_set_store(deny, path, err, sizeof(err)) < 0) {
+        answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "", "state_dir: path too long");
+        return false;
+    }
+    deny_store_set = true;
+    return true;
+}
+
+/* The selectors of |e|: exactly one of leaf_sha256 and issuer + serial. */
+static bool has_serial_selector(const Certval__V1__DenyEntry *e)
+{
+    return e->issuer_certificate.len > 0 || e->issuer_name_sha256.len > 0 ||
+           (e->serial_hex != NULL && e->serial_hex[0] != '\0');
+}
+
+static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyEntry *e, char *err,
+                      size_t errlen)
+{
+    uint8_t issuer[32], serial[DENY_LIST_SERIAL_MAX];
+    size_t serial_len = 0;
+    int64_t now = (int64_t)time(NULL);
+
+    if (e->leaf_sha256.len > 0 && has_serial_selector(e)) {
+        snprintf(err, errlen,
+                 "give either leaf_sha256 or an issuer and serial_hex, not both "
+                 "(one entry has one selector)");
+        return -1;
+    }
+    if (e->leaf_sha256.len == 32)
+        return add ? deny_list_add_leaf(deny, e->leaf_sha256.data, e->reason, now, e->expires_unix,
+                                        err, errlen)
+                   : deny_list_remove_leaf(deny, e->leaf_sha256.data, err, errlen);
+    if (e->leaf_sha256.len == 0 && entry_issuer(issuer, e) == 0 &&
+        hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0)
+        return add ? deny_list_add_serial(deny, issuer, serial, serial_len, e->reason, now,
+                                          e->expires_unix, err, errlen)
+                   : deny_list_remove_serial(deny, issuer, serial, serial_len, err, errlen);
+    snprintf(err, errlen,
+             "give leaf_sha256 (32 bytes), or an issuer (certificate DER "
+             "or name SHA-256) and serial_hex");
+    return -1;
 }
 
 static void op_deny_change(struct answer *ans, struct server *srv, bool add, const uint8_t *in,
@@ -337,9 +537,6 @@ static void op_deny_change(struct answer *ans, struct server *srv, bool add, con
 {
     Certval__V1__DenyEntry *e = certval__v1__deny_entry__unpack(NULL, len, in);
     Certval__V1__DenyEntryResponse resp = CERTVAL__V1__DENY_ENTRY_RESPONSE__INIT;
-    uint8_t issuer[32], serial[DENY_LIST_SERIAL_MAX];
-    size_t serial_len = 0;
-    int64_t now = (int64_t)time(NULL);
     char err[512];
     int rc;
 
@@ -347,31 +544,29 @@ static void op_deny_change(struct answer *ans, struct server *srv, bool add, con
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "not a certval.v1.DenyEntry");
         return;
     }
-    err[0] = '\0';
-    if (e->leaf_sha256.len == 32) {
-        rc = add ? deny_list_add_leaf(srv->deny, e->leaf_sha256.data, e->reason, now,
-                                      e->expires_unix, err, sizeof(err))
-                 : deny_list_remove_leaf(srv->deny, e->leaf_sha256.data, err, sizeof(err));
-    } else if (entry_issuer(issuer, e) == 0 &&
-               hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0) {
-        rc = add ? deny_list_add_serial(srv->deny, issuer, serial, serial_len, e->reason, now,
-                                        e->expires_unix, err, sizeof(err))
-                 : deny_list_remove_serial(srv->deny, issuer, serial, serial_len, err,
-                                           sizeof(err));
-    } else {
-        snprintf(err, sizeof(err), "give leaf_sha256 (32 bytes), or an issuer (certificate DER "
-                                   "or name SHA-256) and serial_hex");
-        rc = -1;
+    if (!deny_store_ready(ans, srv->deny)) {
+        certval__v1__deny_entry__free_unpacked(e, NULL);
+        return;
     }
+    err[0] = '\0';
+    rc = deny_apply(srv->deny, add, e, err, sizeof(err));
     certval__v1__deny_entry__free_unpacked(e, NULL);
+    if (rc == DENY_LIST_ESTORE) {
+        log_error("admin: deny entry NOT %s: it could not be stored: %s", add ? "added" : "removed",
+                  err);
+        set_durable(false, err);
+        answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION,
+                    "the change could not be stored, so it was not made: ", err);
+        return;
+    }
     if (rc < 0) {
-        answer_fail(ans, add ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_NOT_FOUND, "",
+        answer_fail(ans, add || err[0] ? GRPC_STATUS_INVALID_ARGUMENT : GRPC_STATUS_NOT_FOUND, "",
                     err[0] ? err : "no such entry");
         return;
     }
-    log_warn("admin: emergency deny entry %s; %zu entries", add ? "added" : "removed",
+    set_durable(true, "");
+    log_warn("admin: emergency deny entry %s and stored; %zu entries", add ? "added" : "removed",
              deny_list_count(srv->deny));
-    save_deny_list(srv);
     resp.entries = deny_list_count(srv->deny);
     PACK(ans, Certval__V1__DenyEntryResponse, certval__v1__deny_entry_response, &resp);
 }
@@ -455,6 +650,8 @@ static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_
         op_reload(ans, srv);
     else if (strcmp(op, "PushCrl") == 0)
         op_push_crl(ans, srv, in, len);
+    else if (strcmp(op, "WithdrawCrl") == 0)
+        op_withdraw_crl(ans, srv, in, len);
     else if (strcmp(op, "GetRevocationStatus") == 0)
         op_status(ans, srv);
     else if (strcmp(op, "AddDenyEntry") == 0)

@@ -2,6 +2,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include "log.h"
@@ -52,27 +53,44 @@ static bool admit(void)
     return false;
 }
 
-/* Appends ,"key":"escaped value" to |buf|. */
-static void field(char *buf, size_t cap, size_t *len, const char *key, const char *value)
+/* Appends ,"key":"escaped value" to |buf|: at most AUDIT_FIELD_MAX bytes of
+ * |value| (then "..."), escaped by log_json_escape_n, so even eleven values
+ * that escape 6x stay under log_event's line. */
+static void field_n(char *buf, size_t cap, size_t *len, const char *key, const uint8_t *value,
+                    size_t n)
 {
-    char cut[256];
-    int n = snprintf(buf + *len, cap - *len, "%s\"%s\":\"", *len ? "," : "", key);
+    int k = snprintf(buf + *len, cap - *len, "%s\"%s\":\"", *len ? "," : "", key);
+    bool cut = n > AUDIT_FIELD_MAX;
 
-    if (n < 0 || (size_t)n >= cap - *len)
+    if (k < 0 || (size_t)k >= cap - *len) {
+        buf[*len] = '\0'; /* drop the part of the key that did fit */
         return;
-    *len += (size_t)n;
-    /* Each value is cut to 255 bytes (escaping grows it at most 6x), so the
-     * line stays under log_event's buffer whatever a client sends. */
-    snprintf(cut, sizeof(cut), "%s", value);
-    log_json_escape(buf, cap - 2, len, cut);
+    }
+    *len += (size_t)k;
+    log_json_escape_n(buf, cap - 5, len, value, cut ? AUDIT_FIELD_MAX : n);
+    if (cut) {
+        memcpy(buf + *len, "...", 3);
+        *len += 3;
+    }
     buf[(*len)++] = '"';
     buf[*len] = '\0';
 }
 
-void audit_verdict(const struct verdict *v, const char *tenant, const char *device,
-                   const char *user)
+static void field(char *buf, size_t cap, size_t *len, const char *key, const char *value)
 {
-    char fields[6144], fp[65];
+    field_n(buf, cap, len, key, (const uint8_t *)value, strlen(value));
+}
+
+static void claim(char *buf, size_t cap, size_t *len, const char *key, struct cv_bytes value)
+{
+    field_n(buf, cap, len, key, value.data != NULL ? value.data : (const uint8_t *)"",
+            value.data != NULL ? value.len : 0);
+}
+
+void audit_verdict(const struct verdict *v, struct cv_bytes tenant, struct cv_bytes device,
+                   struct cv_bytes user)
+{
+    char fields[7168], fp[65];
     size_t len = 0;
 
     if (v->decision != DECISION_DENY && !audit_all)
@@ -87,9 +105,9 @@ void audit_verdict(const struct verdict *v, const char *tenant, const char *devi
     fields[0] = '\0';
     field(fields, sizeof(fields), &len, "decision", verdict_decision_name(v->decision));
     field(fields, sizeof(fields), &len, "reason", verdict_reason_name(v->reason));
-    field(fields, sizeof(fields), &len, "tenant", tenant);
-    field(fields, sizeof(fields), &len, "device", device);
-    field(fields, sizeof(fields), &len, "user", user);
+    claim(fields, sizeof(fields), &len, "tenant", tenant);
+    claim(fields, sizeof(fields), &len, "device", device);
+    claim(fields, sizeof(fields), &len, "user", user);
     field(fields, sizeof(fields), &len, "profile", v->profile);
     field(fields, sizeof(fields), &len, "kind", cert_kind_name(v->kind));
     field(fields, sizeof(fields), &len, "issuer", v->issuer);

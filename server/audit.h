@@ -16,10 +16,17 @@
 /* audit_configure sets the policy; call before serving (not thread-safe). */
 void audit_configure(bool all_verdicts, uint32_t max_lines_per_second);
 
-/* audit_verdict logs |v| if the policy says so. The strings are the
- * request's claims (NUL-terminated, may be empty). */
-void audit_verdict(const struct verdict *v, const char *tenant, const char *device,
-                   const char *user);
+/* Each value in a line is cut to its first AUDIT_FIELD_MAX bytes, followed
+ * by "..." when cut, and escaped so the line is valid UTF-8 JSON whatever
+ * the request held (control characters as \u00XX, bytes that are not
+ * UTF-8 as \ufffd). */
+#define AUDIT_FIELD_MAX 200
+
+/* audit_verdict logs |v| if the policy says so. |tenant|, |device| and
+ * |user| are the request's claims with their length on the wire (they may
+ * hold any bytes, NUL included; data may be NULL when len is 0). */
+void audit_verdict(const struct verdict *v, struct cv_bytes tenant, struct cv_bytes device,
+                   struct cv_bytes user);
 
 /* audit_suppressed_total returns how many lines the rate limit dropped. */
 uint64_t audit_suppressed_total(void);

@@ -83,20 +83,26 @@ static int hex_decode(uint8_t *out, size_t cap, size_t *out_len, const char *hex
 struct admin_opts {
     const char *server, *token_file, *issuer_cert, *serial, *leaf, *leaf_sha256, *reason;
     long long expires;
+    bool force;
 };
 
 static void admin_usage(FILE *f)
 {
-    fprintf(f,
-            "usage: certvalctl admin --server HOST:PORT --token-file FILE COMMAND\n"
-            "commands:\n"
-            "  reload                      reload the configuration now\n"
-            "  push-crl FILE               make a CRL current on every worker\n"
-            "  status                      revocation state per issuer\n"
-            "  deny-add SELECTOR [--reason TEXT] [--expires UNIX_TIME]\n"
-            "  deny-remove SELECTOR\n"
-            "  deny-list\n"
-            "SELECTOR: --issuer-cert CA_FILE --serial HEX | --leaf CERT_FILE | --leaf-sha256 HEX\n");
+    fprintf(
+        f, "usage: certvalctl admin --server HOST:PORT --token-file FILE COMMAND\n"
+           "commands:\n"
+           "  reload                      reload the configuration now\n"
+           "  push-crl FILE [--force]     make a CRL current on every worker; --force\n"
+           "                              takes one past its nextUpdate or older than\n"
+           "                              the CRL in force\n"
+           "  withdraw-crl ISSUER         take the CRL pushed for ISSUER (as status\n"
+           "                              prints it) out of force: files, folder or\n"
+           "                              fetches take over again\n"
+           "  status                      revocation state per issuer\n"
+           "  deny-add SELECTOR [--reason TEXT] [--expires UNIX_TIME]\n"
+           "  deny-remove SELECTOR\n"
+           "  deny-list\n"
+           "SELECTOR: --issuer-cert CA_FILE --serial HEX | --leaf CERT_FILE | --leaf-sha256 HEX\n");
 }
 
 static int call_admin(const struct admin_opts *o, const char *method, const uint8_t *req,
@@ -105,6 +111,8 @@ static int call_admin(const struct admin_opts *o, const char *method, const uint
     char token[4096];
     int rc;
 
+    /* Set on entry: every caller frees res->body, whichever way this ends. */
+    memset(res, 0, sizeof(*res));
     if (read_token(o->token_file, token, sizeof(token)) < 0) {
         fprintf(stderr, "certvalctl: cannot read a token from %s\n", o->token_file);
         return 2;
@@ -211,6 +219,7 @@ static int admin_deny(const struct admin_opts *o, const char *cmd)
     size_t len;
     int rc;
 
+    memset(&res, 0, sizeof(res));
     if (fill_selector(o, &e, der_buf, leaf_hash) < 0)
         return 2;
     e.reason = (char *)(o->reason != NULL ? o->reason : "");
@@ -257,6 +266,7 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
         }
         pr.crl.data = crl;
         pr.crl.len = n;
+        pr.force = o->force;
         len = certval__v1__push_crl_request__get_packed_size(&pr);
         req = malloc(len);
         if (req == NULL) {
@@ -275,6 +285,26 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
                        (unsigned long long)r->crl_number, (unsigned long long)r->entries);
                 certval__v1__push_crl_response__free_unpacked(r, NULL);
             }
+        }
+    } else if (strcmp(cmd, "withdraw-crl") == 0) {
+        Certval__V1__WithdrawCrlRequest wr = CERTVAL__V1__WITHDRAW_CRL_REQUEST__INIT;
+
+        wr.issuer = (char *)arg;
+        len = certval__v1__withdraw_crl_request__get_packed_size(&wr);
+        req = malloc(len > 0 ? len : 1);
+        if (req == NULL)
+            return 2;
+        certval__v1__withdraw_crl_request__pack(&wr, req);
+        rc = call_admin(o, "/certval.v1.Admin/WithdrawCrl", req, len, &res);
+        free(req);
+        req = empty;
+        if (rc == 0) {
+            Certval__V1__WithdrawCrlResponse *r =
+                certval__v1__withdraw_crl_response__unpack(NULL, res.body_len, res.body);
+            printf("OK: pushed CRL of %s withdrawn; %llu CRL(s) from files or fetches in force\n",
+                   arg, r != NULL ? (unsigned long long)r->restored : 0ULL);
+            if (r != NULL)
+                certval__v1__withdraw_crl_response__free_unpacked(r, NULL);
         }
     } else if (strcmp(cmd, "reload") == 0) {
         rc = call_admin(o, "/certval.v1.Admin/Reload", req, len, &res);
@@ -302,6 +332,10 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
             }
             if (r != NULL) {
                 printf("deny entries: %llu\n", (unsigned long long)r->deny_entries);
+                if (r->deny_list_durable)
+                    printf("deny list: durable\n");
+                else
+                    printf("deny list: NOT durable: %s\n", r->deny_list_store_error);
                 if (r->last_error[0] != '\0')
                     printf("last error: %s\n", r->last_error);
                 certval__v1__get_revocation_status_response__free_unpacked(r, NULL);
@@ -328,11 +362,17 @@ static int admin_simple(const struct admin_opts *o, const char *cmd, const char 
 int ctl_admin_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'},      {"token-file", required_argument, NULL, 't'},
-        {"issuer-cert", required_argument, NULL, 'i'}, {"serial", required_argument, NULL, 'S'},
-        {"leaf", required_argument, NULL, 'l'},        {"leaf-sha256", required_argument, NULL, 'L'},
-        {"reason", required_argument, NULL, 'r'},      {"expires", required_argument, NULL, 'e'},
-        {"help", no_argument, NULL, 'h'},              {NULL, 0, NULL, 0},
+        {"server", required_argument, NULL, 's'},
+        {"token-file", required_argument, NULL, 't'},
+        {"issuer-cert", required_argument, NULL, 'i'},
+        {"serial", required_argument, NULL, 'S'},
+        {"leaf", required_argument, NULL, 'l'},
+        {"leaf-sha256", required_argument, NULL, 'L'},
+        {"reason", required_argument, NULL, 'r'},
+        {"expires", required_argument, NULL, 'e'},
+        {"force", no_argument, NULL, 'f'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     struct admin_opts o;
     const char *cmd;
@@ -341,7 +381,7 @@ int ctl_admin_main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:t:i:S:l:L:r:e:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:i:S:l:L:r:e:fh", longopts, NULL)) != -1) {
         switch (c) {
         case 's': o.server = optarg; break;
         case 't': o.token_file = optarg; break;
@@ -350,6 +390,9 @@ int ctl_admin_main(int argc, char **argv)
         case 'l': o.leaf = optarg; break;
         case 'L': o.leaf_sha256 = optarg; break;
         case 'r': o.reason = optarg; break;
+        case 'f':
+            o.force = true;
+            break;
         case 'e':
             o.expires = strtoll(optarg, &end, 10);
             if (*end != '\0' || o.expires < 0) {
@@ -368,7 +411,7 @@ int ctl_admin_main(int argc, char **argv)
     cmd = argv[optind];
     if (strcmp(cmd, "deny-add") == 0 || strcmp(cmd, "deny-remove") == 0)
         return optind + 1 == argc ? admin_deny(&o, cmd) : (admin_usage(stderr), 2);
-    if (strcmp(cmd, "push-crl") == 0 && optind + 2 != argc) {
+    if ((strcmp(cmd, "push-crl") == 0 || strcmp(cmd, "withdraw-crl") == 0) && optind + 2 != argc) {
         admin_usage(stderr);
         return 2;
     }

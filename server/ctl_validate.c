@@ -56,13 +56,58 @@ err:
     return -1;
 }
 
+/* The largest file --raw sends: over the server's default per-certificate
+ * limit, so the server's refusal can be seen too. */
+#define RAW_MAX_BYTES (1u << 20)
+
+/* Reads |path| as it is into a one-certificate chain: for bytes that are
+ * not a certificate (the demo's malformed.der), which the server must
+ * refuse itself. */
+static int load_raw(Certval__V1__ChainRequest *cr, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    uint8_t *buf = NULL;
+    size_t n = 0;
+
+    if (f == NULL) {
+        fprintf(stderr, "certvalctl: cannot open %s\n", path);
+        return -1;
+    }
+    buf = malloc(RAW_MAX_BYTES + 1);
+    cr->certificates = calloc(1, sizeof(*cr->certificates));
+    if (buf != NULL)
+        n = fread(buf, 1, RAW_MAX_BYTES + 1, f);
+    if (buf == NULL || cr->certificates == NULL || ferror(f) || n > RAW_MAX_BYTES) {
+        fprintf(stderr, "certvalctl: %s: unreadable or larger than %u bytes\n", path,
+                RAW_MAX_BYTES);
+        fclose(f);
+        free(buf);
+        return -1;
+    }
+    fclose(f);
+    /* OPENSSL_malloc: freed like the DER of load_chain. */
+    cr->certificates[0].data = OPENSSL_malloc(n > 0 ? n : 1);
+    if (cr->certificates[0].data == NULL) {
+        free(buf);
+        return -1;
+    }
+    memcpy(cr->certificates[0].data, buf, n);
+    cr->certificates[0].len = n;
+    cr->n_certificates = 1;
+    free(buf);
+    return 0;
+}
+
 static void validate_usage(FILE *f)
 {
     fprintf(f, "usage: certvalctl validate --server HOST:PORT --tenant T [--device D] [--user U]\n"
-               "                           [--timeout SECONDS] CHAIN_FILE...\n"
+               "                           [--timeout SECONDS] [--raw] CHAIN_FILE...\n"
                "Each CHAIN_FILE (PEM leaf first then intermediates, or one DER certificate)\n"
-               "is one chain of a single batch. Prints one verdict per chain; exit 0 when no\n"
-               "chain is denied, 1 when any is, 2 on usage, I/O or RPC errors.\n");
+               "is one chain of a single batch. With --raw each file is sent as it is, as the\n"
+               "only certificate of its chain, without parsing it first (to see how the\n"
+               "server answers bytes that are not a certificate, such as the demo's\n"
+               "malformed.der). Prints one verdict per chain; exit 0 when no chain is denied,\n"
+               "1 when any is, 2 on usage, I/O or RPC errors.\n");
 }
 
 static int print_verdicts(const struct ctl_rpc_result *res, char **files, size_t n_files)
@@ -94,10 +139,10 @@ static int print_verdicts(const struct ctl_rpc_result *res, char **files, size_t
 int ctl_validate_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
-        {"server", required_argument, NULL, 's'}, {"tenant", required_argument, NULL, 't'},
-        {"device", required_argument, NULL, 'd'}, {"user", required_argument, NULL, 'u'},
+        {"server", required_argument, NULL, 's'},  {"tenant", required_argument, NULL, 't'},
+        {"device", required_argument, NULL, 'd'},  {"user", required_argument, NULL, 'u'},
         {"timeout", required_argument, NULL, 'T'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"raw", no_argument, NULL, 'r'},           {NULL, 0, NULL, 0},
     };
     const char *server = NULL, *tenant = "", *device = "", *user = "";
     Certval__V1__ValidateRequest req = CERTVAL__V1__VALIDATE_REQUEST__INIT;
@@ -106,10 +151,10 @@ int ctl_validate_main(int argc, char **argv)
     uint8_t *buf = NULL;
     long timeout = 10;
     size_t n, len;
-    int c, rc = 2;
+    int c, rc = 2, raw = 0;
 
     optind = 1;
-    while ((c = getopt_long(argc, argv, "s:t:d:u:T:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:t:d:u:T:rh", longopts, NULL)) != -1) {
         char *end;
 
         switch (c) {
@@ -123,6 +168,9 @@ int ctl_validate_main(int argc, char **argv)
                 fprintf(stderr, "certvalctl: --timeout takes 1..3600 seconds\n");
                 return 2;
             }
+            break;
+        case 'r':
+            raw = 1;
             break;
         case 'h': validate_usage(stdout); return 0;
         default: validate_usage(stderr); return 2;
@@ -146,7 +194,7 @@ int ctl_validate_main(int argc, char **argv)
         chains[i].device_id = (char *)device;
         chains[i].user_id = (char *)user;
         ptrs[i] = &chains[i];
-        if (load_chain(&chains[i], argv[optind + (int)i]) < 0)
+        if ((raw ? load_raw : load_chain)(&chains[i], argv[optind + (int)i]) < 0)
             goto out;
     }
     req.n_chains = n;
@@ -183,8 +231,13 @@ int ctl_health_main(int argc, char **argv)
     static const struct option longopts[] = {
         {"server", required_argument, NULL, 's'},
         {"service", required_argument, NULL, 'S'},
+        {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    static const char usage[] =
+        "usage: certvalctl health --server HOST:PORT [--service NAME]\n"
+        "Asks grpc.health.v1.Health/Check; prints SERVING, NOT_SERVING, ...; exit 0 when\n"
+        "SERVING, 1 otherwise, 2 on usage or RPC errors.\n";
     Grpc__Health__V1__HealthCheckRequest req = GRPC__HEALTH__V1__HEALTH_CHECK_REQUEST__INIT;
     Grpc__Health__V1__HealthCheckResponse *resp;
     const char *server = NULL;
@@ -195,7 +248,11 @@ int ctl_health_main(int argc, char **argv)
 
     optind = 1;
     req.service = (char *)"";
-    while ((c = getopt_long(argc, argv, "s:S:", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "s:S:h", longopts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(usage, stdout);
+            return 0;
+        }
         if (c == 's')
             server = optarg;
         else if (c == 'S' && strlen(optarg) < 256)
@@ -204,7 +261,7 @@ int ctl_health_main(int argc, char **argv)
             server = NULL;
     }
     if (server == NULL || optind != argc) {
-        fprintf(stderr, "usage: certvalctl health --server HOST:PORT [--service NAME]\n");
+        fputs(usage, stderr);
         return 2;
     }
     len = grpc__health__v1__health_check_request__pack(&req, buf);

@@ -2,7 +2,9 @@
 
 #include <stdarg.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,37 +17,79 @@ void log_set_level(enum log_level level)
     atomic_store(&min_level, (int)level);
 }
 
-void log_json_escape(char *out, size_t cap, size_t *len, const char *s)
+/* utf8_seq returns the length (1 to 4) of the well-formed UTF-8 sequence
+ * at |s| (|n| bytes left), or 0 when it is not one (RFC 3629 3: no overlong
+ * forms, no surrogates, nothing above U+10FFFF, no truncated sequence). */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    uint32_t cp;
+    size_t k;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        k = 2, cp = c & 0x1f;
+    else if ((c & 0xf0) == 0xe0)
+        k = 3, cp = c & 0x0f;
+    else if (c >= 0xf0 && c <= 0xf4)
+        k = 4, cp = c & 0x07;
+    else
+        return 0;
+    if (n < k)
+        return 0;
+    for (size_t i = 1; i < k; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return k;
+}
+
+void log_json_escape_n(char *out, size_t cap, size_t *len, const uint8_t *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
 
-    for (; *s != '\0'; s++) {
-        unsigned char c = (unsigned char)*s;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = s[i];
         char esc[7];
-        size_t n = 0;
+        size_t k = 1, m = 0;
 
         if (c == '"' || c == '\\') {
-            esc[n++] = '\\';
-            esc[n++] = (char)c;
+            esc[m++] = '\\';
+            esc[m++] = (char)c;
         } else if (c == '\n') {
-            esc[n++] = '\\';
-            esc[n++] = 'n';
+            esc[m++] = '\\';
+            esc[m++] = 'n';
         } else if (c < 0x20 || c == 0x7f) {
-            esc[n++] = '\\';
-            esc[n++] = 'u';
-            esc[n++] = '0';
-            esc[n++] = '0';
-            esc[n++] = hex[c >> 4];
-            esc[n++] = hex[c & 15];
+            memcpy(esc, "\\u00", 4);
+            m = 4;
+            esc[m++] = hex[c >> 4];
+            esc[m++] = hex[c & 15];
+        } else if (c >= 0x80 && (k = utf8_seq(s + i, n - i)) == 0) {
+            /* Not UTF-8: U+FFFD, so the line stays valid UTF-8 JSON. */
+            memcpy(esc, "\\ufffd", 6);
+            m = 6;
+            k = 1;
         } else {
-            esc[n++] = (char)c;
+            memcpy(esc, s + i, k);
+            m = k;
         }
-        if (*len + n >= cap)
-            return;
-        for (size_t i = 0; i < n; i++)
-            out[(*len)++] = esc[i];
+        if (*len + m >= cap)
+            break;
+        memcpy(out + *len, esc, m);
+        *len += m;
+        i += k;
     }
     out[*len] = '\0';
+}
+
+void log_json_escape(char *out, size_t cap, size_t *len, const char *s)
+{
+    log_json_escape_n(out, cap, len, (const uint8_t *)s, strlen(s));
 }
 
 static size_t line_head(char *line, size_t cap, enum log_level level)

@@ -6,6 +6,7 @@
 #define CERTVAL_LOG_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
 
@@ -24,8 +25,15 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * |fields| is already-escaped JSON members without braces ("\"k\":\"v\",..."). */
 void log_event(enum log_level level, const char *type, const char *fields);
 
-/* log_json_escape appends |s| to |out| (capacity |cap|, current length
- * |*len|) as JSON string content, truncating at the capacity. */
+/* log_json_escape_n appends the |n| bytes of |s| to |out| (capacity |cap|,
+ * current length |*len|, kept NUL-terminated) as JSON string content:
+ * quotes, backslashes and control characters (NUL included) escaped, each
+ * byte that is not part of well-formed UTF-8 written as \ufffd, so the
+ * result is valid UTF-8 JSON whatever |s| holds. Stops before the first
+ * character that would not fit. */
+void log_json_escape_n(char *out, size_t cap, size_t *len, const uint8_t *s, size_t n);
+
+/* log_json_escape is log_json_escape_n for a NUL-terminated |s|. */
 void log_json_escape(char *out, size_t cap, size_t *len, const char *s);
 
 #endif

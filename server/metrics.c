@@ -200,6 +200,13 @@ void metrics_record_rpc_error(int code)
         inc(&s->rpc_errors[code], 1);
 }
 
+static _Atomic bool deny_list_durable = true;
+
+void metrics_set_deny_list_durable(bool durable)
+{
+    atomic_store(&deny_list_durable, durable);
+}
+
 void metrics_add_collector(metrics_collector_fn fn, void *arg)
 {
     if (n_collectors < sizeof(collectors) / sizeof(collectors[0])) {
@@ -396,6 +403,11 @@ void metrics_render(struct mbuf *out)
     render_errors(out);
     render_tenant_expiry(out);
     pthread_mutex_unlock(&shards_lock);
+    mbuf_printf(out,
+                "# HELP certval_deny_list_durable 1 when deny-list changes are kept on "
+                "stable storage, 0 when they cannot be (see the admin status).\n"
+                "# TYPE certval_deny_list_durable gauge\ncertval_deny_list_durable %d\n",
+                atomic_load(&deny_list_durable) ? 1 : 0);
     for (size_t i = 0; i < n_collectors; i++)
         collectors[i].fn(out, collectors[i].arg);
 }

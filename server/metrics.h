@@ -40,6 +40,12 @@ void metrics_record_batch(size_t n_chains, uint64_t latency_ns, bool streaming);
 void metrics_record_rpc_error(int code);
 
 /* A collector appends gauge families at scrape time. */
+/* metrics_set_deny_list_durable sets certval_deny_list_durable: 1 (the
+ * default) while every deny-list change is kept on stable storage, 0 when
+ * a change could not be (no state_dir, or the state folder is unwritable).
+ * Any thread. */
+void metrics_set_deny_list_durable(bool durable);
+
 typedef void (*metrics_collector_fn)(struct mbuf *out, void *arg);
 
 /* metrics_add_collector registers |fn| (at most 16). Not thread-safe: call

@@ -71,6 +71,27 @@ int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char 
              char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
              size_t errlen);
 
+#define CRL_PUSH_EXPIRED (-2)   /* crl_push_admin: past nextUpdate, not forced */
+#define CRL_PUSH_NOT_FOUND (-3) /* crl_withdraw: no pushed CRL for that issuer */
+
+/* crl_push_admin is crl_push for the admin API: a CRL past its nextUpdate
+ * is refused (CRL_PUSH_EXPIRED) as the fetcher refuses it, unless |force|;
+ * with |force| an older CRL (lower cRLNumber) is accepted too, and kept as
+ * STATE/crls/forced-*.crl, which loads over newer files at reload and
+ * restart until a newer CRL is accepted or it is withdrawn. Admin thread. */
+int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force, char *issuer,
+                   size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+                   size_t errlen);
+
+/* crl_withdraw takes the CRL pushed for |issuer| (one-line name, as status
+ * reports it) out of force: its state files are removed and the CRLs of
+ * that issuer from the configured files, folder and fetches are read aside
+ * and made current in one publication (|out_restored| of them, 0 = the
+ * issuer then has no CRL). CRL_PUSH_NOT_FOUND when no pushed CRL is in
+ * force for it; -1 with |err| on failure. Admin thread. */
+int crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restored, char *err,
+                 size_t errlen);
+
 /* crl_last_error copies the last refusal of a CRL (load or push) into |buf|
  * ("" when none). Thread-safe. */
 void crl_last_error(char *buf, size_t cap);

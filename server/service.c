@@ -18,6 +18,7 @@
 
 #include "audit.h"
 #include "certval/v1/certval.pb-c.h"
+#include "claims.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -45,6 +46,7 @@ struct slice {
 struct batch {
     struct vcall *vc;
     Certval__V1__ValidateRequest *req;
+    struct claims *claims; /* wire lengths of the claims; NULL = their strlen */
     struct snapshot *snap;
     int64_t now;
     uint64_t received_ns; /* CLOCK_MONOTONIC at receipt, for the latency histogram */
@@ -84,6 +86,7 @@ static void batch_free(struct batch *b)
         return;
     if (b->req != NULL)
         certval__v1__validate_request__free_unpacked(b->req, NULL);
+    claims_free(b->claims);
     snapshot_release(b->snap);
     free(b->verdicts);
     free(b->done);
@@ -237,20 +240,16 @@ static void chain_input_from(struct chain_input *in, struct cv_bytes *certs,
     in->id = cr->id;
     in->certs = certs;
     in->n_certs = cr->n_certificates;
-    in->tenant_id.data = (const uint8_t *)cr->tenant_id;
-    in->tenant_id.len = cr->tenant_id != NULL ? strlen(cr->tenant_id) : 0;
-    in->device_id.data = (const uint8_t *)cr->device_id;
-    in->device_id.len = cr->device_id != NULL ? strlen(cr->device_id) : 0;
-    in->user_id.data = (const uint8_t *)cr->user_id;
-    in->user_id.len = cr->user_id != NULL ? strlen(cr->user_id) : 0;
 }
 
 static void record(const struct batch *b, size_t i)
 {
     const Certval__V1__ChainRequest *cr = b->req->chains[i];
+    struct chain_input in;
 
+    claims_apply(&in, b->claims, i, cr);
     metrics_record_verdict(&b->verdicts[i], cr->tenant_id);
-    audit_verdict(&b->verdicts[i], cr->tenant_id, cr->device_id, cr->user_id);
+    audit_verdict(&b->verdicts[i], in.tenant_id, in.device_id, in.user_id);
 }
 
 /* Runs validator_check_chain, or with |cached_only| validator_check_cached;
@@ -275,6 +274,7 @@ static bool validate_one(struct batch *b, size_t i, bool cached_only)
         }
     }
     chain_input_from(&in, certs, cr);
+    claims_apply(&in, b->claims, i, cr);
     if (cached_only)
         answered = validator_check_cached(b->snap->validator, src, &b->verdicts[i], &in, b->now);
     else
@@ -358,7 +358,8 @@ static unsigned slices_for(const struct server *srv, size_t n_chains)
     return want < workers ? (unsigned)want : workers;
 }
 
-static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req)
+static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
+                           struct claims *claims)
 {
     struct server *srv = vc->base.tr->srv;
     struct snapshot *snap = snapshot_acquire();
@@ -367,6 +368,7 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req)
     unsigned n_slices;
 
     if (snap == NULL) {
+        claims_free(claims);
         certval__v1__validate_request__free_unpacked(req, NULL);
         vcall_fail(vc, GRPC_STATUS_UNAVAILABLE, "no configuration loaded");
         return;
@@ -374,6 +376,7 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req)
     if (req->n_chains > srv->limits.max_chains_per_batch) {
         snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
                  req->n_chains, srv->limits.max_chains_per_batch);
+        claims_free(claims);
         certval__v1__validate_request__free_unpacked(req, NULL);
         snapshot_release(snap);
         vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
@@ -381,6 +384,10 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req)
     }
     n_slices = slices_for(srv, req->n_chains);
     b = batch_new(vc, req, snap, n_slices);
+    if (b != NULL)
+        b->claims = claims;
+    else
+        claims_free(claims);
     if (b == NULL) {
         certval__v1__validate_request__free_unpacked(req, NULL);
         snapshot_release(snap);
@@ -398,7 +405,8 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req)
 
 /* ---- receiving ---- */
 
-static Certval__V1__ValidateRequest *unpack_request(grpc_byte_buffer *bb)
+static Certval__V1__ValidateRequest *unpack_request(grpc_byte_buffer *bb,
+                                                    struct claims **out_claims)
 {
     grpc_byte_buffer_reader reader;
     Certval__V1__ValidateRequest *req;
@@ -410,6 +418,11 @@ static Certval__V1__ValidateRequest *unpack_request(grpc_byte_buffer *bb)
     grpc_byte_buffer_reader_destroy(&reader);
     req = certval__v1__validate_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
                                                 GRPC_SLICE_START_PTR(s));
+    if (req != NULL &&
+        claims_scan(out_claims, req, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)) < 0) {
+        certval__v1__validate_request__free_unpacked(req, NULL); /* out of memory */
+        req = NULL;
+    }
     grpc_slice_unref(s);
     return req;
 }
@@ -418,6 +431,7 @@ static void recv_done(struct tag *t, bool ok)
 {
     struct vcall *vc = container_of(t, struct vcall, recv_tag);
     Certval__V1__ValidateRequest *req;
+    struct claims *claims = NULL;
     grpc_byte_buffer *bb = vc->recv_buf;
 
     vc->recv_buf = NULL;
@@ -437,14 +451,14 @@ static void recv_done(struct tag *t, bool ok)
             vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT, "no request message");
         return;
     }
-    req = unpack_request(bb);
+    req = unpack_request(bb, &claims);
     grpc_byte_buffer_destroy(bb);
     if (req == NULL) {
         vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT,
                    "request is not a valid certval.v1.ValidateRequest");
         return;
     }
-    dispatch_batch(vc, req);
+    dispatch_batch(vc, req, claims);
 }
 
 static void vcall_recv_next(struct vcall *vc)

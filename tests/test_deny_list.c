@@ -473,3 +473,43 @@ Test(deny_list, readers_race_writer, .timeout = 120)
     cr_assert_eq(deny_list_generation(r.d), 2 * RACE_CHANGES - 1);
     deny_list_free(r.d);
 }
+
+#include <sys/stat.h> /* mkdir, for the store test only */
+
+/* With a store, a change is in the file before it is in force, and a
+ * change the file cannot take is not made at all. */
+Test(deny_list, store_is_written_before_a_change_takes_effect)
+{
+    struct deny_list *d = deny_list_new(), *back = deny_list_new();
+    uint8_t leaf[32], leaf2[32];
+    char path[256], tmp[300], err[512];
+
+    fill(leaf, 0x42);
+    fill(leaf2, 0x43);
+    tmp_path(path, sizeof(path), "deny-list.txt");
+    cr_assert_eq(deny_list_set_store(d, path, err, sizeof(err)), 0);
+    cr_assert_eq(deny_list_add_leaf(d, leaf, "stolen", T0, 0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(deny_list_load(back, path, T0, err, sizeof(err)), 0, "%s", err);
+    cr_assert(deny_list_match_leaf(back, leaf, T0, NULL, 0), "the add is not in the file");
+
+    /* A folder where the temporary file must go: the write fails. */
+    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+    cr_assert_eq(mkdir(tmp, 0700), 0);
+    err[0] = '\0';
+    cr_assert_eq(deny_list_add_leaf(d, leaf2, "lost", T0, 0, err, sizeof(err)), DENY_LIST_ESTORE);
+    cr_assert(strstr(err, ".tmp") != NULL, "%s", err);
+    cr_assert_not(deny_list_match_leaf(d, leaf2, T0, NULL, 0), "refused add is in force");
+    cr_assert_eq(deny_list_count(d), 1);
+    cr_assert_eq(deny_list_remove_leaf(d, leaf, err, sizeof(err)), DENY_LIST_ESTORE);
+    cr_assert(deny_list_match_leaf(d, leaf, T0, NULL, 0), "refused remove took effect");
+    uint64_t gen = deny_list_generation(d);
+
+    /* Fixed: the next change is stored, the refused ones never were. */
+    cr_assert_eq(rmdir(tmp), 0);
+    cr_assert_eq(deny_list_remove_leaf(d, leaf, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(deny_list_generation(d), gen + 1);
+    cr_assert_eq(deny_list_load(back, path, T0, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(deny_list_count(back), 0);
+    deny_list_free(back);
+    deny_list_free(d);
+}

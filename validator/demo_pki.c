@@ -370,20 +370,36 @@ static int demo_write_yaml(struct demo_state *st, const char *listen)
     return 0;
 }
 
+/* demo_serial_hex writes |serial| as its DER content octets in hex, two
+ * digits per octet: the form verdicts, the audit log and certvalctl print
+ * (a leading zero nibble is kept). */
+static void demo_serial_hex(char out[19], uint64_t serial)
+{
+    int first = 7;
+
+    while (first > 0 && ((serial >> (8 * first)) & 0xff) == 0)
+        first--;
+    /* DER INTEGER: a positive value whose top bit is set gets a 00 octet. */
+    size_t o = ((serial >> (8 * first)) & 0x80) ? (size_t)snprintf(out, 19, "00") : 0;
+    for (int i = first; i >= 0 && o + 2 < 19; i--)
+        o += (size_t)snprintf(out + o, 19 - o, "%02x", (unsigned)((serial >> (8 * i)) & 0xff));
+}
+
 static void demo_readme_leaves(FILE *fp, const struct demo_state *st)
 {
     fprintf(fp, "%-30s %-8s %-8s %-18s %s\n", "chain file", "tenant", "device", "serial (hex)",
             "expected verdict");
     for (size_t i = 0; i < DEMO_N_LEAVES; i++) {
         const struct demo_leaf *l = &demo_leaves[i];
-        char chain[64];
+        char chain[64], serial[19];
 
         snprintf(chain, sizeof(chain), "%s-chain.pem", l->file);
-        fprintf(fp, "%-30s %-8s %-8s %-18llx %s\n", chain, l->tenant, l->claim_device,
-                (unsigned long long)st->leaf_serial[i], l->verdict);
+        demo_serial_hex(serial, st->leaf_serial[i]);
+        fprintf(fp, "%-30s %-8s %-8s %-18s %s\n", chain, l->tenant, l->claim_device, serial,
+                l->verdict);
     }
     fprintf(fp, "%-30s %-8s %-8s %-18s %s\n", "malformed.der", "acme", "any", "-",
-            "DENY MALFORMED (not DER)");
+            "DENY MALFORMED (not DER; send it with certvalctl validate --raw)");
 }
 
 static int demo_write_readme(struct demo_state *st, const char *listen)

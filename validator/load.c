@@ -11,8 +11,10 @@
 #include <openssl/err.h>
 #include <openssl/pem.h>
 
-/* read_file reads |path| whole into a new buffer (caller frees). */
-static int read_file(uint8_t **out, size_t *out_len, const char *path, char *err, size_t errlen)
+/* read_file reads |path| whole, at most |max| bytes, into a new buffer
+ * (caller frees). */
+static int read_file(uint8_t **out, size_t *out_len, const char *path, size_t max, char *err,
+                     size_t errlen)
 {
     FILE *f = NULL;
     uint8_t *buf = NULL;
@@ -29,10 +31,10 @@ static int read_file(uint8_t **out, size_t *out_len, const char *path, char *err
         if (len == cap) {
             size_t ncap = cap ? cap * 2 : 8192;
             uint8_t *nbuf;
-            if (ncap > CV_MAX_FILE_BYTES + 1)
-                ncap = CV_MAX_FILE_BYTES + 1;
+            if (ncap > max + 1)
+                ncap = max + 1;
             if (ncap == cap) {
-                snprintf(err, errlen, "%s: larger than %u bytes", path, CV_MAX_FILE_BYTES);
+                snprintf(err, errlen, "%s: larger than %zu bytes", path, max);
                 goto err;
             }
             nbuf = realloc(buf, ncap);
@@ -206,7 +208,7 @@ int cv_load_certs(STACK_OF(X509) **out, const char *path, char *err, size_t errl
     int rc;
 
     *out = NULL;
-    if (read_file(&buf, &len, path, err, errlen) != 0)
+    if (read_file(&buf, &len, path, CV_MAX_FILE_BYTES, err, errlen) != 0)
         return -1;
     rc = cv_certs_from_mem(out, buf, len, path, err, errlen);
     free(buf);
@@ -220,7 +222,7 @@ int cv_load_crls(STACK_OF(X509_CRL) **out, const char *path, char *err, size_t e
     int rc;
 
     *out = NULL;
-    if (read_file(&buf, &len, path, err, errlen) != 0)
+    if (read_file(&buf, &len, path, CV_MAX_CRL_FILE_BYTES, err, errlen) != 0)
         return -1;
     rc = crls_from_mem(out, buf, len, path, err, errlen);
     free(buf);

@@ -586,6 +586,39 @@ static int check_profile_rules(struct check *c)
     return 0;
 }
 
+/* label_profile: after a path failure (EXPIRED, ...), names in the verdict
+ * the profile whose issuer set holds the CA that signed the leaf, so the
+ * verdict and the audit line still say which kind of certificate failed.
+ * A label only: no decision depends on it, and a leaf whose signature does
+ * not verify under that CA gets none. */
+static void label_profile(struct check *c)
+{
+    X509 *leaf = c->certs[0];
+
+    for (size_t i = 0; i < c->v->n_profiles; i++) {
+        const struct vprofile *p = &c->v->profiles[i];
+
+        for (size_t j = 0; j < sk_X509_num(p->issuers); j++) {
+            X509 *ca = sk_X509_value(p->issuers, j);
+            EVP_PKEY *key;
+            int ok;
+
+            if (X509_NAME_cmp(X509_get_subject_name(ca), X509_get_issuer_name(leaf)) != 0)
+                continue;
+            key = X509_get_pubkey(ca);
+            ok = key != NULL && X509_verify(leaf, key) == 1;
+            EVP_PKEY_free(key);
+            if (ok) {
+                c->out->kind = p->kind;
+                snprintf(c->out->profile, sizeof(c->out->profile), "%s", p->name);
+                ERR_clear_error();
+                return;
+            }
+        }
+    }
+    ERR_clear_error();
+}
+
 static const char *role(size_t depth)
 {
     return depth == 0 ? "leaf" : "intermediate";
@@ -898,13 +931,16 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
     return true;
 }
 
-/* The verdict cache step: true when |out| was answered from the cache.
- * Leaves the key in |key| for a later put, and |out| initialised. */
+/* The verdict cache step: true when |out| was answered from the cache, or
+ * denied because a claim is not text (cv_claims_check). Leaves the key in
+ * |key| for a later put, and |out| initialised. */
 static bool try_cache(const struct validator *v, const struct revocation_sources *src,
                       struct verdict *out, const struct chain_input *in, int64_t now,
                       uint8_t key[32], struct vc_revocation_refs *refs)
 {
     verdict_init(out, in->id);
+    if (cv_claims_check(out, in) != 0)
+        return true; /* answered: DENY MALFORMED, before any lookup by claim */
     if (src->cache == NULL)
         return false;
     verdict_cache_key(key, in, v->version);
@@ -944,8 +980,12 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
     if (parse_input(&c) != 0)
         goto done;
     leaf_facts(&c);
-    if (validate_path(&c, now) != 0 || match_profile(&c) != 0 || check_profile_rules(&c) != 0 ||
-        build_refs(&c, &refs) != 0 ||
+    if (validate_path(&c, now) != 0) {
+        if (out->reason != REASON_INTERNAL_ERROR)
+            label_profile(&c);
+        goto done;
+    }
+    if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 || build_refs(&c, &refs) != 0 ||
         check_revocation(&c, src, &refs, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);

@@ -13,9 +13,13 @@
 
 #include "validator.h"
 
-/* Largest certificate or CRL file cv_load_* accept: a CA bundle of a few
+/* Largest certificate file cv_load_certs accepts: a CA bundle of a few
  * hundred certificates fits, a runaway file does not. */
 #define CV_MAX_FILE_BYTES (16u * 1024u * 1024u)
+/* Largest CRL file cv_load_crls accepts: the server's default admin push
+ * limit (admin.max_message_bytes), so certvalctl reads every CRL the
+ * server can be given (a 1,000,000-entry CRL is about 49 MB). */
+#define CV_MAX_CRL_FILE_BYTES (256u * 1024u * 1024u)
 
 /* ---- load.c ---- */
 
@@ -31,6 +35,11 @@ int cv_stack_append_certs(STACK_OF(X509) *to, const STACK_OF(X509) *from);
 /* cv_asn1_time_to_unix converts an ASN1_TIME (UTCTime or GeneralizedTime in
  * the DER form RFC 5280 4.1.2.5 requires) to Unix seconds. Returns 0 or -1. */
 int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
+
+/* cv_claims_check denies |out| MALFORMED, with which claim and byte in the
+ * detail, when the tenant, device or user id of |in| holds a NUL byte or is
+ * not valid UTF-8 (validator/claims.c); -1 then, else 0. Thread-safe. */
+int cv_claims_check(struct verdict *out, const struct chain_input *in);
 
 /* ---- pathval.c ---- */
 
