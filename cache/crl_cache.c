@@ -362,6 +362,8 @@ static enum crl_status snapshot_status(const struct crl_snapshot *s, uint64_t ha
     info->next_update = s->next_update;
     info->crl_number_low = s->crl_number_low;
     info->scope = s->scope;
+    info->sig_nid = s->sig_nid;
+    info->has_crl_number = s->has_crl_number;
     /* RFC 5280 5.2 / 5.3: a CRL with a critical extension we cannot process
      * must not be used for any certificate, listed or not. */
     if (s->flags != 0 || now < s->this_update)
@@ -430,6 +432,8 @@ static enum crl_status group_status(const struct crl_cache *c, const struct crl_
     info->next_update = full->next_update;
     info->crl_number_low = full->crl_number_low;
     info->scope = full->scope;
+    info->sig_nid = full->sig_nid;
+    info->has_crl_number = full->has_crl_number;
     if (full->flags != 0 || now < full->this_update)
         return CRL_STATUS_UNUSABLE;
     if (delta != NULL && delta_applies(delta, full) && delta->flags == 0 &&
@@ -555,6 +559,7 @@ static void crl_info_fill(const struct crl_cache *c, const struct crl_snapshot *
     o->this_update = s->this_update;
     o->next_update = s->next_update;
     o->has_crl_number = s->has_crl_number;
+    o->sig_nid = s->sig_nid;
     memcpy(o->crl_number, s->crl_number, s->crl_number_len);
     o->crl_number_len = s->crl_number_len;
     o->crl_number_low = s->crl_number_low;
@@ -831,6 +836,7 @@ static void header_only(struct crl_snapshot *s, const struct crl_parsed *p)
     s->delta = p->delta;
     memcpy(s->scope_id, p->scope_id, sizeof(s->scope_id));
     s->has_crl_number = p->has_crl_number;
+    s->sig_nid = p->sig_nid;
     s->crl_number_len = (uint8_t)p->crl_number_len;
     memcpy(s->crl_number, p->crl_number, p->crl_number_len);
 }

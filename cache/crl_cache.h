@@ -52,6 +52,11 @@ struct crl_check_info {
      * CRL). The status is then CRL_STATUS_UNUSABLE; a caller holding the
      * certificate should run the full check (validator/revocation.c). */
     bool needs_cert;
+    /* Of the complete CRL that decided, for a caller's own policy (the
+     * verdict cache's re-check): its signatureAlgorithm NID and whether it
+     * carries a cRLNumber. */
+    int sig_nid;
+    bool has_crl_number;
 };
 
 #define CRL_SCOPE_ONLY_USER_CERTS 0x1u    /* IDP onlyContainsUserCerts */
@@ -213,6 +218,7 @@ struct crl_cache_crl {
     int64_t this_update;
     int64_t next_update; /* 0 = none */
     bool has_crl_number;
+    int sig_nid;            /* signatureAlgorithm as a NID; NID_undef when unknown */
     uint8_t crl_number[20]; /* minimal big-endian */
     size_t crl_number_len;
     uint64_t crl_number_low;

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <openssl/nid.h>
+#include <openssl/obj.h>
 #include <openssl/sha.h>
 
 #include "crl_cache.h"
@@ -226,8 +228,13 @@ static int next_extension(CBS *exts, CBS *oid, int *critical, CBS *value)
 static int crl_extension(struct crl_parsed *out, CBS *oid, int critical, CBS *value, char *err,
                          size_t errlen)
 {
-    if (OID_IS(oid, oid_crl_number))
+    if (OID_IS(oid, oid_crl_number)) {
+        /* RFC 5280 5.2.3: "a non-critical extension"; a CA that marks it
+         * critical does not follow the profile: the CRL is unusable. */
+        if (critical)
+            out->flags |= CRL_PF_UNKNOWN_CRITICAL;
         return parse_crl_number(out, value, err, errlen);
+    }
     if (OID_IS(oid, oid_idp))
         return parse_idp(out, value, err, errlen);
     if (OID_IS(oid, oid_delta_indicator))
@@ -371,6 +378,15 @@ int crl_parse_der(struct crl_parsed *out, const uint8_t *der, size_t len, char *
     }
     out->sig = bits;
     out->reasons = CRL_REASONS_ALL;
+    {
+        /* The digest decides whether a profile's algorithm policy
+         * accepts the CRL (validator/revocation.c). */
+        CBS alg = out->sig_alg, seq, oid;
+        out->sig_nid = CBS_get_asn1(&alg, &seq, CBS_ASN1_SEQUENCE) &&
+                               CBS_get_asn1(&seq, &oid, CBS_ASN1_OBJECT)
+                           ? OBJ_cbs2nid(&oid)
+                           : NID_undef;
+    }
     return parse_tbs(out, out->tbs, err, errlen);
 }
 

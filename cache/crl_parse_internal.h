@@ -48,6 +48,7 @@ struct crl_parsed {
     CBS tbs;         /* TBSCertList element, tag and length included: the signed bytes */
     CBS tbs_sig_alg; /* TBSCertList.signature element */
     CBS sig_alg;     /* outer signatureAlgorithm element */
+    int sig_nid;     /* its algorithm as a NID; NID_undef when unknown */
     CBS sig;         /* signatureValue bits, without the unused-bits octet */
     CBS issuer;      /* issuer Name element */
     int64_t this_update;

@@ -209,6 +209,7 @@ static void copy_header(struct crl_snapshot *s, const struct crl_parsed *p)
     s->this_update = p->this_update;
     s->next_update = p->next_update;
     s->has_crl_number = p->has_crl_number;
+    s->sig_nid = p->sig_nid;
     s->crl_number_len = (uint8_t)p->crl_number_len;
     memcpy(s->crl_number, p->crl_number, p->crl_number_len);
     for (size_t i = 0; i < p->crl_number_len; i++)

@@ -41,6 +41,7 @@ struct crl_snapshot {
     uint8_t crl_number[CRL_NUMBER_MAX];
     uint8_t crl_number_len;
     bool has_crl_number;
+    int sig_nid;           /* signatureAlgorithm as a NID; NID_undef when unknown */
     uint64_t crl_number_low;
     uint32_t flags;   /* enum crl_parse_flag; nonzero = UNUSABLE */
     uint32_t scope;   /* CRL_SCOPE_* */

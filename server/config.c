@@ -117,6 +117,10 @@ struct raw_profile {
     int *revocation;
     uint32_t *crl_grace_seconds;
     int *on_stale;
+    int *algorithms;
+    uint32_t *min_rsa_bits;
+    bool *compat;
+    uint32_t *max_depth;
 };
 
 struct raw_metrics {
@@ -191,6 +195,11 @@ static const cyaml_strval_t cfg_revocation_strings[] = {
 static const cyaml_strval_t cfg_stale_strings[] = {
     {"deny", STALE_FAIL_CLOSED},
     {"allow", STALE_ALLOW_WARN},
+};
+
+static const cyaml_strval_t cfg_algorithms_strings[] = {
+    {"strict", ALGORITHMS_STRICT},
+    {"legacy", ALGORITHMS_LEGACY},
 };
 
 static const cyaml_schema_field_t cfg_listen_fields[] = {
@@ -286,6 +295,11 @@ static const cyaml_schema_field_t cfg_profile_fields[] = {
     CYAML_FIELD_UINT_PTR("crl_grace_seconds", OPT_PTR, struct raw_profile, crl_grace_seconds),
     CYAML_FIELD_ENUM_PTR("on_stale", OPT_PTR | CYAML_FLAG_STRICT, struct raw_profile, on_stale,
                          cfg_stale_strings, CYAML_ARRAY_LEN(cfg_stale_strings)),
+    CYAML_FIELD_ENUM_PTR("algorithms", OPT_PTR | CYAML_FLAG_STRICT, struct raw_profile, algorithms,
+                         cfg_algorithms_strings, CYAML_ARRAY_LEN(cfg_algorithms_strings)),
+    CYAML_FIELD_UINT_PTR("min_rsa_bits", OPT_PTR, struct raw_profile, min_rsa_bits),
+    CYAML_FIELD_BOOL_PTR("compat", OPT_PTR, struct raw_profile, compat),
+    CYAML_FIELD_UINT_PTR("max_depth", OPT_PTR, struct raw_profile, max_depth),
     CYAML_FIELD_END,
 };
 
@@ -1160,6 +1174,28 @@ static int cfg_build_profile_ids(struct cfg_ctx *ctx, struct profile_config *p,
     return 0;
 }
 
+/* cfg_build_profile_conformance reads the strict-rule switches
+ * (docs/conformance.md): algorithms, min_rsa_bits, compat, max_depth.
+ * 0 for min_rsa_bits and max_depth keeps the validator's defaults (2048,
+ * or 1024 under legacy; trust.max_depth). */
+static int cfg_build_profile_conformance(struct cfg_ctx *ctx, struct profile_config *p,
+                                         const struct raw_profile *r, const char *base)
+{
+    char yp[CFG_YPATH_MAX];
+
+    p->conformance.algorithms =
+        r->algorithms != NULL ? (enum algorithm_policy) * r->algorithms : ALGORITHMS_STRICT;
+    p->conformance.compat = r->compat != NULL && *r->compat;
+    cfg_ypath(yp, sizeof(yp), base, ".min_rsa_bits");
+    if (r->min_rsa_bits != NULL &&
+        cfg_uint(ctx, &p->conformance.min_rsa_bits, r->min_rsa_bits, yp, 0, 1024, 16384) != 0)
+        return -1;
+    cfg_ypath(yp, sizeof(yp), base, ".max_depth");
+    if (r->max_depth != NULL && cfg_uint(ctx, &p->max_depth, r->max_depth, yp, 0, 2, 32) != 0)
+        return -1;
+    return 0;
+}
+
 static int cfg_build_profile_policy(struct cfg_ctx *ctx, struct profile_config *p,
                                     const struct raw_profile *r, const char *base)
 {
@@ -1185,7 +1221,7 @@ static int cfg_build_profile_policy(struct cfg_ctx *ctx, struct profile_config *
     p->revocation =
         r->revocation != NULL ? (enum revocation_scope) * r->revocation : REVOCATION_LEAF;
     p->on_stale = r->on_stale != NULL ? (enum stale_policy) * r->on_stale : STALE_FAIL_CLOSED;
-    return 0;
+    return cfg_build_profile_conformance(ctx, p, r, base);
 }
 
 static int cfg_build_profile(struct cfg_ctx *ctx, struct profile_config *p,

@@ -1,6 +1,7 @@
 /* certvalctl verify / check-trust / inspect: the validation core from the
  * command line, with no server involved. Exit status: 0 valid, 1 invalid,
  * 2 usage or I/O error (ctl.h). */
+#include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
@@ -65,6 +66,22 @@ static int parse_time(int64_t *out, const char *s)
     return 0;
 }
 
+/* parse_uint reads a decimal in [min, max]. */
+static int parse_uint(uint32_t *out, const char *s, uint32_t min, uint32_t max, const char *option)
+{
+    char *end = NULL;
+    unsigned long v;
+
+    errno = 0;
+    v = strtoul(s, &end, 10);
+    if (errno != 0 || end == s || *end != '\0' || s[0] == '-' || v < min || v > max) {
+        fprintf(stderr, "bad %s \"%s\": want %u..%u\n", option, s, min, max);
+        return -1;
+    }
+    *out = (uint32_t)v;
+    return 0;
+}
+
 struct choice {
     const char *name;
     int value;
@@ -109,6 +126,17 @@ static int parse_crl_check(enum crl_check_mode *out, const char *s)
     if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--crl-check") != 0)
         return -1;
     *out = (enum crl_check_mode)v;
+    return 0;
+}
+
+static int parse_algorithms(enum algorithm_policy *out, const char *s)
+{
+    static const struct choice c[] = {{"strict", ALGORITHMS_STRICT}, {"legacy", ALGORITHMS_LEGACY}};
+    int v;
+
+    if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--algorithms") != 0)
+        return -1;
+    *out = (enum algorithm_policy)v;
     return 0;
 }
 
@@ -281,7 +309,8 @@ static int check_revocation(struct path_result *res, const struct ctl_opts *o,
     if (revocation_check_chain(&v, NULL, &src, res->chain,
                                o->path.crl_check == CRL_CHECK_ALL ? REVOCATION_ALL
                                                                   : REVOCATION_LEAF,
-                               0, STALE_FAIL_CLOSED, o->path.at, untrusted) != 0) {
+                               0, STALE_FAIL_CLOSED, o->path.at, untrusted,
+                               &o->path.conformance) != 0) {
         res->valid = false;
         res->reason = v.reason;
         snprintf(res->detail, sizeof(res->detail), "%s", v.detail);
@@ -361,7 +390,9 @@ static void verify_usage(FILE *f)
     fprintf(f, "usage: certvalctl verify [--anchor FILE]... [--untrusted FILE]... [--crl FILE]...\n"
                "         [--at UNIX_TIME] [--crl-check none|leaf|all] [--policy OID]...\n"
                "         [--explicit-policy] [--inhibit-policy-mapping] [--inhibit-any-policy]\n"
-               "         [--purpose client|server|any] [--hostname NAME] CERT\n"
+               "         [--purpose client|server|any] [--hostname NAME] [--ip ADDR]\n"
+               "         [--email ADDR] [--algorithms strict|legacy] [--min-rsa-bits N] [--compat]\n"
+               "         [--max-depth N] CERT\n"
                "Prints OK or FAIL <REASON>: <detail>. Files are PEM (several objects) or DER.\n");
 }
 
@@ -379,6 +410,12 @@ int ctl_verify_main(int argc, char **argv)
         {"inhibit-any-policy", no_argument, NULL, 'A'},
         {"purpose", required_argument, NULL, 'P'},
         {"hostname", required_argument, NULL, 'H'},
+        {"ip", required_argument, NULL, 'I'},
+        {"email", required_argument, NULL, 'm'},
+        {"algorithms", required_argument, NULL, 'G'},
+        {"min-rsa-bits", required_argument, NULL, 'R'},
+        {"compat", no_argument, NULL, 'K'},
+        {"max-depth", required_argument, NULL, 'D'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -393,6 +430,14 @@ int ctl_verify_main(int argc, char **argv)
         int bad = 0;
         switch (ch) {
         case 'a': bad = add_item(o.anchors, &o.n_anchors, optarg, "--anchor"); break;
+        case 'I': o.path.ip = optarg; break;
+        case 'm': o.path.email = optarg; break;
+        case 'G': bad = parse_algorithms(&o.path.conformance.algorithms, optarg); break;
+        case 'R':
+            bad = parse_uint(&o.path.conformance.min_rsa_bits, optarg, 512, 16384, "--min-rsa-bits");
+            break;
+        case 'K': o.path.conformance.compat = true; break;
+        case 'D': bad = parse_uint(&o.path.max_depth, optarg, 1, 32, "--max-depth"); break;
         case 'u': bad = add_item(o.untrusted, &o.n_untrusted, optarg, "--untrusted"); break;
         case 'c': bad = add_item(o.crls, &o.n_crls, optarg, "--crl"); break;
         case 'p': bad = add_item(o.policies, &o.n_policies, optarg, "--policy"); break;
@@ -416,6 +461,13 @@ int ctl_verify_main(int argc, char **argv)
                                          : "exactly one CERT is required\n");
         verify_usage(stderr);
         return CTL_USAGE;
+    }
+    if (o.path.ip != NULL) {
+        uint8_t buf[16];
+        if (inet_pton(AF_INET, o.path.ip, buf) != 1 && inet_pton(AF_INET6, o.path.ip, buf) != 1) {
+            fprintf(stderr, "bad --ip \"%s\": want an IPv4 or IPv6 address\n", o.path.ip);
+            return CTL_USAGE;
+        }
     }
     if (o.path.hostname != NULL && o.path.purpose != PURPOSE_SERVER) {
         fprintf(stderr, "--hostname needs --purpose server\n");

@@ -107,7 +107,8 @@ static struct path_result pkits_case(const char *const *names, size_t n)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     STACK_OF(X509) *leaf = NULL;
-    struct path_options o = {.at = PKITS_AT, .purpose = PURPOSE_ANY};
+    struct path_options o = {.at = PKITS_AT, .purpose = PURPOSE_ANY,
+                             .conformance = {.algorithms = ALGORITHMS_LEGACY, .compat = true}};
     struct path_result res;
     char path[256];
 

@@ -12,10 +12,16 @@
  *    OpenSSL 1.0.2 "alternative chain" step only when the chain does not end
  *    at a trust anchor). When a built chain fails on a certificate that has
  *    another candidate with the same subject (a cross-signed intermediate,
- *    a re-keyed or rotated anchor), the culprit is excluded and the build is
- *    re-run, at most max_path_attempts times. */
+ *    a bridge CA's path, a re-keyed or rotated anchor), the culprit
+ *    (path_building.c) is excluded and the build is re-run, at most
+ *    max_path_attempts times;
+ *  - certval's own rules on every chain X509_verify_cert accepts
+ *    (pathval_post_check: algorithm_policy.c, rfc5280_rules.c,
+ *    name_constraints.c; hostname.c for an expected host name), a failure
+ *    counting as a failed candidate. */
 #include "validator_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -108,21 +114,58 @@ err:
     return NULL;
 }
 
-/* time_within: |t| <= |at| + |skew| (before) or |t| >= |at| - |skew|. */
+static const char *depth_role(int depth, int chain_len, bool top_trusted)
+{
+    if (depth == 0)
+        return "leaf";
+    if (depth == chain_len - 1 && top_trusted)
+        return "anchor";
+    return "intermediate";
+}
+
+enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_reason reason,
+                                        const STACK_OF(X509) *chain, size_t depth,
+                                        const char *fmt, ...)
+{
+    X509 *x = depth < sk_X509_num(chain) ? sk_X509_value(chain, depth) : NULL;
+    char name[112] = "?";
+    va_list ap;
+    int n;
+
+    if (x != NULL)
+        X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+    f->reason = reason;
+    f->depth = (int)depth;
+    /* A chain X509_verify_cert accepted ends at an anchor. */
+    n = snprintf(f->detail, sizeof(f->detail), "%s at depth %zu (%s): ",
+                 depth_role((int)depth, (int)sk_X509_num(chain), true), depth, name);
+    if (n < 0 || (size_t)n >= sizeof(f->detail))
+        return reason;
+    va_start(ap, fmt);
+    vsnprintf(f->detail + n, sizeof(f->detail) - (size_t)n, fmt, ap);
+    va_end(ap);
+    return reason;
+}
+
+/* skew_excuses: a validity error the clock skew (or notAfter's own second)
+ * excuses: notBefore <= at + skew, or notAfter >= at - skew. notAfter is
+ * inclusive (RFC 5280 4.1.2.5: "valid ... through notAfter"), while
+ * X509_cmp_time calls a certificate expired at exactly its notAfter. */
 static bool skew_excuses(X509_STORE_CTX *ctx, int err, const struct pathval_cb_state *st)
 {
     X509 *x = X509_STORE_CTX_get_current_cert(ctx);
     time_t t;
 
-    if (x == NULL || st->skew == 0)
+    if (x == NULL)
         return false;
-    if (err == X509_V_ERR_CERT_NOT_YET_VALID) {
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0) {
         t = st->at + (time_t)st->skew;
         return X509_cmp_time(X509_get0_notBefore(x), &t) <= 0;
     }
     if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
-        t = st->at - (time_t)st->skew;
-        return X509_cmp_time(X509_get0_notAfter(x), &t) >= 0;
+        /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
+        t = st->at - (time_t)st->skew - 1;
+        return X509_cmp_time(X509_get0_notAfter(x), &t) > 0;
     }
     return false;
 }
@@ -194,6 +237,16 @@ static int pathval_verify_cb(int ok, X509_STORE_CTX *ctx)
     if (ok)
         return 1;
     err = X509_STORE_CTX_get_error(ctx);
+    /* An iPAddress constraint: name_constraints.c checks it (and the SANs
+     * BoringSSL skipped after it) on the built path. */
+    /* A leaf without SANs under name constraints: name_constraints.c
+     * checks its CN as the SAN it stands for (CA/B BR 7.1.4.3). */
+    if (err == X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS ||
+        (err == X509_V_ERR_UNSUPPORTED_CONSTRAINT_TYPE &&
+         nc_after_first_ip_only_own_forms(X509_STORE_CTX_get_current_cert(ctx)))) {
+        X509_STORE_CTX_set_error(ctx, X509_V_OK);
+        return 1;
+    }
     if ((st != NULL && skew_excuses(ctx, err, st)) || dsa_excuses(ctx, err)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
         return 1;
@@ -342,15 +395,6 @@ static bool issuer_lacks_certsign(X509 *x, const STACK_OF(X509) *a, const STACK_
     return false;
 }
 
-static const char *depth_role(int depth, int chain_len, bool top_trusted)
-{
-    if (depth == 0)
-        return "leaf";
-    if (depth == chain_len - 1 && top_trusted)
-        return "anchor";
-    return "intermediate";
-}
-
 /* record_failure fills |res| from the failed |ctx|. */
 static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
                            const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted)
@@ -360,7 +404,7 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
     int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
     X509 *x = X509_STORE_CTX_get_current_cert(ctx);
-    char name[112] = "?";
+    char name[112] = "?", where[160];
     bool top_trusted = false;
 
     if (x == NULL && depth >= 0 && depth < n)
@@ -369,6 +413,16 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
         top_trusted = sk_X509_find(anchors, NULL, sk_X509_value(chain, (size_t)n - 1));
     if (x != NULL)
         X509_NAME_oneline(X509_get_subject_name(x), name, sizeof(name));
+    /* Errors about the path as a whole (no explicit policy, RFC 5280 6.1.5
+     * (g)) have no certificate: BoringSSL leaves the depth of the last
+     * certificate it looked at (or -1). Name the path, never "depth -1". */
+    if (e == X509_V_ERR_NO_EXPLICIT_POLICY)
+        depth = -1;
+    if (depth >= 0)
+        snprintf(where, sizeof(where), "%s at depth %d (%s)", depth_role(depth, n, top_trusted),
+                 depth, name);
+    else
+        snprintf(where, sizeof(where), "path of %d certificates", n);
     res->valid = false;
     res->reason = pathval_reason(e, x);
     if (res->reason == REASON_UNTRUSTED_ISSUER &&
@@ -376,9 +430,8 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         issuer_lacks_certsign(x, anchors, untrusted)) {
         res->reason = REASON_KEY_USAGE;
-        snprintf(res->detail, sizeof(res->detail),
-                 "%s at depth %d (%s): its issuer's keyUsage lacks keyCertSign",
-                 depth_role(depth, n, top_trusted), depth, name);
+        snprintf(res->detail, sizeof(res->detail), "%s: its issuer's keyUsage lacks keyCertSign",
+                 where);
         return;
     }
     if (res->reason == REASON_UNTRUSTED_ISSUER &&
@@ -386,88 +439,42 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         name_chaining_suspect(x, anchors, untrusted))
         res->reason = REASON_NAME_CHAINING;
-    snprintf(res->detail, sizeof(res->detail), "%s at depth %d (%s): %s%s",
-             depth_role(depth, n, top_trusted), depth, name, X509_verify_cert_error_string(e),
+    snprintf(res->detail, sizeof(res->detail), "%s: %s%s", where, X509_verify_cert_error_string(e),
              res->reason == REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
 }
 
-/* has_alternative: another candidate (not excluded) has |x|'s subject. */
-static bool has_alternative(X509 *x, const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl)
+enum verdict_reason pathval_post_check(struct pathval_failure *f,
+                                       const struct conformance_policy *pol,
+                                       const STACK_OF(X509) *chain)
 {
-    for (size_t i = 0; set != NULL && i < sk_X509_num(set); i++) {
-        X509 *c = sk_X509_value(set, i);
-        bool excluded = false;
-        if (c == x || X509_cmp(c, x) == 0)
-            continue;
-        for (size_t j = 0; j < n_excl; j++)
-            excluded = excluded || excl[j] == c;
-        if (!excluded && X509_NAME_cmp(X509_get_subject_name(c), X509_get_subject_name(x)) == 0)
-            return true;
-    }
-    return false;
+    enum verdict_reason r = algorithm_check_path(f, pol, chain);
+
+    if (r == REASON_OK)
+        r = rfc5280_check_path(f, pol, chain);
+    return r != REASON_OK ? r : nc_check_path(f, chain);
 }
 
-/* pick_culprit chooses the certificate of the failed chain to exclude on
- * the next attempt: the failing certificate itself, or for a signature
- * failure its issuer (a same-name issuer with another key), provided an
- * alternative with the same subject exists. Returns NULL when retrying
- * cannot help. The leaf is never excluded. */
-static X509 *pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
-                          const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl)
+/* run_post_checks: pathval_post_check, then the host name's wildcard
+ * rule (hostname.c) when a host name is expected. */
+static enum verdict_reason run_post_checks(struct pathval_failure *f,
+                                           const struct pathval_run *run,
+                                           const STACK_OF(X509) *chain)
 {
-    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    int e = X509_STORE_CTX_get_error(ctx);
-    int d = X509_STORE_CTX_get_error_depth(ctx);
-    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
-    int order[2] = {d, -1};
+    size_t n = sk_X509_num(chain);
+    enum verdict_reason r;
+    const char *why;
 
-    if (e == X509_V_ERR_CERT_SIGNATURE_FAILURE || e == X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY) {
-        order[0] = d + 1;
-        order[1] = d;
-    }
-    if (e == X509_V_ERR_OUT_OF_MEM || e == X509_V_ERR_CERT_REVOKED)
-        return NULL;
-    for (size_t k = 0; k < 2; k++) {
-        int p = order[k];
-        if (p <= 0 || p >= n)
-            continue;
-        X509 *c = sk_X509_value(chain, (size_t)p);
-        if (has_alternative(c, untrusted, excl, n_excl) || has_alternative(c, anchors, excl, n_excl))
-            return c;
-    }
-    return NULL;
-}
-
-/* filtered: a shallow copy of |set| without the excluded certificates, or
- * NULL (caller then uses |set|) when nothing is excluded from it. */
-static STACK_OF(X509) *filtered(const STACK_OF(X509) *set, X509 *const *excl, size_t n_excl,
-                                bool *oom)
-{
-    STACK_OF(X509) *out = NULL;
-    bool hit = false;
-
-    for (size_t i = 0; set != NULL && i < sk_X509_num(set) && !hit; i++)
-        for (size_t j = 0; j < n_excl && !hit; j++)
-            hit = sk_X509_value(set, i) == excl[j];
-    if (!hit)
-        return NULL;
-    out = sk_X509_new_null();
-    if (out == NULL) {
-        *oom = true;
-        return NULL;
-    }
-    for (size_t i = 0; i < sk_X509_num(set); i++) {
-        X509 *c = sk_X509_value(set, i);
-        bool drop = false;
-        for (size_t j = 0; j < n_excl; j++)
-            drop = drop || c == excl[j];
-        if (!drop && !sk_X509_push(out, c)) {
-            *oom = true;
-            sk_X509_free(out);
-            return NULL;
-        }
-    }
-    return out;
+    /* max_depth counts the anchor (validator.h). */
+    if (run->max_depth > 0 && n > (size_t)run->max_depth)
+        return pathval_failure_set(f, REASON_PATH_TOO_LONG, chain, n - 1,
+                                   "path has %zu certificates, limit max_depth=%d", n,
+                                   run->max_depth);
+    r = pathval_post_check(f, run->conformance, chain);
+    if (r != REASON_OK || run->hostname == NULL)
+        return r;
+    why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
+    return why == NULL ? REASON_OK
+                       : pathval_failure_set(f, REASON_NAME_MISMATCH, chain, 0, "%s", why);
 }
 
 /* setup_ctx applies |run| to a freshly initialised |ctx|. */
@@ -477,7 +484,10 @@ static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
     X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
 
     X509_VERIFY_PARAM_set_time(param, (time_t)run->at);
-    X509_VERIFY_PARAM_set_depth(param, run->max_depth);
+    /* One certificate more than allowed, so that an over-long candidate is
+     * built and refused as PATH_TOO_LONG by run_post_checks (and another,
+     * shorter one tried) rather than failing as "issuer not found". */
+    X509_VERIFY_PARAM_set_depth(param, run->max_depth + 1);
     if (!X509_VERIFY_PARAM_set_flags(param, run->flags))
         return -1;
     if (run->policies != NULL && sk_ASN1_OBJECT_num(run->policies) > 0 &&
@@ -485,8 +495,15 @@ static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
         return -1;
     if (run->purpose != 0 && !X509_STORE_CTX_set_purpose(ctx, run->purpose))
         return -1;
+    /* RFC 6125 6.4.4: the SAN only, never the subject's CN. */
+    X509_VERIFY_PARAM_set_hostflags(param, X509_CHECK_FLAG_NEVER_CHECK_SUBJECT);
     if (run->hostname != NULL &&
         !X509_VERIFY_PARAM_set1_host(param, run->hostname, strlen(run->hostname)))
+        return -1;
+    if (run->email != NULL &&
+        !X509_VERIFY_PARAM_set1_email(param, run->email, strlen(run->email)))
+        return -1;
+    if (run->ip != NULL && !X509_VERIFY_PARAM_set1_ip_asc(param, run->ip))
         return -1;
     if (run->crls != NULL)
         X509_STORE_CTX_set0_crls(ctx, run->crls);
@@ -529,19 +546,32 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         goto err;
     for (uint32_t i = 0; i < max; i++) {
         bool oom = false;
-        STACK_OF(X509) *u = filtered(untrusted, excl, n_excl, &oom);
-        STACK_OF(X509) *t = oom ? NULL : filtered(env->anchors, excl, n_excl, &oom);
+        STACK_OF(X509) *u = pathbuild_filtered(untrusted, excl, n_excl, &oom);
+        STACK_OF(X509) *t = oom ? NULL : pathbuild_filtered(env->anchors, excl, n_excl, &oom);
         int r = oom ? -1 : attempt(ctx, env, run, leaf, u ? u : untrusted, t, &st);
         X509 *culprit = NULL;
+        struct pathval_failure fail;
+        bool post_failed = false;
 
+        if (r == 1 && run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != REASON_OK) {
+            r = 0;
+            post_failed = true;
+        }
         if (r == 1) {
             res->valid = true;
             res->reason = REASON_OK;
             res->chain = X509_STORE_CTX_get1_chain(ctx);
+        } else if (r == 0 && post_failed) {
+            if (i == 0) {
+                res->reason = fail.reason;
+                snprintf(res->detail, sizeof(res->detail), "%s", fail.detail);
+            }
+            culprit = pathbuild_post_culprit(&fail, X509_STORE_CTX_get0_chain(ctx), env->anchors, untrusted,
+                                   excl, n_excl);
         } else if (r == 0) {
             if (i == 0)
                 record_failure(res, ctx, env->anchors, untrusted);
-            culprit = pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
+            culprit = pathbuild_pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
         }
         X509_STORE_CTX_cleanup(ctx);
         sk_X509_free(u);
@@ -586,10 +616,7 @@ static int purpose_id(enum path_purpose p)
 
 static unsigned long options_flags(const struct path_options *o)
 {
-    /* Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3 (d)-(f), 6.1.4) is
-     * always on; TRUSTED_FIRST prefers an anchor over an untrusted copy of
-     * the same name. PARTIAL_CHAIN is never set: a path ends at an anchor. */
-    unsigned long f = X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST;
+    unsigned long f = PATHVAL_BASE_FLAGS;
 
     if (o->explicit_policy)
         f |= X509_V_FLAG_EXPLICIT_POLICY;
@@ -644,7 +671,7 @@ static int check_crls(struct path_result *res, const struct path_options *opts,
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, NULL, &src, res->chain,
                                opts->crl_check == CRL_CHECK_ALL ? REVOCATION_ALL : REVOCATION_LEAF,
-                               0, STALE_FAIL_CLOSED, opts->at, untrusted) != 0) {
+                               0, STALE_FAIL_CLOSED, opts->at, untrusted, &opts->conformance) != 0) {
         res->valid = false;
         res->reason = v.reason;
         snprintf(res->detail, sizeof(res->detail), "%s", v.detail);
@@ -691,9 +718,12 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.policies = pol;
     run.purpose = purpose_id(opts->purpose);
     run.hostname = opts->purpose == PURPOSE_SERVER ? opts->hostname : NULL;
+    run.ip = opts->ip;
+    run.email = opts->email;
     run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
     run.max_attempts = opts->max_path_attempts;
     run.crls = NULL;
+    run.conformance = &opts->conformance;
     rc = pathval_verify(res, &env, &run, leaf, u);
     if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
         /* max_depth counts the anchor (validator.h); X509's depth does not. */

@@ -5,6 +5,7 @@
  * and would hide encoding choices that the tests want to control. */
 #include "pki_gen.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -15,6 +16,9 @@
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
+#include <openssl/bytestring.h>
+#include <openssl/digest.h>
+#include <openssl/dsa.h>
 #include <openssl/ec.h>
 #include <openssl/ec_key.h>
 #include <openssl/nid.h>
@@ -27,10 +31,10 @@
 
 /* ---- keys ---- */
 
-static EVP_PKEY *pki_key_p256(void)
+static EVP_PKEY *pki_key_ec(int curve_nid)
 {
     EVP_PKEY *pkey = NULL;
-    EC_KEY *ec = EC_KEY_new_by_curve_name(NID_X9_62_prime256v1);
+    EC_KEY *ec = EC_KEY_new_by_curve_name(curve_nid);
 
     if (ec == NULL || !EC_KEY_generate_key(ec))
         goto err;
@@ -44,14 +48,14 @@ err:
     return NULL;
 }
 
-static EVP_PKEY *pki_key_rsa2048(void)
+static EVP_PKEY *pki_key_rsa(int bits)
 {
     EVP_PKEY *pkey = NULL;
     RSA *rsa = RSA_new();
     BIGNUM *e = BN_new();
 
     if (rsa == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
-        !RSA_generate_key_ex(rsa, 2048, e, NULL))
+        !RSA_generate_key_ex(rsa, bits, e, NULL))
         goto err;
     pkey = EVP_PKEY_new();
     if (pkey == NULL || !EVP_PKEY_assign_RSA(pkey, rsa))
@@ -65,13 +69,62 @@ err:
     return NULL;
 }
 
+/* pki_key_rsa_public_odd: a public RSA key whose modulus is a random odd
+ * 2047-bit number. Nobody can sign with it; it only has to be a key that
+ * parses, for the "whole number of bytes" rule. */
+static EVP_PKEY *pki_key_rsa_public_odd(void)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new();
+    RSA *rsa = RSA_new();
+    BIGNUM *n = BN_new(), *e = BN_new();
+
+    if (pkey == NULL || rsa == NULL || n == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
+        !BN_rand(n, 2047, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD) || !RSA_set0_key(rsa, n, e, NULL))
+        goto err;
+    n = e = NULL; /* owned by |rsa| */
+    if (!EVP_PKEY_assign_RSA(pkey, rsa))
+        goto err;
+    return pkey;
+err:
+    BN_free(n);
+    BN_free(e);
+    RSA_free(rsa);
+    EVP_PKEY_free(pkey);
+    return NULL;
+}
+
+static EVP_PKEY *pki_key_dsa1024(void)
+{
+    EVP_PKEY *pkey = EVP_PKEY_new();
+    DSA *dsa = DSA_new();
+
+    if (pkey == NULL || dsa == NULL ||
+        !DSA_generate_parameters_ex(dsa, 1024, NULL, 0, NULL, NULL, NULL) ||
+        !DSA_generate_key(dsa) || !EVP_PKEY_assign_DSA(pkey, dsa)) {
+        DSA_free(dsa);
+        EVP_PKEY_free(pkey);
+        return NULL;
+    }
+    return pkey;
+}
+
 EVP_PKEY *pki_key_new(enum pki_key_type type)
 {
     switch (type) {
     case PKI_KEY_P256:
-        return pki_key_p256();
+        return pki_key_ec(NID_X9_62_prime256v1);
     case PKI_KEY_RSA2048:
-        return pki_key_rsa2048();
+        return pki_key_rsa(2048);
+    case PKI_KEY_P384:
+        return pki_key_ec(NID_secp384r1);
+    case PKI_KEY_RSA1024:
+        return pki_key_rsa(1024);
+    case PKI_KEY_P224:
+        return pki_key_ec(NID_secp224r1);
+    case PKI_KEY_DSA1024:
+        return pki_key_dsa1024();
+    case PKI_KEY_RSA2047_PUBLIC:
+        return pki_key_rsa_public_odd();
     }
     return NULL;
 }
@@ -81,7 +134,7 @@ EVP_PKEY *pki_key_new(enum pki_key_type type)
 /* pki_serial_new returns |serial| as an INTEGER, or 16 random bytes when it
  * is 0. The top bit is cleared (a positive INTEGER, RFC 5280 4.1.2.2) and the
  * next one set so the encoding is always exactly 16 bytes. */
-static ASN1_INTEGER *pki_serial_new(uint64_t serial)
+static ASN1_INTEGER *pki_serial_new(uint64_t serial, const uint8_t *raw, size_t raw_len)
 {
     ASN1_INTEGER *ai = ASN1_INTEGER_new();
     uint8_t buf[16];
@@ -89,6 +142,28 @@ static ASN1_INTEGER *pki_serial_new(uint64_t serial)
 
     if (ai == NULL)
         return NULL;
+    if (raw != NULL) {
+        /* Two's complement content octets, as they go on the wire:
+         * ASN1_INTEGER keeps the magnitude and a negative type. */
+        if (raw_len > 0 && (raw[0] & 0x80)) {
+            uint8_t mag[64];
+            size_t i = raw_len;
+            int carry = 1;
+            if (raw_len > sizeof(mag))
+                goto err;
+            while (i-- > 0) {
+                int v = (uint8_t)~raw[i] + carry;
+                mag[i] = (uint8_t)v;
+                carry = v >> 8;
+            }
+            if (!ASN1_STRING_set(ai, mag, (int)raw_len))
+                goto err;
+            ai->type = V_ASN1_NEG_INTEGER;
+        } else if (!ASN1_STRING_set(ai, raw, (int)raw_len)) {
+            goto err;
+        }
+        return ai;
+    }
     if (serial != 0) {
         if (!ASN1_INTEGER_set_uint64(ai, serial))
             goto err;
@@ -115,11 +190,12 @@ static ASN1_TIME *pki_time_new(int64_t t)
     return ASN1_TIME_set(NULL, (time_t)t);
 }
 
-static int pki_name_add(X509_NAME *name, int nid, const char *value)
+static int pki_name_add(X509_NAME *name, int nid, const char *value, bool printable)
 {
     if (value == NULL)
         return 1;
-    return X509_NAME_add_entry_by_NID(name, nid, MBSTRING_UTF8, (const uint8_t *)value, -1, -1, 0);
+    return X509_NAME_add_entry_by_NID(name, nid, printable ? V_ASN1_PRINTABLESTRING : MBSTRING_UTF8,
+                                      (const uint8_t *)value, -1, -1, 0);
 }
 
 /* pki_name_new builds the subject from |spec|; NULL when no attribute is set. */
@@ -127,13 +203,13 @@ static X509_NAME *pki_name_new(const struct pki_cert_spec *spec)
 {
     X509_NAME *name = X509_NAME_new();
 
-    if (name == NULL)
-        return NULL;
-    if (!pki_name_add(name, NID_organizationName, spec->o) ||
-        !pki_name_add(name, NID_organizationalUnitName, spec->ou) ||
-        !pki_name_add(name, NID_commonName, spec->cn) ||
-        !pki_name_add(name, NID_userId, spec->uid) ||
-        !pki_name_add(name, NID_serialNumber, spec->serial_number))
+    if (name == NULL || spec->empty_subject)
+        return name;
+    if (!pki_name_add(name, NID_organizationName, spec->o, spec->printable_subject) ||
+        !pki_name_add(name, NID_organizationalUnitName, spec->ou, spec->printable_subject) ||
+        !pki_name_add(name, NID_commonName, spec->cn, spec->printable_subject) ||
+        !pki_name_add(name, NID_userId, spec->uid, spec->printable_subject) ||
+        !pki_name_add(name, NID_serialNumber, spec->serial_number, spec->printable_subject))
         goto err;
     if (X509_NAME_entry_count(name) == 0)
         goto err;
@@ -264,12 +340,144 @@ err:
     return 0;
 }
 
+/* pki_ip_octets parses an address ("10.1.2.3", "2001:db8::1") or, with
+ * |prefix|, a network ("10.0.0.0/8") into address (+ mask) octets. Returns
+ * the octet count (4, 8, 16 or 32) or 0. */
+static size_t pki_ip_octets(uint8_t out[32], const char *text, bool prefix)
+{
+    char buf[64];
+    const char *slash = prefix ? strchr(text, '/') : NULL;
+    size_t alen, len = slash != NULL ? (size_t)(slash - text) : strlen(text);
+    long bits = -1;
+
+    if (len >= sizeof(buf) || (prefix && slash == NULL))
+        return 0;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    if (inet_pton(AF_INET, buf, out) == 1)
+        alen = 4;
+    else if (inet_pton(AF_INET6, buf, out) == 1)
+        alen = 16;
+    else
+        return 0;
+    if (!prefix)
+        return alen;
+    bits = strtol(slash + 1, NULL, 10);
+    if (bits < 0 || bits > (long)alen * 8)
+        return 0;
+    for (size_t i = 0; i < alen; i++) {
+        long b = bits - (long)i * 8;
+        out[alen + i] = b >= 8 ? 0xff : b <= 0 ? 0 : (uint8_t)(0xff << (8 - b));
+    }
+    return alen * 2;
+}
+
+static int pki_gn_push_ip(GENERAL_NAMES *names, const char *text, bool prefix)
+{
+    uint8_t oct[32];
+    size_t n = pki_ip_octets(oct, text, prefix);
+    GENERAL_NAME *gn = GENERAL_NAME_new();
+    ASN1_OCTET_STRING *os = ASN1_OCTET_STRING_new();
+
+    if (n == 0 || gn == NULL || os == NULL || !ASN1_OCTET_STRING_set(os, oct, (int)n))
+        goto err;
+    GENERAL_NAME_set0_value(gn, GEN_IPADD, os);
+    os = NULL;
+    if (!sk_GENERAL_NAME_push(names, gn))
+        goto err;
+    return 1;
+err:
+    ASN1_OCTET_STRING_free(os);
+    GENERAL_NAME_free(gn);
+    return 0;
+}
+
+/* pki_gn_push_constraint appends one "type:value" constraint base. */
+static int pki_gn_push_constraint(GENERAL_NAMES *names, const char *c)
+{
+    if (strncmp(c, "dns:", 4) == 0)
+        return pki_gn_push(names, GEN_DNS, c + 4);
+    if (strncmp(c, "email:", 6) == 0)
+        return pki_gn_push(names, GEN_EMAIL, c + 6);
+    if (strncmp(c, "ip:", 3) == 0)
+        return pki_gn_push_ip(names, c + 3, true);
+    if (strncmp(c, "dn:O=", 5) == 0) {
+        /* A one-attribute directoryName: "dn:O=value". */
+        X509_NAME *dn = X509_NAME_new();
+        GENERAL_NAME *gn = GENERAL_NAME_new();
+        if (dn == NULL || gn == NULL ||
+            !X509_NAME_add_entry_by_NID(dn, NID_organizationName, MBSTRING_UTF8,
+                                        (const uint8_t *)c + 5, -1, -1, 0)) {
+            X509_NAME_free(dn);
+            GENERAL_NAME_free(gn);
+            return 0;
+        }
+        GENERAL_NAME_set0_value(gn, GEN_DIRNAME, dn);
+        if (!sk_GENERAL_NAME_push(names, gn)) {
+            GENERAL_NAME_free(gn);
+            return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static int pki_subtrees(STACK_OF(GENERAL_SUBTREE) **out, const char *const *list, size_t n)
+{
+    GENERAL_NAMES *names = NULL;
+
+    if (n == 0)
+        return 1;
+    *out = sk_GENERAL_SUBTREE_new_null();
+    names = sk_GENERAL_NAME_new_null();
+    if (*out == NULL || names == NULL)
+        goto err;
+    for (size_t i = 0; i < n; i++) {
+        GENERAL_SUBTREE *st = GENERAL_SUBTREE_new();
+        if (st == NULL || !pki_gn_push_constraint(names, list[i])) {
+            GENERAL_SUBTREE_free(st);
+            goto err;
+        }
+        GENERAL_NAME_free(st->base);
+        st->base = sk_GENERAL_NAME_pop(names);
+        if (!sk_GENERAL_SUBTREE_push(*out, st)) {
+            GENERAL_SUBTREE_free(st);
+            goto err;
+        }
+    }
+    sk_GENERAL_NAME_free(names);
+    return 1;
+err:
+    GENERAL_NAMES_free(names);
+    return 0;
+}
+
+static int pki_add_name_constraints(X509 *x, const struct pki_cert_spec *spec)
+{
+    NAME_CONSTRAINTS *nc = NULL;
+    int ok = 0;
+
+    if (spec->n_nc_permitted == 0 && spec->n_nc_excluded == 0)
+        return 1;
+    nc = NAME_CONSTRAINTS_new();
+    if (nc == NULL ||
+        !pki_subtrees(&nc->permittedSubtrees, spec->nc_permitted, spec->n_nc_permitted) ||
+        !pki_subtrees(&nc->excludedSubtrees, spec->nc_excluded, spec->n_nc_excluded))
+        goto err;
+    /* RFC 5280 4.2.1.10: conforming CAs MUST mark it critical. */
+    ok = X509_add1_ext_i2d(x, NID_name_constraints, nc, 1, X509V3_ADD_REPLACE);
+err:
+    NAME_CONSTRAINTS_free(nc);
+    return ok;
+}
+
 static int pki_add_san(X509 *x, const struct pki_cert_spec *spec)
 {
     GENERAL_NAMES *names = NULL;
     int ok = 0;
 
-    if (spec->n_san_uris == 0 && spec->n_san_dns == 0)
+    if (spec->n_san_uris == 0 && spec->n_san_dns == 0 && spec->n_san_ips == 0 &&
+        spec->n_san_emails == 0)
         return 1;
     names = sk_GENERAL_NAME_new_null();
     if (names == NULL)
@@ -278,10 +486,22 @@ static int pki_add_san(X509 *x, const struct pki_cert_spec *spec)
         if (!pki_gn_push(names, GEN_URI, spec->san_uris[i]))
             goto err;
     }
+    /* IP addresses before DNS names and mailboxes: BoringSSL stops at the
+     * first IP SAN under an iPAddress constraint, so the names after it
+     * exercise certval's own name-constraint code (name_constraints.c). */
+    for (size_t i = 0; i < spec->n_san_ips; i++) {
+        if (!pki_gn_push_ip(names, spec->san_ips[i], false))
+            goto err;
+    }
     for (size_t i = 0; i < spec->n_san_dns; i++) {
         if (!pki_gn_push(names, GEN_DNS, spec->san_dns[i]))
             goto err;
     }
+    for (size_t i = 0; i < spec->n_san_emails; i++) {
+        if (!pki_gn_push(names, GEN_EMAIL, spec->san_emails[i]))
+            goto err;
+    }
+
     /* RFC 5280 4.2.1.6: critical only when the subject is empty, which
      * pki_name_new never produces. */
     ok = X509_add1_ext_i2d(x, NID_subject_alt_name, names, 0, X509V3_ADD_REPLACE);
@@ -375,7 +595,7 @@ static int pki_add_ski(X509 *x)
 static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subject_key,
                        X509 *issuer)
 {
-    ASN1_INTEGER *serial = pki_serial_new(spec->serial);
+    ASN1_INTEGER *serial = pki_serial_new(spec->serial, spec->serial_raw, spec->serial_raw_len);
     X509_NAME *name = pki_name_new(spec);
     ASN1_TIME *nb = pki_time_new(spec->not_before);
     ASN1_TIME *na = pki_time_new(spec->not_after);
@@ -383,7 +603,8 @@ static int pki_set_tbs(X509 *x, const struct pki_cert_spec *spec, EVP_PKEY *subj
 
     if (serial == NULL || name == NULL || nb == NULL || na == NULL)
         goto err;
-    if (!X509_set_version(x, X509_VERSION_3) || !X509_set_serialNumber(x, serial) ||
+    if (!X509_set_version(x, spec->version ? spec->version - 1 : X509_VERSION_3) ||
+        !X509_set_serialNumber(x, serial) ||
         !X509_set_subject_name(x, name) ||
         !X509_set_issuer_name(x, issuer != NULL ? X509_get_subject_name(issuer) : name) ||
         !X509_set1_notBefore(x, nb) || !X509_set1_notAfter(x, na) ||
@@ -396,6 +617,116 @@ err:
     ASN1_TIME_free(nb);
     ASN1_TIME_free(na);
     return ok;
+}
+
+/* pki_explicit_ec_params rewrites |x|'s EC public key to carry its curve
+ * as specifiedCurve (RFC 3279 2.3.5 ECParameters) instead of a name. */
+static int pki_explicit_ec_params(X509 *x, EVP_PKEY *key)
+{
+    static const uint8_t prime_field[] = {0x2a, 0x86, 0x48, 0xce, 0x3d, 0x01, 0x01};
+    const EC_KEY *ec = EVP_PKEY_get0_EC_KEY(key);
+    const EC_GROUP *g = ec != NULL ? EC_KEY_get0_group(ec) : NULL;
+    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+    BIGNUM *p = BN_new(), *a = BN_new(), *b = BN_new();
+    uint8_t fa[66], fb[66], gen[133], *der = NULL, *kcopy = NULL;
+    const uint8_t *k = NULL;
+    size_t flen, glen, der_len;
+    ASN1_STRING *params = NULL;
+    CBB cbb, seq, f, c, o;
+    int klen = 0, ok = 0;
+
+    if (!CBB_init(&cbb, 256))
+        goto out;
+    if (g == NULL || pub == NULL || p == NULL || a == NULL || b == NULL ||
+        !EC_GROUP_get_curve_GFp(g, p, a, b, NULL))
+        goto out;
+    flen = BN_num_bytes(p);
+    glen = EC_POINT_point2oct(g, EC_GROUP_get0_generator(g), POINT_CONVERSION_UNCOMPRESSED, gen,
+                              sizeof(gen), NULL);
+    if (flen > sizeof(fa) || glen == 0 || !BN_bn2bin_padded(fa, flen, a) ||
+        !BN_bn2bin_padded(fb, flen, b))
+        goto out;
+    if (!CBB_add_asn1(&cbb, &seq, CBS_ASN1_SEQUENCE) || !CBB_add_asn1_uint64(&seq, 1) ||
+        !CBB_add_asn1(&seq, &f, CBS_ASN1_SEQUENCE) || !CBB_add_asn1(&f, &o, CBS_ASN1_OBJECT) ||
+        !CBB_add_bytes(&o, prime_field, sizeof(prime_field)) || !BN_marshal_asn1(&f, p) ||
+        !CBB_add_asn1(&seq, &c, CBS_ASN1_SEQUENCE) || !CBB_add_asn1(&c, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, fa, flen) || !CBB_add_asn1(&c, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, fb, flen) || !CBB_add_asn1(&seq, &o, CBS_ASN1_OCTETSTRING) ||
+        !CBB_add_bytes(&o, gen, glen) || !BN_marshal_asn1(&seq, EC_GROUP_get0_order(g)) ||
+        !CBB_add_asn1_uint64(&seq, 1) || !CBB_finish(&cbb, &der, &der_len))
+        goto out;
+    params = ASN1_STRING_type_new(V_ASN1_SEQUENCE);
+    if (params == NULL || !ASN1_STRING_set(params, der, (int)der_len) ||
+        !X509_PUBKEY_get0_param(NULL, &k, &klen, NULL, pub) ||
+        (kcopy = OPENSSL_memdup(k, (size_t)klen)) == NULL)
+        goto out;
+    if (!X509_PUBKEY_set0_param(pub, OBJ_nid2obj(NID_X9_62_id_ecPublicKey), V_ASN1_SEQUENCE,
+                                params, kcopy, klen))
+        goto out;
+    params = NULL;
+    kcopy = NULL;
+    ok = 1;
+out:
+    CBB_cleanup(&cbb);
+    OPENSSL_free(der);
+    OPENSSL_free(kcopy);
+    ASN1_STRING_free(params);
+    BN_free(p);
+    BN_free(a);
+    BN_free(b);
+    return ok;
+}
+
+/* pki_ext_index: the X509 extension NID behind a PKI_EXT_* bit. */
+static int pki_ext_nid(unsigned bit)
+{
+    switch (bit) {
+    case PKI_EXT_AKI:
+        return NID_authority_key_identifier;
+    case PKI_EXT_SKI:
+        return NID_subject_key_identifier;
+    case PKI_EXT_BASIC_CONSTRAINTS:
+        return NID_basic_constraints;
+    case PKI_EXT_SAN:
+        return NID_subject_alt_name;
+    default:
+        return NID_key_usage;
+    }
+}
+
+/* pki_apply_knobs removes or flips the extensions |spec| asks for and adds
+ * its extra critical extension. */
+static int pki_apply_knobs(X509 *x, const struct pki_cert_spec *spec)
+{
+    for (unsigned bit = PKI_EXT_AKI; bit <= PKI_EXT_KEY_USAGE; bit <<= 1) {
+        int idx = X509_get_ext_by_NID(x, pki_ext_nid(bit), -1);
+        X509_EXTENSION *ext = idx >= 0 ? X509_get_ext(x, idx) : NULL;
+
+        if (ext == NULL)
+            continue;
+        if (spec->omit_ext & bit) {
+            X509_EXTENSION_free(X509_delete_ext(x, idx));
+            continue;
+        }
+        if ((spec->flip_critical & bit) &&
+            !X509_EXTENSION_set_critical(ext, !X509_EXTENSION_get_critical(ext)))
+            return 0;
+    }
+    if (spec->critical_oid != NULL) {
+        ASN1_OBJECT *obj = OBJ_txt2obj(spec->critical_oid, 1);
+        ASN1_OCTET_STRING *val = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *ext = NULL;
+        static const uint8_t null_der[] = {0x05, 0x00};
+        int ok = obj != NULL && val != NULL && ASN1_OCTET_STRING_set(val, null_der, 2) &&
+                 (ext = X509_EXTENSION_create_by_OBJ(NULL, obj, 1, val)) != NULL &&
+                 X509_add_ext(x, ext, -1);
+        X509_EXTENSION_free(ext);
+        ASN1_OCTET_STRING_free(val);
+        ASN1_OBJECT_free(obj);
+        if (!ok)
+            return 0;
+    }
+    return 1;
 }
 
 /* pki_reparse_cert returns a fresh parse of |x| and frees |x|. BoringSSL
@@ -432,14 +763,18 @@ X509 *pki_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *i
     x = X509_new();
     if (x == NULL || !pki_set_tbs(x, spec, subject_key, issuer))
         goto err;
+    if (spec->explicit_ec_params && !pki_explicit_ec_params(x, subject_key))
+        goto err;
     if (!pki_add_basic_constraints(x, spec) || !pki_add_key_usage(x, spec->key_usage) ||
         !pki_add_eku(x, spec->eku) || !pki_add_san(x, spec) ||
-        !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_ski(x))
+        !pki_add_crl_dp(x, spec->crl_dp_uri) || !pki_add_name_constraints(x, spec) ||
+        !pki_add_ski(x))
         goto err;
     /* A self-signed certificate's AKI names its own key. */
-    if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x))
+    if (!pki_add_aki(x, NULL, issuer != NULL ? issuer : x) || !pki_apply_knobs(x, spec))
         goto err;
-    if (!X509_sign(x, issuer_key, EVP_sha256()))
+    if (!X509_sign(x, issuer_key,
+                   spec->sig_digest_nid ? EVP_get_digestbynid(spec->sig_digest_nid) : EVP_sha256()))
         goto err;
     return pki_reparse_cert(x);
 err:

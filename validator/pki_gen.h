@@ -19,7 +19,19 @@
 enum pki_key_type {
     PKI_KEY_P256 = 0,
     PKI_KEY_RSA2048 = 1,
+    PKI_KEY_P384 = 2,
+    PKI_KEY_RSA1024 = 3,  /* weak: for algorithm-policy vectors */
+    PKI_KEY_P224 = 4,     /* a named curve outside P-256/384/521 */
+    PKI_KEY_DSA1024 = 5,  /* DSA (public use only: pki_issue cannot sign with it) */
+    PKI_KEY_RSA2047_PUBLIC = 6, /* public key only, 2047-bit modulus: never signs */
 };
+
+/* Extensions the conformance knobs of pki_cert_spec can leave out or flip. */
+#define PKI_EXT_AKI 0x01u
+#define PKI_EXT_SKI 0x02u
+#define PKI_EXT_BASIC_CONSTRAINTS 0x04u
+#define PKI_EXT_SAN 0x08u
+#define PKI_EXT_KEY_USAGE 0x10u
 
 /* keyUsage bits, as in X.509 (KU_* of BoringSSL's x509v3.h). 0 = no keyUsage
  * extension. */
@@ -47,9 +59,35 @@ struct pki_cert_spec {
     const char *const *san_dns;
     size_t n_san_dns;
     const char *crl_dp_uri;    /* cRLDistributionPoints fullName URI; NULL = none */
+
+    /* Conformance-test knobs (docs/conformance.md); zero = a certificate
+     * that follows RFC 5280 and the Baseline Requirements. */
+    int sig_digest_nid;          /* digest of the signature (NID_sha1, NID_md5, ...); 0 = SHA-256 */
+    bool explicit_ec_params;     /* EC subject key with specifiedCurve parameters */
+    unsigned omit_ext;           /* PKI_EXT_* left out */
+    unsigned flip_critical;      /* PKI_EXT_* whose usual criticality is inverted */
+    const char *critical_oid;    /* an extra critical extension (empty value) with this OID */
+    int version;                 /* 1 or 2: a v1 / v2 certificate, extensions kept; 0 = v3 */
+    const uint8_t *serial_raw;   /* serial INTEGER content octets (two's complement); overrides serial */
+    size_t serial_raw_len;
+    bool empty_subject;          /* an empty subject name (the SAN then names the subject) */
+    bool printable_subject;      /* subject attributes as PrintableString, not UTF8String */
+
+    /* More subjectAltName forms, and nameConstraints (critical, CA only).
+     * A constraint is "dns:example.com", "email:example.com" (or a
+     * mailbox, or ".example.com"), "ip:10.0.0.0/8", "ip:2001:db8::/32" or
+     * "dn:O=Example" (a one-attribute directoryName). */
+    const char *const *san_ips;   /* text addresses, IPv4 or IPv6; encoded after the URIs */
+    size_t n_san_ips;
+    const char *const *san_emails;
+    size_t n_san_emails;
+    const char *const *nc_permitted;
+    size_t n_nc_permitted;
+    const char *const *nc_excluded;
+    size_t n_nc_excluded;
 };
 
-/* pki_key_new generates a fresh key. */
+/* pki_key_new generates a fresh key (DSA parameters take about a second). */
 EVP_PKEY *pki_key_new(enum pki_key_type type);
 
 /* pki_issue issues a certificate for |subject_key| according to |spec|,

@@ -15,7 +15,7 @@
  * serial is listed (crl_cache_lookup_name); the RFC logic is here. Nothing
  * is shared between calls: the state is on the caller's stack, so the
  * function is thread-safe; the thread must be a registered RCU reader. */
-#include "validator.h"
+#include "validator_internal.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -51,6 +51,8 @@ struct rev_ctx {
     X509 *anchor;
     uint32_t grace;
     enum stale_policy on_stale;
+    bool require_crl_number; /* strict: RFC 5280 5.2.3 "MUST include" */
+    const struct conformance_policy *pol; /* algorithm policy for CRL signatures */
     int64_t now;
     int depth;
     struct signer_memo *signers; /* REV_MAX_SIGNERS, owned by the outermost call */
@@ -312,6 +314,15 @@ static bool listed_revoked(const struct crl_cache_crl *h, const struct crl_cache
 
 /* check_point runs 6.3.3 (b)-(j) over the complete CRLs of one
  * distribution point, widening |*mask| (the reasons_mask). */
+/* crl_weakly_signed: the algorithm policy refuses |h|'s signature (MD5,
+ * or SHA-1 unless legacy: validator/algorithm_policy.c). */
+static bool crl_weakly_signed(const struct rev_ctx *ctx, const struct crl_cache_crl *h)
+{
+    char buf[96];
+
+    return algorithm_check_signature(ctx->pol, h->sig_nid, buf, sizeof(buf)) != NULL;
+}
+
 static void check_point(struct rev_ctx *ctx, const struct cert_facts *f,
                         const struct crl_cert_dp *dp, uint16_t *mask, struct cert_result *r)
 {
@@ -336,12 +347,24 @@ static void check_point(struct rev_ctx *ctx, const struct cert_facts *f,
          * unusable; a CRL is not used before its thisUpdate. */
         if (h->delta || !h->usable || ctx->now < h->this_update || !crl_in_scope(h, dp, f))
             continue;
+        if (ctx->require_crl_number && !h->has_crl_number) {
+            r->why = "its issuer's CRL has no cRLNumber (RFC 5280 5.2.3)";
+            continue;
+        }
+        if (crl_weakly_signed(ctx, h)) {
+            r->why = "its issuer's CRL is signed with an algorithm the policy refuses";
+            continue;
+        }
         interim = h->reasons & dp->reasons;     /* (d) */
         if ((interim & (uint16_t) ~*mask) == 0) /* (e) nothing new */
             continue;
         if (!signer_trusted(ctx, f, crl_name, h->signer_key)) /* (f) */
             continue;
         d = find_delta(crls, n, h, ctx->now); /* (g) */
+        if (d != NULL && crl_weakly_signed(ctx, d)) {
+            r->why = "its issuer's delta CRL is signed with an algorithm the policy refuses";
+            continue; /* a delta that cannot be trusted leaves the status open */
+        }
         if (listed_revoked(h, d, r))          /* (h)-(j): revoked even when stale */
             return;
         /* (a): a CRL past nextUpdate (or its delta) cannot say "not revoked"
@@ -468,7 +491,8 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
 int revocation_check_chain(struct verdict *out, struct revocation_report *report,
                            const struct revocation_sources *src, const STACK_OF(X509) * chain,
                            enum revocation_scope scope, uint32_t grace, enum stale_policy on_stale,
-                           int64_t now, const STACK_OF(X509) * crl_issuer_candidates)
+                           int64_t now, const STACK_OF(X509) * crl_issuer_candidates,
+                           const struct conformance_policy *pol)
 {
     struct signer_memo signers[REV_MAX_SIGNERS];
     size_t n_signers = 0;
@@ -498,6 +522,8 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
     ctx.anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
     ctx.grace = grace;
     ctx.on_stale = on_stale;
+    ctx.require_crl_number = pol == NULL || !pol->compat;
+    ctx.pol = pol;
     ctx.now = now;
     ctx.signers = signers;
     ctx.n_signers = &n_signers;

@@ -45,6 +45,8 @@ struct vprofile {
     enum revocation_scope revocation;
     uint32_t crl_grace;
     enum stale_policy on_stale;
+    struct conformance_policy conformance;
+    uint32_t max_depth; /* anchor included */
 };
 
 /* A configured CA certificate's DER, to recognise a presented copy without
@@ -155,6 +157,8 @@ static int build_profile(struct validator *v, struct vprofile *p, const struct p
     p->revocation = pc->revocation;
     p->crl_grace = pc->crl_grace_seconds;
     p->on_stale = pc->on_stale;
+    p->conformance = pc->conformance;
+    p->max_depth = pc->max_depth ? pc->max_depth : v->max_depth;
     return 0;
 err:
     ERR_clear_error();
@@ -212,7 +216,7 @@ static int build_policy(struct validator *v, const struct validator_config *cfg,
      * defaults to anyPolicy (6.1.1 (c)). Policy trees are built only after
      * every signature on the path verified, so untrusted input cannot make
      * it expensive. */
-    v->flags = X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST;
+    v->flags = PATHVAL_BASE_FLAGS;
     if (cfg->explicit_policy)
         v->flags |= X509_V_FLAG_EXPLICIT_POLICY;
     v->policies = cfg->n_policy_oids > 0
@@ -351,6 +355,7 @@ struct check {
     size_t n;
     STACK_OF(X509) *chain; /* validated path, leaf first */
     const struct vprofile *profile;
+    const struct vprofile *built_for; /* the profile whose rules built the path; NULL = defaults */
     bool stale_warning;
     char warn[96];
 };
@@ -461,9 +466,30 @@ static void leaf_facts(struct check *c)
         c->out->not_after_unix = na;
 }
 
+/* preselect_profile: the profile the path is built for, before the path
+ * exists: the first one with an issuer named as the leaf's issuer. Its
+ * algorithm policy, compat switch and depth limit drive path building;
+ * match_profile later decides by issuer key, and check_profile_rules
+ * re-applies the matched profile's rules if that is another profile. NULL
+ * when no profile names the issuer (strict defaults, global depth). */
+static const struct vprofile *preselect_profile(const struct validator *v, X509 *leaf)
+{
+    const X509_NAME *issuer = X509_get_issuer_name(leaf);
+
+    for (size_t i = 0; i < v->n_profiles; i++) {
+        const struct vprofile *p = &v->profiles[i];
+        for (size_t j = 0; j < sk_X509_num(p->issuers); j++)
+            if (X509_NAME_cmp(X509_get_subject_name(sk_X509_value(p->issuers, j)), issuer) == 0)
+                return p;
+    }
+    return NULL;
+}
+
 static int validate_path(struct check *c, int64_t now)
 {
     const struct validator *v = c->v;
+    const struct vprofile *pre = preselect_profile(v, c->certs[0]);
+    uint32_t max_depth = pre != NULL ? pre->max_depth : v->max_depth;
     STACK_OF(X509) *untrusted = sk_X509_new_null();
     struct pathval_run run;
     struct path_result res;
@@ -489,8 +515,9 @@ static int validate_path(struct check *c, int64_t now)
     run.clock_skew = v->clock_skew;
     run.flags = v->flags;
     run.policies = v->policies;
-    run.max_depth = (int)v->max_depth;
+    run.max_depth = (int)max_depth;
     run.max_attempts = v->max_attempts;
+    run.conformance = pre != NULL ? &pre->conformance : NULL;
     if (pathval_verify(&res, &v->env, &run, c->certs[0], untrusted) != 0) {
         verdict_deny(c->out, REASON_INTERNAL_ERROR, "%s", res.detail);
         goto done;
@@ -501,9 +528,10 @@ static int validate_path(struct check *c, int64_t now)
     }
     c->chain = res.chain;
     res.chain = NULL;
-    if (sk_X509_num(c->chain) > v->max_depth) {
+    c->built_for = pre;
+    if (sk_X509_num(c->chain) > max_depth) {
         verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
-                     sk_X509_num(c->chain), v->max_depth);
+                     sk_X509_num(c->chain), max_depth);
         goto done;
     }
     rc = 0;
@@ -534,6 +562,28 @@ static int match_profile(struct check *c)
     }
     verdict_deny(c->out, REASON_NO_MATCHING_PROFILE, "no profile lists the leaf's issuer");
     return -1;
+}
+
+/* check_profile_rules: the path was built under another profile's rules
+ * (or the defaults) than the profile that matched: apply the matched
+ * profile's algorithm policy, compat switch and depth limit. */
+static int check_profile_rules(struct check *c)
+{
+    const struct vprofile *p = c->profile;
+    struct pathval_failure f;
+
+    if (p == c->built_for)
+        return 0;
+    if (sk_X509_num(c->chain) > p->max_depth) {
+        verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
+                     sk_X509_num(c->chain), p->max_depth);
+        return -1;
+    }
+    if (pathval_post_check(&f, &p->conformance, c->chain) != REASON_OK) {
+        verdict_deny(c->out, f.reason, "%s", f.detail);
+        return -1;
+    }
+    return 0;
 }
 
 /* label_profile: after a path failure (EXPIRED, ...), names in the verdict
@@ -634,6 +684,17 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
     return 0;
 }
 
+/* crl_fits_policy: the CRL that decided carries a cRLNumber (unless
+ * compat) and a signature the algorithm policy accepts; else the full
+ * check (revocation_check_chain) must judge it. */
+static bool crl_fits_policy(const struct conformance_policy *pol, const struct crl_check_info *i)
+{
+    char buf[96];
+
+    return (i->has_crl_number || pol->compat) &&
+           algorithm_check_signature(pol, i->sig_nid, buf, sizeof(buf)) == NULL;
+}
+
 /* check_refs is the verdict cache hit's re-check: the emergency deny list,
  * then the CRL cache by reference (crl_cache_check_id) for the leaf
  * (REVOCATION_LEAF) or every certificate below the anchor
@@ -669,7 +730,9 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
         memcpy(id, r->issuer_name_sha256, 32);
         memcpy(id + 32, r->issuer_key_sha256, 32);
         st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
-        if (info.needs_cert) {
+        if (info.needs_cert || ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE ||
+                                 st == CRL_STATUS_REVOKED) &&
+                                !crl_fits_policy(&p->conformance, &info))) {
             *needs_full = true;
             return -1;
         }
@@ -729,7 +792,7 @@ static int check_revocation(struct check *c, const struct revocation_sources *sr
     if (check_deny(src, refs, c->out, now) != 0)
         return -1;
     if (revocation_check_chain(c->out, &rep, src, c->chain, p->revocation, p->crl_grace,
-                               p->on_stale, now, c->v->intermediates) != 0)
+                               p->on_stale, now, c->v->intermediates, &p->conformance) != 0)
         return -1;
     c->stale_warning = rep.stale;
     if (rep.stale)
@@ -922,7 +985,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
             label_profile(&c);
         goto done;
     }
-    if (match_profile(&c) != 0 || build_refs(&c, &refs) != 0 ||
+    if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 || build_refs(&c, &refs) != 0 ||
         check_revocation(&c, src, &refs, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);

@@ -57,6 +57,19 @@ enum stale_policy {
     STALE_ALLOW_WARN = 1,   /* keep using the stale CRL, say so in the detail */
 };
 
+/* What a path must satisfy beyond RFC 5280 section 6 (docs/conformance.md,
+ * "Strict rules"). The zero value is the strict default. */
+enum algorithm_policy {
+    ALGORITHMS_STRICT = 0, /* no MD5/SHA-1 signatures; RSA >= min_rsa_bits, P-256/384/521 */
+    ALGORITHMS_LEGACY = 1, /* also SHA-1 signatures, DSA keys, other named curves */
+};
+
+struct conformance_policy {
+    enum algorithm_policy algorithms;
+    uint32_t min_rsa_bits; /* 0 = 2048 (strict) or 1024 (legacy) */
+    bool compat;           /* accept the RFC 5280 MUST violations old private PKIs make */
+};
+
 /* A certificate profile: which leaves it covers and how to read them. */
 struct profile_config {
     char *name;
@@ -70,6 +83,8 @@ struct profile_config {
     enum revocation_scope revocation;
     uint32_t crl_grace_seconds;  /* tolerated time past nextUpdate */
     enum stale_policy on_stale;
+    struct conformance_policy conformance;
+    uint32_t max_depth;          /* certificates in a path, anchor included; 0 = the global one */
 };
 
 /* Per-tenant policy. */
@@ -163,13 +178,16 @@ struct revocation_report {
  * validate to the same anchor, and delta CRLs. The emergency deny list is
  * not consulted here. Returns 0 when every covered certificate is not
  * revoked; otherwise -1 with |out| denied (REVOKED, REVOCATION_UNKNOWN,
- * REVOCATION_STALE, or INTERNAL_ERROR). |report| may be NULL. Thread-safe;
+ * REVOCATION_STALE, or INTERNAL_ERROR). Unless pol->compat (|pol| NULL =
+ * strict), a CRL without cRLNumber does not count (RFC 5280 5.2.3).
+ * |report| may be NULL. Thread-safe;
  * the caller must be a registered RCU reader (cache/crl_cache.h). */
 int revocation_check_chain(struct verdict *out, struct revocation_report *report,
                            const struct revocation_sources *src, const STACK_OF(X509) *chain,
                            enum revocation_scope scope, uint32_t grace,
                            enum stale_policy on_stale, int64_t now,
-                           const STACK_OF(X509) *crl_issuer_candidates);
+                           const STACK_OF(X509) *crl_issuer_candidates,
+                           const struct conformance_policy *pol);
 
 /* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */
 
@@ -194,9 +212,12 @@ struct path_options {
     bool inhibit_policy_mapping;
     bool inhibit_any_policy;
     enum path_purpose purpose;
-    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check */
+    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check (RFC 6125: SAN only) */
+    const char *ip;              /* the leaf must carry this IP address SAN (text); NULL = no check */
+    const char *email;           /* the leaf must carry this rfc822Name SAN; NULL = no check */
     uint32_t max_depth;          /* 0 = 8 */
     uint32_t max_path_attempts;  /* 0 = 16 */
+    struct conformance_policy conformance;
 };
 
 struct path_result {

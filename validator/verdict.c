@@ -31,6 +31,7 @@ static const char *const reason_names[] = {
     [REASON_NAME_CHAINING] = "NAME_CHAINING",
     [REASON_INTERNAL_ERROR] = "INTERNAL_ERROR",
     [REASON_NAME_MISMATCH] = "NAME_MISMATCH",
+    [REASON_WEAK_ALGORITHM] = "WEAK_ALGORITHM",
 };
 
 const char *verdict_reason_name(enum verdict_reason r)
