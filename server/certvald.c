@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "frontend.h"
 #include "crl_cache.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
@@ -438,6 +439,23 @@ static void on_crl_change(bool config_changed, void *arg)
 }
 /* ---- end CRL fetch and start-up readiness ---- */
 
+/* frontends (issue 12): starts the nginx and HAProxy listeners of the
+ * installed configuration. */
+static int start_frontends(void)
+{
+    struct snapshot *s = snapshot_acquire();
+    char err[256];
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = frontends_start(&s->cfg->frontends, err, sizeof(err));
+    if (rc < 0)
+        log_error("%s", err);
+    snapshot_release(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -521,6 +539,7 @@ int main(int argc, char **argv)
     srv.rev.crls = srv.crls;
     srv.rev.deny = srv.deny;
     srv.rev.cache = srv.vcache;
+    frontends_set_sources(&srv.rev); /* frontends: the same sources as Validate */
     /* crl_fetch: created now so its metrics collector can be registered. */
     fetcher = crl_fetch_new(srv.crls);
     if (fetcher == NULL) {
@@ -605,6 +624,14 @@ int main(int argc, char **argv)
         server_drain_and_stop(&srv, 0);
         goto out;
     }
+    /* frontends (issue 12): snapshot_install took |cfg|; the listeners are
+     * read from the published snapshot (start-up only, like listen). */
+    if (start_frontends() < 0) {
+        server_drain_and_stop(&srv, 0);
+        server_drain_and_stop(&admin, 0);
+        metrics_stop();
+        goto out;
+    }
     cfg = NULL;
     log_info("certvald ready: %u transport threads, %u workers", transports, workers);
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
@@ -617,6 +644,7 @@ int main(int argc, char **argv)
     /* crl_fetch: stop before the drain (bounded), keep health off. */
     readiness_freeze();
     crl_fetch_stop(fetcher, 2000);
+    frontends_stop(); /* frontends: no new decisions once draining */
     server_drain_and_stop(&srv, grace);
     server_drain_and_stop(&admin, 1);
     metrics_stop();
