@@ -18,6 +18,154 @@ import frontend_harness as fh  # noqa: E402
 HAPROXY = shutil.which("haproxy") or "/usr/sbin/haproxy"
 
 
+def varint(v):
+    """SPOP's variable-length integer (doc/SPOE.txt 3.1)."""
+    if v < 240:
+        return bytes([v])
+    out = [(v | 240) & 0xff]
+    v = (v - 240) >> 4
+    while v >= 128:
+        out.append((v | 128) & 0xff)
+        v = (v - 128) >> 7
+    out.append(v)
+    return bytes(out)
+
+
+def read_varint(b, i):
+    v = b[i]
+    i += 1
+    if v < 240:
+        return v, i
+    shift = 4
+    while True:
+        c = b[i]
+        i += 1
+        v += c << shift
+        shift += 7
+        if c < 128:
+            return v, i
+
+
+def sstr(s):
+    s = s.encode() if isinstance(s, str) else s
+    return varint(len(s)) + s
+
+
+def frame(ftype, payload, stream=0, fid=0):
+    body = bytes([ftype]) + (1).to_bytes(4, "big") + varint(stream) + varint(fid) + payload
+    return len(body).to_bytes(4, "big") + body
+
+
+def recv_frame(sock):
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            chunk = sock.recv(n - len(buf))
+            if not chunk:
+                raise ConnectionError("closed")
+            buf += chunk
+        return buf
+    n = int.from_bytes(exact(4), "big")
+    return exact(n)
+
+
+def parse_ack(f):
+    """{var name: string value} of an ACK's set-var actions."""
+    assert f[0] == 103, f[0]
+    _, i = read_varint(f, 5)
+    _, i = read_varint(f, i)
+    out = {}
+    while i < len(f):
+        assert f[i] == 1 and f[i + 1] == 3, f[i:i + 2]
+        scope = f[i + 2]
+        i += 3
+        n, i = read_varint(f, i)
+        name = f[i:i + n].decode()
+        i += n
+        assert f[i] == 8
+        n, i = read_varint(f, i + 1)
+        out[name] = (scope, f[i:i + n].decode())
+        i += n
+    return out
+
+
+class SpopAgentTest(unittest.TestCase):
+    """certval's agent spoken to directly, as HAProxy's SPOE does."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = fh.free_port()
+        cls.srv = fh.certval_server(
+            "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.port)
+        cls.srv.start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()
+
+    def connect(self):
+        import socket
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+        hello = (sstr("supported-versions") + b"\x08" + sstr("2.0") +
+                 sstr("max-frame-size") + b"\x03" + varint(16380) +
+                 sstr("capabilities") + b"\x08" + sstr("pipelining"))
+        s.sendall(frame(1, hello))
+        f = recv_frame(s)
+        self.assertEqual(f[0], 101)
+        self.assertIn(b"version", f)
+        return s
+
+    def notify(self, s, args, stream=7, fid=3):
+        payload = sstr("certval-check") + bytes([len(args)])
+        for k, (t, v) in args.items():
+            payload += sstr(k) + bytes([t]) + (sstr(v) if t in (8, 9) else b"")
+        s.sendall(frame(3, payload, stream, fid))
+        f = recv_frame(s)
+        _, i = read_varint(f, 5)
+        self.assertEqual(f[5:i], varint(stream))
+        return parse_ack(f)
+
+    def test_verdicts_and_malformed_messages(self):
+        ders = h.read_pem_chain(os.path.join(self.srv.dir, "device-acme-dev1-chain.pem"))
+        s = self.connect()
+        try:
+            acks = self.notify(s, {"leaf": (9, ders[0]), "chain": (9, b"".join(ders[1:])),
+                                   "tenant": (8, "acme"), "device": (8, "dev-001")})
+            self.assertEqual(acks["decision"], (1, "ALLOW"))
+            self.assertEqual(acks["kind"], (1, "device"))
+            self.assertEqual(acks["tenant"], (1, "acme"))
+            # The leaf alone: the path is completed from the intermediates.
+            acks = self.notify(s, {"leaf": (9, ders[0]), "tenant": (8, "acme"),
+                                   "device": (8, "dev-001")})
+            self.assertEqual(acks["decision"], (1, "ALLOW"))
+            for bad in ({"leaf": (9, b"\x30\x82\xff\xff"), "tenant": (8, "acme")},
+                        {"leaf": (9, ders[0]), "chain": (9, ders[1][:-5]),
+                         "tenant": (8, "acme")}):
+                acks = self.notify(s, bad)
+                self.assertEqual(acks["decision"], (1, "DENY"))
+                self.assertIn(acks["reason"][1], ("MALFORMED",))
+            # No certificate (HAProxy sends NULL): the validator denies.
+            acks = self.notify(s, {"leaf": (0, None), "tenant": (8, "acme")})
+            self.assertEqual(acks["decision"], (1, "DENY"))
+            # HAPROXY-DISCONNECT is answered with AGENT-DISCONNECT.
+            s.sendall(frame(2, sstr("status-code") + b"\x03" + varint(0) +
+                            sstr("message") + b"\x08" + sstr("")))
+            self.assertEqual(recv_frame(s)[0], 102)
+        finally:
+            s.close()
+
+    def test_truncated_notify_is_refused(self):
+        s = self.connect()
+        try:
+            s.sendall(frame(3, sstr("certval-check") + b"\x02" + sstr("leaf") + b"\x09\xf5"))
+            f = recv_frame(s)
+            self.assertIn(f[0], (102, 103))
+            if f[0] == 103:
+                self.assertEqual(parse_ack(f)["decision"][1], "DENY")
+        finally:
+            s.close()
+
+
 @unittest.skipUnless(os.path.exists(HAPROXY), "haproxy not installed")
 class HaproxySpoeTest(unittest.TestCase):
     @classmethod

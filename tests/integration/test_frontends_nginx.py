@@ -111,6 +111,31 @@ class NginxAuthRequestTest(unittest.TestCase):
                frozenset({("frontend", "nginx"), ("decision", "DENY")}))
         self.assertGreaterEqual(m.get(key, 0), 6)
 
+    def test_3_endpoint_answers_400_for_a_malformed_subrequest(self):
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        def ask(headers):
+            req = urllib.request.Request("http://127.0.0.1:%d/check" % self.auth_port,
+                                         headers=headers)
+            try:
+                with urllib.request.urlopen(req, timeout=5) as r:
+                    return r.status, dict((k.lower(), v) for k, v in r.headers.items())
+            except urllib.error.HTTPError as e:
+                return e.code, dict((k.lower(), v) for k, v in e.headers.items())
+
+        with open(os.path.join(self.srv.dir, "tenant-globex.pem")) as f:
+            good = urllib.parse.quote(f.read(), safe="")
+        status, hdrs = ask({"X-Client-Cert": good, "X-Tenant-Id": "globex"})
+        self.assertEqual((status, hdrs.get("x-certval-decision")), (200, "REQUIRE_PASSWORD"))
+        for bad in ("%ZZ", "not%20a%20certificate", good[:200]):
+            status, hdrs = ask({"X-Client-Cert": bad, "X-Tenant-Id": "globex"})
+            self.assertEqual(status, 400, bad)
+            self.assertEqual(hdrs.get("x-certval-reason"), "MALFORMED", bad)
+        status, _ = ask({"X-Client-Cert": good, "X-Tenant-Id": "a\x01b"})
+        self.assertIn(status, (400,))
+
     def test_2_certval_down_fails_closed(self):
         self.srv.stop()
         try:
