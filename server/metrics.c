@@ -387,9 +387,10 @@ static void render_frontends(struct mbuf *b)
             for (struct shard *s = shards; s != NULL; s = s->next)
                 sum += atomic_load(&s->frontend_decisions[f][d]);
             if (sum > 0)
-                mbuf_printf(b, "certval_frontend_decisions_total{frontend=\"%s\",decision=\"%s\"} %llu\n",
-                            names[f], verdict_decision_name((enum verdict_decision)d),
-                            (unsigned long long)sum);
+                mbuf_printf(
+                    b, "certval_frontend_decisions_total{frontend=\"%s\",decision=\"%s\"} %llu\n",
+                    names[f], verdict_decision_name((enum verdict_decision)d),
+                    (unsigned long long)sum);
         }
 }
 

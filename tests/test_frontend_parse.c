@@ -38,9 +38,8 @@ Test(frontend_parse, url_decode)
         int rc;
         const char *out;
     } cases[] = {
-        {"abc", 0, "abc"},         {"a%20b%0A", 0, "a b\n"}, {"%2B+", 0, "++"},
-        {"%", -1, NULL},           {"%4", -1, NULL},         {"%ZZ", -1, NULL},
-        {"a%00b", -1, NULL},       {"", 0, ""},
+        {"abc", 0, "abc"}, {"a%20b%0A", 0, "a b\n"}, {"%2B+", 0, "++"},   {"%", -1, NULL},
+        {"%4", -1, NULL},  {"%ZZ", -1, NULL},        {"a%00b", -1, NULL}, {"", 0, ""},
     };
 
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -99,8 +98,8 @@ Test(frontend_parse, xfcc)
     struct frontend_certs c = {0};
 
     /* Chain= wins over Cert=, quoted or not, keys in any case. */
-    snprintf(hdr, sizeof(hdr), "By=spiffe://x;Hash=00;Cert=\"%s\";Chain=\"%s%s\";Subject=\"CN=a,O=b;c\"",
-             a, a, b);
+    snprintf(hdr, sizeof(hdr),
+             "By=spiffe://x;Hash=00;Cert=\"%s\";Chain=\"%s%s\";Subject=\"CN=a,O=b;c\"", a, a, b);
     cr_expect_eq(frontend_xfcc_certs(&c, hdr, strlen(hdr)), 1);
     cr_expect_eq(c.n, 2);
     frontend_certs_clear(&c);

@@ -87,7 +87,8 @@ static void header_set_fill(struct header_set *h, const struct frontends_config 
                              cert_kind_name(v->kind), cl->tenant, cl->device};
 
     for (int i = 0; i < 5; i++) {
-        Envoy__Config__Core__V3__HeaderValueOption o = ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT;
+        Envoy__Config__Core__V3__HeaderValueOption o =
+            ENVOY__CONFIG__CORE__V3__HEADER_VALUE_OPTION__INIT;
         Envoy__Config__Core__V3__HeaderValue hv = ENVOY__CONFIG__CORE__V3__HEADER_VALUE__INIT;
 
         frontend_header_name(h->names[i], sizeof(h->names[i]), f, suffix[i]);
@@ -127,14 +128,16 @@ static grpc_byte_buffer *pack_check_response(const struct snapshot *snap, const 
         hs.code = 503;
         denied.status = &hs;
         denied.body = "certval: not ready\n";
-        resp.http_response_case = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_DENIED_RESPONSE;
+        resp.http_response_case =
+            ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_DENIED_RESPONSE;
         resp.denied_response = &denied;
     } else if (v->decision == DECISION_ALLOW || v->decision == DECISION_REQUIRE_PASSWORD) {
         header_set_fill(&h, &snap->cfg->frontends, v, cl);
         st.code = RPC_OK;
         ok.n_headers = 5;
         ok.headers = h.ptrs;
-        resp.http_response_case = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_OK_RESPONSE;
+        resp.http_response_case =
+            ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_OK_RESPONSE;
         resp.ok_response = &ok;
     } else {
         header_set_fill(&h, &snap->cfg->frontends, v, cl);
@@ -147,7 +150,8 @@ static grpc_byte_buffer *pack_check_response(const struct snapshot *snap, const 
         denied.body = body;
         denied.n_headers = 5;
         denied.headers = h.ptrs;
-        resp.http_response_case = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_DENIED_RESPONSE;
+        resp.http_response_case =
+            ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__HTTP_RESPONSE_DENIED_RESPONSE;
         resp.denied_response = &denied;
     }
     len = envoy__service__auth__v3__check_response__get_packed_size(&resp);
@@ -180,8 +184,8 @@ static void ecall_respond(struct ecall *ec, const struct verdict *v)
     if (ec->send_buf == NULL) {
         /* Out of memory: a gRPC error is all that is left; Envoy's
          * failure_mode_allow (default false) keeps it closed. */
-        grpc_call_cancel_with_status(ec->base.call, GRPC_STATUS_RESOURCE_EXHAUSTED,
-                                     "out of memory", NULL);
+        grpc_call_cancel_with_status(ec->base.call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory",
+                                     NULL);
         call_unref(&ec->base);
         return;
     }

@@ -74,8 +74,7 @@ bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
 }
 
 void frontend_check(struct verdict *out, enum metrics_frontend fe, const struct snapshot *snap,
-                    const struct frontend_certs *c, const struct frontend_claims *cl,
-                    int64_t now)
+                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now)
 {
     struct cv_bytes certs[FRONTEND_MAX_CERTS];
     struct chain_input in;

@@ -101,8 +101,7 @@ bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
  * metrics (also labelled |fe|) and the audit log, and fills |out|. The
  * caller must be a registered RCU reader (crl_cache_reader_register). */
 void frontend_check(struct verdict *out, enum metrics_frontend fe, const struct snapshot *snap,
-                    const struct frontend_certs *c, const struct frontend_claims *cl,
-                    int64_t now);
+                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now);
 
 /* frontend_malformed fills |out| with DENY MALFORMED naming |why|, records
  * it like a verdict, for input that never reached the validator (a bad

@@ -251,8 +251,7 @@ int frontend_claim_copy(char *out, const char *value, size_t len)
     return 0;
 }
 
-const char *frontend_tenant_for_host(const struct frontends_config *f, const char *host,
-                                     size_t len)
+const char *frontend_tenant_for_host(const struct frontends_config *f, const char *host, size_t len)
 {
     const char *colon;
 
@@ -267,4 +266,3 @@ const char *frontend_tenant_for_host(const struct frontends_config *f, const cha
             return f->hosts[i].tenant;
     return NULL;
 }
-

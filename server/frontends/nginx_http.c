@@ -46,7 +46,7 @@ struct nx_answer {
     bool has_verdict;
     const char *message; /* body when there is no verdict */
     struct frontend_claims cl;
-    char names[5][96];   /* PREFIX + decision, reason, kind, tenant, device */
+    char names[5][96]; /* PREFIX + decision, reason, kind, tenant, device */
 };
 
 static const char *header_n(struct MHD_Connection *conn, const char *name, size_t *len)
@@ -224,11 +224,10 @@ int nginx_http_start(const char *listen, int *out_port, char *err, size_t errlen
     }
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
-    nx_daemon = MHD_start_daemon(flags, 0, NULL, NULL, nx_answer_cb, NULL, MHD_OPTION_SOCK_ADDR,
-                                 &ss, MHD_OPTION_CONNECTION_LIMIT, 1024u,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, 30u,
-                                 MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128u << 10),
-                                 MHD_OPTION_END);
+    nx_daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, nx_answer_cb, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+                         MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+                         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128u << 10), MHD_OPTION_END);
     if (nx_daemon == NULL) {
         snprintf(err, errlen, "cannot serve the nginx auth_request endpoint on %s", listen);
         return -1;

@@ -414,8 +414,8 @@ static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r
              frontend_claim_copy(cl->user, (const char *)a.user.data, a.user.len) != 0)
         why = "user argument is invalid";
     if (why == NULL && cl->tenant[0] == '\0' && is_bytes(&a.host)) {
-        const char *t = frontend_tenant_for_host(&snap->cfg->frontends,
-                                                 (const char *)a.host.data, a.host.len);
+        const char *t =
+            frontend_tenant_for_host(&snap->cfg->frontends, (const char *)a.host.data, a.host.len);
 
         if (t != NULL && frontend_claim_copy(cl->tenant, t, strlen(t)) != 0)
             why = "mapped tenant is invalid";
@@ -514,8 +514,9 @@ static void conn_close(struct sconn *c)
 static void conn_read(struct sconn *c)
 {
     for (;;) {
-        size_t want = c->rlen < 4 ? 4 : 4 + ((size_t)c->rbuf[0] << 24 | (size_t)c->rbuf[1] << 16 |
-                                               (size_t)c->rbuf[2] << 8 | c->rbuf[3]);
+        size_t want = c->rlen < 4 ? 4
+                                  : 4 + ((size_t)c->rbuf[0] << 24 | (size_t)c->rbuf[1] << 16 |
+                                         (size_t)c->rbuf[2] << 8 | c->rbuf[3]);
         ssize_t n;
 
         if (want > 4 + SPOE_MAX_FRAME) {
@@ -634,8 +635,7 @@ int spoe_start(const char *addr, int *out_port, char *err, size_t errlen)
     sp_listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (sp_listen_fd < 0 ||
         setsockopt(sp_listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0 ||
-        bind(sp_listen_fd, (struct sockaddr *)&ss, sl) != 0 ||
-        listen(sp_listen_fd, 128) != 0) {
+        bind(sp_listen_fd, (struct sockaddr *)&ss, sl) != 0 || listen(sp_listen_fd, 128) != 0) {
         snprintf(err, errlen, "cannot serve the SPOE agent on %s: %s", addr, strerror(errno));
         if (sp_listen_fd >= 0)
             close(sp_listen_fd);
