@@ -316,7 +316,10 @@ static void recv_done(struct tag *t, bool ok)
         return;
     }
     ec->snap = snapshot_acquire();
-    if (ec->snap == NULL || !health_is_serving()) {
+    /* Not ready: no configuration, or health not SERVING for another reason
+     * than the drain (while draining, calls still in flight are answered,
+     * as Validate's are, and Envoy moves to other replicas on health). */
+    if (ec->snap == NULL || (!health_is_serving() && !atomic_load(&srv->draining))) {
         if (bb != NULL)
             grpc_byte_buffer_destroy(bb);
         ecall_respond(ec, NULL);
