@@ -113,6 +113,12 @@ Test(frontend_parse, xfcc)
     cr_expect_eq(frontend_xfcc_certs(&c, hdr, strlen(hdr)), 1);
     cr_expect_arr_eq(c.der[0], der_b, sizeof(der_b));
     frontend_certs_clear(&c);
+    /* An earlier element's Chain= never counts. */
+    snprintf(hdr, sizeof(hdr), "Chain=%s,By=x;Cert=%s", a, b);
+    cr_expect_eq(frontend_xfcc_certs(&c, hdr, strlen(hdr)), 1);
+    cr_assert_eq(c.n, 1);
+    cr_expect_arr_eq(c.der[0], der_b, sizeof(der_b));
+    frontend_certs_clear(&c);
     /* Neither key: 0; broken: -1. */
     cr_expect_eq(frontend_xfcc_certs(&c, "By=x;Hash=00", 12), 0);
     cr_expect_eq(frontend_xfcc_certs(&c, "Cert=%ZZ", 8), -1);
