@@ -105,6 +105,11 @@ class NginxAuthRequestTest(unittest.TestCase):
         self.assertIn("REVOKED", body)
         # Others are unaffected.
         self.check_case(*fh.CASES[0])
+        # The audit log has the denial, with the claims nginx passed on.
+        audits = [l for l in self.srv.log_lines() if l.get("reason") == "REVOKED" and
+                  l.get("device") == "dev-001"]
+        self.assertTrue(audits, "no audit line for the revoked device")
+        self.assertEqual((audits[-1]["tenant"], audits[-1]["user"]), ("acme", "alice"))
         # The decisions are counted under the nginx label.
         m = self.srv.scrape()
         key = ("certval_frontend_decisions_total",
