@@ -141,6 +141,16 @@ def urlenc(text):
 class EnvoyCheckTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run when setUpClass fails).
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.api = EnvoyApi()
         # Envoy Check is on by default: the section only maps a host.
         cls.srv = fh.certval_server(
@@ -149,8 +159,10 @@ class EnvoyCheckTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
-        cls.api.cleanup()
+        if getattr(cls, "srv", None) is not None:
+            cls.srv.cleanup()
+        if getattr(cls, "api", None) is not None:
+            cls.api.cleanup()
 
     def call_raw(self, payload):
         call = self.srv.channel.unary_unary(METHOD, request_serializer=lambda b: b,

@@ -94,6 +94,16 @@ class SpopAgentTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run when setUpClass fails).
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.port = fh.free_port()
         cls.srv = fh.certval_server(
             "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.port)
@@ -101,7 +111,8 @@ class SpopAgentTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
+        if getattr(cls, "srv", None) is not None:
+            cls.srv.cleanup()
 
     def connect(self):
         import socket
@@ -170,6 +181,16 @@ class SpopAgentTest(unittest.TestCase):
 class HaproxySpoeTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run when setUpClass fails).
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.agent_port = fh.free_port()
         cls.srv = fh.certval_server(
             "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.agent_port)
@@ -204,11 +225,15 @@ class HaproxySpoeTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        fh.stop_proc(cls.haproxy)
-        cls.log.close()
-        cls.upstream.stop()
-        cls.srv.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        fh.stop_proc(getattr(cls, "haproxy", None))
+        if getattr(cls, "log", None) is not None:
+            cls.log.close()
+        if getattr(cls, "upstream", None) is not None:
+            cls.upstream.stop()
+        if getattr(cls, "srv", None) is not None:
+            cls.srv.cleanup()
+        if getattr(cls, "dir", None) is not None:
+            shutil.rmtree(cls.dir, ignore_errors=True)
 
     def get(self, stem, tenant, device):
         headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",

@@ -23,6 +23,16 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 class NginxAuthRequestTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run when setUpClass fails).
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.auth_port = fh.free_port()
         cls.srv = fh.certval_server(
             "frontends:\n  nginx:\n    listen: \"127.0.0.1:%d\"\n" % cls.auth_port)
@@ -45,11 +55,15 @@ class NginxAuthRequestTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        fh.stop_proc(cls.nginx)
-        cls.log.close()
-        cls.upstream.stop()
-        cls.srv.cleanup()
-        shutil.rmtree(cls.dir, ignore_errors=True)
+        fh.stop_proc(getattr(cls, "nginx", None))
+        if getattr(cls, "log", None) is not None:
+            cls.log.close()
+        if getattr(cls, "upstream", None) is not None:
+            cls.upstream.stop()
+        if getattr(cls, "srv", None) is not None:
+            cls.srv.cleanup()
+        if getattr(cls, "dir", None) is not None:
+            shutil.rmtree(cls.dir, ignore_errors=True)
 
     def get(self, stem, tenant, device, extra=None):
         headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",

@@ -37,6 +37,16 @@ def subset_stubs():
 class NotReadyTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
+        # Whatever started before a failure is stopped (tearDownClass does
+        # not run when setUpClass fails).
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
         cls.nginx_port, cls.spoe_port = fh.free_port(), fh.free_port()
         cls.srv = fh.certval_server(
             "frontends:\n  nginx:\n    listen: \"127.0.0.1:%d\"\n"
@@ -54,7 +64,8 @@ class NotReadyTest(unittest.TestCase):
 
     @classmethod
     def tearDownClass(cls):
-        cls.srv.cleanup()
+        if getattr(cls, "srv", None) is not None:
+            cls.srv.cleanup()
 
     def test_precondition_not_serving(self):
         self.assertTrue(self.assert_not_serving)
