@@ -23,6 +23,7 @@
 
 #include "audit.h"
 #include "config.h"
+#include "frontend.h"
 #include "crl_cache.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
@@ -473,6 +474,23 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
         cfg->max_inflight_request_bytes ? cfg->max_inflight_request_bytes : (uint32_t)bytes;
 }
 
+/* frontends (issue 12): starts the nginx and HAProxy listeners of the
+ * installed configuration. */
+static int start_frontends(void)
+{
+    struct snapshot *s = snapshot_acquire();
+    char err[256];
+    int rc;
+
+    if (s == NULL)
+        return -1;
+    rc = frontends_start(&s->cfg->frontends, err, sizeof(err));
+    if (rc < 0)
+        log_error("%s", err);
+    snapshot_release(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -554,6 +572,7 @@ int main(int argc, char **argv)
     srv.rev.crls = srv.crls;
     srv.rev.deny = srv.deny;
     srv.rev.cache = srv.vcache;
+    frontends_set_sources(&srv.rev); /* frontends: the same sources as Validate */
     /* crl_fetch: created now so its metrics collector can be registered. */
     fetcher = crl_fetch_new(srv.crls);
     if (fetcher == NULL) {
@@ -638,6 +657,14 @@ int main(int argc, char **argv)
         server_drain_and_stop(&srv, 0);
         goto out;
     }
+    /* frontends (issue 12): snapshot_install took |cfg|; the listeners are
+     * read from the published snapshot (start-up only, like listen). */
+    if (start_frontends() < 0) {
+        server_drain_and_stop(&srv, 0);
+        server_drain_and_stop(&admin, 0);
+        metrics_stop();
+        goto out;
+    }
     cfg = NULL;
     log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
              "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
@@ -659,6 +686,7 @@ int main(int argc, char **argv)
     server_drain_begin(&srv);
     server_drain_begin(&admin);
     crl_fetch_stop(fetcher, 500);
+    frontends_stop(); /* frontends: no new decisions once draining */
     server_drain_and_stop(&srv, grace);
     server_drain_and_stop(&admin, grace);
     metrics_stop();

@@ -15,6 +15,7 @@
  * default applies) differs from an explicit 0. */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -149,6 +150,38 @@ struct raw_tenant {
     bool *require_device_binding;
 };
 
+/* frontends (issue 12) */
+struct raw_fe_listen {
+    char *listen;
+};
+
+struct raw_fe_envoy {
+    bool *enabled;
+};
+
+struct raw_fe_headers {
+    char *certificate;
+    char *tenant;
+    char *device;
+    char *user;
+    char *response_prefix;
+};
+
+struct raw_fe_host {
+    char *host;
+    char *tenant;
+};
+
+struct raw_frontends {
+    struct raw_fe_envoy *envoy;
+    struct raw_fe_listen *nginx;
+    struct raw_fe_listen *haproxy;
+    struct raw_fe_headers *headers;
+    uint32_t *deny_status;
+    struct raw_fe_host *tenant_by_host;
+    unsigned tenant_by_host_count;
+};
+
 struct raw_config {
     struct raw_listen *listen;
     struct raw_threads *threads;
@@ -165,6 +198,7 @@ struct raw_config {
     unsigned profiles_count;
     struct raw_tenant *tenants;
     unsigned tenants_count;
+    struct raw_frontends *frontends;
 };
 
 /* ---- schema ---- */
@@ -345,6 +379,50 @@ static const cyaml_schema_field_t cfg_audit_fields[] = {
     CYAML_FIELD_END,
 };
 
+/* frontends (issue 12) */
+static const cyaml_schema_field_t cfg_fe_listen_fields[] = {
+    CYAML_FIELD_STRING_PTR("listen", CYAML_FLAG_POINTER, struct raw_fe_listen, listen, 1, 300),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t cfg_fe_envoy_fields[] = {
+    CYAML_FIELD_BOOL_PTR("enabled", OPT_PTR, struct raw_fe_envoy, enabled),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t cfg_fe_headers_fields[] = {
+    CYAML_FIELD_STRING_PTR("certificate", OPT_PTR, struct raw_fe_headers, certificate, 1, 128),
+    CYAML_FIELD_STRING_PTR("tenant", OPT_PTR, struct raw_fe_headers, tenant, 1, 128),
+    CYAML_FIELD_STRING_PTR("device", OPT_PTR, struct raw_fe_headers, device, 1, 128),
+    CYAML_FIELD_STRING_PTR("user", OPT_PTR, struct raw_fe_headers, user, 1, 128),
+    CYAML_FIELD_STRING_PTR("response_prefix", OPT_PTR, struct raw_fe_headers, response_prefix, 1,
+                           64),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_field_t cfg_fe_host_fields[] = {
+    CYAML_FIELD_STRING_PTR("host", CYAML_FLAG_POINTER, struct raw_fe_host, host, 1, 255),
+    CYAML_FIELD_STRING_PTR("tenant", CYAML_FLAG_POINTER, struct raw_fe_host, tenant, 1, 255),
+    CYAML_FIELD_END,
+};
+
+static const cyaml_schema_value_t cfg_fe_host_entry = {
+    CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, struct raw_fe_host, cfg_fe_host_fields),
+};
+
+static const cyaml_schema_field_t cfg_frontends_fields[] = {
+    CYAML_FIELD_MAPPING_PTR("envoy", OPT_PTR, struct raw_frontends, envoy, cfg_fe_envoy_fields),
+    CYAML_FIELD_MAPPING_PTR("nginx", OPT_PTR, struct raw_frontends, nginx, cfg_fe_listen_fields),
+    CYAML_FIELD_MAPPING_PTR("haproxy", OPT_PTR, struct raw_frontends, haproxy,
+                            cfg_fe_listen_fields),
+    CYAML_FIELD_MAPPING_PTR("headers", OPT_PTR, struct raw_frontends, headers,
+                            cfg_fe_headers_fields),
+    CYAML_FIELD_UINT_PTR("deny_status", OPT_PTR, struct raw_frontends, deny_status),
+    CYAML_FIELD_SEQUENCE("tenant_by_host", OPT_PTR, struct raw_frontends, tenant_by_host,
+                         &cfg_fe_host_entry, 0, 4096),
+    CYAML_FIELD_END,
+};
+
 static const cyaml_schema_field_t cfg_top_fields[] = {
     CYAML_FIELD_MAPPING_PTR("listen", OPT_PTR, struct raw_config, listen, cfg_listen_fields),
     CYAML_FIELD_MAPPING_PTR("threads", OPT_PTR, struct raw_config, threads, cfg_threads_fields),
@@ -363,6 +441,8 @@ static const cyaml_schema_field_t cfg_top_fields[] = {
                          256),
     CYAML_FIELD_SEQUENCE("tenants", OPT_PTR, struct raw_config, tenants, &cfg_tenant_entry, 0,
                          CYAML_UNLIMITED),
+    CYAML_FIELD_MAPPING_PTR("frontends", OPT_PTR, struct raw_config, frontends,
+                            cfg_frontends_fields),
     CYAML_FIELD_END,
 };
 
@@ -1310,13 +1390,113 @@ static int cfg_build_tenants(struct cfg_ctx *ctx, struct validator_config *v,
     return 0;
 }
 
+/* ---- frontends (issue 12; server/frontends/, docs/frontends.md) ---- */
+
+static int cfg_fe_string(struct cfg_ctx *ctx, char **out, const char *raw, const char *def,
+                         const char *ypath)
+{
+    *out = strdup(raw != NULL ? raw : def);
+    if (*out == NULL) {
+        cfg_fail(ctx, ypath, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
+static int cfg_fe_listen(struct cfg_ctx *ctx, char **out, const struct raw_fe_listen *l,
+                         const char *ypath)
+{
+    if (l == NULL)
+        return 0;
+    if (!cfg_listener_ok(l->listen)) {
+        cfg_fail(ctx, ypath, "\"%s\" is not HOST:PORT", l->listen);
+        return -1;
+    }
+    return cfg_fe_string(ctx, out, l->listen, "", ypath);
+}
+
+static int cfg_build_frontends(struct cfg_ctx *ctx, struct frontends_config *f,
+                               const struct raw_frontends *r)
+{
+    static const struct raw_frontends none;
+    static const struct raw_fe_headers no_headers;
+    const struct raw_fe_headers *h;
+
+    if (r == NULL)
+        r = &none;
+    h = r->headers != NULL ? r->headers : &no_headers;
+    f->envoy_enabled = r->envoy == NULL || r->envoy->enabled == NULL || *r->envoy->enabled;
+    if (cfg_fe_listen(ctx, &f->nginx_listen, r->nginx, "frontends.nginx.listen") != 0 ||
+        cfg_fe_listen(ctx, &f->spoe_listen, r->haproxy, "frontends.haproxy.listen") != 0 ||
+        cfg_fe_string(ctx, &f->cert_header, h->certificate, "x-client-cert",
+                      "frontends.headers.certificate") != 0 ||
+        cfg_fe_string(ctx, &f->tenant_header, h->tenant, "x-tenant-id",
+                      "frontends.headers.tenant") != 0 ||
+        cfg_fe_string(ctx, &f->device_header, h->device, "x-device-id",
+                      "frontends.headers.device") != 0 ||
+        cfg_fe_string(ctx, &f->user_header, h->user, "x-user-id", "frontends.headers.user") != 0 ||
+        cfg_fe_string(ctx, &f->response_prefix, h->response_prefix, "x-certval-",
+                      "frontends.headers.response_prefix") != 0 ||
+        cfg_uint(ctx, &f->deny_status, r->deny_status, "frontends.deny_status", 403, 400, 599))
+        return -1;
+    /* Header names are compared in lower case (HTTP/2, Envoy's header map). */
+    for (char *p = f->cert_header; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = f->tenant_header; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = f->device_header; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = f->user_header; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    for (char *p = f->response_prefix; *p != '\0'; p++)
+        *p = (char)tolower((unsigned char)*p);
+    if (r->tenant_by_host_count == 0)
+        return 0;
+    f->hosts = calloc(r->tenant_by_host_count, sizeof(*f->hosts));
+    if (f->hosts == NULL) {
+        cfg_fail(ctx, "frontends.tenant_by_host", "out of memory");
+        return -1;
+    }
+    for (unsigned i = 0; i < r->tenant_by_host_count; i++) {
+        f->hosts[i].host = strdup(r->tenant_by_host[i].host);
+        f->hosts[i].tenant = strdup(r->tenant_by_host[i].tenant);
+        f->n_hosts = i + 1;
+        if (f->hosts[i].host == NULL || f->hosts[i].tenant == NULL) {
+            cfg_fail(ctx, "frontends.tenant_by_host", "out of memory");
+            return -1;
+        }
+        for (char *p = f->hosts[i].host; *p != '\0'; p++)
+            *p = (char)tolower((unsigned char)*p);
+    }
+    return 0;
+}
+
+static void cfg_frontends_clear(struct frontends_config *f)
+{
+    free(f->nginx_listen);
+    free(f->spoe_listen);
+    free(f->cert_header);
+    free(f->tenant_header);
+    free(f->device_header);
+    free(f->user_header);
+    free(f->response_prefix);
+    for (size_t i = 0; i < f->n_hosts; i++) {
+        free(f->hosts[i].host);
+        free(f->hosts[i].tenant);
+    }
+    free(f->hosts);
+}
+
+/* ---- end of frontends ---- */
+
 static int cfg_build(struct cfg_ctx *ctx, struct certval_config *c, const struct raw_config *r)
 {
     if (cfg_build_listen(ctx, c, r->listen) != 0 || cfg_build_threads_limits(ctx, c, r) != 0 ||
         cfg_build_trust(ctx, c, r->trust) != 0 || cfg_build_revocation(ctx, c, r) != 0 ||
         cfg_build_observability(ctx, c, r) != 0 ||
         cfg_build_profiles(ctx, &c->validator, r) != 0 ||
-        cfg_build_tenants(ctx, &c->validator, r) != 0)
+        cfg_build_tenants(ctx, &c->validator, r) != 0 ||
+        cfg_build_frontends(ctx, &c->frontends, r->frontends) != 0)
         return -1;
     return 0;
 }
@@ -1454,5 +1634,6 @@ void config_free(struct certval_config *c)
     for (size_t i = 0; i < v->n_tenants; i++)
         free(v->tenants[i].id);
     free(v->tenants);
+    cfg_frontends_clear(&c->frontends);
     free(c);
 }

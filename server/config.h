@@ -14,6 +14,29 @@
 
 #include "validator.h"
 
+/* ---- frontends: Envoy ext_authz, nginx auth_request, HAProxy SPOE ---- */
+
+/* One entry of frontends.tenant_by_host: a request for |host| claims |tenant|
+ * when it names no tenant itself. */
+struct frontend_host_tenant {
+    char *host;
+    char *tenant;
+};
+
+struct frontends_config {
+    bool envoy_enabled;     /* envoy.service.auth.v3.Authorization/Check on the gRPC listeners; default true */
+    char *nginx_listen;     /* "HOST:PORT" of the auth_request endpoint; NULL = off */
+    char *spoe_listen;      /* "HOST:PORT" of the HAProxy SPOE agent; NULL = off */
+    char *cert_header;      /* nginx: header with $ssl_client_escaped_cert; default "x-client-cert" */
+    char *tenant_header;    /* default "x-tenant-id" */
+    char *device_header;    /* default "x-device-id" */
+    char *user_header;      /* default "x-user-id" */
+    char *response_prefix;  /* names of the answers: PREFIX + decision/reason/kind/tenant/device; default "x-certval-" */
+    uint32_t deny_status;   /* HTTP status of a DENY (Envoy, nginx); default 403 */
+    struct frontend_host_tenant *hosts;
+    size_t n_hosts;
+};
+
 struct certval_config {
     char *path;                 /* the file it was loaded from */
 
@@ -74,6 +97,9 @@ struct certval_config {
     char *metrics_listen;       /* "HOST:PORT" of the Prometheus endpoint, NULL = off */
     bool audit_all_verdicts;    /* audit every verdict, not only DENY */
     uint32_t audit_max_lines_per_second; /* default 1000 */
+
+    /* frontends (server/frontends/, docs/frontends.md) */
+    struct frontends_config frontends;
 
     /* trust, profiles, tenants, per-chain limits */
     struct validator_config validator;

@@ -52,6 +52,7 @@ struct shard {
     _Atomic uint64_t size_buckets[N_SIZE + 1];
     _Atomic uint64_t size_sum;
     _Atomic uint64_t rpc_errors[N_GRPC_CODES];
+    _Atomic uint64_t frontend_decisions[METRICS_FRONTEND_COUNT][N_DECISIONS];
     /* The tenant table is touched by its owner and by scrapes: |lock| is
      * uncontended except while a scrape reads it. */
     pthread_mutex_t lock;
@@ -190,6 +191,14 @@ void metrics_record_batch(size_t n_chains, uint64_t latency_ns, bool streaming)
         ;
     inc(&s->size_buckets[b], 1);
     inc(&s->size_sum, n_chains);
+}
+
+void metrics_record_frontend(enum metrics_frontend fe, enum verdict_decision d)
+{
+    struct shard *s = shard_get();
+
+    if (s != NULL && (unsigned)fe < METRICS_FRONTEND_COUNT && (unsigned)d < N_DECISIONS)
+        inc(&s->frontend_decisions[fe][d], 1);
 }
 
 void metrics_record_rpc_error(int code)
@@ -371,6 +380,27 @@ static void render_errors(struct mbuf *b)
     }
 }
 
+static void render_frontends(struct mbuf *b)
+{
+    static const char *const names[METRICS_FRONTEND_COUNT] = {"envoy", "nginx", "haproxy"};
+
+    mbuf_printf(b, "# HELP certval_frontend_decisions_total Decisions answered to each front end "
+                   "(Envoy ext_authz, nginx auth_request, HAProxy SPOE).\n"
+                   "# TYPE certval_frontend_decisions_total counter\n");
+    for (int f = 0; f < METRICS_FRONTEND_COUNT; f++)
+        for (int d = 1; d < N_DECISIONS; d++) {
+            uint64_t sum = 0;
+
+            for (struct shard *s = shards; s != NULL; s = s->next)
+                sum += atomic_load(&s->frontend_decisions[f][d]);
+            if (sum > 0)
+                mbuf_printf(
+                    b, "certval_frontend_decisions_total{frontend=\"%s\",decision=\"%s\"} %llu\n",
+                    names[f], verdict_decision_name((enum verdict_decision)d),
+                    (unsigned long long)sum);
+        }
+}
+
 static void render_tenant_expiry(struct mbuf *b)
 {
     int64_t now = (int64_t)time(NULL);
@@ -401,6 +431,7 @@ void metrics_render(struct mbuf *out)
     render_verdicts(out);
     render_batches(out);
     render_errors(out);
+    render_frontends(out);
     render_tenant_expiry(out);
     pthread_mutex_unlock(&shards_lock);
     mbuf_printf(out,

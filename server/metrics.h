@@ -32,6 +32,19 @@ void mbuf_label(struct mbuf *b, const char *s);
  * per-tenant expiry gauge. |tenant| is the claimed tenant. */
 void metrics_record_verdict(const struct verdict *v, const char *tenant);
 
+/* Front ends that call certval in their own protocol (server/frontends/). */
+enum metrics_frontend {
+    METRICS_FRONTEND_ENVOY = 0, /* envoy.service.auth.v3.Authorization/Check */
+    METRICS_FRONTEND_NGINX = 1, /* auth_request endpoint */
+    METRICS_FRONTEND_HAPROXY = 2, /* SPOE agent */
+    METRICS_FRONTEND_COUNT = 3,
+};
+
+/* metrics_record_frontend counts one decision answered to front end |fe|
+ * (certval_frontend_decisions_total{frontend,decision}); the verdict itself
+ * is also counted by metrics_record_verdict. */
+void metrics_record_frontend(enum metrics_frontend fe, enum verdict_decision d);
+
 /* metrics_record_batch counts one answered batch: its size and the time from
  * receipt to the start of the send, in nanoseconds. */
 void metrics_record_batch(size_t n_chains, uint64_t latency_ns, bool streaming);

@@ -14,6 +14,7 @@
 #include <grpc/support/time.h>
 
 #include "crl_cache.h"
+#include "envoy.h" /* frontends/ */
 #include "log.h"
 
 /* Outstanding generic request_call slots per transport thread. Generic slots
@@ -204,6 +205,8 @@ static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_deta
         health_check_start(tr, call, false);
     else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Watch") == 0)
         health_check_start(tr, call, true);
+    else if (grpc_slice_str_cmp(m, ENVOY_CHECK_METHOD) == 0)
+        envoy_check_start(tr, call); /* frontends: Envoy ext_authz */
     else
         call_reject(tr, call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 }

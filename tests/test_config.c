@@ -254,6 +254,71 @@ Test(config, service_section_defaults, .init = t_setup, .fini = t_teardown)
     config_free(c);
 }
 
+/* frontends (issue 12) */
+Test(config, frontends_section, .init = t_setup, .fini = t_teardown)
+{
+    static const char text[] = GOOD_HEAD GOOD_PROFILE
+        "frontends:\n  envoy:\n    enabled: false\n"
+        "  nginx:\n    listen: \"127.0.0.1:9191\"\n"
+        "  haproxy:\n    listen: \"[::1]:12345\"\n"
+        "  headers:\n    certificate: X-SSL-Cert\n    tenant: X-Org\n    device: x-dev\n"
+        "    user: x-login\n    response_prefix: X-Auth-\n"
+        "  deny_status: 401\n"
+        "  tenant_by_host:\n    - {host: Login.Acme.Example, tenant: acme}\n"
+        "    - {host: b.example, tenant: globex}\n";
+    struct certval_config *c = NULL;
+    const struct frontends_config *f;
+    char err[512], path[256];
+
+    cr_assert_eq(t_load(&c, text, err, sizeof(err), path, sizeof(path)), 0, "%s", err);
+    f = &c->frontends;
+    cr_expect_not(f->envoy_enabled);
+    cr_expect_str_eq(f->nginx_listen, "127.0.0.1:9191");
+    cr_expect_str_eq(f->spoe_listen, "[::1]:12345");
+    cr_expect_str_eq(f->cert_header, "x-ssl-cert");
+    cr_expect_str_eq(f->tenant_header, "x-org");
+    cr_expect_str_eq(f->device_header, "x-dev");
+    cr_expect_str_eq(f->user_header, "x-login");
+    cr_expect_str_eq(f->response_prefix, "x-auth-");
+    cr_expect_eq(f->deny_status, 401);
+    cr_assert_eq(f->n_hosts, 2);
+    cr_expect_str_eq(f->hosts[0].host, "login.acme.example");
+    cr_expect_str_eq(f->hosts[0].tenant, "acme");
+    cr_expect_str_eq(f->hosts[1].tenant, "globex");
+    config_free(c);
+}
+
+Test(config, frontends_defaults_and_refusals, .init = t_setup, .fini = t_teardown)
+{
+    static const char *const bad[][2] = {
+        {"frontends:\n  nginx:\n    listen: localhost\n", "frontends.nginx.listen"},
+        {"frontends:\n  haproxy: {}\n", "listen"},
+        {"frontends:\n  deny_status: 200\n", "frontends.deny_status: 200 is out of range"},
+        {"frontends:\n  colour: blue\n", "unknown key \"colour\""},
+    };
+    struct certval_config *c = NULL;
+    char err[512], path[256], text[1024];
+
+    cr_assert_eq(t_load(&c, GOOD_HEAD GOOD_PROFILE, err, sizeof(err), path, sizeof(path)), 0,
+                 "%s", err);
+    cr_expect(c->frontends.envoy_enabled);
+    cr_expect_null(c->frontends.nginx_listen);
+    cr_expect_null(c->frontends.spoe_listen);
+    cr_expect_str_eq(c->frontends.cert_header, "x-client-cert");
+    cr_expect_str_eq(c->frontends.tenant_header, "x-tenant-id");
+    cr_expect_str_eq(c->frontends.response_prefix, "x-certval-");
+    cr_expect_eq(c->frontends.deny_status, 403);
+    cr_expect_eq(c->frontends.n_hosts, 0);
+    config_free(c);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        c = NULL;
+        snprintf(text, sizeof(text), "%s%s%s", GOOD_HEAD, GOOD_PROFILE, bad[i][0]);
+        cr_expect_eq(t_load(&c, text, err, sizeof(err), path, sizeof(path)), -1, "%s", bad[i][0]);
+        cr_expect(strstr(err, bad[i][1]) != NULL, "%s: got '%s'", bad[i][0], err);
+        config_free(c);
+    }
+}
+
 Test(config, minimal_file_gets_the_documented_defaults, .init = t_setup, .fini = t_teardown)
 {
     struct certval_config *c = NULL;

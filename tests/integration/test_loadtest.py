@@ -161,6 +161,19 @@ class LoadtestSmoke(unittest.TestCase):
         self.assertGreater(s["certval"], 0)
         self.assertGreater(s["baseline_denies"], 0)
 
+    @unittest.skipUnless(os.path.exists("/usr/sbin/nginx"), "nginx not installed")
+    def test_handshake(self):
+        # frontends (issue 12): nginx alone vs nginx + certval auth_request.
+        self.run_scenario("handshake")
+        s = self.summary("handshake")
+        self.assertGreater(s["handshakes_alone"], 0)
+        self.assertGreater(s["handshakes_certval"], 0)
+        # One auth_request answered by certval per measured request.
+        self.assertGreaterEqual(s["certval_answers"], s["handshakes_certval"])
+        self.assertLessEqual(s["certval_answers"],
+                             s["handshakes_certval"] + s["clients"] * s["rounds"])
+        self.assertAlmostEqual(s["ratio"], s["nginx_certval"] / s["nginx_alone"], delta=0.01)
+
 
 if __name__ == "__main__":
     unittest.main(verbosity=2)

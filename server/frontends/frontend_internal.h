@@ -1,0 +1,30 @@
+/* Private to server/frontends/: the listeners frontends_start starts. */
+#ifndef CERTVAL_FRONTEND_INTERNAL_H
+#define CERTVAL_FRONTEND_INTERNAL_H
+
+#include <stddef.h>
+#include <sys/socket.h>
+
+struct frontends_config;
+struct verdict;
+struct snapshot;
+
+/* frontend_parse_listen parses "IPv4:PORT" or "[IPv6]:PORT". 0 or -1. */
+int frontend_parse_listen(struct sockaddr_storage *ss, socklen_t *len, const char *listen);
+
+/* frontend_bound_port returns the port |fd| is bound to, or -1. */
+int frontend_bound_port(int fd);
+
+/* frontend_header_name writes PREFIX + |suffix| (the answer's names). */
+void frontend_header_name(char *out, size_t cap, const struct frontends_config *f,
+                          const char *suffix);
+
+/* frontend_now returns the validation time (Unix seconds). */
+long long frontend_now(void);
+
+int nginx_http_start(const char *listen, int *out_port, char *err, size_t errlen);
+void nginx_http_stop(void);
+int spoe_start(const char *listen, int *out_port, char *err, size_t errlen);
+void spoe_stop(void);
+
+#endif

@@ -1,0 +1,156 @@
+"""Shared pieces of the front-end tests (test_frontends_*.py): a certvald
+with the frontends section and the admin API, a recording upstream, TLS
+clients presenting the demo PKI's certificates, and the real nginx or
+HAProxy started from the example configuration in deploy/."""
+import http.client
+import http.server
+import os
+import socket
+import ssl
+import subprocess
+import threading
+import time
+
+import certval_harness as h
+
+TOKEN = "frontend-test-token-0123456789abcdef"
+
+# Client certificate (demo PKI file stem), claimed tenant, claimed device,
+# expected decision (None: refused) and reason.
+CASES = [
+    ("tenant", "tenant-acme", "acme", "", "REQUIRE_PASSWORD", "OK", "tenant"),
+    ("device", "device-acme-dev1", "acme", "dev-001", "ALLOW", "OK", "device"),
+    ("revoked", "tenant-acme-revoked", "acme", "", None, "REVOKED", None),
+    ("expired", "tenant-acme-expired", "acme", "", None, "EXPIRED", None),
+    ("untrusted", "rogue-client", "acme", "", None, "UNTRUSTED_ISSUER", None),
+    ("wrong-tenant", "tenant-acme", "globex", "", None, "WRONG_TENANT", None),
+    ("no-certificate", None, "acme", "", None, None, None),
+]
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def certval_server(frontends_yaml):
+    """A certvald (not started) with the admin API and |frontends_yaml|."""
+    srv = h.Server()
+    with open(os.path.join(srv.dir, "admin.token"), "w") as f:
+        f.write(TOKEN + "\n")
+    with open(srv.config, "a") as f:
+        f.write("admin:\n  listen: \"127.0.0.1:0\"\n  token_file: admin.token\n")
+        f.write("metrics:\n  listen: \"127.0.0.1:0\"\n")
+        f.write(frontends_yaml)
+    return srv
+
+
+def deny_leaf(srv, stem):
+    """Adds the leaf to the emergency deny list through certvalctl admin."""
+    with open(srv.admin_port_file) as f:
+        admin = "127.0.0.1:%d" % int(f.read())
+    subprocess.run([h.CERTVALCTL, "admin", "--server", admin, "--token-file",
+                    os.path.join(srv.dir, "admin.token"), "deny-add", "--leaf",
+                    os.path.join(srv.dir, stem + ".pem"), "--reason", "frontend test"],
+                   check=True, stdout=subprocess.DEVNULL)
+
+
+def server_cert(d):
+    """A self-signed TLS server certificate for the front end (openssl CLI,
+    a separate process)."""
+    crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", crt,
+                    "-days", "2", "-subj", "/CN=localhost"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return crt, key
+
+
+class Upstream:
+    """The login application: records the headers of every request."""
+
+    def __init__(self):
+        self.requests = []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                outer.requests.append({k.lower(): v for k, v in self.headers.items()})
+                body = b"login application\n"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join(5)
+
+
+def tls_get(port, pki_dir, stem, headers, timeout=10):
+    """GET / over TLS presenting |stem|'s certificate (None: no certificate).
+    Returns (status, body) or (None, error) when the connection is refused
+    or reset."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    if stem is not None:
+        ctx.load_cert_chain(os.path.join(pki_dir, stem + ".pem"),
+                            os.path.join(pki_dir, stem + ".key"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=ctx)
+    try:
+        conn.request("GET", "/login", headers=headers)
+        r = conn.getresponse()
+        return r.status, r.read().decode(errors="replace")
+    except (ConnectionError, ssl.SSLError, http.client.HTTPException) as e:
+        return None, repr(e)
+    finally:
+        conn.close()
+
+
+def fill_template(src, dst, values):
+    with open(src) as f:
+        text = f.read()
+    for k, v in values.items():
+        text = text.replace("@%s@" % k, str(v))
+    import re
+    if re.search(r"@[A-Z_]+@", "\n".join(line.split("#")[0] for line in text.splitlines())):
+        raise AssertionError("unfilled placeholder in %s" % dst)
+    with open(dst, "w") as f:
+        f.write(text)
+
+
+def wait_port(port, proc, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("process exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("port %d not open" % port)
+
+
+def stop_proc(proc, timeout=10):
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
