@@ -267,8 +267,8 @@ maps=$("$docker" exec "$name" cat /proc/1/maps) || fail "docker exec cat /proc/1
 if echo "$maps" | grep -Eq 'libssl\.so\.3|libcrypto\.so\.3'; then
     fail "OpenSSL is loaded into certvald: $(echo "$maps" | grep -Eo '/[^ ]*lib(ssl|crypto)\.so\.3' | sort -u)"
 fi
-echo "$maps" | grep -q 'android/libcrypto\.so' || fail "BoringSSL's libcrypto.so.0 is not mapped in certvald"
-ok "/proc/1/maps: BoringSSL mapped, no libssl.so.3/libcrypto.so.3"
+echo "$maps" | grep -q '/libcrypto\.so\.0' || fail "BoringSSL's libcrypto.so.0 is not mapped in certvald"
+ok "/proc/1/maps: BoringSSL mapped ($(echo "$maps" | grep -Eo '/[^ ]*/libcrypto\.so\.0' | sort -u)), no libssl.so.3/libcrypto.so.3"
 
 pkgs=$("$docker" run --rm --entrypoint dpkg-query "$image" -W -f '${Package}\n') || fail "dpkg-query in the image"
 bad=$(echo "$pkgs" | grep -E -- '-dev$|^(gcc|g\+\+|cpp|clang|llvm|binutils|build-essential|make|cmake)(-[0-9.]+)?$' || true)

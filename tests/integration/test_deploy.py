@@ -741,6 +741,16 @@ class Dockerfile(unittest.TestCase):
         with open(os.path.join(DEPLOY, "image-build.sh")) as f:
             self.assertIn('"$ctx/testdata/pkits"', f.read())
 
+    def test_image_uses_the_rebuilt_boringssl(self):
+        # Issue 15: the image links Debian's BoringSSL source rebuilt without
+        # OPENSSL_SMALL, installed beside certvald and found via its RUNPATH.
+        with open(DOCKERFILE) as f:
+            text = f.read()
+        self.assertRegex(text, r"(?m)^ARG CERTVAL_BORINGSSL=fast\s*$")
+        self.assertIn("deploy/boringssl-fast.sh", text)
+        self.assertIn("-DCERTVAL_BORINGSSL_RUNTIME_DIR=/usr/local/lib/certval", text)
+        self.assertIn("COPY --from=build /staging/usr/local/lib/certval/ /usr/local/lib/certval/", text)
+
     def test_ci_builds_and_smoke_tests_the_image(self):
         with open(os.path.join(SRC, ".ci", "run")) as f:
             ci = f.read()
