@@ -28,7 +28,8 @@ if [ "${1:-}" = "--tests" ]; then
     shift
 fi
 [ $# -eq 1 ] || { echo "usage: bash deploy/boringssl-fast.sh [--tests] OUT_DIR" >&2; exit 2; }
-out=$1
+mkdir -p "$1"
+out=$(cd "$1" && pwd) # the build runs elsewhere: keep OUT_DIR absolute
 pkg=android-platform-external-boringssl
 
 die() { echo "boringssl-fast.sh: $*" >&2; exit 1; }
@@ -107,7 +108,6 @@ if [ "$tests" = 1 ]; then
     echo "== crypto_test: $(grep -E '^\[  PASSED' "$tmp/crypto_test.log" | tail -1) in $(( $(date +%s) - t0 )) s"
 fi
 
-mkdir -p "$out"
 rm -rf "$out/include" "$out/lib"
 mkdir -p "$out/lib"
 cp -r src/include "$out/include"
