@@ -371,18 +371,35 @@ Test(deny_list, corrupt_files_name_the_line)
  * so every snapshot holds one or two consecutive entries. Readers check that
  * a match always carries the reason of the serial asked for (never a
  * half-built entry), that a foreach sees at most two entries each consistent
- * with its serial, and that generations never go down. Bounded: the writer
- * does a fixed number of changes; readers stop when it is done. */
+ * with its serial, and that generations never go down.
+ *
+ * Synchronised on events, not on time: all threads start together (a
+ * barrier), and at RACE_CHECKPOINTS points the writer, having just added
+ * serial i, publishes i as a checkpoint and waits until every reader has
+ * answered it. A reader answers by finding serial i (RACE_TRIES lookups at
+ * most: the writer holds still meanwhile, so one should do), and records a
+ * miss otherwise. So every reader provably runs while the writer changes the
+ * list, and each must see a published entry, however loaded the machine.
+ * Bounded: the writer does a fixed number of changes; each answer takes at
+ * most RACE_TRIES lookups; readers stop when the writer is done. */
 
 #define RACE_CHANGES 3000
+#define RACE_READERS 3
+#define RACE_CHECKPOINTS 8
+#define RACE_TRIES 100000
 
 struct race {
     struct deny_list *d;
     uint8_t iss[32];
-    int started; /* atomic */
-    int done; /* atomic */
-    int failures; /* atomic */
-    long matches; /* atomic */
+    pthread_barrier_t start;
+    pthread_mutex_t mu;
+    pthread_cond_t answered_cv;
+    uint32_t checkpoint; /* atomic: serial + 1 the writer holds still on, 0 none */
+    int answered;        /* under mu: readers that answered the checkpoint */
+    int done;            /* atomic */
+    int failures;        /* atomic */
+    int misses;          /* atomic: checkpoints a reader did not find */
+    long matches;        /* atomic */
 };
 
 static void serial_of(uint32_t i, uint8_t s[4])
@@ -410,30 +427,58 @@ static int check_entry(const struct deny_list_entry *e, void *arg)
     return strcmp(want, e->reason) != 0;
 }
 
+/* race_match looks serial k up; counts a wrong reason as a failure. */
+static bool race_match(struct race *r, uint32_t k)
+{
+    char reason[64], want[64];
+    uint8_t s[4];
+
+    serial_of(k, s);
+    if (!deny_list_match_serial(r->d, r->iss, s, 4, T0, reason, sizeof(reason)))
+        return false;
+    __atomic_add_fetch(&r->matches, 1, __ATOMIC_RELAXED);
+    snprintf(want, sizeof(want), "entry %u", k);
+    if (strcmp(reason, want) != 0)
+        __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
+    return true;
+}
+
+/* race_answer finds the checkpoint's serial and tells the writer. */
+static void race_answer(struct race *r, uint32_t serial)
+{
+    int found = 0;
+
+    for (int t = 0; t < RACE_TRIES && !found; t++)
+        found = race_match(r, serial);
+    if (!found)
+        __atomic_add_fetch(&r->misses, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&r->mu);
+    r->answered++;
+    pthread_cond_signal(&r->answered_cv);
+    pthread_mutex_unlock(&r->mu);
+}
+
 static void *race_reader(void *arg)
 {
     struct race *r = arg;
     uint64_t last_gen = 0;
-    char reason[64], want[64];
+    uint32_t last_cp = 0;
 
     crl_cache_reader_register();
-    __atomic_add_fetch(&r->started, 1, __ATOMIC_RELEASE);
-    for (long iter = 0; iter < 5000000 && !__atomic_load_n(&r->done, __ATOMIC_ACQUIRE); iter++) {
+    pthread_barrier_wait(&r->start);
+    while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
+        uint32_t cp = __atomic_load_n(&r->checkpoint, __ATOMIC_ACQUIRE);
+        if (cp != 0 && cp != last_cp) {
+            race_answer(r, cp - 1);
+            last_cp = cp;
+        }
         uint64_t g = deny_list_generation(r->d);
         if (g < last_gen)
             __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
         last_gen = g;
         uint32_t i = (uint32_t)(g / 2); /* near the writer's current index */
-        for (uint32_t k = i > 2 ? i - 2 : 0; k <= i + 2; k++) {
-            uint8_t s[4];
-            serial_of(k, s);
-            if (!deny_list_match_serial(r->d, r->iss, s, 4, T0, reason, sizeof(reason)))
-                continue;
-            __atomic_add_fetch(&r->matches, 1, __ATOMIC_RELAXED);
-            snprintf(want, sizeof(want), "entry %u", k);
-            if (strcmp(reason, want) != 0)
-                __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
-        }
+        for (uint32_t k = i > 2 ? i - 2 : 0; k <= i + 2; k++)
+            race_match(r, k);
         size_t n = 0;
         if (deny_list_foreach(r->d, check_entry, &n) != 0 || n > 2)
             __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
@@ -442,35 +487,56 @@ static void *race_reader(void *arg)
     return NULL;
 }
 
+/* race_hold publishes serial i as a checkpoint and waits for every reader's
+ * answer; each answer comes after at most RACE_TRIES lookups. */
+static void race_hold(struct race *r, uint32_t i)
+{
+    pthread_mutex_lock(&r->mu);
+    r->answered = 0;
+    __atomic_store_n(&r->checkpoint, i + 1, __ATOMIC_RELEASE);
+    while (r->answered < RACE_READERS)
+        pthread_cond_wait(&r->answered_cv, &r->mu);
+    pthread_mutex_unlock(&r->mu);
+}
+
 Test(deny_list, readers_race_writer, .timeout = 120)
 {
     struct race r = {.d = deny_list_new()};
-    pthread_t th[3];
+    pthread_t th[RACE_READERS];
     char err[256], reason[32];
 
     fill(r.iss, 0x77);
-    for (int t = 0; t < 3; t++)
+    cr_assert_eq(pthread_barrier_init(&r.start, NULL, RACE_READERS + 1), 0);
+    cr_assert_eq(pthread_mutex_init(&r.mu, NULL), 0);
+    cr_assert_eq(pthread_cond_init(&r.answered_cv, NULL), 0);
+    for (int t = 0; t < RACE_READERS; t++)
         cr_assert_eq(pthread_create(&th[t], NULL, race_reader, &r), 0);
-    /* Readers running before the writer starts, or the race is not tested. */
-    for (int spin = 0; spin < 10000 && __atomic_load_n(&r.started, __ATOMIC_ACQUIRE) < 3; spin++)
-        usleep(100);
+    pthread_barrier_wait(&r.start);
     for (uint32_t i = 0; i < RACE_CHANGES; i++) {
         uint8_t s[4], prev[4];
         serial_of(i, s);
         snprintf(reason, sizeof(reason), "entry %u", i);
         cr_assert_eq(deny_list_add_serial(r.d, r.iss, s, 4, reason, T0, 0, err, sizeof(err)), 0);
+        if (i % (RACE_CHANGES / RACE_CHECKPOINTS) == RACE_CHANGES / RACE_CHECKPOINTS / 2)
+            race_hold(&r, i);
         if (i > 0) {
             serial_of(i - 1, prev);
             cr_assert_eq(deny_list_remove_serial(r.d, r.iss, prev, 4, err, sizeof(err)), 0);
         }
     }
     __atomic_store_n(&r.done, 1, __ATOMIC_RELEASE);
-    for (int t = 0; t < 3; t++)
+    for (int t = 0; t < RACE_READERS; t++)
         pthread_join(th[t], NULL);
     cr_assert_eq(r.failures, 0, "%d inconsistent observations", r.failures);
-    cr_assert_gt(r.matches, 0, "readers never saw an entry: the test checked nothing");
+    cr_assert_eq(r.misses, 0,
+                 "%d of %d checkpoints: a reader never saw the entry the writer had added",
+                 r.misses, RACE_READERS * RACE_CHECKPOINTS);
+    cr_assert_gt(r.matches, 0);
     cr_assert_eq(deny_list_count(r.d), 1);
     cr_assert_eq(deny_list_generation(r.d), 2 * RACE_CHANGES - 1);
+    pthread_barrier_destroy(&r.start);
+    pthread_mutex_destroy(&r.mu);
+    pthread_cond_destroy(&r.answered_cv);
     deny_list_free(r.d);
 }
 
