@@ -77,19 +77,63 @@ static void sha_bytes(SHA256_CTX *ctx, const struct cv_bytes *b)
         SHA256_Update(ctx, b->data, b->len);
 }
 
+/* Digests of the intermediates seen last on this thread. A front end's
+ * chains share a few issuing CAs, so a chain's key hashes its leaf and
+ * finds the rest here: a memcmp of the certificate instead of a SHA-256 of
+ * it. A slot is reused only for the very same bytes. */
+#define MEMO_SLOTS 4
+#define MEMO_MAX_DER 2048
+
+struct der_memo {
+    size_t len; /* 0 = empty */
+    uint8_t digest[32];
+    uint8_t der[MEMO_MAX_DER];
+};
+
+static _Thread_local struct der_memo memo[MEMO_SLOTS];
+static _Thread_local unsigned memo_next;
+
+static void cert_digest(uint8_t out[32], const struct cv_bytes *b, bool memoize)
+{
+    if (!memoize || b->len == 0 || b->len > MEMO_MAX_DER) {
+        SHA256(b->data, b->len, out);
+        return;
+    }
+    for (unsigned i = 0; i < MEMO_SLOTS; i++)
+        if (memo[i].len == b->len && memcmp(memo[i].der, b->data, b->len) == 0) {
+            memcpy(out, memo[i].digest, 32);
+            return;
+        }
+    SHA256(b->data, b->len, out);
+    {
+        struct der_memo *m = &memo[memo_next++ % MEMO_SLOTS];
+
+        m->len = b->len;
+        memcpy(m->der, b->data, b->len);
+        memcpy(m->digest, out, 32);
+    }
+}
+
 void verdict_cache_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version)
 {
-    static const char label[] = "certval verdict cache key v1";
+    static const char label[] = "certval verdict cache key v2";
     SHA256_CTX ctx;
 
     SHA256_Init(&ctx);
     /* The label keeps these keys apart from any other SHA-256 in the
-     * service; the count and the 64-bit length prefixes make the encoding
-     * injective (no chain/tenant/device split can collide with another). */
+     * service; the count, the fixed-size digest of each certificate and
+     * the 64-bit length prefixes make the encoding injective (no
+     * chain/tenant/device split can collide with another). The leaf is
+     * hashed every time; the certificates above it are looked up in the
+     * thread's memo first. */
     SHA256_Update(&ctx, label, sizeof(label));
     sha_u64(&ctx, in->n_certs);
-    for (size_t i = 0; i < in->n_certs; i++)
-        sha_bytes(&ctx, &in->certs[i]);
+    for (size_t i = 0; i < in->n_certs; i++) {
+        uint8_t d[32];
+
+        cert_digest(d, &in->certs[i], i > 0);
+        SHA256_Update(&ctx, d, sizeof(d));
+    }
     sha_bytes(&ctx, &in->tenant_id);
     sha_bytes(&ctx, &in->device_id);
     sha_u64(&ctx, config_version);
