@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <liburing.h>
@@ -27,8 +25,6 @@
 /* MSG_RING 'len' values: what a message means to the worker. */
 #define MSG_WORK 1
 #define MSG_STOP 2
-/* Workers run this much nicer than the transport threads. */
-#define WORKER_NICE 5
 
 struct worker {
     struct io_uring ring;
@@ -81,12 +77,6 @@ static void *worker_main(void *arg)
     bool stop = false;
 
     crl_cache_reader_register();
-    /* Validation yields to the transport threads: a cache hit answered
-     * there (a few us) must not wait behind a cold chain (hundreds of us)
-     * for the rest of a scheduler slice when both share a core. A
-     * failure only costs latency. */
-    if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), WORKER_NICE) != 0)
-        log_warn("worker %u: setpriority: %s", w->index, strerror(errno));
     while (!stop) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
