@@ -105,7 +105,8 @@ int main(int argc, char **argv)
         free(der);
     }
     snprintf(path, sizeof(path), "%s/chains.bundle", argv[1]);
-    if (lt_bundle_open(&bundle, path, err, sizeof(err)) < 0 || lt_bundle_get(bundle, cls, 0, &ch) < 0) {
+    if (lt_bundle_open(&bundle, path, err, sizeof(err)) < 0 ||
+        lt_bundle_get(bundle, cls, 0, &ch) < 0) {
         fprintf(stderr, "cv_bench: %s\n", err);
         return 1;
     }

@@ -12,7 +12,8 @@
 
 #include <absl/synchronization/mutex.h>
 
-namespace {
+namespace
+{
 
 struct DeadlockDetectionOff {
     DeadlockDetectionOff()

@@ -291,7 +291,7 @@ Test(verdict_cache, clock_keeps_referenced_entries)
     cr_assert_eq(n, 5);
     for (size_t i = 0; i < 4; i++)
         cr_assert(verdict_cache_put(c, keys[i], &v, NULL, T0, T0));
-    cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0)); /* referenced */
+    cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0));   /* referenced */
     cr_assert(verdict_cache_put(c, keys[4], &v, NULL, T0, T0)); /* shard full: one goes */
     cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0), "the referenced entry was evicted");
     cr_assert_not(verdict_cache_get(c, &got, NULL, keys[1], T0), "CLOCK should evict the next one");
