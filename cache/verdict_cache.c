@@ -77,19 +77,76 @@ static void sha_bytes(SHA256_CTX *ctx, const struct cv_bytes *b)
         SHA256_Update(ctx, b->data, b->len);
 }
 
+/* Digests of certificates this thread keeps seeing. A front end's chains
+ * share a few issuing CAs, and many users log in with one tenant
+ * certificate, so most of a chain's certificates are found here: a memcmp
+ * instead of a SHA-256. A certificate is remembered once it was hashed
+ * twice within the last few misses (a device's own leaf, seen once, never
+ * evicts the shared ones), and a slot answers only for the very same
+ * bytes. */
+#define MEMO_SLOTS 4
+#define MEMO_MAX_DER 2048
+#define MEMO_SEEN 8
+
+struct der_memo {
+    size_t len; /* 0 = empty */
+    uint8_t digest[32];
+    uint8_t der[MEMO_MAX_DER];
+};
+
+static _Thread_local struct der_memo memo[MEMO_SLOTS];
+static _Thread_local unsigned memo_next;
+static _Thread_local uint8_t seen[MEMO_SEEN][32]; /* digests of recent misses */
+static _Thread_local unsigned seen_next;
+
+static void memo_add(const struct cv_bytes *b, const uint8_t digest[32])
+{
+    struct der_memo *m = &memo[memo_next++ % MEMO_SLOTS];
+
+    m->len = b->len;
+    memcpy(m->der, b->data, b->len);
+    memcpy(m->digest, digest, 32);
+}
+
+static void cert_digest(uint8_t out[32], const struct cv_bytes *b)
+{
+    if (b->len == 0 || b->len > MEMO_MAX_DER) {
+        SHA256(b->data, b->len, out);
+        return;
+    }
+    for (unsigned i = 0; i < MEMO_SLOTS; i++)
+        if (memo[i].len == b->len && memcmp(memo[i].der, b->data, b->len) == 0) {
+            memcpy(out, memo[i].digest, 32);
+            return;
+        }
+    SHA256(b->data, b->len, out);
+    for (unsigned i = 0; i < MEMO_SEEN; i++)
+        if (memcmp(seen[i], out, 32) == 0) {
+            memo_add(b, out);
+            return;
+        }
+    memcpy(seen[seen_next++ % MEMO_SEEN], out, 32);
+}
+
 void verdict_cache_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version)
 {
-    static const char label[] = "certval verdict cache key v1";
+    static const char label[] = "certval verdict cache key v2";
     SHA256_CTX ctx;
 
     SHA256_Init(&ctx);
     /* The label keeps these keys apart from any other SHA-256 in the
-     * service; the count and the 64-bit length prefixes make the encoding
-     * injective (no chain/tenant/device split can collide with another). */
+     * service; the count, the fixed-size digest of each certificate and
+     * the 64-bit length prefixes make the encoding injective (no
+     * chain/tenant/device split can collide with another). Certificates
+     * are looked up in the thread's memo first. */
     SHA256_Update(&ctx, label, sizeof(label));
     sha_u64(&ctx, in->n_certs);
-    for (size_t i = 0; i < in->n_certs; i++)
-        sha_bytes(&ctx, &in->certs[i]);
+    for (size_t i = 0; i < in->n_certs; i++) {
+        uint8_t d[32];
+
+        cert_digest(d, &in->certs[i]);
+        SHA256_Update(&ctx, d, sizeof(d));
+    }
     sha_bytes(&ctx, &in->tenant_id);
     sha_bytes(&ctx, &in->device_id);
     sha_u64(&ctx, config_version);

@@ -82,9 +82,10 @@ void verdict_cache_free(struct verdict_cache *c);
 
 /* verdict_cache_key computes the cache key of |in| under configuration
  * |config_version|: SHA-256 over a domain label, the number of
- * certificates, each certificate's DER with a 64-bit length prefix (in the
- * order given), the tenant and device ids (length-prefixed) and the
- * version. user_id and id are not part of it. Thread-safe. */
+ * certificates, the SHA-256 of each certificate's DER (in the order
+ * given), the tenant and device ids (length-prefixed) and the version.
+ * user_id and id are not part of it. Thread-safe: the digests of certificates
+ * seen repeatedly are remembered per thread (exact bytes compared). */
 void verdict_cache_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version);
 
 /* verdict_cache_get looks |key| up at time |now|. On a hit (present and

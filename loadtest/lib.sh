@@ -6,6 +6,8 @@
 #   LT_OUT             where results go (default: $CERTVAL_BUILD_DIR/loadtest-results)
 #   LT_FIXTURES        where fixtures are cached (default: $CERTVAL_BUILD_DIR/loadtest-fixtures)
 #   SMOKE=1            tiny fixtures and ~1 s runs: checks correctness, never speed
+#   LT_SERVER_CPUS     when set, certvald runs pinned to these CPUs (taskset -c list)
+#   LT_LOAD_CPUS       when set, certval-load runs pinned to these CPUs
 # Every scenario talks to 127.0.0.1 only and stops what it started on exit.
 set -euo pipefail
 
@@ -26,6 +28,8 @@ SMOKE=${SMOKE:-0}
 LT_PY=/usr/bin/python3
 LT_SERVER_PID=""
 LT_PORT=""
+LT_SERVER_CPUS=${LT_SERVER_CPUS:-}
+LT_LOAD_CPUS=${LT_LOAD_CPUS:-}
 mkdir -p "$LT_OUT" "$LT_FIXTURES"
 
 for b in "$LT_BIN/certval-load" "$LT_BIN/certval-fixtures" "$LT_BIN/certval-baseline-openssl" \
@@ -52,6 +56,18 @@ lt_fixtures() {
   echo "$dir"
 }
 
+# lt_pinned CPUS CMD...: runs CMD pinned to CPUS (taskset -c), or as is when
+# CPUS is empty. exec keeps the PID of CMD.
+lt_pinned() {
+  local cpus=$1
+  shift
+  if [ -n "$cpus" ]; then
+    exec taskset -c "$cpus" "$@"
+  else
+    exec "$@"
+  fi
+}
+
 # lt_server_start DIR: starts certvald on DIR/certval.yaml, 127.0.0.1 and an
 # ephemeral port, with the admin API on another ephemeral port (token in
 # DIR/admin.token); sets LT_PORT, LT_ADMIN_PORT and LT_SERVER_PID; waits
@@ -70,8 +86,8 @@ lt_server_start() {
       "$dir/certval.yaml"
     printf 'admin:\n  listen: "127.0.0.1:0"\n  token_file: admin.token\n'
     [ -z "${LT_SERVER_YAML:-}" ] || printf '%s\n' "$LT_SERVER_YAML"; } > "$cfg"
-  "$LT_CERTVALD" --config "$cfg" --listen 127.0.0.1:0 --port-file "$pf" \
-    --admin-port-file "$apf" > "$dir/certvald.log" 2>&1 &
+  lt_pinned "$LT_SERVER_CPUS" "$LT_CERTVALD" --config "$cfg" --listen 127.0.0.1:0 \
+    --port-file "$pf" --admin-port-file "$apf" > "$dir/certvald.log" 2>&1 &
   LT_SERVER_PID=$!
   LT_SERVER_DIR=$dir
   for i in $(seq 1 200); do
@@ -117,7 +133,7 @@ lt_json() {
 
 # lt_load ARGS...: certval-load against the running server.
 lt_load() {
-  "$LT_BIN/certval-load" --target "127.0.0.1:$LT_PORT" "$@"
+  (lt_pinned "$LT_LOAD_CPUS" "$LT_BIN/certval-load" --target "127.0.0.1:$LT_PORT" "$@")
 }
 
 # lt_baseline ARGS...: the OpenSSL 3 baseline.

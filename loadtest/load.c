@@ -295,7 +295,7 @@ static void ld_plot(const struct ld_opts *o)
 static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struct ld_worker *w,
                      double seconds)
 {
-    uint64_t lag = 0, late = 0, in_deadline = 0;
+    uint64_t lag = 0, late = 0, in_deadline = 0, expired = 0;
     double deny = 0, all = 0;
 
     for (unsigned k = 0; k < o->threads; k++) {
@@ -304,6 +304,7 @@ static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struc
         lag = r->max_lag_ns > lag ? r->max_lag_ns : lag;
         late += r->late_calls;
         in_deadline += r->in_deadline;
+        expired += r->expired_unsent;
         if (r->first_victim_deny > 0 && (deny == 0 || r->first_victim_deny < deny))
             deny = r->first_victim_deny;
         if (r->first_all_deny > 0 && (all == 0 || r->first_all_deny < all))
@@ -312,9 +313,11 @@ static void ld_extra(char *buf, size_t len, const struct ld_opts *o, const struc
     snprintf(buf, len,
              "{\"max_schedule_lag_us\": %.1f, \"late_calls\": %llu, "
              "\"first_victim_deny_unix\": %.6f, \"first_all_deny_unix\": %.6f, "
-             "\"deadline_ms\": %u, \"in_deadline_calls\": %llu, \"goodput_calls_per_s\": %.1f}",
+             "\"deadline_ms\": %u, \"in_deadline_calls\": %llu, \"goodput_calls_per_s\": %.1f, "
+             "\"expired_unsent_calls\": %llu}",
              lag / 1000.0, (unsigned long long)late, deny, all, o->deadline_ms,
-             (unsigned long long)in_deadline, seconds > 0 ? (double)in_deadline / seconds : 0.0);
+             (unsigned long long)in_deadline, seconds > 0 ? (double)in_deadline / seconds : 0.0,
+             (unsigned long long)expired);
 }
 
 static int ld_report(const struct ld_opts *o, struct ld_worker *w, double seconds)

@@ -412,6 +412,17 @@ static int ld_start(struct ld_slot *s, const grpc_op *ops, size_t n, struct ld_t
     return 0;
 }
 
+/* The time left of a call's deadline, which runs from its intended send
+ * time: a login that waited for a free slot has spent part of its budget,
+ * and the server must see only what is left. */
+static uint64_t ld_deadline_left(const struct ld_slot *s)
+{
+    uint64_t dl = (uint64_t)s->t->o->deadline_ms * 1000000u, now = lt_now_ns();
+    uint64_t spent = now > s->intended_ns ? now - s->intended_ns : 0;
+
+    return spent < dl ? dl - spent : 0;
+}
+
 static int ld_unary_send(struct ld_slot *s)
 {
     struct ld_thread *t = s->t;
@@ -419,8 +430,7 @@ static int ld_unary_send(struct ld_slot *s)
 
     s->call = grpc_channel_create_call(s->ch, NULL, GRPC_PROPAGATE_DEFAULTS, t->cq,
                                        grpc_slice_from_static_string(LD_METHOD_UNARY), NULL,
-                                       ld_deadline_in((uint64_t)t->o->deadline_ms * 1000000u),
-                                       NULL);
+                                       ld_deadline_in(ld_deadline_left(s)), NULL);
     if (s->call == NULL)
         return -1;
     s->send_bb = ld_build_request(t);
@@ -680,6 +690,20 @@ static void ld_thread_teardown(struct ld_thread *t)
  * time, so its queueing shows in its latency. */
 static void ld_issue_due(struct ld_thread *t, uint64_t now)
 {
+    uint64_t dl = (uint64_t)t->o->deadline_ms * 1000000u;
+
+    /* Calls whose whole deadline passed while they waited for a slot: the
+     * client gives up on them without sending (a login past its deadline
+     * is lost), counted as DEADLINE_EXCEEDED and as expired_unsent. */
+    if (!t->o->stream && t->period_ns > 0 && now >= t->next_due && now - t->next_due >= dl) {
+        uint64_t n = (now - t->next_due - dl) / t->period_ns + 1;
+
+        if (ld_in_window(t, now)) {
+            t->out->expired_unsent += n;
+            t->out->res.errors[GRPC_STATUS_DEADLINE_EXCEEDED] += n;
+        }
+        t->next_due += n * t->period_ns;
+    }
     for (size_t guard = 0; guard < t->n_slots && now >= t->next_due && t->n_free > 0; guard++) {
         struct ld_slot *s = t->free_slots[--t->n_free];
         uint64_t lag = now - t->next_due;

@@ -55,6 +55,8 @@ struct ld_thread_result {
     uint64_t max_lag_ns;        /* open loop: how late a call was sent at worst */
     uint64_t late_calls;        /* open loop: calls sent after their intended time + 1 ms */
     uint64_t in_deadline;       /* answers (OK) within the deadline of their intended time */
+    uint64_t expired_unsent;    /* open loop: calls whose deadline (from their intended time)
+                                   passed before a slot was free: never sent */
     double first_victim_deny;   /* CLOCK_REALTIME seconds of the first victim DENY, 0 = none */
     double first_all_deny;      /* of the first response whose victims were all DENY */
 };

@@ -150,6 +150,33 @@ Test(verdict_cache, key_separates_inputs)
     verdict_cache_free(c);
 }
 
+/* The per-thread memo of certificate digests answers only for the same
+ * bytes: once a chain's certificates are remembered, a certificate of the
+ * same length with one byte changed still gets its own key. */
+Test(verdict_cache, key_memo_compares_bytes)
+{
+    uint8_t flipped[sizeof(ca_der)];
+    struct cv_bytes ab[2] = {{leaf_der, sizeof(leaf_der)}, {ca_der, sizeof(ca_der)}};
+    struct cv_bytes af[2] = {{leaf_der, sizeof(leaf_der)}, {flipped, sizeof(flipped)}};
+    struct chain_input in = chain(ab, 2, "tenant", "device");
+    struct chain_input inf = chain(af, 2, "tenant", "device");
+    uint8_t first[32], k[32], kf[32];
+
+    memcpy(flipped, ca_der, sizeof(flipped));
+    flipped[sizeof(flipped) / 2] ^= 0x01;
+    verdict_cache_key(first, &in, 5);
+    for (int i = 0; i < 4; i++) { /* remembered from the second sighting on */
+        verdict_cache_key(k, &in, 5);
+        cr_assert_arr_eq(k, first, 32, "key changed once remembered (round %d)", i);
+    }
+    verdict_cache_key(kf, &inf, 5);
+    cr_assert(memcmp(kf, first, 32) != 0, "a changed certificate of the same length collides");
+    verdict_cache_key(k, &inf, 5);
+    cr_assert_arr_eq(k, kf, 32);
+    verdict_cache_key(k, &in, 5);
+    cr_assert_arr_eq(k, first, 32);
+}
+
 Test(verdict_cache, time_window)
 {
     struct verdict_cache *c = verdict_cache_new(100, 1 << 20);
@@ -264,7 +291,7 @@ Test(verdict_cache, clock_keeps_referenced_entries)
     cr_assert_eq(n, 5);
     for (size_t i = 0; i < 4; i++)
         cr_assert(verdict_cache_put(c, keys[i], &v, NULL, T0, T0));
-    cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0)); /* referenced */
+    cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0));   /* referenced */
     cr_assert(verdict_cache_put(c, keys[4], &v, NULL, T0, T0)); /* shard full: one goes */
     cr_assert(verdict_cache_get(c, &got, NULL, keys[0], T0), "the referenced entry was evicted");
     cr_assert_not(verdict_cache_get(c, &got, NULL, keys[1], T0), "CLOCK should evict the next one");
