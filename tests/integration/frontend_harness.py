@@ -5,11 +5,13 @@ HAProxy started from the example configuration in deploy/."""
 import http.client
 import http.server
 import os
+import shutil
 import socket
 import ssl
 import subprocess
 import threading
 import time
+import unittest
 
 import certval_harness as h
 
@@ -154,3 +156,42 @@ def stop_proc(proc, timeout=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class FrontendTest(unittest.TestCase):
+    """Base of the front-end test classes. A subclass's classmethod
+    _set_up() starts what its tests need and keeps each piece in a class
+    attribute: proxy (the nginx or HAProxy process), log, upstream, srv,
+    api, dir. tearDownClass stops whichever of them exist, and runs also
+    when _set_up fails half way (unittest does not call tearDownClass when
+    setUpClass raises)."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def start_proxy(cls, name, argv):
+        """Starts |argv| (the proxy listening on cls.port) with its output in
+        cls.dir/|name|.log, and waits for its port."""
+        cls.log = open(os.path.join(cls.dir, name + ".log"), "w")
+        cls.proxy = subprocess.Popen(argv, stdout=cls.log, stderr=subprocess.STDOUT)
+        wait_port(cls.port, cls.proxy)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_proc(getattr(cls, "proxy", None))
+        for name, stop in (("log", "close"), ("upstream", "stop"), ("srv", "cleanup"),
+                           ("api", "cleanup")):
+            if getattr(cls, name, None) is not None:
+                getattr(getattr(cls, name), stop)()
+        if getattr(cls, "dir", None) is not None:
+            shutil.rmtree(cls.dir, ignore_errors=True)

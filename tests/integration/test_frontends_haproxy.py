@@ -89,18 +89,8 @@ def parse_ack(f):
     return out
 
 
-class SpopAgentTest(unittest.TestCase):
+class SpopAgentTest(fh.FrontendTest):
     """certval's agent spoken to directly, as HAProxy's SPOE does."""
-
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
 
     @classmethod
     def _set_up(cls):
@@ -108,11 +98,6 @@ class SpopAgentTest(unittest.TestCase):
         cls.srv = fh.certval_server(
             "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.port)
         cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
 
     def connect(self):
         import socket
@@ -178,17 +163,7 @@ class SpopAgentTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(HAPROXY), "haproxy not installed")
-class HaproxySpoeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class HaproxySpoeTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
         cls.agent_port = fh.free_port()
@@ -218,22 +193,7 @@ class HaproxySpoeTest(unittest.TestCase):
             "CERTVAL": "127.0.0.1:%d" % cls.agent_port,
             "UPSTREAM": "127.0.0.1:%d" % cls.upstream.port})
         subprocess.run([HAPROXY, "-c", "-q", "-f", conf], check=True)
-        cls.log = open(os.path.join(cls.dir, "haproxy.log"), "w")
-        cls.haproxy = subprocess.Popen([HAPROXY, "-f", conf, "-db"], stdout=cls.log,
-                                       stderr=subprocess.STDOUT)
-        fh.wait_port(cls.port, cls.haproxy)
-
-    @classmethod
-    def tearDownClass(cls):
-        fh.stop_proc(getattr(cls, "haproxy", None))
-        if getattr(cls, "log", None) is not None:
-            cls.log.close()
-        if getattr(cls, "upstream", None) is not None:
-            cls.upstream.stop()
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
-        if getattr(cls, "dir", None) is not None:
-            shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.start_proxy("haproxy", [HAPROXY, "-f", conf, "-db"])
 
     def get(self, stem, tenant, device):
         headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",

@@ -7,7 +7,6 @@ is pushed mid-test, and nginx answers 500 (fail closed) when certval is
 down."""
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import unittest
@@ -20,17 +19,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 @unittest.skipUnless(os.path.exists(NGINX), "nginx not installed")
-class NginxAuthRequestTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class NginxAuthRequestTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
         cls.auth_port = fh.free_port()
@@ -46,24 +35,8 @@ class NginxAuthRequestTest(unittest.TestCase):
             "LISTEN": "127.0.0.1:%d" % cls.port, "SERVER_CERT": crt, "SERVER_KEY": key,
             "CERTVAL": "127.0.0.1:%d" % cls.auth_port,
             "UPSTREAM": "127.0.0.1:%d" % cls.upstream.port})
-        cls.log = open(os.path.join(cls.dir, "nginx.log"), "w")
-        cls.nginx = subprocess.Popen(
-            [NGINX, "-p", cls.dir, "-c", conf, "-e", "stderr", "-g",
-             "daemon off; pid %s;" % os.path.join(cls.dir, "nginx.pid")],
-            stdout=cls.log, stderr=subprocess.STDOUT)
-        fh.wait_port(cls.port, cls.nginx)
-
-    @classmethod
-    def tearDownClass(cls):
-        fh.stop_proc(getattr(cls, "nginx", None))
-        if getattr(cls, "log", None) is not None:
-            cls.log.close()
-        if getattr(cls, "upstream", None) is not None:
-            cls.upstream.stop()
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
-        if getattr(cls, "dir", None) is not None:
-            shutil.rmtree(cls.dir, ignore_errors=True)
+        cls.start_proxy("nginx", [NGINX, "-p", cls.dir, "-c", conf, "-e", "stderr", "-g",
+                                  "daemon off; pid %s;" % os.path.join(cls.dir, "nginx.pid")])
 
     def get(self, stem, tenant, device, extra=None):
         headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",
