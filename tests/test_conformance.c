@@ -152,54 +152,90 @@ static enum verdict_reason via_path_validate(const struct path *p,
     return via_path_validate_opts(p, &o, detail, len);
 }
 
+/* tenant_service: the service every case here runs, a validator with one
+ * "tenant" profile whose issuer is |issuer| under the anchor |anchor| (both
+ * written to g_dir), and the tenant "acme". |prof| and |vc| carry the
+ * case's knobs (conformance, revocation, max_depth, explicit_policy...);
+ * the tenant id comes from the SAN URI unless |prof| says otherwise.
+ * validator_new reads the files and copies the names, so nothing here
+ * outlives the call. */
+static struct validator *tenant_service(X509 *anchor, X509 *issuer, struct profile_config prof,
+                                        struct validator_config vc)
+{
+    char root[128], ca[128], err[256];
+    char *anchors[1] = {root}, *issuers[1] = {ca};
+    struct tenant_config tenant = {"acme", false, false};
+    struct validator *v = NULL;
+
+    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+    cr_assert_eq(pki_write_cert_pem(root, anchor, false, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pki_write_cert_pem(ca, issuer, false, err, sizeof(err)), 0, "%s", err);
+    prof.name = "tenant";
+    prof.kind = CERT_KIND_TENANT;
+    prof.issuer_files = issuers;
+    prof.n_issuer_files = 1;
+    if (prof.tenant_id.type == ID_SOURCE_NONE)
+        prof.tenant_id = (struct id_source){ID_SOURCE_SAN_URI, "urn:tenant:"};
+    vc.anchor_files = anchors;
+    vc.n_anchor_files = 1;
+    vc.profiles = &prof;
+    vc.n_profiles = 1;
+    vc.tenants = &tenant;
+    vc.n_tenants = 1;
+    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    return v;
+}
+
+/* service_check: validator_check_chain at |at| on a request carrying
+ * |certs| (|n| of them, leaf first) for the tenant "acme". */
+static void service_check(struct verdict *out, struct validator *v,
+                          const struct revocation_sources *src, X509 *const *certs, size_t n,
+                          int64_t at)
+{
+    uint8_t *der[8] = {NULL};
+    struct cv_bytes items[8];
+    struct chain_input in = {
+        .id = 1, .certs = items, .n_certs = n, .tenant_id = {(const uint8_t *)"acme", 4}};
+
+    cr_assert(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        int len = i2d_X509(certs[i], &der[i]);
+        cr_assert(len > 0);
+        items[i] = (struct cv_bytes){der[i], (size_t)len};
+    }
+    validator_check_chain(v, src, out, &in, at);
+    for (size_t i = 0; i < n; i++)
+        OPENSSL_free(der[i]);
+}
+
+/* service_reason: a verdict as a reason, OK standing for the profile's
+ * normal answer (REQUIRE_PASSWORD). */
+static enum verdict_reason service_reason(const struct verdict *out)
+{
+    return out->decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out->reason;
+}
+
 /* via_service: validator_check_chain with |pol| on the profile; OK stands
  * for the profile's normal answer (REQUIRE_PASSWORD). */
 static enum verdict_reason via_service_at(const struct path *p,
                                           const struct conformance_policy *pol, int64_t at,
                                           bool explicit_policy, char *detail, size_t len)
 {
-    char root[128], ca[128], err[256];
-    char *anchors[1] = {root}, *issuers[1] = {ca};
     /* The tenant id: the SAN URI make_path writes, or the subject's O for
      * a leaf without subjectAltName. */
     bool has_san = X509_get_ext_by_NID(p->cert[LEAF], NID_subject_alt_name, -1) >= 0;
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id =
+    struct profile_config prof = {.tenant_id =
                                       has_san ? (struct id_source){ID_SOURCE_SAN_URI, "urn:tenant:"}
                                               : (struct id_source){ID_SOURCE_SUBJECT_ATTR, "O"},
                                   .conformance = *pol};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1,
-                                  .explicit_policy = explicit_policy};
-    struct validator *v = NULL;
-    uint8_t *der[2] = {NULL, NULL};
-    struct cv_bytes items[2];
-    struct chain_input in = {
-        .id = 1, .certs = items, .n_certs = 2, .tenant_id = {(const uint8_t *)"acme", 4}};
+    struct validator_config vc = {.explicit_policy = explicit_policy};
+    struct validator *v = tenant_service(p->cert[ROOT], p->cert[CA], prof, vc);
+    X509 *sent[2] = {p->cert[LEAF], p->cert[CA]};
     struct verdict out;
 
-    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-    for (int i = 0; i < 2; i++) {
-        int n = i2d_X509(p->cert[i == 0 ? LEAF : CA], &der[i]);
-        cr_assert(n > 0);
-        items[i] = (struct cv_bytes){der[i], (size_t)n};
-    }
-    validator_check_chain(v, NULL, &out, &in, at);
+    service_check(&out, v, NULL, sent, 2, at);
     snprintf(detail, len, "%s", out.detail);
-    OPENSSL_free(der[0]);
-    OPENSSL_free(der[1]);
     validator_free(v);
     if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == REASON_OK)
         return REASON_OK;
@@ -1204,43 +1240,21 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
         path_result_clear(&res);
         sk_X509_CRL_free(crls);
     } else {
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF,
-                                      .conformance = *pol};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
+        struct profile_config prof = {.revocation = REVOCATION_LEAF, .conformance = *pol};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p->cert[ROOT], p->cert[CA], prof, vc);
         struct crl_cache *cache = crl_cache_new();
         struct revocation_sources src = {.crls = cache};
-        uint8_t *der = NULL, *crl_der = NULL;
-        int crl_len = i2d_X509_CRL(crl, &crl_der), n;
+        uint8_t *crl_der = NULL;
+        int crl_len = i2d_X509_CRL(crl, &crl_der);
+        X509 *leaf = p->cert[LEAF];
+        char err[256];
         struct verdict out;
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
         crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err));
-        n = i2d_X509(p->cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)n};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, &src, &out, &in, NOW);
-        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, &src, &leaf, 1, NOW);
+        got = service_reason(&out);
         snprintf(detail, len, "%s", out.detail);
-        OPENSSL_free(der);
         OPENSSL_free(crl_der);
         crl_cache_free(cache);
         validator_free(v);
