@@ -557,32 +557,15 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     static const struct conformance_policy compat = COMPAT;
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     static const uint8_t v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
-    char root[128], ca[128], err[256];
-    char *anchors[1] = {root}, *issuers[1] = {ca};
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                  .conformance = compat};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1};
+    struct profile_config prof = {.conformance = compat};
+    struct validator_config vc = {0};
     struct validator *v = NULL;
     struct path p;
     uint8_t *der = NULL;
     int len;
 
     make_path(&p, lv);
-    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
     len = i2d_X509(p.cert[LEAF], &der);
     cr_assert(len > 16);
     uint8_t *ver = memmem(der, 16, v3, sizeof(v3)); /* inside the TBS header */
@@ -722,25 +705,11 @@ Test(conformance, anchor_need_not_be_self_signed)
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
-    char anchor[128], err[256];
-    char *anchor_files[1] = {anchor}, *issuers[1] = {anchor};
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchor_files,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1};
+    struct profile_config prof = {0};
+    struct validator_config vc = {0};
     struct validator *v = NULL;
     struct path_result res;
     struct path p, other;
-    uint8_t *der[3] = {NULL, NULL, NULL};
-    struct cv_bytes items[3];
     struct verdict out;
 
     make_path(&p, lv);
@@ -769,21 +738,11 @@ Test(conformance, anchor_need_not_be_self_signed)
 
     /* The service, with the intermediate as its only anchor and the
      * request carrying leaf, intermediate and root. */
-    snprintf(anchor, sizeof(anchor), "%s/anchor.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(anchor, p.cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-    for (int i = 0; i < 3; i++) {
-        int n = i2d_X509(p.cert[LEAF - i], &der[i]);
-        cr_assert(n > 0);
-        items[i] = (struct cv_bytes){der[i], (size_t)n};
-    }
-    struct chain_input in = {
-        .id = 1, .certs = items, .n_certs = 3, .tenant_id = {(const uint8_t *)"acme", 4}};
-    validator_check_chain(v, NULL, &out, &in, NOW);
+    v = tenant_service(p.cert[CA], p.cert[CA], prof, vc);
+    X509 *sent[3] = {p.cert[LEAF], p.cert[CA], p.cert[ROOT]};
+    service_check(&out, v, NULL, sent, 3, NOW);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s (%s)",
                  verdict_reason_name(out.reason), out.detail);
-    for (int i = 0; i < 3; i++)
-        OPENSSL_free(der[i]);
     validator_free(v);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
@@ -937,26 +896,14 @@ Test(conformance, crl_issuer_name_compared_by_value)
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
         struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
+        char err[256];
+        struct profile_config prof = {.revocation = REVOCATION_LEAF};
+        struct validator_config vc = {0};
         struct validator *v = NULL;
         struct crl_cache *cache = crl_cache_new();
         struct revocation_sources src = {.crls = cache};
-        uint8_t *der = NULL, *crl_der = NULL;
-        int len, crl_len;
+        uint8_t *crl_der = NULL;
+        int crl_len;
         struct verdict out;
 
         cr_assert(sk_X509_push(anchors, p.cert[ROOT]) && sk_X509_push(untrusted, p.cert[CA]) &&
@@ -973,23 +920,14 @@ Test(conformance, crl_issuer_name_compared_by_value)
                      listed, verdict_reason_name(res.reason), res.detail);
         path_result_clear(&res);
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         crl_len = i2d_X509_CRL(crl, &crl_der);
         cr_assert_eq(
             crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err)),
             0, "%s", err);
-        len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, &src, &out, &in, NOW);
+        service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
         cr_expect_eq(out.reason, want, "service, listed %d: %s (%s)", listed,
                      verdict_reason_name(out.reason), out.detail);
-        OPENSSL_free(der);
         OPENSSL_free(crl_der);
         crl_cache_free(cache);
         validator_free(v);
@@ -1075,43 +1013,15 @@ static void bridge_case(enum bridge_fault fault)
     struct path p = {.cert = {r, ca_bridged, l}};
     enum verdict_reason got;
     {
-        char root_f[128], ca_f[128], err[256];
-        char *anchor_files[1] = {root_f}, *issuers[1] = {ca_f};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
+        struct profile_config prof = {0};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         X509 *sent[4] = {l, ca_bridged, b, ca_direct};
-        uint8_t *der[4] = {NULL};
-        struct cv_bytes items[4];
         struct verdict out;
 
-        snprintf(root_f, sizeof(root_f), "%s/root.pem", g_dir);
-        snprintf(ca_f, sizeof(ca_f), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root_f, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca_f, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        for (int i = 0; i < 4; i++) {
-            int n = i2d_X509(sent[i], &der[i]);
-            cr_assert(n > 0);
-            items[i] = (struct cv_bytes){der[i], (size_t)n};
-        }
-        struct chain_input in = {
-            .id = 1, .certs = items, .n_certs = 4, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, NULL, &out, &in, NOW);
-        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, NULL, sent, 4, NOW);
+        got = service_reason(&out);
         snprintf(detail, sizeof(detail), "%s", out.detail);
-        for (int i = 0; i < 4; i++)
-            OPENSSL_free(der[i]);
         validator_free(v);
     }
     cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault, verdict_reason_name(got),
@@ -1160,39 +1070,15 @@ Test(conformance, max_depth_from_options_and_profile)
         cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth, verdict_reason_name(a),
                      detail);
 
-        char root[128], ca[128], err[256];
-        char *anchors[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .max_depth = depth};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchors,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
-        uint8_t *der = NULL;
+        struct profile_config prof = {.max_depth = depth};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         struct verdict out;
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        int len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, NULL, &out, &in, NOW);
-        enum verdict_reason b = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, NULL, &p.cert[LEAF], 1, NOW);
+        enum verdict_reason b = service_reason(&out);
         cr_expect_eq(b, want, "profile max_depth %u, service: %s (%s)", depth,
                      verdict_reason_name(b), out.detail);
-        OPENSSL_free(der);
         validator_free(v);
     }
     free_path(&p);
@@ -1351,39 +1237,17 @@ Test(conformance, crl_signature_algorithm_policy)
     /* The verdict cache: OK and cached under a SHA-256 CRL, then the CA's
      * next CRL is SHA-1-signed. */
     {
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
+        char err[256];
+        struct profile_config prof = {.revocation = REVOCATION_LEAF};
+        struct validator_config vc = {0};
         STACK_OF(X509) *cands = sk_X509_new_null();
-        struct validator *v = NULL;
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         struct crl_cache *cache = crl_cache_new();
         struct verdict_cache *vcache = verdict_cache_new(100, 1 << 20);
         struct revocation_sources src = {.crls = cache, .cache = vcache};
-        uint8_t *der = NULL;
         struct verdict out;
 
         cr_assert(sk_X509_push(cands, p.cert[CA]));
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        int len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         for (int round = 0; round < 3; round++) {
             if (round != 1) {
                 X509_CRL *crl = signed_crl(&p, round == 0 ? NID_sha256 : NID_sha1, 10 + round);
@@ -1395,10 +1259,9 @@ Test(conformance, crl_signature_algorithm_policy)
                 OPENSSL_free(crl_der);
                 X509_CRL_free(crl);
             }
-            validator_check_chain(v, &src, &out, &in, NOW);
+            service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
             enum verdict_reason want = round < 2 ? REASON_OK : REASON_REVOCATION_UNKNOWN;
-            enum verdict_reason got =
-                out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+            enum verdict_reason got = service_reason(&out);
             cr_expect_eq(got, want, "verdict cache round %d: %s (%s)", round,
                          verdict_reason_name(got), out.detail);
             if (round == 1) {
@@ -1407,7 +1270,6 @@ Test(conformance, crl_signature_algorithm_policy)
                 cr_expect_eq(st.hits, 1, "round 1 is answered from the verdict cache");
             }
         }
-        OPENSSL_free(der);
         verdict_cache_free(vcache);
         crl_cache_free(cache);
         validator_free(v);
