@@ -195,3 +195,28 @@ class FrontendTest(unittest.TestCase):
                 getattr(getattr(cls, name), stop)()
         if getattr(cls, "dir", None) is not None:
             shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def get(self, stem, tenant, device, extra=None):
+        """GET through the proxy on cls.port presenting |stem|'s certificate
+        with the claims, and forged certval answers the upstream must never
+        see. Returns (status, body, the upstream requests it caused)."""
+        headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",
+                   "X-Certval-Decision": "ALLOW", "X-Certval-Kind": "FORGED"}
+        if device:
+            headers["X-Device-Id"] = device
+        headers.update(extra or {})
+        before = len(self.upstream.requests)
+        status, body = tls_get(self.port, self.srv.dir, stem, headers)
+        return status, body, self.upstream.requests[before:]
+
+    def assert_passed_on(self, name, status, body, seen, decision, reason, kind, tenant, device):
+        """The request reached the upstream once, carrying certval's own
+        decision, reason, kind and claims."""
+        self.assertEqual(status, 200, "%s: %s" % (name, body))
+        self.assertEqual(len(seen), 1, name)
+        up = seen[0]
+        self.assertEqual(up.get("x-certval-decision"), decision, name)
+        self.assertEqual(up.get("x-certval-reason"), reason, name)
+        self.assertEqual(up.get("x-certval-kind"), kind, name)
+        self.assertEqual(up.get("x-certval-tenant"), tenant, name)
+        self.assertEqual(up.get("x-certval-device", ""), device, name)
