@@ -220,3 +220,14 @@ class FrontendTest(unittest.TestCase):
         self.assertEqual(up.get("x-certval-kind"), kind, name)
         self.assertEqual(up.get("x-certval-tenant"), tenant, name)
         self.assertEqual(up.get("x-certval-device", ""), device, name)
+
+    def assert_fails_closed_while_certval_down(self, want_status):
+        """With certvald stopped, a valid client gets |want_status| from the
+        proxy and nothing reaches the upstream; certvald is started again."""
+        self.srv.stop()
+        try:
+            status, body, seen = self.get("tenant-acme", "acme", "")
+            self.assertEqual(status, want_status, body)
+            self.assertEqual(seen, [])
+        finally:
+            self.srv.start()

@@ -246,13 +246,7 @@ class HaproxySpoeTest(fh.FrontendTest):
             conn.close()
 
     def test_2_certval_down_fails_closed(self):
-        self.srv.stop()
-        try:
-            status, body, seen = self.get("tenant-acme", "acme", "")
-            self.assertEqual(status, 403, body)
-            self.assertEqual(seen, [])
-        finally:
-            self.srv.start()
+        self.assert_fails_closed_while_certval_down(403)
 
 
 if __name__ == "__main__":

@@ -110,13 +110,7 @@ class NginxAuthRequestTest(fh.FrontendTest):
         self.assertIn(status, (400,))
 
     def test_2_certval_down_fails_closed(self):
-        self.srv.stop()
-        try:
-            status, body, seen = self.get("tenant-acme", "acme", "")
-            self.assertEqual(status, 500, body)
-            self.assertEqual(seen, [])
-        finally:
-            self.srv.start()
+        self.assert_fails_closed_while_certval_down(500)
 
 
 if __name__ == "__main__":
