@@ -9,6 +9,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
 import unittest
@@ -177,6 +178,22 @@ class FrontendTest(unittest.TestCase):
     @classmethod
     def _set_up(cls):
         raise NotImplementedError
+
+    @classmethod
+    def start_backends(cls, frontend):
+        """Starts a certvald serving |frontend| ("nginx" or "haproxy") on a
+        free port, and the upstream; makes cls.dir with the proxy's TLS
+        certificate and picks cls.port for the proxy. Returns (certval's
+        port, certificate file, key file)."""
+        port = free_port()
+        cls.srv = certval_server(
+            "frontends:\n  %s:\n    listen: \"127.0.0.1:%d\"\n" % (frontend, port))
+        cls.srv.start()
+        cls.upstream = Upstream()
+        cls.dir = tempfile.mkdtemp(prefix="certval-%s-" % frontend)
+        crt, key = server_cert(cls.dir)
+        cls.port = free_port()
+        return port, crt, key
 
     @classmethod
     def start_proxy(cls, name, argv):

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -166,13 +165,7 @@ class SpopAgentTest(fh.FrontendTest):
 class HaproxySpoeTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
-        cls.agent_port = fh.free_port()
-        cls.srv = fh.certval_server(
-            "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.agent_port)
-        cls.srv.start()
-        cls.upstream = fh.Upstream()
-        cls.dir = tempfile.mkdtemp(prefix="certval-haproxy-")
-        crt, key = fh.server_cert(cls.dir)
+        cls.agent_port, crt, key = cls.start_backends("haproxy")
         server_pem = os.path.join(cls.dir, "server.pem")
         with open(server_pem, "w") as out:
             for p in (crt, key):
@@ -183,7 +176,6 @@ class HaproxySpoeTest(fh.FrontendTest):
             for p in ("tenant-ca.pem", "device-root.pem"):
                 with open(os.path.join(cls.srv.dir, p)) as f:
                     out.write(f.read())
-        cls.port = fh.free_port()
         spoe = os.path.join(cls.dir, "spoe-certval.conf")
         shutil.copy(os.path.join(h.SRC, "deploy", "haproxy", "spoe-certval.conf"), spoe)
         conf = os.path.join(cls.dir, "haproxy.cfg")

@@ -8,7 +8,6 @@ down."""
 import os
 import shutil
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -22,14 +21,7 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 class NginxAuthRequestTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
-        cls.auth_port = fh.free_port()
-        cls.srv = fh.certval_server(
-            "frontends:\n  nginx:\n    listen: \"127.0.0.1:%d\"\n" % cls.auth_port)
-        cls.srv.start()
-        cls.upstream = fh.Upstream()
-        cls.dir = tempfile.mkdtemp(prefix="certval-nginx-")
-        crt, key = fh.server_cert(cls.dir)
-        cls.port = fh.free_port()
+        cls.auth_port, crt, key = cls.start_backends("nginx")
         conf = os.path.join(cls.dir, "nginx.conf")
         fh.fill_template(os.path.join(h.SRC, "deploy", "nginx", "nginx.conf"), conf, {
             "LISTEN": "127.0.0.1:%d" % cls.port, "SERVER_CERT": crt, "SERVER_KEY": key,
