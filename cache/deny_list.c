@@ -18,6 +18,7 @@
  * measured at 1M entries; a few tens of ms expected), acceptable for
  * operator actions, and it keeps one simple code path with no tombstones. */
 #include "deny_list.h"
+#include "hex.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -861,17 +862,6 @@ static bool next_field(CBS *line, CBS *out)
     return true;
 }
 
-static int hex_val(uint8_t c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* hex_field decodes |f| into |out| (at most |cap| bytes). */
 static bool hex_field(const CBS *f, uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -881,7 +871,7 @@ static bool hex_field(const CBS *f, uint8_t *out, size_t cap, size_t *out_len)
     if (n == 0 || n % 2 != 0 || n / 2 > cap)
         return false;
     for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_val(p[2 * i]), lo = hex_val(p[2 * i + 1]);
+        int hi = hex_digit_value(p[2 * i]), lo = hex_digit_value(p[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return false;
         out[i] = (uint8_t)(hi << 4 | lo);

@@ -25,6 +25,7 @@
 #include "certval/v1/admin.pb-c.h"
 #include "crl_cache.h"
 #include "deny_list.h"
+#include "hex.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -420,17 +421,6 @@ out:
 
 /* ---- emergency deny entries ---- */
 
-static int hex_digit(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Decodes |hex| (an odd count of digits gets a leading zero, as serials are
  * often printed) into at most |cap| bytes. */
 static int hex_to_bytes(uint8_t *out, size_t cap, size_t *out_len, const char *hex)
@@ -441,8 +431,8 @@ static int hex_to_bytes(uint8_t *out, size_t cap, size_t *out_len, const char *h
         return -1;
     *out_len = (n + odd) / 2;
     for (size_t i = 0; i < *out_len; i++) {
-        int hi = (i == 0 && odd) ? 0 : hex_digit(hex[2 * i - odd]);
-        int lo = hex_digit(hex[2 * i + 1 - odd]);
+        int hi = (i == 0 && odd) ? 0 : hex_digit_value(hex[2 * i - odd]);
+        int lo = hex_digit_value(hex[2 * i + 1 - odd]);
 
         if (hi < 0 || lo < 0)
             return -1;

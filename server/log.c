@@ -8,6 +8,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "utf8.h"
+
 static _Atomic int min_level = LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
@@ -15,38 +17,6 @@ static const char *const level_names[] = {"debug", "info", "warn", "error"};
 void log_set_level(enum log_level level)
 {
     atomic_store(&min_level, (int)level);
-}
-
-/* utf8_seq returns the length (1 to 4) of the well-formed UTF-8 sequence
- * at |s| (|n| bytes left), or 0 when it is not one (RFC 3629 3: no overlong
- * forms, no surrogates, nothing above U+10FFFF, no truncated sequence). */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    uint32_t cp;
-    size_t k;
-
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        k = 2, cp = c & 0x1f;
-    else if ((c & 0xf0) == 0xe0)
-        k = 3, cp = c & 0x0f;
-    else if (c >= 0xf0 && c <= 0xf4)
-        k = 4, cp = c & 0x07;
-    else
-        return 0;
-    if (n < k)
-        return 0;
-    for (size_t i = 1; i < k; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = cp << 6 | (s[i] & 0x3f);
-    }
-    if ((k == 3 && cp < 0x800) || (k == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-        (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return k;
 }
 
 void log_json_escape_n(char *out, size_t cap, size_t *len, const uint8_t *s, size_t n)
@@ -69,7 +39,7 @@ void log_json_escape_n(char *out, size_t cap, size_t *len, const uint8_t *s, siz
             m = 4;
             esc[m++] = hex[c >> 4];
             esc[m++] = hex[c & 15];
-        } else if (c >= 0x80 && (k = utf8_seq(s + i, n - i)) == 0) {
+        } else if (c >= 0x80 && (k = utf8_seq_len(s + i, n - i)) == 0) {
             /* Not UTF-8: U+FFFD, so the line stays valid UTF-8 JSON. */
             memcpy(esc, "\\ufffd", 6);
             m = 6;

@@ -152,54 +152,90 @@ static enum verdict_reason via_path_validate(const struct path *p,
     return via_path_validate_opts(p, &o, detail, len);
 }
 
+/* tenant_service: the service every case here runs, a validator with one
+ * "tenant" profile whose issuer is |issuer| under the anchor |anchor| (both
+ * written to g_dir), and the tenant "acme". |prof| and |vc| carry the
+ * case's knobs (conformance, revocation, max_depth, explicit_policy...);
+ * the tenant id comes from the SAN URI unless |prof| says otherwise.
+ * validator_new reads the files and copies the names, so nothing here
+ * outlives the call. */
+static struct validator *tenant_service(X509 *anchor, X509 *issuer, struct profile_config prof,
+                                        struct validator_config vc)
+{
+    char root[128], ca[128], err[256];
+    char *anchors[1] = {root}, *issuers[1] = {ca};
+    struct tenant_config tenant = {"acme", false, false};
+    struct validator *v = NULL;
+
+    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
+    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
+    cr_assert_eq(pki_write_cert_pem(root, anchor, false, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pki_write_cert_pem(ca, issuer, false, err, sizeof(err)), 0, "%s", err);
+    prof.name = "tenant";
+    prof.kind = CERT_KIND_TENANT;
+    prof.issuer_files = issuers;
+    prof.n_issuer_files = 1;
+    if (prof.tenant_id.type == ID_SOURCE_NONE)
+        prof.tenant_id = (struct id_source){ID_SOURCE_SAN_URI, "urn:tenant:"};
+    vc.anchor_files = anchors;
+    vc.n_anchor_files = 1;
+    vc.profiles = &prof;
+    vc.n_profiles = 1;
+    vc.tenants = &tenant;
+    vc.n_tenants = 1;
+    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    return v;
+}
+
+/* service_check: validator_check_chain at |at| on a request carrying
+ * |certs| (|n| of them, leaf first) for the tenant "acme". */
+static void service_check(struct verdict *out, struct validator *v,
+                          const struct revocation_sources *src, X509 *const *certs, size_t n,
+                          int64_t at)
+{
+    uint8_t *der[8] = {NULL};
+    struct cv_bytes items[8];
+    struct chain_input in = {
+        .id = 1, .certs = items, .n_certs = n, .tenant_id = {(const uint8_t *)"acme", 4}};
+
+    cr_assert(n <= 8);
+    for (size_t i = 0; i < n; i++) {
+        int len = i2d_X509(certs[i], &der[i]);
+        cr_assert(len > 0);
+        items[i] = (struct cv_bytes){der[i], (size_t)len};
+    }
+    validator_check_chain(v, src, out, &in, at);
+    for (size_t i = 0; i < n; i++)
+        OPENSSL_free(der[i]);
+}
+
+/* service_reason: a verdict as a reason, OK standing for the profile's
+ * normal answer (REQUIRE_PASSWORD). */
+static enum verdict_reason service_reason(const struct verdict *out)
+{
+    return out->decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out->reason;
+}
+
 /* via_service: validator_check_chain with |pol| on the profile; OK stands
  * for the profile's normal answer (REQUIRE_PASSWORD). */
 static enum verdict_reason via_service_at(const struct path *p,
                                           const struct conformance_policy *pol, int64_t at,
                                           bool explicit_policy, char *detail, size_t len)
 {
-    char root[128], ca[128], err[256];
-    char *anchors[1] = {root}, *issuers[1] = {ca};
     /* The tenant id: the SAN URI make_path writes, or the subject's O for
      * a leaf without subjectAltName. */
     bool has_san = X509_get_ext_by_NID(p->cert[LEAF], NID_subject_alt_name, -1) >= 0;
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id =
+    struct profile_config prof = {.tenant_id =
                                       has_san ? (struct id_source){ID_SOURCE_SAN_URI, "urn:tenant:"}
                                               : (struct id_source){ID_SOURCE_SUBJECT_ATTR, "O"},
                                   .conformance = *pol};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1,
-                                  .explicit_policy = explicit_policy};
-    struct validator *v = NULL;
-    uint8_t *der[2] = {NULL, NULL};
-    struct cv_bytes items[2];
-    struct chain_input in = {
-        .id = 1, .certs = items, .n_certs = 2, .tenant_id = {(const uint8_t *)"acme", 4}};
+    struct validator_config vc = {.explicit_policy = explicit_policy};
+    struct validator *v = tenant_service(p->cert[ROOT], p->cert[CA], prof, vc);
+    X509 *sent[2] = {p->cert[LEAF], p->cert[CA]};
     struct verdict out;
 
-    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-    for (int i = 0; i < 2; i++) {
-        int n = i2d_X509(p->cert[i == 0 ? LEAF : CA], &der[i]);
-        cr_assert(n > 0);
-        items[i] = (struct cv_bytes){der[i], (size_t)n};
-    }
-    validator_check_chain(v, NULL, &out, &in, at);
+    service_check(&out, v, NULL, sent, 2, at);
     snprintf(detail, len, "%s", out.detail);
-    OPENSSL_free(der[0]);
-    OPENSSL_free(der[1]);
     validator_free(v);
     if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == REASON_OK)
         return REASON_OK;
@@ -521,32 +557,15 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     static const struct conformance_policy compat = COMPAT;
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     static const uint8_t v3[] = {0xa0, 0x03, 0x02, 0x01, 0x02};
-    char root[128], ca[128], err[256];
-    char *anchors[1] = {root}, *issuers[1] = {ca};
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                  .conformance = compat};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchors,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1};
+    struct profile_config prof = {.conformance = compat};
+    struct validator_config vc = {0};
     struct validator *v = NULL;
     struct path p;
     uint8_t *der = NULL;
     int len;
 
     make_path(&p, lv);
-    snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-    snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+    v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
     len = i2d_X509(p.cert[LEAF], &der);
     cr_assert(len > 16);
     uint8_t *ver = memmem(der, 16, v3, sizeof(v3)); /* inside the TBS header */
@@ -686,25 +705,11 @@ Test(conformance, anchor_need_not_be_self_signed)
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
-    char anchor[128], err[256];
-    char *anchor_files[1] = {anchor}, *issuers[1] = {anchor};
-    struct profile_config prof = {.name = "tenant",
-                                  .kind = CERT_KIND_TENANT,
-                                  .issuer_files = issuers,
-                                  .n_issuer_files = 1,
-                                  .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
-    struct tenant_config tenant = {"acme", false, false};
-    struct validator_config vc = {.anchor_files = anchor_files,
-                                  .n_anchor_files = 1,
-                                  .profiles = &prof,
-                                  .n_profiles = 1,
-                                  .tenants = &tenant,
-                                  .n_tenants = 1};
+    struct profile_config prof = {0};
+    struct validator_config vc = {0};
     struct validator *v = NULL;
     struct path_result res;
     struct path p, other;
-    uint8_t *der[3] = {NULL, NULL, NULL};
-    struct cv_bytes items[3];
     struct verdict out;
 
     make_path(&p, lv);
@@ -733,21 +738,11 @@ Test(conformance, anchor_need_not_be_self_signed)
 
     /* The service, with the intermediate as its only anchor and the
      * request carrying leaf, intermediate and root. */
-    snprintf(anchor, sizeof(anchor), "%s/anchor.pem", g_dir);
-    cr_assert_eq(pki_write_cert_pem(anchor, p.cert[CA], false, err, sizeof(err)), 0, "%s", err);
-    cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-    for (int i = 0; i < 3; i++) {
-        int n = i2d_X509(p.cert[LEAF - i], &der[i]);
-        cr_assert(n > 0);
-        items[i] = (struct cv_bytes){der[i], (size_t)n};
-    }
-    struct chain_input in = {
-        .id = 1, .certs = items, .n_certs = 3, .tenant_id = {(const uint8_t *)"acme", 4}};
-    validator_check_chain(v, NULL, &out, &in, NOW);
+    v = tenant_service(p.cert[CA], p.cert[CA], prof, vc);
+    X509 *sent[3] = {p.cert[LEAF], p.cert[CA], p.cert[ROOT]};
+    service_check(&out, v, NULL, sent, 3, NOW);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s (%s)",
                  verdict_reason_name(out.reason), out.detail);
-    for (int i = 0; i < 3; i++)
-        OPENSSL_free(der[i]);
     validator_free(v);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
@@ -901,26 +896,14 @@ Test(conformance, crl_issuer_name_compared_by_value)
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
         struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
+        char err[256];
+        struct profile_config prof = {.revocation = REVOCATION_LEAF};
+        struct validator_config vc = {0};
         struct validator *v = NULL;
         struct crl_cache *cache = crl_cache_new();
         struct revocation_sources src = {.crls = cache};
-        uint8_t *der = NULL, *crl_der = NULL;
-        int len, crl_len;
+        uint8_t *crl_der = NULL;
+        int crl_len;
         struct verdict out;
 
         cr_assert(sk_X509_push(anchors, p.cert[ROOT]) && sk_X509_push(untrusted, p.cert[CA]) &&
@@ -937,23 +920,14 @@ Test(conformance, crl_issuer_name_compared_by_value)
                      listed, verdict_reason_name(res.reason), res.detail);
         path_result_clear(&res);
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
+        v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         crl_len = i2d_X509_CRL(crl, &crl_der);
         cr_assert_eq(
             crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err)),
             0, "%s", err);
-        len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, &src, &out, &in, NOW);
+        service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
         cr_expect_eq(out.reason, want, "service, listed %d: %s (%s)", listed,
                      verdict_reason_name(out.reason), out.detail);
-        OPENSSL_free(der);
         OPENSSL_free(crl_der);
         crl_cache_free(cache);
         validator_free(v);
@@ -1039,43 +1013,15 @@ static void bridge_case(enum bridge_fault fault)
     struct path p = {.cert = {r, ca_bridged, l}};
     enum verdict_reason got;
     {
-        char root_f[128], ca_f[128], err[256];
-        char *anchor_files[1] = {root_f}, *issuers[1] = {ca_f};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"}};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
+        struct profile_config prof = {0};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         X509 *sent[4] = {l, ca_bridged, b, ca_direct};
-        uint8_t *der[4] = {NULL};
-        struct cv_bytes items[4];
         struct verdict out;
 
-        snprintf(root_f, sizeof(root_f), "%s/root.pem", g_dir);
-        snprintf(ca_f, sizeof(ca_f), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root_f, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca_f, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        for (int i = 0; i < 4; i++) {
-            int n = i2d_X509(sent[i], &der[i]);
-            cr_assert(n > 0);
-            items[i] = (struct cv_bytes){der[i], (size_t)n};
-        }
-        struct chain_input in = {
-            .id = 1, .certs = items, .n_certs = 4, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, NULL, &out, &in, NOW);
-        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, NULL, sent, 4, NOW);
+        got = service_reason(&out);
         snprintf(detail, sizeof(detail), "%s", out.detail);
-        for (int i = 0; i < 4; i++)
-            OPENSSL_free(der[i]);
         validator_free(v);
     }
     cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault, verdict_reason_name(got),
@@ -1124,39 +1070,15 @@ Test(conformance, max_depth_from_options_and_profile)
         cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth, verdict_reason_name(a),
                      detail);
 
-        char root[128], ca[128], err[256];
-        char *anchors[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .max_depth = depth};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchors,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
-        uint8_t *der = NULL;
+        struct profile_config prof = {.max_depth = depth};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         struct verdict out;
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        int len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, NULL, &out, &in, NOW);
-        enum verdict_reason b = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, NULL, &p.cert[LEAF], 1, NOW);
+        enum verdict_reason b = service_reason(&out);
         cr_expect_eq(b, want, "profile max_depth %u, service: %s (%s)", depth,
                      verdict_reason_name(b), out.detail);
-        OPENSSL_free(der);
         validator_free(v);
     }
     free_path(&p);
@@ -1204,43 +1126,21 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
         path_result_clear(&res);
         sk_X509_CRL_free(crls);
     } else {
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF,
-                                      .conformance = *pol};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
-        struct validator *v = NULL;
+        struct profile_config prof = {.revocation = REVOCATION_LEAF, .conformance = *pol};
+        struct validator_config vc = {0};
+        struct validator *v = tenant_service(p->cert[ROOT], p->cert[CA], prof, vc);
         struct crl_cache *cache = crl_cache_new();
         struct revocation_sources src = {.crls = cache};
-        uint8_t *der = NULL, *crl_der = NULL;
-        int crl_len = i2d_X509_CRL(crl, &crl_der), n;
+        uint8_t *crl_der = NULL;
+        int crl_len = i2d_X509_CRL(crl, &crl_der);
+        X509 *leaf = p->cert[LEAF];
+        char err[256];
         struct verdict out;
 
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p->cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p->cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
         crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err));
-        n = i2d_X509(p->cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)n};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
-        validator_check_chain(v, &src, &out, &in, NOW);
-        got = out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+        service_check(&out, v, &src, &leaf, 1, NOW);
+        got = service_reason(&out);
         snprintf(detail, len, "%s", out.detail);
-        OPENSSL_free(der);
         OPENSSL_free(crl_der);
         crl_cache_free(cache);
         validator_free(v);
@@ -1337,39 +1237,17 @@ Test(conformance, crl_signature_algorithm_policy)
     /* The verdict cache: OK and cached under a SHA-256 CRL, then the CA's
      * next CRL is SHA-1-signed. */
     {
-        char root[128], ca[128], err[256];
-        char *anchor_files[1] = {root}, *issuers[1] = {ca};
-        struct profile_config prof = {.name = "tenant",
-                                      .kind = CERT_KIND_TENANT,
-                                      .issuer_files = issuers,
-                                      .n_issuer_files = 1,
-                                      .tenant_id = {ID_SOURCE_SAN_URI, "urn:tenant:"},
-                                      .revocation = REVOCATION_LEAF};
-        struct tenant_config tenant = {"acme", false, false};
-        struct validator_config vc = {.anchor_files = anchor_files,
-                                      .n_anchor_files = 1,
-                                      .profiles = &prof,
-                                      .n_profiles = 1,
-                                      .tenants = &tenant,
-                                      .n_tenants = 1};
+        char err[256];
+        struct profile_config prof = {.revocation = REVOCATION_LEAF};
+        struct validator_config vc = {0};
         STACK_OF(X509) *cands = sk_X509_new_null();
-        struct validator *v = NULL;
+        struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         struct crl_cache *cache = crl_cache_new();
         struct verdict_cache *vcache = verdict_cache_new(100, 1 << 20);
         struct revocation_sources src = {.crls = cache, .cache = vcache};
-        uint8_t *der = NULL;
         struct verdict out;
 
         cr_assert(sk_X509_push(cands, p.cert[CA]));
-        snprintf(root, sizeof(root), "%s/root.pem", g_dir);
-        snprintf(ca, sizeof(ca), "%s/ca.pem", g_dir);
-        cr_assert_eq(pki_write_cert_pem(root, p.cert[ROOT], false, err, sizeof(err)), 0);
-        cr_assert_eq(pki_write_cert_pem(ca, p.cert[CA], false, err, sizeof(err)), 0);
-        cr_assert_eq(validator_new(&v, &vc, 1, err, sizeof(err)), 0, "%s", err);
-        int len = i2d_X509(p.cert[LEAF], &der);
-        struct cv_bytes item = {der, (size_t)len};
-        struct chain_input in = {
-            .id = 1, .certs = &item, .n_certs = 1, .tenant_id = {(const uint8_t *)"acme", 4}};
         for (int round = 0; round < 3; round++) {
             if (round != 1) {
                 X509_CRL *crl = signed_crl(&p, round == 0 ? NID_sha256 : NID_sha1, 10 + round);
@@ -1381,10 +1259,9 @@ Test(conformance, crl_signature_algorithm_policy)
                 OPENSSL_free(crl_der);
                 X509_CRL_free(crl);
             }
-            validator_check_chain(v, &src, &out, &in, NOW);
+            service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
             enum verdict_reason want = round < 2 ? REASON_OK : REASON_REVOCATION_UNKNOWN;
-            enum verdict_reason got =
-                out.decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out.reason;
+            enum verdict_reason got = service_reason(&out);
             cr_expect_eq(got, want, "verdict cache round %d: %s (%s)", round,
                          verdict_reason_name(got), out.detail);
             if (round == 1) {
@@ -1393,7 +1270,6 @@ Test(conformance, crl_signature_algorithm_policy)
                 cr_expect_eq(st.hits, 1, "round 1 is answered from the verdict cache");
             }
         }
-        OPENSSL_free(der);
         verdict_cache_free(vcache);
         crl_cache_free(cache);
         validator_free(v);

@@ -13,6 +13,7 @@
 
 #include "config.h"
 #include "frontend.h"
+#include "hex.h"
 
 void frontend_certs_clear(struct frontend_certs *c)
 {
@@ -116,17 +117,6 @@ int frontend_certs_add_pem(struct frontend_certs *c, const char *pem, size_t len
     return rc == 0 && added > 0 ? 0 : -1;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 int frontend_url_decode(char **out, size_t *out_len, const char *in, size_t len)
 {
     char *buf;
@@ -143,8 +133,8 @@ int frontend_url_decode(char **out, size_t *out_len, const char *in, size_t len)
         char ch = in[i];
 
         if (ch == '%') {
-            int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+            int hi = i + 2 < len ? hex_digit_value(in[i + 1]) : -1;
+            int lo = i + 2 < len ? hex_digit_value(in[i + 2]) : -1;
 
             if (hi < 0 || lo < 0) {
                 free(buf);

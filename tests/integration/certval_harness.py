@@ -14,6 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import unittest
 
 SRC = os.environ.get("CERTVAL_SOURCE_DIR") or os.path.abspath(
     os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -161,6 +162,16 @@ class Server:
             response_deserializer=health_pb2.HealthCheckResponse.FromString)
         return call(health_pb2.HealthCheckRequest(service=service), timeout=5).status
 
+    def watch_health(self, service="", timeout=30):
+        """The grpc.health.v1 Watch stream for |service|, as an iterator of
+        HealthCheckResponse (cancel() it when done)."""
+        _, health_pb2 = stubs()
+        call = self.channel.unary_stream(
+            "/grpc.health.v1.Health/Watch",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        return call(health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+
     def validate_call(self):
         pb, _ = stubs()
         return self.channel.unary_unary(
@@ -210,3 +221,18 @@ class Server:
         if hasattr(self, "channel"):
             self.channel.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class SharedServerTest(unittest.TestCase):
+    """A test class whose tests share one certvald (self.srv), started once
+    with the class's SERVER_YAML and stopped after its last test."""
+
+    SERVER_YAML = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.srv = Server(extra_yaml=cls.SERVER_YAML).start()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.srv.cleanup()

@@ -5,11 +5,14 @@ HAProxy started from the example configuration in deploy/."""
 import http.client
 import http.server
 import os
+import shutil
 import socket
 import ssl
 import subprocess
+import tempfile
 import threading
 import time
+import unittest
 
 import certval_harness as h
 
@@ -154,3 +157,94 @@ def stop_proc(proc, timeout=10):
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+class FrontendTest(unittest.TestCase):
+    """Base of the front-end test classes. A subclass's classmethod
+    _set_up() starts what its tests need and keeps each piece in a class
+    attribute: proxy (the nginx or HAProxy process), log, upstream, srv,
+    api, dir. tearDownClass stops whichever of them exist, and runs also
+    when _set_up fails half way (unittest does not call tearDownClass when
+    setUpClass raises)."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            cls._set_up()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def _set_up(cls):
+        raise NotImplementedError
+
+    @classmethod
+    def start_backends(cls, frontend):
+        """Starts a certvald serving |frontend| ("nginx" or "haproxy") on a
+        free port, and the upstream; makes cls.dir with the proxy's TLS
+        certificate and picks cls.port for the proxy. Returns (certval's
+        port, certificate file, key file)."""
+        port = free_port()
+        cls.srv = certval_server(
+            "frontends:\n  %s:\n    listen: \"127.0.0.1:%d\"\n" % (frontend, port))
+        cls.srv.start()
+        cls.upstream = Upstream()
+        cls.dir = tempfile.mkdtemp(prefix="certval-%s-" % frontend)
+        crt, key = server_cert(cls.dir)
+        cls.port = free_port()
+        return port, crt, key
+
+    @classmethod
+    def start_proxy(cls, name, argv):
+        """Starts |argv| (the proxy listening on cls.port) with its output in
+        cls.dir/|name|.log, and waits for its port."""
+        cls.log = open(os.path.join(cls.dir, name + ".log"), "w")
+        cls.proxy = subprocess.Popen(argv, stdout=cls.log, stderr=subprocess.STDOUT)
+        wait_port(cls.port, cls.proxy)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_proc(getattr(cls, "proxy", None))
+        for name, stop in (("log", "close"), ("upstream", "stop"), ("srv", "cleanup"),
+                           ("api", "cleanup")):
+            if getattr(cls, name, None) is not None:
+                getattr(getattr(cls, name), stop)()
+        if getattr(cls, "dir", None) is not None:
+            shutil.rmtree(cls.dir, ignore_errors=True)
+
+    def get(self, stem, tenant, device, extra=None):
+        """GET through the proxy on cls.port presenting |stem|'s certificate
+        with the claims, and forged certval answers the upstream must never
+        see. Returns (status, body, the upstream requests it caused)."""
+        headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",
+                   "X-Certval-Decision": "ALLOW", "X-Certval-Kind": "FORGED"}
+        if device:
+            headers["X-Device-Id"] = device
+        headers.update(extra or {})
+        before = len(self.upstream.requests)
+        status, body = tls_get(self.port, self.srv.dir, stem, headers)
+        return status, body, self.upstream.requests[before:]
+
+    def assert_passed_on(self, name, status, body, seen, decision, reason, kind, tenant, device):
+        """The request reached the upstream once, carrying certval's own
+        decision, reason, kind and claims."""
+        self.assertEqual(status, 200, "%s: %s" % (name, body))
+        self.assertEqual(len(seen), 1, name)
+        up = seen[0]
+        self.assertEqual(up.get("x-certval-decision"), decision, name)
+        self.assertEqual(up.get("x-certval-reason"), reason, name)
+        self.assertEqual(up.get("x-certval-kind"), kind, name)
+        self.assertEqual(up.get("x-certval-tenant"), tenant, name)
+        self.assertEqual(up.get("x-certval-device", ""), device, name)
+
+    def assert_fails_closed_while_certval_down(self, want_status):
+        """With certvald stopped, a valid client gets |want_status| from the
+        proxy and nothing reaches the upstream; certvald is started again."""
+        self.srv.stop()
+        try:
+            status, body, seen = self.get("tenant-acme", "acme", "")
+            self.assertEqual(status, want_status, body)
+            self.assertEqual(seen, [])
+        finally:
+            self.srv.start()

@@ -138,17 +138,7 @@ def urlenc(text):
 
 
 @unittest.skipUnless(shutil.which("npm"), "npm not installed")
-class EnvoyCheckTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class EnvoyCheckTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
         cls.api = EnvoyApi()
@@ -156,13 +146,6 @@ class EnvoyCheckTest(unittest.TestCase):
         cls.srv = fh.certval_server(
             "frontends:\n  tenant_by_host:\n    - {host: login.acme.example, tenant: acme}\n")
         cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
-        if getattr(cls, "api", None) is not None:
-            cls.api.cleanup()
 
     def call_raw(self, payload):
         call = self.srv.channel.unary_unary(METHOD, request_serializer=lambda b: b,

@@ -8,7 +8,6 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -89,18 +88,8 @@ def parse_ack(f):
     return out
 
 
-class SpopAgentTest(unittest.TestCase):
+class SpopAgentTest(fh.FrontendTest):
     """certval's agent spoken to directly, as HAProxy's SPOE does."""
-
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
 
     @classmethod
     def _set_up(cls):
@@ -108,11 +97,6 @@ class SpopAgentTest(unittest.TestCase):
         cls.srv = fh.certval_server(
             "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.port)
         cls.srv.start()
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
 
     def connect(self):
         import socket
@@ -178,26 +162,10 @@ class SpopAgentTest(unittest.TestCase):
 
 
 @unittest.skipUnless(os.path.exists(HAPROXY), "haproxy not installed")
-class HaproxySpoeTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class HaproxySpoeTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
-        cls.agent_port = fh.free_port()
-        cls.srv = fh.certval_server(
-            "frontends:\n  haproxy:\n    listen: \"127.0.0.1:%d\"\n" % cls.agent_port)
-        cls.srv.start()
-        cls.upstream = fh.Upstream()
-        cls.dir = tempfile.mkdtemp(prefix="certval-haproxy-")
-        crt, key = fh.server_cert(cls.dir)
+        cls.agent_port, crt, key = cls.start_backends("haproxy")
         server_pem = os.path.join(cls.dir, "server.pem")
         with open(server_pem, "w") as out:
             for p in (crt, key):
@@ -208,7 +176,6 @@ class HaproxySpoeTest(unittest.TestCase):
             for p in ("tenant-ca.pem", "device-root.pem"):
                 with open(os.path.join(cls.srv.dir, p)) as f:
                     out.write(f.read())
-        cls.port = fh.free_port()
         spoe = os.path.join(cls.dir, "spoe-certval.conf")
         shutil.copy(os.path.join(h.SRC, "deploy", "haproxy", "spoe-certval.conf"), spoe)
         conf = os.path.join(cls.dir, "haproxy.cfg")
@@ -218,31 +185,7 @@ class HaproxySpoeTest(unittest.TestCase):
             "CERTVAL": "127.0.0.1:%d" % cls.agent_port,
             "UPSTREAM": "127.0.0.1:%d" % cls.upstream.port})
         subprocess.run([HAPROXY, "-c", "-q", "-f", conf], check=True)
-        cls.log = open(os.path.join(cls.dir, "haproxy.log"), "w")
-        cls.haproxy = subprocess.Popen([HAPROXY, "-f", conf, "-db"], stdout=cls.log,
-                                       stderr=subprocess.STDOUT)
-        fh.wait_port(cls.port, cls.haproxy)
-
-    @classmethod
-    def tearDownClass(cls):
-        fh.stop_proc(getattr(cls, "haproxy", None))
-        if getattr(cls, "log", None) is not None:
-            cls.log.close()
-        if getattr(cls, "upstream", None) is not None:
-            cls.upstream.stop()
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
-        if getattr(cls, "dir", None) is not None:
-            shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def get(self, stem, tenant, device):
-        headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",
-                   "X-Certval-Decision": "ALLOW", "X-Certval-Kind": "FORGED"}
-        if device:
-            headers["X-Device-Id"] = device
-        before = len(self.upstream.requests)
-        status, body = fh.tls_get(self.port, self.srv.dir, stem, headers)
-        return status, body, self.upstream.requests[before:]
+        cls.start_proxy("haproxy", [HAPROXY, "-f", conf, "-db"])
 
     def check_case(self, name, stem, tenant, device, decision, reason, kind):
         status, body, seen = self.get(stem, tenant, device)
@@ -250,14 +193,7 @@ class HaproxySpoeTest(unittest.TestCase):
             self.assertEqual(status, 403, "%s: %s" % (name, body))
             self.assertEqual(seen, [], name)
             return
-        self.assertEqual(status, 200, "%s: %s" % (name, body))
-        self.assertEqual(len(seen), 1, name)
-        up = seen[0]
-        self.assertEqual(up.get("x-certval-decision"), decision, name)
-        self.assertEqual(up.get("x-certval-reason"), reason, name)
-        self.assertEqual(up.get("x-certval-kind"), kind, name)
-        self.assertEqual(up.get("x-certval-tenant"), tenant, name)
-        self.assertEqual(up.get("x-certval-device", ""), device, name)
+        self.assert_passed_on(name, status, body, seen, decision, reason, kind, tenant, device)
 
     def haproxy_decisions(self, decision):
         m = self.srv.scrape()
@@ -302,13 +238,7 @@ class HaproxySpoeTest(unittest.TestCase):
             conn.close()
 
     def test_2_certval_down_fails_closed(self):
-        self.srv.stop()
-        try:
-            status, body, seen = self.get("tenant-acme", "acme", "")
-            self.assertEqual(status, 403, body)
-            self.assertEqual(seen, [])
-        finally:
-            self.srv.start()
+        self.assert_fails_closed_while_certval_down(403)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,7 @@ is pushed mid-test, and nginx answers 500 (fail closed) when certval is
 down."""
 import os
 import shutil
-import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -20,62 +18,17 @@ NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
 
 
 @unittest.skipUnless(os.path.exists(NGINX), "nginx not installed")
-class NginxAuthRequestTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class NginxAuthRequestTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
-        cls.auth_port = fh.free_port()
-        cls.srv = fh.certval_server(
-            "frontends:\n  nginx:\n    listen: \"127.0.0.1:%d\"\n" % cls.auth_port)
-        cls.srv.start()
-        cls.upstream = fh.Upstream()
-        cls.dir = tempfile.mkdtemp(prefix="certval-nginx-")
-        crt, key = fh.server_cert(cls.dir)
-        cls.port = fh.free_port()
+        cls.auth_port, crt, key = cls.start_backends("nginx")
         conf = os.path.join(cls.dir, "nginx.conf")
         fh.fill_template(os.path.join(h.SRC, "deploy", "nginx", "nginx.conf"), conf, {
             "LISTEN": "127.0.0.1:%d" % cls.port, "SERVER_CERT": crt, "SERVER_KEY": key,
             "CERTVAL": "127.0.0.1:%d" % cls.auth_port,
             "UPSTREAM": "127.0.0.1:%d" % cls.upstream.port})
-        cls.log = open(os.path.join(cls.dir, "nginx.log"), "w")
-        cls.nginx = subprocess.Popen(
-            [NGINX, "-p", cls.dir, "-c", conf, "-e", "stderr", "-g",
-             "daemon off; pid %s;" % os.path.join(cls.dir, "nginx.pid")],
-            stdout=cls.log, stderr=subprocess.STDOUT)
-        fh.wait_port(cls.port, cls.nginx)
-
-    @classmethod
-    def tearDownClass(cls):
-        fh.stop_proc(getattr(cls, "nginx", None))
-        if getattr(cls, "log", None) is not None:
-            cls.log.close()
-        if getattr(cls, "upstream", None) is not None:
-            cls.upstream.stop()
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
-        if getattr(cls, "dir", None) is not None:
-            shutil.rmtree(cls.dir, ignore_errors=True)
-
-    def get(self, stem, tenant, device, extra=None):
-        headers = {"X-Tenant-Id": tenant, "X-User-Id": "alice",
-                   # Forged answers: the upstream must never see these.
-                   "X-Certval-Decision": "ALLOW", "X-Certval-Kind": "FORGED"}
-        if device:
-            headers["X-Device-Id"] = device
-        headers.update(extra or {})
-        before = len(self.upstream.requests)
-        status, body = fh.tls_get(self.port, self.srv.dir, stem, headers)
-        seen = self.upstream.requests[before:]
-        return status, body, seen
+        cls.start_proxy("nginx", [NGINX, "-p", cls.dir, "-c", conf, "-e", "stderr", "-g",
+                                  "daemon off; pid %s;" % os.path.join(cls.dir, "nginx.pid")])
 
     def check_case(self, name, stem, tenant, device, decision, reason, kind):
         status, body, seen = self.get(stem, tenant, device)
@@ -92,14 +45,7 @@ class NginxAuthRequestTest(unittest.TestCase):
             if reason is not None:
                 self.assertIn(reason, body, name)
             return
-        self.assertEqual(status, 200, "%s: %s" % (name, body))
-        self.assertEqual(len(seen), 1, name)
-        up = seen[0]
-        self.assertEqual(up.get("x-certval-decision"), decision, name)
-        self.assertEqual(up.get("x-certval-reason"), reason, name)
-        self.assertEqual(up.get("x-certval-kind"), kind, name)
-        self.assertEqual(up.get("x-certval-tenant"), tenant, name)
-        self.assertEqual(up.get("x-certval-device", ""), device, name)
+        self.assert_passed_on(name, status, body, seen, decision, reason, kind, tenant, device)
 
     def test_1_cases_then_revocation(self):
         for case in fh.CASES:
@@ -156,13 +102,7 @@ class NginxAuthRequestTest(unittest.TestCase):
         self.assertIn(status, (400,))
 
     def test_2_certval_down_fails_closed(self):
-        self.srv.stop()
-        try:
-            status, body, seen = self.get("tenant-acme", "acme", "")
-            self.assertEqual(status, 500, body)
-            self.assertEqual(seen, [])
-        finally:
-            self.srv.start()
+        self.assert_fails_closed_while_certval_down(500)
 
 
 if __name__ == "__main__":

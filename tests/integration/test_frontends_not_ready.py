@@ -34,17 +34,7 @@ def subset_stubs():
         sys.path.remove(out)
 
 
-class NotReadyTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        # Whatever started before a failure is stopped (tearDownClass does
-        # not run when setUpClass fails).
-        try:
-            cls._set_up()
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
+class NotReadyTest(fh.FrontendTest):
     @classmethod
     def _set_up(cls):
         cls.nginx_port, cls.spoe_port = fh.free_port(), fh.free_port()
@@ -61,11 +51,6 @@ class NotReadyTest(unittest.TestCase):
         cls.srv.start()
         _, health_pb2 = h.stubs()
         cls.assert_not_serving = cls.srv.health() != health_pb2.HealthCheckResponse.SERVING
-
-    @classmethod
-    def tearDownClass(cls):
-        if getattr(cls, "srv", None) is not None:
-            cls.srv.cleanup()
 
     def test_precondition_not_serving(self):
         self.assertTrue(self.assert_not_serving)

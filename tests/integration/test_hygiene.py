@@ -199,17 +199,10 @@ class DurableDenyTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.srv.dir, "state", "deny-list.txt")))
 
 
-class ClaimsTest(unittest.TestCase):
+class ClaimsTest(h.SharedServerTest):
     """Item 6: a claim that is not text is DENY MALFORMED, never shortened."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = h.Server(extra_yaml="audit:\n  all_verdicts: true\n"
-                                      "  max_lines_per_second: 100000\n").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
+    SERVER_YAML = "audit:\n  all_verdicts: true\n  max_lines_per_second: 100000\n"
 
     def raw_validate(self, wire):
         call = self.srv.channel.unary_unary("/certval.v1.Validator/Validate",
@@ -311,16 +304,8 @@ def der_serial_hex(der):
     return der[j:j + n].hex()
 
 
-class SmallThingsTest(unittest.TestCase):
+class SmallThingsTest(h.SharedServerTest):
     """Item 10: the corners of certvalctl and the demo that were seen."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = h.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
 
     def test_help_works_for_every_subcommand(self):
         top = ctl("--help")

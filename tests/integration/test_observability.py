@@ -18,15 +18,8 @@ def total(metrics, name, **want):
                if n == name and set(want.items()) <= set(labels))
 
 
-class ObservabilityTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = h.Server(extra_yaml="metrics:\n  listen: \"127.0.0.1:0\"\n"
-                                      "audit:\n  max_lines_per_second: 50\n").start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
+class ObservabilityTest(h.SharedServerTest):
+    SERVER_YAML = "metrics:\n  listen: \"127.0.0.1:0\"\naudit:\n  max_lines_per_second: 50\n"
 
     def test_counters_follow_verdicts(self):
         before = self.srv.scrape()

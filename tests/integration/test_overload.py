@@ -235,11 +235,7 @@ class DrainUnderOverloadTest(Base):
         srv = self.start(limits_yaml(max_queued_chains_per_worker=100000,
                                      max_inflight_chains=100000), grace=grace)
         S = health_pb2.HealthCheckResponse
-        watch = srv.channel.unary_stream(
-            "/grpc.health.v1.Health/Watch",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString)
-        watch_it = watch(health_pb2.HealthCheckRequest(), timeout=30)
+        watch_it = srv.watch_health()
         self.assertEqual(next(watch_it).status, S.SERVING)
         call = srv.validate_call()
         # Several seconds of work for the one worker, far more than the grace.

@@ -20,14 +20,7 @@ D = pb.Decision
 R = pb.Reason
 
 
-class ValidatorTest(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.srv = h.Server().start()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.srv.cleanup()
+class ValidatorTest(h.SharedServerTest):
 
     def one(self, name, tenant, device=""):
         resp = self.srv.validate([self.srv.chain(name, tenant, device, cid=7)])
@@ -143,11 +136,7 @@ class ValidatorTest(unittest.TestCase):
         with self.assertRaises(grpc.RpcError) as cm:
             self.srv.health("no.such.Service")
         self.assertEqual(cm.exception.code(), grpc.StatusCode.NOT_FOUND)
-        watch = self.srv.channel.unary_stream(
-            "/grpc.health.v1.Health/Watch",
-            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-            response_deserializer=health_pb2.HealthCheckResponse.FromString)
-        it = watch(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        it = self.srv.watch_health(timeout=10)
         self.assertEqual(next(it).status, S.SERVING)
         it.cancel()
 
@@ -166,11 +155,7 @@ class DrainTest(unittest.TestCase):
         srv = h.Server().start()
         try:
             S = health_pb2.HealthCheckResponse
-            watch = srv.channel.unary_stream(
-                "/grpc.health.v1.Health/Watch",
-                request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
-                response_deserializer=health_pb2.HealthCheckResponse.FromString)
-            watch_it = watch(health_pb2.HealthCheckRequest(), timeout=30)
+            watch_it = srv.watch_health()
             self.assertEqual(next(watch_it).status, S.SERVING)
 
             sent, answered, errors = [0], [0], []
