@@ -426,11 +426,15 @@ static void end_calls_unavailable(struct server *srv)
  * clients may keep a connection open for a while; once no call has been in
  * flight for DRAIN_QUIET_MS nothing can be half-answered any more, so the
  * connections are cut then rather than at the end of the grace period.
+ * DRAIN_QUIET_MS is a second, not less: a stream ended with OK while its
+ * client was still writing must have its trailers read by that client
+ * before the socket goes, and on a loaded machine 250 ms was seen to be too
+ * short (the client got UNAVAILABLE "Broken pipe" instead of OK).
  * Calls still open when the grace period (counted from the drain's start)
  * is over end with UNAVAILABLE; DRAIN_ABANDON_MS later whatever is left is
  * cancelled, so the drain ends by grace + DRAIN_ABANDON_MS. */
 #define DRAIN_POLL_MS 50
-#define DRAIN_QUIET_MS 250
+#define DRAIN_QUIET_MS 1000
 #define DRAIN_ABANDON_MS 500
 static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 {
