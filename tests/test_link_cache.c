@@ -5,6 +5,7 @@
  * pathval_signature_verifies. */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -193,5 +194,53 @@ Test(link_cache, bounded_table)
     cr_expect_gt(hits, 0);
     key[31] = 2;
     cr_expect_not(link_cache_has(c, key), "a key never put is a miss");
+    link_cache_free(c);
+}
+
+/* Many threads writing and reading one table: a key never put is never a
+ * hit, whatever slot writes it races with; a key just put by this thread
+ * is a hit unless another thread took its slot. */
+#define RACE_THREADS 4
+#define RACE_OPS 50000
+
+struct race_arg {
+    struct link_cache *c;
+    uint32_t id;
+    unsigned false_hits;
+};
+
+static void *race(void *p)
+{
+    struct race_arg *a = p;
+    uint8_t key[32], probe[32];
+
+    for (uint32_t i = 0; i < RACE_OPS; i++) {
+        uint32_t v = (i * 2654435761u) ^ a->id;
+        memset(key, (int)(a->id + 1), sizeof(key));
+        memcpy(key, &v, sizeof(v));
+        link_cache_put(a->c, key);
+        /* Same slot (same first word), one byte different at the end. */
+        memcpy(probe, key, sizeof(probe));
+        probe[31] ^= 0x80;
+        a->false_hits += link_cache_has(a->c, probe);
+    }
+    return NULL;
+}
+
+Test(link_cache, concurrent_readers_and_writers)
+{
+    struct link_cache *c = link_cache_new();
+    pthread_t t[RACE_THREADS];
+    struct race_arg a[RACE_THREADS];
+
+    cr_assert_not_null(c);
+    for (uint32_t i = 0; i < RACE_THREADS; i++) {
+        a[i] = (struct race_arg){.c = c, .id = i};
+        cr_assert_eq(pthread_create(&t[i], NULL, race, &a[i]), 0);
+    }
+    for (uint32_t i = 0; i < RACE_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        cr_expect_eq(a[i].false_hits, 0, "thread %u: a key never put was found", i);
+    }
     link_cache_free(c);
 }
