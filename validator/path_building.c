@@ -56,12 +56,10 @@ static X509 *first_replaceable(const STACK_OF(X509) * chain, int from,
  * issuer with another key), then the failing certificate, then the nearest
  * replaceable CA above it (first_replaceable). Returns NULL when retrying
  * cannot help. The leaf is never excluded. */
-X509 *pathbuild_pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) * anchors,
-                             const STACK_OF(X509) * untrusted, X509 *const *excl, size_t n_excl)
+X509 *pathbuild_pick_culprit(const STACK_OF(X509) * chain, int e, int d,
+                             const STACK_OF(X509) * anchors, const STACK_OF(X509) * untrusted,
+                             X509 *const *excl, size_t n_excl)
 {
-    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
-    int e = X509_STORE_CTX_get_error(ctx);
-    int d = X509_STORE_CTX_get_error_depth(ctx);
     int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
     int order[2] = {d, -1};
 

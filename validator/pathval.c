@@ -22,6 +22,7 @@
 #include "validator_internal.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -47,7 +48,15 @@ const char *const pathval_any_policy[1] = {"2.5.29.32.0"};
 struct pathval_cb_state {
     time_t at;
     uint32_t skew;
+    struct link_cache *links;
+    /* Where chain_verify failed: it cannot set the context's error depth
+     * or current certificate (not exported by this BoringSSL). */
+    bool failed;
+    int fail_depth;
+    X509 *fail_cert;
 };
+
+static int chain_verify(X509_STORE_CTX *ctx);
 
 int pathval_env_init(struct pathval_env *env, const STACK_OF(X509) *anchors, char *err,
                      size_t errlen)
@@ -71,6 +80,10 @@ int pathval_env_init(struct pathval_env *env, const STACK_OF(X509) *anchors, cha
          * free of that lock's first-use write). */
         X509_check_purpose(a, -1, 0);
     }
+    env->links = link_cache_new();
+    if (env->links == NULL)
+        goto oom;
+    X509_STORE_set_verify(env->store, chain_verify);
     return 0;
 oom:
     snprintf(err, errlen, "out of memory building the trust store");
@@ -83,6 +96,7 @@ void pathval_env_clear(struct pathval_env *env)
     if (env == NULL)
         return;
     X509_STORE_free(env->store);
+    link_cache_free(env->links);
     sk_X509_pop_free(env->anchors, X509_free);
     memset(env, 0, sizeof(*env));
 }
@@ -151,9 +165,8 @@ enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_
  * excuses: notBefore <= at + skew, or notAfter >= at - skew. notAfter is
  * inclusive (RFC 5280 4.1.2.5: "valid ... through notAfter"), while
  * X509_cmp_time calls a certificate expired at exactly its notAfter. */
-static bool skew_excuses(X509_STORE_CTX *ctx, int err, const struct pathval_cb_state *st)
+static bool skew_excuses(X509 *x, int err, const struct pathval_cb_state *st)
 {
-    X509 *x = X509_STORE_CTX_get_current_cert(ctx);
     time_t t;
 
     if (x == NULL)
@@ -247,11 +260,127 @@ static int pathval_verify_cb(int ok, X509_STORE_CTX *ctx)
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
         return 1;
     }
-    if ((st != NULL && skew_excuses(ctx, err, st)) || dsa_excuses(ctx, err)) {
+    if ((st != NULL && skew_excuses(X509_STORE_CTX_get_current_cert(ctx), err, st)) || dsa_excuses(ctx, err)) {
         X509_STORE_CTX_set_error(ctx, X509_V_OK);
         return 1;
     }
     return 0;
+}
+
+/* chain_fail records a chain_verify failure. Returns 0. */
+static int chain_fail(X509_STORE_CTX *ctx, struct pathval_cb_state *st, int err, int depth,
+                      X509 *x)
+{
+    X509_STORE_CTX_set_error(ctx, err);
+    st->failed = true;
+    st->fail_depth = depth;
+    st->fail_cert = x;
+    return 0;
+}
+
+/* link_ok: |xs| (at |depth|) is signed by |xi|'s key. A CA certificate's
+ * link found in the snapshot's link cache is not verified again; one that
+ * X509_verify accepts is added. The leaf's signature is always computed.
+ * Returns 0, or the X509_V_ERR_* of the failure. */
+static int link_ok(X509_STORE_CTX *ctx, struct pathval_cb_state *st, X509 *xs, X509 *xi,
+                   int depth)
+{
+    uint8_t key[32];
+    bool keyed = depth >= 1 && st->links != NULL && link_cache_key(key, xs, xi);
+    EVP_PKEY *pkey;
+    int r;
+
+    if (keyed && link_cache_has(st->links, key))
+        return 0;
+    pkey = X509_get_pubkey(xi);
+    if (pkey == NULL)
+        r = X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY;
+    else {
+        atomic_fetch_add_explicit(&pathval_signature_verifies, 1, memory_order_relaxed);
+        r = X509_verify(xs, pkey) > 0 ? 0 : X509_V_ERR_CERT_SIGNATURE_FAILURE;
+    }
+    EVP_PKEY_free(pkey);
+    if (r == 0 && keyed)
+        link_cache_put(st->links, key);
+    if (r != 0) {
+        STACK_OF(X509) *above = chain_above(ctx, xi);
+        bool dsa_ok = dsa_verify_cert(xs, xi, above);
+        sk_X509_free(above);
+        ERR_clear_error();
+        if (dsa_ok)
+            r = 0; /* never cached: certval's own DSA check, each time */
+    }
+    return r;
+}
+
+/* cert_time: RFC 5280 6.1.3 (a)(2) for |x| at st->at, widened by the
+ * clock skew (skew_excuses). Returns 0 or the X509_V_ERR_*. */
+static int cert_time(X509 *x, const struct pathval_cb_state *st)
+{
+    time_t at = st->at;
+    int i = X509_cmp_time(X509_get0_notBefore(x), &at);
+
+    if (i == 0)
+        return X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD;
+    if (i > 0 && !skew_excuses(x, X509_V_ERR_CERT_NOT_YET_VALID, st))
+        return X509_V_ERR_CERT_NOT_YET_VALID;
+    i = X509_cmp_time(X509_get0_notAfter(x), &at);
+    if (i == 0)
+        return X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD;
+    if (i < 0 && !skew_excuses(x, X509_V_ERR_CERT_HAS_EXPIRED, st))
+        return X509_V_ERR_CERT_HAS_EXPIRED;
+    return 0;
+}
+
+/* chain_verify replaces BoringSSL's internal_verify (X509_STORE_set_verify):
+ * the same walk from the anchor down, a signature per link (the anchor's
+ * own only with X509_V_FLAG_CHECK_SS_SIGNATURE; none above a partial-chain
+ * anchor) and every certificate's validity window at the verdict's time,
+ * with the link cache in between. X509_verify_cert runs it after chain
+ * building, extensions, name constraints and before the policy tree, as it
+ * ran internal_verify. */
+static int chain_verify(X509_STORE_CTX *ctx)
+{
+    struct pathval_cb_state *st = X509_STORE_CTX_get_app_data(ctx);
+    STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
+    unsigned long flags = X509_VERIFY_PARAM_get_flags(X509_STORE_CTX_get0_param(ctx));
+    int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
+    X509 *xi, *xs;
+    bool skip_sig = false;
+    int e;
+
+    if (st == NULL || n <= 0) {
+        X509_STORE_CTX_set_error(ctx, X509_V_ERR_UNSPECIFIED);
+        return 0;
+    }
+    n--;
+    xi = sk_X509_value(chain, (size_t)n);
+    if (X509_check_issued(xi, xi) == X509_V_OK) {
+        xs = xi;
+    } else if (flags & X509_V_FLAG_PARTIAL_CHAIN) {
+        xs = xi;
+        skip_sig = true;
+    } else if (n <= 0) {
+        return chain_fail(ctx, st, X509_V_ERR_UNABLE_TO_VERIFY_LEAF_SIGNATURE, n, xi);
+    } else {
+        n--;
+        xs = sk_X509_value(chain, (size_t)n);
+    }
+    while (n >= 0) {
+        if (!skip_sig && (xs != xi || (flags & X509_V_FLAG_CHECK_SS_SIGNATURE)) &&
+            (e = link_ok(ctx, st, xs, xi, n)) != 0)
+            return chain_fail(ctx, st, e, n,
+                              e == X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY ? xi : xs);
+        skip_sig = false;
+        if ((e = cert_time(xs, st)) != 0)
+            return chain_fail(ctx, st, e, n, xs);
+        n--;
+        if (n >= 0) {
+            xi = xs;
+            xs = sk_X509_value(chain, (size_t)n);
+        }
+    }
+    return 1;
 }
 
 static bool is_crl_problem(int e)
@@ -397,13 +526,14 @@ static bool issuer_lacks_certsign(X509 *x, const STACK_OF(X509) *a, const STACK_
 
 /* record_failure fills |res| from the failed |ctx|. */
 static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
-                           const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted)
+                           const struct pathval_cb_state *st, const STACK_OF(X509) *anchors,
+                           const STACK_OF(X509) *untrusted)
 {
     int e = X509_STORE_CTX_get_error(ctx);
-    int depth = X509_STORE_CTX_get_error_depth(ctx);
+    int depth = st->failed ? st->fail_depth : X509_STORE_CTX_get_error_depth(ctx);
     STACK_OF(X509) *chain = X509_STORE_CTX_get0_chain(ctx);
     int n = chain != NULL ? (int)sk_X509_num(chain) : 0;
-    X509 *x = X509_STORE_CTX_get_current_cert(ctx);
+    X509 *x = st->failed ? st->fail_cert : X509_STORE_CTX_get_current_cert(ctx);
     char name[112] = "?", where[160];
     bool top_trusted = false;
 
@@ -509,6 +639,7 @@ static int setup_ctx(X509_STORE_CTX *ctx, const struct pathval_run *run,
         X509_STORE_CTX_set0_crls(ctx, run->crls);
     st->at = (time_t)run->at;
     st->skew = run->clock_skew;
+    st->failed = false;
     X509_STORE_CTX_set_app_data(ctx, st);
     X509_STORE_CTX_set_verify_cb(ctx, pathval_verify_cb);
     return 0;
@@ -524,6 +655,7 @@ static int attempt(X509_STORE_CTX *ctx, const struct pathval_env *env,
         return -1;
     if (trusted_subset != NULL)
         X509_STORE_CTX_trusted_stack(ctx, trusted_subset);
+    st->links = env->links;
     if (setup_ctx(ctx, run, st) != 0)
         return -1;
     return X509_verify_cert(ctx) == 1 ? 1 : 0;
@@ -570,8 +702,11 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
                                    excl, n_excl);
         } else if (r == 0) {
             if (i == 0)
-                record_failure(res, ctx, env->anchors, untrusted);
-            culprit = pathbuild_pick_culprit(ctx, env->anchors, untrusted, excl, n_excl);
+                record_failure(res, ctx, &st, env->anchors, untrusted);
+            culprit = pathbuild_pick_culprit(
+                X509_STORE_CTX_get0_chain(ctx), X509_STORE_CTX_get_error(ctx),
+                st.failed ? st.fail_depth : X509_STORE_CTX_get_error_depth(ctx), env->anchors,
+                untrusted, excl, n_excl);
         }
         X509_STORE_CTX_cleanup(ctx);
         sk_X509_free(u);

@@ -61,10 +61,24 @@ enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_
 
 /* A prepared verification environment: the X509_STORE holding the anchors,
  * flags and callbacks. Immutable once built; shared by every thread. */
+struct link_cache;
+
 struct pathval_env {
     X509_STORE *store;
     STACK_OF(X509) *anchors; /* same certificates as the store, for retries */
+    struct link_cache *links; /* verified CA signatures (link_cache.c); NULL = none */
 };
+
+/* ---- link_cache.c ---- */
+
+struct link_cache *link_cache_new(void);
+void link_cache_free(struct link_cache *c);
+/* link_cache_key: the key of "|cert| is signed by |issuer|'s key". */
+bool link_cache_key(uint8_t key[32], X509 *cert, X509 *issuer);
+bool link_cache_has(struct link_cache *c, const uint8_t key[32]);
+void link_cache_put(struct link_cache *c, const uint8_t key[32]);
+/* Certificate signatures computed by pathval (a counter for tests). */
+extern _Atomic uint64_t pathval_signature_verifies;
 
 /* Flags of every run. Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3
  * (d)-(f), 6.1.4) is always on. TRUSTED_FIRST prefers an anchor over an
@@ -126,14 +140,16 @@ STACK_OF(ASN1_OBJECT) *pathval_policies_from_oids(const char *const *oids, size_
 
 /* ---- path_building.c ---- */
 
-/* pathbuild_pick_culprit: after X509_verify_cert failed in |ctx|, the
+/* pathbuild_pick_culprit: after X509_verify_cert failed with |e| at depth
+ * |d| of |chain|, the
  * certificate to exclude from the next attempt: for a signature failure the
  * issuer first, then the failing certificate, then the nearest CA above it
  * (then below it) that another candidate with its subject can replace.
  * NULL when retrying cannot help (revoked, out of memory, no alternative).
  * The leaf is never excluded. */
-X509 *pathbuild_pick_culprit(X509_STORE_CTX *ctx, const STACK_OF(X509) *anchors,
-                             const STACK_OF(X509) *untrusted, X509 *const *excl, size_t n_excl);
+X509 *pathbuild_pick_culprit(const STACK_OF(X509) *chain, int e, int d,
+                             const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                             X509 *const *excl, size_t n_excl);
 
 /* pathbuild_post_culprit is the same for a pathval_post_check failure
  * about the certificate at f->depth of |chain|. */
