@@ -444,7 +444,8 @@ static void name_rfc2253(char *out, size_t outlen, const X509_NAME *name)
     } else {
         if (len >= outlen)
             len = outlen - 1;
-        memcpy(out, data, len);
+        if (len > 0) /* an empty name: BoringSSL gives no buffer at all */
+            memcpy(out, data, len);
         out[len] = '\0';
     }
     BIO_free(b);
