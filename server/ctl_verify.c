@@ -277,52 +277,15 @@ static int read_crl_files(struct crl_ders *out, const char *const *files, size_t
     return 0;
 }
 
-/* check_revocation runs RFC 5280 6.3 on the validated path of |res| with the
- * service's engine (revocation_check_chain), over a CRL cache made of the
- * --crl files (|crls|); a revoked or undecidable path turns |res| invalid.
- * The same steps as path_validate's own check, with the CRLs kept as DER. */
+/* check_revocation runs RFC 5280 6.3 on the validated path of |res| over
+ * the --crl files (|crls|, kept as DER) with path_check_revocation: the
+ * service's engine, as path_validate's own check. */
 static int check_revocation(struct path_result *res, const struct ctl_opts *o,
                             const struct crl_ders *crls, const STACK_OF(X509) *anchors,
                             const STACK_OF(X509) *untrusted)
 {
-    char err[256];
-    STACK_OF(X509) *issuers = sk_X509_new_null();
-    struct crl_cache *cache = crl_cache_new();
-    struct revocation_sources src = {.crls = cache};
-    struct verdict v;
-    int rc = -1;
-
-    crl_cache_reader_register();
-    if (issuers == NULL || cache == NULL)
-        goto out;
-    for (size_t k = 0; k < 3; k++) {
-        const STACK_OF(X509) *from = k == 0 ? anchors : k == 1 ? untrusted : res->chain;
-
-        for (size_t i = 0; i < sk_X509_num(from); i++)
-            if (!sk_X509_push(issuers, sk_X509_value(from, i)))
-                goto out;
-    }
-    /* CRLs no candidate issuer verifies are left out, as the service would. */
-    for (size_t i = 0; i < crls->n; i++)
-        crl_cache_add_der(cache, crls->der[i], crls->len[i], issuers, "--crl", err, sizeof(err));
-    verdict_init(&v, 0);
-    if (revocation_check_chain(&v, NULL, &src, res->chain,
-                               o->path.crl_check == CRL_CHECK_ALL ? REVOCATION_ALL
-                                                                  : REVOCATION_LEAF,
-                               0, STALE_FAIL_CLOSED, o->path.at, untrusted,
-                               &o->path.conformance) != 0) {
-        res->valid = false;
-        res->reason = v.reason;
-        snprintf(res->detail, sizeof(res->detail), "%s", v.detail);
-        sk_X509_pop_free(res->chain, X509_free);
-        res->chain = NULL;
-    }
-    rc = 0;
-out:
-    crl_cache_free(cache);
-    sk_X509_free(issuers);
-    crl_cache_reader_unregister();
-    return rc;
+    return path_check_revocation(res, &o->path, anchors, untrusted,
+                                 (const uint8_t *const *)crls->der, crls->len, crls->n);
 }
 
 /* run_path validates the first certificate of |cert_file| (the others in

@@ -24,6 +24,7 @@
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -773,20 +774,16 @@ static bool push_all(STACK_OF(X509) *to, const STACK_OF(X509) *from)
     return true;
 }
 
-/* check_crls: RFC 5280 6.3 for path_validate's callers (certvalctl verify
- * and check-trust, the PKITS test) with the engine the service runs
- * (validator/revocation.c) over a CRL cache made of |crls|, so the command
- * line and the server cannot disagree on revocation. CRLs that do not
- * verify under a candidate issuer are left out, as the service would. */
-static int check_crls(struct path_result *res, const struct path_options *opts,
-                      const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
-                      const STACK_OF(X509_CRL) *crls)
+int path_check_revocation(struct path_result *res, const struct path_options *opts,
+                          const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                          const uint8_t *const *crl_der, const size_t *crl_len, size_t n_crls)
 {
     bool registered_here = !crl_cache_reader_registered();
     STACK_OF(X509) *issuers = sk_X509_new_null();
     struct crl_cache *cache = crl_cache_new();
     struct revocation_sources src = {.crls = cache};
     struct verdict v;
+    char err[256];
     int rc = -1;
 
     if (registered_here)
@@ -794,15 +791,10 @@ static int check_crls(struct path_result *res, const struct path_options *opts,
     if (issuers == NULL || cache == NULL || !push_all(issuers, anchors) ||
         !push_all(issuers, untrusted) || !push_all(issuers, res->chain))
         goto out;
-    for (size_t i = 0; crls != NULL && i < sk_X509_CRL_num(crls); i++) {
-        uint8_t *der = NULL;
-        int len = i2d_X509_CRL(sk_X509_CRL_value(crls, i), &der);
-        char err[256];
-
-        if (len > 0)
-            crl_cache_add_der(cache, der, (size_t)len, issuers, "path_validate", err, sizeof(err));
-        OPENSSL_free(der);
-    }
+    /* CRLs no candidate issuer verifies are left out, as the service would. */
+    for (size_t i = 0; i < n_crls; i++)
+        crl_cache_add_der(cache, crl_der[i], crl_len[i], issuers, "path_validate", err,
+                          sizeof(err));
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, NULL, &src, res->chain,
                                opts->crl_check == CRL_CHECK_ALL ? REVOCATION_ALL : REVOCATION_LEAF,
@@ -819,6 +811,36 @@ out:
     sk_X509_free(issuers);
     if (registered_here)
         crl_cache_reader_unregister();
+    return rc;
+}
+
+/* check_crls: path_check_revocation over path_validate's parsed |crls|,
+ * re-encoded as DER for the CRL cache. */
+static int check_crls(struct path_result *res, const struct path_options *opts,
+                      const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                      const STACK_OF(X509_CRL) *crls)
+{
+    size_t n = crls != NULL ? sk_X509_CRL_num(crls) : 0;
+    uint8_t **der = calloc(n > 0 ? n : 1, sizeof(*der));
+    size_t *len = calloc(n > 0 ? n : 1, sizeof(*len));
+    size_t used = 0;
+    int rc = -1;
+
+    if (der == NULL || len == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        int l = i2d_X509_CRL(sk_X509_CRL_value(crls, i), &der[used]);
+
+        if (l > 0)
+            len[used++] = (size_t)l;
+    }
+    rc = path_check_revocation(res, opts, anchors, untrusted, (const uint8_t *const *)der, len,
+                               used);
+out:
+    for (size_t i = 0; der != NULL && i < used; i++)
+        OPENSSL_free(der[i]);
+    free(der);
+    free(len);
     return rc;
 }
 

@@ -237,6 +237,18 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
                   const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
                   const STACK_OF(X509_CRL) *crls);
 
+/* path_check_revocation runs RFC 5280 6.3 on the validated path in |res|
+ * (res->chain) with the service's own engine (validator/revocation.c) over
+ * a CRL cache made of the |n_crls| DER CRLs, so the command line and the
+ * server cannot disagree on revocation. CRLs that no candidate issuer
+ * (|anchors|, |untrusted|, the path) verifies are left out, as the service
+ * would. A revoked or undecidable path turns |res| invalid with the reason
+ * and frees res->chain. Returns 0, or -1 when out of memory. Registers the
+ * calling thread as an RCU reader for the call if it is not one. */
+int path_check_revocation(struct path_result *res, const struct path_options *opts,
+                          const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
+                          const uint8_t *const *crl_der, const size_t *crl_len, size_t n_crls);
+
 /* path_result_clear frees what |res| owns and zeroes it. */
 void path_result_clear(struct path_result *res);
 
