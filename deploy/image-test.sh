@@ -157,7 +157,9 @@ ok "container $name running, ports on 127.0.0.1: grpc $grpc, admin $admin, metri
 
 # Process attributes, read from the container's own /proc.
 status=$("$docker" exec "$name" cat /proc/1/status) || fail "docker exec cat /proc/1/status"
-field() { echo "$status" | awk -v k="$1:" '$1 == k { print $2; exit }'; }
+# awk reads its whole input (no early exit), so the writer never gets SIGPIPE
+# under pipefail.
+field() { echo "$status" | awk -v k="$1:" '$1 == k && !seen { print $2; seen = 1 }'; }
 [ "$(echo "$status" | awk '$1 == "Name:" { print $2 }')" = certvald ] || fail "PID 1 is not certvald"
 [ "$(field Uid)" = "$uid" ] || fail "certvald runs as uid $(field Uid), not $uid"
 [ "$(field Gid)" = "$uid" ] || fail "certvald runs as gid $(field Gid), not $uid"
@@ -216,7 +218,11 @@ print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
     "http://127.0.0.1:$metrics/metrics"; }
 m=$(scrape) || fail "GET /metrics on 127.0.0.1:$metrics"
 echo "$m" | grep -q '^certval_verdicts_total' || fail "/metrics has no certval_verdicts_total"
-version() { scrape | awk '$1 ~ /^certval_config_version/ { print $2; exit }'; }
+version() {
+    local page
+    page=$(scrape) || return 1
+    echo "$page" | awk '$1 ~ /^certval_config_version/ && !seen { print $2; seen = 1 }'
+}
 v1=$(version)
 [ -n "$v1" ] || fail "/metrics has no certval_config_version"
 ok "/metrics answers (certval_config_version $v1)"
