@@ -217,7 +217,7 @@ scrape() { /usr/bin/python3 -c 'import sys, urllib.request
 print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
     "http://127.0.0.1:$metrics/metrics"; }
 m=$(scrape) || fail "GET /metrics on 127.0.0.1:$metrics"
-echo "$m" | grep -q '^certval_verdicts_total' || fail "/metrics has no certval_verdicts_total"
+grep -q '^certval_verdicts_total' <<< "$m" || fail "/metrics has no certval_verdicts_total"
 version() {
     local page
     page=$(scrape) || return 1
@@ -273,7 +273,7 @@ maps=$("$docker" exec "$name" cat /proc/1/maps) || fail "docker exec cat /proc/1
 if echo "$maps" | grep -Eq 'libssl\.so\.3|libcrypto\.so\.3'; then
     fail "OpenSSL is loaded into certvald: $(echo "$maps" | grep -Eo '/[^ ]*lib(ssl|crypto)\.so\.3' | sort -u)"
 fi
-echo "$maps" | grep -q '/libcrypto\.so\.0' || fail "BoringSSL's libcrypto.so.0 is not mapped in certvald"
+grep -q '/libcrypto\.so\.0' <<< "$maps" || fail "BoringSSL's libcrypto.so.0 is not mapped in certvald"
 ok "/proc/1/maps: BoringSSL mapped ($(echo "$maps" | grep -Eo '/[^ ]*/libcrypto\.so\.0' | sort -u)), no libssl.so.3/libcrypto.so.3"
 
 pkgs=$("$docker" run --rm --entrypoint dpkg-query "$image" -W -f '${Package}\n') || fail "dpkg-query in the image"
@@ -291,8 +291,8 @@ code=$(timeout "$grace" "$docker" wait "$name") || fail "certvald did not exit w
 took=$(( $(date +%s) - t0 ))
 [ "$code" = 0 ] || fail "certvald exited $code after SIGTERM (want 0)"
 log=$("$docker" logs "$name" 2>&1)
-echo "$log" | grep -q '"draining: ' || fail "no 'draining:' line in the log after SIGTERM"
-echo "$log" | grep -q '"health: NOT_SERVING"' || fail "health did not go NOT_SERVING at SIGTERM"
+grep -q '"draining: ' <<< "$log" || fail "no 'draining:' line in the log after SIGTERM"
+grep -q '"health: NOT_SERVING"' <<< "$log" || fail "health did not go NOT_SERVING at SIGTERM"
 ok "SIGTERM: drained, exit 0 in $took s"
 
 size=$("$docker" image inspect -f '{{.Size}}' "$image")
