@@ -96,8 +96,8 @@ static void walk(struct tree *t, const char *root, const char *rel)
             continue;
         if (S_ISDIR(st.st_mode)) {
             walk(t, root, sub);
-        } else if (S_ISREG(st.st_mode) && (ends_with(sub, ".c") || ends_with(sub, ".cc") ||
-                                           ends_with(sub, ".h"))) {
+        } else if (S_ISREG(st.st_mode) &&
+                   (ends_with(sub, ".c") || ends_with(sub, ".cc") || ends_with(sub, ".h"))) {
             cr_assert_lt(t->n_files, MAX_FILES);
             t->files[t->n_files++] = strdup(sub);
             if (ends_with(sub, "_internal.h"))
@@ -133,8 +133,7 @@ static bool owner_of(char *out, size_t cap, const struct tree *t, const char *ro
     dir_of(fdir, sizeof(fdir), file);
     if (strchr(name, '/') != NULL) {
         if (path_fits(snprintf(path, sizeof(path), "%s/%s/%s", root, fdir, name), sizeof(path)) &&
-            realpath(path, real) != NULL && realpath(root, rroot) != NULL &&
-            inside(real, rroot)) {
+            realpath(path, real) != NULL && realpath(root, rroot) != NULL && inside(real, rroot)) {
             dir_of(out, cap, real + strlen(rroot) + 1);
             return true;
         }
@@ -215,16 +214,16 @@ static size_t check_file(const struct tree *t, const char *root, const char *fil
         }
         bad++;
         size_t len = strlen(report);
-        snprintf(report + len, cap - len, "%s:%u includes %s, private to %s/\n", file, lineno,
-                 name, owner);
+        snprintf(report + len, cap - len, "%s:%u includes %s, private to %s/\n", file, lineno, name,
+                 owner);
     }
     fclose(fp);
     return bad;
 }
 
 /* check_tree runs the check on the |parts| folders of |root|. */
-static size_t check_tree(struct tree *t, const char *root, const char *const *parts,
-                         size_t n_parts, bool *used, char *report, size_t cap)
+static size_t check_tree(struct tree *t, const char *root, const char *const *parts, size_t n_parts,
+                         bool *used, char *report, size_t cap)
 {
     size_t bad = 0;
 
@@ -236,17 +235,17 @@ static size_t check_tree(struct tree *t, const char *root, const char *const *pa
     return bad;
 }
 
-static const char *const code_parts[] = {"cache", "validator", "server", "loadtest", "tests",
-                                         "proto"};
+static const char *const code_parts[] = {"cache",    "validator", "server",
+                                         "loadtest", "tests",     "proto"};
 
 Test(private_headers, only_their_own_folder_includes_them)
 {
     static char report[16384];
     bool used[sizeof(exceptions) / sizeof(exceptions[0])] = {false};
     struct tree t = {0};
-    size_t bad = check_tree(&t, CERTVAL_SOURCE_DIR, code_parts,
-                            sizeof(code_parts) / sizeof(code_parts[0]), used, report,
-                            sizeof(report));
+    size_t bad =
+        check_tree(&t, CERTVAL_SOURCE_DIR, code_parts, sizeof(code_parts) / sizeof(code_parts[0]),
+                   used, report, sizeof(report));
 
     /* The walk really saw the project (nine *_internal.h today). */
     cr_expect_gt(t.n_files, 100, "only %zu source files under %s", t.n_files, CERTVAL_SOURCE_DIR);
@@ -287,16 +286,15 @@ Test(private_headers, refuses_another_folders_include)
 
     cr_assert_not_null(mkdtemp(root));
     put(root, "a/x_internal.h", "/* private to a/ */\n");
-    put(root, "a/x.c", "#include \"x_internal.h\"\n");           /* its own folder */
-    put(root, "a/sub/y.c", "  #  include \"x_internal.h\"\n");   /* a subfolder */
-    put(root, "a/sub/z.c", "#include \"../x_internal.h\"\n");    /* the same, by path */
+    put(root, "a/x.c", "#include \"x_internal.h\"\n");                     /* its own folder */
+    put(root, "a/sub/y.c", "  #  include \"x_internal.h\"\n");             /* a subfolder */
+    put(root, "a/sub/z.c", "#include \"../x_internal.h\"\n");              /* the same, by path */
     put(root, "b/p.c", "#include <stdio.h>\n#include \"x_internal.h\"\n"); /* refused */
-    put(root, "b/q.c", "#include \"../a/x_internal.h\"\n");               /* refused */
-    put(root, "b/r.h", "// #include \"x_internal.h\" in a comment\n");      /* not an include */
+    put(root, "b/q.c", "#include \"../a/x_internal.h\"\n");                /* refused */
+    put(root, "b/r.h", "// #include \"x_internal.h\" in a comment\n");     /* not an include */
     bad = check_tree(&t, root, parts, 2, used, report, sizeof(report));
     cr_expect_eq(bad, 2, "%zu refused:\n%s", bad, report);
-    cr_expect(strstr(report, "b/p.c:2 includes x_internal.h, private to a/") != NULL, "%s",
-              report);
+    cr_expect(strstr(report, "b/p.c:2 includes x_internal.h, private to a/") != NULL, "%s", report);
     cr_expect(strstr(report, "b/q.c:1 includes ../a/x_internal.h, private to a/") != NULL, "%s",
               report);
     tree_free(&t);
