@@ -7,7 +7,12 @@
  * after BoringSSL reported a signature failure, and accept only a DSA
  * signature that verifies, so the fallback accepts nothing BoringSSL would
  * refuse for another reason. SHA-1 and SHA-256 DSA. Thread-safe: no shared
- * state. All functions return true only for a signature that verifies. */
+ * state. All functions return true only for a signature that verifies.
+ *
+ * It lives in cache/, the lower of its users' two layers: the CRL cache
+ * verifies every CRL's signature when it takes the CRL in (file, push,
+ * fetch), and validator/ depends on cache/, never the reverse (see
+ * docs/architecture.md). */
 #ifndef CERTVAL_DSA_VERIFY_H
 #define CERTVAL_DSA_VERIFY_H
 

@@ -27,7 +27,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
-#include "crl_gen_internal.h"
+#include "crl_gen.h"
 
 #define NOW INT64_C(1795000000)
 

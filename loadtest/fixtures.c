@@ -33,7 +33,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
-#include "crl_gen_internal.h"
+#include "crl_gen.h"
 #include "lt_bundle.h"
 #include "lt_report.h"
 #include "pki_gen.h"

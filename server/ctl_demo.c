@@ -1,5 +1,5 @@
 /* certvalctl demo-pki: writes the demo PKI and its certval.yaml
- * (validator/demo_pki.c, docs/demo.md). */
+ * (validator/issue/demo_pki.c, docs/demo.md). */
 #include "ctl.h"
 
 #include <errno.h>

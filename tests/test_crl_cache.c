@@ -24,7 +24,7 @@
 #include <openssl/x509v3.h>
 
 #include "crl_cache.h"
-#include "crl_gen_internal.h"
+#include "crl_gen.h"
 
 #define T0 INT64_C(1795000000) /* 2026-11-18, "now" of the fixtures */
 #define DAY 86400

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "pki_gen.h"
-#include "validator_internal.h"
+#include "pathval.h"
 
 #define NOW 1795305600
 #define DAY 86400

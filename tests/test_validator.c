@@ -20,7 +20,7 @@
 #include "crl_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
-#include "crl_gen_internal.h"
+#include "crl_gen.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
 #include "verdict.h"

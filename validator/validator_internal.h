@@ -1,5 +1,8 @@
 /* Private helpers shared by the files of validator/ (load.c, pathval.c,
- * profile.c, validator.c). Not part of the public API. */
+ * profile.c, validator.c). Not part of the public API, and never included
+ * from another folder (tests/test_private_headers.c). The path
+ * verification layer the tests and benchmarks drive directly has its own
+ * headers, pathval.h and name_constraints.h. */
 #ifndef CERTVAL_VALIDATOR_INTERNAL_H
 #define CERTVAL_VALIDATOR_INTERNAL_H
 
@@ -11,6 +14,8 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "name_constraints.h"
+#include "pathval.h"
 #include "validator.h"
 
 /* Largest certificate file cv_load_certs accepts: a CA bundle of a few
@@ -40,103 +45,6 @@ int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
  * detail, when the tenant, device or user id of |in| holds a NUL byte or is
  * not valid UTF-8 (validator/claims.c); -1 then, else 0. Thread-safe. */
 int cv_claims_check(struct verdict *out, const struct chain_input *in);
-
-/* ---- pathval.c ---- */
-
-/* Why a built path was refused by one of certval's own checks (algorithm
- * policy, RFC 5280 structure rules), and about which certificate. */
-struct pathval_failure {
-    enum verdict_reason reason;
-    int depth; /* the certificate's depth in the chain, 0 = leaf */
-    char detail[VERDICT_DETAIL_MAX];
-};
-
-/* pathval_failure_set fills |f| for the certificate at |depth| of |chain|
- * ("intermediate at depth 1 (/CN=...): " + the formatted text) and
- * returns |reason|. */
-enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_reason reason,
-                                        const STACK_OF(X509) *chain, size_t depth,
-                                        const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
-
-/* A prepared verification environment: the X509_STORE holding the anchors,
- * flags and callbacks. Immutable once built; shared by every thread. */
-struct link_cache;
-
-struct pathval_env {
-    X509_STORE *store;
-    STACK_OF(X509) *anchors; /* same certificates as the store, for retries */
-    struct link_cache *links; /* verified CA signatures (link_cache.c); NULL = none */
-};
-
-/* ---- link_cache.c ---- */
-
-struct link_cache *link_cache_new(void);
-void link_cache_free(struct link_cache *c);
-/* link_cache_key: the key of "|cert| is signed by |issuer|'s key". */
-bool link_cache_key(uint8_t key[32], X509 *cert, X509 *issuer);
-bool link_cache_has(struct link_cache *c, const uint8_t key[32]);
-void link_cache_put(struct link_cache *c, const uint8_t key[32]);
-/* Certificate signatures computed by pathval (a counter for tests). */
-extern _Atomic uint64_t pathval_signature_verifies;
-
-/* Flags of every run. Policy processing (RFC 5280 6.1.2 (d)-(f), 6.1.3
- * (d)-(f), 6.1.4) is always on. TRUSTED_FIRST prefers an anchor over an
- * untrusted copy of the same name. PARTIAL_CHAIN makes a configured anchor
- * end the path even when it is not self-signed (RFC 5280 6.1 takes the
- * trust anchor as an input; CVE-2024-0567 was a verifier that went on past
- * a trusted intermediate): the chain still ends at a certificate of the
- * store, never at an untrusted one. */
-#define PATHVAL_BASE_FLAGS \
-    (X509_V_FLAG_POLICY_CHECK | X509_V_FLAG_TRUSTED_FIRST | X509_V_FLAG_PARTIAL_CHAIN)
-
-/* What one validation run needs beyond the environment. */
-struct pathval_run {
-    int64_t at;
-    uint32_t clock_skew;            /* seconds tolerated on notBefore/notAfter */
-    unsigned long flags;            /* X509_V_FLAG_* beyond the defaults */
-    STACK_OF(ASN1_OBJECT) *policies; /* borrowed; NULL = anyPolicy */
-    int purpose;                    /* X509_PURPOSE_*, 0 = none */
-    const char *hostname;
-    const char *ip;                 /* expected IP SAN, text; NULL = none */
-    const char *email;              /* expected e-mail SAN; NULL = none */
-    int max_depth;                  /* certificates below the anchor */
-    uint32_t max_attempts;
-    STACK_OF(X509_CRL) *crls;       /* borrowed; NULL = none */
-    const struct conformance_policy *conformance; /* borrowed; NULL = strict defaults */
-};
-
-/* pathval_post_check applies certval's own rules to a chain that
- * X509_verify_cert accepted (leaf first, anchor last): the algorithm policy
- * of |pol| (NULL = strict), then the RFC 5280 structure rules. Returns
- * REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
- * candidate path; the service runs it again when the profile that matched
- * is not the one the path was built for. */
-enum verdict_reason pathval_post_check(struct pathval_failure *f,
-                                       const struct conformance_policy *pol,
-                                       const STACK_OF(X509) *chain);
-
-/* pathval_env_init builds the store for |anchors| (references taken).
- * Returns 0 or -1 with |err|. */
-int pathval_env_init(struct pathval_env *env, const STACK_OF(X509) *anchors, char *err,
-                     size_t errlen);
-
-/* pathval_env_clear frees what |env| holds; safe on a zeroed env. */
-void pathval_env_clear(struct pathval_env *env);
-
-/* pathval_verify validates |leaf| with |untrusted| in |env| as |run| says and
- * fills |res| (res->chain on success). Returns 0, or -1 on an internal
- * error (message in res->detail). Thread-safe. */
-int pathval_verify(struct path_result *res, const struct pathval_env *env,
-                   const struct pathval_run *run, X509 *leaf, STACK_OF(X509) *untrusted);
-
-/* {"2.5.29.32.0"}: anyPolicy, the default initial policy set. */
-extern const char *const pathval_any_policy[1];
-
-/* pathval_policies_from_oids parses dotted OIDs into a new stack; NULL on a
- * bad OID (named in |err|). n == 0 gives an empty stack. */
-STACK_OF(ASN1_OBJECT) *pathval_policies_from_oids(const char *const *oids, size_t n, char *err,
-                                                  size_t errlen);
 
 /* ---- path_building.c ---- */
 
@@ -195,27 +103,6 @@ enum verdict_reason algorithm_check_path(struct pathval_failure *f,
 enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain);
-
-/* ---- name_constraints.c ---- */
-
-/* nc_is_own_form: certval checks this GEN_* form itself (DNS, e-mail, IP). */
-bool nc_is_own_form(int type);
-
-/* nc_check_name applies the subtrees of |nc| to |name| when it is one of
- * certval's own forms (RFC 5280 4.2.1.10): NULL when it passes, else why
- * not ("excluded subtree violation", ...). Total on any input: the fuzz
- * target fuzz_name_constraints drives it. */
-const char *nc_check_name(const NAME_CONSTRAINTS *nc, const GENERAL_NAME *name);
-
-/* nc_after_first_ip_only_own_forms: every SAN of |x| from its first IP
- * address on is a DNS, e-mail or IP name. BoringSSL stops at the first IP
- * SAN under an iPAddress constraint; its error may be excused only then. */
-bool nc_after_first_ip_only_own_forms(X509 *x);
-
-/* nc_check_path applies every CA's nameConstraints in |chain| to the DNS,
- * e-mail and IP SANs of the certificates below it (self-issued CAs
- * exempt). Returns REASON_OK or REASON_NAME_CONSTRAINTS with |f|. */
-enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain);
 
 /* ---- hostname.c ---- */
 

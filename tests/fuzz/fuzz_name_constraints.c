@@ -11,7 +11,7 @@
 
 #include <openssl/x509v3.h>
 
-#include "validator_internal.h"
+#include "name_constraints.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,4 +1,5 @@
-/* CRL fixture generator for tests and benchmarks, private to cache/.
+/* CRL fixture generator for tests and benchmarks (certval_issue, the
+ * issuance library: see pki_gen.h for certificates and X509_CRL-based CRLs).
  *
  * Writes a CertificateList with CBB directly instead of X509_CRL /
  * X509_REVOKED objects: a million entries take a second and no per-entry
@@ -6,9 +7,10 @@
  * (unknown critical extensions, delta indicators, non-minimal serials,
  * broken signatures) so that tests can check each refusal.
  *
- * Not used by the service itself. */
-#ifndef CERTVAL_CRL_GEN_INTERNAL_H
-#define CERTVAL_CRL_GEN_INTERNAL_H
+ * Not linked into the service's libraries (certval_core, certval_cache).
+ * Conventions: 0 or -1; thread-safe on distinct specs. */
+#ifndef CERTVAL_CRL_GEN_H
+#define CERTVAL_CRL_GEN_H
 
 #include <stdbool.h>
 #include <stddef.h>

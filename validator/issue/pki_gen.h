@@ -1,6 +1,8 @@
-/* Certificate and CRL generation on BoringSSL: the demo PKI of
- * `certvald --demo` / `certvalctl demo-pki`, test fixtures, and the
- * loadtest fixture generator all use it.
+/* Certificate and CRL generation on BoringSSL (certval_issue, the issuance
+ * library in validator/issue/): the demo PKI of `certvald --demo` /
+ * `certvalctl demo-pki`, `certvalctl crl-sign`, test fixtures, and the loadtest
+ * fixture generator use it; the validation libraries (certval_core,
+ * certval_cache) do not contain it.
  *
  * Conventions: constructors return a new object (caller frees with the
  * matching BoringSSL *_free) or NULL; writers return 0 or -1 with a message

@@ -1,133 +1,28 @@
-/* Certificate and CRL generation on BoringSSL (see pki_gen.h).
+/* Certificate issuance for pki_gen.h: subject names, serials, validity,
+ * extensions, the conformance knobs, and pki_issue.
  *
  * Extensions are built directly from their ASN.1 structures and added with
  * X509_add1_ext_i2d: BoringSSL's string-driven X509V3_EXT_nconf is limited
  * and would hide encoding choices that the tests want to control. */
 #include "pki_gen.h"
+#include "pki_gen_internal.h"
 
 #include <arpa/inet.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <openssl/asn1.h>
 #include <openssl/bn.h>
 #include <openssl/bytestring.h>
 #include <openssl/digest.h>
-#include <openssl/dsa.h>
 #include <openssl/ec.h>
 #include <openssl/ec_key.h>
+#include <openssl/mem.h>
 #include <openssl/nid.h>
 #include <openssl/obj.h>
-#include <openssl/pem.h>
 #include <openssl/rand.h>
-#include <openssl/rsa.h>
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
-
-/* ---- keys ---- */
-
-static EVP_PKEY *pki_key_ec(int curve_nid)
-{
-    EVP_PKEY *pkey = NULL;
-    EC_KEY *ec = EC_KEY_new_by_curve_name(curve_nid);
-
-    if (ec == NULL || !EC_KEY_generate_key(ec))
-        goto err;
-    pkey = EVP_PKEY_new();
-    if (pkey == NULL || !EVP_PKEY_assign_EC_KEY(pkey, ec))
-        goto err;
-    return pkey;
-err:
-    EVP_PKEY_free(pkey);
-    EC_KEY_free(ec);
-    return NULL;
-}
-
-static EVP_PKEY *pki_key_rsa(int bits)
-{
-    EVP_PKEY *pkey = NULL;
-    RSA *rsa = RSA_new();
-    BIGNUM *e = BN_new();
-
-    if (rsa == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
-        !RSA_generate_key_ex(rsa, bits, e, NULL))
-        goto err;
-    pkey = EVP_PKEY_new();
-    if (pkey == NULL || !EVP_PKEY_assign_RSA(pkey, rsa))
-        goto err;
-    BN_free(e);
-    return pkey;
-err:
-    EVP_PKEY_free(pkey);
-    RSA_free(rsa);
-    BN_free(e);
-    return NULL;
-}
-
-/* pki_key_rsa_public_odd: a public RSA key whose modulus is a random odd
- * 2047-bit number. Nobody can sign with it; it only has to be a key that
- * parses, for the "whole number of bytes" rule. */
-static EVP_PKEY *pki_key_rsa_public_odd(void)
-{
-    EVP_PKEY *pkey = EVP_PKEY_new();
-    RSA *rsa = RSA_new();
-    BIGNUM *n = BN_new(), *e = BN_new();
-
-    if (pkey == NULL || rsa == NULL || n == NULL || e == NULL || !BN_set_word(e, RSA_F4) ||
-        !BN_rand(n, 2047, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD) || !RSA_set0_key(rsa, n, e, NULL))
-        goto err;
-    n = e = NULL; /* owned by |rsa| */
-    if (!EVP_PKEY_assign_RSA(pkey, rsa))
-        goto err;
-    return pkey;
-err:
-    BN_free(n);
-    BN_free(e);
-    RSA_free(rsa);
-    EVP_PKEY_free(pkey);
-    return NULL;
-}
-
-static EVP_PKEY *pki_key_dsa1024(void)
-{
-    EVP_PKEY *pkey = EVP_PKEY_new();
-    DSA *dsa = DSA_new();
-
-    if (pkey == NULL || dsa == NULL ||
-        !DSA_generate_parameters_ex(dsa, 1024, NULL, 0, NULL, NULL, NULL) ||
-        !DSA_generate_key(dsa) || !EVP_PKEY_assign_DSA(pkey, dsa)) {
-        DSA_free(dsa);
-        EVP_PKEY_free(pkey);
-        return NULL;
-    }
-    return pkey;
-}
-
-EVP_PKEY *pki_key_new(enum pki_key_type type)
-{
-    switch (type) {
-    case PKI_KEY_P256:
-        return pki_key_ec(NID_X9_62_prime256v1);
-    case PKI_KEY_RSA2048:
-        return pki_key_rsa(2048);
-    case PKI_KEY_P384:
-        return pki_key_ec(NID_secp384r1);
-    case PKI_KEY_RSA1024:
-        return pki_key_rsa(1024);
-    case PKI_KEY_P224:
-        return pki_key_ec(NID_secp224r1);
-    case PKI_KEY_DSA1024:
-        return pki_key_dsa1024();
-    case PKI_KEY_RSA2047_PUBLIC:
-        return pki_key_rsa_public_odd();
-    }
-    return NULL;
-}
 
 /* ---- small ASN.1 helpers ---- */
 
@@ -185,7 +80,7 @@ err:
 
 /* pki_time_new returns |t| as UTCTime (up to 2049) or GeneralizedTime, the
  * choice RFC 5280 4.1.2.5 requires; ASN1_TIME_set makes it. */
-static ASN1_TIME *pki_time_new(int64_t t)
+ASN1_TIME *pki_time_new(int64_t t)
 {
     return ASN1_TIME_set(NULL, (time_t)t);
 }
@@ -560,7 +455,7 @@ static ASN1_OCTET_STRING *pki_issuer_key_id(X509 *issuer, bool self)
 /* pki_add_aki adds authorityKeyIdentifier (keyIdentifier only) to a cert
  * (|x|) or a CRL (|crl|); exactly one of them is set. |issuer| == |x| means
  * self-signed. */
-static int pki_add_aki(X509 *x, X509_CRL *crl, X509 *issuer)
+int pki_add_aki(X509 *x, X509_CRL *crl, X509 *issuer)
 {
     AUTHORITY_KEYID *aki = AUTHORITY_KEYID_new();
     int ok = 0;
@@ -780,224 +675,4 @@ X509 *pki_issue(const struct pki_cert_spec *spec, EVP_PKEY *subject_key, X509 *i
 err:
     X509_free(x);
     return NULL;
-}
-
-/* ---- CRLs ---- */
-
-static int pki_crl_add_revoked(X509_CRL *crl, uint64_t serial, const ASN1_TIME *when)
-{
-    X509_REVOKED *rev = X509_REVOKED_new();
-    ASN1_INTEGER *ai = ASN1_INTEGER_new();
-    ASN1_ENUMERATED *reason = ASN1_ENUMERATED_new();
-
-    if (rev == NULL || ai == NULL || reason == NULL || !ASN1_INTEGER_set_uint64(ai, serial) ||
-        !X509_REVOKED_set_serialNumber(rev, ai) || !X509_REVOKED_set_revocationDate(rev, when) ||
-        !ASN1_ENUMERATED_set(reason, CRL_REASON_KEY_COMPROMISE) ||
-        !X509_REVOKED_add1_ext_i2d(rev, NID_crl_reason, reason, 0, X509V3_ADD_REPLACE))
-        goto err;
-    if (!X509_CRL_add0_revoked(crl, rev))
-        goto err;
-    ASN1_INTEGER_free(ai);
-    ASN1_ENUMERATED_free(reason);
-    return 1;
-err:
-    X509_REVOKED_free(rev);
-    ASN1_INTEGER_free(ai);
-    ASN1_ENUMERATED_free(reason);
-    return 0;
-}
-
-static int pki_crl_set_times(X509_CRL *crl, int64_t this_update, int64_t next_update)
-{
-    ASN1_TIME *tu = pki_time_new(this_update);
-    ASN1_TIME *nu = next_update != 0 ? pki_time_new(next_update) : NULL;
-    int ok = 0;
-
-    if (tu == NULL || (next_update != 0 && nu == NULL))
-        goto err;
-    if (!X509_CRL_set1_lastUpdate(crl, tu) || (nu != NULL && !X509_CRL_set1_nextUpdate(crl, nu)))
-        goto err;
-    ok = 1;
-err:
-    ASN1_TIME_free(tu);
-    ASN1_TIME_free(nu);
-    return ok;
-}
-
-static int pki_crl_add_number(X509_CRL *crl, uint64_t crl_number)
-{
-    ASN1_INTEGER *ai = ASN1_INTEGER_new();
-    int ok = 0;
-
-    if (ai != NULL && ASN1_INTEGER_set_uint64(ai, crl_number))
-        ok = X509_CRL_add1_ext_i2d(crl, NID_crl_number, ai, 0, X509V3_ADD_REPLACE);
-    ASN1_INTEGER_free(ai);
-    return ok;
-}
-
-/* pki_reparse_crl is pki_reparse_cert for CRLs (issuing distribution
- * point, flags and hash are cached at parse time). */
-static X509_CRL *pki_reparse_crl(X509_CRL *crl)
-{
-    uint8_t *der = NULL;
-    const uint8_t *p;
-    int len = i2d_X509_CRL(crl, &der);
-    X509_CRL *out = NULL;
-
-    if (len > 0) {
-        p = der;
-        out = d2i_X509_CRL(NULL, &p, len);
-    }
-    OPENSSL_free(der);
-    X509_CRL_free(crl);
-    return out;
-}
-
-X509_CRL *pki_crl_new(X509 *issuer, EVP_PKEY *issuer_key, const uint64_t *serials, size_t n_serials,
-                      int64_t this_update, int64_t next_update, uint64_t crl_number)
-{
-    X509_CRL *crl = NULL;
-    ASN1_TIME *when = NULL;
-
-    if (issuer == NULL || issuer_key == NULL || (n_serials > 0 && serials == NULL))
-        return NULL;
-    crl = X509_CRL_new();
-    when = pki_time_new(this_update);
-    if (crl == NULL || when == NULL || !X509_CRL_set_version(crl, X509_CRL_VERSION_2) ||
-        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
-        !pki_crl_set_times(crl, this_update, next_update))
-        goto err;
-    for (size_t i = 0; i < n_serials; i++) {
-        if (!pki_crl_add_revoked(crl, serials[i], when))
-            goto err;
-    }
-    /* Sort by serial before signing, so the signed encoding is the sorted
-     * one that readers binary-search. */
-    if (!X509_CRL_sort(crl) || !pki_crl_add_number(crl, crl_number) ||
-        !pki_add_aki(NULL, crl, issuer) || !X509_CRL_sign(crl, issuer_key, EVP_sha256()))
-        goto err;
-    ASN1_TIME_free(when);
-    return pki_reparse_crl(crl);
-err:
-    ASN1_TIME_free(when);
-    X509_CRL_free(crl);
-    return NULL;
-}
-
-/* ---- writers ---- */
-
-static void pki_errf(char *err, size_t errlen, const char *what, const char *path)
-{
-    if (err != NULL && errlen > 0)
-        snprintf(err, errlen, "%s: %s: %s", path, what, errno != 0 ? strerror(errno) : "failed");
-}
-
-/* pki_fopen opens |path| for writing with |mode_bits| permissions (the
- * private key gets 0600 from the start, never a window at 0644). */
-static FILE *pki_fopen(const char *path, bool append, mode_t mode_bits)
-{
-    int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (append ? O_APPEND : O_TRUNC);
-    int fd = open(path, flags, mode_bits);
-    FILE *fp;
-
-    if (fd < 0)
-        return NULL;
-    fp = fdopen(fd, append ? "a" : "w");
-    if (fp == NULL)
-        close(fd);
-    return fp;
-}
-
-/* pki_fclose closes |fp| and returns 1 when every write reached the file. */
-static int pki_fclose(FILE *fp, int ok)
-{
-    if (ferror(fp))
-        ok = 0;
-    if (fclose(fp) != 0)
-        ok = 0;
-    return ok;
-}
-
-int pki_write_cert_pem(const char *path, X509 *cert, bool append, char *err, size_t errlen)
-{
-    FILE *fp;
-    int ok;
-
-    errno = 0;
-    fp = pki_fopen(path, append, 0644);
-    if (fp == NULL) {
-        pki_errf(err, errlen, "cannot open", path);
-        return -1;
-    }
-    ok = pki_fclose(fp, PEM_write_X509(fp, cert));
-    if (!ok) {
-        pki_errf(err, errlen, "cannot write certificate", path);
-        return -1;
-    }
-    return 0;
-}
-
-/* pki_write_der writes |len| bytes of |der| to |path|. */
-static int pki_write_der(const char *path, const uint8_t *der, int len, char *err, size_t errlen)
-{
-    FILE *fp;
-    int ok;
-
-    errno = 0;
-    if (len <= 0) {
-        pki_errf(err, errlen, "cannot encode", path);
-        return -1;
-    }
-    fp = pki_fopen(path, false, 0644);
-    if (fp == NULL) {
-        pki_errf(err, errlen, "cannot open", path);
-        return -1;
-    }
-    ok = pki_fclose(fp, fwrite(der, 1, (size_t)len, fp) == (size_t)len);
-    if (!ok) {
-        pki_errf(err, errlen, "cannot write", path);
-        return -1;
-    }
-    return 0;
-}
-
-int pki_write_cert_der(const char *path, X509 *cert, char *err, size_t errlen)
-{
-    uint8_t *der = NULL;
-    int len = i2d_X509(cert, &der);
-    int rc = pki_write_der(path, der, len, err, errlen);
-
-    OPENSSL_free(der);
-    return rc;
-}
-
-int pki_write_crl_der(const char *path, X509_CRL *crl, char *err, size_t errlen)
-{
-    uint8_t *der = NULL;
-    int len = i2d_X509_CRL(crl, &der);
-    int rc = pki_write_der(path, der, len, err, errlen);
-
-    OPENSSL_free(der);
-    return rc;
-}
-
-int pki_write_key_pem(const char *path, EVP_PKEY *key, char *err, size_t errlen)
-{
-    FILE *fp;
-    int ok;
-
-    errno = 0;
-    fp = pki_fopen(path, false, 0600);
-    if (fp == NULL) {
-        pki_errf(err, errlen, "cannot open", path);
-        return -1;
-    }
-    /* An existing file keeps its old mode through O_TRUNC: force 0600. */
-    ok = fchmod(fileno(fp), 0600) == 0;
-    ok = pki_fclose(fp, ok && PEM_write_PrivateKey(fp, key, NULL, NULL, 0, NULL, NULL));
-    if (!ok) {
-        pki_errf(err, errlen, "cannot write key", path);
-        return -1;
-    }
-    return 0;
 }

@@ -1,5 +1,5 @@
-/* CRL fixture generator. See crl_gen_internal.h. */
-#include "crl_gen_internal.h"
+/* CRL fixture generator. See crl_gen.h. */
+#include "crl_gen.h"
 
 #include <string.h>
 
