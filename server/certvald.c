@@ -25,6 +25,7 @@
 #include "config.h"
 #include "frontend.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
 #include "log.h"
@@ -555,7 +556,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         goto out;
     }
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     if (load_deny_list(srv.deny, cfg) < 0) {
         config_free(cfg);
         goto out;
@@ -697,7 +698,7 @@ out:
     crl_fetch_free(fetcher); /* crl_fetch: after metrics_stop (collector) */
     fetcher = NULL;
     snapshot_shutdown();
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     verdict_cache_free(srv.vcache);
     deny_list_free(srv.deny);
     crl_cache_free(srv.crls);

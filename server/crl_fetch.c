@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "crl_fetch_internal.h"
 #include "log.h"
 #include "metrics.h"
@@ -963,7 +964,7 @@ static void *fetch_thread(void *arg)
     struct crl_fetch *f = arg;
     unsigned errors = 0;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     reconfigure(f);
     arm_event(f);
     while (!atomic_load(&f->stop)) {
@@ -987,7 +988,7 @@ static void *fetch_thread(void *arg)
         if (f->targets[i] != NULL)
             target_close(f->targets[i]);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     pthread_mutex_lock(&f->done_lock);
     f->done = true;
     pthread_cond_signal(&f->done_cond);

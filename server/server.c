@@ -13,7 +13,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
-#include "crl_cache.h"
+#include "rcu_reader.h"
 #include "envoy.h" /* frontends/ */
 #include "log.h"
 
@@ -246,7 +246,7 @@ static void *transport_main(void *arg)
 {
     struct transport *tr = arg;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
         struct request_slot *s = calloc(1, sizeof(*s));
 
@@ -268,7 +268,7 @@ static void *transport_main(void *arg)
             t->fn(t, ev.success != 0);
         }
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 

@@ -12,7 +12,7 @@
 
 #include <liburing.h>
 
-#include "crl_cache.h"
+#include "rcu_reader.h"
 #include "log.h"
 
 /* A worker's completion queue must hold every message that can be queued on
@@ -76,7 +76,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     bool stop = false;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     while (!stop) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
@@ -98,7 +98,7 @@ static void *worker_main(void *arg)
         }
         io_uring_cq_advance(&w->ring, seen);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 
