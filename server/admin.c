@@ -23,6 +23,7 @@
 #include <openssl/x509.h>
 
 #include "certval/v1/admin.pb-c.h"
+#include "container_of.h"
 #include "crl_cache.h"
 #include "deny_list.h"
 #include "hex.h"
@@ -31,7 +32,6 @@
 #include "reload.h"
 #include "server_internal.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define TOKEN_MAX 4096
 
 /* Copies, not pointers into a configuration: a reload frees the snapshot

@@ -16,11 +16,10 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 
+#include "container_of.h"
 #include "grpc/health/v1/health.pb-c.h"
 #include "log.h"
 #include "server_internal.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 struct hcall {
     struct call_base base;

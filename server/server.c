@@ -13,6 +13,7 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
+#include "container_of.h"
 #include "rcu_reader.h"
 #include "envoy.h" /* frontends/ */
 #include "log.h"
@@ -21,8 +22,6 @@
  * are kept even for known methods so that unknown methods are answered at
  * once instead of hanging until their deadline (PLATFORM.md). */
 #define REQUEST_SLOTS_PER_TRANSPORT 64
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 struct request_slot {
     struct tag tag;

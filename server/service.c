@@ -27,14 +27,13 @@
 #include "audit.h"
 #include "certval/v1/certval.pb-c.h"
 #include "claims.h"
+#include "container_of.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
 #include "server_internal.h"
 #include "validator.h"
 #include "verdict.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* Chains of up to this many certificates are described on the stack. */
 #define STACK_CERTS 16

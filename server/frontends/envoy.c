@@ -28,6 +28,7 @@
 #include <grpc/slice.h>
 
 #include "config.h"
+#include "container_of.h"
 #include "envoy.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
 #include "frontend.h"
@@ -35,8 +36,6 @@
 #include "reload.h"
 #include "server_internal.h"
 #include "verdict.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 #define XFCC_HEADER "x-forwarded-client-cert"
 /* google.rpc.Code values (grpc/status.h has the same numbers). */
