@@ -102,7 +102,7 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
-int io_uring_check_available(char *err, size_t errlen)
+int workers_check_io_uring(char *err, size_t errlen)
 {
     struct io_uring ring;
     struct io_uring_probe *probe;
@@ -145,7 +145,7 @@ int worker_pool_new(struct worker_pool **out, unsigned n_workers, char *err, siz
     int rc;
 
     *out = NULL;
-    rc = io_uring_check_available(err, errlen);
+    rc = workers_check_io_uring(err, errlen);
     if (rc < 0)
         return rc;
     if (n_workers == 0 || n_workers > 1024) {
