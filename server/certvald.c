@@ -21,6 +21,7 @@
 #include <openssl/crypto.h>
 #include <openssl/is_boringssl.h> /* compile-time guard: BoringSSL headers only */
 
+#include "admin.h"
 #include "audit.h"
 #include "config.h"
 #include "frontend.h"
@@ -28,11 +29,14 @@
 #include "rcu_reader.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
+#include "envoy.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "pki_gen.h"
 #include "reload.h"
-#include "server_internal.h"
+#include "server.h"
+#include "service.h"
 #include "verdict_cache.h"
 #include "watch.h"
 
@@ -492,6 +496,27 @@ static int start_frontends(void)
     return rc;
 }
 
+/* The validator listener: certval.v1.Validator, health and Envoy's
+ * ext_authz; health turns NOT_SERVING when it drains. The table is well
+ * under SERVER_MAX_METHODS, so registration cannot fail. */
+static void register_validator_methods(struct server *srv)
+{
+    server_register_method(srv, SERVICE_VALIDATE_METHOD, service_validate_start, NULL);
+    server_register_method(srv, SERVICE_VALIDATE_STREAM_METHOD, service_validate_stream_start,
+                           NULL);
+    server_register_method(srv, HEALTH_CHECK_METHOD, health_check_start, NULL);
+    server_register_method(srv, HEALTH_WATCH_METHOD, health_watch_start, NULL);
+    server_register_method(srv, ENVOY_CHECK_METHOD, envoy_check_start, NULL); /* frontends */
+    server_on_drain(srv, health_on_drain, NULL);
+}
+
+/* The admin listener: certval.v1.Admin and health Check (no Watch). */
+static void register_admin_methods(struct server *srv)
+{
+    server_register_method(srv, HEALTH_CHECK_METHOD, health_check_start, NULL);
+    server_register_method(srv, ADMIN_SERVICE_PREFIX, admin_call_start, NULL);
+}
+
 int main(int argc, char **argv)
 {
     struct options o;
@@ -582,6 +607,7 @@ int main(int argc, char **argv)
     }
     crl_set_change_hook(on_crl_change, srv.crls);
 
+    register_validator_methods(&srv);
     if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
                      err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -634,12 +660,11 @@ int main(int argc, char **argv)
         int aport = 0;
 
         admin.role = ROLE_ADMIN;
-        admin.crls = srv.crls;
-        admin.deny = srv.deny;
         admin.limits = srv.limits;
         /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
         admin.limits.max_message_bytes = cfg->admin_max_message_bytes;
-        admin_configure(cfg->admin_token_file, cfg->state_dir, o.config);
+        admin_configure(cfg->admin_token_file, cfg->state_dir, o.config, srv.crls, srv.deny);
+        register_admin_methods(&admin);
         if (server_start(&admin, &cfg->admin_listen, 1, NULL, 1, 0, &aport, err,
                          sizeof(err)) < 0) {
             log_error("admin listener: %s", err);

@@ -16,10 +16,10 @@
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 
-#include "container_of.h"
+#include "call.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "health.h"
 #include "log.h"
-#include "server_internal.h"
 
 struct hcall {
     struct call_base base;
@@ -275,8 +275,9 @@ static void recv_done(struct tag *t, bool ok)
         check_respond(h);
 }
 
-void health_check_start(struct transport *tr, grpc_call *call, bool watch)
+static void health_start(const struct call_request *req, bool watch)
 {
+    grpc_call *call = req->call;
     struct hcall *h = calloc(1, sizeof(*h));
     grpc_op ops[2];
 
@@ -292,7 +293,7 @@ void health_check_start(struct transport *tr, grpc_call *call, bool watch)
     h->last_sent = -1;
     if (watch)
         h->base.on_close = watch_on_close;
-    if (!call_base_init(&h->base, call, tr, hcall_destroy)) {
+    if (!call_base_init(&h->base, req, hcall_destroy)) {
         call_unref(&h->base);
         return;
     }
@@ -303,6 +304,18 @@ void health_check_start(struct transport *tr, grpc_call *call, bool watch)
     ops[1].data.recv_message.recv_message = &h->recv_buf;
     if (grpc_call_start_batch(call, ops, 2, &h->recv_tag, NULL) != GRPC_CALL_OK)
         call_unref(&h->base);
+}
+
+void health_check_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    health_start(req, false);
+}
+
+void health_watch_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    health_start(req, true);
 }
 
 static void list_init_locked(void)
@@ -381,4 +394,12 @@ void health_finish_watchers(void)
         for (size_t i = 0; i < n_fin; i++)
             finish(fin[i], GRPC_STATUS_UNAVAILABLE, "server draining");
     }
+}
+
+void health_on_drain(void *arg, bool closing)
+{
+    (void)arg;
+    health_set_serving(false);
+    if (closing)
+        health_finish_watchers();
 }

@@ -31,8 +31,8 @@
 #include "config.h"
 #include "frontend.h"
 #include "frontend_internal.h"
+#include "health.h"
 #include "reload.h"
-#include "server_internal.h"
 #include "verdict.h"
 
 static struct MHD_Daemon *nx_daemon;

@@ -37,9 +37,9 @@
 #include "rcu_reader.h"
 #include "frontend.h"
 #include "frontend_internal.h"
+#include "health.h"
 #include "log.h"
 #include "reload.h"
-#include "server_internal.h"
 #include "verdict.h"
 
 #define SPOE_MAX_CONNS 256
