@@ -16,6 +16,7 @@
 #include "container_of.h"
 #include "rcu_reader.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Outstanding generic request_call slots per transport thread. Generic slots
  * are kept even for known methods so that unknown methods are answered at
@@ -395,4 +396,18 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
         grpc_completion_queue_destroy(srv->shutdown_cq);
         srv->shutdown_cq = NULL;
     }
+}
+
+void server_collect(struct mbuf *b, void *arg)
+{
+    struct server *srv = arg;
+
+    mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
+                   "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
+                atomic_load(&srv->live_calls));
+    if (srv->pool != NULL)
+        mbuf_printf(b, "# HELP certval_worker_queue_depth Work items queued or running on "
+                       "the workers.\n# TYPE certval_worker_queue_depth gauge\n"
+                       "certval_worker_queue_depth %llu\n",
+                    (unsigned long long)worker_pool_queued(srv->pool));
 }

@@ -117,6 +117,11 @@ int server_register_method(struct server *srv, const char *name, call_handler_fn
  * thread-safe: before server_start. */
 void server_on_drain(struct server *srv, server_drain_fn fn, void *arg);
 
+/* server_collect is a metrics collector (metrics.h) for |arg|, a struct
+ * server: calls in flight and the worker queue. Any thread. */
+struct mbuf;
+void server_collect(struct mbuf *b, void *arg);
+
 /* server_start starts |srv| (role set by the caller). worker_threads 0 =
  * no worker pool: handlers run on the transport threads (admin). */
 int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
