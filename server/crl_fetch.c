@@ -435,7 +435,7 @@ static void finish(struct crl_fetch *f, struct target *t, enum result r, const c
         /* Up to 10% earlier, so replicas started together spread out. */
         wait_ms -= rnd32() % (wait_ms / 10 + 1);
         t->due_ms = now + (int64_t)wait_ms;
-        log_msg(r == FR_OK ? LOG_INFO : LOG_DEBUG, "CRL fetch %s: %s, next fetch in %.1f s", t->url,
+        log_msg(r == FR_OK ? CV_LOG_INFO : CV_LOG_DEBUG, "CRL fetch %s: %s, next fetch in %.1f s", t->url,
                 result_names[r], (double)wait_ms / 1000.0);
     } else {
         uint64_t wait_ms;
