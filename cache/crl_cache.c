@@ -16,6 +16,7 @@
  * understand liburcu's inline assembly. */
 #include "crl_cache.h"
 #include "dsa_verify.h"
+#include "rcu_reader.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -77,46 +78,21 @@ struct crl_cache {
     uint64_t sip_key[2]; /* immutable after crl_cache_new */
 };
 
-static _Thread_local bool crl_rcu_registered;
-
-/* ---- registration ---------------------------------------------------- */
-
-void crl_cache_reader_register(void)
-{
-    if (!crl_rcu_registered) {
-        urcu_memb_register_thread();
-        crl_rcu_registered = true;
-    }
-}
-
-bool crl_cache_reader_registered(void)
-{
-    return crl_rcu_registered;
-}
-
-void crl_cache_reader_unregister(void)
-{
-    if (crl_rcu_registered) {
-        urcu_memb_unregister_thread();
-        crl_rcu_registered = false;
-    }
-}
-
 /* call_rcu and rcu_barrier take the read lock internally, so the writer
  * thread must be registered; writers may be any thread, so register for
  * the duration of the call when the thread is not a reader already. */
 static bool writer_rcu_begin(void)
 {
-    if (crl_rcu_registered)
+    if (certval_rcu_reader_registered())
         return false;
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     return true;
 }
 
 static void writer_rcu_end(bool registered_here)
 {
     if (registered_here)
-        crl_cache_reader_unregister();
+        certval_rcu_reader_unregister();
 }
 
 /* ---- index ------------------------------------------------------------- */

@@ -8,7 +8,8 @@
  * flavour).
  *
  * Who does what:
- *  - readers: any thread registered with crl_cache_reader_register();
+ *  - readers: any thread registered with certval_rcu_reader_register()
+ *    (rcu_reader.h);
  *    crl_cache_check() takes the RCU read lock itself.
  *  - writers: crl_cache_add_* may be called from any thread; writers are
  *    serialised by an internal mutex that readers never touch.
@@ -77,17 +78,6 @@ struct crl_cache *crl_cache_new(void);
 /* crl_cache_free frees the cache and every snapshot; NULL is accepted. No
  * reader may be using it. */
 void crl_cache_free(struct crl_cache *c);
-
-/* crl_cache_reader_register / _unregister must bracket the life of every
- * thread that calls crl_cache_check (or reads any RCU-protected certval
- * structure). Idempotent per thread. */
-void crl_cache_reader_register(void);
-void crl_cache_reader_unregister(void);
-
-/* crl_cache_reader_registered tells whether the calling thread is a
- * registered reader (for code that registers only for the length of a
- * call). */
-bool crl_cache_reader_registered(void);
 
 /* crl_cache_add_crl verifies |crl|'s signature with |issuer| (which must be
  * allowed to sign CRLs: keyUsage absent or with cRLSign) and publishes it as

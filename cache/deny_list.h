@@ -8,7 +8,7 @@
  * Who does what (docs/revocation.md, "Deny list and verdict cache"):
  *  - readers: deny_list_match_*, deny_list_count, deny_list_generation and
  *    deny_list_foreach, from any thread registered with
- *    crl_cache_reader_register() (cache/crl_cache.h). They take only the RCU
+ *    certval_rcu_reader_register() (cache/rcu_reader.h). They take only the RCU
  *    read lock: no mutex, no allocation, no write to shared memory.
  *  - writers: deny_list_add_*, _remove_*, _purge_expired, _load, from any
  *    thread. They are serialised by an internal mutex, build the next

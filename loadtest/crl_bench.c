@@ -28,6 +28,7 @@
 
 #include "crl_cache.h"
 #include "crl_gen.h"
+#include "rcu_reader.h"
 
 #define NOW INT64_C(1795000000)
 
@@ -289,7 +290,7 @@ static void *reader_main(void *arg)
     struct pool *pool = make_pool(0, 2 * r->b->o.entries, (uint64_t)(uintptr_t)r);
     uint64_t x = (uint64_t)(uintptr_t)r | 1, last_number = 0;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     /* Bounded: the main thread sets done after its fixed number of swaps. */
     while (pool && !atomic_load_explicit(r->done, memory_order_relaxed)) {
         struct crl_check_info info;
@@ -306,7 +307,7 @@ static void *reader_main(void *arg)
             r->bad++;
         last_number = info.crl_number_low;
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     free_pool(pool);
     return NULL;
 }
@@ -422,7 +423,7 @@ int main(int argc, char **argv)
     b.cache = crl_cache_new();
     if (!b.ca || !b.issuers || !sk_X509_push(b.issuers, b.ca) || !b.cache)
         goto out;
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     if (phase_load(&b) != 0)
         goto out;
     lookup_run(&b, "hit ", 0, b.o.entries, CRL_STATUS_REVOKED);
@@ -430,7 +431,7 @@ int main(int argc, char **argv)
     rc = phase_swaps(&b) == 0 ? 0 : 1;
 out:
     crl_cache_free(b.cache);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     sk_X509_free(b.issuers);
     X509_free(b.ca);
     EVP_PKEY_free(b.key);

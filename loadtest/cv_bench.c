@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "deny_list.h"
 #include "lt_bundle.h"
 #include "validator.h"
@@ -88,7 +89,7 @@ int main(int argc, char **argv)
     src.deny = deny;
     if (!cold)
         src.cache = verdict_cache_new(1000, 1 << 20);
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     for (size_t i = 0; i < cfg->n_crl_files; i++) {
         uint8_t *der;
         size_t len;
@@ -122,7 +123,7 @@ int main(int argc, char **argv)
     printf("cv_bench: %ld x %s chain of %zu certificate(s), %s: decision %d reason %d %s\n",
            iterations, argv[2], ch.n_certs, cold ? "cold" : "cache", (int)out.decision,
            (int)out.reason, out.detail);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     lt_bundle_free(bundle);
     verdict_cache_free(src.cache);
     deny_list_free(deny);

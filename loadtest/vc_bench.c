@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
 
@@ -65,7 +66,7 @@ static void *reader(void *arg)
     char reason[DENY_LIST_REASON_MAX + 1];
 
     chain_of(&in, certs);
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     for (long i = 0; i < iterations; i++) {
         uint8_t serial[3] = {0x40, (uint8_t)((i + seed) >> 8), (uint8_t)(i + seed)};
 
@@ -78,7 +79,7 @@ static void *reader(void *arg)
             strcmp(reason, "stress") != 0)
             bad++;
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return (void *)(intptr_t)bad;
 }
 

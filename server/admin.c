@@ -22,6 +22,8 @@
 #include <openssl/mem.h>
 #include <openssl/x509.h>
 
+#include "admin.h"
+#include "call.h"
 #include "certval/v1/admin.pb-c.h"
 #include "crl_cache.h"
 #include "deny_list.h"
@@ -29,9 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
-#include "server_internal.h"
 
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 #define TOKEN_MAX 4096
 
 /* Copies, not pointers into a configuration: a reload frees the snapshot
@@ -39,6 +39,14 @@
 static char *token_path;
 static char *state_dir_path;
 static char *config_path;
+
+/* What the admin calls change: the server's CRL cache and deny list (owned
+ * by main). Set once before serving. */
+struct admin_state {
+    struct crl_cache *crls;
+    struct deny_list *deny;
+};
+static struct admin_state admin_st;
 
 /* Whether deny-list changes reach stable storage, and why not: written at
  * start and after each change by the admin thread, read by GetRevocationStatus
@@ -154,8 +162,11 @@ static void state_dir_prepare(void)
     log_error("admin: state folder: %s: deny-list changes will be refused until it is fixed", err);
 }
 
-void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path)
+void admin_configure(const char *token_file, const char *state_dir, const char *cfg_path,
+                     struct crl_cache *crls, struct deny_list *deny)
 {
+    admin_st.crls = crls;
+    admin_st.deny = deny;
     free(token_path);
     free(state_dir_path);
     free(config_path);
@@ -275,13 +286,13 @@ static void answer_fail(struct answer *ans, grpc_status_code code, const char *p
             fn##__pack(msgp, (ans)->body);                                                         \
     } while (0)
 
-static void op_reload(struct answer *ans, struct server *srv)
+static void op_reload(struct answer *ans, const struct admin_state *st)
 {
     Certval__V1__ReloadResponse resp = CERTVAL__V1__RELOAD_RESPONSE__INIT;
     struct snapshot *s;
     char err[1024];
 
-    if (snapshot_reload(config_path, srv->crls, err, sizeof(err)) < 0) {
+    if (snapshot_reload(config_path, st->crls, err, sizeof(err)) < 0) {
         log_error("admin Reload refused, the previous configuration keeps serving: %s", err);
         answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "", err);
         return;
@@ -292,7 +303,8 @@ static void op_reload(struct answer *ans, struct server *srv)
     PACK(ans, Certval__V1__ReloadResponse, certval__v1__reload_response, &resp);
 }
 
-static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *in, size_t len)
+static void op_push_crl(struct answer *ans, const struct admin_state *st, const uint8_t *in,
+                        size_t len)
 {
     Certval__V1__PushCrlRequest *req = certval__v1__push_crl_request__unpack(NULL, len, in);
     Certval__V1__PushCrlResponse resp = CERTVAL__V1__PUSH_CRL_RESPONSE__INIT;
@@ -304,7 +316,7 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
+    rc = crl_push_admin(st->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
                         &number, &entries, err, sizeof(err));
     if (rc < 0) {
         answer_fail(ans,
@@ -322,7 +334,8 @@ out:
         certval__v1__push_crl_request__free_unpacked(req, NULL);
 }
 
-static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_t *in, size_t len)
+static void op_withdraw_crl(struct answer *ans, const struct admin_state *st, const uint8_t *in,
+                            size_t len)
 {
     Certval__V1__WithdrawCrlRequest *req = certval__v1__withdraw_crl_request__unpack(NULL, len, in);
     Certval__V1__WithdrawCrlResponse resp = CERTVAL__V1__WITHDRAW_CRL_RESPONSE__INIT;
@@ -335,7 +348,7 @@ static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_
                     "give the issuer name, as status shows it");
         goto out;
     }
-    rc = crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
+    rc = crl_withdraw(st->crls, req->issuer, &restored, err, sizeof(err));
     if (rc < 0) {
         answer_fail(ans, rc == CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
                     "", err);
@@ -382,7 +395,7 @@ static void status_cb(const struct crl_issuer_status *st, void *arg)
     b->n++;
 }
 
-static void op_status(struct answer *ans, struct server *srv)
+static void op_status(struct answer *ans, const struct admin_state *st)
 {
     Certval__V1__GetRevocationStatusResponse resp =
         CERTVAL__V1__GET_REVOCATION_STATUS_RESPONSE__INIT;
@@ -391,7 +404,7 @@ static void op_status(struct answer *ans, struct server *srv)
     bool durable;
 
     memset(&b, 0, sizeof(b));
-    b.cap = crl_cache_issuer_count(srv->crls) + 16; /* room for CRLs added meanwhile */
+    b.cap = crl_cache_issuer_count(st->crls) + 16; /* room for CRLs added meanwhile */
     b.items = calloc(b.cap, sizeof(*b.items));
     b.ptrs = calloc(b.cap, sizeof(*b.ptrs));
     b.issuer = calloc(b.cap, sizeof(*b.issuer));
@@ -401,12 +414,12 @@ static void op_status(struct answer *ans, struct server *srv)
         answer_fail(ans, GRPC_STATUS_RESOURCE_EXHAUSTED, "", "out of memory");
         goto out;
     }
-    crl_cache_foreach(srv->crls, status_cb, &b);
+    crl_cache_foreach(st->crls, status_cb, &b);
     crl_last_error(last, sizeof(last));
     resp.n_issuers = b.n;
     resp.issuers = b.ptrs;
     resp.last_error = last;
-    resp.deny_entries = deny_list_count(srv->deny);
+    resp.deny_entries = deny_list_count(st->deny);
     get_durable(&durable, store_err, sizeof(store_err));
     resp.deny_list_durable = durable;
     resp.deny_list_store_error = store_err;
@@ -522,8 +535,8 @@ static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyE
     return -1;
 }
 
-static void op_deny_change(struct answer *ans, struct server *srv, bool add, const uint8_t *in,
-                           size_t len)
+static void op_deny_change(struct answer *ans, const struct admin_state *st, bool add,
+                           const uint8_t *in, size_t len)
 {
     Certval__V1__DenyEntry *e = certval__v1__deny_entry__unpack(NULL, len, in);
     Certval__V1__DenyEntryResponse resp = CERTVAL__V1__DENY_ENTRY_RESPONSE__INIT;
@@ -534,12 +547,12 @@ static void op_deny_change(struct answer *ans, struct server *srv, bool add, con
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "not a certval.v1.DenyEntry");
         return;
     }
-    if (!deny_store_ready(ans, srv->deny)) {
+    if (!deny_store_ready(ans, st->deny)) {
         certval__v1__deny_entry__free_unpacked(e, NULL);
         return;
     }
     err[0] = '\0';
-    rc = deny_apply(srv->deny, add, e, err, sizeof(err));
+    rc = deny_apply(st->deny, add, e, err, sizeof(err));
     certval__v1__deny_entry__free_unpacked(e, NULL);
     if (rc == DENY_LIST_ESTORE) {
         log_error("admin: deny entry NOT %s: it could not be stored: %s", add ? "added" : "removed",
@@ -556,8 +569,8 @@ static void op_deny_change(struct answer *ans, struct server *srv, bool add, con
     }
     set_durable(true, "");
     log_warn("admin: emergency deny entry %s and stored; %zu entries", add ? "added" : "removed",
-             deny_list_count(srv->deny));
-    resp.entries = deny_list_count(srv->deny);
+             deny_list_count(st->deny));
+    resp.entries = deny_list_count(st->deny);
     PACK(ans, Certval__V1__DenyEntryResponse, certval__v1__deny_entry_response, &resp);
 }
 
@@ -601,13 +614,13 @@ static int list_cb(const struct deny_list_entry *de, void *arg)
     return 0;
 }
 
-static void op_deny_list(struct answer *ans, struct server *srv)
+static void op_deny_list(struct answer *ans, const struct admin_state *st)
 {
     Certval__V1__ListDenyEntriesResponse resp = CERTVAL__V1__LIST_DENY_ENTRIES_RESPONSE__INIT;
     struct list_build b;
 
     memset(&b, 0, sizeof(b));
-    b.cap = deny_list_count(srv->deny) + 16; /* room for entries added meanwhile */
+    b.cap = deny_list_count(st->deny) + 16; /* room for entries added meanwhile */
     b.items = calloc(b.cap, sizeof(*b.items));
     b.ptrs = calloc(b.cap, sizeof(*b.ptrs));
     b.ids = calloc(b.cap, sizeof(*b.ids));
@@ -617,7 +630,7 @@ static void op_deny_list(struct answer *ans, struct server *srv)
         b.reasons == NULL) {
         answer_fail(ans, GRPC_STATUS_RESOURCE_EXHAUSTED, "", "out of memory");
     } else {
-        deny_list_foreach(srv->deny, list_cb, &b);
+        deny_list_foreach(st->deny, list_cb, &b);
         resp.n_entries = b.n;
         resp.entries = b.ptrs;
         PACK(ans, Certval__V1__ListDenyEntriesResponse, certval__v1__list_deny_entries_response,
@@ -632,24 +645,24 @@ static void op_deny_list(struct answer *ans, struct server *srv)
 
 static void run_op(struct acall *a, struct answer *ans, const uint8_t *in, size_t len)
 {
-    struct server *srv = a->base.tr->srv;
+    const struct admin_state *st = &admin_st;
     const char *op = a->method + strlen("/certval.v1.Admin/");
 
     log_info("admin: %s", op);
     if (strcmp(op, "Reload") == 0)
-        op_reload(ans, srv);
+        op_reload(ans, st);
     else if (strcmp(op, "PushCrl") == 0)
-        op_push_crl(ans, srv, in, len);
+        op_push_crl(ans, st, in, len);
     else if (strcmp(op, "WithdrawCrl") == 0)
-        op_withdraw_crl(ans, srv, in, len);
+        op_withdraw_crl(ans, st, in, len);
     else if (strcmp(op, "GetRevocationStatus") == 0)
-        op_status(ans, srv);
+        op_status(ans, st);
     else if (strcmp(op, "AddDenyEntry") == 0)
-        op_deny_change(ans, srv, true, in, len);
+        op_deny_change(ans, st, true, in, len);
     else if (strcmp(op, "RemoveDenyEntry") == 0)
-        op_deny_change(ans, srv, false, in, len);
+        op_deny_change(ans, st, false, in, len);
     else if (strcmp(op, "ListDenyEntries") == 0)
-        op_deny_list(ans, srv);
+        op_deny_list(ans, st);
     else
         answer_fail(ans, GRPC_STATUS_UNIMPLEMENTED, "unknown admin method ", op);
 }
@@ -716,9 +729,9 @@ static void recv_done(struct tag *t, bool ok)
     free(ans.body);
 }
 
-void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
-                      const grpc_metadata_array *md)
+void admin_call_start(void *arg, const struct call_request *req)
 {
+    grpc_call *call = req->call;
     struct acall *a = calloc(1, sizeof(*a));
     grpc_op ops[2];
 
@@ -727,13 +740,14 @@ void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
         grpc_call_unref(call);
         return;
     }
-    snprintf(a->method, sizeof(a->method), "%s", method);
+    (void)arg;
+    snprintf(a->method, sizeof(a->method), "%s", req->method);
     /* The metadata array is the request slot's: decide now. */
-    a->authorized = authorized(md);
+    a->authorized = authorized(req->md);
     a->recv_tag.fn = recv_done;
     a->send_tag.fn = send_done;
     a->status_tag.fn = unref_done;
-    if (!call_base_init(&a->base, call, tr, acall_destroy)) {
+    if (!call_base_init(&a->base, req, acall_destroy)) {
         call_unref(&a->base);
         return;
     }

@@ -43,7 +43,7 @@ static bool admit(void)
 
             snprintf(fields, sizeof(fields), "\"suppressed\":%llu,\"window_start\":%lld",
                      (unsigned long long)dropped, (long long)w);
-            log_event(LOG_WARN, "audit_suppressed", fields);
+            log_event(CV_LOG_WARN, "audit_suppressed", fields);
         }
     }
     if (atomic_fetch_add_explicit(&used, 1, memory_order_relaxed) < audit_limit)
@@ -114,5 +114,5 @@ void audit_verdict(const struct verdict *v, struct cv_bytes tenant, struct cv_by
     field(fields, sizeof(fields), &len, "serial", v->serial_hex);
     field(fields, sizeof(fields), &len, "leaf_sha256", fp);
     field(fields, sizeof(fields), &len, "detail", v->detail);
-    log_event(v->decision == DECISION_DENY ? LOG_WARN : LOG_INFO, "audit", fields);
+    log_event(v->decision == DECISION_DENY ? CV_LOG_WARN : CV_LOG_INFO, "audit", fields);
 }

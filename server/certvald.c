@@ -21,17 +21,22 @@
 #include <openssl/crypto.h>
 #include <openssl/is_boringssl.h> /* compile-time guard: BoringSSL headers only */
 
+#include "admin.h"
 #include "audit.h"
 #include "config.h"
 #include "frontend.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
+#include "envoy.h"
+#include "health.h"
 #include "log.h"
 #include "metrics.h"
 #include "pki_gen.h"
 #include "reload.h"
-#include "server_internal.h"
+#include "server.h"
+#include "service.h"
 #include "verdict_cache.h"
 #include "watch.h"
 
@@ -259,55 +264,6 @@ static void apply_overrides(struct certval_config *cfg, const struct options *o)
     }
 }
 
-struct crl_render {
-    struct mbuf *b;
-    const char *family;
-    int what;
-};
-
-static void crl_metric_cb(const struct crl_issuer_status *st, void *arg)
-{
-    struct crl_render *r = arg;
-    long long v = 0;
-
-    switch (r->what) {
-    case 0: v = st->this_update; break;
-    case 1: v = st->next_update; break;
-    case 2: v = (long long)st->entries; break;
-    case 3: v = (long long)st->crl_number_low; break;
-    default: v = st->unusable ? 1 : 0; break;
-    }
-    mbuf_printf(r->b, "%s{issuer=\"", r->family);
-    mbuf_label(r->b, st->issuer);
-    mbuf_printf(r->b, "\"} %lld\n", v);
-}
-
-/* Per-issuer CRL gauges, read from the CRL cache at scrape time. */
-static void collect_crls(struct mbuf *b, void *arg)
-{
-    static const struct {
-        const char *name, *help;
-    } fam[] = {
-        {"certval_crl_this_update_timestamp_seconds", "thisUpdate of the issuer's current CRL."},
-        {"certval_crl_next_update_timestamp_seconds", "nextUpdate of the issuer's current CRL (0: none)."},
-        {"certval_crl_entries", "Revoked serials in the issuer's current CRL."},
-        {"certval_crl_number", "cRLNumber (low 64 bits) of the issuer's current CRL."},
-        {"certval_crl_unusable", "1 when the issuer's CRL cannot decide (unknown critical extension, ...)."},
-    };
-    struct crl_cache *crls = arg;
-
-    for (int i = 0; i < 5; i++) {
-        struct crl_render r = {.b = b, .family = fam[i].name, .what = i};
-
-        mbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[i].name, fam[i].help,
-                    fam[i].name);
-        crl_cache_foreach(crls, crl_metric_cb, &r);
-    }
-    mbuf_printf(b, "# HELP certval_crl_refused_total CRLs refused (bad signature, older, ...).\n"
-                   "# TYPE certval_crl_refused_total counter\ncertval_crl_refused_total %llu\n",
-                (unsigned long long)crl_refused_total());
-}
-
 /* The deny list kept in STATE/deny-list.txt by the admin API. A missing
  * file is an empty list; a corrupt one stops the start: serving without
  * the operator's emergency entries would silently allow what they deny. */
@@ -326,118 +282,6 @@ static int load_deny_list(struct deny_list *d, const struct certval_config *cfg)
         log_warn("emergency deny list: %zu entries in force", deny_list_count(d));
     return 0;
 }
-
-static void collect_vcache(struct mbuf *b, void *arg)
-{
-    struct server *srv = arg;
-    struct verdict_cache_stats st;
-
-    mbuf_printf(b, "# HELP certval_deny_list_entries Emergency deny entries in force.\n"
-                   "# TYPE certval_deny_list_entries gauge\ncertval_deny_list_entries %zu\n",
-                deny_list_count(srv->deny));
-    if (srv->vcache == NULL)
-        return;
-    verdict_cache_stats(srv->vcache, &st);
-    mbuf_printf(b, "# HELP certval_verdict_cache_hits_total Chains answered from the cache.\n"
-                   "# TYPE certval_verdict_cache_hits_total counter\n"
-                   "certval_verdict_cache_hits_total %llu\n"
-                   "# HELP certval_verdict_cache_misses_total Chains validated in full.\n"
-                   "# TYPE certval_verdict_cache_misses_total counter\n"
-                   "certval_verdict_cache_misses_total %llu\n"
-                   "# HELP certval_verdict_cache_evictions_total Entries evicted by the bounds.\n"
-                   "# TYPE certval_verdict_cache_evictions_total counter\n"
-                   "certval_verdict_cache_evictions_total %llu\n"
-                   "# HELP certval_verdict_cache_entries Entries held.\n"
-                   "# TYPE certval_verdict_cache_entries gauge\ncertval_verdict_cache_entries %zu\n"
-                   "# HELP certval_verdict_cache_bytes Bytes held.\n"
-                   "# TYPE certval_verdict_cache_bytes gauge\ncertval_verdict_cache_bytes %zu\n",
-                (unsigned long long)st.hits, (unsigned long long)st.misses,
-                (unsigned long long)st.evictions, st.entries, st.bytes);
-}
-
-/* Gauges read at scrape time. */
-static void collect_server(struct mbuf *b, void *arg)
-{
-    struct server *srv = arg;
-    struct snapshot *snap = snapshot_acquire();
-
-    mbuf_printf(b, "# HELP certval_up_serving 1 while health is SERVING.\n"
-                   "# TYPE certval_up_serving gauge\ncertval_up_serving %d\n",
-                health_is_serving() ? 1 : 0);
-    mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
-                   "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
-                atomic_load(&srv->live_calls));
-    if (srv->pool != NULL)
-        mbuf_printf(b, "# HELP certval_worker_queue_depth Work items queued or running on "
-                       "the workers.\n# TYPE certval_worker_queue_depth gauge\n"
-                       "certval_worker_queue_depth %llu\n",
-                    (unsigned long long)worker_pool_queued(srv->pool));
-    mbuf_printf(b, "# HELP certval_audit_suppressed_total Audit lines dropped by the rate "
-                   "limit.\n# TYPE certval_audit_suppressed_total counter\n"
-                   "certval_audit_suppressed_total %llu\n",
-                (unsigned long long)audit_suppressed_total());
-    if (snap == NULL)
-        return;
-    mbuf_printf(b, "# HELP certval_config_version Generation of the configuration in use.\n"
-                   "# TYPE certval_config_version gauge\ncertval_config_version %llu\n",
-                (unsigned long long)snap->version);
-    mbuf_printf(b, "# HELP certval_trust_anchor_expiry_timestamp_seconds notAfter of each "
-                   "configured trust anchor.\n"
-                   "# TYPE certval_trust_anchor_expiry_timestamp_seconds gauge\n");
-    for (size_t i = 0; i < snap->n_anchors; i++) {
-        mbuf_printf(b, "certval_trust_anchor_expiry_timestamp_seconds{subject=\"");
-        mbuf_label(b, snap->anchors[i].subject);
-        mbuf_printf(b, "\"} %lld\n", (long long)snap->anchors[i].not_after);
-    }
-    snapshot_release(snap);
-}
-
-/* ---- CRL fetch and start-up readiness (crl_fetch.h, issue 4) ----
- * Health turns SERVING once a configuration is in AND every profile that
- * checks revocation has a CRL of each of its issuers (revocation_ready).
- * It is re-evaluated after every install and every accepted CRL (the
- * reload.h hook, from whichever thread), and latched: once SERVING, a CRL
- * going stale does not flip health (on_stale decides per verdict), and
- * once draining starts nothing turns it back on. */
-static struct crl_fetch *fetcher;
-static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
-static bool ready_latched;
-static char ready_why[512];
-
-static void readiness_update(struct crl_cache *crls)
-{
-    struct snapshot *snap;
-    char why[512];
-
-    pthread_mutex_lock(&ready_lock);
-    snap = ready_latched ? NULL : snapshot_acquire();
-    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
-        ready_latched = true;
-        health_set_serving(true);
-    } else if (snap != NULL && strcmp(why, ready_why) != 0) {
-        /* Logged when the reason changes, not on every CRL. */
-        snprintf(ready_why, sizeof(ready_why), "%s", why);
-        log_warn("health stays NOT_SERVING until the required CRLs are in: %s", why);
-    }
-    pthread_mutex_unlock(&ready_lock);
-    snapshot_release(snap);
-}
-
-/* readiness_freeze stops the evaluation (drain). */
-static void readiness_freeze(void)
-{
-    pthread_mutex_lock(&ready_lock);
-    ready_latched = true;
-    pthread_mutex_unlock(&ready_lock);
-}
-
-static void on_crl_change(bool config_changed, void *arg)
-{
-    if (config_changed)
-        crl_fetch_reconfigure(fetcher);
-    readiness_update(arg);
-}
-/* ---- end CRL fetch and start-up readiness ---- */
 
 /* Admission bounds (docs/configuration.md, `limits`): 0 in the file means
  * derived from the worker count. 512 queued chains are some 0.2-0.4 s of
@@ -491,18 +335,318 @@ static int start_frontends(void)
     return rc;
 }
 
+/* Everything certvald starts, so that one cleanup path (daemon_cleanup)
+ * undoes whatever part of the start-up sequence ran. Main thread only. */
+struct daemon {
+    struct options o;
+    char cfg_path[PATH_MAX];
+    struct certval_config *cfg; /* owned until snapshot_install takes it */
+    sigset_t signals;           /* taken by the main loop */
+    unsigned transports, workers, grace;
+    struct server srv, admin;
+    struct crl_fetch *fetcher;
+    struct metrics_crl_source crl_metrics;
+    bool grpc_up, srv_up, admin_up, metrics_up, frontends_up;
+};
+
+/* Reload hook (reload.h), from whichever thread changed the CRLs or the
+ * configuration: the fetcher follows the configuration's URLs, and health
+ * may now be ready. */
+static void on_crl_change(bool config_changed, void *arg)
+{
+    struct daemon *d = arg;
+
+    if (config_changed)
+        crl_fetch_reconfigure(d->fetcher);
+    health_readiness_update(d->srv.crls);
+}
+
+/* load_config reads (or, for --demo, generates) the configuration and
+ * applies the command line's overrides. */
+static int load_config(struct daemon *d)
+{
+    char err[1024];
+
+    if (d->o.demo) {
+        if (prepare_demo(&d->o, d->cfg_path, sizeof(d->cfg_path)) < 0)
+            return -1;
+        d->o.config = d->cfg_path;
+    }
+    if (config_load(&d->cfg, d->o.config, err, sizeof(err)) < 0) {
+        fprintf(stderr, "certvald: %s\n", err);
+        log_error("configuration refused: %s", err);
+        return -1;
+    }
+    if (d->o.check_only)
+        return 0;
+    apply_overrides(d->cfg, &d->o);
+    if (d->cfg->n_tcp > 64) {
+        log_error("at most 64 TCP listeners");
+        return -1;
+    }
+    return 0;
+}
+
+/* Signals are taken synchronously by the main thread only. */
+static void block_signals(struct daemon *d)
+{
+    sigemptyset(&d->signals);
+    sigaddset(&d->signals, SIGTERM);
+    sigaddset(&d->signals, SIGINT);
+    sigaddset(&d->signals, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &d->signals, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* start_state sets up gRPC and what validation reads: the CRL cache, the
+ * deny list, the verdict cache and the CRL fetcher (not started yet). */
+static int start_state(struct daemon *d)
+{
+    const struct certval_config *cfg = d->cfg;
+    struct server *srv = &d->srv;
+
+    d->transports = cfg->transport_threads ? cfg->transport_threads : (ncpus() + 3) / 4;
+    d->workers = cfg->worker_threads ? cfg->worker_threads : ncpus();
+    resolve_limits(&srv->limits, cfg, d->workers);
+    d->grace = cfg->drain_grace_seconds;
+    grpc_init();
+    d->grpc_up = true;
+    srv->crls = crl_cache_new();
+    srv->deny = deny_list_new();
+    if (srv->crls == NULL || srv->deny == NULL)
+        return -1;
+    certval_rcu_reader_register();
+    if (load_deny_list(srv->deny, cfg) < 0)
+        return -1;
+    if (cfg->verdict_cache_max_entries > 0) {
+        srv->vcache = verdict_cache_new(cfg->verdict_cache_max_entries,
+                                        (size_t)cfg->verdict_cache_max_megabytes << 20);
+        if (srv->vcache == NULL) {
+            log_error("cannot allocate the verdict cache");
+            return -1;
+        }
+    }
+    srv->rev.crls = srv->crls;
+    srv->rev.deny = srv->deny;
+    srv->rev.cache = srv->vcache;
+    frontends_set_sources(&srv->rev); /* frontends: the same sources as Validate */
+    /* crl_fetch: created now so its metrics collector can be registered. */
+    d->fetcher = crl_fetch_new(srv->crls);
+    if (d->fetcher == NULL)
+        return -1;
+    crl_set_change_hook(on_crl_change, d);
+    return 0;
+}
+
+/* The validator listener: certval.v1.Validator, health and Envoy's
+ * ext_authz; health turns NOT_SERVING when it drains. The table is well
+ * under SERVER_MAX_METHODS, so registration cannot fail. */
+static void register_validator_methods(struct server *srv)
+{
+    server_register_method(srv, SERVICE_VALIDATE_METHOD, service_validate_start, NULL);
+    server_register_method(srv, SERVICE_VALIDATE_STREAM_METHOD, service_validate_stream_start,
+                           NULL);
+    server_register_method(srv, HEALTH_CHECK_METHOD, health_check_start, NULL);
+    server_register_method(srv, HEALTH_WATCH_METHOD, health_watch_start, NULL);
+    server_register_method(srv, ENVOY_CHECK_METHOD, envoy_check_start, NULL); /* frontends */
+    server_on_drain(srv, health_on_drain, NULL);
+}
+
+/* The admin listener: certval.v1.Admin and health Check (no Watch). */
+static void register_admin_methods(struct server *srv)
+{
+    server_register_method(srv, HEALTH_CHECK_METHOD, health_check_start, NULL);
+    server_register_method(srv, ADMIN_SERVICE_PREFIX, admin_call_start, NULL);
+}
+
+static void print_demo_address(const struct daemon *d, int port)
+{
+    char addr[300], demo_dir[PATH_MAX];
+    char *colon, *slash;
+
+    snprintf(addr, sizeof(addr), "%s", d->cfg->tcp[0]);
+    colon = strrchr(addr, ':');
+    if (colon != NULL)
+        snprintf(colon + 1, sizeof(addr) - (size_t)(colon + 1 - addr), "%d", port);
+    snprintf(demo_dir, sizeof(demo_dir), "%s", d->o.config);
+    slash = strrchr(demo_dir, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    print_demo_commands(demo_dir, addr);
+}
+
+/* start_validator starts the validator listener (calls are accepted; health
+ * says NOT_SERVING until start_serving). */
+static int start_validator(struct daemon *d)
+{
+    const struct certval_config *cfg = d->cfg;
+    int ports[MAX_LISTEN_OVERRIDES + 64];
+    char err[1024];
+
+    register_validator_methods(&d->srv);
+    if (server_start(&d->srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, d->transports, d->workers,
+                     ports, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        fprintf(stderr, "certvald: %s\n", err);
+        return -1;
+    }
+    d->srv_up = true;
+    for (size_t i = 0; i < cfg->n_tcp; i++)
+        log_info("listening on %s (port %d)", cfg->tcp[i], ports[i]);
+    if (cfg->unix_socket != NULL)
+        log_info("listening on unix:%s", cfg->unix_socket);
+    if (d->o.port_file != NULL && cfg->n_tcp > 0 && write_port_file(d->o.port_file, ports[0]) < 0)
+        log_warn("cannot write port file %s", d->o.port_file);
+    if (d->o.demo)
+        print_demo_address(d, ports[0]);
+    return 0;
+}
+
+/* start_observability configures the audit log and serves /metrics. */
+static int start_observability(struct daemon *d)
+{
+    const struct certval_config *cfg = d->cfg;
+    char err[1024];
+    int mport = 0;
+
+    audit_configure(cfg->audit_all_verdicts, cfg->audit_max_lines_per_second);
+    if (cfg->metrics_listen == NULL)
+        return 0;
+    d->crl_metrics.crls = d->srv.crls;
+    d->crl_metrics.refused_total = crl_refused_total;
+    metrics_add_collector(health_collect, NULL);
+    metrics_add_collector(server_collect, &d->srv);
+    metrics_add_collector(metrics_collect_audit, NULL);
+    metrics_add_collector(metrics_collect_crls, &d->crl_metrics);
+    metrics_add_collector(metrics_collect_revocation, &d->srv.rev);
+    metrics_add_collector(crl_fetch_collect, d->fetcher);
+    if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        return -1;
+    }
+    d->metrics_up = true;
+    log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_listen, mport);
+    if (d->o.metrics_port_file != NULL && write_port_file(d->o.metrics_port_file, mport) < 0)
+        log_warn("cannot write port file %s", d->o.metrics_port_file);
+    return 0;
+}
+
+/* start_admin starts the admin listener, if configured. */
+static int start_admin(struct daemon *d)
+{
+    const struct certval_config *cfg = d->cfg;
+    struct server *admin = &d->admin;
+    char err[1024];
+    int aport = 0;
+
+    if (cfg->admin_listen == NULL)
+        return 0;
+    admin->role = ROLE_ADMIN;
+    admin->limits = d->srv.limits;
+    /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
+    admin->limits.max_message_bytes = cfg->admin_max_message_bytes;
+    admin_configure(cfg->admin_token_file, cfg->state_dir, d->o.config, d->srv.crls, d->srv.deny);
+    register_admin_methods(admin);
+    /* Marked up before the start: a listener that failed half-way is
+     * stopped too. */
+    d->admin_up = true;
+    if (server_start(admin, &d->cfg->admin_listen, 1, NULL, 1, 0, &aport, err, sizeof(err)) < 0) {
+        log_error("admin listener: %s", err);
+        return -1;
+    }
+    log_info("admin API on %s (port %d)", cfg->admin_listen, aport);
+    if (d->o.admin_port_file != NULL && write_port_file(d->o.admin_port_file, aport) < 0)
+        log_warn("cannot write port file %s", d->o.admin_port_file);
+    return 0;
+}
+
+/* start_serving installs the first configuration, starts the nginx and
+ * HAProxy front ends and the CRL fetcher, and lets health turn SERVING
+ * once the required CRLs are in. */
+static int start_serving(struct daemon *d)
+{
+    struct certval_config *cfg = d->cfg;
+    char err[1024];
+
+    /* Health turns SERVING only once a configuration with anchors is in;
+     * snapshot_install takes |cfg|, also on failure. */
+    d->cfg = NULL;
+    if (snapshot_install(cfg, d->srv.crls, err, sizeof(err)) < 0) {
+        log_error("configuration %s: %s", d->o.config, err);
+        return -1;
+    }
+    /* frontends (issue 12): the listeners are read from the published
+     * snapshot (start-up only, like listen). */
+    if (start_frontends() < 0)
+        return -1;
+    d->frontends_up = true;
+    log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
+             "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
+             "connection",
+             d->transports, d->workers, d->srv.limits.max_queued_chains_per_worker,
+             d->srv.limits.max_queue_delay_ms, d->srv.limits.max_inflight_chains,
+             d->srv.limits.max_inflight_request_bytes, d->srv.limits.max_concurrent_streams);
+    /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
+    health_readiness_update(d->srv.crls);
+    if (crl_fetch_start(d->fetcher, err, sizeof(err)) < 0)
+        log_error("%s: CRLs are not fetched over HTTP", err);
+    return 0;
+}
+
+/* daemon_stop drains after the main loop. Health NOT_SERVING and both
+ * listeners closed first, at once; the one grace period counts from here
+ * for both. crl_fetch: stopped (bounded) before the wait, readiness frozen
+ * so nothing turns health back on. */
+static void daemon_stop(struct daemon *d)
+{
+    health_readiness_freeze();
+    server_drain_begin(&d->srv);
+    server_drain_begin(&d->admin);
+    crl_fetch_stop(d->fetcher, 500);
+    frontends_stop(); /* frontends: no new decisions once draining */
+    d->frontends_up = false;
+    server_drain_and_stop(&d->srv, d->grace);
+    d->srv_up = false;
+    server_drain_and_stop(&d->admin, d->grace);
+    d->admin_up = false;
+    metrics_stop();
+    d->metrics_up = false;
+    log_info("stopped");
+}
+
+/* daemon_cleanup undoes whatever the start-up sequence got to, in reverse:
+ * after daemon_stop, or at once (no grace) when a step failed. */
+static void daemon_cleanup(struct daemon *d)
+{
+    if (d->frontends_up)
+        frontends_stop();
+    if (d->admin_up)
+        server_drain_and_stop(&d->admin, 0);
+    if (d->srv_up)
+        server_drain_and_stop(&d->srv, 0);
+    if (d->metrics_up)
+        metrics_stop();
+    if (d->grpc_up) {
+        health_readiness_freeze();
+        crl_fetch_free(d->fetcher); /* crl_fetch: after metrics_stop (collector) */
+        d->fetcher = NULL;
+        snapshot_shutdown();
+        certval_rcu_reader_unregister();
+        verdict_cache_free(d->srv.vcache);
+        deny_list_free(d->srv.deny);
+        crl_cache_free(d->srv.crls);
+        grpc_shutdown_blocking();
+    }
+    config_free(d->cfg);
+    d->cfg = NULL;
+}
+
 int main(int argc, char **argv)
 {
-    struct options o;
-    struct certval_config *cfg = NULL;
-    struct server srv, admin;
-    char err[1024], cfg_path[PATH_MAX];
-    int ports[MAX_LISTEN_OVERRIDES + 64];
-    unsigned transports, workers, grace;
-    sigset_t set;
+    static struct daemon d; /* the reload hook's argument: lives until exit */
     int rc = 1;
 
-    if (parse_args(&o, argc, argv) < 0)
+    if (parse_args(&d.o, argc, argv) < 0)
         return 2;
     /* CRL snapshots, pushed CRLs and responses are large, short-lived
      * allocations. glibc raises its mmap threshold after freeing one, after
@@ -510,197 +654,22 @@ int main(int argc, char **argv)
      * resident; a fixed threshold keeps them mmapped and returned to the
      * system when an RCU grace period frees them. */
     mallopt(M_MMAP_THRESHOLD, 1 << 20);
-    if (check_crypto() < 0)
-        return 1;
-    if (o.demo) {
-        if (prepare_demo(&o, cfg_path, sizeof(cfg_path)) < 0)
-            return 1;
-        o.config = cfg_path;
-    }
-    if (config_load(&cfg, o.config, err, sizeof(err)) < 0) {
-        fprintf(stderr, "certvald: %s\n", err);
-        log_error("configuration refused: %s", err);
-        return 1;
-    }
-    if (o.check_only) {
-        printf("%s: OK\n", o.config);
-        config_free(cfg);
-        return 0;
-    }
-    apply_overrides(cfg, &o);
-    if (cfg->n_tcp > 64) {
-        log_error("at most 64 TCP listeners");
-        config_free(cfg);
-        return 1;
-    }
-
-    /* Signals are taken synchronously by the main thread only. */
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    signal(SIGPIPE, SIG_IGN);
-
-    memset(&srv, 0, sizeof(srv));
-    memset(&admin, 0, sizeof(admin));
-    transports = cfg->transport_threads ? cfg->transport_threads : (ncpus() + 3) / 4;
-    workers = cfg->worker_threads ? cfg->worker_threads : ncpus();
-    resolve_limits(&srv.limits, cfg, workers);
-    grace = cfg->drain_grace_seconds;
-    grpc_init();
-    srv.crls = crl_cache_new();
-    srv.deny = deny_list_new();
-    if (srv.crls == NULL || srv.deny == NULL) {
-        config_free(cfg);
+    if (check_crypto() < 0 || load_config(&d) < 0)
+        goto out;
+    if (d.o.check_only) {
+        printf("%s: OK\n", d.o.config);
+        rc = 0;
         goto out;
     }
-    crl_cache_reader_register();
-    if (load_deny_list(srv.deny, cfg) < 0) {
-        config_free(cfg);
+    block_signals(&d);
+    if (start_state(&d) < 0 || start_validator(&d) < 0 || start_observability(&d) < 0 ||
+        start_admin(&d) < 0 || start_serving(&d) < 0)
         goto out;
-    }
-    if (cfg->verdict_cache_max_entries > 0) {
-        srv.vcache = verdict_cache_new(cfg->verdict_cache_max_entries,
-                                       (size_t)cfg->verdict_cache_max_megabytes << 20);
-        if (srv.vcache == NULL) {
-            log_error("cannot allocate the verdict cache");
-            config_free(cfg);
-            goto out;
-        }
-    }
-    srv.rev.crls = srv.crls;
-    srv.rev.deny = srv.deny;
-    srv.rev.cache = srv.vcache;
-    frontends_set_sources(&srv.rev); /* frontends: the same sources as Validate */
-    /* crl_fetch: created now so its metrics collector can be registered. */
-    fetcher = crl_fetch_new(srv.crls);
-    if (fetcher == NULL) {
-        config_free(cfg);
-        goto out;
-    }
-    crl_set_change_hook(on_crl_change, srv.crls);
-
-    if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
-                     err, sizeof(err)) < 0) {
-        log_error("%s", err);
-        fprintf(stderr, "certvald: %s\n", err);
-        config_free(cfg);
-        goto out;
-    }
-    for (size_t i = 0; i < cfg->n_tcp; i++)
-        log_info("listening on %s (port %d)", cfg->tcp[i], ports[i]);
-    if (cfg->unix_socket != NULL)
-        log_info("listening on unix:%s", cfg->unix_socket);
-    if (o.port_file != NULL && cfg->n_tcp > 0 && write_port_file(o.port_file, ports[0]) < 0)
-        log_warn("cannot write port file %s", o.port_file);
-    if (o.demo) {
-        char addr[300];
-        char *colon;
-
-        snprintf(addr, sizeof(addr), "%s", cfg->tcp[0]);
-        colon = strrchr(addr, ':');
-        if (colon != NULL)
-            snprintf(colon + 1, sizeof(addr) - (size_t)(colon + 1 - addr), "%d", ports[0]);
-        char demo_dir[PATH_MAX];
-        char *slash;
-
-        snprintf(demo_dir, sizeof(demo_dir), "%s", o.config);
-        slash = strrchr(demo_dir, '/');
-        if (slash != NULL)
-            *slash = '\0';
-        print_demo_commands(demo_dir, addr);
-    }
-    audit_configure(cfg->audit_all_verdicts, cfg->audit_max_lines_per_second);
-    if (cfg->metrics_listen != NULL) {
-        int mport = 0;
-
-        metrics_add_collector(collect_server, &srv);
-        metrics_add_collector(collect_crls, srv.crls);
-        metrics_add_collector(collect_vcache, &srv);
-        metrics_add_collector(crl_fetch_collect, fetcher);
-        if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
-            log_error("%s", err);
-            config_free(cfg);
-            server_drain_and_stop(&srv, 0);
-            goto out;
-        }
-        log_info("metrics on http://%s/metrics (port %d)", cfg->metrics_listen, mport);
-        if (o.metrics_port_file != NULL && write_port_file(o.metrics_port_file, mport) < 0)
-            log_warn("cannot write port file %s", o.metrics_port_file);
-    }
-    if (cfg->admin_listen != NULL) {
-        int aport = 0;
-
-        admin.role = ROLE_ADMIN;
-        admin.crls = srv.crls;
-        admin.deny = srv.deny;
-        admin.limits = srv.limits;
-        /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
-        admin.limits.max_message_bytes = cfg->admin_max_message_bytes;
-        admin_configure(cfg->admin_token_file, cfg->state_dir, o.config);
-        if (server_start(&admin, &cfg->admin_listen, 1, NULL, 1, 0, &aport, err,
-                         sizeof(err)) < 0) {
-            log_error("admin listener: %s", err);
-            config_free(cfg);
-            server_drain_and_stop(&admin, 0);
-            server_drain_and_stop(&srv, 0);
-            goto out;
-        }
-        log_info("admin API on %s (port %d)", cfg->admin_listen, aport);
-        if (o.admin_port_file != NULL && write_port_file(o.admin_port_file, aport) < 0)
-            log_warn("cannot write port file %s", o.admin_port_file);
-    }
-    /* Health turns SERVING only once a configuration with anchors is in. */
-    if (snapshot_install(cfg, srv.crls, err, sizeof(err)) < 0) {
-        log_error("configuration %s: %s", o.config, err);
-        server_drain_and_stop(&srv, 0);
-        goto out;
-    }
-    /* frontends (issue 12): snapshot_install took |cfg|; the listeners are
-     * read from the published snapshot (start-up only, like listen). */
-    if (start_frontends() < 0) {
-        server_drain_and_stop(&srv, 0);
-        server_drain_and_stop(&admin, 0);
-        metrics_stop();
-        goto out;
-    }
-    cfg = NULL;
-    log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
-             "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
-             "connection",
-             transports, workers, srv.limits.max_queued_chains_per_worker,
-             srv.limits.max_queue_delay_ms, srv.limits.max_inflight_chains,
-             srv.limits.max_inflight_request_bytes, srv.limits.max_concurrent_streams);
-    /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
-    readiness_update(srv.crls);
-    if (crl_fetch_start(fetcher, err, sizeof(err)) < 0)
-        log_error("%s: CRLs are not fetched over HTTP", err);
-
-    if (main_loop(o.config, srv.crls, &set) < 0)
+    if (main_loop(d.o.config, d.srv.crls, &d.signals) < 0)
         log_error("main loop failed: draining");
-    /* Health NOT_SERVING and both listeners closed first, at once; the one
-     * grace period counts from here for both. crl_fetch: stopped (bounded)
-     * before the wait, readiness frozen so nothing turns health back on. */
-    readiness_freeze();
-    server_drain_begin(&srv);
-    server_drain_begin(&admin);
-    crl_fetch_stop(fetcher, 500);
-    frontends_stop(); /* frontends: no new decisions once draining */
-    server_drain_and_stop(&srv, grace);
-    server_drain_and_stop(&admin, grace);
-    metrics_stop();
-    log_info("stopped");
+    daemon_stop(&d);
     rc = 0;
 out:
-    readiness_freeze();
-    crl_fetch_free(fetcher); /* crl_fetch: after metrics_stop (collector) */
-    fetcher = NULL;
-    snapshot_shutdown();
-    crl_cache_reader_unregister();
-    verdict_cache_free(srv.vcache);
-    deny_list_free(srv.deny);
-    crl_cache_free(srv.crls);
-    grpc_shutdown_blocking();
+    daemon_cleanup(&d);
     return rc;
 }

@@ -41,6 +41,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "crl_fetch_internal.h"
 #include "log.h"
 #include "metrics.h"
@@ -434,7 +435,7 @@ static void finish(struct crl_fetch *f, struct target *t, enum result r, const c
         /* Up to 10% earlier, so replicas started together spread out. */
         wait_ms -= rnd32() % (wait_ms / 10 + 1);
         t->due_ms = now + (int64_t)wait_ms;
-        log_msg(r == FR_OK ? LOG_INFO : LOG_DEBUG, "CRL fetch %s: %s, next fetch in %.1f s", t->url,
+        log_msg(r == FR_OK ? CV_LOG_INFO : CV_LOG_DEBUG, "CRL fetch %s: %s, next fetch in %.1f s", t->url,
                 result_names[r], (double)wait_ms / 1000.0);
     } else {
         uint64_t wait_ms;
@@ -963,7 +964,7 @@ static void *fetch_thread(void *arg)
     struct crl_fetch *f = arg;
     unsigned errors = 0;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     reconfigure(f);
     arm_event(f);
     while (!atomic_load(&f->stop)) {
@@ -987,7 +988,7 @@ static void *fetch_thread(void *arg)
         if (f->targets[i] != NULL)
             target_close(f->targets[i]);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     pthread_mutex_lock(&f->done_lock);
     f->done = true;
     pthread_cond_signal(&f->done_cond);

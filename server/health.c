@@ -1,4 +1,5 @@
-/* grpc.health.v1.Health: Check and Watch.
+/* grpc.health.v1.Health: Check and Watch, and the start-up readiness that
+ * decides when it turns SERVING.
  *
  * One status serves "" and "certval.v1.Validator": NOT_SERVING until a
  * configuration with trust anchors is installed, SERVING after, NOT_SERVING
@@ -10,17 +11,19 @@
  * it. */
 #include <pthread.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <grpc/byte_buffer.h>
 #include <grpc/byte_buffer_reader.h>
 
+#include "call.h"
 #include "grpc/health/v1/health.pb-c.h"
+#include "health.h"
 #include "log.h"
-#include "server_internal.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
+#include "metrics.h"
+#include "reload.h"
 
 struct hcall {
     struct call_base base;
@@ -276,8 +279,9 @@ static void recv_done(struct tag *t, bool ok)
         check_respond(h);
 }
 
-void health_check_start(struct transport *tr, grpc_call *call, bool watch)
+static void health_start(const struct call_request *req, bool watch)
 {
+    grpc_call *call = req->call;
     struct hcall *h = calloc(1, sizeof(*h));
     grpc_op ops[2];
 
@@ -293,7 +297,7 @@ void health_check_start(struct transport *tr, grpc_call *call, bool watch)
     h->last_sent = -1;
     if (watch)
         h->base.on_close = watch_on_close;
-    if (!call_base_init(&h->base, call, tr, hcall_destroy)) {
+    if (!call_base_init(&h->base, req, hcall_destroy)) {
         call_unref(&h->base);
         return;
     }
@@ -304,6 +308,18 @@ void health_check_start(struct transport *tr, grpc_call *call, bool watch)
     ops[1].data.recv_message.recv_message = &h->recv_buf;
     if (grpc_call_start_batch(call, ops, 2, &h->recv_tag, NULL) != GRPC_CALL_OK)
         call_unref(&h->base);
+}
+
+void health_check_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    health_start(req, false);
+}
+
+void health_watch_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    health_start(req, true);
 }
 
 static void list_init_locked(void)
@@ -382,4 +398,74 @@ void health_finish_watchers(void)
         for (size_t i = 0; i < n_fin; i++)
             finish(fin[i], GRPC_STATUS_UNAVAILABLE, "server draining");
     }
+}
+
+void health_on_drain(void *arg, bool closing)
+{
+    (void)arg;
+    health_set_serving(false);
+    if (closing)
+        health_finish_watchers();
+}
+
+/* ---- start-up readiness (crl_fetch.h, issue 4) ----
+ * Health turns SERVING once a configuration is in AND every profile that
+ * checks revocation has a CRL of each of its issuers (revocation_ready).
+ * It is re-evaluated after every install and every accepted CRL (the
+ * reload.h hook, from whichever thread), and latched: once SERVING, a CRL
+ * going stale does not flip health (on_stale decides per verdict), and
+ * once draining starts nothing turns it back on. |ready_lock| protects
+ * the latch and the last reason logged. */
+static pthread_mutex_t ready_lock = PTHREAD_MUTEX_INITIALIZER;
+static bool ready_latched;
+static char ready_why[512];
+
+void health_readiness_update(const struct crl_cache *crls)
+{
+    struct snapshot *snap;
+    char why[512];
+
+    pthread_mutex_lock(&ready_lock);
+    snap = ready_latched ? NULL : snapshot_acquire();
+    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
+        ready_latched = true;
+        health_set_serving(true);
+    } else if (snap != NULL && strcmp(why, ready_why) != 0) {
+        /* Logged when the reason changes, not on every CRL. */
+        snprintf(ready_why, sizeof(ready_why), "%s", why);
+        log_warn("health stays NOT_SERVING until the required CRLs are in: %s", why);
+    }
+    pthread_mutex_unlock(&ready_lock);
+    snapshot_release(snap);
+}
+
+void health_readiness_freeze(void)
+{
+    pthread_mutex_lock(&ready_lock);
+    ready_latched = true;
+    pthread_mutex_unlock(&ready_lock);
+}
+
+void health_collect(struct mbuf *b, void *arg)
+{
+    struct snapshot *snap = snapshot_acquire();
+
+    (void)arg;
+    mbuf_printf(b, "# HELP certval_up_serving 1 while health is SERVING.\n"
+                   "# TYPE certval_up_serving gauge\ncertval_up_serving %d\n",
+                health_is_serving() ? 1 : 0);
+    if (snap == NULL)
+        return;
+    mbuf_printf(b, "# HELP certval_config_version Generation of the configuration in use.\n"
+                   "# TYPE certval_config_version gauge\ncertval_config_version %llu\n",
+                (unsigned long long)snap->version);
+    mbuf_printf(b, "# HELP certval_trust_anchor_expiry_timestamp_seconds notAfter of each "
+                   "configured trust anchor.\n"
+                   "# TYPE certval_trust_anchor_expiry_timestamp_seconds gauge\n");
+    for (size_t i = 0; i < snap->n_anchors; i++) {
+        mbuf_printf(b, "certval_trust_anchor_expiry_timestamp_seconds{subject=\"");
+        mbuf_label(b, snap->anchors[i].subject);
+        mbuf_printf(b, "\"} %lld\n", (long long)snap->anchors[i].not_after);
+    }
+    snapshot_release(snap);
 }

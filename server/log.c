@@ -10,7 +10,7 @@
 
 #include "utf8.h"
 
-static _Atomic int min_level = LOG_INFO;
+static _Atomic int min_level = CV_LOG_INFO;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum log_level { LOG_DEBUG = 0, LOG_INFO = 1, LOG_WARN = 2, LOG_ERROR = 3 };
+enum log_level { CV_LOG_DEBUG = 0, CV_LOG_INFO = 1, CV_LOG_WARN = 2, CV_LOG_ERROR = 3 };
 
 /* log_set_level drops messages below |level|. */
 void log_set_level(enum log_level level);
@@ -16,10 +16,10 @@ void log_set_level(enum log_level level);
 /* log_msg writes one line at |level|; the formatted message is JSON-escaped. */
 void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
+#define log_debug(...) log_msg(CV_LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) log_msg(CV_LOG_INFO, __VA_ARGS__)
+#define log_warn(...) log_msg(CV_LOG_WARN, __VA_ARGS__)
+#define log_error(...) log_msg(CV_LOG_ERROR, __VA_ARGS__)
 
 /* log_event writes one line {"ts":...,"level":...,"type":TYPE,FIELDS} where
  * |fields| is already-escaped JSON members without braces ("\"k\":\"v\",..."). */

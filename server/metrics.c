@@ -13,7 +13,12 @@
 
 #include <microhttpd.h>
 
+#include "audit.h"
+#include "crl_cache.h"
+#include "deny_list.h"
+#include "validator.h"
 #include "verdict.h"
+#include "verdict_cache.h"
 
 #define N_DECISIONS 4
 #define N_REASONS (VERDICT_REASON_MAX + 1)
@@ -554,4 +559,91 @@ void metrics_stop(void)
     if (daemon_ != NULL)
         MHD_stop_daemon(daemon_);
     daemon_ = NULL;
+}
+
+/* ---- collectors of other modules' gauges ---- */
+
+struct crl_render {
+    struct mbuf *b;
+    const char *family;
+    int what;
+};
+
+static void crl_metric_cb(const struct crl_issuer_status *st, void *arg)
+{
+    struct crl_render *r = arg;
+    long long v = 0;
+
+    switch (r->what) {
+    case 0: v = st->this_update; break;
+    case 1: v = st->next_update; break;
+    case 2: v = (long long)st->entries; break;
+    case 3: v = (long long)st->crl_number_low; break;
+    default: v = st->unusable ? 1 : 0; break;
+    }
+    mbuf_printf(r->b, "%s{issuer=\"", r->family);
+    mbuf_label(r->b, st->issuer);
+    mbuf_printf(r->b, "\"} %lld\n", v);
+}
+
+void metrics_collect_crls(struct mbuf *b, void *arg)
+{
+    static const struct {
+        const char *name, *help;
+    } fam[] = {
+        {"certval_crl_this_update_timestamp_seconds", "thisUpdate of the issuer's current CRL."},
+        {"certval_crl_next_update_timestamp_seconds", "nextUpdate of the issuer's current CRL (0: none)."},
+        {"certval_crl_entries", "Revoked serials in the issuer's current CRL."},
+        {"certval_crl_number", "cRLNumber (low 64 bits) of the issuer's current CRL."},
+        {"certval_crl_unusable", "1 when the issuer's CRL cannot decide (unknown critical extension, ...)."},
+    };
+    const struct metrics_crl_source *src = arg;
+
+    for (int i = 0; i < 5; i++) {
+        struct crl_render r = {.b = b, .family = fam[i].name, .what = i};
+
+        mbuf_printf(b, "# HELP %s %s\n# TYPE %s gauge\n", fam[i].name, fam[i].help,
+                    fam[i].name);
+        crl_cache_foreach(src->crls, crl_metric_cb, &r);
+    }
+    mbuf_printf(b, "# HELP certval_crl_refused_total CRLs refused (bad signature, older, ...).\n"
+                   "# TYPE certval_crl_refused_total counter\ncertval_crl_refused_total %llu\n",
+                (unsigned long long)src->refused_total());
+}
+
+void metrics_collect_revocation(struct mbuf *b, void *arg)
+{
+    const struct revocation_sources *rev = arg;
+    struct verdict_cache_stats st;
+
+    mbuf_printf(b, "# HELP certval_deny_list_entries Emergency deny entries in force.\n"
+                   "# TYPE certval_deny_list_entries gauge\ncertval_deny_list_entries %zu\n",
+                deny_list_count(rev->deny));
+    if (rev->cache == NULL)
+        return;
+    verdict_cache_stats(rev->cache, &st);
+    mbuf_printf(b, "# HELP certval_verdict_cache_hits_total Chains answered from the cache.\n"
+                   "# TYPE certval_verdict_cache_hits_total counter\n"
+                   "certval_verdict_cache_hits_total %llu\n"
+                   "# HELP certval_verdict_cache_misses_total Chains validated in full.\n"
+                   "# TYPE certval_verdict_cache_misses_total counter\n"
+                   "certval_verdict_cache_misses_total %llu\n"
+                   "# HELP certval_verdict_cache_evictions_total Entries evicted by the bounds.\n"
+                   "# TYPE certval_verdict_cache_evictions_total counter\n"
+                   "certval_verdict_cache_evictions_total %llu\n"
+                   "# HELP certval_verdict_cache_entries Entries held.\n"
+                   "# TYPE certval_verdict_cache_entries gauge\ncertval_verdict_cache_entries %zu\n"
+                   "# HELP certval_verdict_cache_bytes Bytes held.\n"
+                   "# TYPE certval_verdict_cache_bytes gauge\ncertval_verdict_cache_bytes %zu\n",
+                (unsigned long long)st.hits, (unsigned long long)st.misses,
+                (unsigned long long)st.evictions, st.entries, st.bytes);
+}
+
+void metrics_collect_audit(struct mbuf *b, void *arg)
+{
+    (void)arg;
+    mbuf_printf(b, "# HELP certval_audit_suppressed_total Audit lines dropped by the rate "
+                   "limit.\n# TYPE certval_audit_suppressed_total counter\n"
+                   "certval_audit_suppressed_total %llu\n",
+                (unsigned long long)audit_suppressed_total());
 }

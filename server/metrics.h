@@ -65,6 +65,28 @@ typedef void (*metrics_collector_fn)(struct mbuf *out, void *arg);
  * before metrics_start. */
 void metrics_add_collector(metrics_collector_fn fn, void *arg);
 
+/* Collectors of gauges that other modules own (any thread, at scrape
+ * time). */
+struct crl_cache;
+
+/* What metrics_collect_crls reads: the CRL cache and the count of CRLs
+ * refused since start (crl_refused_total, reload.h). */
+struct metrics_crl_source {
+    const struct crl_cache *crls;
+    uint64_t (*refused_total)(void);
+};
+
+/* metrics_collect_crls: per-issuer CRL gauges and the refused counter;
+ * |arg| is a struct metrics_crl_source. */
+void metrics_collect_crls(struct mbuf *out, void *arg);
+
+/* metrics_collect_revocation: deny-list entries and verdict-cache counters;
+ * |arg| is the server's struct revocation_sources (validator.h). */
+void metrics_collect_revocation(struct mbuf *out, void *arg);
+
+/* metrics_collect_audit: audit lines the rate limit dropped (|arg| unused). */
+void metrics_collect_audit(struct mbuf *out, void *arg);
+
 /* metrics_render writes the whole exposition into |out| (caller frees
  * out->data). */
 void metrics_render(struct mbuf *out);

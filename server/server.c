@@ -1,6 +1,6 @@
 /* gRPC listeners, transport threads, method dispatch and drain.
  * See docs/architecture.md for the path of one batch. */
-#include "server_internal.h"
+#include "server.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -13,16 +13,15 @@
 #include <grpc/grpc_security.h>
 #include <grpc/support/time.h>
 
-#include "crl_cache.h"
-#include "envoy.h" /* frontends/ */
+#include "container_of.h"
+#include "rcu_reader.h"
 #include "log.h"
+#include "metrics.h"
 
 /* Outstanding generic request_call slots per transport thread. Generic slots
  * are kept even for known methods so that unknown methods are answered at
  * once instead of hanging until their deadline (PLATFORM.md). */
 #define REQUEST_SLOTS_PER_TRANSPORT 64
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 struct request_slot {
     struct tag tag;
@@ -32,183 +31,66 @@ struct request_slot {
     grpc_metadata_array md;
 };
 
-/* A call answered with a status only (unknown method). */
-struct reject_call {
-    struct call_base base;
-    struct tag status_tag;
-};
-
-/* ---- call base ---- */
-
-static void call_close_done(struct tag *t, bool ok)
-{
-    struct call_base *cb = container_of(t, struct call_base, close_tag);
-
-    (void)ok;
-    cb->close_done = true;
-    if (cb->on_close != NULL)
-        cb->on_close(cb);
-    call_unref(cb);
-}
-
-bool call_base_init(struct call_base *cb, grpc_call *call, struct transport *tr,
-                    void (*destroy)(struct call_base *cb))
-{
-    grpc_op op;
-
-    cb->call = call;
-    cb->tr = tr;
-    cb->destroy = destroy;
-    cb->close_tag.fn = call_close_done;
-    atomic_store(&cb->refs, 2); /* the handler's and the close batch's */
-    atomic_fetch_add(&tr->srv->live_calls, 1);
-    pthread_mutex_lock(&tr->calls_lock);
-    cb->prev = NULL;
-    cb->next = tr->calls;
-    if (tr->calls != NULL)
-        tr->calls->prev = cb;
-    tr->calls = cb;
-    pthread_mutex_unlock(&tr->calls_lock);
-    memset(&op, 0, sizeof(op));
-    op.op = GRPC_OP_RECV_CLOSE_ON_SERVER;
-    op.data.recv_close_on_server.cancelled = &cb->cancelled;
-    if (grpc_call_start_batch(call, &op, 1, &cb->close_tag, NULL) != GRPC_CALL_OK) {
-        atomic_store(&cb->refs, 1);
-        return false;
-    }
-    return true;
-}
-
-void call_ref(struct call_base *cb)
-{
-    atomic_fetch_add_explicit(&cb->refs, 1, memory_order_relaxed);
-}
-
-void call_unref(struct call_base *cb)
-{
-    if (atomic_fetch_sub_explicit(&cb->refs, 1, memory_order_acq_rel) == 1) {
-        struct transport *tr = cb->tr;
-        struct server *srv = tr->srv;
-
-        /* Unlinked first: the drain may be cancelling listed calls. */
-        pthread_mutex_lock(&tr->calls_lock);
-        if (cb->prev != NULL)
-            cb->prev->next = cb->next;
-        else
-            tr->calls = cb->next;
-        if (cb->next != NULL)
-            cb->next->prev = cb->prev;
-        pthread_mutex_unlock(&tr->calls_lock);
-        grpc_call_unref(cb->call);
-        cb->call = NULL;
-        cb->destroy(cb);
-        atomic_fetch_sub(&srv->live_calls, 1);
-    }
-}
-
-grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_status_code code,
-                                 const char *msg)
-{
-    grpc_slice details = grpc_slice_from_copied_string(msg);
-    grpc_op ops[2];
-    size_t nops = 0;
-    grpc_call_error rc;
-
-    memset(ops, 0, sizeof(ops));
-    if (!cb->sent_initial_md) {
-        /* gRPC 1.51 core did not deliver a status-only (trailers-only)
-         * answer to a call whose request was never read: the client waited
-         * for its deadline. Sending initial metadata with it does. */
-        ops[nops++].op = GRPC_OP_SEND_INITIAL_METADATA;
-        cb->sent_initial_md = true;
-    }
-    ops[nops].op = GRPC_OP_SEND_STATUS_FROM_SERVER;
-    ops[nops].data.send_status_from_server.status = code;
-    ops[nops].data.send_status_from_server.status_details = &details;
-    nops++;
-    rc = grpc_call_start_batch(cb->call, ops, nops, t, NULL);
-    /* gRPC copies the details slice when the batch starts. */
-    grpc_slice_unref(details);
-    return rc;
-}
-
-static void reject_destroy(struct call_base *cb)
-{
-    free(container_of(cb, struct reject_call, base));
-}
-
-static void reject_status_done(struct tag *t, bool ok)
-{
-    struct reject_call *rc = container_of(t, struct reject_call, status_tag);
-
-    (void)ok;
-    call_unref(&rc->base);
-}
-
-static void call_reject(struct transport *tr, grpc_call *call, grpc_status_code code,
-                        const char *msg)
-{
-    struct reject_call *rc = calloc(1, sizeof(*rc));
-
-    if (rc == NULL) {
-        grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
-        grpc_call_unref(call);
-        return;
-    }
-    rc->status_tag.fn = reject_status_done;
-    if (!call_base_init(&rc->base, call, tr, reject_destroy)) {
-        call_unref(&rc->base);
-        return;
-    }
-    if (call_send_status(&rc->base, &rc->status_tag, code, msg) != GRPC_CALL_OK)
-        call_unref(&rc->base);
-}
-
 /* ---- request slots and dispatch ---- */
 
 static void slot_arm(struct request_slot *s);
 
-static void dispatch_admin(struct transport *tr, grpc_call *call, const grpc_call_details *d,
-                           const grpc_metadata_array *md)
+int server_register_method(struct server *srv, const char *name, call_handler_fn fn, void *arg)
 {
-    char method[128];
-    size_t len = GRPC_SLICE_LENGTH(d->method);
-
-    if (grpc_slice_str_cmp(d->method, "/grpc.health.v1.Health/Check") == 0) {
-        health_check_start(tr, call, false);
-        return;
-    }
-    if (len >= sizeof(method) ||
-        strncmp((const char *)GRPC_SLICE_START_PTR(d->method), "/certval.v1.Admin/", 18) != 0) {
-        call_reject(tr, call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
-        return;
-    }
-    memcpy(method, GRPC_SLICE_START_PTR(d->method), len);
-    method[len] = '\0';
-    admin_call_start(tr, call, method, md);
+    if (srv->n_methods == SERVER_MAX_METHODS)
+        return -1;
+    srv->methods[srv->n_methods++] = (struct server_method){.name = name, .fn = fn, .arg = arg};
+    return 0;
 }
 
-static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_details *d,
-                     const grpc_metadata_array *md)
+void server_on_drain(struct server *srv, server_drain_fn fn, void *arg)
 {
-    const grpc_slice m = d->method;
+    srv->on_drain = fn;
+    srv->on_drain_arg = arg;
+}
 
-    if (tr->srv->role == ROLE_ADMIN) {
-        dispatch_admin(tr, call, d, md);
-        return;
+static const struct server_method *method_find(const struct server *srv, const char *method)
+{
+    for (size_t i = 0; i < srv->n_methods; i++) {
+        const struct server_method *m = &srv->methods[i];
+        size_t n = strlen(m->name);
+
+        if (n > 0 && m->name[n - 1] == '/' ? strncmp(method, m->name, n) == 0
+                                           : strcmp(method, m->name) == 0)
+            return m;
     }
-    if (grpc_slice_str_cmp(m, "/certval.v1.Validator/Validate") == 0)
-        service_validate_start(tr, call, false, d->deadline);
-    else if (grpc_slice_str_cmp(m, "/certval.v1.Validator/ValidateStream") == 0)
-        service_validate_start(tr, call, true, d->deadline);
-    else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Check") == 0)
-        health_check_start(tr, call, false);
-    else if (grpc_slice_str_cmp(m, "/grpc.health.v1.Health/Watch") == 0)
-        health_check_start(tr, call, true);
-    else if (grpc_slice_str_cmp(m, ENVOY_CHECK_METHOD) == 0)
-        envoy_check_start(tr, call); /* frontends: Envoy ext_authz */
+    return NULL;
+}
+
+/* Method names longer than any registered one cannot match: they are
+ * answered UNIMPLEMENTED without a copy. */
+#define METHOD_NAME_MAX 128
+
+static void dispatch(struct request_slot *s)
+{
+    char method[METHOD_NAME_MAX];
+    size_t len = GRPC_SLICE_LENGTH(s->details.method);
+    const struct server_method *m = NULL;
+    struct call_request req = {
+        .call = s->call,
+        .tr = s->tr,
+        .calls = &s->tr->calls,
+        .method = method,
+        .deadline = s->details.deadline,
+        .md = &s->md,
+    };
+
+    method[0] = '\0';
+    if (len < sizeof(method)) {
+        memcpy(method, GRPC_SLICE_START_PTR(s->details.method), len);
+        method[len] = '\0';
+        if (memchr(method, '\0', len) == NULL)
+            m = method_find(s->tr->srv, method);
+    }
+    if (m != NULL)
+        m->fn(m->arg, &req);
     else
-        call_reject(tr, call, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+        call_reject(&req, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 }
 
 static void slot_done(struct tag *t, bool ok)
@@ -216,7 +98,7 @@ static void slot_done(struct tag *t, bool ok)
     struct request_slot *s = container_of(t, struct request_slot, tag);
 
     if (ok)
-        dispatch(s->tr, s->call, &s->details, &s->md);
+        dispatch(s);
     grpc_call_details_destroy(&s->details);
     grpc_metadata_array_destroy(&s->md);
     if (!ok) {
@@ -246,7 +128,7 @@ static void *transport_main(void *arg)
 {
     struct transport *tr = arg;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
         struct request_slot *s = calloc(1, sizeof(*s));
 
@@ -268,7 +150,7 @@ static void *transport_main(void *arg)
             t->fn(t, ev.success != 0);
         }
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 
@@ -349,7 +231,7 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
 
         tr->srv = srv;
         tr->index = i;
-        pthread_mutex_init(&tr->calls_lock, NULL);
+        call_list_init(&tr->calls, &srv->live_calls);
         tr->cq = grpc_completion_queue_create_for_next(NULL);
         grpc_server_register_completion_queue(srv->grpc, tr->cq, NULL);
         if (srv->pool != NULL && pool_submitter_new(srv->pool, &tr->submitter) < 0) {
@@ -410,15 +292,9 @@ static bool drain_wait_until(struct server *srv, uint64_t until_ns)
  * list lock keeps each call alive while it is used here. */
 static void end_calls_unavailable(struct server *srv)
 {
-    for (unsigned i = 0; i < srv->n_transports; i++) {
-        struct transport *tr = &srv->transports[i];
-
-        pthread_mutex_lock(&tr->calls_lock);
-        for (struct call_base *cb = tr->calls; cb != NULL; cb = cb->next)
-            grpc_call_cancel_with_status(cb->call, GRPC_STATUS_UNAVAILABLE,
-                                         "server shutting down: drain grace over, retry", NULL);
-        pthread_mutex_unlock(&tr->calls_lock);
-    }
+    for (unsigned i = 0; i < srv->n_transports; i++)
+        call_list_cancel_all(&srv->transports[i].calls, GRPC_STATUS_UNAVAILABLE,
+                             "server shutting down: drain grace over, retry");
 }
 
 /* Waits for the shutdown tag, which gRPC delivers once every call is done
@@ -470,13 +346,13 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 
 void server_drain_begin(struct server *srv)
 {
+    bool closing = srv->grpc != NULL && srv->shutdown_cq == NULL;
+
     atomic_store(&srv->draining, true);
-    if (srv->role == ROLE_VALIDATOR)
-        health_set_serving(false);
-    if (srv->grpc == NULL || srv->shutdown_cq != NULL)
+    if (srv->on_drain != NULL)
+        srv->on_drain(srv->on_drain_arg, closing);
+    if (!closing)
         return;
-    if (srv->role == ROLE_VALIDATOR)
-        health_finish_watchers();
     srv->drain_started_ns = drain_now_ns();
     srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     /* Stop accepting; calls in flight go on and are answered. */
@@ -511,7 +387,7 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
         if (tr->cq != NULL)
             grpc_completion_queue_destroy(tr->cq);
         pool_submitter_free(tr->submitter);
-        pthread_mutex_destroy(&tr->calls_lock);
+        call_list_destroy(&tr->calls);
     }
     free(srv->transports);
     srv->transports = NULL;
@@ -520,4 +396,18 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
         grpc_completion_queue_destroy(srv->shutdown_cq);
         srv->shutdown_cq = NULL;
     }
+}
+
+void server_collect(struct mbuf *b, void *arg)
+{
+    struct server *srv = arg;
+
+    mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
+                   "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
+                atomic_load(&srv->live_calls));
+    if (srv->pool != NULL)
+        mbuf_printf(b, "# HELP certval_worker_queue_depth Work items queued or running on "
+                       "the workers.\n# TYPE certval_worker_queue_depth gauge\n"
+                       "certval_worker_queue_depth %llu\n",
+                    (unsigned long long)worker_pool_queued(srv->pool));
 }

@@ -25,16 +25,16 @@
 #include <grpc/support/time.h>
 
 #include "audit.h"
+#include "call.h"
 #include "certval/v1/certval.pb-c.h"
 #include "claims.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
-#include "server_internal.h"
+#include "server.h"
+#include "service.h"
 #include "validator.h"
 #include "verdict.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 /* Chains of up to this many certificates are described on the stack. */
 #define STACK_CERTS 16
@@ -677,9 +677,9 @@ static uint64_t deadline_mono_ns(gpr_timespec d)
     return mono_ns() + (uint64_t)(ns > 0 ? ns : 0);
 }
 
-void service_validate_start(struct transport *tr, grpc_call *call, bool streaming,
-                            gpr_timespec deadline)
+static void validate_start(const struct call_request *req, bool streaming)
 {
+    grpc_call *call = req->call;
     struct vcall *vc = calloc(1, sizeof(*vc));
 
     if (vc == NULL) {
@@ -691,11 +691,23 @@ void service_validate_start(struct transport *tr, grpc_call *call, bool streamin
     vc->recv_tag.fn = recv_done;
     vc->send_tag.fn = send_done;
     vc->status_tag.fn = status_done;
-    vc->deadline_ns = deadline_mono_ns(deadline);
+    vc->deadline_ns = deadline_mono_ns(req->deadline);
     vc->base.on_close = vcall_on_close;
-    if (!call_base_init(&vc->base, call, tr, vcall_destroy)) {
+    if (!call_base_init(&vc->base, req, vcall_destroy)) {
         call_unref(&vc->base);
         return;
     }
     vcall_recv_next(vc);
+}
+
+void service_validate_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    validate_start(req, false);
+}
+
+void service_validate_stream_start(void *arg, const struct call_request *req)
+{
+    (void)arg;
+    validate_start(req, true);
 }

@@ -12,7 +12,7 @@
 
 #include <liburing.h>
 
-#include "crl_cache.h"
+#include "rcu_reader.h"
 #include "log.h"
 
 /* A worker's completion queue must hold every message that can be queued on
@@ -76,7 +76,7 @@ static void *worker_main(void *arg)
     struct worker *w = arg;
     bool stop = false;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     while (!stop) {
         struct io_uring_cqe *cqe;
         unsigned head, seen = 0;
@@ -98,11 +98,11 @@ static void *worker_main(void *arg)
         }
         io_uring_cq_advance(&w->ring, seen);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 
-int io_uring_check_available(char *err, size_t errlen)
+int workers_check_io_uring(char *err, size_t errlen)
 {
     struct io_uring ring;
     struct io_uring_probe *probe;
@@ -145,7 +145,7 @@ int worker_pool_new(struct worker_pool **out, unsigned n_workers, char *err, siz
     int rc;
 
     *out = NULL;
-    rc = io_uring_check_available(err, errlen);
+    rc = workers_check_io_uring(err, errlen);
     if (rc < 0)
         return rc;
     if (n_workers == 0 || n_workers > 1024) {

@@ -72,8 +72,8 @@ void worker_pool_test_break_worker(struct worker_pool *p, unsigned worker);
  * run, joins them and frees the pool; NULL is accepted. */
 void worker_pool_free(struct worker_pool *p);
 
-/* io_uring_check_available probes io_uring and IORING_OP_MSG_RING support.
+/* workers_check_io_uring probes io_uring and IORING_OP_MSG_RING support.
  * Returns 0, or -errno with an operator-facing message in |err|. */
-int io_uring_check_available(char *err, size_t errlen);
+int workers_check_io_uring(char *err, size_t errlen);
 
 #endif

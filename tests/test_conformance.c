@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "verdict_cache.h"
 #include "pki_gen.h"
 #include "validator.h"
@@ -884,7 +885,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
     const struct level lv[3] = {L(P256), K(P256, .printable_subject = true), L(P256)};
     struct path p;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     make_path(&p, lv);
     cr_assert_eq(ASN1_STRING_type(X509_NAME_ENTRY_get_data(
                      X509_NAME_get_entry(X509_get_subject_name(p.cert[CA]), 0))),
@@ -936,7 +937,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
         sk_X509_free(untrusted);
     }
     free_path(&p);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
 }
 
 /* Path building: the first candidate path fails on an edge (a bridge's
@@ -1165,7 +1166,7 @@ Test(conformance, crl_number_rules)
     char detail[VERDICT_DETAIL_MAX];
     struct path p;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     make_path(&p, lv);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         X509_CRL *crl = numbered_crl(&p, cases[i].form);
@@ -1182,7 +1183,7 @@ Test(conformance, crl_number_rules)
         X509_CRL_free(crl);
     }
     free_path(&p);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
 }
 
 /* Rule 1 on CRLs: a CRL signed with MD5, or SHA-1 unless legacy, does not
@@ -1215,7 +1216,7 @@ Test(conformance, crl_signature_algorithm_policy)
     char detail[VERDICT_DETAIL_MAX];
     struct path p;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     make_path(&p, lv);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         X509_CRL *crl = signed_crl(&p, cases[i].digest, 5);
@@ -1276,5 +1277,5 @@ Test(conformance, crl_signature_algorithm_policy)
         sk_X509_free(cands);
     }
     free_path(&p);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
 }

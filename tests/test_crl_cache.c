@@ -25,6 +25,7 @@
 
 #include "crl_cache.h"
 #include "crl_gen.h"
+#include "rcu_reader.h"
 
 #define T0 INT64_C(1795000000) /* 2026-11-18, "now" of the fixtures */
 #define DAY 86400
@@ -91,12 +92,12 @@ static void setup(void)
     ca = make_ca("certval test CA", ca_key, KU_KEY_CERT_SIGN | KU_CRL_SIGN);
     ca_rollover = make_ca("certval test CA", ca_key2, KU_KEY_CERT_SIGN | KU_CRL_SIGN);
     ca_other = make_ca("certval other CA", ca_key2, KU_KEY_CERT_SIGN | KU_CRL_SIGN);
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
 }
 
 static void teardown(void)
 {
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(ca);
     X509_free(ca_rollover);
     X509_free(ca_other);
@@ -812,7 +813,7 @@ static void *race_reader(void *arg)
     uint64_t last = 0, i = 0;
     ASN1_INTEGER *s[RACE_SERIALS];
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     for (int k = 0; k < RACE_SERIALS; k++)
         s[k] = serial_u64((uint64_t)k);
     /* Bounded by the writer: it publishes RACE_PUBLISHES times, then sets done. */
@@ -830,7 +831,7 @@ static void *race_reader(void *arg)
     atomic_fetch_add(&r->lookups, i);
     for (int k = 0; k < RACE_SERIALS; k++)
         ASN1_INTEGER_free(s[k]);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 

@@ -9,6 +9,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "pki_gen.h"
 
 #define T0 INT64_C(1795000000)
@@ -80,7 +81,7 @@ static enum crl_status status_of(const struct crl_cache *c, struct ca *ca, uint6
 
 static void reader_init(void)
 {
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
 }
 
 TestSuite(crl_replace, .init = reader_init);

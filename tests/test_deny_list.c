@@ -15,13 +15,14 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "deny_list.h"
 
 #define T0 INT64_C(1795000000)
 
 static void reader_init(void)
 {
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
 }
 
 static void fill(uint8_t out[32], uint8_t v)
@@ -464,7 +465,7 @@ static void *race_reader(void *arg)
     uint64_t last_gen = 0;
     uint32_t last_cp = 0;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     pthread_barrier_wait(&r->start);
     while (!__atomic_load_n(&r->done, __ATOMIC_ACQUIRE)) {
         uint32_t cp = __atomic_load_n(&r->checkpoint, __ATOMIC_ACQUIRE);
@@ -483,7 +484,7 @@ static void *race_reader(void *arg)
         if (deny_list_foreach(r->d, check_entry, &n) != 0 || n > 2)
             __atomic_add_fetch(&r->failures, 1, __ATOMIC_RELAXED);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 

@@ -2,6 +2,9 @@
 #include <criterion/criterion.h>
 
 #include <string.h>
+/* Before log.h on purpose: its level names must not collide with
+ * <syslog.h>'s LOG_* macros (this file would not compile). */
+#include <syslog.h>
 
 #include "log.h"
 

@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "validator.h"
 #include "support/pkits_manifest.h"
 #include "verdict.h"
@@ -163,7 +164,7 @@ Test(pkits_service, revocation_rows)
     unsigned pass = 0, total = 0, pending_hits = 0;
     FILE *md;
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
     for (size_t i = 0; i < n; i++) {
         const struct pkits_row *r = &rows[i];
@@ -226,5 +227,5 @@ Test(pkits_service, revocation_rows)
     fclose(md);
     for (size_t i = 0; i < n; i++)
         free(store[i]);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
 }

@@ -18,6 +18,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "pki_gen.h"
 #include "validator.h"
 #include "crl_gen.h"
@@ -649,7 +650,7 @@ Test(validator, revocation)
                                 &g_tenant_ca, 0x5678);
     struct test_cfg t;
     struct chain cb = {0}, cg = {0};
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     struct crl_cache *cc = crl_cache_new(), *empty = crl_cache_new();
     cr_assert_not_null(cc);
     add_crl(cc, &revoked, 1, NOW + 7 * DAY);
@@ -680,7 +681,7 @@ Test(validator, revocation)
     chain_free(&cg);
     crl_cache_free(cc);
     crl_cache_free(empty);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(bad);
     X509_free(good);
 }
@@ -711,7 +712,7 @@ Test(validator, crl_scope_user_certs_only_does_not_cover_a_ca)
     struct test_cfg t;
     struct chain c = {0};
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     struct crl_cache *user_only = crl_cache_new(), *full = crl_cache_new();
     add_crl(user_only, NULL, 0, NOW + 7 * DAY);
     add_crl(full, NULL, 0, NOW + 7 * DAY);
@@ -731,7 +732,7 @@ Test(validator, crl_scope_user_certs_only_does_not_cover_a_ca)
     chain_free(&c);
     crl_cache_free(user_only);
     crl_cache_free(full);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(leaf);
 }
 
@@ -797,7 +798,7 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     struct test_cfg t;
     struct chain c = {0};
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     struct crl_cache *cc = crl_cache_new(), *cc2 = crl_cache_new();
     struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
     struct revocation_sources src = {.crls = cc, .cache = vc}, src2 = {.crls = cc2, .cache = vc};
@@ -854,7 +855,7 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     crl_cache_free(cc);
     crl_cache_free(cc2);
     verdict_cache_free(vc);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(leaf);
 }
 
@@ -867,7 +868,7 @@ Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
     struct chain c = {0};
     char err[256];
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     struct crl_cache *cc = crl_cache_new();
     struct deny_list *dl = deny_list_new();
     struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
@@ -905,7 +906,7 @@ Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
     crl_cache_free(cc);
     deny_list_free(dl);
     verdict_cache_free(vc);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(leaf);
 }
 
@@ -919,7 +920,7 @@ Test(validator, verdict_cache_respects_expiry_and_deny_list)
     size_t serial_len;
     char err[256];
 
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     struct deny_list *dl = deny_list_new();
     struct verdict_cache *vc = verdict_cache_new(1000, 1 << 20);
     struct revocation_sources src = {.deny = dl, .cache = vc};
@@ -955,7 +956,7 @@ Test(validator, verdict_cache_respects_expiry_and_deny_list)
     chain_free(&c);
     deny_list_free(dl);
     verdict_cache_free(vc);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     X509_free(leaf);
 }
 

@@ -109,7 +109,7 @@ Test(workers, io_uring_probe_passes_here)
 
     /* This machine's kernel has io_uring with MSG_RING; in a pod whose
      * seccomp profile blocks it, the same probe fails with the message. */
-    cr_assert_eq(io_uring_check_available(err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(workers_check_io_uring(err, sizeof(err)), 0, "%s", err);
 }
 
 /* A failed hand-off is reported by a completion that may be reaped by a

@@ -33,6 +33,7 @@
 #include <openssl/x509v3.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "dsa_verify.h"
 #include "verdict.h"
 
@@ -778,7 +779,7 @@ int path_check_revocation(struct path_result *res, const struct path_options *op
                           const STACK_OF(X509) *anchors, const STACK_OF(X509) *untrusted,
                           const uint8_t *const *crl_der, const size_t *crl_len, size_t n_crls)
 {
-    bool registered_here = !crl_cache_reader_registered();
+    bool registered_here = !certval_rcu_reader_registered();
     STACK_OF(X509) *issuers = sk_X509_new_null();
     struct crl_cache *cache = crl_cache_new();
     struct revocation_sources src = {.crls = cache};
@@ -787,7 +788,7 @@ int path_check_revocation(struct path_result *res, const struct path_options *op
     int rc = -1;
 
     if (registered_here)
-        crl_cache_reader_register();
+        certval_rcu_reader_register();
     if (issuers == NULL || cache == NULL || !push_all(issuers, anchors) ||
         !push_all(issuers, untrusted) || !push_all(issuers, res->chain))
         goto out;
@@ -810,7 +811,7 @@ out:
     crl_cache_free(cache);
     sk_X509_free(issuers);
     if (registered_here)
-        crl_cache_reader_unregister();
+        certval_rcu_reader_unregister();
     return rc;
 }
 

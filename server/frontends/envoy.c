@@ -27,16 +27,16 @@
 #include <grpc/byte_buffer_reader.h>
 #include <grpc/slice.h>
 
+#include "call.h"
 #include "config.h"
 #include "envoy.h"
 #include "envoy/service/auth/v3/external_auth.pb-c.h"
 #include "frontend.h"
 #include "frontend_internal.h"
+#include "health.h"
 #include "reload.h"
-#include "server_internal.h"
+#include "server.h"
 #include "verdict.h"
-
-#define container_of(p, type, member) ((type *)((char *)(p) - offsetof(type, member)))
 
 #define XFCC_HEADER "x-forwarded-client-cert"
 /* google.rpc.Code values (grpc/status.h has the same numbers). */
@@ -358,8 +358,9 @@ static void status_only_done(struct tag *t, bool ok)
     call_unref(&ec->base);
 }
 
-void envoy_check_start(struct transport *tr, grpc_call *call)
+void envoy_check_start(void *arg, const struct call_request *req)
 {
+    grpc_call *call = req->call;
     struct ecall *ec = calloc(1, sizeof(*ec));
     struct snapshot *snap;
     grpc_op ops[2];
@@ -369,9 +370,10 @@ void envoy_check_start(struct transport *tr, grpc_call *call)
         grpc_call_unref(call);
         return;
     }
+    (void)arg;
     ec->recv_tag.fn = recv_done;
     ec->send_tag.fn = send_done;
-    if (!call_base_init(&ec->base, call, tr, ecall_destroy)) {
+    if (!call_base_init(&ec->base, req, ecall_destroy)) {
         call_unref(&ec->base);
         return;
     }

@@ -3,15 +3,13 @@
 #ifndef CERTVAL_FRONTENDS_ENVOY_H
 #define CERTVAL_FRONTENDS_ENVOY_H
 
-#include <grpc/grpc.h>
-
-struct transport;
+#include "call.h"
 
 #define ENVOY_CHECK_METHOD "/envoy.service.auth.v3.Authorization/Check"
 
-/* envoy_check_start takes over a freshly accepted Check call on |tr|'s
- * transport thread. Answers UNIMPLEMENTED when frontends.envoy.enabled is
+/* envoy_check_start takes over a freshly accepted Check call on its
+ * transport thread (call_handler_fn; |arg| unused). Answers UNIMPLEMENTED when frontends.envoy.enabled is
  * false; every other outcome is a CheckResponse with gRPC status OK. */
-void envoy_check_start(struct transport *tr, grpc_call *call);
+void envoy_check_start(void *arg, const struct call_request *req);
 
 #endif

@@ -99,7 +99,7 @@ bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
 /* frontend_check validates |c| with the claims |cl| on |snap| exactly as
  * Validate does (validator_check_chain), records the verdict in the
  * metrics (also labelled |fe|) and the audit log, and fills |out|. The
- * caller must be a registered RCU reader (crl_cache_reader_register). */
+ * caller must be a registered RCU reader (certval_rcu_reader_register). */
 void frontend_check(struct verdict *out, enum metrics_frontend fe, const struct snapshot *snap,
                     const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now);
 

@@ -27,12 +27,12 @@
 
 #include <microhttpd.h>
 
-#include "crl_cache.h"
+#include "rcu_reader.h"
 #include "config.h"
 #include "frontend.h"
 #include "frontend_internal.h"
+#include "health.h"
 #include "reload.h"
-#include "server_internal.h"
 #include "verdict.h"
 
 static struct MHD_Daemon *nx_daemon;
@@ -202,10 +202,10 @@ static enum MHD_Result nx_answer_cb(void *cls, struct MHD_Connection *conn, cons
 static void *nx_main(void *arg)
 {
     (void)arg;
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     while (!atomic_load(&nx_stop))
         MHD_run_wait(nx_daemon, 100);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 

@@ -34,12 +34,12 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "crl_cache.h"
+#include "rcu_reader.h"
 #include "frontend.h"
 #include "frontend_internal.h"
+#include "health.h"
 #include "log.h"
 #include "reload.h"
-#include "server_internal.h"
 #include "verdict.h"
 
 #define SPOE_MAX_CONNS 256
@@ -581,7 +581,7 @@ static void *sp_main(void *arg)
     int idx[SPOE_MAX_CONNS + 1];
 
     (void)arg;
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     while (!atomic_load(&sp_stop)) {
         int n = 1;
 
@@ -616,7 +616,7 @@ static void *sp_main(void *arg)
     }
     for (int i = 0; i < SPOE_MAX_CONNS; i++)
         conn_close(&sp_conns[i]);
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     return NULL;
 }
 

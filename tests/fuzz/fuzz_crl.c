@@ -11,6 +11,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "validator.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -27,7 +28,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argc;
     (void)argv;
     issuers = sk_X509_new_null();
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     while (d != NULL && (e = readdir(d)) != NULL) {
         STACK_OF(X509) *one = NULL;
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "deny_list.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -24,7 +25,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         abort();
     snprintf(path, sizeof(path), "%s/deny-list.txt", dir);
     snprintf(path2, sizeof(path2), "%s/again.txt", dir);
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     return 0;
 }
 

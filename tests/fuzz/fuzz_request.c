@@ -13,6 +13,7 @@
 #include "certval/v1/certval.pb-c.h"
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "deny_list.h"
 #include "pki_gen.h"
 #include "validator.h"
@@ -61,7 +62,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         die("config_load", err);
     if (validator_new(&v, &cfg->validator, 1, err, sizeof(err)) < 0)
         die("validator_new", err);
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     crls = crl_cache_new();
     src.crls = crls;
     src.deny = deny_list_new();

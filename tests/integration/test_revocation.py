@@ -156,6 +156,24 @@ class RevocationTest(unittest.TestCase):
             call(b"", metadata=[("authorization", "Bearer " + TOKEN)], timeout=5)
         self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED)
 
+    def test_admin_listener_serves_only_admin_and_health_check(self):
+        # Each listener answers the methods registered on it (server.c's
+        # method table) and UNIMPLEMENTED for anything else.
+        _, health_pb2 = h.stubs()
+        check = self.admin.unary_unary(
+            "/grpc.health.v1.Health/Check",
+            request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+            response_deserializer=health_pb2.HealthCheckResponse.FromString)
+        self.assertEqual(check(health_pb2.HealthCheckRequest(), timeout=5).status,
+                         health_pb2.HealthCheckResponse.SERVING)
+        for method in ("/grpc.health.v1.Health/Watch", "/certval.v1.Validator/Validate",
+                       "/certval.v1.Admin", "/certval.v1.AdminX/Reload",
+                       "/certval.v1.Admin/" + "x" * 200):
+            call = self.admin.unary_unary(method)
+            with self.assertRaises(grpc.RpcError) as cm:
+                call(b"", metadata=[("authorization", "Bearer " + TOKEN)], timeout=5)
+            self.assertEqual(cm.exception.code(), grpc.StatusCode.UNIMPLEMENTED, method)
+
     def ctl_admin(self, *args):
         with open(self.srv.admin_port_file) as f:
             port = int(f.read())

@@ -1,6 +1,7 @@
-/* Types shared by the gRPC parts of certvald: server.c (listeners,
- * transport threads, dispatch, drain), service.c (certval.v1.Validator) and
- * health.c (grpc.health.v1.Health).
+/* The gRPC server of certvald (server.c): listeners, transport threads,
+ * method dispatch and drain. Method handlers are registered by name
+ * (server_register_method) and get each call through the call unit
+ * (call.h); the server knows nothing else of them.
  *
  * Threads:
  *  - transport threads: one per completion queue; they own the calls that
@@ -8,9 +9,11 @@
  *  - workers (workers.c): validate; the last slice of a batch starts the
  *    response's send batch with grpc_call_start_batch (thread-safe), whose
  *    completion comes back to the owning transport thread.
- *  - main thread: signals, reload, drain. */
-#ifndef CERTVAL_SERVER_INTERNAL_H
-#define CERTVAL_SERVER_INTERNAL_H
+ *  - main thread: start, registration, signals, reload, drain.
+ *
+ * Conventions: server_start returns 0 or -1 with a message in |err|. */
+#ifndef CERTVAL_SERVER_H
+#define CERTVAL_SERVER_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -19,32 +22,25 @@
 
 #include <grpc/grpc.h>
 
+#include "call.h"
 #include "validator.h"
 #include "workers.h"
 
 struct crl_cache;
 struct server;
 
-/* Every operation batch started on a call carries a tag; the transport
- * thread calls tag->fn with the batch's success flag. */
-struct tag {
-    void (*fn)(struct tag *t, bool ok);
-};
-
-struct call_base;
-
+/* One transport thread. Handlers read |srv| and |submitter| (through
+ * call_base.tr); the rest is server.c's. */
 struct transport {
     struct server *srv;
+    struct pool_submitter *submitter; /* hands work to the workers; NULL = no pool */
     unsigned index;
     grpc_completion_queue *cq;
-    struct pool_submitter *submitter;
     pthread_t thread;
     bool started;
     /* Every live call of this transport, so a drain can end each one with
-     * UNAVAILABLE; |calls_lock| protects the list (taken on call start, on
-     * call end, and by the drain). */
-    pthread_mutex_t calls_lock;
-    struct call_base *calls;
+     * UNAVAILABLE. */
+    struct call_list calls;
 };
 
 /* Bounds of one listener (docs/configuration.md, `limits`). The admission
@@ -64,6 +60,20 @@ enum server_role {
     ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
     ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
 };
+
+/* A registered method: |name| is a full method name, or a service prefix
+ * ending in '/' ("/certval.v1.Admin/") that takes every method under it. */
+struct server_method {
+    const char *name;
+    call_handler_fn fn;
+    void *arg;
+};
+
+#define SERVER_MAX_METHODS 16
+
+/* A drain hook: called on the main thread by every server_drain_begin;
+ * |closing| is true the one time the listener stops accepting calls. */
+typedef void (*server_drain_fn)(void *arg, bool closing);
 
 struct server {
     enum server_role role;
@@ -89,59 +99,28 @@ struct server {
      * average written by the workers), to tell whether a call's deadline
      * leaves time for the work queued ahead of it. */
     _Atomic uint64_t chain_cost_ns;
+    struct server_method methods[SERVER_MAX_METHODS]; /* set before server_start */
+    size_t n_methods;
+    server_drain_fn on_drain; /* NULL = none */
+    void *on_drain_arg;
     grpc_completion_queue *shutdown_cq; /* drain in progress; NULL before */
     uint64_t drain_started_ns;          /* CLOCK_MONOTONIC */
 };
 
-/* A call's common part. Reference-counted: one reference per outstanding
- * operation batch, plus one held by the handler between batches. */
-struct call_base {
-    grpc_call *call;
-    struct transport *tr;
-    _Atomic int refs;
-    struct tag close_tag; /* RECV_CLOSE_ON_SERVER */
-    int cancelled;        /* set when close_tag completes */
-    bool close_done;
-    bool sent_initial_md; /* SEND_INITIAL_METADATA has been started */
-    void (*destroy)(struct call_base *cb);
-    /* Optional: called on the transport thread when the call ends from the
-     * client's side or the network (before the close batch's reference is
-     * dropped). */
-    void (*on_close)(struct call_base *cb);
-    struct call_base *next, *prev; /* the transport's live calls, under calls_lock */
-};
+/* server_register_method makes |srv| hand calls of |name| (see struct
+ * server_method; the string must outlive the server) to |fn| with |arg|.
+ * Any other method is answered UNIMPLEMENTED. Returns 0, or -1 when
+ * SERVER_MAX_METHODS are registered. Not thread-safe: before server_start. */
+int server_register_method(struct server *srv, const char *name, call_handler_fn fn, void *arg);
 
-/* call_base_init sets up |cb| for |call| (reference count 1) and starts the
- * RECV_CLOSE_ON_SERVER batch. Returns false if gRPC refused it. */
-bool call_base_init(struct call_base *cb, grpc_call *call, struct transport *tr,
-                    void (*destroy)(struct call_base *cb));
+/* server_on_drain sets |srv|'s drain hook (one; NULL = none). Not
+ * thread-safe: before server_start. */
+void server_on_drain(struct server *srv, server_drain_fn fn, void *arg);
 
-void call_ref(struct call_base *cb);
-void call_unref(struct call_base *cb);
-
-/* call_send_status finishes |cb| with |code| and |msg| (no message body);
- * the batch's completion runs |t|, which must call call_unref. */
-grpc_call_error call_send_status(struct call_base *cb, struct tag *t, grpc_status_code code,
-                                 const char *msg);
-
-/* Method handlers: take over a freshly accepted call. |deadline| is the
- * call's deadline from its details (gRPC's clock; infinite = none). */
-void service_validate_start(struct transport *tr, grpc_call *call, bool streaming,
-                            gpr_timespec deadline);
-void health_check_start(struct transport *tr, grpc_call *call, bool watch);
-/* admin.c: |method| is the full method name; |md| the request metadata
- * (read before this returns). */
-void admin_call_start(struct transport *tr, grpc_call *call, const char *method,
-                      const grpc_metadata_array *md);
-/* admin_configure copies the token file path, the state folder (NULL = none) and
- * the configuration path Reload uses. Not thread-safe: call before serving. */
-void admin_configure(const char *token_file, const char *state_dir, const char *config_path);
-
-/* Health state ("" and "certval.v1.Validator" share it). */
-void health_set_serving(bool serving);
-bool health_is_serving(void);
-/* health_finish_watchers ends every Watch stream (drain). */
-void health_finish_watchers(void);
+/* server_collect is a metrics collector (metrics.h) for |arg|, a struct
+ * server: calls in flight and the worker queue. Any thread. */
+struct mbuf;
+void server_collect(struct mbuf *b, void *arg);
 
 /* server_start starts |srv| (role set by the caller). worker_threads 0 =
  * no worker pool: handlers run on the transport threads (admin). */

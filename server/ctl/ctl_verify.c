@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
+#include "rcu_reader.h"
 #include "ctl.h"
 #include "validator.h"
 #include "verdict.h"
@@ -630,10 +631,10 @@ static int inspect_run(const struct inspect_args *a, char **files, size_t n_file
         fprintf(stderr, "chain too long or not encodable\n");
         goto done;
     }
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
     crls = inspect_crls(cfg);
     if (crls == NULL) {
-        crl_cache_reader_unregister();
+        certval_rcu_reader_unregister();
         goto done;
     }
     memset(&in, 0, sizeof(in));
@@ -648,7 +649,7 @@ static int inspect_run(const struct inspect_args *a, char **files, size_t n_file
 
         validator_check_chain(v, &src, &out, &in, a->at);
     }
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     print_verdict(&out);
     rc = out.decision == DECISION_DENY ? CTL_INVALID : CTL_VALID;
 done:

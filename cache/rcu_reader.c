@@ -1,0 +1,27 @@
+/* RCU reader registration (rcu_reader.h). */
+#include "rcu_reader.h"
+
+#include <urcu/urcu-memb.h>
+
+static _Thread_local bool rcu_reader_is_registered;
+
+void certval_rcu_reader_register(void)
+{
+    if (!rcu_reader_is_registered) {
+        urcu_memb_register_thread();
+        rcu_reader_is_registered = true;
+    }
+}
+
+bool certval_rcu_reader_registered(void)
+{
+    return rcu_reader_is_registered;
+}
+
+void certval_rcu_reader_unregister(void)
+{
+    if (rcu_reader_is_registered) {
+        urcu_memb_unregister_thread();
+        rcu_reader_is_registered = false;
+    }
+}
