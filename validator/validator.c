@@ -24,7 +24,7 @@
 #include "crl_cache.h"
 #include "deny_list.h"
 #include "verdict.h"
-#include "verdict_cache.h"
+#include "verdict_step.h"
 
 #define DEFAULT_MAX_DEPTH 8
 #define DEFAULT_MAX_ATTEMPTS 16
@@ -628,19 +628,20 @@ static const char *role(size_t depth)
 /* The certificates of a validated path that revocation applies to, by
  * issuer identity and serial: built once from the path, kept in the verdict
  * cache, and re-checked on every hit without parsing a certificate. */
-static int build_refs(struct check *c, struct vc_revocation_refs *refs)
+static int build_refs(struct check *c, struct verdict_step_refs *refs)
 {
     size_t n = sk_X509_num(c->chain);
 
     memset(refs, 0, sizeof(*refs));
+    refs->profile = (uint32_t)(c->profile - c->v->profiles);
     /* Every certificate below the anchor (the anchor itself is trusted
      * configuration, not subject to revocation). */
     for (size_t d = 0; d + 1 < n; d++) {
-        struct vc_revocation_ref *r = &refs->ref[refs->n];
+        struct verdict_step_ref *r = &refs->ref[refs->n];
         uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
         size_t len = 0;
 
-        if (refs->n == VC_MAX_REFS ||
+        if (refs->n == VERDICT_STEP_MAX_REFS ||
             crl_cache_issuer_id(id, sk_X509_value(c->chain, d + 1)) != 0 ||
             crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
                                      X509_get0_serialNumber(sk_X509_value(c->chain, d))) != 0) {
@@ -651,7 +652,6 @@ static int build_refs(struct check *c, struct vc_revocation_refs *refs)
         memcpy(r->issuer_name_sha256, id, 32);
         memcpy(r->issuer_key_sha256, id + 32, 32);
         r->serial_len = (uint8_t)len;
-        r->handle = (uint64_t)(c->profile - c->v->profiles);
         refs->n++;
     }
     return 0;
@@ -660,7 +660,7 @@ static int build_refs(struct check *c, struct vc_revocation_refs *refs)
 /* check_deny applies the emergency deny list to the leaf and to every
  * certificate of the path by reference. Returns 0, or -1 with |out|
  * denied. */
-static int check_deny(const struct revocation_sources *src, const struct vc_revocation_refs *refs,
+static int check_deny(const struct revocation_sources *src, const struct verdict_step_refs *refs,
                       struct verdict *out, int64_t now)
 {
     char reason[DENY_LIST_REASON_MAX + 1];
@@ -673,7 +673,7 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
         return -1;
     }
     for (size_t d = 0; d < refs->n; d++) {
-        const struct vc_revocation_ref *r = &refs->ref[d];
+        const struct verdict_step_ref *r = &refs->ref[d];
 
         if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial, r->serial_len,
                                    now, reason, sizeof(reason))) {
@@ -707,7 +707,7 @@ static bool crl_fits_policy(const struct conformance_policy *pol, const struct c
  * |warn|) when a stale CRL was tolerated. Returns 0, or -1 with |out|
  * denied (or *needs_full). */
 static int check_refs(const struct vprofile *p, const struct revocation_sources *src,
-                      const struct vc_revocation_refs *refs, struct verdict *out, int64_t now,
+                      const struct verdict_step_refs *refs, struct verdict *out, int64_t now,
                       bool *stale, char *warn, size_t warn_len, bool *needs_full)
 {
     size_t upto = p->revocation == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
@@ -723,7 +723,7 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
         return -1;
     }
     for (size_t d = 0; d < upto; d++) {
-        const struct vc_revocation_ref *r = &refs->ref[d];
+        const struct verdict_step_ref *r = &refs->ref[d];
         uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
         struct crl_check_info info;
         enum crl_status st;
@@ -784,7 +784,7 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
  * among. Sets *cacheable when the verdict cache's re-check by reference
  * reproduces the answer. Returns 0, or -1 with |c->out| denied. */
 static int check_revocation(struct check *c, const struct revocation_sources *src,
-                            const struct vc_revocation_refs *refs, int64_t now, bool *cacheable)
+                            const struct verdict_step_refs *refs, int64_t now, bool *cacheable)
 {
     const struct vprofile *p = c->profile;
     struct revocation_report rep;
@@ -912,7 +912,7 @@ static void path_window(const struct check *c, int64_t *from, int64_t *until)
  * references can no longer decide (the issuer's CRLs changed shape since:
  * see check_refs); the caller then validates the chain in full. */
 static bool answer_from_cache(const struct validator *v, const struct revocation_sources *src,
-                              struct verdict *out, const struct vc_revocation_refs *refs,
+                              struct verdict *out, const struct verdict_step_refs *refs,
                               uint64_t id, int64_t now)
 {
     const struct vprofile *p;
@@ -920,11 +920,11 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
     bool stale, needs_full;
 
     out->id = id;
-    if (refs->n == 0 || refs->ref[0].handle >= v->n_profiles) {
+    if (refs->n == 0 || refs->profile >= v->n_profiles) {
         verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
         return true;
     }
-    p = &v->profiles[refs->ref[0].handle];
+    p = &v->profiles[refs->profile];
     if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn), &needs_full) != 0)
         return !needs_full;
     if (out->reason == REASON_OK)
@@ -937,15 +937,15 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
  * |key| for a later put, and |out| initialised. */
 static bool try_cache(const struct validator *v, const struct revocation_sources *src,
                       struct verdict *out, const struct chain_input *in, int64_t now,
-                      uint8_t key[32], struct vc_revocation_refs *refs)
+                      uint8_t key[32], struct verdict_step_refs *refs)
 {
     verdict_init(out, in->id);
     if (cv_claims_check(out, in) != 0)
         return true; /* answered: DENY MALFORMED, before any lookup by claim */
     if (src->cache == NULL)
         return false;
-    verdict_cache_key(key, in, v->version);
-    if (verdict_cache_get(src->cache, out, refs, key, now) &&
+    verdict_step_key(key, in, v->version);
+    if (verdict_step_get(src->cache, out, refs, key, now) &&
         answer_from_cache(v, src, out, refs, in->id, now))
         return true;
     verdict_init(out, in->id); /* a miss may have left |out| cleared */
@@ -955,7 +955,7 @@ static bool try_cache(const struct validator *v, const struct revocation_sources
 bool validator_check_cached(const struct validator *v, const struct revocation_sources *src,
                             struct verdict *out, const struct chain_input *in, int64_t now)
 {
-    struct vc_revocation_refs refs;
+    struct verdict_step_refs refs;
     uint8_t key[32];
 
     return src != NULL && try_cache(v, src, out, in, now, key, &refs);
@@ -965,7 +965,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
                            struct verdict *out, const struct chain_input *in, int64_t now)
 {
     static const struct revocation_sources none;
-    struct vc_revocation_refs refs;
+    struct verdict_step_refs refs;
     uint8_t key[32];
     bool by_ref = false;
     struct check c;
@@ -994,7 +994,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
         int64_t from, until;
 
         path_window(&c, &from, &until);
-        verdict_cache_put(src->cache, key, out, &refs, from, until);
+        verdict_step_put(src->cache, key, out, &refs, from, until);
     }
 done:
     sk_X509_pop_free(c.chain, X509_free);
