@@ -274,7 +274,7 @@ static void record(const struct batch *b, size_t i)
     audit_verdict(&b->verdicts[i], in.tenant_id, in.device_id, in.user_id);
 }
 
-/* Runs validator_check_chain, or with |cached_only| validator_check_cached;
+/* Runs validator_check_chain, or with |cached_only| validator_try_cached;
  * returns whether chain |i| is answered. */
 static bool validate_one(struct batch *b, size_t i, bool cached_only)
 {
@@ -298,7 +298,7 @@ static bool validate_one(struct batch *b, size_t i, bool cached_only)
     chain_input_from(&in, certs, cr);
     claims_apply(&in, b->claims, i, cr);
     if (cached_only)
-        answered = validator_check_cached(b->snap->validator, src, &b->verdicts[i], &in, b->now);
+        answered = validator_try_cached(b->snap->validator, src, &b->verdicts[i], &in, b->now);
     else
         validator_check_chain(b->snap->validator, src, &b->verdicts[i], &in, b->now);
     if (certs != stack_certs)

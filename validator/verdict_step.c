@@ -1,5 +1,6 @@
-/* The verdict cache's entries: the key of a chain and the entry format.
- * The cache itself (cache/verdict_cache.c) holds opaque bytes.
+/* The verdict-cache step of validator_check_chain: the key of a chain, the
+ * entry format, the hit's re-check by reference and the store after a full
+ * check. The cache itself (cache/verdict_cache.c) holds opaque bytes.
  *
  * An entry, packed into one value (native byte order: it never leaves the
  * process): decision, reason, kind, has_leaf_sha256 (1 byte each), the
@@ -10,13 +11,16 @@
  *
  * Nothing here is shared between calls except the per-thread memo of
  * certificate digests, so every function is thread-safe. */
-#include "verdict_step.h"
+#include "validator_internal.h"
 
-#include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <openssl/sha.h>
 
+#include "crl_cache.h"
+#include "deny_list.h"
+#include "verdict.h"
 #include "verdict_cache.h"
 
 #define ENTRY_HEAD (4 + 32 + 8 + 4 + 1 + 5)
@@ -261,4 +265,198 @@ bool verdict_step_get(struct verdict_cache *c, struct verdict *out,
     memset(out, 0, sizeof(*out));
     memset(refs, 0, offsetof(struct verdict_step_refs, ref));
     return false;
+}
+
+/* ---- the step -------------------------------------------------------------- */
+
+int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
+                            const STACK_OF(X509) *chain, uint32_t profile)
+{
+    struct verdict_step_refs *refs = &st->refs;
+    size_t n = sk_X509_num(chain);
+
+    refs->n = 0;
+    refs->profile = profile;
+    /* Every certificate below the anchor (the anchor itself is trusted
+     * configuration, not subject to revocation). */
+    for (size_t d = 0; d + 1 < n; d++) {
+        struct verdict_step_ref *r = &refs->ref[refs->n];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
+        size_t len = 0;
+
+        if (refs->n == VERDICT_STEP_MAX_REFS ||
+            crl_cache_issuer_id(id, sk_X509_value(chain, d + 1)) != 0 ||
+            crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
+                                     X509_get0_serialNumber(sk_X509_value(chain, d))) != 0) {
+            verdict_deny(out, REASON_INTERNAL_ERROR,
+                         "cannot identify the issuer or serial at depth %zu", d);
+            return -1;
+        }
+        memcpy(r->issuer_name_sha256, id, 32);
+        memcpy(r->issuer_key_sha256, id + 32, 32);
+        r->serial_len = (uint8_t)len;
+        refs->n++;
+    }
+    return 0;
+}
+
+int verdict_step_check_deny(const struct verdict_step *st, struct verdict *out, int64_t now)
+{
+    const struct deny_list *deny = st->src != NULL ? st->src->deny : NULL;
+    char reason[DENY_LIST_REASON_MAX + 1];
+
+    if (deny == NULL)
+        return 0;
+    if (out->has_leaf_sha256 &&
+        deny_list_match_leaf(deny, out->leaf_sha256, now, reason, sizeof(reason))) {
+        verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+        return -1;
+    }
+    for (size_t d = 0; d < st->refs.n; d++) {
+        const struct verdict_step_ref *r = &st->refs.ref[d];
+
+        if (deny_list_match_serial(deny, r->issuer_name_sha256, r->serial, r->serial_len, now,
+                                   reason, sizeof(reason))) {
+            verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
+                         revocation_role(d), d, reason);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* recheck runs the hit's revocation checks from the references: the deny
+ * list, then each certificate the scope covers (the leaf, or every one
+ * below the anchor) with revocation_check_ref, the same rule that let the
+ * full check's answer be cached. Sets *stale (with |warn|) when a stale
+ * CRL was tolerated, *undecided when a reference can no longer decide.
+ * Returns 0, or -1 with |out| denied (or *undecided). */
+static int recheck(const struct verdict_step *st, const struct revocation_policy *p,
+                   struct verdict *out, int64_t now, bool *stale, char *warn, size_t warn_len,
+                   bool *undecided)
+{
+    const struct verdict_step_refs *refs = &st->refs;
+    size_t upto = p->scope == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
+
+    if (verdict_step_check_deny(st, out, now) != 0)
+        return -1;
+    if (p->scope == REVOCATION_NONE)
+        return 0;
+    if (st->src->crls == NULL) {
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        return -1;
+    }
+    for (size_t d = 0; d < upto; d++) {
+        const struct verdict_step_ref *r = &refs->ref[d];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
+
+        memcpy(id, r->issuer_name_sha256, 32);
+        memcpy(id + 32, r->issuer_key_sha256, 32);
+        switch (revocation_check_ref(out, st->src->crls, id, r->serial, r->serial_len, d, p, now)) {
+        case REVOCATION_REF_GOOD:
+            break;
+        case REVOCATION_REF_STALE_OK:
+            *stale = true;
+            revocation_stale_warning(warn, warn_len, d);
+            break;
+        case REVOCATION_REF_UNDECIDED:
+            *undecided = true;
+            return -1;
+        default:
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* answer_hit: the cached verdict in |out| stands unless the re-check says
+ * otherwise. False when the references can no longer decide (the issuer's
+ * CRLs changed shape since): the chain needs a full validation. */
+static bool answer_hit(const struct verdict_step *st, const struct validator *v,
+                       struct verdict *out, int64_t now)
+{
+    const struct revocation_policy *p = validator_profile_revocation(v, st->refs.profile);
+    bool stale = false, undecided = false;
+    char warn[96];
+
+    if (st->refs.n == 0 || p == NULL) {
+        verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
+        return true;
+    }
+    if (recheck(st, p, out, now, &stale, warn, sizeof(warn), &undecided) != 0)
+        return !undecided;
+    if (out->reason == REASON_OK)
+        snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
+    return true;
+}
+
+bool verdict_step_lookup(struct verdict_step *st, const struct validator *v,
+                         const struct revocation_sources *src, struct verdict *out,
+                         const struct chain_input *in, int64_t now)
+{
+    st->src = src;
+    st->keyed = false;
+    st->refs.n = 0;
+    if (src == NULL || src->cache == NULL) {
+        memset(out, 0, sizeof(*out));
+        return false;
+    }
+    verdict_step_key(st->key, in, validator_version(v));
+    st->keyed = true;
+    if (verdict_step_get(src->cache, out, &st->refs, st->key, now) && answer_hit(st, v, out, now))
+        return true;
+    memset(out, 0, sizeof(*out)); /* a miss, or a hit that could not decide */
+    return false;
+}
+
+/* worth_caching: verdicts computed after the path and revocation passed, so
+ * a hit only has to re-check revocation and time. DENYs from earlier steps
+ * (malformed, untrusted, expired, revoked, ...) are not cached: some depend
+ * on data that changes without a configuration version (CRLs, deny list). */
+static bool worth_caching(const struct verdict *v)
+{
+    switch (v->reason) {
+    case REASON_OK:
+    case REASON_WRONG_TENANT:
+    case REASON_DEVICE_MISMATCH:
+    case REASON_UNKNOWN_TENANT:
+    case REASON_VALIDITY_TOO_LONG:
+    case REASON_EXTENDED_KEY_USAGE:
+    case REASON_MISSING_IDENTITY:
+        return true;
+    default:
+        return false;
+    }
+}
+
+/* The time window in which the path's validity checks give the same answer:
+ * the latest notBefore to the earliest notAfter, widened by the skew the
+ * validation tolerated. */
+static void path_window(const STACK_OF(X509) *chain, uint32_t clock_skew, int64_t *from,
+                        int64_t *until)
+{
+    *from = INT64_MIN;
+    *until = INT64_MAX;
+    for (size_t i = 0; i < sk_X509_num(chain); i++) {
+        X509 *x = sk_X509_value(chain, i);
+        int64_t t;
+
+        if (cv_asn1_time_to_unix(&t, X509_get0_notBefore(x)) == 0 && t > *from)
+            *from = t;
+        if (cv_asn1_time_to_unix(&t, X509_get0_notAfter(x)) == 0 && t < *until)
+            *until = t;
+    }
+    *from -= clock_skew;
+    *until += clock_skew;
+}
+
+void verdict_step_store(const struct verdict_step *st, const struct verdict *out,
+                        const STACK_OF(X509) *chain, uint32_t clock_skew, bool by_ref)
+{
+    int64_t from, until;
+
+    if (!st->keyed || !by_ref || !worth_caching(out))
+        return;
+    path_window(chain, clock_skew, &from, &until);
+    verdict_step_put(st->src->cache, st->key, out, &st->refs, from, until);
 }

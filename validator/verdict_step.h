@@ -4,9 +4,9 @@
  * An entry is a verdict plus the revocation references of its validated
  * path (issuer identity + serial of each certificate below the anchor, and
  * the profile that matched), so a hit re-runs the deny-list and CRL checks
- * without parsing a certificate. validator_check_cached and
- * validator_check_chain (validator/validator.c) look entries up, re-check
- * them and store them.
+ * without parsing a certificate. The step itself (lookup, re-check, store)
+ * is private to validator/ (validator_internal.h, validator/verdict_step.c);
+ * validator_try_cached and validator_check_chain (validator.h) run it.
  *
  * What is cached (docs/revocation.md, "Deny list and verdict cache"): only
  * verdicts that depend on nothing but the key, the clock and the revocation
