@@ -739,13 +739,12 @@ bool validator_try_cached(const struct validator *v, const struct revocation_sou
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now)
 {
-    static const struct revocation_sources none;
     struct verdict_step st;
     bool by_ref = false;
     struct check c;
 
-    if (src == NULL)
-        src = &none;
+    /* |src| may be NULL: the step and revocation_check_chain treat it as
+     * no sources at all. */
     if (try_cached(v, src, out, in, now, &st))
         return;
     verdict_init(out, in->id);

@@ -87,7 +87,7 @@ const char *revocation_role(size_t depth);
 
 /* One call's state of the step, on the caller's stack. */
 struct verdict_step {
-    const struct revocation_sources *src;
+    const struct revocation_sources *src; /* NULL = no sources */
     bool keyed; /* key computed: the chain may be stored after a full check */
     uint8_t key[32];
     struct verdict_step_refs refs; /* a hit's, then those of the validated path */
