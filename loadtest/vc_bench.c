@@ -1,5 +1,5 @@
 /* vc_bench: cost of a verdict-cache hit (key hashing of a 2-certificate
- * chain, lookup, deny-list match) and a race check of the verdict cache
+ * chain, lookup and unpacking of the entry, deny-list match) and a race check of the verdict cache
  * and the deny list under concurrent readers and a deny-list writer. Run
  * under ThreadSanitizer by CI (.ci/run); exits non-zero on any
  * inconsistent answer.
@@ -19,6 +19,7 @@
 #include "rcu_reader.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
+#include "verdict_step.h"
 
 #define NOW INT64_C(1795000000)
 #define CHAINS 1000
@@ -60,7 +61,7 @@ static void *reader(void *arg)
     long seed = (long)(intptr_t)arg, bad = 0;
     struct cv_bytes certs[2];
     struct chain_input in;
-    struct vc_revocation_refs refs;
+    struct verdict_step_refs refs;
     struct verdict v;
     uint8_t key[32];
     char reason[DENY_LIST_REASON_MAX + 1];
@@ -70,8 +71,8 @@ static void *reader(void *arg)
     for (long i = 0; i < iterations; i++) {
         uint8_t serial[3] = {0x40, (uint8_t)((i + seed) >> 8), (uint8_t)(i + seed)};
 
-        verdict_cache_key(key, &in, (uint64_t)((i + seed) % CHAINS));
-        if (!verdict_cache_get(cache, &v, &refs, key, NOW) || v.decision != DECISION_ALLOW ||
+        verdict_step_key(key, &in, (uint64_t)((i + seed) % CHAINS));
+        if (!verdict_step_get(cache, &v, &refs, key, NOW) || v.decision != DECISION_ALLOW ||
             strcmp(v.profile, "device") != 0 || refs.n != 1)
             bad++;
         if (deny_list_match_serial(deny, deny_issuer, serial, sizeof(serial), NOW, reason,
@@ -114,7 +115,7 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 
 static void fill(void)
 {
-    struct vc_revocation_refs refs;
+    struct verdict_step_refs refs;
     struct cv_bytes certs[2];
     struct chain_input in;
     struct verdict v;
@@ -138,8 +139,8 @@ static void fill(void)
     refs.ref[0].serial_len = 16;
     memset(refs.ref[0].serial, 0x11, 16);
     for (uint64_t ver = 0; ver < CHAINS; ver++) {
-        verdict_cache_key(key, &in, ver);
-        verdict_cache_put(cache, key, &v, &refs, NOW - 100, NOW + 100);
+        verdict_step_key(key, &in, ver);
+        verdict_step_put(cache, key, &v, &refs, NOW - 100, NOW + 100);
     }
 }
 

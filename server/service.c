@@ -62,8 +62,12 @@ struct batch {
     /* 0, or the status the call ends with because a slice dropped its work
      * (deadline passed, cancelled, drain abandoned). */
     _Atomic int dropped;
+    /* The server's CRL cache, deny list and verdict cache, read by every
+     * chain of the batch. */
+    struct revocation_sources rev;
+    /* One per chain. Zeroed (DECISION_UNSPECIFIED) until answered, inline
+     * from the verdict cache or by a worker: see chain_answered. */
     struct verdict *verdicts;
-    bool *done; /* answered inline from the verdict cache; NULL = none */
     _Atomic unsigned remaining;
     unsigned n_slices;
     struct slice slices[];
@@ -111,7 +115,6 @@ static void batch_free(struct batch *b)
     claims_free(b->claims);
     snapshot_release(b->snap);
     free(b->verdicts);
-    free(b->done);
     free(b);
 }
 
@@ -274,38 +277,54 @@ static void record(const struct batch *b, size_t i)
     audit_verdict(&b->verdicts[i], in.tenant_id, in.device_id, in.user_id);
 }
 
-/* Runs validator_check_chain, or with |cached_only| validator_check_cached;
- * returns whether chain |i| is answered. */
-static bool validate_one(struct batch *b, size_t i, bool cached_only)
+/* Answers chain |i| from the verdict cache if it can (validator_try_cached)
+ * and records the verdict. False leaves the verdict zeroed for a worker.
+ * On the transport thread. */
+static bool chain_try_cached(struct batch *b, size_t i)
+{
+    const Certval__V1__ChainRequest *cr = b->req->chains[i];
+    struct cv_bytes certs[STACK_CERTS];
+    struct chain_input in;
+
+    if (cr->n_certificates > STACK_CERTS)
+        return false; /* described on the heap by chain_validate, on a worker */
+    chain_input_from(&in, certs, cr);
+    claims_apply(&in, b->claims, i, cr);
+    if (!validator_try_cached(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now))
+        return false;
+    record(b, i);
+    return true;
+}
+
+/* Validates chain |i| (validator_check_chain) and records the verdict. */
+static void chain_validate(struct batch *b, size_t i)
 {
     const Certval__V1__ChainRequest *cr = b->req->chains[i];
     struct cv_bytes stack_certs[STACK_CERTS], *certs = stack_certs;
-    const struct revocation_sources *src = &b->vc->base.tr->srv->rev;
     struct chain_input in;
-    bool answered = true;
 
     if (cr->n_certificates > STACK_CERTS) {
-        if (cached_only)
-            return false;
         certs = calloc(cr->n_certificates, sizeof(*certs));
         if (certs == NULL) {
             verdict_init(&b->verdicts[i], cr->id);
             verdict_deny(&b->verdicts[i], REASON_INTERNAL_ERROR, "out of memory");
             record(b, i);
-            return true;
+            return;
         }
     }
     chain_input_from(&in, certs, cr);
     claims_apply(&in, b->claims, i, cr);
-    if (cached_only)
-        answered = validator_check_cached(b->snap->validator, src, &b->verdicts[i], &in, b->now);
-    else
-        validator_check_chain(b->snap->validator, src, &b->verdicts[i], &in, b->now);
+    validator_check_chain(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now);
     if (certs != stack_certs)
         free(certs);
-    if (answered)
-        record(b, i);
-    return answered;
+    record(b, i);
+}
+
+/* Whether chain |i| has its verdict: every verdict the validator gives has
+ * a decision, and the batch's verdicts start zeroed. */
+static bool chain_answered(const struct batch *b, size_t i)
+{
+    return b->verdicts[i].decision != DECISION_UNSPECIFIED;
 }
 
 /* Whether a batch's remaining chains are still worth validating: OK, or
@@ -366,8 +385,8 @@ static void slice_run(struct work_item *item)
         }
         if (atomic_load_explicit(&b->dropped, memory_order_relaxed) != 0)
             break;
-        if (b->done == NULL || !b->done[i]) {
-            validate_one(b, i, false);
+        if (!chain_answered(b, i)) {
+            chain_validate(b, i);
             ran++;
             now = mono_ns();
         }
@@ -400,6 +419,7 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
     }
     b->vc = vc;
     b->req = req;
+    b->rev = vc->base.tr->srv->rev;
     b->bytes = bytes;
     b->snap = snap;
     b->now = (int64_t)time(NULL);
@@ -418,20 +438,15 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
 
 /* Tries the verdict cache for every chain of a small batch on the
  * transport thread. True when all are answered; otherwise the misses are
- * left for a worker (b->done marks the hits). */
+ * left for a worker (chain_answered tells them apart). */
 static bool answer_inline(struct batch *b)
 {
     size_t n = b->req->n_chains, hits = 0;
 
-    if (n > INLINE_MAX_CHAINS || b->vc->base.tr->srv->rev.cache == NULL)
+    if (n > INLINE_MAX_CHAINS || b->rev.cache == NULL)
         return false;
-    b->done = calloc(n, sizeof(*b->done));
-    if (b->done == NULL)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        b->done[i] = validate_one(b, i, true);
-        hits += b->done[i];
-    }
+    for (size_t i = 0; i < n; i++)
+        hits += chain_try_cached(b, i);
     return hits == n;
 }
 

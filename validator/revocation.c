@@ -85,9 +85,14 @@ struct cert_result {
 static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocation_report *rep,
                       const STACK_OF(X509) * chain, enum revocation_scope scope);
 
-static const char *role(size_t depth)
+const char *revocation_role(size_t depth)
 {
     return depth == 0 ? "leaf" : "intermediate";
+}
+
+void revocation_stale_warning(char *buf, size_t len, size_t depth)
+{
+    snprintf(buf, len, "warning: stale CRL for %s at depth %zu", revocation_role(depth), depth);
 }
 
 static int number_cmp(const uint8_t *a, size_t alen, const uint8_t *b, size_t blen)
@@ -398,21 +403,84 @@ static void cert_status(struct rev_ctx *ctx, const struct cert_facts *f, struct 
     r->no_crl_at_all = mask == 0 && !r->stale_seen;
 }
 
-/* reproducible: would crl_cache_check_id on the certificate's reference
- * (issuer identity, serial), as the verdict cache re-checks it, say what
- * the full check said? Only then may the verdict be cached. */
+/* crl_fits_policy: the CRL that decided carries a cRLNumber (unless
+ * compat) and a signature the algorithm policy accepts, as the full check
+ * requires of every CRL it counts (check_point). */
+static bool crl_fits_policy(const struct conformance_policy *pol, const struct crl_check_info *i)
+{
+    char buf[96];
+
+    return (i->has_crl_number || (pol != NULL && pol->compat)) &&
+           algorithm_check_signature(pol, i->sig_nid, buf, sizeof(buf)) == NULL;
+}
+
+enum revocation_ref_status revocation_check_ref(struct verdict *out, const struct crl_cache *crls,
+                                                const uint8_t issuer_id[64],
+                                                const uint8_t *serial, size_t serial_len,
+                                                size_t depth, const struct revocation_policy *p,
+                                                int64_t now)
+{
+    struct crl_check_info info;
+    enum crl_status st =
+        crl_cache_check_id(crls, issuer_id, serial, serial_len, now, p->grace, &info);
+    bool not_listed = st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE;
+    const char *who = revocation_role(depth);
+
+    if (info.needs_cert ||
+        ((not_listed || st == CRL_STATUS_REVOKED) && !crl_fits_policy(p->conformance, &info)))
+        return REVOCATION_REF_UNDECIDED;
+    /* RFC 5280 5.2.5: a CRL limited to end-entity certificates says nothing
+     * about a CA certificate, and the reverse. Depth 0 is the leaf, an end
+     * entity; every other depth is a CA. */
+    if (not_listed && (info.scope & (depth == 0 ? CRL_SCOPE_ONLY_CA_CERTS
+                                                : CRL_SCOPE_ONLY_USER_CERTS))) {
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+                     "%s at depth %zu: its issuer's CRL only covers %s certificates", who, depth,
+                     depth == 0 ? "CA" : "end-entity");
+        return REVOCATION_REF_DENIED;
+    }
+    switch (st) {
+    case CRL_STATUS_GOOD:
+        return REVOCATION_REF_GOOD;
+    case CRL_STATUS_REVOKED:
+        verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
+                     depth, (long long)info.revocation_date, info.revocation_reason);
+        return REVOCATION_REF_DENIED;
+    case CRL_STATUS_STALE:
+        if (p->on_stale != STALE_FAIL_CLOSED)
+            return REVOCATION_REF_STALE_OK;
+        verdict_deny(out, REASON_REVOCATION_STALE,
+                     "%s at depth %zu: CRL past nextUpdate %lld + grace %us", who, depth,
+                     (long long)info.next_update, p->grace);
+        return REVOCATION_REF_DENIED;
+    case CRL_STATUS_NO_CRL:
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
+                     who, depth);
+        return REVOCATION_REF_DENIED;
+    default:
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
+                     who, depth);
+        return REVOCATION_REF_DENIED;
+    }
+}
+
+/* reproducible: does the check by reference (revocation_check_ref), as the
+ * verdict cache re-checks a hit, say what the full check said of |f|?
+ * Only then may the verdict be cached. */
 static bool reproducible(const struct rev_ctx *ctx, const struct cert_facts *f,
                          const struct cert_result *r)
 {
-    struct crl_check_info info;
-    enum crl_status st = crl_cache_check_id(ctx->crls, f->issuer_id, f->serial, f->serial_len,
-                                            ctx->now, ctx->grace, &info);
+    const struct revocation_policy p = {.grace = ctx->grace, .on_stale = ctx->on_stale,
+                                        .conformance = ctx->pol};
+    struct verdict scratch;
+    enum revocation_ref_status st;
 
-    if (info.needs_cert ||
-        (info.scope & (f->depth == 0 ? CRL_SCOPE_ONLY_CA_CERTS : CRL_SCOPE_ONLY_USER_CERTS)))
+    if (r->st != CS_GOOD)
         return false;
-    return (r->st == CS_GOOD && !r->stale_used && st == CRL_STATUS_GOOD) ||
-           (r->st == CS_GOOD && r->stale_used && st == CRL_STATUS_STALE);
+    verdict_init(&scratch, 0);
+    st = revocation_check_ref(&scratch, ctx->crls, f->issuer_id, f->serial, f->serial_len,
+                              f->depth, &p, ctx->now);
+    return st == (r->stale_used ? REVOCATION_REF_STALE_OK : REVOCATION_REF_GOOD);
 }
 
 /* True when a distribution point of the certificate names a cRLIssuer:
@@ -428,7 +496,7 @@ static bool names_crl_issuer(const struct cert_facts *f)
 static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct cert_facts *f,
                     const struct cert_result *r)
 {
-    const char *who = ctx->depth == 0 ? role(f->depth) : "CRL issuer path certificate";
+    const char *who = ctx->depth == 0 ? revocation_role(f->depth) : "CRL issuer path certificate";
 
     switch (r->st) {
     case CS_REVOKED:
@@ -470,7 +538,7 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
         if (facts_init(&f, chain, d) != 0) {
             verdict_deny(out, REASON_REVOCATION_UNKNOWN,
                          "%s at depth %zu: cannot read its issuer, serial or distribution points",
-                         role(d), d);
+                         revocation_role(d), d);
             return -1;
         }
         cert_status(ctx, &f, &r);
@@ -479,8 +547,7 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
         if (rep != NULL) {
             if (r.stale_used && !rep->stale) {
                 rep->stale = true;
-                snprintf(rep->warning, sizeof(rep->warning),
-                         "warning: stale CRL for %s at depth %zu", role(d), d);
+                revocation_stale_warning(rep->warning, sizeof(rep->warning), d);
             }
             rep->cacheable = rep->cacheable && reproducible(ctx, &f, &r);
         }

@@ -21,10 +21,7 @@
 #include <openssl/sha.h>
 #include <openssl/x509v3.h>
 
-#include "crl_cache.h"
-#include "deny_list.h"
 #include "verdict.h"
-#include "verdict_cache.h"
 
 #define DEFAULT_MAX_DEPTH 8
 #define DEFAULT_MAX_ATTEMPTS 16
@@ -42,9 +39,7 @@ struct vprofile {
     struct profile_id device_id;
     int64_t max_validity_s;
     ASN1_OBJECT *eku;
-    enum revocation_scope revocation;
-    uint32_t crl_grace;
-    enum stale_policy on_stale;
+    struct revocation_policy revocation; /* .conformance points at |conformance| */
     struct conformance_policy conformance;
     uint32_t max_depth; /* anchor included */
 };
@@ -154,10 +149,11 @@ static int build_profile(struct validator *v, struct vprofile *p, const struct p
         snprintf(sub, sizeof(sub), "bad required_eku \"%s\"", pc->required_eku);
         goto err;
     }
-    p->revocation = pc->revocation;
-    p->crl_grace = pc->crl_grace_seconds;
-    p->on_stale = pc->on_stale;
     p->conformance = pc->conformance;
+    p->revocation = (struct revocation_policy){.scope = pc->revocation,
+                                               .grace = pc->crl_grace_seconds,
+                                               .on_stale = pc->on_stale,
+                                               .conformance = &p->conformance};
     p->max_depth = pc->max_depth ? pc->max_depth : v->max_depth;
     return 0;
 err:
@@ -341,6 +337,12 @@ uint64_t validator_version(const struct validator *v)
 size_t validator_anchor_count(const struct validator *v)
 {
     return sk_X509_num(v->env.anchors);
+}
+
+const struct revocation_policy *validator_profile_revocation(const struct validator *v,
+                                                            uint32_t profile)
+{
+    return profile < v->n_profiles ? &v->profiles[profile].revocation : NULL;
 }
 
 /* ---------------------------------------------------------------- check -- */
@@ -620,185 +622,28 @@ static void label_profile(struct check *c)
     ERR_clear_error();
 }
 
-static const char *role(size_t depth)
-{
-    return depth == 0 ? "leaf" : "intermediate";
-}
-
-/* The certificates of a validated path that revocation applies to, by
- * issuer identity and serial: built once from the path, kept in the verdict
- * cache, and re-checked on every hit without parsing a certificate. */
-static int build_refs(struct check *c, struct vc_revocation_refs *refs)
-{
-    size_t n = sk_X509_num(c->chain);
-
-    memset(refs, 0, sizeof(*refs));
-    /* Every certificate below the anchor (the anchor itself is trusted
-     * configuration, not subject to revocation). */
-    for (size_t d = 0; d + 1 < n; d++) {
-        struct vc_revocation_ref *r = &refs->ref[refs->n];
-        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
-        size_t len = 0;
-
-        if (refs->n == VC_MAX_REFS ||
-            crl_cache_issuer_id(id, sk_X509_value(c->chain, d + 1)) != 0 ||
-            crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
-                                     X509_get0_serialNumber(sk_X509_value(c->chain, d))) != 0) {
-            verdict_deny(c->out, REASON_INTERNAL_ERROR,
-                         "cannot identify the issuer or serial at depth %zu", d);
-            return -1;
-        }
-        memcpy(r->issuer_name_sha256, id, 32);
-        memcpy(r->issuer_key_sha256, id + 32, 32);
-        r->serial_len = (uint8_t)len;
-        r->handle = (uint64_t)(c->profile - c->v->profiles);
-        refs->n++;
-    }
-    return 0;
-}
-
-/* check_deny applies the emergency deny list to the leaf and to every
- * certificate of the path by reference. Returns 0, or -1 with |out|
- * denied. */
-static int check_deny(const struct revocation_sources *src, const struct vc_revocation_refs *refs,
-                      struct verdict *out, int64_t now)
-{
-    char reason[DENY_LIST_REASON_MAX + 1];
-
-    if (src->deny == NULL)
-        return 0;
-    if (out->has_leaf_sha256 &&
-        deny_list_match_leaf(src->deny, out->leaf_sha256, now, reason, sizeof(reason))) {
-        verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
-        return -1;
-    }
-    for (size_t d = 0; d < refs->n; d++) {
-        const struct vc_revocation_ref *r = &refs->ref[d];
-
-        if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial, r->serial_len,
-                                   now, reason, sizeof(reason))) {
-            verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
-                         role(d), d, reason);
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* crl_fits_policy: the CRL that decided carries a cRLNumber (unless
- * compat) and a signature the algorithm policy accepts; else the full
- * check (revocation_check_chain) must judge it. */
-static bool crl_fits_policy(const struct conformance_policy *pol, const struct crl_check_info *i)
-{
-    char buf[96];
-
-    return (i->has_crl_number || pol->compat) &&
-           algorithm_check_signature(pol, i->sig_nid, buf, sizeof(buf)) == NULL;
-}
-
-/* check_refs is the verdict cache hit's re-check: the emergency deny list,
- * then the CRL cache by reference (crl_cache_check_id) for the leaf
- * (REVOCATION_LEAF) or every certificate below the anchor
- * (REVOCATION_ALL). A verdict is cached only when this re-check reproduced
- * the full RFC 5280 6.3 check (revocation_check_chain, report.cacheable);
- * if the issuer's CRLs have since become something the reference cannot
- * judge (partitions, a second signing key: info.needs_cert), *needs_full
- * is set and the caller validates the chain again. Sets *stale (with
- * |warn|) when a stale CRL was tolerated. Returns 0, or -1 with |out|
- * denied (or *needs_full). */
-static int check_refs(const struct vprofile *p, const struct revocation_sources *src,
-                      const struct vc_revocation_refs *refs, struct verdict *out, int64_t now,
-                      bool *stale, char *warn, size_t warn_len, bool *needs_full)
-{
-    size_t upto = p->revocation == REVOCATION_ALL ? refs->n : (refs->n > 0 ? 1 : 0);
-
-    *stale = false;
-    *needs_full = false;
-    if (check_deny(src, refs, out, now) != 0)
-        return -1;
-    if (p->revocation == REVOCATION_NONE)
-        return 0;
-    if (src->crls == NULL) {
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
-        return -1;
-    }
-    for (size_t d = 0; d < upto; d++) {
-        const struct vc_revocation_ref *r = &refs->ref[d];
-        uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
-        struct crl_check_info info;
-        enum crl_status st;
-
-        memcpy(id, r->issuer_name_sha256, 32);
-        memcpy(id + 32, r->issuer_key_sha256, 32);
-        st = crl_cache_check_id(src->crls, id, r->serial, r->serial_len, now, p->crl_grace, &info);
-        if (info.needs_cert || ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE ||
-                                 st == CRL_STATUS_REVOKED) &&
-                                !crl_fits_policy(&p->conformance, &info))) {
-            *needs_full = true;
-            return -1;
-        }
-        /* RFC 5280 5.2.5: a CRL limited to end-entity certificates says
-         * nothing about a CA certificate, and the reverse. Depth 0 is the
-         * leaf, an end entity; every other depth is a CA. */
-        if ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE) &&
-            (info.scope & (d == 0 ? CRL_SCOPE_ONLY_CA_CERTS : CRL_SCOPE_ONLY_USER_CERTS))) {
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
-                         "%s at depth %zu: its issuer's CRL only covers %s certificates", role(d), d,
-                         d == 0 ? "CA" : "end-entity");
-            return -1;
-        }
-        switch (st) {
-        case CRL_STATUS_GOOD:
-            break;
-        case CRL_STATUS_REVOKED:
-            verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
-                         role(d), d, (long long)info.revocation_date, info.revocation_reason);
-            return -1;
-        case CRL_STATUS_STALE:
-            if (p->on_stale == STALE_FAIL_CLOSED) {
-                verdict_deny(out, REASON_REVOCATION_STALE,
-                             "%s at depth %zu: CRL past nextUpdate %lld + grace %us", role(d), d,
-                             (long long)info.next_update, p->crl_grace);
-                return -1;
-            }
-            *stale = true;
-            snprintf(warn, warn_len, "warning: stale CRL for %s at depth %zu", role(d), d);
-            break;
-        case CRL_STATUS_NO_CRL:
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
-                         role(d), d);
-            return -1;
-        default:
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
-                         role(d), d);
-            return -1;
-        }
-    }
-    return 0;
-}
-
 /* check_revocation is the full check's revocation step: the emergency
  * deny list by reference, then RFC 5280 6.3 over the validated path
  * (revocation_check_chain), with the configured intermediates as the
  * certificates a separately keyed or indirect CRL issuer may be found
- * among. Sets *cacheable when the verdict cache's re-check by reference
+ * among. Sets *by_ref when the verdict cache's re-check by reference
  * reproduces the answer. Returns 0, or -1 with |c->out| denied. */
-static int check_revocation(struct check *c, const struct revocation_sources *src,
-                            const struct vc_revocation_refs *refs, int64_t now, bool *cacheable)
+static int check_revocation(struct check *c, const struct verdict_step *st, int64_t now,
+                            bool *by_ref)
 {
-    const struct vprofile *p = c->profile;
+    const struct revocation_policy *p = &c->profile->revocation;
     struct revocation_report rep;
 
-    *cacheable = false;
-    if (check_deny(src, refs, c->out, now) != 0)
+    *by_ref = false;
+    if (verdict_step_check_deny(st, c->out, now) != 0)
         return -1;
-    if (revocation_check_chain(c->out, &rep, src, c->chain, p->revocation, p->crl_grace,
-                               p->on_stale, now, c->v->intermediates, &p->conformance) != 0)
+    if (revocation_check_chain(c->out, &rep, st->src, c->chain, p->scope, p->grace, p->on_stale,
+                               now, c->v->intermediates, p->conformance) != 0)
         return -1;
     c->stale_warning = rep.stale;
     if (rep.stale)
         snprintf(c->warn, sizeof(c->warn), "%s", rep.warning);
-    *cacheable = p->revocation == REVOCATION_NONE || rep.cacheable;
+    *by_ref = p->scope == REVOCATION_NONE || rep.cacheable;
     return 0;
 }
 
@@ -867,113 +712,42 @@ static void apply_policy(struct check *c)
     snprintf(c->out->detail, sizeof(c->out->detail), "%s", c->stale_warning ? c->warn : "");
 }
 
-/* Verdicts worth caching: computed after the path and revocation passed, so
- * a hit only has to re-check revocation and time. DENYs from earlier steps
- * (malformed, untrusted, expired, revoked, ...) are not cached: some depend
- * on data that changes without a configuration version (CRLs, deny list). */
-static bool cacheable(const struct verdict *v)
-{
-    switch (v->reason) {
-    case REASON_OK:
-    case REASON_WRONG_TENANT:
-    case REASON_DEVICE_MISMATCH:
-    case REASON_UNKNOWN_TENANT:
-    case REASON_VALIDITY_TOO_LONG:
-    case REASON_EXTENDED_KEY_USAGE:
-    case REASON_MISSING_IDENTITY:
-        return true;
-    default:
-        return false;
-    }
-}
-
-/* The time window in which the path's validity checks give the same answer:
- * the latest notBefore to the earliest notAfter, widened by the skew the
- * validation tolerated. */
-static void path_window(const struct check *c, int64_t *from, int64_t *until)
-{
-    *from = INT64_MIN;
-    *until = INT64_MAX;
-    for (size_t i = 0; i < sk_X509_num(c->chain); i++) {
-        X509 *x = sk_X509_value(c->chain, i);
-        int64_t t;
-
-        if (cv_asn1_time_to_unix(&t, X509_get0_notBefore(x)) == 0 && t > *from)
-            *from = t;
-        if (cv_asn1_time_to_unix(&t, X509_get0_notAfter(x)) == 0 && t < *until)
-            *until = t;
-    }
-    *from -= c->v->clock_skew;
-    *until += c->v->clock_skew;
-}
-
-/* A verdict cache hit: the cached verdict stands unless revocation, re-run
- * now from the cached references, says otherwise. Returns false when the
- * references can no longer decide (the issuer's CRLs changed shape since:
- * see check_refs); the caller then validates the chain in full. */
-static bool answer_from_cache(const struct validator *v, const struct revocation_sources *src,
-                              struct verdict *out, const struct vc_revocation_refs *refs,
-                              uint64_t id, int64_t now)
-{
-    const struct vprofile *p;
-    char warn[96];
-    bool stale, needs_full;
-
-    out->id = id;
-    if (refs->n == 0 || refs->ref[0].handle >= v->n_profiles) {
-        verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
-        return true;
-    }
-    p = &v->profiles[refs->ref[0].handle];
-    if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn), &needs_full) != 0)
-        return !needs_full;
-    if (out->reason == REASON_OK)
-        snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
-    return true;
-}
-
-/* The verdict cache step: true when |out| was answered from the cache, or
- * denied because a claim is not text (cv_claims_check). Leaves the key in
- * |key| for a later put, and |out| initialised. */
-static bool try_cache(const struct validator *v, const struct revocation_sources *src,
-                      struct verdict *out, const struct chain_input *in, int64_t now,
-                      uint8_t key[32], struct vc_revocation_refs *refs)
+/* try_cached: the claims check, then the verdict-cache step. True when
+ * |out| is answered; false with |out| zeroed (and |st| ready for a store
+ * after the full check). */
+static bool try_cached(const struct validator *v, const struct revocation_sources *src,
+                       struct verdict *out, const struct chain_input *in, int64_t now,
+                       struct verdict_step *st)
 {
     verdict_init(out, in->id);
     if (cv_claims_check(out, in) != 0)
         return true; /* answered: DENY MALFORMED, before any lookup by claim */
-    if (src->cache == NULL)
+    if (!verdict_step_lookup(st, v, src, out, in, now))
         return false;
-    verdict_cache_key(key, in, v->version);
-    if (verdict_cache_get(src->cache, out, refs, key, now) &&
-        answer_from_cache(v, src, out, refs, in->id, now))
-        return true;
-    verdict_init(out, in->id); /* a miss may have left |out| cleared */
-    return false;
+    out->id = in->id;
+    return true;
 }
 
-bool validator_check_cached(const struct validator *v, const struct revocation_sources *src,
-                            struct verdict *out, const struct chain_input *in, int64_t now)
+bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
+                          struct verdict *out, const struct chain_input *in, int64_t now)
 {
-    struct vc_revocation_refs refs;
-    uint8_t key[32];
+    struct verdict_step st;
 
-    return src != NULL && try_cache(v, src, out, in, now, key, &refs);
+    return try_cached(v, src, out, in, now, &st);
 }
 
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now)
 {
-    static const struct revocation_sources none;
-    struct vc_revocation_refs refs;
-    uint8_t key[32];
+    struct verdict_step st;
     bool by_ref = false;
     struct check c;
 
-    if (src == NULL)
-        src = &none;
-    if (try_cache(v, src, out, in, now, key, &refs))
+    /* |src| may be NULL: the step and revocation_check_chain treat it as
+     * no sources at all. */
+    if (try_cached(v, src, out, in, now, &st))
         return;
+    verdict_init(out, in->id);
     memset(&c, 0, sizeof(c));
     c.v = v;
     c.in = in;
@@ -986,16 +760,12 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
             label_profile(&c);
         goto done;
     }
-    if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 || build_refs(&c, &refs) != 0 ||
-        check_revocation(&c, src, &refs, now, &by_ref) != 0)
+    if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 ||
+        verdict_step_build_refs(&st, out, c.chain, (uint32_t)(c.profile - v->profiles)) != 0 ||
+        check_revocation(&c, &st, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);
-    if (src->cache != NULL && by_ref && cacheable(out)) {
-        int64_t from, until;
-
-        path_window(&c, &from, &until);
-        verdict_cache_put(src->cache, key, out, &refs, from, until);
-    }
+    verdict_step_store(&st, out, c.chain, v->clock_skew, by_ref);
 done:
     sk_X509_pop_free(c.chain, X509_free);
     for (size_t i = 0; i < c.n; i++)

@@ -146,13 +146,15 @@ size_t validator_anchor_count(const struct validator *v);
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now);
 
-/* validator_check_cached answers |in| only if the verdict cache can: it
- * returns true with |out| filled exactly as validator_check_chain would
- * (revocation and validity window re-checked), and false, without parsing
- * or signature work, when the chain needs a full validation. Cheap enough
- * to run on a thread that must not block (a few microseconds). */
-bool validator_check_cached(const struct validator *v, const struct revocation_sources *src,
-                            struct verdict *out, const struct chain_input *in, int64_t now);
+/* validator_try_cached answers |in| only if the verdict cache can
+ * (validator/verdict_step.c): it returns true with |out| filled exactly as
+ * validator_check_chain would (revocation and validity window re-checked),
+ * and false, with |out| zeroed (decision DECISION_UNSPECIFIED) and without
+ * parsing or signature work, when the chain needs validator_check_chain.
+ * Cheap enough to run on a thread that must not block (a few
+ * microseconds). Thread-safe; the caller must be a registered RCU reader. */
+bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
+                          struct verdict *out, const struct chain_input *in, int64_t now);
 
 /* ---- Revocation (RFC 5280 6.3) over the CRL cache ---- */
 

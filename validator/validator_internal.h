@@ -1,5 +1,5 @@
 /* Private helpers shared by the files of validator/ (load.c, pathval.c,
- * profile.c, validator.c). Not part of the public API, and never included
+ * profile.c, revocation.c, verdict_step.c, validator.c). Not part of the public API, and never included
  * from another folder (tests/test_private_headers.c). The path
  * verification layer the tests and benchmarks drive directly has its own
  * headers, pathval.h and name_constraints.h. */
@@ -17,6 +17,7 @@
 #include "name_constraints.h"
 #include "pathval.h"
 #include "validator.h"
+#include "verdict_step.h"
 
 /* Largest certificate file cv_load_certs accepts: a CA bundle of a few
  * hundred certificates fits, a runaway file does not. */
@@ -45,6 +46,90 @@ int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t);
  * detail, when the tenant, device or user id of |in| holds a NUL byte or is
  * not valid UTF-8 (validator/claims.c); -1 then, else 0. Thread-safe. */
 int cv_claims_check(struct verdict *out, const struct chain_input *in);
+
+/* ---- revocation.c: the rules the full check and the verdict cache share ---- */
+
+/* A profile's revocation rules, as both revocation checks apply them. */
+struct revocation_policy {
+    enum revocation_scope scope;
+    uint32_t grace;             /* seconds a CRL is still used past its nextUpdate */
+    enum stale_policy on_stale; /* what a CRL past nextUpdate + grace still says */
+    const struct conformance_policy *conformance; /* CRL signature and cRLNumber rules; NULL = strict */
+};
+
+/* What crl_cache_check_id on one certificate's reference decides. */
+enum revocation_ref_status {
+    REVOCATION_REF_GOOD = 0,  /* not revoked */
+    REVOCATION_REF_STALE_OK,  /* not revoked per a stale CRL |on_stale| tolerates */
+    REVOCATION_REF_DENIED,    /* |out| is denied (REVOKED, REVOCATION_UNKNOWN or _STALE) */
+    REVOCATION_REF_UNDECIDED, /* the reference cannot decide: run revocation_check_chain */
+};
+
+/* revocation_check_ref checks the certificate at |depth| of a validated
+ * path (0 = the leaf, an end entity; above it CA certificates) by
+ * reference: |issuer_id| (crl_cache_issuer_id of its issuer) and |serial|
+ * (content octets), with |crls| at |now| under |p|. The verdict cache's
+ * re-check of a hit, and the test of whether a full check's answer may be
+ * cached (it may when this gives the same answer). UNDECIDED when the
+ * issuer's CRLs need the certificate (partitions, a second key) or the
+ * deciding CRL fails |p|'s conformance rules. Thread-safe; the caller must
+ * be a registered RCU reader. */
+enum revocation_ref_status revocation_check_ref(struct verdict *out, const struct crl_cache *crls,
+                                                const uint8_t issuer_id[64],
+                                                const uint8_t *serial, size_t serial_len,
+                                                size_t depth, const struct revocation_policy *p,
+                                                int64_t now);
+
+/* revocation_stale_warning writes the verdict detail that says a stale CRL
+ * was tolerated for the certificate at |depth|. */
+void revocation_stale_warning(char *buf, size_t len, size_t depth);
+
+/* revocation_role names the certificate at |depth|: "leaf" or "intermediate". */
+const char *revocation_role(size_t depth);
+
+/* ---- verdict_step.c: the verdict-cache step of validator_check_chain ---- */
+
+/* One call's state of the step, on the caller's stack. */
+struct verdict_step {
+    const struct revocation_sources *src; /* NULL = no sources */
+    bool keyed; /* key computed: the chain may be stored after a full check */
+    uint8_t key[32];
+    struct verdict_step_refs refs; /* a hit's, then those of the validated path */
+};
+
+/* verdict_step_lookup initialises |st| and answers |out| from the verdict
+ * cache of |src| if it can: true when |out| holds the cached verdict after
+ * the deny-list and CRL re-check by reference. False, with |out| zeroed,
+ * when there is no cache, no entry, or the references can no longer decide
+ * (then |st| keeps the key for verdict_step_store). The caller checked the
+ * claims (cv_claims_check) and sets out->id. */
+bool verdict_step_lookup(struct verdict_step *st, const struct validator *v,
+                         const struct revocation_sources *src, struct verdict *out,
+                         const struct chain_input *in, int64_t now);
+
+/* verdict_step_build_refs fills st->refs from the validated |chain| (every
+ * certificate below the anchor), matched to profile number |profile|.
+ * Returns 0, or -1 with |out| denied INTERNAL_ERROR. */
+int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
+                            const STACK_OF(X509) *chain, uint32_t profile);
+
+/* verdict_step_check_deny applies the emergency deny list of st->src to the
+ * leaf of |out| and to every reference in st->refs. Returns 0, or -1 with
+ * |out| denied REVOKED. */
+int verdict_step_check_deny(const struct verdict_step *st, struct verdict *out, int64_t now);
+
+/* verdict_step_store caches |out|, the verdict of a full check of the
+ * chain looked up with |st|, when it is worth caching: its revocation
+ * answer is reproducible by reference (|by_ref|) and its reason is one a
+ * hit can stand by (OK and the policy DENYs). Served while every
+ * certificate of |chain| is within its validity, widened by |clock_skew|. */
+void verdict_step_store(const struct verdict_step *st, const struct verdict *out,
+                        const STACK_OF(X509) *chain, uint32_t clock_skew, bool by_ref);
+
+/* validator_profile_revocation returns the revocation rules of profile
+ * number |profile| of |v|, or NULL when there is none (validator.c). */
+const struct revocation_policy *validator_profile_revocation(const struct validator *v,
+                                                            uint32_t profile);
 
 /* ---- path_building.c ---- */
 

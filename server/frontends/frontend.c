@@ -71,7 +71,7 @@ bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
     if (fe_sources.cache == NULL)
         return false;
     chain_input_fill(&in, certs, c, cl);
-    if (!validator_check_cached(snap->validator, &fe_sources, out, &in, now))
+    if (!validator_try_cached(snap->validator, &fe_sources, out, &in, now))
         return false;
     record(out, fe, cl);
     return true;

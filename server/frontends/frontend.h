@@ -4,7 +4,7 @@
  *
  * Each front end turns what it receives into a |struct frontend_certs| (the
  * DER certificates, leaf first) and a |struct frontend_claims|, and asks
- * frontend_check: the same validator_check_chain (or validator_check_cached)
+ * frontend_check: the same validator_check_chain (or validator_try_cached)
  * on the same configuration snapshot, deny list, CRL cache and verdict cache
  * as certval.v1.Validator, with the same metrics and audit log. No verdict
  * rule lives here.
