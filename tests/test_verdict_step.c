@@ -19,6 +19,7 @@
 #include "crl_cache.h"
 #include "deny_list.h"
 #include "pki_gen.h"
+#include "rcu_reader.h"
 #include "validator.h"
 #include "verdict.h"
 #include "verdict_cache.h"
@@ -228,14 +229,14 @@ static void setup(void)
     len = i2d_X509(g_leaf, &g_leaf_der);
     cr_assert_gt(len, 0);
     g_chain[0] = (struct cv_bytes){g_leaf_der, (size_t)len};
-    crl_cache_reader_register();
+    certval_rcu_reader_register();
 }
 
 static void teardown(void)
 {
     char cmd[128];
 
-    crl_cache_reader_unregister();
+    certval_rcu_reader_unregister();
     OPENSSL_free(g_leaf_der);
     X509_free(g_leaf);
     X509_free(g_tenant_ca.cert);
