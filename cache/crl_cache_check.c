@@ -3,6 +3,7 @@
  * scope (complete, delta, partitions). Lock-free: under the RCU read lock,
  * with an acquire load of the index that crl_cache.c publishes. */
 #include "crl_cache_internal.h"
+#include "serial.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -68,23 +69,6 @@ static int issuer_id(const X509 *issuer, uint8_t id[CRL_ID_LEN])
         m->name_len = name_len;
         m->key_len = key_len;
     }
-    return 0;
-}
-
-/* serial_content writes the DER content octets of |serial| (two's
- * complement, minimal) to |buf|: the form CRL entries are stored in. */
-static int serial_content(const ASN1_INTEGER *serial, uint8_t *buf, size_t cap, size_t *out_len)
-{
-    uint8_t *p = buf;
-    int n = i2c_ASN1_INTEGER(serial, NULL);
-    CBS cbs;
-
-    if (n <= 0 || (size_t)n > cap || i2c_ASN1_INTEGER(serial, &p) != n)
-        return -1;
-    CBS_init(&cbs, buf, (size_t)n);
-    crl_parse_integer_minimal(&cbs);
-    memmove(buf, CBS_data(&cbs), CBS_len(&cbs));
-    *out_len = CBS_len(&cbs);
     return 0;
 }
 
@@ -246,7 +230,7 @@ enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
     if (c == NULL || issuer == NULL || serial == NULL || issuer_id(issuer, id) != 0)
         return CRL_STATUS_NO_CRL;
     /* A serial too long to store cannot be listed; the CRL still decides. */
-    bool listable = serial_content(serial, buf, sizeof(buf), &len) == 0;
+    bool listable = serial_content(buf, sizeof(buf), &len, serial) == 0;
     return check_id(c, id, buf, len, listable, now, grace_seconds, info);
 }
 
@@ -257,7 +241,7 @@ int crl_cache_issuer_id(uint8_t out[CRL_CACHE_ISSUER_ID_LEN], const X509 *issuer
 
 int crl_cache_serial_content(uint8_t *out, size_t cap, size_t *out_len, const ASN1_INTEGER *serial)
 {
-    return serial_content(serial, out, cap, out_len);
+    return serial_content(out, cap, out_len, serial);
 }
 
 enum crl_status crl_cache_check_id(const struct crl_cache *c,

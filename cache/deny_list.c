@@ -64,17 +64,6 @@ static char dl_tsan_grace;
 
 /* ---- keys and entries -------------------------------------------------- */
 
-/* dl_serial_minimal drops the octets X.690 8.3.2 forbids (first nine bits all
- * 0 or all 1), so "00 01" and "01" name the same serial. */
-void dl_serial_minimal(const uint8_t **p, size_t *n)
-{
-    while (*n > 1 && (((*p)[0] == 0x00 && !((*p)[1] & 0x80)) ||
-                      ((*p)[0] == 0xff && ((*p)[1] & 0x80)))) {
-        (*p)++;
-        (*n)--;
-    }
-}
-
 uint64_t dl_key_hash(const struct deny_list *d, const struct dl_key *k)
 {
     uint8_t in[DL_HASH_IN_MAX];
@@ -353,22 +342,7 @@ void deny_list_issuer_key(uint8_t out[32], const X509_NAME *issuer)
 int deny_list_serial_content(uint8_t out[DENY_LIST_SERIAL_MAX], size_t *out_len,
                              const ASN1_INTEGER *serial)
 {
-    uint8_t buf[DENY_LIST_SERIAL_MAX + 1];
-    uint8_t *p = buf;
-    int n;
-
-    *out_len = 0;
-    n = serial ? i2c_ASN1_INTEGER(serial, NULL) : -1;
-    if (n <= 0 || (size_t)n > sizeof(buf) || i2c_ASN1_INTEGER(serial, &p) != n)
-        return -1;
-    const uint8_t *q = buf;
-    size_t len = (size_t)n;
-    dl_serial_minimal(&q, &len);
-    if (len > DENY_LIST_SERIAL_MAX)
-        return -1;
-    memcpy(out, q, len);
-    *out_len = len;
-    return 0;
+    return serial_content(out, DENY_LIST_SERIAL_MAX, out_len, serial);
 }
 
 /* ---- writers ----------------------------------------------------------- */
@@ -450,7 +424,7 @@ int deny_list_add_serial(struct deny_list *d, const uint8_t issuer_name_sha256[3
         ERRF("empty serial");
         return -1;
     }
-    dl_serial_minimal(&serial, &serial_len);
+    serial_minimal(&serial, &serial_len);
     if (serial_len > DENY_LIST_SERIAL_MAX) {
         ERRF("serial longer than %d octets", DENY_LIST_SERIAL_MAX);
         return -1;
@@ -504,7 +478,7 @@ int deny_list_remove_serial(struct deny_list *d, const uint8_t issuer_name_sha25
 {
     if (serial == NULL || serial_len == 0)
         return -1;
-    dl_serial_minimal(&serial, &serial_len);
+    serial_minimal(&serial, &serial_len);
     if (serial_len > DENY_LIST_SERIAL_MAX)
         return -1;
     struct dl_key k = {DENY_LIST_SERIAL, issuer_name_sha256, serial, serial_len};
@@ -591,7 +565,7 @@ bool deny_list_match_serial(const struct deny_list *d, const uint8_t issuer_name
         copy_reason(out_reason, reason_len, "");
         return false;
     }
-    dl_serial_minimal(&serial, &serial_len);
+    serial_minimal(&serial, &serial_len);
     if (serial_len > DENY_LIST_SERIAL_MAX) {
         copy_reason(out_reason, reason_len, "");
         return false;

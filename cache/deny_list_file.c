@@ -240,7 +240,7 @@ static const char *load_entry(struct dl_loader *L, uint8_t kind, CBS *rest, int6
         if (!next_field(rest, &f) || !hex_field(&f, serial, sizeof(serial), &serial_len))
             return "bad serial field";
         const uint8_t *sp = serial;
-        dl_serial_minimal(&sp, &serial_len);
+        serial_minimal(&sp, &serial_len);
         if (sp != serial)
             return "serial not minimally encoded";
     }

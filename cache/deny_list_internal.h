@@ -52,10 +52,6 @@ struct dl_key {
     size_t serial_len;
 };
 
-/* dl_serial_minimal drops the octets X.690 8.3.2 forbids (first nine bits
- * all 0 or all 1), so "00 01" and "01" name the same serial. */
-void dl_serial_minimal(const uint8_t **p, size_t *n);
-
 /* dl_key_hash returns the keyed hash of |k| under |d|'s SipHash key. */
 uint64_t dl_key_hash(const struct deny_list *d, const struct dl_key *k);
 

@@ -33,9 +33,10 @@
 #include <stdint.h>
 
 #include "../validator/verdict-t.h"
+#include "serial.h"
 
 #define VC_MAX_REFS 16   /* certificates of one path with revocation references */
-#define VC_SERIAL_MAX 64 /* serial content octets per reference */
+#define VC_SERIAL_MAX SERIAL_MAX_OCTETS /* serial content octets per reference (serial.h) */
 
 /* One certificate of the validated path whose revocation status must be
  * re-checked at every hit. */
