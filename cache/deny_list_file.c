@@ -179,19 +179,7 @@ static bool next_field(CBS *line, CBS *out)
 /* hex_field decodes |f| into |out| (at most |cap| bytes). */
 static bool hex_field(const CBS *f, uint8_t *out, size_t cap, size_t *out_len)
 {
-    const uint8_t *p = CBS_data(f);
-    size_t n = CBS_len(f);
-
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return false;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit_value(p[2 * i]), lo = hex_digit_value(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out_len = n / 2;
-    return true;
+    return hex_decode(out, cap, out_len, (const char *)CBS_data(f), CBS_len(f)) == 0;
 }
 
 /* time_field parses a non-negative decimal int64 without strtoll's

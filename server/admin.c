@@ -421,26 +421,6 @@ out:
 
 /* ---- emergency deny entries ---- */
 
-/* Decodes |hex| (an odd count of digits gets a leading zero, as serials are
- * often printed) into at most |cap| bytes. */
-static int hex_to_bytes(uint8_t *out, size_t cap, size_t *out_len, const char *hex)
-{
-    size_t n = strlen(hex), odd = n % 2;
-
-    if (n == 0 || (n + odd) / 2 > cap)
-        return -1;
-    *out_len = (n + odd) / 2;
-    for (size_t i = 0; i < *out_len; i++) {
-        int hi = (i == 0 && odd) ? 0 : hex_digit_value(hex[2 * i - odd]);
-        int lo = hex_digit_value(hex[2 * i + 1 - odd]);
-
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return 0;
-}
-
 /* The issuer of a serial entry: from the CA certificate, or given hashed. */
 static int entry_issuer(uint8_t out[32], const Certval__V1__DenyEntry *e)
 {
@@ -512,7 +492,8 @@ static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyE
                                         err, errlen)
                    : deny_list_remove_leaf(deny, e->leaf_sha256.data, err, errlen);
     if (e->leaf_sha256.len == 0 && entry_issuer(issuer, e) == 0 &&
-        hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0)
+        hex_decode_padded(serial, sizeof(serial), &serial_len, e->serial_hex,
+                          strlen(e->serial_hex)) == 0)
         return add ? deny_list_add_serial(deny, issuer, serial, serial_len, e->reason, now,
                                           e->expires_unix, err, errlen)
                    : deny_list_remove_serial(deny, issuer, serial, serial_len, err, errlen);
