@@ -278,17 +278,17 @@ static void answer_fail(struct answer *ans, grpc_status_code code, const char *p
 static void op_reload(struct answer *ans, struct server *srv)
 {
     Certval__V1__ReloadResponse resp = CERTVAL__V1__RELOAD_RESPONSE__INIT;
-    struct snapshot *s;
+    struct reload_snapshot *s;
     char err[1024];
 
-    if (snapshot_reload(config_path, srv->crls, err, sizeof(err)) < 0) {
+    if (reload_file(config_path, srv->crls, err, sizeof(err)) < 0) {
         log_error("admin Reload refused, the previous configuration keeps serving: %s", err);
         answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "", err);
         return;
     }
-    s = snapshot_acquire();
+    s = reload_acquire();
     resp.config_version = s != NULL ? s->version : 0;
-    snapshot_release(s);
+    reload_release(s);
     PACK(ans, Certval__V1__ReloadResponse, certval__v1__reload_response, &resp);
 }
 
@@ -304,12 +304,12 @@ static void op_push_crl(struct answer *ans, struct server *srv, const uint8_t *i
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    rc = crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
-                        &number, &entries, err, sizeof(err));
+    rc = reload_crl_push_admin(srv->crls, req->crl.data, req->crl.len, req->force, issuer,
+                               sizeof(issuer), &number, &entries, err, sizeof(err));
     if (rc < 0) {
         answer_fail(ans,
-                    rc == CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
-                                           : GRPC_STATUS_INVALID_ARGUMENT,
+                    rc == RELOAD_CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
+                                                  : GRPC_STATUS_INVALID_ARGUMENT,
                     "CRL refused: ", err);
         goto out;
     }
@@ -335,9 +335,10 @@ static void op_withdraw_crl(struct answer *ans, struct server *srv, const uint8_
                     "give the issuer name, as status shows it");
         goto out;
     }
-    rc = crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
+    rc = reload_crl_withdraw(srv->crls, req->issuer, &restored, err, sizeof(err));
     if (rc < 0) {
-        answer_fail(ans, rc == CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+        answer_fail(ans,
+                    rc == RELOAD_CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
                     "", err);
         goto out;
     }
@@ -402,7 +403,7 @@ static void op_status(struct answer *ans, struct server *srv)
         goto out;
     }
     crl_cache_foreach(srv->crls, status_cb, &b);
-    crl_last_error(last, sizeof(last));
+    reload_crl_last_error(last, sizeof(last));
     resp.n_issuers = b.n;
     resp.issuers = b.ptrs;
     resp.last_error = last;

@@ -305,7 +305,7 @@ static void collect_crls(struct mbuf *b, void *arg)
     }
     mbuf_printf(b, "# HELP certval_crl_refused_total CRLs refused (bad signature, older, ...).\n"
                    "# TYPE certval_crl_refused_total counter\ncertval_crl_refused_total %llu\n",
-                (unsigned long long)crl_refused_total());
+                (unsigned long long)reload_crl_refused_total());
 }
 
 /* The deny list kept in STATE/deny-list.txt by the admin API. A missing
@@ -359,7 +359,7 @@ static void collect_vcache(struct mbuf *b, void *arg)
 static void collect_server(struct mbuf *b, void *arg)
 {
     struct server *srv = arg;
-    struct snapshot *snap = snapshot_acquire();
+    struct reload_snapshot *snap = reload_acquire();
 
     mbuf_printf(b, "# HELP certval_up_serving 1 while health is SERVING.\n"
                    "# TYPE certval_up_serving gauge\ncertval_up_serving %d\n",
@@ -389,12 +389,12 @@ static void collect_server(struct mbuf *b, void *arg)
         mbuf_label(b, snap->anchors[i].subject);
         mbuf_printf(b, "\"} %lld\n", (long long)snap->anchors[i].not_after);
     }
-    snapshot_release(snap);
+    reload_release(snap);
 }
 
 /* ---- CRL fetch and start-up readiness (crl_fetch.h, issue 4) ----
  * Health turns SERVING once a configuration is in AND every profile that
- * checks revocation has a CRL of each of its issuers (revocation_ready).
+ * checks revocation has a CRL of each of its issuers (reload_revocation_ready).
  * It is re-evaluated after every install and every accepted CRL (the
  * reload.h hook, from whichever thread), and latched: once SERVING, a CRL
  * going stale does not flip health (on_stale decides per verdict), and
@@ -406,12 +406,12 @@ static char ready_why[512];
 
 static void readiness_update(struct crl_cache *crls)
 {
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     char why[512];
 
     pthread_mutex_lock(&ready_lock);
-    snap = ready_latched ? NULL : snapshot_acquire();
-    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
+    snap = ready_latched ? NULL : reload_acquire();
+    if (snap != NULL && reload_revocation_ready(snap, crls, why, sizeof(why))) {
         ready_latched = true;
         health_set_serving(true);
     } else if (snap != NULL && strcmp(why, ready_why) != 0) {
@@ -420,7 +420,7 @@ static void readiness_update(struct crl_cache *crls)
         log_warn("health stays NOT_SERVING until the required CRLs are in: %s", why);
     }
     pthread_mutex_unlock(&ready_lock);
-    snapshot_release(snap);
+    reload_release(snap);
 }
 
 /* readiness_freeze stops the evaluation (drain). */
@@ -478,7 +478,7 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
  * installed configuration. */
 static int start_frontends(void)
 {
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     char err[256];
     int rc;
 
@@ -487,7 +487,7 @@ static int start_frontends(void)
     rc = frontends_start(&s->cfg->frontends, err, sizeof(err));
     if (rc < 0)
         log_error("%s", err);
-    snapshot_release(s);
+    reload_release(s);
     return rc;
 }
 
@@ -579,7 +579,7 @@ int main(int argc, char **argv)
         config_free(cfg);
         goto out;
     }
-    crl_set_change_hook(on_crl_change, srv.crls);
+    reload_set_crl_change_hook(on_crl_change, srv.crls);
 
     if (server_start(&srv, cfg->tcp, cfg->n_tcp, cfg->unix_socket, transports, workers, ports,
                      err, sizeof(err)) < 0) {
@@ -652,12 +652,12 @@ int main(int argc, char **argv)
             log_warn("cannot write port file %s", o.admin_port_file);
     }
     /* Health turns SERVING only once a configuration with anchors is in. */
-    if (snapshot_install(cfg, srv.crls, err, sizeof(err)) < 0) {
+    if (reload_install(cfg, srv.crls, err, sizeof(err)) < 0) {
         log_error("configuration %s: %s", o.config, err);
         server_drain_and_stop(&srv, 0);
         goto out;
     }
-    /* frontends (issue 12): snapshot_install took |cfg|; the listeners are
+    /* frontends (issue 12): reload_install took |cfg|; the listeners are
      * read from the published snapshot (start-up only, like listen). */
     if (start_frontends() < 0) {
         server_drain_and_stop(&srv, 0);
@@ -696,7 +696,7 @@ out:
     readiness_freeze();
     crl_fetch_free(fetcher); /* crl_fetch: after metrics_stop (collector) */
     fetcher = NULL;
-    snapshot_shutdown();
+    reload_shutdown();
     crl_cache_reader_unregister();
     verdict_cache_free(srv.vcache);
     deny_list_free(srv.deny);

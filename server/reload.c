@@ -19,11 +19,11 @@
 #include "validator.h"
 
 /* Published with rcu_xchg_pointer; read under the RCU read lock. */
-static struct snapshot *current;
+static struct reload_snapshot *current;
 static pthread_mutex_t reload_lock = PTHREAD_MUTEX_INITIALIZER;
 static uint64_t next_version = 1;
 
-static void snapshot_free(struct snapshot *s)
+static void snapshot_free(struct reload_snapshot *s)
 {
     if (s == NULL)
         return;
@@ -33,15 +33,15 @@ static void snapshot_free(struct snapshot *s)
     free(s);
 }
 
-void snapshot_release(struct snapshot *s)
+void reload_release(struct reload_snapshot *s)
 {
     if (s != NULL && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1)
         snapshot_free(s);
 }
 
-struct snapshot *snapshot_acquire(void)
+struct reload_snapshot *reload_acquire(void)
 {
-    struct snapshot *s;
+    struct reload_snapshot *s;
 
     urcu_memb_read_lock();
     s = rcu_dereference(current);
@@ -54,16 +54,16 @@ struct snapshot *snapshot_acquire(void)
     return s;
 }
 
-static void publish(struct snapshot *next)
+static void publish(struct reload_snapshot *next)
 {
-    struct snapshot *old = rcu_xchg_pointer(&current, next);
+    struct reload_snapshot *old = rcu_xchg_pointer(&current, next);
 
     if (old != NULL) {
         urcu_memb_synchronize_rcu();
-        snapshot_release(old);
+        reload_release(old);
     }
 }
-static void note_anchors(struct snapshot *s)
+static void note_anchors(struct reload_snapshot *s)
 {
     STACK_OF(X509) *all = sk_X509_new_null();
     const struct validator_config *v = &s->cfg->validator;
@@ -131,21 +131,20 @@ static void inputs_digest(uint8_t out[32], const struct certval_config *cfg)
  * only the CRL files are looked at again. Called with reload_lock held. */
 static bool keep_current(const uint8_t inputs[32], struct crl_cache *crls)
 {
-    struct snapshot *cur = current; /* writers hold reload_lock: no RCU needed */
+    struct reload_snapshot *cur = current; /* writers hold reload_lock: no RCU needed */
     size_t n_crls;
 
     if (cur == NULL || memcmp(cur->inputs, inputs, 32) != 0)
         return false;
-    n_crls = crls_load_config(crls, cur->cfg);
+    n_crls = reload_crls_load_config(crls, cur->cfg);
     log_info("configuration %s unchanged: version %llu kept, %zu CRLs loaded", cur->cfg->path,
              (unsigned long long)cur->version, n_crls);
     return true;
 }
 
-int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *err,
-                     size_t errlen)
+int reload_install(struct certval_config *cfg, struct crl_cache *crls, char *err, size_t errlen)
 {
-    struct snapshot *s = NULL;
+    struct reload_snapshot *s = NULL;
     uint8_t inputs[32];
     size_t n_crls;
 
@@ -170,7 +169,7 @@ int snapshot_install(struct certval_config *cfg, struct crl_cache *crls, char *e
     memcpy(s->inputs, inputs, sizeof(s->inputs));
     atomic_store(&s->refs, 1);
     note_anchors(s);
-    n_crls = crls_load_config(crls, s->cfg);
+    n_crls = reload_crls_load_config(crls, s->cfg);
     next_version++;
     log_info("configuration %s version %llu installed: %zu trust anchors, %zu profiles, "
              "%zu tenants, %zu CRLs loaded",
@@ -187,16 +186,16 @@ err:
     return -1;
 }
 
-int snapshot_reload(const char *path, struct crl_cache *crls, char *err, size_t errlen)
+int reload_file(const char *path, struct crl_cache *crls, char *err, size_t errlen)
 {
     struct certval_config *cfg = NULL;
 
     if (config_load(&cfg, path, err, errlen) < 0)
         return -1;
-    return snapshot_install(cfg, crls, err, errlen);
+    return reload_install(cfg, crls, err, errlen);
 }
 
-void snapshot_shutdown(void)
+void reload_shutdown(void)
 {
     pthread_mutex_lock(&reload_lock);
     publish(NULL);

@@ -36,11 +36,11 @@ static char last_error[600];
 
 static _Atomic uint64_t refused;
 
-/* Set once before the first install (crl_set_change_hook). */
-static crl_change_fn change_hook;
+/* Set once before the first install (reload_set_crl_change_hook). */
+static reload_crl_change_fn change_hook;
 static void *change_hook_arg;
 
-uint64_t crl_refused_total(void)
+uint64_t reload_crl_refused_total(void)
 {
     return atomic_load(&refused);
 }
@@ -53,7 +53,7 @@ static void note_crl_error(const char *what, const char *why)
     pthread_mutex_unlock(&error_lock);
 }
 
-void crl_last_error(char *buf, size_t cap)
+void reload_crl_last_error(char *buf, size_t cap)
 {
     pthread_mutex_lock(&error_lock);
     snprintf(buf, cap, "%s", last_error);
@@ -247,7 +247,7 @@ static size_t load_all(struct crl_cache *crls, const struct certval_config *cfg,
     return loaded;
 }
 
-size_t crls_load_config(struct crl_cache *crls, const struct certval_config *cfg)
+size_t reload_crls_load_config(struct crl_cache *crls, const struct certval_config *cfg)
 {
     return load_all(crls, cfg, 0);
 }
@@ -330,7 +330,7 @@ static int push(struct crl_cache *crls, const uint8_t *der, size_t len, const ch
                 uint64_t *entries, char *err, size_t errlen)
 {
     static _Atomic uint64_t seq;
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     STACK_OF(X509) *issuers = NULL;
     struct find_source f;
     char source[128];
@@ -372,21 +372,22 @@ static int push(struct crl_cache *crls, const uint8_t *der, size_t len, const ch
     rc = 0;
 out:
     sk_X509_pop_free(issuers, X509_free);
-    snapshot_release(s);
+    reload_release(s);
     if (rc == 0 && change_hook != NULL)
         change_hook(false, change_hook_arg); /* crl_fetch: readiness */
     return rc;
 }
 
-int crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char *label,
-             char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
-             size_t errlen)
+int reload_crl_push(struct crl_cache *crls, const uint8_t *der, size_t len, const char *label,
+                    char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+                    size_t errlen)
 {
     return push(crls, der, len, label, 0, issuer, issuer_cap, number, entries, err, errlen);
 }
 
-int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force, char *issuer,
-                   size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err, size_t errlen)
+int reload_crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool force,
+                          char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries,
+                          char *err, size_t errlen)
 {
     const uint8_t *der = crl;
     uint8_t *decoded = NULL;
@@ -415,7 +416,7 @@ int crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len, bool 
                  (long long)next_update);
         note_crl_error("admin", err);
         OPENSSL_free(decoded);
-        return CRL_PUSH_EXPIRED;
+        return RELOAD_CRL_PUSH_EXPIRED;
     }
     OPENSSL_free(decoded);
     rc = push(crls, crl, len, force ? "admin-forced" : "admin", force ? CRL_CACHE_ALLOW_OLDER : 0,
@@ -444,10 +445,10 @@ static void find_pushed_cb(const struct crl_issuer_status *st, void *arg)
         f->found = true;
 }
 
-int crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restored, char *err,
-                 size_t errlen)
+int reload_crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restored, char *err,
+                        size_t errlen)
 {
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     struct find_pushed fp = {issuer, false};
     struct crl_cache *aside = NULL;
     size_t removed = 0;
@@ -462,7 +463,7 @@ int crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restore
     crl_cache_foreach(crls, find_pushed_cb, &fp);
     if (!fp.found) {
         snprintf(err, errlen, "no pushed CRL is in force for issuer %s", issuer);
-        rc = CRL_PUSH_NOT_FOUND;
+        rc = RELOAD_CRL_PUSH_NOT_FOUND;
         goto out;
     }
     /* First the state files, so a restart agrees; then the other sources
@@ -487,7 +488,7 @@ int crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restore
     rc = 0;
 out:
     crl_cache_free(aside);
-    snapshot_release(s);
+    reload_release(s);
     if (rc == 0 && change_hook != NULL)
         change_hook(false, change_hook_arg);
     return rc;
@@ -495,7 +496,7 @@ out:
 
 /* ---- CRL arrival hook and start-up readiness (crl_fetch, issue 4) ---- */
 
-void crl_set_change_hook(crl_change_fn fn, void *arg)
+void reload_set_crl_change_hook(reload_crl_change_fn fn, void *arg)
 {
     change_hook = fn;
     change_hook_arg = arg;
@@ -535,8 +536,8 @@ static bool file_issuers_have_crl(const struct crl_cache *crls, const char *file
     return ok;
 }
 
-bool revocation_ready(const struct snapshot *s, const struct crl_cache *crls, char *why,
-                      size_t why_cap)
+bool reload_revocation_ready(const struct reload_snapshot *s, const struct crl_cache *crls,
+                             char *why, size_t why_cap)
 {
     const struct validator_config *v = &s->cfg->validator;
     ASN1_INTEGER *serial = ASN1_INTEGER_new();

@@ -15,7 +15,7 @@
  * from the same files, reports it). */
 void reload_add_certs_from(STACK_OF(X509) *dst, char **files, size_t n);
 
-/* reload_notify_crl_change calls the hook set by crl_set_change_hook, if
+/* reload_notify_crl_change calls the hook set by reload_set_crl_change_hook, if
  * any, on the calling thread, with no lock of this module held. */
 void reload_notify_crl_change(bool config_changed);
 

@@ -177,7 +177,7 @@ static void add_target(struct crl_fetch *f, const char *url, int64_t now)
  * fetched CRL written under a watched folder would reload again. */
 static void reconfigure(struct crl_fetch *f)
 {
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     char *urls[CRL_FETCH_MAX_TARGETS];
     bool keep[CRL_FETCH_MAX_TARGETS] = {false};
     int64_t now = mono_ms();
@@ -192,7 +192,7 @@ static void reconfigure(struct crl_fetch *f)
     f->max_interval_s = s->cfg->fetch.max_interval_seconds;
     f->max_backoff_s = s->cfg->fetch.max_backoff_seconds;
     n = collect_urls(urls, s->cfg);
-    snapshot_release(s);
+    reload_release(s);
     for (size_t i = 0; i < n; i++) {
         struct target *t = find_target(f, urls[i]);
 

@@ -204,7 +204,7 @@ static void keep_validator(char *dst, size_t cap, const struct hval *h)
         memcpy(dst, h->buf, h->len + 1);
 }
 
-/* take_body hands a complete 200 body to crl_push. */
+/* take_body hands a complete 200 body to reload_crl_push. */
 static void take_body(struct crl_fetch *f, struct target *t)
 {
     char err[600], issuer[300], label[CRL_FETCH_URL_MAX + 8];
@@ -214,7 +214,7 @@ static void take_body(struct crl_fetch *f, struct target *t)
 
     /* A DER CRL's times are read before the push: a CRL already past its
      * nextUpdate is refused here so the one in force (possibly fresher)
-     * stays. PEM and garbage go to crl_push, which judges them. */
+     * stays. PEM and garbage go to reload_crl_push, which judges them. */
     if (t->body_len > 0 && t->body[0] == 0x30 &&
         crl_fetch_crl_times(&this_update, &next_update, t->body, t->body_len) == 0 &&
         next_update != 0 && next_update < (int64_t)time(NULL)) {
@@ -231,8 +231,8 @@ static void take_body(struct crl_fetch *f, struct target *t)
         return;
     }
     snprintf(label, sizeof(label), "http:%s", t->url);
-    if (crl_push(f->crls, t->body, t->body_len, label, issuer, sizeof(issuer), &number, &entries,
-                 err, sizeof(err)) < 0) {
+    if (reload_crl_push(f->crls, t->body, t->body_len, label, issuer, sizeof(issuer), &number,
+                        &entries, err, sizeof(err)) < 0) {
         finish(f, t, FR_REFUSED, err);
         return;
     }
