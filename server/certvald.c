@@ -632,7 +632,7 @@ int main(int argc, char **argv)
     if (cfg->admin_listen != NULL) {
         int aport = 0;
 
-        admin.role = ROLE_ADMIN;
+        admin.role = SERVER_ROLE_ADMIN;
         admin.crls = srv.crls;
         admin.deny = srv.deny;
         admin.limits = srv.limits;

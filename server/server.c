@@ -193,7 +193,7 @@ static void dispatch(struct transport *tr, grpc_call *call, const grpc_call_deta
 {
     const grpc_slice m = d->method;
 
-    if (tr->srv->role == ROLE_ADMIN) {
+    if (tr->srv->role == SERVER_ROLE_ADMIN) {
         dispatch_admin(tr, call, d, md);
         return;
     }
@@ -471,11 +471,11 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 void server_drain_begin(struct server *srv)
 {
     atomic_store(&srv->draining, true);
-    if (srv->role == ROLE_VALIDATOR)
+    if (srv->role == SERVER_ROLE_VALIDATOR)
         health_set_serving(false);
     if (srv->grpc == NULL || srv->shutdown_cq != NULL)
         return;
-    if (srv->role == ROLE_VALIDATOR)
+    if (srv->role == SERVER_ROLE_VALIDATOR)
         health_finish_watchers();
     srv->drain_started_ns = drain_now_ns();
     srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
@@ -487,7 +487,7 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
 {
     server_drain_begin(srv);
     if (srv->grpc != NULL) {
-        if (srv->role == ROLE_VALIDATOR)
+        if (srv->role == SERVER_ROLE_VALIDATOR)
             log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
                      grace_seconds);
         else

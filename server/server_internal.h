@@ -61,8 +61,8 @@ struct server_limits {
 };
 
 enum server_role {
-    ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
-    ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
+    SERVER_ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
+    SERVER_ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
 };
 
 struct server {

@@ -290,7 +290,7 @@ static bool validate_one(struct batch *b, size_t i, bool cached_only)
         certs = calloc(cr->n_certificates, sizeof(*certs));
         if (certs == NULL) {
             verdict_init(&b->verdicts[i], cr->id);
-            verdict_deny(&b->verdicts[i], REASON_INTERNAL_ERROR, "out of memory");
+            verdict_deny(&b->verdicts[i], VERDICT_REASON_INTERNAL_ERROR, "out of memory");
             record(b, i);
             return true;
         }

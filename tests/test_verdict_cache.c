@@ -30,7 +30,7 @@ static void sample_verdict(struct verdict *v, const char *detail)
     memset(v, 0, sizeof(*v));
     v->id = 99;
     v->decision = DECISION_REQUIRE_PASSWORD;
-    v->reason = REASON_OK;
+    v->reason = VERDICT_REASON_OK;
     v->kind = CERT_KIND_DEVICE;
     v->has_leaf_sha256 = true;
     for (int i = 0; i < 32; i++)
@@ -199,11 +199,11 @@ Test(verdict_cache, time_window)
     cr_assert_not(verdict_cache_put(c, key, &v, NULL, T0 + 1, T0));
     /* DENY EXPIRED holds from the expiry on. */
     v.decision = DECISION_DENY;
-    v.reason = REASON_EXPIRED;
+    v.reason = VERDICT_REASON_EXPIRED;
     cr_assert(verdict_cache_put(c, key, &v, NULL, T0 + 101, INT64_MAX));
     cr_assert_not(verdict_cache_get(c, &got, NULL, key, T0 + 100));
     cr_assert(verdict_cache_get(c, &got, NULL, key, INT64_MAX));
-    cr_assert_eq(got.reason, REASON_EXPIRED);
+    cr_assert_eq(got.reason, VERDICT_REASON_EXPIRED);
     verdict_cache_free(c);
 }
 
@@ -259,7 +259,7 @@ Test(verdict_cache, bounds_and_eviction)
 
     /* The entry count bound, with tiny entries. */
     struct verdict_cache *c2 = verdict_cache_new(100, 1 << 24);
-    struct verdict small = {.decision = DECISION_ALLOW, .reason = REASON_OK};
+    struct verdict small = {.decision = DECISION_ALLOW, .reason = VERDICT_REASON_OK};
     for (uint32_t i = 0; i < 1000; i++) {
         key_for(key, i);
         cr_assert(verdict_cache_put(c2, key, &small, NULL, T0, T0));

@@ -186,7 +186,7 @@ static bool validate_signer(struct rev_ctx *ctx, X509 *signer)
     memset(&o, 0, sizeof(o));
     o.at = ctx->now;
     o.crl_check = CRL_CHECK_NONE;
-    o.purpose = PURPOSE_ANY;
+    o.purpose = PATH_PURPOSE_ANY;
     if (path_validate(&res, &o, signer, anchors, untrusted, NULL) != 0 || !res.valid)
         goto done;
     if (ctx->depth + 1 >= REV_MAX_DEPTH)
@@ -432,11 +432,11 @@ static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct
 
     switch (r->st) {
     case CS_REVOKED:
-        verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
-                     f->depth, (long long)r->date, r->reason);
+        verdict_deny(out, VERDICT_REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
+                     who, f->depth, (long long)r->date, r->reason);
         break;
     case CS_STALE:
-        verdict_deny(out, REASON_REVOCATION_STALE,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_STALE,
                      "%s at depth %zu: CRL past nextUpdate + grace %us", who, f->depth, ctx->grace);
         break;
     default:
@@ -446,12 +446,13 @@ static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct
             /* No CRL at all under the issuer's name, and the issuer may not
              * sign CRLs (its own CRL was refused for that): the missing
              * key usage is the cause to name. */
-            verdict_deny(out, REASON_KEY_USAGE,
+            verdict_deny(out, VERDICT_REASON_KEY_USAGE,
                          "%s at depth %zu: its issuer lacks the cRLSign key usage, so no CRL "
-                         "from it can decide its status", who, f->depth);
+                         "from it can decide its status",
+                         who, f->depth);
             break;
         }
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
                      r->why != NULL ? r->why : "status undetermined");
         break;
     }
@@ -468,7 +469,7 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
 
     for (size_t d = 0; d < upto; d++) {
         if (facts_init(&f, chain, d) != 0) {
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+            verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
                          "%s at depth %zu: cannot read its issuer, serial or distribution points",
                          role(d), d);
             return -1;
@@ -507,12 +508,12 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
         return 0;
     if (src == NULL || src->crls == NULL) {
         report->cacheable = false;
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "no revocation data available");
         return -1;
     }
     if (chain == NULL || sk_X509_num(chain) == 0) {
         report->cacheable = false;
-        verdict_deny(out, REASON_INTERNAL_ERROR, "revocation check without a path");
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "revocation check without a path");
         return -1;
     }
     memset(&ctx, 0, sizeof(ctx));

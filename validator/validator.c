@@ -378,18 +378,18 @@ static int parse_input(struct check *c)
     if (max_n > sizeof(c->certs) / sizeof(c->certs[0]))
         max_n = sizeof(c->certs) / sizeof(c->certs[0]);
     if (in->n_certs == 0) {
-        verdict_deny(c->out, REASON_MALFORMED, "empty chain");
+        verdict_deny(c->out, VERDICT_REASON_MALFORMED, "empty chain");
         return -1;
     }
     if (in->n_certs > max_n) {
-        verdict_deny(c->out, REASON_MALFORMED,
+        verdict_deny(c->out, VERDICT_REASON_MALFORMED,
                      "chain has %zu certificates, limit max_certs_per_chain=%u", in->n_certs,
                      max_n);
         return -1;
     }
     for (size_t i = 0; i < in->n_certs; i++) {
         if (in->certs[i].len > c->v->max_cert_bytes) {
-            verdict_deny(c->out, REASON_MALFORMED,
+            verdict_deny(c->out, VERDICT_REASON_MALFORMED,
                          "certificate %zu is %zu bytes, limit max_cert_bytes=%u", i,
                          in->certs[i].len, c->v->max_cert_bytes);
             return -1;
@@ -409,7 +409,7 @@ static int parse_input(struct check *c)
         /* RFC 5280 4.1: one DER Certificate, nothing after it. */
         if (x == NULL || p != in->certs[i].data + in->certs[i].len) {
             ERR_clear_error();
-            verdict_deny(c->out, REASON_MALFORMED, "certificate %zu is not DER", i);
+            verdict_deny(c->out, VERDICT_REASON_MALFORMED, "certificate %zu is not DER", i);
             return -1;
         }
     }
@@ -520,7 +520,7 @@ static int validate_path(struct check *c, int64_t now)
     run.max_attempts = v->max_attempts;
     run.conformance = pre != NULL ? &pre->conformance : NULL;
     if (pathval_verify(&res, &v->env, &run, c->certs[0], untrusted) != 0) {
-        verdict_deny(c->out, REASON_INTERNAL_ERROR, "%s", res.detail);
+        verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "%s", res.detail);
         goto done;
     }
     if (!res.valid) {
@@ -531,14 +531,15 @@ static int validate_path(struct check *c, int64_t now)
     res.chain = NULL;
     c->built_for = pre;
     if (sk_X509_num(c->chain) > max_depth) {
-        verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
-                     sk_X509_num(c->chain), max_depth);
+        verdict_deny(c->out, VERDICT_REASON_PATH_TOO_LONG,
+                     "path has %zu certificates, limit max_depth=%u", sk_X509_num(c->chain),
+                     max_depth);
         goto done;
     }
     rc = 0;
     goto done;
 oom:
-    verdict_deny(c->out, REASON_INTERNAL_ERROR, "out of memory");
+    verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "out of memory");
 done:
     sk_X509_free(untrusted);
     return rc;
@@ -561,7 +562,7 @@ static int match_profile(struct check *c)
             }
         }
     }
-    verdict_deny(c->out, REASON_NO_MATCHING_PROFILE, "no profile lists the leaf's issuer");
+    verdict_deny(c->out, VERDICT_REASON_NO_MATCHING_PROFILE, "no profile lists the leaf's issuer");
     return -1;
 }
 
@@ -576,11 +577,12 @@ static int check_profile_rules(struct check *c)
     if (p == c->built_for)
         return 0;
     if (sk_X509_num(c->chain) > p->max_depth) {
-        verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
-                     sk_X509_num(c->chain), p->max_depth);
+        verdict_deny(c->out, VERDICT_REASON_PATH_TOO_LONG,
+                     "path has %zu certificates, limit max_depth=%u", sk_X509_num(c->chain),
+                     p->max_depth);
         return -1;
     }
-    if (pathval_post_check(&f, &p->conformance, c->chain) != REASON_OK) {
+    if (pathval_post_check(&f, &p->conformance, c->chain) != VERDICT_REASON_OK) {
         verdict_deny(c->out, f.reason, "%s", f.detail);
         return -1;
     }
@@ -644,7 +646,7 @@ static int build_refs(struct check *c, struct vc_revocation_refs *refs)
             crl_cache_issuer_id(id, sk_X509_value(c->chain, d + 1)) != 0 ||
             crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
                                      X509_get0_serialNumber(sk_X509_value(c->chain, d))) != 0) {
-            verdict_deny(c->out, REASON_INTERNAL_ERROR,
+            verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR,
                          "cannot identify the issuer or serial at depth %zu", d);
             return -1;
         }
@@ -669,7 +671,7 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
         return 0;
     if (out->has_leaf_sha256 &&
         deny_list_match_leaf(src->deny, out->leaf_sha256, now, reason, sizeof(reason))) {
-        verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+        verdict_deny(out, VERDICT_REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
         return -1;
     }
     for (size_t d = 0; d < refs->n; d++) {
@@ -677,8 +679,8 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
 
         if (deny_list_match_serial(src->deny, r->issuer_name_sha256, r->serial, r->serial_len,
                                    now, reason, sizeof(reason))) {
-            verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
-                         role(d), d, reason);
+            verdict_deny(out, VERDICT_REASON_REVOKED,
+                         "%s at depth %zu on the emergency deny list: %s", role(d), d, reason);
             return -1;
         }
     }
@@ -719,7 +721,7 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
     if (p->revocation == REVOCATION_NONE)
         return 0;
     if (src->crls == NULL) {
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "no revocation data available");
         return -1;
     }
     for (size_t d = 0; d < upto; d++) {
@@ -742,21 +744,21 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
          * leaf, an end entity; every other depth is a CA. */
         if ((st == CRL_STATUS_GOOD || st == CRL_STATUS_STALE) &&
             (info.scope & (d == 0 ? CRL_SCOPE_ONLY_CA_CERTS : CRL_SCOPE_ONLY_USER_CERTS))) {
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
-                         "%s at depth %zu: its issuer's CRL only covers %s certificates", role(d), d,
-                         d == 0 ? "CA" : "end-entity");
+            verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
+                         "%s at depth %zu: its issuer's CRL only covers %s certificates", role(d),
+                         d, d == 0 ? "CA" : "end-entity");
             return -1;
         }
         switch (st) {
         case CRL_STATUS_GOOD:
             break;
         case CRL_STATUS_REVOKED:
-            verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
+            verdict_deny(out, VERDICT_REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
                          role(d), d, (long long)info.revocation_date, info.revocation_reason);
             return -1;
         case CRL_STATUS_STALE:
             if (p->on_stale == STALE_FAIL_CLOSED) {
-                verdict_deny(out, REASON_REVOCATION_STALE,
+                verdict_deny(out, VERDICT_REASON_REVOCATION_STALE,
                              "%s at depth %zu: CRL past nextUpdate %lld + grace %us", role(d), d,
                              (long long)info.next_update, p->crl_grace);
                 return -1;
@@ -765,12 +767,12 @@ static int check_refs(const struct vprofile *p, const struct revocation_sources 
             snprintf(warn, warn_len, "warning: stale CRL for %s at depth %zu", role(d), d);
             break;
         case CRL_STATUS_NO_CRL:
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
-                         role(d), d);
+            verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
+                         "%s at depth %zu: no CRL from its issuer", role(d), d);
             return -1;
         default:
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
-                         role(d), d);
+            verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
+                         "%s at depth %zu: issuer's CRL unusable", role(d), d);
             return -1;
         }
     }
@@ -827,43 +829,46 @@ static void apply_policy(struct check *c)
     const struct vtenant *t;
 
     if (life < 0 || life > p->max_validity_s) {
-        verdict_deny(c->out, REASON_VALIDITY_TOO_LONG, "leaf validity %lld days exceeds %lld",
-                     (long long)(life / 86400), (long long)(p->max_validity_s / 86400));
+        verdict_deny(c->out, VERDICT_REASON_VALIDITY_TOO_LONG,
+                     "leaf validity %lld days exceeds %lld", (long long)(life / 86400),
+                     (long long)(p->max_validity_s / 86400));
         return;
     }
     if (!profile_has_eku(leaf, p->eku)) {
         char oid[64];
         OBJ_obj2txt(oid, sizeof(oid), p->eku, 1);
-        verdict_deny(c->out, REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s", oid);
+        verdict_deny(c->out, VERDICT_REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s",
+                     oid);
         return;
     }
     if (profile_read_id(tenant, sizeof(tenant), leaf, &p->tenant_id) < 0) {
-        verdict_deny(c->out, REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
+        verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
         return;
     }
     t = find_tenant(c->v, &c->in->tenant_id);
     if (t == NULL) {
-        verdict_deny(c->out, REASON_UNKNOWN_TENANT, "requested tenant is not configured");
+        verdict_deny(c->out, VERDICT_REASON_UNKNOWN_TENANT, "requested tenant is not configured");
         return;
     }
     if (!bytes_eq(tenant, &c->in->tenant_id)) {
-        verdict_deny(c->out, REASON_WRONG_TENANT, "certificate is for tenant \"%.64s\"", tenant);
+        verdict_deny(c->out, VERDICT_REASON_WRONG_TENANT, "certificate is for tenant \"%.64s\"",
+                     tenant);
         return;
     }
     c->out->decision = DECISION_REQUIRE_PASSWORD;
     if (p->kind == CERT_KIND_DEVICE) {
         if (profile_read_id(device, sizeof(device), leaf, &p->device_id) < 0) {
-            verdict_deny(c->out, REASON_MISSING_IDENTITY, "leaf has no (single) device id");
+            verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) device id");
             return;
         }
         if (t->device_binding && !bytes_eq(device, &c->in->device_id)) {
-            verdict_deny(c->out, REASON_DEVICE_MISMATCH, "certificate is for device \"%.64s\"",
-                         device);
+            verdict_deny(c->out, VERDICT_REASON_DEVICE_MISMATCH,
+                         "certificate is for device \"%.64s\"", device);
             return;
         }
         c->out->decision = t->skips_password ? DECISION_ALLOW : DECISION_REQUIRE_PASSWORD;
     }
-    c->out->reason = REASON_OK;
+    c->out->reason = VERDICT_REASON_OK;
     snprintf(c->out->detail, sizeof(c->out->detail), "%s", c->stale_warning ? c->warn : "");
 }
 
@@ -874,13 +879,13 @@ static void apply_policy(struct check *c)
 static bool cacheable(const struct verdict *v)
 {
     switch (v->reason) {
-    case REASON_OK:
-    case REASON_WRONG_TENANT:
-    case REASON_DEVICE_MISMATCH:
-    case REASON_UNKNOWN_TENANT:
-    case REASON_VALIDITY_TOO_LONG:
-    case REASON_EXTENDED_KEY_USAGE:
-    case REASON_MISSING_IDENTITY:
+    case VERDICT_REASON_OK:
+    case VERDICT_REASON_WRONG_TENANT:
+    case VERDICT_REASON_DEVICE_MISMATCH:
+    case VERDICT_REASON_UNKNOWN_TENANT:
+    case VERDICT_REASON_VALIDITY_TOO_LONG:
+    case VERDICT_REASON_EXTENDED_KEY_USAGE:
+    case VERDICT_REASON_MISSING_IDENTITY:
         return true;
     default:
         return false;
@@ -921,13 +926,13 @@ static bool answer_from_cache(const struct validator *v, const struct revocation
 
     out->id = id;
     if (refs->n == 0 || refs->ref[0].handle >= v->n_profiles) {
-        verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
         return true;
     }
     p = &v->profiles[refs->ref[0].handle];
     if (check_refs(p, src, refs, out, now, &stale, warn, sizeof(warn), &needs_full) != 0)
         return !needs_full;
-    if (out->reason == REASON_OK)
+    if (out->reason == VERDICT_REASON_OK)
         snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
     return true;
 }
@@ -982,7 +987,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
         goto done;
     leaf_facts(&c);
     if (validate_path(&c, now) != 0) {
-        if (out->reason != REASON_INTERNAL_ERROR)
+        if (out->reason != VERDICT_REASON_INTERNAL_ERROR)
             label_profile(&c);
         goto done;
     }

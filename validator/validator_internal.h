@@ -109,7 +109,7 @@ struct pathval_run {
 /* pathval_post_check applies certval's own rules to a chain that
  * X509_verify_cert accepted (leaf first, anchor last): the algorithm policy
  * of |pol| (NULL = strict), then the RFC 5280 structure rules. Returns
- * REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
+ * VERDICT_REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
  * candidate path; the service runs it again when the profile that matched
  * is not the one the path was built for. */
 enum verdict_reason pathval_post_check(struct pathval_failure *f,
@@ -179,7 +179,7 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
 
 /* algorithm_check_path applies |pol| (NULL = strict) to every key of
  * |chain| (leaf first, anchor last) and every signature below the anchor.
- * Returns REASON_OK, or REASON_WEAK_ALGORITHM with |f| filled. */
+ * Returns VERDICT_REASON_OK, or VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
                                          const STACK_OF(X509) *chain);
@@ -191,7 +191,7 @@ enum verdict_reason algorithm_check_path(struct pathval_failure *f,
  * pol->compat, below the anchor: serial numbers, AKI/SKI presence,
  * critical basicConstraints in CAs, keyCertSign only in CAs, a critical SAN
  * with an empty subject.
- * Returns REASON_OK, or the reason with |f| filled. */
+ * Returns VERDICT_REASON_OK, or the reason with |f| filled. */
 enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain);
@@ -214,7 +214,7 @@ bool nc_after_first_ip_only_own_forms(X509 *x);
 
 /* nc_check_path applies every CA's nameConstraints in |chain| to the DNS,
  * e-mail and IP SANs of the certificates below it (self-issued CAs
- * exempt). Returns REASON_OK or REASON_NAME_CONSTRAINTS with |f|. */
+ * exempt). Returns VERDICT_REASON_OK or VERDICT_REASON_NAME_CONSTRAINTS with |f|. */
 enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain);
 
 /* ---- hostname.c ---- */

@@ -93,7 +93,7 @@ void frontend_malformed(struct verdict *out, enum metrics_frontend fe,
                         const struct frontend_claims *cl, const char *why)
 {
     verdict_init(out, 0);
-    verdict_deny(out, REASON_MALFORMED, "%s", why);
+    verdict_deny(out, VERDICT_REASON_MALFORMED, "%s", why);
     record(out, fe, cl);
 }
 

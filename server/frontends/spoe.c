@@ -397,7 +397,7 @@ static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r
     memset(cl, 0, sizeof(*cl));
     if (snap == NULL || !health_is_serving()) {
         verdict_init(out, 0);
-        verdict_deny(out, REASON_INTERNAL_ERROR, "certval is not ready");
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "certval is not ready");
         reload_release(snap);
         return;
     }
