@@ -34,11 +34,7 @@ int crl_parse_integer_minimal(CBS *content)
 
     if (n == 0)
         return 0;
-    /* X.690 8.3.2: the first nine bits must not be all 0 or all 1. */
-    while (n > 1 && ((p[0] == 0x00 && !(p[1] & 0x80)) || (p[0] == 0xff && (p[1] & 0x80)))) {
-        p++;
-        n--;
-    }
+    serial_minimal(&p, &n); /* X.690 8.3.2 */
     CBS_init(content, p, n);
     return 1;
 }

@@ -17,13 +17,15 @@
 #include <openssl/bytestring.h>
 
 #include "crl_cache.h"
+#include "serial.h"
 
 /* RFC 5280 5.2.3: cRLNumber is at most 20 octets. */
 #define CRL_NUMBER_MAX 20
-/* Longest serial (DER content octets) the cache stores. RFC 5280 4.1.2.2
- * allows 20 octets; we accept more from non-conforming CAs, up to the one
- * length byte the snapshot arena spends on it. */
-#define CRL_SERIAL_MAX 255
+/* Longest serial (DER content octets) the cache stores: the one limit of
+ * serial.h (RFC 5280 4.1.2.2 allows 20 octets; longer ones from
+ * non-conforming CAs are accepted up to it). The snapshot arena's one
+ * length byte holds it with an indirect CRL's ordinal octet. */
+#define CRL_SERIAL_MAX SERIAL_MAX_OCTETS
 
 /* Reasons a parsed CRL must not be used to decide a status (check returns
  * CRL_STATUS_UNUSABLE). */

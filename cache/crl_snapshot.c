@@ -138,7 +138,7 @@ static int fill_entries(struct crl_snapshot *s, const struct crl_parsed *p, cons
             flags |= CRL_PF_TOO_MANY_NAMES;
             ord = 255;
         }
-        if (CBS_len(&e.serial) + 1 > CRL_SERIAL_MAX) {
+        if (CBS_len(&e.serial) > CRL_SERIAL_MAX) { /* the parser refused longer ones */
             ERRF("revoked serial too long for an indirect CRL");
             return -1;
         }
@@ -168,7 +168,7 @@ bool crl_snapshot_lookup(const struct crl_snapshot *s, const uint64_t key[2],
     for (size_t i = 0; ord < 0 && i < s->n_cert_issuers; i++)
         if (memcmp(s->cert_issuers[i], cert_issuer, 32) == 0)
             ord = (int)i + 1;
-    if (ord < 0 || len + 1 > CRL_SERIAL_MAX)
+    if (ord < 0 || len > CRL_SERIAL_MAX)
         return false;
     buf[0] = (uint8_t)ord;
     memcpy(buf + 1, serial, len);

@@ -17,7 +17,8 @@
  * the writer returns. Every change rebuilds the slot table in O(n) (not
  * measured at 1M entries; a few tens of ms expected), acceptable for
  * operator actions, and it keeps one simple code path with no tombstones. */
-#include "deny_list.h"
+
+#include "deny_list_internal.h"
 #include "hex.h"
 
 #include <errno.h>
@@ -36,8 +37,6 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <openssl/siphash.h>
-
-#define ERRF(...) ((err) && (errlen) ? (void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
 
 /* Same ThreadSanitizer annotation as crl_cache.c: TSan cannot see that a
  * grace period orders a reader's last access before the writer's free. */
@@ -59,62 +58,13 @@ static char dl_tsan_grace;
 #define TSAN_ACQUIRE() ((void)0)
 #endif
 
-#define DL_FILE_MAGIC "certval-deny-list 1"
-#define DL_LINE_MAX 1024  /* bytes per line, newline excluded */
 #define DL_MIN_CAP 16
 #define DL_HASH_IN_MAX (1 + 32 + DENY_LIST_SERIAL_MAX)
 
-struct dl_entry {
-    int64_t created_at;
-    int64_t expires_at;
-    uint8_t kind;
-    uint8_t serial_len;
-    uint8_t reason_len;
-    uint8_t id[32];
-    uint8_t data[]; /* serial octets, then reason and its NUL */
-};
-
-struct dl_slot {
-    uint64_t hash; /* kept in the slot: probes and rebuilds never touch entries */
-    struct dl_entry *e; /* NULL = empty */
-};
-
-struct dl_snap {
-    size_t count;
-    size_t mask; /* capacity - 1; capacity is a power of two, load <= 1/2 */
-    struct dl_slot slot[];
-};
-
-struct deny_list {
-    struct dl_snap *snap; /* RCU-protected */
-    pthread_mutex_t write_lock;
-    uint64_t generation; /* atomic */
-    uint64_t sip_key[2]; /* immutable after deny_list_new */
-    char *store;         /* deny_list_set_store's file, NULL = none; under write_lock */
-};
-
-/* A key to look up or insert, not owned. */
-struct dl_key {
-    uint8_t kind;
-    const uint8_t *id;
-    const uint8_t *serial;
-    size_t serial_len;
-};
 
 /* ---- keys and entries -------------------------------------------------- */
 
-/* serial_minimal drops the octets X.690 8.3.2 forbids (first nine bits all
- * 0 or all 1), so "00 01" and "01" name the same serial. */
-static void serial_minimal(const uint8_t **p, size_t *n)
-{
-    while (*n > 1 && (((*p)[0] == 0x00 && !((*p)[1] & 0x80)) ||
-                      ((*p)[0] == 0xff && ((*p)[1] & 0x80)))) {
-        (*p)++;
-        (*n)--;
-    }
-}
-
-static uint64_t key_hash(const struct deny_list *d, const struct dl_key *k)
+uint64_t dl_key_hash(const struct deny_list *d, const struct dl_key *k)
 {
     uint8_t in[DL_HASH_IN_MAX];
 
@@ -142,10 +92,10 @@ static bool entry_live(const struct dl_entry *e, int64_t now)
     return e->expires_at == 0 || now < e->expires_at;
 }
 
-/* utf8_ok accepts well-formed UTF-8 (no overlongs, surrogates or code
+/* dl_utf8_ok accepts well-formed UTF-8 (no overlongs, surrogates or code
  * points over U+10FFFF) without control characters: reasons are shown in
  * logs and in protobuf string fields, which must be UTF-8. */
-static bool utf8_ok(const uint8_t *s, size_t n)
+bool dl_utf8_ok(const uint8_t *s, size_t n)
 {
     size_t i = 0;
 
@@ -195,7 +145,7 @@ static int check_reason(const char *reason, size_t *out_len, char *err, size_t e
         ERRF("reason longer than %d bytes", DENY_LIST_REASON_MAX);
         return -1;
     }
-    if (!utf8_ok((const uint8_t *)reason, n)) {
+    if (!dl_utf8_ok((const uint8_t *)reason, n)) {
         ERRF("reason is not UTF-8 text without control characters");
         return -1;
     }
@@ -203,8 +153,8 @@ static int check_reason(const char *reason, size_t *out_len, char *err, size_t e
     return 0;
 }
 
-static struct dl_entry *entry_new(const struct dl_key *k, const char *reason, size_t reason_len,
-                                  int64_t created_at, int64_t expires_at)
+struct dl_entry *dl_entry_new(const struct dl_key *k, const char *reason, size_t reason_len,
+                              int64_t created_at, int64_t expires_at)
 {
     struct dl_entry *e = malloc(sizeof(*e) + k->serial_len + reason_len + 1);
 
@@ -235,7 +185,7 @@ static size_t cap_for(size_t count)
     return cap;
 }
 
-static struct dl_snap *snap_alloc(size_t count)
+struct dl_snap *dl_snap_alloc(size_t count)
 {
     size_t cap = cap_for(count);
     struct dl_snap *s = calloc(1, sizeof(*s) + cap * sizeof(s->slot[0]));
@@ -245,9 +195,9 @@ static struct dl_snap *snap_alloc(size_t count)
     return s;
 }
 
-/* snap_find returns the slot index of |k| in |s|, or -1. Load <= 1/2, so an
+/* dl_snap_find returns the slot index of |k| in |s|, or -1. Load <= 1/2, so an
  * empty slot ends every probe within mask + 1 steps. */
-static long snap_find(const struct dl_snap *s, uint64_t hash, const struct dl_key *k)
+long dl_snap_find(const struct dl_snap *s, uint64_t hash, const struct dl_key *k)
 {
     size_t i = hash & s->mask;
 
@@ -261,8 +211,8 @@ static long snap_find(const struct dl_snap *s, uint64_t hash, const struct dl_ke
     return -1;
 }
 
-/* snap_put inserts a slot known to be absent; the table has room. */
-static void snap_put(struct dl_snap *s, uint64_t hash, struct dl_entry *e)
+/* dl_snap_put inserts a slot known to be absent; the table has room. */
+void dl_snap_put(struct dl_snap *s, uint64_t hash, struct dl_entry *e)
 {
     size_t i = hash & s->mask;
 
@@ -276,13 +226,13 @@ static void snap_put(struct dl_snap *s, uint64_t hash, struct dl_entry *e)
     }
 }
 
-/* snap_rebuild copies |old| into a table sized for |extra| more entries,
+/* dl_snap_rebuild copies |old| into a table sized for |extra| more entries,
  * leaving out slot |skip| (-1: none) and, when |purge|, entries expired at
  * |now|. NULL on allocation failure. */
-static struct dl_snap *snap_rebuild(const struct dl_snap *old, long skip, size_t extra, bool purge,
-                                    int64_t now)
+struct dl_snap *dl_snap_rebuild(const struct dl_snap *old, long skip, size_t extra, bool purge,
+                                int64_t now)
 {
-    struct dl_snap *s = snap_alloc(old->count + extra);
+    struct dl_snap *s = dl_snap_alloc(old->count + extra);
 
     if (s == NULL)
         return NULL;
@@ -290,12 +240,12 @@ static struct dl_snap *snap_rebuild(const struct dl_snap *old, long skip, size_t
         const struct dl_slot *sl = &old->slot[i];
         if (sl->e == NULL || (long)i == skip || (purge && !entry_live(sl->e, now)))
             continue;
-        snap_put(s, sl->hash, sl->e);
+        dl_snap_put(s, sl->hash, sl->e);
     }
     return s;
 }
 
-static void snap_free_entries(struct dl_snap *s)
+void dl_snap_free_entries(struct dl_snap *s)
 {
     for (size_t i = 0; s != NULL && i <= s->mask; i++)
         free(s->slot[i].e);
@@ -303,13 +253,13 @@ static void snap_free_entries(struct dl_snap *s)
 
 /* ---- publication --------------------------------------------------------- */
 
-/* publish makes |next| current, bumps the generation, waits for readers of
+/* dl_publish makes |next| current, bumps the generation, waits for readers of
  * the old snapshot to leave, then frees the old table and |retired| (the
  * entries |next| no longer holds, |n_retired| of them, or with
  * |retire_all_old| every entry of the old table). Called under write_lock;
  * cannot fail. */
-static void publish(struct deny_list *d, struct dl_snap *next, struct dl_entry **retired,
-                    size_t n_retired, bool retire_all_old)
+void dl_publish(struct deny_list *d, struct dl_snap *next, struct dl_entry **retired,
+                size_t n_retired, bool retire_all_old)
 {
     struct dl_snap *old = d->snap;
 
@@ -321,7 +271,7 @@ static void publish(struct deny_list *d, struct dl_snap *next, struct dl_entry *
     urcu_memb_synchronize_rcu();
     TSAN_ACQUIRE();
     if (retire_all_old)
-        snap_free_entries(old);
+        dl_snap_free_entries(old);
     for (size_t i = 0; i < n_retired; i++)
         free(retired[i]);
     free(old);
@@ -335,7 +285,7 @@ struct deny_list *deny_list_new(void)
 
     if (d == NULL)
         return NULL;
-    d->snap = snap_alloc(0);
+    d->snap = dl_snap_alloc(0);
     if (d->snap == NULL || pthread_mutex_init(&d->write_lock, NULL) != 0) {
         free(d->snap);
         free(d);
@@ -349,7 +299,7 @@ void deny_list_free(struct deny_list *d)
 {
     if (d == NULL)
         return;
-    snap_free_entries(d->snap);
+    dl_snap_free_entries(d->snap);
     free(d->snap);
     d->snap = NULL;
     pthread_mutex_destroy(&d->write_lock);
@@ -392,27 +342,11 @@ void deny_list_issuer_key(uint8_t out[32], const X509_NAME *issuer)
 int deny_list_serial_content(uint8_t out[DENY_LIST_SERIAL_MAX], size_t *out_len,
                              const ASN1_INTEGER *serial)
 {
-    uint8_t buf[DENY_LIST_SERIAL_MAX + 1];
-    uint8_t *p = buf;
-    int n;
-
-    *out_len = 0;
-    n = serial ? i2c_ASN1_INTEGER(serial, NULL) : -1;
-    if (n <= 0 || (size_t)n > sizeof(buf) || i2c_ASN1_INTEGER(serial, &p) != n)
-        return -1;
-    const uint8_t *q = buf;
-    size_t len = (size_t)n;
-    serial_minimal(&q, &len);
-    if (len > DENY_LIST_SERIAL_MAX)
-        return -1;
-    memcpy(out, q, len);
-    *out_len = len;
-    return 0;
+    return serial_content(out, DENY_LIST_SERIAL_MAX, out_len, serial);
 }
 
 /* ---- writers ----------------------------------------------------------- */
 
-static int write_snap(const struct dl_snap *s, const char *path, char *err, size_t errlen);
 
 /* store_next writes |next| to the store file, if there is one, before it is
  * published (called under write_lock). On failure the file is put back as
@@ -424,11 +358,11 @@ static int store_next(struct deny_list *d, const struct dl_snap *next, char *err
 
     if (d->store == NULL)
         return 0;
-    rc = write_snap(next, d->store, err, errlen);
+    rc = dl_write_snap(next, d->store, err, errlen);
     if (rc == 0)
         return 0;
     if (rc == -2) /* renamed, but the folder's fsync failed: undo it */
-        (void)write_snap(d->snap, d->store, NULL, 0);
+        (void)dl_write_snap(d->snap, d->store, NULL, 0);
     return DENY_LIST_ESTORE;
 }
 
@@ -450,29 +384,29 @@ static int add_entry(struct deny_list *d, const struct dl_key *k, const char *re
         ERRF("expires_at must be 0 (never) or after now");
         return -1;
     }
-    e = entry_new(k, reason, reason_len, now, expires_at);
+    e = dl_entry_new(k, reason, reason_len, now, expires_at);
     if (e == NULL) {
         ERRF("out of memory");
         return -1;
     }
-    uint64_t hash = key_hash(d, k);
+    uint64_t hash = dl_key_hash(d, k);
 
     pthread_mutex_lock(&d->write_lock);
-    long pos = snap_find(d->snap, hash, k);
+    long pos = dl_snap_find(d->snap, hash, k);
     if (pos < 0 && d->snap->count >= DENY_LIST_MAX_ENTRIES) {
         ERRF("deny list is full (%d entries)", DENY_LIST_MAX_ENTRIES);
         goto err;
     }
-    next = snap_rebuild(d->snap, pos, 1, false, 0);
+    next = dl_snap_rebuild(d->snap, pos, 1, false, 0);
     if (next == NULL) {
         ERRF("out of memory");
         goto err;
     }
     replaced = pos >= 0 ? d->snap->slot[pos].e : NULL;
-    snap_put(next, hash, e);
+    dl_snap_put(next, hash, e);
     if ((rc = store_next(d, next, err, errlen)) != 0)
         goto err;
-    publish(d, next, &replaced, replaced ? 1 : 0, false);
+    dl_publish(d, next, &replaced, replaced ? 1 : 0, false);
     pthread_mutex_unlock(&d->write_lock);
     return 0;
 err:
@@ -483,8 +417,8 @@ err:
 }
 
 int deny_list_add_serial(struct deny_list *d, const uint8_t issuer_name_sha256[32],
-                         const uint8_t *serial, size_t serial_len, const char *reason,
-                         int64_t now, int64_t expires_at, char *err, size_t errlen)
+                         const uint8_t *serial, size_t serial_len, const char *reason, int64_t now,
+                         int64_t expires_at, char *err, size_t errlen)
 {
     if (serial == NULL || serial_len == 0) {
         ERRF("empty serial");
@@ -516,13 +450,13 @@ static int remove_entry(struct deny_list *d, const struct dl_key *k, char *err, 
         err[0] = 0;
     if (d == NULL || k->id == NULL)
         return -1;
-    uint64_t hash = key_hash(d, k);
+    uint64_t hash = dl_key_hash(d, k);
 
     pthread_mutex_lock(&d->write_lock);
-    long pos = snap_find(d->snap, hash, k);
+    long pos = dl_snap_find(d->snap, hash, k);
     if (pos < 0)
         goto err;
-    next = snap_rebuild(d->snap, pos, 0, false, 0);
+    next = dl_snap_rebuild(d->snap, pos, 0, false, 0);
     if (next == NULL) {
         ERRF("out of memory");
         goto err;
@@ -530,7 +464,7 @@ static int remove_entry(struct deny_list *d, const struct dl_key *k, char *err, 
     gone = d->snap->slot[pos].e;
     if ((rc = store_next(d, next, err, errlen)) != 0)
         goto err;
-    publish(d, next, &gone, 1, false);
+    dl_publish(d, next, &gone, 1, false);
     pthread_mutex_unlock(&d->write_lock);
     return 0;
 err:
@@ -573,7 +507,7 @@ size_t deny_list_purge_expired(struct deny_list *d, int64_t now)
     if (n_gone == 0)
         goto out;
     gone = malloc(n_gone * sizeof(*gone));
-    next = gone ? snap_rebuild(cur, -1, 0, true, now) : NULL;
+    next = gone ? dl_snap_rebuild(cur, -1, 0, true, now) : NULL;
     if (next == NULL) {
         n_gone = 0;
         goto out;
@@ -582,7 +516,7 @@ size_t deny_list_purge_expired(struct deny_list *d, int64_t now)
     for (size_t i = 0; i <= cur->mask; i++)
         if (cur->slot[i].e != NULL && !entry_live(cur->slot[i].e, now))
             gone[n_gone++] = cur->slot[i].e;
-    publish(d, next, gone, n_gone, false);
+    dl_publish(d, next, gone, n_gone, false);
 out:
     pthread_mutex_unlock(&d->write_lock);
     free(gone);
@@ -612,7 +546,7 @@ static bool match_key(const struct deny_list *d, const struct dl_key *k, int64_t
     /* Acquire pairs with publish's release store. */
     const struct dl_snap *s = __atomic_load_n(&d->snap, __ATOMIC_ACQUIRE);
     if (s->count > 0) { /* the usual case is an empty list: skip the hash */
-        long pos = snap_find(s, key_hash(d, k), k);
+        long pos = dl_snap_find(s, dl_key_hash(d, k), k);
         if (pos >= 0 && entry_live(s->slot[pos].e, now)) {
             found = true;
             copy_reason(out_reason, reason_len, entry_reason(s->slot[pos].e));
@@ -624,8 +558,8 @@ static bool match_key(const struct deny_list *d, const struct dl_key *k, int64_t
 }
 
 bool deny_list_match_serial(const struct deny_list *d, const uint8_t issuer_name_sha256[32],
-                            const uint8_t *serial, size_t serial_len, int64_t now,
-                            char *out_reason, size_t reason_len)
+                            const uint8_t *serial, size_t serial_len, int64_t now, char *out_reason,
+                            size_t reason_len)
 {
     if (serial == NULL || serial_len == 0) {
         copy_reason(out_reason, reason_len, "");
@@ -676,9 +610,9 @@ static void entry_view(struct deny_list_entry *v, const struct dl_entry *e)
     v->expires_at = e->expires_at;
 }
 
-/* snap_foreach walks one snapshot; the caller keeps it alive. */
-static int snap_foreach(const struct dl_snap *s,
-                        int (*fn)(const struct deny_list_entry *e, void *arg), void *arg)
+/* dl_snap_foreach walks one snapshot; the caller keeps it alive. */
+int dl_snap_foreach(const struct dl_snap *s, int (*fn)(const struct deny_list_entry *e, void *arg),
+                    void *arg)
 {
     struct deny_list_entry v;
     int rc = 0;
@@ -700,357 +634,8 @@ int deny_list_foreach(const struct deny_list *d,
     if (d == NULL || fn == NULL)
         return 0;
     urcu_memb_read_lock();
-    rc = snap_foreach(__atomic_load_n(&d->snap, __ATOMIC_ACQUIRE), fn, arg);
+    rc = dl_snap_foreach(__atomic_load_n(&d->snap, __ATOMIC_ACQUIRE), fn, arg);
     TSAN_RELEASE();
     urcu_memb_read_unlock();
     return rc;
-}
-
-/* ---- persistence: saving --------------------------------------------------
- *
- * File format, version 1 (one entry per line, fields separated by one space,
- * binary fields in lowercase hex, the reason as hex of its UTF-8 bytes or
- * "-" when empty, times as decimal Unix seconds):
- *
- *   certval-deny-list 1
- *   serial <issuer-name-sha256> <serial> <created_at> <expires_at> <reason>
- *   leaf <leaf-sha256> <created_at> <expires_at> <reason>
- *   end <number of entry lines>
- *
- * The "end" line catches a truncated file (the rename makes that unlikely,
- * a hand copy does not). The longest line is about 500 bytes. */
-
-static void hex_put(FILE *f, const uint8_t *p, size_t n)
-{
-    static const char digits[] = "0123456789abcdef";
-
-    for (size_t i = 0; i < n; i++) {
-        putc(digits[p[i] >> 4], f);
-        putc(digits[p[i] & 15], f);
-    }
-}
-
-static int save_entry(const struct deny_list_entry *e, void *arg)
-{
-    FILE *f = arg;
-
-    fputs(e->kind == DENY_LIST_SERIAL ? "serial " : "leaf ", f);
-    hex_put(f, e->id, 32);
-    if (e->kind == DENY_LIST_SERIAL) {
-        putc(' ', f);
-        hex_put(f, e->serial, e->serial_len);
-    }
-    fprintf(f, " %lld %lld ", (long long)e->created_at, (long long)e->expires_at);
-    if (e->reason[0] == 0)
-        putc('-', f);
-    else
-        hex_put(f, (const uint8_t *)e->reason, strlen(e->reason));
-    putc('\n', f);
-    return ferror(f) ? -1 : 0;
-}
-
-/* fsync_dir makes the rename durable (POSIX: the directory entry is data of
- * the directory). */
-static int fsync_dir(const char *path)
-{
-    char dir[PATH_MAX];
-    const char *slash = strrchr(path, '/');
-    size_t n = slash ? (size_t)(slash - path) : 1;
-
-    if (n == 0)
-        n = 1; /* "/file" */
-    if (n >= sizeof(dir))
-        return -1;
-    memcpy(dir, slash ? path : ".", n);
-    dir[n] = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
-/* write_snap writes |s| to |path| through "|path|.tmp": 0; -1 when |path|
- * is unchanged; -2 when |path| was replaced but the folder's fsync failed
- * (the new file may not survive a crash). The caller keeps |s| alive. */
-static int write_snap(const struct dl_snap *s, const char *path, char *err, size_t errlen)
-{
-    char tmp[PATH_MAX];
-    FILE *f = NULL;
-    int fd = -1, rc = -1;
-
-    if (path == NULL || snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= (int)sizeof(tmp)) {
-        ERRF("bad path");
-        return -1;
-    }
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || (f = fdopen(fd, "w")) == NULL) {
-        ERRF("%s: %s", tmp, strerror(errno));
-        goto err;
-    }
-    fd = -1; /* owned by f now */
-    fprintf(f, "%s\n", DL_FILE_MAGIC);
-    if (snap_foreach(s, save_entry, f) != 0 || fprintf(f, "end %zu\n", s->count) < 0 ||
-        fflush(f) != 0 || fsync(fileno(f)) != 0) {
-        ERRF("%s: write failed: %s", tmp, strerror(errno));
-        goto err;
-    }
-    if (fclose(f) != 0) {
-        f = NULL;
-        ERRF("%s: close failed: %s", tmp, strerror(errno));
-        goto err;
-    }
-    f = NULL;
-    if (rename(tmp, path) != 0) {
-        ERRF("rename %s to %s: %s", tmp, path, strerror(errno));
-        goto err;
-    }
-    if (fsync_dir(path) != 0) {
-        ERRF("%s: fsync of the directory failed: %s", path, strerror(errno));
-        return -2;
-    }
-    rc = 0;
-err:
-    if (f != NULL)
-        fclose(f);
-    if (fd >= 0)
-        close(fd);
-    if (rc != 0)
-        unlink(tmp);
-    return rc;
-}
-
-int deny_list_save(const struct deny_list *d, const char *path, char *err, size_t errlen)
-{
-    int rc;
-
-    if (d == NULL || path == NULL) {
-        ERRF("bad path");
-        return -1;
-    }
-    /* The write lock, not the read lock: no writer can free the snapshot
-     * while we hold it, the walk may take a while without delaying grace
-     * periods, and two saves cannot interleave on the same .tmp file. */
-    pthread_mutex_lock((pthread_mutex_t *)&d->write_lock);
-    rc = write_snap(d->snap, path, err, errlen);
-    pthread_mutex_unlock((pthread_mutex_t *)&d->write_lock);
-    return rc == 0 ? 0 : -1;
-}
-
-/* ---- persistence: loading ------------------------------------------------ */
-
-struct dl_loader {
-    struct deny_list *d;
-    struct dl_snap *snap;   /* private until published */
-    size_t entry_lines;
-    bool ended;
-};
-
-/* next_field cuts the next space-separated field off |line|. */
-static bool next_field(CBS *line, CBS *out)
-{
-    const uint8_t *p = CBS_data(line);
-    size_t n = CBS_len(line), i = 0;
-
-    while (i < n && p[i] != ' ')
-        i++;
-    if (i == 0)
-        return false;
-    CBS_init(out, p, i);
-    CBS_skip(line, i < n ? i + 1 : i);
-    return true;
-}
-
-/* hex_field decodes |f| into |out| (at most |cap| bytes). */
-static bool hex_field(const CBS *f, uint8_t *out, size_t cap, size_t *out_len)
-{
-    const uint8_t *p = CBS_data(f);
-    size_t n = CBS_len(f);
-
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return false;
-    for (size_t i = 0; i < n / 2; i++) {
-        int hi = hex_digit_value(p[2 * i]), lo = hex_digit_value(p[2 * i + 1]);
-        if (hi < 0 || lo < 0)
-            return false;
-        out[i] = (uint8_t)(hi << 4 | lo);
-    }
-    *out_len = n / 2;
-    return true;
-}
-
-/* time_field parses a non-negative decimal int64 without strtoll's
- * leniencies (sign, spaces, empty). */
-static bool time_field(const CBS *f, int64_t *out)
-{
-    const uint8_t *p = CBS_data(f);
-    size_t n = CBS_len(f);
-    int64_t v = 0;
-
-    if (n == 0 || n > 19)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        if (p[i] < '0' || p[i] > '9' || v > (INT64_MAX - (p[i] - '0')) / 10)
-            return false;
-        v = v * 10 + (p[i] - '0');
-    }
-    *out = v;
-    return true;
-}
-
-/* loader_grow doubles the private table when it would pass half full. */
-static int loader_grow(struct dl_loader *L)
-{
-    if (2 * (L->snap->count + 1) <= L->snap->mask + 1)
-        return 0;
-    struct dl_snap *bigger = snap_rebuild(L->snap, -1, L->snap->count + 1, false, 0);
-    if (bigger == NULL)
-        return -1;
-    free(L->snap);
-    L->snap = bigger;
-    return 0;
-}
-
-/* load_entry parses one "serial"/"leaf" line (after its first field). */
-static const char *load_entry(struct dl_loader *L, uint8_t kind, CBS *rest, int64_t now)
-{
-    uint8_t id[32], serial[DENY_LIST_SERIAL_MAX], reason[DENY_LIST_REASON_MAX + 1];
-    size_t id_len = 0, serial_len = 0, reason_len = 0;
-    int64_t created, expires;
-    CBS f;
-
-    if (!next_field(rest, &f) || !hex_field(&f, id, 32, &id_len) || id_len != 32)
-        return "bad SHA-256 field";
-    if (kind == DENY_LIST_SERIAL) {
-        if (!next_field(rest, &f) || !hex_field(&f, serial, sizeof(serial), &serial_len))
-            return "bad serial field";
-        const uint8_t *sp = serial;
-        serial_minimal(&sp, &serial_len);
-        if (sp != serial)
-            return "serial not minimally encoded";
-    }
-    if (!next_field(rest, &f) || !time_field(&f, &created))
-        return "bad created_at field";
-    if (!next_field(rest, &f) || !time_field(&f, &expires))
-        return "bad expires_at field";
-    if (!next_field(rest, &f))
-        return "missing reason field";
-    if (!CBS_mem_equal(&f, (const uint8_t *)"-", 1) &&
-        !hex_field(&f, reason, DENY_LIST_REASON_MAX, &reason_len))
-        return "bad reason field";
-    if (CBS_len(rest) != 0)
-        return "trailing fields";
-    if (!utf8_ok(reason, reason_len))
-        return "reason is not UTF-8 text without control characters";
-    L->entry_lines++;
-    if (L->entry_lines > DENY_LIST_MAX_ENTRIES)
-        return "more than 1000000 entries";
-    if (expires != 0 && now >= expires)
-        return NULL; /* expired while stored: dropped */
-    struct dl_key k = {kind, id, serial, serial_len};
-    uint64_t hash = key_hash(L->d, &k);
-    if (snap_find(L->snap, hash, &k) >= 0)
-        return "duplicate entry";
-    reason[reason_len] = 0;
-    if (loader_grow(L) != 0)
-        return "out of memory";
-    struct dl_entry *e = entry_new(&k, (const char *)reason, reason_len, created, expires);
-    if (e == NULL)
-        return "out of memory";
-    snap_put(L->snap, hash, e);
-    return NULL;
-}
-
-/* load_line parses one line (without its newline); NULL or a problem. */
-static const char *load_line(struct dl_loader *L, const char *line, size_t len, size_t lineno,
-                             int64_t now)
-{
-    CBS rest, f;
-
-    if (lineno == 1)
-        return strcmp(line, DL_FILE_MAGIC) == 0 ? NULL : "not a certval deny list version 1";
-    if (L->ended)
-        return "data after the end line";
-    CBS_init(&rest, (const uint8_t *)line, len);
-    if (!next_field(&rest, &f))
-        return "empty line";
-    if (CBS_mem_equal(&f, (const uint8_t *)"serial", 6))
-        return load_entry(L, DENY_LIST_SERIAL, &rest, now);
-    if (CBS_mem_equal(&f, (const uint8_t *)"leaf", 4))
-        return load_entry(L, DENY_LIST_LEAF, &rest, now);
-    if (CBS_mem_equal(&f, (const uint8_t *)"end", 3)) {
-        int64_t n;
-        if (!next_field(&rest, &f) || !time_field(&f, &n) || CBS_len(&rest) != 0)
-            return "bad end line";
-        if ((uint64_t)n != L->entry_lines)
-            return "end line count does not match the entries (truncated file?)";
-        L->ended = true;
-        return NULL;
-    }
-    return "unknown line type";
-}
-
-int deny_list_load(struct deny_list *d, const char *path, int64_t now, char *err, size_t errlen)
-{
-    struct dl_loader L = {.d = d};
-    char line[DL_LINE_MAX + 2]; /* the line, its newline, the NUL */
-    const char *problem = NULL;
-    size_t lineno = 0;
-    FILE *f = NULL;
-
-    if (d == NULL || path == NULL) {
-        ERRF("NULL argument");
-        return -1;
-    }
-    f = fopen(path, "re");
-    if (f == NULL) {
-        if (errno == ENOENT)
-            return 0;
-        ERRF("%s: %s", path, strerror(errno));
-        return -1;
-    }
-    L.snap = snap_alloc(0);
-    if (L.snap == NULL) {
-        problem = "out of memory";
-        goto err;
-    }
-    /* At most 1M entry lines + header + end line; the entry limit stops the
-     * loop long before it could run away. */
-    while (fgets(line, sizeof(line), f) != NULL) {
-        size_t len = strlen(line);
-        lineno++;
-        if (len == 0 || line[len - 1] != '\n') {
-            problem = len > DL_LINE_MAX ? "line longer than 1024 bytes" : "missing newline";
-            goto err;
-        }
-        line[--len] = 0;
-        if (memchr(line, 0, len) != NULL) {
-            problem = "NUL byte in line";
-            goto err;
-        }
-        problem = load_line(&L, line, len, lineno, now);
-        if (problem != NULL)
-            goto err;
-    }
-    if (ferror(f)) {
-        problem = "read error";
-        goto err;
-    }
-    lineno++;
-    if (!L.ended) {
-        problem = lineno == 1 ? "empty file" : "missing end line (truncated file?)";
-        goto err;
-    }
-    fclose(f);
-    pthread_mutex_lock(&d->write_lock);
-    publish(d, L.snap, NULL, 0, true);
-    pthread_mutex_unlock(&d->write_lock);
-    return 0;
-err:
-    ERRF("%s:%zu: %s", path, lineno, problem);
-    fclose(f);
-    snap_free_entries(L.snap);
-    free(L.snap);
-    return -1;
 }

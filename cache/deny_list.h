@@ -37,7 +37,9 @@
 #include <openssl/base.h>
 #include <openssl/x509.h>
 
-#define DENY_LIST_SERIAL_MAX 64       /* serial content octets */
+#include "serial.h"
+
+#define DENY_LIST_SERIAL_MAX SERIAL_MAX_OCTETS /* serial content octets (serial.h) */
 #define DENY_LIST_REASON_MAX 128      /* reason bytes, without the NUL */
 #define DENY_LIST_MAX_ENTRIES 1000000 /* adds and loads beyond are refused */
 #define DENY_LIST_ESTORE (-2)         /* the store file could not be written */

@@ -8,7 +8,7 @@
 static const char *const lt_decision_names[LT_N_DECISIONS] = {"UNSPECIFIED", "ALLOW",
                                                               "REQUIRE_PASSWORD", "DENY"};
 
-/* certval.v1 Reason, without the REASON_ prefix, in enum order. */
+/* certval.v1 Reason, without the VERDICT_REASON_ prefix, in enum order. */
 static const char *const lt_reason_names[LT_N_REASONS] = {
     "UNSPECIFIED", "OK", "MALFORMED", "UNTRUSTED_ISSUER", "BAD_SIGNATURE", "EXPIRED",
     "NOT_YET_VALID", "REVOKED", "REVOCATION_UNKNOWN", "REVOCATION_STALE", "KEY_USAGE",

@@ -128,7 +128,7 @@ static void fill(void)
     chain_of(&in, certs);
     memset(&v, 0, sizeof(v));
     v.decision = DECISION_ALLOW;
-    v.reason = REASON_OK;
+    v.reason = VERDICT_REASON_OK;
     snprintf(v.subject, sizeof(v.subject), "CN=device-1,O=Tenant A");
     snprintf(v.issuer, sizeof(v.issuer), "CN=Tenant A Issuing CA");
     snprintf(v.serial_hex, sizeof(v.serial_hex), "0123456789abcdef");

@@ -289,17 +289,17 @@ static void answer_fail(struct answer *ans, grpc_status_code code, const char *p
 static void op_reload(struct answer *ans, const struct admin_state *st)
 {
     Certval__V1__ReloadResponse resp = CERTVAL__V1__RELOAD_RESPONSE__INIT;
-    struct snapshot *s;
+    struct reload_snapshot *s;
     char err[1024];
 
-    if (snapshot_reload(config_path, st->crls, err, sizeof(err)) < 0) {
+    if (reload_file(config_path, st->crls, err, sizeof(err)) < 0) {
         log_error("admin Reload refused, the previous configuration keeps serving: %s", err);
         answer_fail(ans, GRPC_STATUS_FAILED_PRECONDITION, "", err);
         return;
     }
-    s = snapshot_acquire();
+    s = reload_acquire();
     resp.config_version = s != NULL ? s->version : 0;
-    snapshot_release(s);
+    reload_release(s);
     PACK(ans, Certval__V1__ReloadResponse, certval__v1__reload_response, &resp);
 }
 
@@ -316,12 +316,12 @@ static void op_push_crl(struct answer *ans, const struct admin_state *st, const 
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    rc = crl_push_admin(st->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
+    rc = reload_crl_push_admin(st->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
                         &number, &entries, err, sizeof(err));
     if (rc < 0) {
         answer_fail(ans,
-                    rc == CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
-                                           : GRPC_STATUS_INVALID_ARGUMENT,
+                    rc == RELOAD_CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
+                                                  : GRPC_STATUS_INVALID_ARGUMENT,
                     "CRL refused: ", err);
         goto out;
     }
@@ -348,9 +348,10 @@ static void op_withdraw_crl(struct answer *ans, const struct admin_state *st, co
                     "give the issuer name, as status shows it");
         goto out;
     }
-    rc = crl_withdraw(st->crls, req->issuer, &restored, err, sizeof(err));
+    rc = reload_crl_withdraw(st->crls, req->issuer, &restored, err, sizeof(err));
     if (rc < 0) {
-        answer_fail(ans, rc == CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
+        answer_fail(ans,
+                    rc == RELOAD_CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
                     "", err);
         goto out;
     }
@@ -415,7 +416,7 @@ static void op_status(struct answer *ans, const struct admin_state *st)
         goto out;
     }
     crl_cache_foreach(st->crls, status_cb, &b);
-    crl_last_error(last, sizeof(last));
+    reload_crl_last_error(last, sizeof(last));
     resp.n_issuers = b.n;
     resp.issuers = b.ptrs;
     resp.last_error = last;
@@ -433,26 +434,6 @@ out:
 }
 
 /* ---- emergency deny entries ---- */
-
-/* Decodes |hex| (an odd count of digits gets a leading zero, as serials are
- * often printed) into at most |cap| bytes. */
-static int hex_to_bytes(uint8_t *out, size_t cap, size_t *out_len, const char *hex)
-{
-    size_t n = strlen(hex), odd = n % 2;
-
-    if (n == 0 || (n + odd) / 2 > cap)
-        return -1;
-    *out_len = (n + odd) / 2;
-    for (size_t i = 0; i < *out_len; i++) {
-        int hi = (i == 0 && odd) ? 0 : hex_digit_value(hex[2 * i - odd]);
-        int lo = hex_digit_value(hex[2 * i + 1 - odd]);
-
-        if (hi < 0 || lo < 0)
-            return -1;
-        out[i] = (uint8_t)(hi * 16 + lo);
-    }
-    return 0;
-}
 
 /* The issuer of a serial entry: from the CA certificate, or given hashed. */
 static int entry_issuer(uint8_t out[32], const Certval__V1__DenyEntry *e)
@@ -525,7 +506,8 @@ static int deny_apply(struct deny_list *deny, bool add, const Certval__V1__DenyE
                                         err, errlen)
                    : deny_list_remove_leaf(deny, e->leaf_sha256.data, err, errlen);
     if (e->leaf_sha256.len == 0 && entry_issuer(issuer, e) == 0 &&
-        hex_to_bytes(serial, sizeof(serial), &serial_len, e->serial_hex) == 0)
+        hex_decode_padded(serial, sizeof(serial), &serial_len, e->serial_hex,
+                          strlen(e->serial_hex)) == 0)
         return add ? deny_list_add_serial(deny, issuer, serial, serial_len, e->reason, now,
                                           e->expires_unix, err, errlen)
                    : deny_list_remove_serial(deny, issuer, serial, serial_len, err, errlen);

@@ -322,7 +322,7 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
  * installed configuration. */
 static int start_frontends(void)
 {
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     char err[256];
     int rc;
 
@@ -331,7 +331,7 @@ static int start_frontends(void)
     rc = frontends_start(&s->cfg->frontends, err, sizeof(err));
     if (rc < 0)
         log_error("%s", err);
-    snapshot_release(s);
+    reload_release(s);
     return rc;
 }
 
@@ -340,7 +340,7 @@ static int start_frontends(void)
 struct daemon {
     struct options o;
     char cfg_path[PATH_MAX];
-    struct certval_config *cfg; /* owned until snapshot_install takes it */
+    struct certval_config *cfg; /* owned until reload_install takes it */
     sigset_t signals;           /* taken by the main loop */
     unsigned transports, workers, grace;
     struct server srv, admin;
@@ -434,7 +434,7 @@ static int start_state(struct daemon *d)
     d->fetcher = crl_fetch_new(srv->crls);
     if (d->fetcher == NULL)
         return -1;
-    crl_set_change_hook(on_crl_change, d);
+    reload_set_crl_change_hook(on_crl_change, d);
     return 0;
 }
 
@@ -513,7 +513,7 @@ static int start_observability(struct daemon *d)
     if (cfg->metrics_listen == NULL)
         return 0;
     d->crl_metrics.crls = d->srv.crls;
-    d->crl_metrics.refused_total = crl_refused_total;
+    d->crl_metrics.refused_total = reload_crl_refused_total;
     metrics_add_collector(health_collect, NULL);
     metrics_add_collector(server_collect, &d->srv);
     metrics_add_collector(metrics_collect_audit, NULL);
@@ -541,7 +541,7 @@ static int start_admin(struct daemon *d)
 
     if (cfg->admin_listen == NULL)
         return 0;
-    admin->role = ROLE_ADMIN;
+    admin->role = SERVER_ROLE_ADMIN;
     admin->limits = d->srv.limits;
     /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
     admin->limits.max_message_bytes = cfg->admin_max_message_bytes;
@@ -569,9 +569,9 @@ static int start_serving(struct daemon *d)
     char err[1024];
 
     /* Health turns SERVING only once a configuration with anchors is in;
-     * snapshot_install takes |cfg|, also on failure. */
+     * reload_install takes |cfg|, also on failure. */
     d->cfg = NULL;
-    if (snapshot_install(cfg, d->srv.crls, err, sizeof(err)) < 0) {
+    if (reload_install(cfg, d->srv.crls, err, sizeof(err)) < 0) {
         log_error("configuration %s: %s", d->o.config, err);
         return -1;
     }
@@ -630,7 +630,7 @@ static void daemon_cleanup(struct daemon *d)
         health_readiness_freeze();
         crl_fetch_free(d->fetcher); /* crl_fetch: after metrics_stop (collector) */
         d->fetcher = NULL;
-        snapshot_shutdown();
+        reload_shutdown();
         certval_rcu_reader_unregister();
         verdict_cache_free(d->srv.vcache);
         deny_list_free(d->srv.deny);

@@ -422,12 +422,12 @@ static char ready_why[512];
 
 void health_readiness_update(const struct crl_cache *crls)
 {
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     char why[512];
 
     pthread_mutex_lock(&ready_lock);
-    snap = ready_latched ? NULL : snapshot_acquire();
-    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
+    snap = ready_latched ? NULL : reload_acquire();
+    if (snap != NULL && reload_revocation_ready(snap, crls, why, sizeof(why))) {
         ready_latched = true;
         health_set_serving(true);
     } else if (snap != NULL && strcmp(why, ready_why) != 0) {
@@ -436,7 +436,7 @@ void health_readiness_update(const struct crl_cache *crls)
         log_warn("health stays NOT_SERVING until the required CRLs are in: %s", why);
     }
     pthread_mutex_unlock(&ready_lock);
-    snapshot_release(snap);
+    reload_release(snap);
 }
 
 void health_readiness_freeze(void)
@@ -448,7 +448,7 @@ void health_readiness_freeze(void)
 
 void health_collect(struct mbuf *b, void *arg)
 {
-    struct snapshot *snap = snapshot_acquire();
+    struct reload_snapshot *snap = reload_acquire();
 
     (void)arg;
     mbuf_printf(b, "# HELP certval_up_serving 1 while health is SERVING.\n"
@@ -467,5 +467,5 @@ void health_collect(struct mbuf *b, void *arg)
         mbuf_label(b, snap->anchors[i].subject);
         mbuf_printf(b, "\"} %lld\n", (long long)snap->anchors[i].not_after);
     }
-    snapshot_release(snap);
+    reload_release(snap);
 }

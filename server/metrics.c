@@ -174,7 +174,7 @@ void metrics_record_verdict(const struct verdict *v, const char *tenant)
     if (s == NULL)
         return;
     inc(&s->verdicts[d][r][p], 1);
-    if (v->kind == CERT_KIND_TENANT && v->reason == REASON_OK && tenant != NULL)
+    if (v->kind == CERT_KIND_TENANT && v->reason == VERDICT_REASON_OK && tenant != NULL)
         remember_tenant_cert(s, v, tenant);
 }
 

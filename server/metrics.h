@@ -70,7 +70,7 @@ void metrics_add_collector(metrics_collector_fn fn, void *arg);
 struct crl_cache;
 
 /* What metrics_collect_crls reads: the CRL cache and the count of CRLs
- * refused since start (crl_refused_total, reload.h). */
+ * refused since start (reload_crl_refused_total, reload.h). */
 struct metrics_crl_source {
     const struct crl_cache *crls;
     uint64_t (*refused_total)(void);

@@ -363,7 +363,7 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
 {
     server_drain_begin(srv);
     if (srv->grpc != NULL) {
-        if (srv->role == ROLE_VALIDATOR)
+        if (srv->role == SERVER_ROLE_VALIDATOR)
             log_info("draining: %ld calls in flight, grace %u s", atomic_load(&srv->live_calls),
                      grace_seconds);
         else

@@ -57,8 +57,8 @@ struct server_limits {
 };
 
 enum server_role {
-    ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
-    ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
+    SERVER_ROLE_VALIDATOR = 0, /* certval.v1.Validator + health */
+    SERVER_ROLE_ADMIN = 1,     /* certval.v1.Admin + health, token required */
 };
 
 /* A registered method: |name| is a full method name, or a service prefix

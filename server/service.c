@@ -55,7 +55,7 @@ struct batch {
     struct vcall *vc;
     Certval__V1__ValidateRequest *req;
     struct claims *claims; /* wire lengths of the claims; NULL = their strlen */
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     int64_t now;
     uint64_t received_ns; /* CLOCK_MONOTONIC at receipt, for the latency histogram */
     size_t bytes;         /* admitted request bytes, released by batch_free */
@@ -113,7 +113,7 @@ static void batch_free(struct batch *b)
     if (b->req != NULL)
         certval__v1__validate_request__free_unpacked(b->req, NULL);
     claims_free(b->claims);
-    snapshot_release(b->snap);
+    reload_release(b->snap);
     free(b->verdicts);
     free(b);
 }
@@ -307,7 +307,7 @@ static void chain_validate(struct batch *b, size_t i)
         certs = calloc(cr->n_certificates, sizeof(*certs));
         if (certs == NULL) {
             verdict_init(&b->verdicts[i], cr->id);
-            verdict_deny(&b->verdicts[i], REASON_INTERNAL_ERROR, "out of memory");
+            verdict_deny(&b->verdicts[i], VERDICT_REASON_INTERNAL_ERROR, "out of memory");
             record(b, i);
             return;
         }
@@ -405,7 +405,7 @@ static void slice_run(struct work_item *item)
 }
 
 static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req, size_t bytes,
-                               struct snapshot *snap, unsigned n_slices)
+                               struct reload_snapshot *snap, unsigned n_slices)
 {
     struct batch *b = calloc(1, sizeof(*b) + n_slices * sizeof(struct slice));
     size_t n = req->n_chains;
@@ -479,13 +479,13 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
                            struct claims *claims, size_t bytes)
 {
     struct server *srv = vc->base.tr->srv;
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     struct batch *b;
     char msg[160];
     unsigned n_slices;
 
     atomic_fetch_add_explicit(&srv->inflight_chains, (long)req->n_chains, memory_order_relaxed);
-    snap = snapshot_acquire();
+    snap = reload_acquire();
     if (snap == NULL) {
         request_refuse(vc, req, claims, bytes, GRPC_STATUS_UNAVAILABLE, "no configuration loaded");
         return;
@@ -493,14 +493,14 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     if (req->n_chains > srv->limits.max_chains_per_batch) {
         snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
                  req->n_chains, srv->limits.max_chains_per_batch);
-        snapshot_release(snap);
+        reload_release(snap);
         request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
         return;
     }
     n_slices = slices_for(srv, req->n_chains);
     b = batch_new(vc, req, bytes, snap, n_slices);
     if (b == NULL) {
-        snapshot_release(snap);
+        reload_release(snap);
         request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
         return;
     }

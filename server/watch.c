@@ -113,7 +113,7 @@ static void sweep_watches(struct loop *l)
  * watches that stay. */
 static void watch_config(struct loop *l, const char *cfg_path)
 {
-    struct snapshot *s = snapshot_acquire();
+    struct reload_snapshot *s = reload_acquire();
     const struct validator_config *v;
 
     memset(l->keep, 0, sizeof(l->keep));
@@ -130,7 +130,7 @@ static void watch_config(struct loop *l, const char *cfg_path)
     add_files(l, s->cfg->crl_files, s->cfg->n_crl_files);
     if (s->cfg->crl_dir != NULL)
         add_dir_of(l, s->cfg->crl_dir, true);
-    snapshot_release(s);
+    reload_release(s);
     sweep_watches(l);
 }
 
@@ -167,7 +167,7 @@ static void reload(struct loop *l, const char *cfg_path, struct crl_cache *crls,
     char err[1024];
 
     log_info("%s: reloading %s", why, cfg_path);
-    if (snapshot_reload(cfg_path, crls, err, sizeof(err)) < 0)
+    if (reload_file(cfg_path, crls, err, sizeof(err)) < 0)
         log_error("reload refused, the previous configuration keeps serving: %s", err);
     watch_config(l, cfg_path);
 }

@@ -137,7 +137,7 @@ static enum verdict_reason via_path_validate_opts(const struct path *p,
     cr_assert(sk_X509_push(untrusted, p->cert[CA]));
     cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, NULL), 0, "%s",
                  res.detail);
-    got = res.valid ? REASON_OK : res.reason;
+    got = res.valid ? VERDICT_REASON_OK : res.reason;
     snprintf(detail, len, "%s", res.detail);
     path_result_clear(&res);
     sk_X509_free(anchors);
@@ -149,7 +149,7 @@ static enum verdict_reason via_path_validate(const struct path *p,
                                              const struct conformance_policy *pol, char *detail,
                                              size_t len)
 {
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .conformance = *pol};
+    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .conformance = *pol};
     return via_path_validate_opts(p, &o, detail, len);
 }
 
@@ -214,7 +214,7 @@ static void service_check(struct verdict *out, struct validator *v,
  * normal answer (REQUIRE_PASSWORD). */
 static enum verdict_reason service_reason(const struct verdict *out)
 {
-    return out->decision == DECISION_REQUIRE_PASSWORD ? REASON_OK : out->reason;
+    return out->decision == DECISION_REQUIRE_PASSWORD ? VERDICT_REASON_OK : out->reason;
 }
 
 /* via_service: validator_check_chain with |pol| on the profile; OK stands
@@ -238,9 +238,9 @@ static enum verdict_reason via_service_at(const struct path *p,
     service_check(&out, v, NULL, sent, 2, at);
     snprintf(detail, len, "%s", out.detail);
     validator_free(v);
-    if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == REASON_OK)
-        return REASON_OK;
-    return out.decision == DECISION_DENY ? out.reason : REASON_UNSPECIFIED;
+    if (out.decision == DECISION_REQUIRE_PASSWORD && out.reason == VERDICT_REASON_OK)
+        return VERDICT_REASON_OK;
+    return out.decision == DECISION_DENY ? out.reason : VERDICT_REASON_UNSPECIFIED;
 }
 
 static enum verdict_reason via_service(const struct path *p, const struct conformance_policy *pol,
@@ -296,69 +296,81 @@ static void run_case(const struct rule_case *rc)
     }
 
 static const struct rule_case algorithm_cases[] = {
-    {"well-formed P-256 path", {L(P256), L(P256), L(P256)}, LEGACY, REASON_OK, REASON_OK},
-    {"well-formed RSA-2048 path", {L(RSA), L(RSA), L(RSA)}, LEGACY, REASON_OK, REASON_OK},
+    {"well-formed P-256 path",
+     {L(P256), L(P256), L(P256)},
+     LEGACY,
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
+    {"well-formed RSA-2048 path",
+     {L(RSA), L(RSA), L(RSA)},
+     LEGACY,
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
     {"leaf signed with SHA-1 (RSA)",
      {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_sha1)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"leaf signed with SHA-1 (ECDSA)",
      {L(P256), L(P256), K(P256, .sig_digest_nid = NID_sha1)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"CA signed with SHA-1",
      {L(RSA), K(RSA, .sig_digest_nid = NID_sha1), L(P256)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"leaf signed with MD5, even under legacy",
      {L(RSA), L(RSA), K(P256, .sig_digest_nid = NID_md5)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_WEAK_ALGORITHM},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_WEAK_ALGORITHM},
     {"anchor's own SHA-1 self-signature does not count",
      {K(RSA, .sig_digest_nid = NID_sha1), L(RSA), L(P256)},
      LEGACY,
-     REASON_OK,
-     REASON_OK},
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
     {"leaf RSA-1024 key",
      {L(P256), L(P256), L(PKI_KEY_RSA1024)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"CA RSA-1024 key",
      {L(P256), L(PKI_KEY_RSA1024), L(P256)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"leaf RSA key of 2047 bits, even under legacy",
      {L(P256), L(P256), L(PKI_KEY_RSA2047_PUBLIC)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_WEAK_ALGORITHM},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_WEAK_ALGORITHM},
     {"leaf on P-224",
      {L(P256), L(P256), L(PKI_KEY_P224)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
-    {"leaf on P-384", {L(P256), L(P256), L(PKI_KEY_P384)}, LEGACY, REASON_OK, REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
+    {"leaf on P-384",
+     {L(P256), L(P256), L(PKI_KEY_P384)},
+     LEGACY,
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
     {"leaf with explicit EC parameters, even under legacy",
      {L(P256), L(P256), K(P256, .explicit_ec_params = true)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_WEAK_ALGORITHM},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_WEAK_ALGORITHM},
     {"leaf DSA key",
      {L(P256), L(P256), L(PKI_KEY_DSA1024)},
      LEGACY,
-     REASON_WEAK_ALGORITHM,
-     REASON_OK},
+     VERDICT_REASON_WEAK_ALGORITHM,
+     VERDICT_REASON_OK},
     {"RSA-2048 leaf under min_rsa_bits 3072",
      {L(P256), L(P256), L(RSA)},
      {.min_rsa_bits = 3072},
-     REASON_OK,
-     REASON_WEAK_ALGORITHM},
+     VERDICT_REASON_OK,
+     VERDICT_REASON_WEAK_ALGORITHM},
 };
 
 Test(conformance, algorithm_and_key_policy, .timeout = 120)
@@ -384,80 +396,80 @@ static const struct rule_case structure_cases[] = {
     {"unknown critical extension in the leaf",
      {L(P256), L(P256), K(P256, .critical_oid = CRIT_OID)},
      COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION,
-     REASON_UNKNOWN_CRITICAL_EXTENSION},
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION,
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION},
     {"unknown critical extension in the anchor",
      {K(P256, .critical_oid = CRIT_OID), L(P256), L(P256)},
      COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION,
-     REASON_UNKNOWN_CRITICAL_EXTENSION},
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION,
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION},
     /* BoringSSL does not process a critical AKI or SKI: it refuses them as
      * unhandled critical extensions, compat or not. */
     {"critical AKI in the leaf",
      {L(P256), L(P256), K(P256, .flip_critical = PKI_EXT_AKI)},
      COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION,
-     REASON_UNKNOWN_CRITICAL_EXTENSION},
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION,
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION},
     {"critical SKI in the CA",
      {L(P256), K(P256, .flip_critical = PKI_EXT_SKI), L(P256)},
      COMPAT,
-     REASON_UNKNOWN_CRITICAL_EXTENSION,
-     REASON_UNKNOWN_CRITICAL_EXTENSION},
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION,
+     VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION},
     {"leaf without AKI",
      {L(P256), L(P256), K(P256, .omit_ext = PKI_EXT_AKI)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"CA without SKI",
      {L(P256), K(P256, .omit_ext = PKI_EXT_SKI), L(P256)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"CA with non-critical basicConstraints",
      {L(P256), K(P256, .flip_critical = PKI_EXT_BASIC_CONSTRAINTS), L(P256)},
      COMPAT,
-     REASON_BASIC_CONSTRAINTS,
-     REASON_OK},
+     VERDICT_REASON_BASIC_CONSTRAINTS,
+     VERDICT_REASON_OK},
     {"CA without basicConstraints",
      {L(P256), K(P256, .omit_ext = PKI_EXT_BASIC_CONSTRAINTS), L(P256)},
      COMPAT,
-     REASON_BASIC_CONSTRAINTS,
-     REASON_BASIC_CONSTRAINTS},
+     VERDICT_REASON_BASIC_CONSTRAINTS,
+     VERDICT_REASON_BASIC_CONSTRAINTS},
     {"keyCertSign in a leaf",
      {L(P256), L(P256), K(P256, .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_KEY_CERT_SIGN)},
      COMPAT,
-     REASON_KEY_USAGE,
-     REASON_OK},
+     VERDICT_REASON_KEY_USAGE,
+     VERDICT_REASON_OK},
     {"empty subject, non-critical SAN",
      {L(P256), L(P256), K(P256, .empty_subject = true)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"empty subject, critical SAN",
      {L(P256), L(P256), K(P256, .empty_subject = true, .flip_critical = PKI_EXT_SAN)},
      COMPAT,
-     REASON_OK,
-     REASON_OK},
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
     {"serial number zero",
      {L(P256), L(P256), K(P256, .serial_raw = serial_zero, .serial_raw_len = 1)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"negative serial number",
      {L(P256), K(P256, .serial_raw = serial_negative, .serial_raw_len = 2), L(P256)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"serial number of 21 octets",
      {L(P256), L(P256), K(P256, .serial_raw = serial_21, .serial_raw_len = 21)},
      COMPAT,
-     REASON_MALFORMED,
-     REASON_OK},
+     VERDICT_REASON_MALFORMED,
+     VERDICT_REASON_OK},
     {"serial number of 20 octets",
      {L(P256), L(P256), K(P256, .serial_raw = serial_20, .serial_raw_len = 20)},
      COMPAT,
-     REASON_OK,
-     REASON_OK},
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
 };
 
 Test(conformance, rfc5280_structure_rules_and_compat, .timeout = 120)
@@ -479,15 +491,16 @@ Test(conformance, rfc5280_structure_rules_and_compat, .timeout = 120)
     {                                                                                              \
         name, {L(P256), K(P256, ca), K(P256, leaf)}, COMPAT, want, want                            \
     }
-#define NC REASON_NAME_CONSTRAINTS
+#define NC VERDICT_REASON_NAME_CONSTRAINTS
 
 static const struct rule_case nc_cases[] = {
-    NC_CASE("IPv4 in permitted 10/8", PERMIT("ip:10.0.0.0/8"), IPS("10.1.2.3"), REASON_OK),
+    NC_CASE("IPv4 in permitted 10/8", PERMIT("ip:10.0.0.0/8"), IPS("10.1.2.3"), VERDICT_REASON_OK),
     NC_CASE("IPv4 outside permitted 10/8", PERMIT("ip:10.0.0.0/8"), IPS("11.1.2.3"), NC),
     NC_CASE("IPv4 in excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.1.2.3"), NC),
-    NC_CASE("IPv4 next to excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.2.0.1"), REASON_OK),
+    NC_CASE("IPv4 next to excluded 10.1/16", EXCLUDE("ip:10.1.0.0/16"), IPS("10.2.0.1"),
+            VERDICT_REASON_OK),
     NC_CASE("IPv6 in permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"), IPS("2001:db8::1"),
-            REASON_OK),
+            VERDICT_REASON_OK),
     NC_CASE("IPv6 outside permitted 2001:db8::/32", PERMIT("ip:2001:db8::/32"), IPS("2001:db9::1"),
             NC),
     NC_CASE("IPv6 in excluded 2001:db8:1::/48", EXCLUDE("ip:2001:db8:1::/48"), IPS("2001:db8:1::5"),
@@ -504,21 +517,22 @@ static const struct rule_case nc_cases[] = {
             IPS("10.1.2.3") COMMA EMAILS("a@mail.example.com"), NC),
     NC_CASE("e-mail after an IP: .domain takes subdomains",
             PERMIT("ip:10.0.0.0/8", "email:.example.com"),
-            IPS("10.1.2.3") COMMA EMAILS("a@mail.EXAMPLE.com"), REASON_OK),
+            IPS("10.1.2.3") COMMA EMAILS("a@mail.EXAMPLE.com"), VERDICT_REASON_OK),
     NC_CASE("e-mail after an IP: excluded mailbox, host case-insensitive",
             PERMIT("ip:10.0.0.0/8") COMMA EXCLUDE("email:a@example.com"),
             IPS("10.1.2.3") COMMA EMAILS("a@EXAMPLE.com"), NC),
     NC_CASE("e-mail after an IP: another mailbox on the excluded one's host",
             PERMIT("ip:10.0.0.0/8") COMMA EXCLUDE("email:a@example.com"),
-            IPS("10.1.2.3") COMMA EMAILS("b@example.com"), REASON_OK),
+            IPS("10.1.2.3") COMMA EMAILS("b@example.com"), VERDICT_REASON_OK),
     NC_CASE("DNS after an IP: outside permitted", PERMIT("ip:10.0.0.0/8", "dns:example.com"),
             IPS("10.1.2.3") COMMA DNS("a.other.com"), NC),
     NC_CASE("DNS after an IP: inside permitted", PERMIT("ip:10.0.0.0/8", "dns:example.com"),
-            IPS("10.1.2.3") COMMA DNS("a.Example.COM"), REASON_OK),
-    NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"), REASON_OK),
+            IPS("10.1.2.3") COMMA DNS("a.Example.COM"), VERDICT_REASON_OK),
+    NC_CASE("IP under DNS-only constraints", PERMIT("dns:example.com"), IPS("10.1.2.3"),
+            VERDICT_REASON_OK),
     /* The CN counts only for a leaf without SAN, and never for a CA. */
     NC_CASE("no SAN, CN inside permitted", PERMIT("dns:example.com"),
-            .omit_ext = PKI_EXT_SAN COMMA.cn = "api.example.com", REASON_OK),
+            .omit_ext = PKI_EXT_SAN COMMA.cn = "api.example.com", VERDICT_REASON_OK),
     NC_CASE("no SAN, CN outside permitted", PERMIT("dns:example.com"),
             .omit_ext = PKI_EXT_SAN COMMA.cn = "api.other.com", NC),
     NC_CASE("no SAN, IP CN in excluded", EXCLUDE("ip:10.0.0.0/8"),
@@ -531,15 +545,15 @@ static const struct rule_case nc_cases[] = {
     NC_CASE("IP SAN, subject outside a permitted directoryName",
             PERMIT("dn:O=certval test", "ip:10.0.0.0/8"), IPS("10.1.2.3"), NC),
     NC_CASE("IP SAN, subject inside a permitted directoryName",
-            PERMIT("dn:O=acme", "ip:10.0.0.0/8"), IPS("10.1.2.3"), REASON_OK),
+            PERMIT("dn:O=acme", "ip:10.0.0.0/8"), IPS("10.1.2.3"), VERDICT_REASON_OK),
     NC_CASE("SAN present, CN outside permitted", PERMIT("dns:example.com"),
-            DNS("api.example.com") COMMA.cn = "api.other.com", REASON_OK),
+            DNS("api.example.com") COMMA.cn = "api.other.com", VERDICT_REASON_OK),
     {"CA named like a host outside permitted",
      {K(P256, PERMIT("dns:example.com")), K(P256, .cn = "ca.other.com"),
       K(P256, DNS("a.example.com"))},
      COMPAT,
-     REASON_OK,
-     REASON_OK},
+     VERDICT_REASON_OK,
+     VERDICT_REASON_OK},
 };
 
 Test(conformance, ip_and_email_name_constraints, .timeout = 120)
@@ -584,14 +598,14 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
         validator_check_chain(v, NULL, &out, &in, NOW);
         if (version < 2) {
             cr_expect_null(x, "v%d with extensions parsed", version + 1);
-            cr_expect_eq(out.reason, REASON_MALFORMED, "v%d: %s (%s)", version + 1,
+            cr_expect_eq(out.reason, VERDICT_REASON_MALFORMED, "v%d: %s (%s)", version + 1,
                          verdict_reason_name(out.reason), out.detail);
         } else {
             /* The unpatched v3 certificate: parses, and its chain goes on
              * (the CA is not in the request, the profile's copy serves). */
             cr_expect_not_null(x);
-            cr_expect_eq(out.reason, REASON_OK, "v3: %s (%s)", verdict_reason_name(out.reason),
-                         out.detail);
+            cr_expect_eq(out.reason, VERDICT_REASON_OK, "v3: %s (%s)",
+                         verdict_reason_name(out.reason), out.detail);
         }
         X509_free(x);
     }
@@ -664,8 +678,8 @@ Test(conformance, not_after_is_inclusive)
     make_path(&p, lv);
     na = NOW + 300 * DAY; /* the leaf's notAfter (make_path) */
     for (int64_t d = -1; d <= 1; d++) {
-        struct path_options o = {.at = na + d, .purpose = PURPOSE_CLIENT};
-        enum verdict_reason want = d <= 0 ? REASON_OK : REASON_EXPIRED;
+        struct path_options o = {.at = na + d, .purpose = PATH_PURPOSE_CLIENT};
+        enum verdict_reason want = d <= 0 ? VERDICT_REASON_OK : VERDICT_REASON_EXPIRED;
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
         enum verdict_reason b = via_service_at(&p, &strict, na + d, false, detail, sizeof(detail));
         cr_expect_eq(a, want, "notAfter%+lld s, path_validate: %s (%s)", (long long)d,
@@ -682,17 +696,17 @@ Test(conformance, path_wide_failure_has_no_negative_depth)
 {
     static const struct conformance_policy strict;
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .explicit_policy = true};
+    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .explicit_policy = true};
     char detail[VERDICT_DETAIL_MAX];
     struct path p;
 
     make_path(&p, lv); /* no certificatePolicies anywhere */
-    cr_expect_eq(via_path_validate_opts(&p, &o, detail, sizeof(detail)), REASON_POLICY, "%s",
-                 detail);
+    cr_expect_eq(via_path_validate_opts(&p, &o, detail, sizeof(detail)), VERDICT_REASON_POLICY,
+                 "%s", detail);
     cr_expect_null(strstr(detail, "depth -"), "path_validate: %s", detail);
     cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "path_validate: %s", detail);
-    cr_expect_eq(via_service_at(&p, &strict, NOW, true, detail, sizeof(detail)), REASON_POLICY,
-                 "%s", detail);
+    cr_expect_eq(via_service_at(&p, &strict, NOW, true, detail, sizeof(detail)),
+                 VERDICT_REASON_POLICY, "%s", detail);
     cr_expect_null(strstr(detail, "depth -"), "service: %s", detail);
     cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "service: %s", detail);
     free_path(&p);
@@ -705,7 +719,7 @@ Test(conformance, anchor_need_not_be_self_signed)
 {
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT};
+    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT};
     struct profile_config prof = {0};
     struct validator_config vc = {0};
     struct validator *v = NULL;
@@ -734,7 +748,7 @@ Test(conformance, anchor_need_not_be_self_signed)
     sk_X509_pop(anchors);
     cr_assert(sk_X509_push(anchors, other.cert[CA]));
     cr_assert_eq(path_validate(&res, &o, p.cert[LEAF], anchors, untrusted, NULL), 0);
-    cr_expect_eq(res.reason, REASON_UNTRUSTED_ISSUER, "%s", res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_UNTRUSTED_ISSUER, "%s", res.detail);
     path_result_clear(&res);
 
     /* The service, with the intermediate as its only anchor and the
@@ -764,7 +778,7 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
     X509 *c[3];
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     struct path_options o = {.at = NOW,
-                             .purpose = host ? PURPOSE_SERVER : PURPOSE_ANY,
+                             .purpose = host ? PATH_PURPOSE_SERVER : PATH_PURPOSE_ANY,
                              .hostname = host,
                              .ip = ip,
                              .email = email};
@@ -794,7 +808,7 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
     cr_assert(sk_X509_push(anchors, c[ROOT]));
     cr_assert(sk_X509_push(untrusted, c[CA]));
     cr_assert_eq(path_validate(&res, &o, c[LEAF], anchors, untrusted, NULL), 0, "%s", res.detail);
-    got = res.valid ? REASON_OK : res.reason;
+    got = res.valid ? VERDICT_REASON_OK : res.reason;
     snprintf(detail, len, "%s", res.detail);
     path_result_clear(&res);
     sk_X509_free(anchors);
@@ -812,29 +826,29 @@ Test(conformance, host_ip_and_email_names, .timeout = 60)
         const char *san, *cn, *host, *ip, *email;
         enum verdict_reason want;
     } cases[] = {
-        {"api.example.com", "x", "api.example.com", NULL, NULL, REASON_OK},
-        {"api.example.com", "x", "API.Example.COM", NULL, NULL, REASON_OK},
-        {"*.example.com", "x", "api.example.com", NULL, NULL, REASON_OK},
-        {"*.example.com", "x", "a.b.example.com", NULL, NULL, REASON_NAME_MISMATCH},
-        {"*.example.com", "x", "example.com", NULL, NULL, REASON_NAME_MISMATCH},
-        {"a*.example.com", "x", "api.example.com", NULL, NULL, REASON_NAME_MISMATCH},
-        {"*.com", "x", "example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {"api.example.com", "x", "api.example.com", NULL, NULL, VERDICT_REASON_OK},
+        {"api.example.com", "x", "API.Example.COM", NULL, NULL, VERDICT_REASON_OK},
+        {"*.example.com", "x", "api.example.com", NULL, NULL, VERDICT_REASON_OK},
+        {"*.example.com", "x", "a.b.example.com", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"*.example.com", "x", "example.com", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"a*.example.com", "x", "api.example.com", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"*.com", "x", "example.com", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
         /* Public suffixes (Debian's publicsuffix list): co.uk, and the
          * wildcard rule *.ck; www.ck is its exception. */
-        {"*.co.uk", "x", "shop.co.uk", NULL, NULL, REASON_NAME_MISMATCH},
-        {"*.example.co.uk", "x", "shop.example.co.uk", NULL, NULL, REASON_OK},
-        {"*.foo.ck", "x", "a.foo.ck", NULL, NULL, REASON_NAME_MISMATCH},
-        {"*.www.ck", "x", "a.www.ck", NULL, NULL, REASON_OK},
+        {"*.co.uk", "x", "shop.co.uk", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"*.example.co.uk", "x", "shop.example.co.uk", NULL, NULL, VERDICT_REASON_OK},
+        {"*.foo.ck", "x", "a.foo.ck", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"*.www.ck", "x", "a.www.ck", NULL, NULL, VERDICT_REASON_OK},
         /* The CN is never a host name: not without a SAN, not beside one. */
-        {NULL, "api.example.com", "api.example.com", NULL, NULL, REASON_NAME_MISMATCH},
+        {NULL, "api.example.com", "api.example.com", NULL, NULL, VERDICT_REASON_NAME_MISMATCH},
         {"other.example.com", "api.example.com", "api.example.com", NULL, NULL,
-         REASON_NAME_MISMATCH},
-        {"x.example.com", "x", NULL, "192.0.2.7", NULL, REASON_OK},
-        {"x.example.com", "x", NULL, "2001:db8:0::7", NULL, REASON_OK},
-        {"x.example.com", "x", NULL, "192.0.2.8", NULL, REASON_NAME_MISMATCH},
-        {"x.example.com", "x", NULL, NULL, "ops@example.com", REASON_OK},
-        {"x.example.com", "x", NULL, NULL, "ops@EXAMPLE.com", REASON_OK},
-        {"x.example.com", "x", NULL, NULL, "dev@example.com", REASON_NAME_MISMATCH},
+         VERDICT_REASON_NAME_MISMATCH},
+        {"x.example.com", "x", NULL, "192.0.2.7", NULL, VERDICT_REASON_OK},
+        {"x.example.com", "x", NULL, "2001:db8:0::7", NULL, VERDICT_REASON_OK},
+        {"x.example.com", "x", NULL, "192.0.2.8", NULL, VERDICT_REASON_NAME_MISMATCH},
+        {"x.example.com", "x", NULL, NULL, "ops@example.com", VERDICT_REASON_OK},
+        {"x.example.com", "x", NULL, NULL, "ops@EXAMPLE.com", VERDICT_REASON_OK},
+        {"x.example.com", "x", NULL, NULL, "dev@example.com", VERDICT_REASON_NAME_MISMATCH},
     };
     char detail[VERDICT_DETAIL_MAX];
 
@@ -892,10 +906,11 @@ Test(conformance, crl_issuer_name_compared_by_value)
                  V_ASN1_PRINTABLESTRING);
     for (int listed = 0; listed < 2; listed++) {
         X509_CRL *crl = reencoded_crl(&p, listed);
-        enum verdict_reason want = listed ? REASON_REVOKED : REASON_OK;
+        enum verdict_reason want = listed ? VERDICT_REASON_REVOKED : VERDICT_REASON_OK;
         STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
+        struct path_options o = {
+            .at = NOW, .purpose = PATH_PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
         char err[256];
         struct profile_config prof = {.revocation = REVOCATION_LEAF};
@@ -917,8 +932,9 @@ Test(conformance, crl_issuer_name_compared_by_value)
         OPENSSL_free(n1);
         OPENSSL_free(n2);
         cr_assert_eq(path_validate(&res, &o, p.cert[LEAF], anchors, untrusted, crls), 0);
-        cr_expect_eq(res.valid ? REASON_OK : res.reason, want, "path_validate, listed %d: %s (%s)",
-                     listed, verdict_reason_name(res.reason), res.detail);
+        cr_expect_eq(res.valid ? VERDICT_REASON_OK : res.reason, want,
+                     "path_validate, listed %d: %s (%s)", listed, verdict_reason_name(res.reason),
+                     res.detail);
         path_result_clear(&res);
 
         v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
@@ -997,7 +1013,7 @@ static void bridge_case(enum bridge_fault fault)
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     /* VIA_MAX_DEPTH: the bridged path has 4 certificates, the limit 3. */
     uint32_t max_depth = fault == VIA_MAX_DEPTH ? 3 : 0;
-    struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = max_depth};
+    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = max_depth};
     struct path_result res;
     cr_assert(sk_X509_push(anchors, r));
     cr_assert(sk_X509_push(untrusted, ca_bridged) && sk_X509_push(untrusted, b) &&
@@ -1025,8 +1041,8 @@ static void bridge_case(enum bridge_fault fault)
         snprintf(detail, sizeof(detail), "%s", out.detail);
         validator_free(v);
     }
-    cr_expect_eq(got, REASON_OK, "fault %d, service: %s (%s)", (int)fault, verdict_reason_name(got),
-                 detail);
+    cr_expect_eq(got, VERDICT_REASON_OK, "fault %d, service: %s (%s)", (int)fault,
+                 verdict_reason_name(got), detail);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
     X509 *all[5] = {r, b, ca_bridged, ca_direct, l};
@@ -1059,14 +1075,14 @@ Test(conformance, max_depth_from_options_and_profile)
     {
         /* certvalctl accepts --max-depth 1: a 3-certificate path is too
          * long, not "untrusted". */
-        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = 1};
+        struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = 1};
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
-        cr_expect_eq(a, REASON_PATH_TOO_LONG, "max_depth 1: %s (%s)", verdict_reason_name(a),
-                     detail);
+        cr_expect_eq(a, VERDICT_REASON_PATH_TOO_LONG, "max_depth 1: %s (%s)",
+                     verdict_reason_name(a), detail);
     }
     for (uint32_t depth = 2; depth <= 3; depth++) {
-        enum verdict_reason want = depth < 3 ? REASON_PATH_TOO_LONG : REASON_OK;
-        struct path_options o = {.at = NOW, .purpose = PURPOSE_CLIENT, .max_depth = depth};
+        enum verdict_reason want = depth < 3 ? VERDICT_REASON_PATH_TOO_LONG : VERDICT_REASON_OK;
+        struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = depth};
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
         cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth, verdict_reason_name(a),
                      detail);
@@ -1117,12 +1133,14 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
     cr_assert(sk_X509_push(anchors, p->cert[ROOT]) && sk_X509_push(untrusted, p->cert[CA]));
     if (!service) {
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {
-            .at = NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF, .conformance = *pol};
+        struct path_options o = {.at = NOW,
+                                 .purpose = PATH_PURPOSE_CLIENT,
+                                 .crl_check = CRL_CHECK_LEAF,
+                                 .conformance = *pol};
         struct path_result res;
         cr_assert(sk_X509_CRL_push(crls, crl));
         cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, crls), 0);
-        got = res.valid ? REASON_OK : res.reason;
+        got = res.valid ? VERDICT_REASON_OK : res.reason;
         snprintf(detail, len, "%s", res.detail);
         path_result_clear(&res);
         sk_X509_CRL_free(crls);
@@ -1158,9 +1176,9 @@ Test(conformance, crl_number_rules)
         enum crl_number_form form;
         enum verdict_reason strict_want, compat_want;
     } cases[] = {
-        {NUMBER_NORMAL, REASON_OK, REASON_OK},
-        {NUMBER_ABSENT, REASON_REVOCATION_UNKNOWN, REASON_OK},
-        {NUMBER_CRITICAL, REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_UNKNOWN},
+        {NUMBER_NORMAL, VERDICT_REASON_OK, VERDICT_REASON_OK},
+        {NUMBER_ABSENT, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_OK},
+        {NUMBER_CRITICAL, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_REVOCATION_UNKNOWN},
     };
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
@@ -1208,9 +1226,9 @@ Test(conformance, crl_signature_algorithm_policy)
         int digest;
         enum verdict_reason strict_want, legacy_want;
     } cases[] = {
-        {NID_sha256, REASON_OK, REASON_OK},
-        {NID_sha1, REASON_REVOCATION_UNKNOWN, REASON_OK},
-        {NID_md5, REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_UNKNOWN},
+        {NID_sha256, VERDICT_REASON_OK, VERDICT_REASON_OK},
+        {NID_sha1, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_OK},
+        {NID_md5, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_REVOCATION_UNKNOWN},
     };
     const struct level lv[3] = {L(RSA), L(RSA), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
@@ -1261,7 +1279,8 @@ Test(conformance, crl_signature_algorithm_policy)
                 X509_CRL_free(crl);
             }
             service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
-            enum verdict_reason want = round < 2 ? REASON_OK : REASON_REVOCATION_UNKNOWN;
+            enum verdict_reason want =
+                round < 2 ? VERDICT_REASON_OK : VERDICT_REASON_REVOCATION_UNKNOWN;
             enum verdict_reason got = service_reason(&out);
             cr_expect_eq(got, want, "verdict cache round %d: %s (%s)", round,
                          verdict_reason_name(got), out.detail);

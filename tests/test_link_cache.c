@@ -96,7 +96,7 @@ static enum verdict_reason verify_leaf(const struct pathval_env *env, int i, uin
     cr_assert_eq(pathval_verify(&res, env, &run, g.leaf[i], u), 0, "%s", res.detail);
     *sigs = atomic_load(&pathval_signature_verifies) - before;
     r = res.reason;
-    if (r != REASON_OK)
+    if (r != VERDICT_REASON_OK)
         cr_log_info("leaf %d: %s", i, res.detail);
     path_result_clear(&res);
     sk_X509_free(u);
@@ -111,18 +111,18 @@ Test(link_cache, second_cold_chain_pays_the_leaf_only)
 
     make_pki(false);
     env_for(&env, g.root);
-    cr_expect_eq(verify_leaf(&env, 0, &sigs), REASON_OK);
+    cr_expect_eq(verify_leaf(&env, 0, &sigs), VERDICT_REASON_OK);
     cr_expect_eq(sigs, 2, "first chain: leaf + intermediate, got %llu", (unsigned long long)sigs);
-    cr_expect_eq(verify_leaf(&env, 1, &sigs), REASON_OK);
+    cr_expect_eq(verify_leaf(&env, 1, &sigs), VERDICT_REASON_OK);
     cr_expect_eq(sigs, 1, "second chain through the intermediate: leaf only, got %llu",
                  (unsigned long long)sigs);
-    cr_expect_eq(verify_leaf(&env, 0, &sigs), REASON_OK);
+    cr_expect_eq(verify_leaf(&env, 0, &sigs), VERDICT_REASON_OK);
     cr_expect_eq(sigs, 1, "a leaf's own signature is verified every time");
     pathval_env_clear(&env);
 
     /* A new snapshot starts with an empty cache. */
     env_for(&env, g.root);
-    cr_expect_eq(verify_leaf(&env, 1, &sigs), REASON_OK);
+    cr_expect_eq(verify_leaf(&env, 1, &sigs), VERDICT_REASON_OK);
     cr_expect_eq(sigs, 2);
     pathval_env_clear(&env);
     free_pki();
@@ -157,7 +157,7 @@ Test(link_cache, never_served_for_another_issuer_key)
      * no AKI to tell them apart) the intermediate's signature is computed
      * and fails (the walk goes from the anchor down: the leaf's is not
      * reached). */
-    cr_expect_eq(verify_leaf(&env2, 0, &sigs), REASON_BAD_SIGNATURE);
+    cr_expect_eq(verify_leaf(&env2, 0, &sigs), VERDICT_REASON_BAD_SIGNATURE);
     cr_expect_eq(sigs, 1, "the intermediate under the other key, got %llu",
                  (unsigned long long)sigs);
     cr_expect_not(link_cache_has(env1.links, k2), "a failed link is never cached");

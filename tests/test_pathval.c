@@ -107,7 +107,8 @@ static struct path_result pkits_case(const char *const *names, size_t n)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     STACK_OF(X509) *leaf = NULL;
-    struct path_options o = {.at = PKITS_AT, .purpose = PURPOSE_ANY,
+    struct path_options o = {.at = PKITS_AT,
+                             .purpose = PATH_PURPOSE_ANY,
                              .conformance = {.algorithms = ALGORITHMS_LEGACY, .compat = true}};
     struct path_result res;
     char path[256];
@@ -135,7 +136,7 @@ Test(pathval, valid_path_returns_chain)
                            "ValidCertificatePathTest1EE.crt"};
     struct path_result res = pkits_case(names, 3);
     cr_expect(res.valid, "%s", res.detail);
-    cr_expect_eq(res.reason, REASON_OK);
+    cr_expect_eq(res.reason, VERDICT_REASON_OK);
     cr_assert_not_null(res.chain);
     cr_expect_eq(sk_X509_num(res.chain), 3, "leaf, CA, anchor");
     path_result_clear(&res);
@@ -148,7 +149,7 @@ Test(pathval, detail_names_role_and_depth)
                            "InvalidCAnotAfterDateTest5EE.crt"};
     struct path_result res = pkits_case(names, 3);
     cr_expect_not(res.valid);
-    cr_expect_eq(res.reason, REASON_EXPIRED);
+    cr_expect_eq(res.reason, VERDICT_REASON_EXPIRED);
     cr_expect_eq(strncmp(res.detail, "intermediate at depth 1", 23), 0, "%s", res.detail);
     path_result_clear(&res);
 }
@@ -159,12 +160,15 @@ Test(pathval, reason_mapping)
         const char *ca, *ee;
         enum verdict_reason want;
     } cases[] = {
-        {"BadSignedCACert.crt", "InvalidCASignatureTest2EE.crt", REASON_BAD_SIGNATURE},
-        {"GoodCACert.crt", "InvalidEEnotBeforeDateTest2EE.crt", REASON_NOT_YET_VALID},
-        {"GoodCACert.crt", "InvalidNameChainingTest1EE.crt", REASON_NAME_CHAINING},
-        {"keyUsageCriticalkeyCertSignFalseCACert.crt", "InvalidkeyUsageCriticalkeyCertSignFalseTest1EE.crt", REASON_KEY_USAGE},
-        {"MissingbasicConstraintsCACert.crt", "InvalidMissingbasicConstraintsTest1EE.crt", REASON_BASIC_CONSTRAINTS},
-        {NULL, "InvalidUnknownCriticalCertificateExtensionTest2EE.crt", REASON_UNKNOWN_CRITICAL_EXTENSION},
+        {"BadSignedCACert.crt", "InvalidCASignatureTest2EE.crt", VERDICT_REASON_BAD_SIGNATURE},
+        {"GoodCACert.crt", "InvalidEEnotBeforeDateTest2EE.crt", VERDICT_REASON_NOT_YET_VALID},
+        {"GoodCACert.crt", "InvalidNameChainingTest1EE.crt", VERDICT_REASON_NAME_CHAINING},
+        {"keyUsageCriticalkeyCertSignFalseCACert.crt",
+         "InvalidkeyUsageCriticalkeyCertSignFalseTest1EE.crt", VERDICT_REASON_KEY_USAGE},
+        {"MissingbasicConstraintsCACert.crt", "InvalidMissingbasicConstraintsTest1EE.crt",
+         VERDICT_REASON_BASIC_CONSTRAINTS},
+        {NULL, "InvalidUnknownCriticalCertificateExtensionTest2EE.crt",
+         VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const char *with_ca[] = {"TrustAnchorRootCertificate.crt", cases[i].ca, cases[i].ee};
@@ -227,15 +231,15 @@ Test(pathval, purpose_and_hostname)
     struct path_result res;
     gen_chain(&g, "1.3.6.1.5.5.7.3.1"); /* serverAuth only */
 
-    o.purpose = PURPOSE_SERVER;
+    o.purpose = PATH_PURPOSE_SERVER;
     res = gen_validate(&g, &o);
     cr_expect(res.valid, "%s", res.detail);
     path_result_clear(&res);
-    o.purpose = PURPOSE_CLIENT;
+    o.purpose = PATH_PURPOSE_CLIENT;
     res = gen_validate(&g, &o);
-    cr_expect_eq(res.reason, REASON_EXTENDED_KEY_USAGE, "%s", res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_EXTENDED_KEY_USAGE, "%s", res.detail);
     path_result_clear(&res);
-    o.purpose = PURPOSE_SERVER;
+    o.purpose = PATH_PURPOSE_SERVER;
     o.hostname = "api.example.com";
     res = gen_validate(&g, &o);
     cr_expect(res.valid, "%s", res.detail);
@@ -243,7 +247,7 @@ Test(pathval, purpose_and_hostname)
     o.hostname = "evil.example.com";
     res = gen_validate(&g, &o);
     cr_expect_not(res.valid);
-    cr_expect_eq(res.reason, REASON_NAME_MISMATCH, "%s", verdict_reason_name(res.reason));
+    cr_expect_eq(res.reason, VERDICT_REASON_NAME_MISMATCH, "%s", verdict_reason_name(res.reason));
     cr_expect_neq(strstr(res.detail, "mismatch"), NULL, "%s", res.detail);
     path_result_clear(&res);
     gen_free(&g);
@@ -252,7 +256,7 @@ Test(pathval, purpose_and_hostname)
 Test(pathval, max_depth)
 {
     struct gen g;
-    struct path_options o = {.purpose = PURPOSE_ANY, .max_depth = 4};
+    struct path_options o = {.purpose = PATH_PURPOSE_ANY, .max_depth = 4};
     struct path_result res;
     gen_chain(&g, NULL);
     res = gen_validate(&g, &o);
@@ -261,8 +265,8 @@ Test(pathval, max_depth)
     o.max_depth = 3;
     res = gen_validate(&g, &o);
     cr_expect_not(res.valid);
-    cr_expect_eq(res.reason, REASON_PATH_TOO_LONG, "%s: %s", verdict_reason_name(res.reason),
-                 res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_PATH_TOO_LONG, "%s: %s",
+                 verdict_reason_name(res.reason), res.detail);
     path_result_clear(&res);
     gen_free(&g);
 }
@@ -282,7 +286,7 @@ Test(pathval, crl_check_leaf_and_policy_options)
     cr_assert_eq(cv_load_crls(&more, PK "/crls/TrustAnchorRootCRL.crl", err, sizeof(err)), 0);
     sk_X509_CRL_push(crls, sk_X509_CRL_shift(more));
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leaf, 0), anchors, untrusted, crls), 0);
-    cr_expect_eq(res.reason, REASON_REVOKED, "%s", res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_REVOKED, "%s", res.detail);
     path_result_clear(&res);
     /* No CRL checking: valid. */
     o.crl_check = CRL_CHECK_NONE;
@@ -292,7 +296,7 @@ Test(pathval, crl_check_leaf_and_policy_options)
     /* CRL checking without CRLs: revocation unknown. */
     o.crl_check = CRL_CHECK_ALL;
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leaf, 0), anchors, untrusted, NULL), 0);
-    cr_expect_eq(res.reason, REASON_REVOCATION_UNKNOWN, "%s", res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_REVOCATION_UNKNOWN, "%s", res.detail);
     path_result_clear(&res);
     /* An initial policy set the path does not assert, with explicit policy. */
     static const char *const pol[] = {"2.16.840.1.101.3.2.1.48.2"};
@@ -301,7 +305,7 @@ Test(pathval, crl_check_leaf_and_policy_options)
     o.n_policy_oids = 1;
     o.explicit_policy = true;
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leaf, 0), anchors, untrusted, NULL), 0);
-    cr_expect_eq(res.reason, REASON_POLICY, "%s", res.detail);
+    cr_expect_eq(res.reason, VERDICT_REASON_POLICY, "%s", res.detail);
     path_result_clear(&res);
     sk_X509_pop_free(anchors, X509_free);
     sk_X509_pop_free(untrusted, X509_free);

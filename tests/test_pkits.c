@@ -39,7 +39,7 @@ static void push_crl(STACK_OF(X509_CRL) *sk, const char *name)
     sk_X509_CRL_free(one);
 }
 
-/* run_row validates one row; returns the reason (REASON_OK when valid). */
+/* run_row validates one row; returns the reason (VERDICT_REASON_OK when valid). */
 static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size_t detlen)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null();
@@ -68,7 +68,7 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     o.explicit_policy = r->explicit_policy;
     o.inhibit_policy_mapping = r->inhibit_map;
     o.inhibit_any_policy = r->inhibit_any;
-    o.purpose = PURPOSE_ANY;
+    o.purpose = PATH_PURPOSE_ANY;
     /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
      * and 4.6.4 a non-critical basicConstraints in a CA, all expected
      * valid: the suite runs under the legacy algorithm policy with compat
@@ -77,7 +77,7 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     o.conformance.compat = true;
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, crls), 0,
                  "%s: internal error: %s", r->id, res.detail);
-    enum verdict_reason got = res.valid ? REASON_OK : res.reason;
+    enum verdict_reason got = res.valid ? VERDICT_REASON_OK : res.reason;
     if (res.valid)
         cr_assert_not_null(res.chain, "%s: valid without a chain", r->id);
     snprintf(detail, detlen, "%s", res.detail);
@@ -106,9 +106,9 @@ Test(pkits, manifest_rows)
         const struct pkits_row *r = &rows[i];
         enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
         snprintf(observed[i], sizeof(observed[i]), "%s",
-                 got == REASON_OK ? "valid" : verdict_reason_name(got));
-        ok[i] = r->expect_valid ? got == REASON_OK
-                                : got != REASON_OK && pkits_class_matches(r->reason, got);
+                 got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
+        ok[i] = r->expect_valid ? got == VERDICT_REASON_OK
+                                : got != VERDICT_REASON_OK && pkits_class_matches(r->reason, got);
         struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
         s->total++;
         s->pass += ok[i];

@@ -87,7 +87,7 @@ static unsigned load_crls(struct crl_cache *c, const struct pkits_row *r,
 }
 
 /* run_row: the path without CRLs, then the service's revocation check.
- * Returns the reason (REASON_OK when valid). */
+ * Returns the reason (VERDICT_REASON_OK when valid). */
 static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size_t detlen)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null();
@@ -118,7 +118,7 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     memset(&o, 0, sizeof(o));
     o.at = PKITS_AT;
     o.crl_check = CRL_CHECK_NONE;
-    o.purpose = PURPOSE_ANY;
+    o.purpose = PATH_PURPOSE_ANY;
     /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
      * and 4.6.4 a non-critical basicConstraints in a CA, all expected
      * valid: the suite runs under the legacy algorithm policy with compat
@@ -136,7 +136,7 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     verdict_init(&v, 0);
     if (revocation_check_chain(&v, &rep, &src, res.chain, REVOCATION_ALL, 0, STALE_FAIL_CLOSED,
                                PKITS_AT, untrusted, &o.conformance) == 0) {
-        got = REASON_OK;
+        got = VERDICT_REASON_OK;
         snprintf(detail, detlen, "%s", rep.cacheable ? "" : "(not cacheable by reference)");
     } else {
         got = v.reason;
@@ -173,9 +173,9 @@ Test(pkits_service, revocation_rows)
         run[i] = true;
         enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
         snprintf(observed[i], sizeof(observed[i]), "%s",
-                 got == REASON_OK ? "valid" : verdict_reason_name(got));
-        ok[i] =
-            r->expect_valid ? got == REASON_OK : got != REASON_OK && pkits_class_matches(r->reason, got);
+                 got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
+        ok[i] = r->expect_valid ? got == VERDICT_REASON_OK
+                                : got != VERDICT_REASON_OK && pkits_class_matches(r->reason, got);
         struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
         s->total++;
         s->pass += ok[i];

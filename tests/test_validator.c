@@ -238,7 +238,8 @@ Test(validator, valid_tenant_requires_password)
     X509 *leaf = tenant_leaf("acme");
     struct verdict out = check_one(leaf, "acme", NULL);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s", out.detail);
-    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s: %s", verdict_reason_name(out.reason),
+                 out.detail);
     cr_expect_eq(out.kind, CERT_KIND_TENANT);
     cr_expect_str_eq(out.profile, "tenant");
     cr_expect(out.has_leaf_sha256);
@@ -253,7 +254,7 @@ Test(validator, device_cert_allows_when_tenant_skips_password)
     X509 *leaf = device_leaf("acme", "dev-1");
     struct verdict out = check_one(leaf, "acme", "dev-1");
     cr_expect_eq(out.decision, DECISION_ALLOW, "%s %s", verdict_reason_name(out.reason), out.detail);
-    cr_expect_eq(out.reason, REASON_OK);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK);
     cr_expect_eq(out.kind, CERT_KIND_DEVICE);
     X509_free(leaf);
 }
@@ -264,28 +265,28 @@ Test(validator, device_cert_requires_password_when_tenant_says_so)
     struct verdict out = check_one(leaf, "globex", "dev-9");
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s %s", verdict_reason_name(out.reason),
                  out.detail);
-    cr_expect_eq(out.reason, REASON_OK);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK);
     X509_free(leaf);
 }
 
 Test(validator, wrong_tenant)
 {
     X509 *leaf = tenant_leaf("acme");
-    expect_deny(check_one(leaf, "globex", NULL), REASON_WRONG_TENANT);
+    expect_deny(check_one(leaf, "globex", NULL), VERDICT_REASON_WRONG_TENANT);
     X509_free(leaf);
 }
 
 Test(validator, device_mismatch)
 {
     X509 *leaf = device_leaf("acme", "dev-1");
-    expect_deny(check_one(leaf, "acme", "dev-2"), REASON_DEVICE_MISMATCH);
+    expect_deny(check_one(leaf, "acme", "dev-2"), VERDICT_REASON_DEVICE_MISMATCH);
     X509_free(leaf);
 }
 
 Test(validator, unknown_tenant)
 {
     X509 *leaf = tenant_leaf("initech");
-    expect_deny(check_one(leaf, "initech", NULL), REASON_UNKNOWN_TENANT);
+    expect_deny(check_one(leaf, "initech", NULL), VERDICT_REASON_UNKNOWN_TENANT);
     X509_free(leaf);
 }
 
@@ -296,7 +297,7 @@ Test(validator, missing_identity)
     struct pki_cert_spec s = {.cn = "nobody", .not_before = NOW - DAY, .not_after = NOW + DAY,
                               .path_len = -1, .eku = "1.3.6.1.5.5.7.3.2"};
     X509 *leaf = issue(&s, k, &g_tenant_ca);
-    expect_deny(check_one(leaf, "acme", NULL), REASON_MISSING_IDENTITY);
+    expect_deny(check_one(leaf, "acme", NULL), VERDICT_REASON_MISSING_IDENTITY);
     X509_free(leaf);
     EVP_PKEY_free(k);
 }
@@ -307,8 +308,8 @@ Test(validator, validity_too_long)
                               &g_tenant_ca, 0);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 400 * DAY, "1.3.6.1.5.5.7.3.2",
                                 &g_tenant_ca, 0);
-    cr_expect_eq(check_one(ok, "acme", NULL).reason, REASON_OK, "396 days is the limit");
-    expect_deny(check_one(leaf, "acme", NULL), REASON_VALIDITY_TOO_LONG);
+    cr_expect_eq(check_one(ok, "acme", NULL).reason, VERDICT_REASON_OK, "396 days is the limit");
+    expect_deny(check_one(leaf, "acme", NULL), VERDICT_REASON_VALIDITY_TOO_LONG);
     X509_free(ok);
     X509_free(leaf);
 }
@@ -318,8 +319,8 @@ Test(validator, missing_client_auth)
     X509 *server_only = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.1",
                                        &g_tenant_ca, 0);
     X509 *no_eku = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, NULL, &g_tenant_ca, 0);
-    expect_deny(check_one(server_only, "acme", NULL), REASON_EXTENDED_KEY_USAGE);
-    expect_deny(check_one(no_eku, "acme", NULL), REASON_EXTENDED_KEY_USAGE);
+    expect_deny(check_one(server_only, "acme", NULL), VERDICT_REASON_EXTENDED_KEY_USAGE);
+    expect_deny(check_one(no_eku, "acme", NULL), VERDICT_REASON_EXTENDED_KEY_USAGE);
     X509_free(server_only);
     X509_free(no_eku);
 }
@@ -335,10 +336,10 @@ Test(validator, expired_and_clock_skew)
     t.vc.clock_skew_seconds = 300;
     struct validator *lenient = build(&t);
     chain_add(&c, leaf);
-    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), REASON_EXPIRED);
-    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, REASON_OK,
+    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_EXPIRED);
+    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, VERDICT_REASON_OK,
                  "60 s past notAfter is within a 300 s skew");
-    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW + 600), REASON_EXPIRED);
+    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW + 600), VERDICT_REASON_EXPIRED);
     chain_free(&c);
     validator_free(strict);
     validator_free(lenient);
@@ -356,9 +357,9 @@ Test(validator, not_yet_valid_and_clock_skew)
     t.vc.clock_skew_seconds = 300;
     struct validator *lenient = build(&t);
     chain_add(&c, leaf);
-    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), REASON_NOT_YET_VALID);
-    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, REASON_OK);
-    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW - 600), REASON_NOT_YET_VALID);
+    expect_deny(check_at(strict, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_NOT_YET_VALID);
+    cr_expect_eq(check_at(lenient, NULL, &c, "acme", NULL, NOW).reason, VERDICT_REASON_OK);
+    expect_deny(check_at(lenient, NULL, &c, "acme", NULL, NOW - 600), VERDICT_REASON_NOT_YET_VALID);
     chain_free(&c);
     validator_free(strict);
     validator_free(lenient);
@@ -378,7 +379,8 @@ Test(validator, untrusted_issuer)
     chain_add(&c, leaf);
     chain_add(&c, other_ca.cert);
     struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    cr_expect(out.reason == REASON_UNTRUSTED_ISSUER || out.reason == REASON_BAD_SIGNATURE,
+    cr_expect(out.reason == VERDICT_REASON_UNTRUSTED_ISSUER ||
+                  out.reason == VERDICT_REASON_BAD_SIGNATURE,
               "reason %s (%s)", verdict_reason_name(out.reason), out.detail);
     cr_expect_eq(out.decision, DECISION_DENY);
     chain_free(&c);
@@ -386,7 +388,7 @@ Test(validator, untrusted_issuer)
     chain_add(&c, leaf);
     chain_add(&c, other_ca.cert);
     chain_add(&c, other_root.cert);
-    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, REASON_UNTRUSTED_ISSUER);
+    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, VERDICT_REASON_UNTRUSTED_ISSUER);
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
@@ -404,7 +406,7 @@ Test(validator, bad_signature)
     chain_add(&c, leaf);
     /* The signature BIT STRING ends the DER: flip its last byte. */
     c.der[0][c.items[0].len - 1] ^= 0x01;
-    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_BAD_SIGNATURE);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_BAD_SIGNATURE);
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
@@ -424,7 +426,7 @@ Test(validator, malformed_der)
     c.items[2].data = garbage;
     c.items[2].len = sizeof(garbage);
     struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    expect_deny(out, REASON_MALFORMED);
+    expect_deny(out, VERDICT_REASON_MALFORMED);
     cr_expect_str_eq(out.detail, "certificate 2 is not DER");
     /* Trailing bytes after a valid certificate are refused too. */
     uint8_t *longer = malloc(c.items[0].len + 1);
@@ -434,7 +436,7 @@ Test(validator, malformed_der)
     c.items[0].len++;
     c.items[2].data = c.der[2];
     out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    expect_deny(out, REASON_MALFORMED);
+    expect_deny(out, VERDICT_REASON_MALFORMED);
     cr_expect_str_eq(out.detail, "certificate 0 is not DER");
     free(longer);
     chain_free(&c);
@@ -454,15 +456,15 @@ Test(validator, too_many_certs_and_too_big)
     for (int i = 0; i < 3; i++)
         chain_add(&c, g_tenant_ca.cert);
     struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    expect_deny(out, REASON_MALFORMED);
+    expect_deny(out, VERDICT_REASON_MALFORMED);
     cr_expect_neq(strstr(out.detail, "max_certs_per_chain"), NULL, "%s", out.detail);
     c.n = 3; /* within the limit: valid */
-    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, REASON_OK);
+    cr_expect_eq(check_at(v, NULL, &c, "acme", NULL, NOW).reason, VERDICT_REASON_OK);
     validator_free(v);
     t.vc.max_cert_bytes = 100;
     v = build(&t);
     out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    expect_deny(out, REASON_MALFORMED);
+    expect_deny(out, VERDICT_REASON_MALFORMED);
     cr_expect_neq(strstr(out.detail, "max_cert_bytes"), NULL, "%s", out.detail);
     c.n = 4;
     chain_free(&c);
@@ -519,21 +521,22 @@ Test(validator, cross_signed_anchor_rotation)
     t.tenant_issuers[0] = ca_r2_file;
     struct validator *both = build(&t);
     cr_expect_eq(validator_anchor_count(both), 2);
-    cr_expect_eq(check_at(both, NULL, &old_chain, "acme", NULL, NOW).reason, REASON_OK);
-    cr_expect_eq(check_at(both, NULL, &new_chain, "acme", NULL, NOW).reason, REASON_OK);
+    cr_expect_eq(check_at(both, NULL, &old_chain, "acme", NULL, NOW).reason, VERDICT_REASON_OK);
+    cr_expect_eq(check_at(both, NULL, &new_chain, "acme", NULL, NOW).reason, VERDICT_REASON_OK);
 
     /* 2. R1 removed: the old chain still validates via the R2 copy. */
     t.anchors[0] = r2_file;
     t.vc.n_anchor_files = 1;
     struct validator *new_only = build(&t);
     struct verdict out = check_at(new_only, NULL, &old_chain, "acme", NULL, NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s: %s", verdict_reason_name(out.reason),
+                 out.detail);
 
     /* 3. Only the removed root: the R2 path is not trusted. */
     t.anchors[0] = g_root_file;
     struct validator *old_only = build(&t);
     out = check_at(old_only, NULL, &new_chain, "acme", NULL, NOW);
-    expect_deny(out, REASON_UNTRUSTED_ISSUER);
+    expect_deny(out, VERDICT_REASON_UNTRUSTED_ISSUER);
 
     chain_free(&old_chain);
     chain_free(&new_chain);
@@ -565,12 +568,13 @@ Test(validator, retries_alternative_intermediate)
     chain_add(&c, leaf);
     chain_add(&c, g_tenant_ca.cert);
     struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s: %s", verdict_reason_name(out.reason),
+                 out.detail);
     validator_free(v);
     /* With one attempt only, the expired configured copy decides. */
     t.vc.max_path_attempts = 1;
     v = build(&t);
-    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_EXPIRED);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_EXPIRED);
     chain_free(&c);
     validator_free(v);
     X509_free(expired_copy);
@@ -598,13 +602,14 @@ Test(validator, intermediates_any_order_duplicates_extras)
     chain_add(&c, mid.cert);
     chain_add(&c, issuing.cert);     /* duplicate */
     struct verdict out = check_at(v, NULL, &c, "acme", NULL, NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s: %s", verdict_reason_name(out.reason), out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s: %s", verdict_reason_name(out.reason),
+                 out.detail);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD);
     chain_free(&c);
     /* Without Mid CA there is no path. */
     chain_add(&c, leaf);
     chain_add(&c, issuing.cert);
-    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_UNTRUSTED_ISSUER);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_UNTRUSTED_ISSUER);
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
@@ -622,7 +627,7 @@ Test(validator, no_matching_profile)
     struct validator *v = build(&t);
     chain_add(&c, leaf);
     chain_add(&c, other.cert);
-    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), REASON_NO_MATCHING_PROFILE);
+    expect_deny(check_at(v, NULL, &c, "acme", NULL, NOW), VERDICT_REASON_NO_MATCHING_PROFILE);
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
@@ -660,20 +665,20 @@ Test(validator, revocation)
     chain_add(&cb, bad);
     chain_add(&cg, good);
 
-    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW), REASON_REVOKED);
-    cr_expect_eq(check_at(v, cc, &cg, "acme", NULL, NOW).reason, REASON_OK);
-    expect_deny(check_at(v, NULL, &cg, "acme", NULL, NOW), REASON_REVOCATION_UNKNOWN);
-    expect_deny(check_at(v, empty, &cg, "acme", NULL, NOW), REASON_REVOCATION_UNKNOWN);
+    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW), VERDICT_REASON_REVOKED);
+    cr_expect_eq(check_at(v, cc, &cg, "acme", NULL, NOW).reason, VERDICT_REASON_OK);
+    expect_deny(check_at(v, NULL, &cg, "acme", NULL, NOW), VERDICT_REASON_REVOCATION_UNKNOWN);
+    expect_deny(check_at(v, empty, &cg, "acme", NULL, NOW), VERDICT_REASON_REVOCATION_UNKNOWN);
     /* Past nextUpdate: fail closed by default... */
-    expect_deny(check_at(v, cc, &cg, "acme", NULL, NOW + 8 * DAY), REASON_REVOCATION_STALE);
+    expect_deny(check_at(v, cc, &cg, "acme", NULL, NOW + 8 * DAY), VERDICT_REASON_REVOCATION_STALE);
     /* ...a stale CRL still revokes... */
-    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW + 8 * DAY), REASON_REVOKED);
+    expect_deny(check_at(v, cc, &cb, "acme", NULL, NOW + 8 * DAY), VERDICT_REASON_REVOKED);
     validator_free(v);
     /* ...and STALE_ALLOW_WARN accepts with a warning. */
     t.profiles[0].on_stale = STALE_ALLOW_WARN;
     v = build(&t);
     struct verdict out = check_at(v, cc, &cg, "acme", NULL, NOW + 8 * DAY);
-    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
     cr_expect_neq(strstr(out.detail, "stale"), NULL, "detail warns: %s", out.detail);
     validator_free(v);
 
@@ -724,9 +729,9 @@ Test(validator, crl_scope_user_certs_only_does_not_cover_a_ca)
     chain_add(&c, leaf);
 
     struct verdict ok = check_at(v, full, &c, "acme", NULL, NOW);
-    cr_expect_eq(ok.reason, REASON_OK, "%s", ok.detail);
+    cr_expect_eq(ok.reason, VERDICT_REASON_OK, "%s", ok.detail);
     struct verdict out = check_at(v, user_only, &c, "acme", NULL, NOW);
-    expect_deny(out, REASON_REVOCATION_UNKNOWN);
+    expect_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN);
     cr_expect_neq(strstr(out.detail, "depth 1"), NULL, "%s", out.detail);
     validator_free(v);
     chain_free(&c);
@@ -809,8 +814,8 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     chain_add(&c, leaf);
     add_spec(cc, &full);
 
-    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
-    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, VERDICT_REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, VERDICT_REASON_OK);
     cr_assert_eq(hits(vc), 1, "a plain complete CRL: the verdict is cached");
     delta.delta = true;
     delta.crl_number = 5;
@@ -820,7 +825,7 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     delta.arg = &serial;
     add_spec(cc, &delta);
     struct verdict revoked = check_src(v, &src, &c, "acme", NOW);
-    expect_deny(revoked, REASON_REVOKED);
+    expect_deny(revoked, VERDICT_REASON_REVOKED);
     cr_expect_eq(hits(vc), 2, "denied on the hit, by reference");
 
     /* Another CRL cache, same chain key: a full CRL plus an onlyContainsUserCerts
@@ -831,9 +836,9 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     add_spec(cc2, &full);
     add_spec(cc2, &part);
     struct verdict out = check_src(v, &src2, &c, "acme", NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
     out = check_src(v, &src2, &c, "acme", NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
     cr_expect_eq(hits(vc), h, "nothing was cached");
 
     /* A cached verdict whose issuer gains a partition later: the hit cannot
@@ -842,11 +847,11 @@ Test(validator, delta_crl_and_partitions_through_the_verdict_cache)
     struct revocation_sources src3 = {.crls = cc3, .cache = vc};
     verdict_cache_clear(vc);
     add_spec(cc3, &full);
-    cr_assert_eq(check_src(v, &src3, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(check_src(v, &src3, &c, "acme", NOW).reason, VERDICT_REASON_OK);
     add_spec(cc3, &part);
     h = hits(vc);
     out = check_src(v, &src3, &c, "acme", NOW);
-    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
     cr_expect_eq(hits(vc), h + 1, "found in the verdict cache, then checked in full");
     crl_cache_free(cc3);
 
@@ -881,7 +886,7 @@ Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
     chain_add(&c, leaf);
 
     struct verdict first = check_src(v, &src, &c, "acme", NOW);
-    cr_assert_eq(first.reason, REASON_OK, "%s", first.detail);
+    cr_assert_eq(first.reason, VERDICT_REASON_OK, "%s", first.detail);
     cr_assert_eq(hits(vc), 0);
     struct verdict again = check_src(v, &src, &c, "acme", NOW);
     cr_assert_eq(hits(vc), 1, "second check is a cache hit");
@@ -889,7 +894,7 @@ Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
     cr_expect_str_eq(again.serial_hex, first.serial_hex);
     cr_expect_str_eq(again.profile, "tenant");
     /* Another tenant claim is another key: a full check, WRONG_TENANT. */
-    expect_deny(check_src(v, &src, &c, "globex", NOW), REASON_WRONG_TENANT);
+    expect_deny(check_src(v, &src, &c, "globex", NOW), VERDICT_REASON_WRONG_TENANT);
 
     /* A newer CRL listing the serial: the next hit is denied at once. */
     X509_CRL *crl = pki_crl_new(g_tenant_ca.cert, g_tenant_ca.key, &serial, 1, NOW - DAY / 2,
@@ -899,7 +904,7 @@ Test(validator, verdict_cache_hit_rechecks_revocation_and_time)
     X509_CRL_free(crl);
     uint64_t h = hits(vc);
     struct verdict revoked = check_src(v, &src, &c, "acme", NOW);
-    expect_deny(revoked, REASON_REVOKED);
+    expect_deny(revoked, VERDICT_REASON_REVOKED);
     cr_expect_eq(hits(vc), h + 1, "the revocation came from a cache hit");
     validator_free(v);
     chain_free(&c);
@@ -928,12 +933,12 @@ Test(validator, verdict_cache_respects_expiry_and_deny_list)
     struct validator *v = build(&t);
     chain_add(&c, leaf);
 
-    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
-    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, VERDICT_REASON_OK);
+    cr_assert_eq(check_src(v, &src, &c, "acme", NOW).reason, VERDICT_REASON_OK);
     cr_assert_eq(hits(vc), 1);
     /* Past the leaf's notAfter (+ skew): not a hit, and EXPIRED. */
     struct verdict expired = check_src(v, &src, &c, "acme", NOW + 31 * DAY);
-    expect_deny(expired, REASON_EXPIRED);
+    expect_deny(expired, VERDICT_REASON_EXPIRED);
     cr_expect_eq(hits(vc), 1);
 
     /* Emergency deny by issuer + serial, then by leaf hash, on cache hits. */
@@ -942,15 +947,16 @@ Test(validator, verdict_cache_respects_expiry_and_deny_list)
     cr_assert_eq(deny_list_add_serial(dl, issuer, serial, serial_len, "lost laptop", NOW, 0, err,
                                       sizeof(err)), 0, "%s", err);
     struct verdict out = check_src(v, &src, &c, "acme", NOW);
-    expect_deny(out, REASON_REVOKED);
+    expect_deny(out, VERDICT_REASON_REVOKED);
     cr_expect_neq(strstr(out.detail, "lost laptop"), NULL, "%s", out.detail);
     cr_assert_eq(deny_list_remove_serial(dl, issuer, serial, serial_len, err, sizeof(err)), 0);
-    cr_expect_eq(check_src(v, &src, &c, "acme", NOW).reason, REASON_OK, "removal takes effect");
+    cr_expect_eq(check_src(v, &src, &c, "acme", NOW).reason, VERDICT_REASON_OK,
+                 "removal takes effect");
     cr_assert_eq(deny_list_add_leaf(dl, out.leaf_sha256, "stolen", NOW, 0, err, sizeof(err)), 0);
-    expect_deny(check_src(v, &src, &c, "acme", NOW), REASON_REVOKED);
+    expect_deny(check_src(v, &src, &c, "acme", NOW), VERDICT_REASON_REVOKED);
     /* And without the cache, the same answers. */
     src.cache = NULL;
-    expect_deny(check_src(v, &src, &c, "acme", NOW), REASON_REVOKED);
+    expect_deny(check_src(v, &src, &c, "acme", NOW), VERDICT_REASON_REVOKED);
 
     validator_free(v);
     chain_free(&c);

@@ -16,7 +16,7 @@ Test(verdict, init_fails_closed)
     verdict_init(&v, 42);
     cr_assert_eq(v.id, 42);
     cr_assert_eq(v.decision, DECISION_DENY);
-    cr_assert_eq(v.reason, REASON_INTERNAL_ERROR);
+    cr_assert_eq(v.reason, VERDICT_REASON_INTERNAL_ERROR);
     cr_assert_str_eq(v.detail, "");
 }
 
@@ -25,8 +25,8 @@ Test(verdict, deny_formats_detail)
     struct verdict v;
 
     verdict_init(&v, 1);
-    verdict_deny(&v, REASON_EXPIRED, "leaf expired at %d", 7);
-    cr_assert_eq(v.reason, REASON_EXPIRED);
+    verdict_deny(&v, VERDICT_REASON_EXPIRED, "leaf expired at %d", 7);
+    cr_assert_eq(v.reason, VERDICT_REASON_EXPIRED);
     cr_assert_str_eq(v.detail, "leaf expired at 7");
 }
 
@@ -40,7 +40,7 @@ Test(verdict, reason_enum_matches_proto)
         const ProtobufCEnumValue *ev = &d->values[i];
         const char *name = verdict_reason_name((enum verdict_reason)ev->value);
 
-        cr_assert_str_eq(ev->name + strlen("REASON_"), name, "value %d", ev->value);
+        cr_assert_str_eq(ev->name + strlen("VERDICT_REASON_"), name, "value %d", ev->value);
     }
     cr_assert_str_eq(verdict_reason_name((enum verdict_reason)999), "UNKNOWN");
 }

@@ -51,7 +51,7 @@ static void sample_verdict(struct verdict *v)
 {
     memset(v, 0, sizeof(*v));
     v->decision = DECISION_REQUIRE_PASSWORD;
-    v->reason = REASON_OK;
+    v->reason = VERDICT_REASON_OK;
     v->kind = CERT_KIND_DEVICE;
     v->has_leaf_sha256 = true;
     for (int i = 0; i < 32; i++)
@@ -324,7 +324,7 @@ Test(verdict_step, hit_returns_the_stored_verdict)
     cr_assert_not(try_cached(v, &src, &hit, NOW), "nothing cached yet");
     cr_assert_eq(hit.decision, DECISION_UNSPECIFIED, "a miss leaves the verdict zeroed");
     first = check(v, &src, NOW);
-    cr_assert_eq(first.reason, REASON_OK, "%s", first.detail);
+    cr_assert_eq(first.reason, VERDICT_REASON_OK, "%s", first.detail);
     cr_assert(try_cached(v, &src, &hit, NOW), "the full check's verdict was stored");
     cr_assert_arr_eq(&hit, &first, sizeof(hit), "the hit is the stored verdict, field for field");
     validator_free(v);
@@ -345,9 +345,9 @@ Test(verdict_step, changed_revocation_is_not_served_from_the_cache)
     char err[256];
 
     add_crl(cc, 0, NOW + 7 * DAY, 1);
-    cr_assert_eq(check(v, &src, NOW).reason, REASON_OK);
+    cr_assert_eq(check(v, &src, NOW).reason, VERDICT_REASON_OK);
     cr_assert(try_cached(v, &src, &out, NOW));
-    cr_assert_eq(out.reason, REASON_OK);
+    cr_assert_eq(out.reason, VERDICT_REASON_OK);
 
     /* The emergency deny list gains the leaf's serial: the hit is denied. */
     deny_list_issuer_key(issuer, X509_get_subject_name(g_tenant_ca.cert));
@@ -355,18 +355,18 @@ Test(verdict_step, changed_revocation_is_not_served_from_the_cache)
     cr_assert_eq(deny_list_add_serial(dl, issuer, serial, serial_len, "lost", NOW, 0, err,
                                       sizeof(err)), 0, "%s", err);
     cr_assert(try_cached(v, &src, &out, NOW));
-    cr_expect_eq(out.reason, REASON_REVOKED, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_REVOKED, "%s", out.detail);
     cr_assert_eq(deny_list_remove_serial(dl, issuer, serial, serial_len, err, sizeof(err)), 0);
     cr_assert(try_cached(v, &src, &out, NOW));
-    cr_expect_eq(out.reason, REASON_OK, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
 
     /* A newer CRL lists the leaf: the hit is denied, as the full check is. */
     add_crl(cc, LEAF_SERIAL, NOW + 7 * DAY, 2);
     cr_assert(try_cached(v, &src, &out, NOW));
     cr_expect_eq(out.decision, DECISION_DENY);
-    cr_expect_eq(out.reason, REASON_REVOKED, "%s", out.detail);
+    cr_expect_eq(out.reason, VERDICT_REASON_REVOKED, "%s", out.detail);
     src.cache = NULL;
-    cr_expect_eq(check(v, &src, NOW).reason, REASON_REVOKED);
+    cr_expect_eq(check(v, &src, NOW).reason, VERDICT_REASON_REVOKED);
 
     validator_free(v);
     verdict_cache_free(vc);
@@ -383,8 +383,8 @@ Test(verdict_step, stale_policy_is_honoured_on_a_hit)
         enum stale_policy on_stale;
         enum verdict_reason reason;
     } cases[] = {
-        {STALE_FAIL_CLOSED, REASON_REVOCATION_STALE},
-        {STALE_ALLOW_WARN, REASON_OK},
+        {STALE_FAIL_CLOSED, VERDICT_REASON_REVOCATION_STALE},
+        {STALE_ALLOW_WARN, VERDICT_REASON_OK},
     };
     const int64_t later = NOW + 2 * DAY; /* nextUpdate NOW + DAY, grace one hour */
 
@@ -396,15 +396,15 @@ Test(verdict_step, stale_policy_is_honoured_on_a_hit)
         struct verdict out, uncached;
 
         add_crl(cc, 0, NOW + DAY, 1);
-        cr_assert_eq(check(v, &src, NOW).reason, REASON_OK);
+        cr_assert_eq(check(v, &src, NOW).reason, VERDICT_REASON_OK);
         cr_assert(try_cached(v, &src, &out, NOW + DAY + 3600), "case %zu: within grace", i);
-        cr_expect_eq(out.reason, REASON_OK, "case %zu: %s", i, out.detail);
+        cr_expect_eq(out.reason, VERDICT_REASON_OK, "case %zu: %s", i, out.detail);
         cr_expect_str_eq(out.detail, "", "case %zu", i);
         cr_assert(try_cached(v, &src, &out, later), "case %zu: answered from the cache", i);
         cr_expect_eq(out.reason, cases[i].reason, "case %zu: %s", i, out.detail);
         uncached = check(v, &full, later);
         cr_expect_eq(uncached.reason, cases[i].reason, "case %zu: %s", i, uncached.detail);
-        if (cases[i].reason == REASON_OK) {
+        if (cases[i].reason == VERDICT_REASON_OK) {
             cr_expect_str_eq(out.detail, "warning: stale CRL for leaf at depth 0");
             cr_expect_str_eq(out.detail, uncached.detail, "the hit says what a full check says");
         }

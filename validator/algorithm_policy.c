@@ -170,7 +170,7 @@ enum verdict_reason algorithm_check_path(struct pathval_failure *f,
         if (why == NULL && d + 1 < n)
             why = algorithm_check_signature(pol, X509_get_signature_nid(x), buf, sizeof(buf));
         if (why != NULL)
-            return pathval_failure_set(f, REASON_WEAK_ALGORITHM, chain, d, "%s", why);
+            return pathval_failure_set(f, VERDICT_REASON_WEAK_ALGORITHM, chain, d, "%s", why);
     }
-    return REASON_OK;
+    return VERDICT_REASON_OK;
 }

@@ -19,14 +19,14 @@ static int claim_check(struct verdict *out, const char *name, const struct cv_by
         return 0;
     nul = memchr(b->data, 0, b->len);
     if (nul != NULL) {
-        verdict_deny(out, REASON_MALFORMED, "%s holds a NUL byte (byte %zu of %zu)", name,
+        verdict_deny(out, VERDICT_REASON_MALFORMED, "%s holds a NUL byte (byte %zu of %zu)", name,
                      (size_t)(nul - b->data), b->len);
         return -1;
     }
     bad = utf8_first_bad(b->data, b->len);
     if (bad < b->len) {
-        verdict_deny(out, REASON_MALFORMED, "%s is not valid UTF-8 (byte %zu of %zu)", name, bad,
-                     b->len);
+        verdict_deny(out, VERDICT_REASON_MALFORMED, "%s is not valid UTF-8 (byte %zu of %zu)", name,
+                     bad, b->len);
         return -1;
     }
     return 0;

@@ -193,9 +193,9 @@ static GENERAL_NAMES *cn_as_san(X509 *leaf)
 enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) * chain)
 {
     size_t n = sk_X509_num(chain);
-    enum verdict_reason r = REASON_OK;
+    enum verdict_reason r = VERDICT_REASON_OK;
 
-    for (size_t d = 0; d + 1 < n && r == REASON_OK; d++) {
+    for (size_t d = 0; d + 1 < n && r == VERDICT_REASON_OK; d++) {
         X509 *x = sk_X509_value(chain, d);
         GENERAL_NAMES *gens;
 
@@ -207,14 +207,14 @@ enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509
          * for a CA's own name. */
         if (gens == NULL && d == 0 && X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0)
             gens = cn_as_san(x);
-        for (size_t j = d + 1; gens != NULL && j < n && r == REASON_OK; j++) {
+        for (size_t j = d + 1; gens != NULL && j < n && r == VERDICT_REASON_OK; j++) {
             NAME_CONSTRAINTS *nc =
                 X509_get_ext_d2i(sk_X509_value(chain, j), NID_name_constraints, NULL, NULL);
             for (size_t i = 0; nc != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
                 const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
                 const char *why = nc_is_own_form(g->type) ? nc_check_name(nc, g) : NULL;
                 if (why != NULL) {
-                    r = pathval_failure_set(f, REASON_NAME_CONSTRAINTS, chain, d,
+                    r = pathval_failure_set(f, VERDICT_REASON_NAME_CONSTRAINTS, chain, d,
                                             "%s (constraint of depth %zu)", why, j);
                     break;
                 }

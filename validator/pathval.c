@@ -409,45 +409,45 @@ static bool is_crl_problem(int e)
 static enum verdict_reason pathval_reason(int e, X509 *x)
 {
     if (is_crl_problem(e))
-        return REASON_REVOCATION_UNKNOWN; /* RFC 5280 6.3.3 (k): status undetermined */
+        return VERDICT_REASON_REVOCATION_UNKNOWN; /* RFC 5280 6.3.3 (k): status undetermined */
     switch (e) {
     case X509_V_ERR_CRL_HAS_EXPIRED:
-        return REASON_REVOCATION_STALE;
+        return VERDICT_REASON_REVOCATION_STALE;
     case X509_V_ERR_CERT_REVOKED:
-        return REASON_REVOKED;
+        return VERDICT_REASON_REVOKED;
     case X509_V_ERR_UNABLE_TO_DECRYPT_CERT_SIGNATURE:
     case X509_V_ERR_UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY:
     case X509_V_ERR_CERT_SIGNATURE_FAILURE:
-        return REASON_BAD_SIGNATURE;
+        return VERDICT_REASON_BAD_SIGNATURE;
     case X509_V_ERR_CERT_NOT_YET_VALID:
-        return REASON_NOT_YET_VALID;
+        return VERDICT_REASON_NOT_YET_VALID;
     case X509_V_ERR_CERT_HAS_EXPIRED:
-        return REASON_EXPIRED;
+        return VERDICT_REASON_EXPIRED;
     case X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD:
     case X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD:
     case X509_V_ERR_INVALID_EXTENSION:
-        return REASON_MALFORMED;
+        return VERDICT_REASON_MALFORMED;
     case X509_V_ERR_CERT_CHAIN_TOO_LONG:
-        return REASON_PATH_TOO_LONG;
+        return VERDICT_REASON_PATH_TOO_LONG;
     case X509_V_ERR_INVALID_CA:
     case X509_V_ERR_PATH_LENGTH_EXCEEDED:
     case X509_V_ERR_INVALID_NON_CA:
-        return REASON_BASIC_CONSTRAINTS;
+        return VERDICT_REASON_BASIC_CONSTRAINTS;
     case X509_V_ERR_KEYUSAGE_NO_CERTSIGN:
     case X509_V_ERR_KEYUSAGE_NO_CRL_SIGN:
     case X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE:
-        return REASON_KEY_USAGE;
+        return VERDICT_REASON_KEY_USAGE;
     case X509_V_ERR_INVALID_PURPOSE:
         /* The purpose check tests EKU first, then keyUsage: blame EKU when
          * the certificate has one. */
         if (x != NULL && (X509_get_extension_flags(x) & EXFLAG_XKUSAGE))
-            return REASON_EXTENDED_KEY_USAGE;
-        return REASON_KEY_USAGE;
+            return VERDICT_REASON_EXTENDED_KEY_USAGE;
+        return VERDICT_REASON_KEY_USAGE;
     case X509_V_ERR_UNHANDLED_CRITICAL_EXTENSION:
-        return REASON_UNKNOWN_CRITICAL_EXTENSION;
+        return VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION;
     case X509_V_ERR_INVALID_POLICY_EXTENSION:
     case X509_V_ERR_NO_EXPLICIT_POLICY:
-        return REASON_POLICY;
+        return VERDICT_REASON_POLICY;
     case X509_V_ERR_PERMITTED_VIOLATION:
     case X509_V_ERR_EXCLUDED_VIOLATION:
     case X509_V_ERR_SUBTREE_MINMAX:
@@ -455,21 +455,21 @@ static enum verdict_reason pathval_reason(int e, X509 *x)
     case X509_V_ERR_UNSUPPORTED_CONSTRAINT_SYNTAX:
     case X509_V_ERR_UNSUPPORTED_NAME_SYNTAX:
     case X509_V_ERR_NAME_CONSTRAINTS_WITHOUT_SANS:
-        return REASON_NAME_CONSTRAINTS;
+        return VERDICT_REASON_NAME_CONSTRAINTS;
     case X509_V_ERR_HOSTNAME_MISMATCH: /* the name the caller expects is not the leaf's */
     case X509_V_ERR_EMAIL_MISMATCH:
     case X509_V_ERR_IP_ADDRESS_MISMATCH:
-        return REASON_NAME_MISMATCH;
+        return VERDICT_REASON_NAME_MISMATCH;
     case X509_V_ERR_SUBJECT_ISSUER_MISMATCH:
     case X509_V_ERR_AKID_SKID_MISMATCH:
     case X509_V_ERR_AKID_ISSUER_SERIAL_MISMATCH:
-        return REASON_NAME_CHAINING;
+        return VERDICT_REASON_NAME_CHAINING;
     case X509_V_ERR_OUT_OF_MEM:
-        return REASON_INTERNAL_ERROR;
+        return VERDICT_REASON_INTERNAL_ERROR;
     default:
         /* Issuer not found, self-signed leaf, untrusted root and anything
          * unforeseen: the path does not end at a trust anchor. */
-        return REASON_UNTRUSTED_ISSUER;
+        return VERDICT_REASON_UNTRUSTED_ISSUER;
     }
 }
 
@@ -557,22 +557,22 @@ static void record_failure(struct path_result *res, X509_STORE_CTX *ctx,
         snprintf(where, sizeof(where), "path of %d certificates", n);
     res->valid = false;
     res->reason = pathval_reason(e, x);
-    if (res->reason == REASON_UNTRUSTED_ISSUER &&
+    if (res->reason == VERDICT_REASON_UNTRUSTED_ISSUER &&
         (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         issuer_lacks_certsign(x, anchors, untrusted)) {
-        res->reason = REASON_KEY_USAGE;
+        res->reason = VERDICT_REASON_KEY_USAGE;
         snprintf(res->detail, sizeof(res->detail), "%s: its issuer's keyUsage lacks keyCertSign",
                  where);
         return;
     }
-    if (res->reason == REASON_UNTRUSTED_ISSUER &&
+    if (res->reason == VERDICT_REASON_UNTRUSTED_ISSUER &&
         (e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY ||
          e == X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT) &&
         name_chaining_suspect(x, anchors, untrusted))
-        res->reason = REASON_NAME_CHAINING;
+        res->reason = VERDICT_REASON_NAME_CHAINING;
     snprintf(res->detail, sizeof(res->detail), "%s: %s%s", where, X509_verify_cert_error_string(e),
-             res->reason == REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
+             res->reason == VERDICT_REASON_NAME_CHAINING ? " (issuer name does not chain)" : "");
 }
 
 enum verdict_reason pathval_post_check(struct pathval_failure *f,
@@ -581,9 +581,9 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f,
 {
     enum verdict_reason r = algorithm_check_path(f, pol, chain);
 
-    if (r == REASON_OK)
+    if (r == VERDICT_REASON_OK)
         r = rfc5280_check_path(f, pol, chain);
-    return r != REASON_OK ? r : nc_check_path(f, chain);
+    return r != VERDICT_REASON_OK ? r : nc_check_path(f, chain);
 }
 
 /* run_post_checks: pathval_post_check, then the host name's wildcard
@@ -598,15 +598,15 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
 
     /* max_depth counts the anchor (validator.h). */
     if (run->max_depth > 0 && n > (size_t)run->max_depth)
-        return pathval_failure_set(f, REASON_PATH_TOO_LONG, chain, n - 1,
+        return pathval_failure_set(f, VERDICT_REASON_PATH_TOO_LONG, chain, n - 1,
                                    "path has %zu certificates, limit max_depth=%d", n,
                                    run->max_depth);
     r = pathval_post_check(f, run->conformance, chain);
-    if (r != REASON_OK || run->hostname == NULL)
+    if (r != VERDICT_REASON_OK || run->hostname == NULL)
         return r;
     why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
-    return why == NULL ? REASON_OK
-                       : pathval_failure_set(f, REASON_NAME_MISMATCH, chain, 0, "%s", why);
+    return why == NULL ? VERDICT_REASON_OK
+                       : pathval_failure_set(f, VERDICT_REASON_NAME_MISMATCH, chain, 0, "%s", why);
 }
 
 /* setup_ctx applies |run| to a freshly initialised |ctx|. */
@@ -687,13 +687,14 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         struct pathval_failure fail;
         bool post_failed = false;
 
-        if (r == 1 && run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != REASON_OK) {
+        if (r == 1 &&
+            run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != VERDICT_REASON_OK) {
             r = 0;
             post_failed = true;
         }
         if (r == 1) {
             res->valid = true;
-            res->reason = REASON_OK;
+            res->reason = VERDICT_REASON_OK;
             res->chain = X509_STORE_CTX_get1_chain(ctx);
         } else if (r == 0 && post_failed) {
             if (i == 0) {
@@ -730,7 +731,7 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
 err:
     if (rc != 0) {
         res->valid = false;
-        res->reason = REASON_INTERNAL_ERROR;
+        res->reason = VERDICT_REASON_INTERNAL_ERROR;
         snprintf(res->detail, sizeof(res->detail), "internal error during path validation: %s",
                  ERR_reason_error_string(ERR_peek_last_error()));
     }
@@ -742,9 +743,9 @@ err:
 static int purpose_id(enum path_purpose p)
 {
     switch (p) {
-    case PURPOSE_CLIENT:
+    case PATH_PURPOSE_CLIENT:
         return X509_PURPOSE_SSL_CLIENT;
-    case PURPOSE_SERVER:
+    case PATH_PURPOSE_SERVER:
         return X509_PURPOSE_SSL_SERVER;
     default:
         return 0; /* no purpose check: this BoringSSL refuses X509_PURPOSE_ANY */
@@ -875,7 +876,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.flags = options_flags(opts);
     run.policies = pol;
     run.purpose = purpose_id(opts->purpose);
-    run.hostname = opts->purpose == PURPOSE_SERVER ? opts->hostname : NULL;
+    run.hostname = opts->purpose == PATH_PURPOSE_SERVER ? opts->hostname : NULL;
     run.ip = opts->ip;
     run.email = opts->email;
     run.max_depth = (int)(opts->max_depth ? opts->max_depth : PATHVAL_DEFAULT_DEPTH);
@@ -888,7 +889,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
         sk_X509_pop_free(res->chain, X509_free);
         res->chain = NULL;
         res->valid = false;
-        res->reason = REASON_PATH_TOO_LONG;
+        res->reason = VERDICT_REASON_PATH_TOO_LONG;
         snprintf(res->detail, sizeof(res->detail), "path has more than %d certificates",
                  run.max_depth);
     }
@@ -900,7 +901,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
 err:
     if (rc != 0 && err[0] != '\0') {
         res->valid = false;
-        res->reason = REASON_INTERNAL_ERROR;
+        res->reason = VERDICT_REASON_INTERNAL_ERROR;
         snprintf(res->detail, sizeof(res->detail), "%s", err);
     }
     sk_X509_free(u);

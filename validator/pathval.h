@@ -87,7 +87,7 @@ struct pathval_run {
 /* pathval_post_check applies certval's own rules to a chain that
  * X509_verify_cert accepted (leaf first, anchor last): the algorithm policy
  * of |pol| (NULL = strict), then the RFC 5280 structure rules. Returns
- * REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
+ * VERDICT_REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
  * candidate path; the service runs it again when the profile that matched
  * is not the one the path was built for. */
 enum verdict_reason pathval_post_check(struct pathval_failure *f,

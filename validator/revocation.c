@@ -34,7 +34,7 @@
  * revocation needs a CRL signed by yet another separate key, and so on.
  * PKITS 4.14.30 (a CRL issuer covered by its own CRL) ends here. */
 #define REV_MAX_DEPTH 3
-#define REASON_REMOVE_FROM_CRL 8 /* CRLReason removeFromCRL (RFC 5280 5.3.1) */
+#define VERDICT_REASON_REMOVE_FROM_CRL 8 /* CRLReason removeFromCRL (RFC 5280 5.3.1) */
 
 enum cert_state { CS_GOOD, CS_REVOKED, CS_UNKNOWN, CS_STALE };
 
@@ -191,7 +191,7 @@ static bool validate_signer(struct rev_ctx *ctx, X509 *signer)
     memset(&o, 0, sizeof(o));
     o.at = ctx->now;
     o.crl_check = CRL_CHECK_NONE;
-    o.purpose = PURPOSE_ANY;
+    o.purpose = PATH_PURPOSE_ANY;
     if (path_validate(&res, &o, signer, anchors, untrusted, NULL) != 0 || !res.valid)
         goto done;
     if (ctx->depth + 1 >= REV_MAX_DEPTH)
@@ -309,7 +309,7 @@ static bool listed_revoked(const struct crl_cache_crl *h, const struct crl_cache
 {
     const struct crl_cache_crl *src = d != NULL && d->listed ? d : h->listed ? h : NULL;
 
-    if (src == NULL || src->revocation_reason == REASON_REMOVE_FROM_CRL)
+    if (src == NULL || src->revocation_reason == VERDICT_REASON_REMOVE_FROM_CRL)
         return false;
     r->st = CS_REVOKED;
     r->reason = src->revocation_reason;
@@ -434,7 +434,7 @@ enum revocation_ref_status revocation_check_ref(struct verdict *out, const struc
      * entity; every other depth is a CA. */
     if (not_listed && (info.scope & (depth == 0 ? CRL_SCOPE_ONLY_CA_CERTS
                                                 : CRL_SCOPE_ONLY_USER_CERTS))) {
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
                      "%s at depth %zu: its issuer's CRL only covers %s certificates", who, depth,
                      depth == 0 ? "CA" : "end-entity");
         return REVOCATION_REF_DENIED;
@@ -443,22 +443,22 @@ enum revocation_ref_status revocation_check_ref(struct verdict *out, const struc
     case CRL_STATUS_GOOD:
         return REVOCATION_REF_GOOD;
     case CRL_STATUS_REVOKED:
-        verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
+        verdict_deny(out, VERDICT_REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
                      depth, (long long)info.revocation_date, info.revocation_reason);
         return REVOCATION_REF_DENIED;
     case CRL_STATUS_STALE:
         if (p->on_stale != STALE_FAIL_CLOSED)
             return REVOCATION_REF_STALE_OK;
-        verdict_deny(out, REASON_REVOCATION_STALE,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_STALE,
                      "%s at depth %zu: CRL past nextUpdate %lld + grace %us", who, depth,
                      (long long)info.next_update, p->grace);
         return REVOCATION_REF_DENIED;
     case CRL_STATUS_NO_CRL:
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "%s at depth %zu: no CRL from its issuer",
                      who, depth);
         return REVOCATION_REF_DENIED;
     default:
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "%s at depth %zu: issuer's CRL unusable",
                      who, depth);
         return REVOCATION_REF_DENIED;
     }
@@ -500,11 +500,11 @@ static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct
 
     switch (r->st) {
     case CS_REVOKED:
-        verdict_deny(out, REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)", who,
-                     f->depth, (long long)r->date, r->reason);
+        verdict_deny(out, VERDICT_REASON_REVOKED, "%s at depth %zu revoked at %lld (reason %d)",
+                     who, f->depth, (long long)r->date, r->reason);
         break;
     case CS_STALE:
-        verdict_deny(out, REASON_REVOCATION_STALE,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_STALE,
                      "%s at depth %zu: CRL past nextUpdate + grace %us", who, f->depth, ctx->grace);
         break;
     default:
@@ -514,12 +514,13 @@ static int deny_for(struct verdict *out, const struct rev_ctx *ctx, const struct
             /* No CRL at all under the issuer's name, and the issuer may not
              * sign CRLs (its own CRL was refused for that): the missing
              * key usage is the cause to name. */
-            verdict_deny(out, REASON_KEY_USAGE,
+            verdict_deny(out, VERDICT_REASON_KEY_USAGE,
                          "%s at depth %zu: its issuer lacks the cRLSign key usage, so no CRL "
-                         "from it can decide its status", who, f->depth);
+                         "from it can decide its status",
+                         who, f->depth);
             break;
         }
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "%s at depth %zu: %s", who, f->depth,
                      r->why != NULL ? r->why : "status undetermined");
         break;
     }
@@ -536,7 +537,7 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
 
     for (size_t d = 0; d < upto; d++) {
         if (facts_init(&f, chain, d) != 0) {
-            verdict_deny(out, REASON_REVOCATION_UNKNOWN,
+            verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
                          "%s at depth %zu: cannot read its issuer, serial or distribution points",
                          revocation_role(d), d);
             return -1;
@@ -574,12 +575,12 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
         return 0;
     if (src == NULL || src->crls == NULL) {
         report->cacheable = false;
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "no revocation data available");
         return -1;
     }
     if (chain == NULL || sk_X509_num(chain) == 0) {
         report->cacheable = false;
-        verdict_deny(out, REASON_INTERNAL_ERROR, "revocation check without a path");
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "revocation check without a path");
         return -1;
     }
     memset(&ctx, 0, sizeof(ctx));

@@ -72,19 +72,19 @@ static const char *structure_problem(const X509 *x, bool is_ca, enum verdict_rea
     const char *why;
     uint32_t flags = X509_get_extension_flags((X509 *)x);
 
-    *reason = REASON_MALFORMED;
+    *reason = VERDICT_REASON_MALFORMED;
     if ((why = serial_problem(x)) != NULL ||
         (why = key_id_problem(x, is_ca || (flags & EXFLAG_CA))) != NULL)
         return why;
     /* RFC 5280 4.2.1.9: critical in a CA certificate. */
     if (is_ca && ext_state(x, NID_basic_constraints) != 1) {
-        *reason = REASON_BASIC_CONSTRAINTS;
+        *reason = VERDICT_REASON_BASIC_CONSTRAINTS;
         return "CA certificate's basicConstraints is absent or not critical";
     }
     /* RFC 5280 4.2.1.3: keyCertSign only with cA TRUE. */
     if ((flags & EXFLAG_KUSAGE) && (X509_get_key_usage((X509 *)x) & KU_KEY_CERT_SIGN) &&
         !(flags & EXFLAG_CA)) {
-        *reason = REASON_KEY_USAGE;
+        *reason = VERDICT_REASON_KEY_USAGE;
         return "keyUsage keyCertSign on a certificate that is not a CA";
     }
     /* RFC 5280 4.1.2.6 and 4.2.1.6: an empty subject puts the identity in
@@ -110,7 +110,7 @@ enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
          * it is a certificate. BoringSSL checks only those it did not take
          * from the trust store. */
         if (X509_get_extension_flags(x) & EXFLAG_CRITICAL)
-            return pathval_failure_set(f, REASON_UNKNOWN_CRITICAL_EXTENSION, chain, d,
+            return pathval_failure_set(f, VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION, chain, d,
                                        "unhandled critical extension");
         if (d + 1 == n || compat(pol))
             continue; /* the anchor's own structure is configuration */
@@ -118,5 +118,5 @@ enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
         if (why != NULL)
             return pathval_failure_set(f, reason, chain, d, "%s", why);
     }
-    return REASON_OK;
+    return VERDICT_REASON_OK;
 }

@@ -380,18 +380,18 @@ static int parse_input(struct check *c)
     if (max_n > sizeof(c->certs) / sizeof(c->certs[0]))
         max_n = sizeof(c->certs) / sizeof(c->certs[0]);
     if (in->n_certs == 0) {
-        verdict_deny(c->out, REASON_MALFORMED, "empty chain");
+        verdict_deny(c->out, VERDICT_REASON_MALFORMED, "empty chain");
         return -1;
     }
     if (in->n_certs > max_n) {
-        verdict_deny(c->out, REASON_MALFORMED,
+        verdict_deny(c->out, VERDICT_REASON_MALFORMED,
                      "chain has %zu certificates, limit max_certs_per_chain=%u", in->n_certs,
                      max_n);
         return -1;
     }
     for (size_t i = 0; i < in->n_certs; i++) {
         if (in->certs[i].len > c->v->max_cert_bytes) {
-            verdict_deny(c->out, REASON_MALFORMED,
+            verdict_deny(c->out, VERDICT_REASON_MALFORMED,
                          "certificate %zu is %zu bytes, limit max_cert_bytes=%u", i,
                          in->certs[i].len, c->v->max_cert_bytes);
             return -1;
@@ -411,7 +411,7 @@ static int parse_input(struct check *c)
         /* RFC 5280 4.1: one DER Certificate, nothing after it. */
         if (x == NULL || p != in->certs[i].data + in->certs[i].len) {
             ERR_clear_error();
-            verdict_deny(c->out, REASON_MALFORMED, "certificate %zu is not DER", i);
+            verdict_deny(c->out, VERDICT_REASON_MALFORMED, "certificate %zu is not DER", i);
             return -1;
         }
     }
@@ -522,7 +522,7 @@ static int validate_path(struct check *c, int64_t now)
     run.max_attempts = v->max_attempts;
     run.conformance = pre != NULL ? &pre->conformance : NULL;
     if (pathval_verify(&res, &v->env, &run, c->certs[0], untrusted) != 0) {
-        verdict_deny(c->out, REASON_INTERNAL_ERROR, "%s", res.detail);
+        verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "%s", res.detail);
         goto done;
     }
     if (!res.valid) {
@@ -533,14 +533,15 @@ static int validate_path(struct check *c, int64_t now)
     res.chain = NULL;
     c->built_for = pre;
     if (sk_X509_num(c->chain) > max_depth) {
-        verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
-                     sk_X509_num(c->chain), max_depth);
+        verdict_deny(c->out, VERDICT_REASON_PATH_TOO_LONG,
+                     "path has %zu certificates, limit max_depth=%u", sk_X509_num(c->chain),
+                     max_depth);
         goto done;
     }
     rc = 0;
     goto done;
 oom:
-    verdict_deny(c->out, REASON_INTERNAL_ERROR, "out of memory");
+    verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "out of memory");
 done:
     sk_X509_free(untrusted);
     return rc;
@@ -563,7 +564,7 @@ static int match_profile(struct check *c)
             }
         }
     }
-    verdict_deny(c->out, REASON_NO_MATCHING_PROFILE, "no profile lists the leaf's issuer");
+    verdict_deny(c->out, VERDICT_REASON_NO_MATCHING_PROFILE, "no profile lists the leaf's issuer");
     return -1;
 }
 
@@ -578,11 +579,12 @@ static int check_profile_rules(struct check *c)
     if (p == c->built_for)
         return 0;
     if (sk_X509_num(c->chain) > p->max_depth) {
-        verdict_deny(c->out, REASON_PATH_TOO_LONG, "path has %zu certificates, limit max_depth=%u",
-                     sk_X509_num(c->chain), p->max_depth);
+        verdict_deny(c->out, VERDICT_REASON_PATH_TOO_LONG,
+                     "path has %zu certificates, limit max_depth=%u", sk_X509_num(c->chain),
+                     p->max_depth);
         return -1;
     }
-    if (pathval_post_check(&f, &p->conformance, c->chain) != REASON_OK) {
+    if (pathval_post_check(&f, &p->conformance, c->chain) != VERDICT_REASON_OK) {
         verdict_deny(c->out, f.reason, "%s", f.detail);
         return -1;
     }
@@ -672,43 +674,46 @@ static void apply_policy(struct check *c)
     const struct vtenant *t;
 
     if (life < 0 || life > p->max_validity_s) {
-        verdict_deny(c->out, REASON_VALIDITY_TOO_LONG, "leaf validity %lld days exceeds %lld",
-                     (long long)(life / 86400), (long long)(p->max_validity_s / 86400));
+        verdict_deny(c->out, VERDICT_REASON_VALIDITY_TOO_LONG,
+                     "leaf validity %lld days exceeds %lld", (long long)(life / 86400),
+                     (long long)(p->max_validity_s / 86400));
         return;
     }
     if (!profile_has_eku(leaf, p->eku)) {
         char oid[64];
         OBJ_obj2txt(oid, sizeof(oid), p->eku, 1);
-        verdict_deny(c->out, REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s", oid);
+        verdict_deny(c->out, VERDICT_REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s",
+                     oid);
         return;
     }
     if (profile_read_id(tenant, sizeof(tenant), leaf, &p->tenant_id) < 0) {
-        verdict_deny(c->out, REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
+        verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
         return;
     }
     t = find_tenant(c->v, &c->in->tenant_id);
     if (t == NULL) {
-        verdict_deny(c->out, REASON_UNKNOWN_TENANT, "requested tenant is not configured");
+        verdict_deny(c->out, VERDICT_REASON_UNKNOWN_TENANT, "requested tenant is not configured");
         return;
     }
     if (!bytes_eq(tenant, &c->in->tenant_id)) {
-        verdict_deny(c->out, REASON_WRONG_TENANT, "certificate is for tenant \"%.64s\"", tenant);
+        verdict_deny(c->out, VERDICT_REASON_WRONG_TENANT, "certificate is for tenant \"%.64s\"",
+                     tenant);
         return;
     }
     c->out->decision = DECISION_REQUIRE_PASSWORD;
     if (p->kind == CERT_KIND_DEVICE) {
         if (profile_read_id(device, sizeof(device), leaf, &p->device_id) < 0) {
-            verdict_deny(c->out, REASON_MISSING_IDENTITY, "leaf has no (single) device id");
+            verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) device id");
             return;
         }
         if (t->device_binding && !bytes_eq(device, &c->in->device_id)) {
-            verdict_deny(c->out, REASON_DEVICE_MISMATCH, "certificate is for device \"%.64s\"",
-                         device);
+            verdict_deny(c->out, VERDICT_REASON_DEVICE_MISMATCH,
+                         "certificate is for device \"%.64s\"", device);
             return;
         }
         c->out->decision = t->skips_password ? DECISION_ALLOW : DECISION_REQUIRE_PASSWORD;
     }
-    c->out->reason = REASON_OK;
+    c->out->reason = VERDICT_REASON_OK;
     snprintf(c->out->detail, sizeof(c->out->detail), "%s", c->stale_warning ? c->warn : "");
 }
 
@@ -756,7 +761,7 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
         goto done;
     leaf_facts(&c);
     if (validate_path(&c, now) != 0) {
-        if (out->reason != REASON_INTERNAL_ERROR)
+        if (out->reason != VERDICT_REASON_INTERNAL_ERROR)
             label_profile(&c);
         goto done;
     }

@@ -194,9 +194,9 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
 /* ---- Plain path validation, for certvalctl verify/check-trust and PKITS ---- */
 
 enum path_purpose {
-    PURPOSE_CLIENT = 0, /* EKU clientAuth, or no EKU */
-    PURPOSE_SERVER = 1, /* EKU serverAuth, or no EKU; hostname checked when set */
-    PURPOSE_ANY = 2,
+    PATH_PURPOSE_CLIENT = 0, /* EKU clientAuth, or no EKU */
+    PATH_PURPOSE_SERVER = 1, /* EKU serverAuth, or no EKU; hostname checked when set */
+    PATH_PURPOSE_ANY = 2,
 };
 
 enum crl_check_mode {
@@ -214,7 +214,7 @@ struct path_options {
     bool inhibit_policy_mapping;
     bool inhibit_any_policy;
     enum path_purpose purpose;
-    const char *hostname;        /* PURPOSE_SERVER only; NULL = no name check (RFC 6125: SAN only) */
+    const char *hostname; /* PATH_PURPOSE_SERVER only; NULL = no name check (RFC 6125: SAN only) */
     const char *ip;              /* the leaf must carry this IP address SAN (text); NULL = no check */
     const char *email;           /* the leaf must carry this rfc822Name SAN; NULL = no check */
     uint32_t max_depth;          /* 0 = 8 */
@@ -224,7 +224,7 @@ struct path_options {
 
 struct path_result {
     bool valid;
-    enum verdict_reason reason; /* REASON_OK when valid */
+    enum verdict_reason reason; /* VERDICT_REASON_OK when valid */
     char detail[VERDICT_DETAIL_MAX];
     STACK_OF(X509) *chain;      /* the validated path, leaf first, anchor last; caller frees with sk_X509_pop_free */
 };

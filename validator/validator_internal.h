@@ -172,7 +172,7 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
 
 /* algorithm_check_path applies |pol| (NULL = strict) to every key of
  * |chain| (leaf first, anchor last) and every signature below the anchor.
- * Returns REASON_OK, or REASON_WEAK_ALGORITHM with |f| filled. */
+ * Returns VERDICT_REASON_OK, or VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
                                          const STACK_OF(X509) *chain);
@@ -184,7 +184,7 @@ enum verdict_reason algorithm_check_path(struct pathval_failure *f,
  * pol->compat, below the anchor: serial numbers, AKI/SKI presence,
  * critical basicConstraints in CAs, keyCertSign only in CAs, a critical SAN
  * with an empty subject.
- * Returns REASON_OK, or the reason with |f| filled. */
+ * Returns VERDICT_REASON_OK, or the reason with |f| filled. */
 enum verdict_reason rfc5280_check_path(struct pathval_failure *f,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain);

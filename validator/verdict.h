@@ -8,7 +8,7 @@
  * "UNSPECIFIED"; never NULL. */
 const char *verdict_decision_name(enum verdict_decision d);
 
-/* verdict_reason_name returns the reason's short name without the REASON_
+/* verdict_reason_name returns the reason's short name without the VERDICT_REASON_
  * prefix ("OK", "EXPIRED", ...), "UNKNOWN" for an out-of-range value. */
 const char *verdict_reason_name(enum verdict_reason r);
 

@@ -288,7 +288,7 @@ int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
             crl_cache_issuer_id(id, sk_X509_value(chain, d + 1)) != 0 ||
             crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
                                      X509_get0_serialNumber(sk_X509_value(chain, d))) != 0) {
-            verdict_deny(out, REASON_INTERNAL_ERROR,
+            verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR,
                          "cannot identify the issuer or serial at depth %zu", d);
             return -1;
         }
@@ -309,7 +309,7 @@ int verdict_step_check_deny(const struct verdict_step *st, struct verdict *out, 
         return 0;
     if (out->has_leaf_sha256 &&
         deny_list_match_leaf(deny, out->leaf_sha256, now, reason, sizeof(reason))) {
-        verdict_deny(out, REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
+        verdict_deny(out, VERDICT_REASON_REVOKED, "leaf on the emergency deny list: %s", reason);
         return -1;
     }
     for (size_t d = 0; d < st->refs.n; d++) {
@@ -317,7 +317,7 @@ int verdict_step_check_deny(const struct verdict_step *st, struct verdict *out, 
 
         if (deny_list_match_serial(deny, r->issuer_name_sha256, r->serial, r->serial_len, now,
                                    reason, sizeof(reason))) {
-            verdict_deny(out, REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
+            verdict_deny(out, VERDICT_REASON_REVOKED, "%s at depth %zu on the emergency deny list: %s",
                          revocation_role(d), d, reason);
             return -1;
         }
@@ -343,7 +343,7 @@ static int recheck(const struct verdict_step *st, const struct revocation_policy
     if (p->scope == REVOCATION_NONE)
         return 0;
     if (st->src->crls == NULL) {
-        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "no revocation data available");
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "no revocation data available");
         return -1;
     }
     for (size_t d = 0; d < upto; d++) {
@@ -380,12 +380,12 @@ static bool answer_hit(const struct verdict_step *st, const struct validator *v,
     char warn[96];
 
     if (st->refs.n == 0 || p == NULL) {
-        verdict_deny(out, REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "verdict cache entry without a profile");
         return true;
     }
     if (recheck(st, p, out, now, &stale, warn, sizeof(warn), &undecided) != 0)
         return !undecided;
-    if (out->reason == REASON_OK)
+    if (out->reason == VERDICT_REASON_OK)
         snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
     return true;
 }
@@ -416,13 +416,13 @@ bool verdict_step_lookup(struct verdict_step *st, const struct validator *v,
 static bool worth_caching(const struct verdict *v)
 {
     switch (v->reason) {
-    case REASON_OK:
-    case REASON_WRONG_TENANT:
-    case REASON_DEVICE_MISMATCH:
-    case REASON_UNKNOWN_TENANT:
-    case REASON_VALIDITY_TOO_LONG:
-    case REASON_EXTENDED_KEY_USAGE:
-    case REASON_MISSING_IDENTITY:
+    case VERDICT_REASON_OK:
+    case VERDICT_REASON_WRONG_TENANT:
+    case VERDICT_REASON_DEVICE_MISMATCH:
+    case VERDICT_REASON_UNKNOWN_TENANT:
+    case VERDICT_REASON_VALIDITY_TOO_LONG:
+    case VERDICT_REASON_EXTENDED_KEY_USAGE:
+    case VERDICT_REASON_MISSING_IDENTITY:
         return true;
     default:
         return false;

@@ -25,12 +25,13 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "serial.h"
 #include "verdict-t.h"
 
 struct verdict_cache;
 
 #define VERDICT_STEP_MAX_REFS 16   /* certificates of one path with revocation references */
-#define VERDICT_STEP_SERIAL_MAX 64 /* serial content octets per reference */
+#define VERDICT_STEP_SERIAL_MAX SERIAL_MAX_OCTETS /* serial content octets per reference (serial.h) */
 
 /* One certificate of the validated path whose revocation status is
  * re-checked at every hit. */

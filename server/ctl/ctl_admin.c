@@ -16,6 +16,7 @@
 #include "certval/v1/admin.pb-c.h"
 #include "ctl.h"
 #include "ctl_rpc.h"
+#include "hex.h"
 #include "pki_gen.h"
 #include "validator.h"
 
@@ -59,23 +60,6 @@ static int read_token(const char *path, char *out, size_t cap)
     OPENSSL_cleanse(t, len);
     free(t);
     return n > 0 ? 0 : -1;
-}
-
-static int hex_decode(uint8_t *out, size_t cap, size_t *out_len, const char *hex)
-{
-    size_t n = strlen(hex);
-
-    if (n == 0 || n % 2 != 0 || n / 2 > cap)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v;
-
-        if (sscanf(hex + 2 * i, "%2x", &v) != 1)
-            return -1;
-        out[i] = (uint8_t)v;
-    }
-    *out_len = n / 2;
-    return 0;
 }
 
 /* ---- admin ---- */
@@ -181,7 +165,7 @@ static int fill_selector(const struct admin_opts *o, Certval__V1__DenyEntry *e, 
     } else if (o->leaf_sha256 != NULL) {
         size_t n;
 
-        if (hex_decode(leaf_hash, 32, &n, o->leaf_sha256) < 0 || n != 32) {
+        if (hex_decode(leaf_hash, 32, &n, o->leaf_sha256, strlen(o->leaf_sha256)) < 0 || n != 32) {
             fprintf(stderr, "certvalctl: --leaf-sha256 takes 64 hex digits\n");
             return -1;
         }

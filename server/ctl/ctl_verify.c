@@ -108,8 +108,9 @@ static int parse_choice(int *out, const char *s, const struct choice *c, size_t 
 
 static int parse_purpose(enum path_purpose *out, const char *s)
 {
-    static const struct choice c[] = {
-        {"client", PURPOSE_CLIENT}, {"server", PURPOSE_SERVER}, {"any", PURPOSE_ANY}};
+    static const struct choice c[] = {{"client", PATH_PURPOSE_CLIENT},
+                                      {"server", PATH_PURPOSE_SERVER},
+                                      {"any", PATH_PURPOSE_ANY}};
     int v;
 
     if (parse_choice(&v, s, c, sizeof(c) / sizeof(c[0]), "--purpose") != 0)
@@ -388,7 +389,7 @@ int ctl_verify_main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.path.at = (int64_t)time(NULL);
-    o.path.purpose = PURPOSE_ANY;
+    o.path.purpose = PATH_PURPOSE_ANY;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int bad = 0;
@@ -433,7 +434,7 @@ int ctl_verify_main(int argc, char **argv)
             return CTL_USAGE;
         }
     }
-    if (o.path.hostname != NULL && o.path.purpose != PURPOSE_SERVER) {
+    if (o.path.hostname != NULL && o.path.purpose != PATH_PURPOSE_SERVER) {
         fprintf(stderr, "--hostname needs --purpose server\n");
         return CTL_USAGE;
     }
@@ -462,7 +463,7 @@ int ctl_check_trust_main(int argc, char **argv)
 
     memset(&o, 0, sizeof(o));
     o.path.at = (int64_t)time(NULL);
-    o.path.purpose = PURPOSE_ANY;
+    o.path.purpose = PATH_PURPOSE_ANY;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int bad = 0;

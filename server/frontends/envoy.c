@@ -51,7 +51,7 @@ struct ecall {
     struct tag send_tag;
     grpc_byte_buffer *recv_buf;
     grpc_byte_buffer *send_buf;
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     struct frontend_certs certs;
     struct frontend_claims claims;
     struct verdict verdict;
@@ -66,7 +66,7 @@ static void ecall_destroy(struct call_base *cb)
     if (ec->send_buf != NULL)
         grpc_byte_buffer_destroy(ec->send_buf);
     frontend_certs_clear(&ec->certs);
-    snapshot_release(ec->snap);
+    reload_release(ec->snap);
     free(ec);
 }
 
@@ -105,7 +105,8 @@ static void header_set_fill(struct header_set *h, const struct frontends_config 
 }
 
 /* pack_check_response builds the CheckResponse for |v| (NULL: not ready). */
-static grpc_byte_buffer *pack_check_response(const struct snapshot *snap, const struct verdict *v,
+static grpc_byte_buffer *pack_check_response(const struct reload_snapshot *snap,
+                                             const struct verdict *v,
                                              const struct frontend_claims *cl)
 {
     Envoy__Service__Auth__V3__CheckResponse resp = ENVOY__SERVICE__AUTH__V3__CHECK_RESPONSE__INIT;
@@ -315,7 +316,7 @@ static void recv_done(struct tag *t, bool ok)
         call_unref(&ec->base);
         return;
     }
-    ec->snap = snapshot_acquire();
+    ec->snap = reload_acquire();
     /* Not ready: no configuration, or health not SERVING for another reason
      * than the drain (while draining, calls still in flight are answered,
      * as Validate's are, and Envoy moves to other replicas on health). */
@@ -362,7 +363,7 @@ void envoy_check_start(void *arg, const struct call_request *req)
 {
     grpc_call *call = req->call;
     struct ecall *ec = calloc(1, sizeof(*ec));
-    struct snapshot *snap;
+    struct reload_snapshot *snap;
     grpc_op ops[2];
 
     if (ec == NULL) {
@@ -377,16 +378,16 @@ void envoy_check_start(void *arg, const struct call_request *req)
         call_unref(&ec->base);
         return;
     }
-    snap = snapshot_acquire();
+    snap = reload_acquire();
     if (snap != NULL && !snap->cfg->frontends.envoy_enabled) {
-        snapshot_release(snap);
+        reload_release(snap);
         ec->send_tag.fn = status_only_done;
         if (call_send_status(&ec->base, &ec->send_tag, GRPC_STATUS_UNIMPLEMENTED,
                              "frontends.envoy.enabled is false") != GRPC_CALL_OK)
             call_unref(&ec->base);
         return;
     }
-    snapshot_release(snap);
+    reload_release(snap);
     memset(ops, 0, sizeof(ops));
     ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
     ec->base.sent_initial_md = true;

@@ -62,7 +62,7 @@ static void record(const struct verdict *v, enum metrics_frontend fe,
 }
 
 bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
-                           const struct snapshot *snap, const struct frontend_certs *c,
+                           const struct reload_snapshot *snap, const struct frontend_certs *c,
                            const struct frontend_claims *cl, int64_t now)
 {
     struct cv_bytes certs[FRONTEND_MAX_CERTS];
@@ -77,8 +77,9 @@ bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
     return true;
 }
 
-void frontend_check(struct verdict *out, enum metrics_frontend fe, const struct snapshot *snap,
-                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now)
+void frontend_check(struct verdict *out, enum metrics_frontend fe,
+                    const struct reload_snapshot *snap, const struct frontend_certs *c,
+                    const struct frontend_claims *cl, int64_t now)
 {
     struct cv_bytes certs[FRONTEND_MAX_CERTS];
     struct chain_input in;
@@ -92,7 +93,7 @@ void frontend_malformed(struct verdict *out, enum metrics_frontend fe,
                         const struct frontend_claims *cl, const char *why)
 {
     verdict_init(out, 0);
-    verdict_deny(out, REASON_MALFORMED, "%s", why);
+    verdict_deny(out, VERDICT_REASON_MALFORMED, "%s", why);
     record(out, fe, cl);
 }
 

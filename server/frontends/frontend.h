@@ -21,7 +21,7 @@
 #include "validator.h"
 
 struct frontends_config;
-struct snapshot;
+struct reload_snapshot;
 
 /* Certificates accepted from one front-end request: the validator's own
  * limit (limits.max_chain_certs) refuses more, this only bounds memory. */
@@ -93,15 +93,16 @@ void frontends_set_sources(const struct revocation_sources *src);
  * microseconds, no signature work): true with |out| filled, recorded in the
  * metrics and audit log, or false when a full validation is needed. */
 bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
-                           const struct snapshot *snap, const struct frontend_certs *c,
+                           const struct reload_snapshot *snap, const struct frontend_certs *c,
                            const struct frontend_claims *cl, int64_t now);
 
 /* frontend_check validates |c| with the claims |cl| on |snap| exactly as
  * Validate does (validator_check_chain), records the verdict in the
  * metrics (also labelled |fe|) and the audit log, and fills |out|. The
  * caller must be a registered RCU reader (certval_rcu_reader_register). */
-void frontend_check(struct verdict *out, enum metrics_frontend fe, const struct snapshot *snap,
-                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now);
+void frontend_check(struct verdict *out, enum metrics_frontend fe,
+                    const struct reload_snapshot *snap, const struct frontend_certs *c,
+                    const struct frontend_claims *cl, int64_t now);
 
 /* frontend_malformed fills |out| with DENY MALFORMED naming |why|, records
  * it like a verdict, for input that never reached the validator (a bad

@@ -7,7 +7,7 @@
 
 struct frontends_config;
 struct verdict;
-struct snapshot;
+struct reload_snapshot;
 
 /* frontend_parse_listen parses "IPv4:PORT" or "[IPv6]:PORT". 0 or -1. */
 int frontend_parse_listen(struct sockaddr_storage *ss, socklen_t *len, const char *listen);

@@ -89,7 +89,7 @@ static int read_claims(struct frontend_claims *cl, struct MHD_Connection *conn,
 
 static void decide(struct nx_answer *a, struct MHD_Connection *conn)
 {
-    struct snapshot *snap = snapshot_acquire();
+    struct reload_snapshot *snap = reload_acquire();
     const struct frontends_config *f;
     struct frontend_certs certs = {0};
     struct frontend_claims *cl = &a->cl;
@@ -99,7 +99,7 @@ static void decide(struct nx_answer *a, struct MHD_Connection *conn)
     if (snap == NULL || !health_is_serving()) {
         a->status = MHD_HTTP_SERVICE_UNAVAILABLE;
         a->message = "certval is not ready\n";
-        snapshot_release(snap);
+        reload_release(snap);
         return;
     }
     f = &snap->cfg->frontends;
@@ -140,7 +140,7 @@ out:
         frontend_header_name(a->names[3], sizeof(a->names[3]), f, "tenant");
         frontend_header_name(a->names[4], sizeof(a->names[4]), f, "device");
     }
-    snapshot_release(snap);
+    reload_release(snap);
 }
 
 static enum MHD_Result nx_answer_cb(void *cls, struct MHD_Connection *conn, const char *url,

@@ -389,7 +389,7 @@ static bool is_bytes(const struct value *v)
 /* Decides one NOTIFY; fills |out| and the claims. */
 static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r)
 {
-    struct snapshot *snap = snapshot_acquire();
+    struct reload_snapshot *snap = reload_acquire();
     struct frontend_certs certs = {0};
     struct notify_args a;
     const char *why = NULL;
@@ -397,8 +397,8 @@ static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r
     memset(cl, 0, sizeof(*cl));
     if (snap == NULL || !health_is_serving()) {
         verdict_init(out, 0);
-        verdict_deny(out, REASON_INTERNAL_ERROR, "certval is not ready");
-        snapshot_release(snap);
+        verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR, "certval is not ready");
+        reload_release(snap);
         return;
     }
     if (parse_messages(r, &a) != 0)
@@ -431,7 +431,7 @@ static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r
     else
         frontend_check(out, METRICS_FRONTEND_HAPROXY, snap, &certs, cl, frontend_now());
     frontend_certs_clear(&certs);
-    snapshot_release(snap);
+    reload_release(snap);
 }
 
 static void wr_set_var(struct wr *w, const char *name, const char *value)

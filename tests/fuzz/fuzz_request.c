@@ -109,7 +109,8 @@ static void check_one(const Certval__V1__ChainRequest *cr)
     in.device_id = (struct cv_bytes){(const uint8_t *)cr->device_id, strlen(cr->device_id)};
     validator_check_chain(v, &src, &out, &in, FUZZ_NOW);
     if (out.id != cr->id || out.decision < DECISION_ALLOW || out.decision > DECISION_DENY ||
-        out.reason > VERDICT_REASON_MAX || (out.decision == DECISION_DENY) == (out.reason == REASON_OK))
+        out.reason > VERDICT_REASON_MAX ||
+        (out.decision == DECISION_DENY) == (out.reason == VERDICT_REASON_OK))
         abort(); /* every chain gets a well-formed verdict */
 }
 

@@ -15,16 +15,17 @@ bool pkits_class_matches(const char *cls, enum verdict_reason r)
         const char *cls;
         enum verdict_reason r[2];
     } map[] = {
-        {"policy", {REASON_POLICY, REASON_POLICY}},
-        {"revoked", {REASON_REVOKED, REASON_REVOKED}},
-        {"crl-problem", {REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_STALE}},
-        {"name-constraints", {REASON_NAME_CONSTRAINTS, REASON_NAME_CONSTRAINTS}},
-        {"basic-constraints", {REASON_BASIC_CONSTRAINTS, REASON_PATH_TOO_LONG}},
-        {"key-usage", {REASON_KEY_USAGE, REASON_KEY_USAGE}},
-        {"validity", {REASON_EXPIRED, REASON_NOT_YET_VALID}},
-        {"signature", {REASON_BAD_SIGNATURE, REASON_BAD_SIGNATURE}},
-        {"name-chaining", {REASON_NAME_CHAINING, REASON_UNTRUSTED_ISSUER}},
-        {"critical-extension", {REASON_UNKNOWN_CRITICAL_EXTENSION, REASON_UNKNOWN_CRITICAL_EXTENSION}},
+        {"policy", {VERDICT_REASON_POLICY, VERDICT_REASON_POLICY}},
+        {"revoked", {VERDICT_REASON_REVOKED, VERDICT_REASON_REVOKED}},
+        {"crl-problem", {VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_REVOCATION_STALE}},
+        {"name-constraints", {VERDICT_REASON_NAME_CONSTRAINTS, VERDICT_REASON_NAME_CONSTRAINTS}},
+        {"basic-constraints", {VERDICT_REASON_BASIC_CONSTRAINTS, VERDICT_REASON_PATH_TOO_LONG}},
+        {"key-usage", {VERDICT_REASON_KEY_USAGE, VERDICT_REASON_KEY_USAGE}},
+        {"validity", {VERDICT_REASON_EXPIRED, VERDICT_REASON_NOT_YET_VALID}},
+        {"signature", {VERDICT_REASON_BAD_SIGNATURE, VERDICT_REASON_BAD_SIGNATURE}},
+        {"name-chaining", {VERDICT_REASON_NAME_CHAINING, VERDICT_REASON_UNTRUSTED_ISSUER}},
+        {"critical-extension",
+         {VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION, VERDICT_REASON_UNKNOWN_CRITICAL_EXTENSION}},
     };
     for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
         if (strcmp(map[i].cls, cls) == 0)

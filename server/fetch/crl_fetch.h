@@ -1,7 +1,7 @@
 /* CRLs over HTTP: one dedicated thread with its own io_uring fetches the CRL
  * distribution points of the configuration (revocation.fetch.urls, and with
  * from_certificates the cRLDistributionPoints of the configured CA
- * certificates) and hands each body to crl_push (server/reload.h), which
+ * certificates) and hands each body to reload_crl_push (server/reload.h), which
  * verifies it, publishes it to the CRL cache and keeps it in STATE/crls/.
  *
  * connect, send and recv are io_uring operations, each linked

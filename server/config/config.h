@@ -69,7 +69,7 @@ struct certval_config {
     size_t n_crl_files;
     char *crl_dir;              /* NULL = none */
 
-    /* revocation.fetch: CRLs over HTTP (server/crl_fetch.h) */
+    /* revocation.fetch: CRLs over HTTP (server/fetch/crl_fetch.h) */
     struct {
         char **urls;                   /* "http://..." as written */
         size_t n_urls;

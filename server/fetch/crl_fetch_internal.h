@@ -1,4 +1,4 @@
-/* Pure helpers of the HTTP CRL fetcher (server/crl_fetch.c): URL parsing,
+/* Pure helpers of the HTTP CRL fetcher (server/fetch/crl_fetch.c): URL parsing,
  * redirect resolution, the request text, the fetch schedule and the times of
  * a DER CRL. No I/O, no global state: they live in certval_runtime so the
  * Criterion test (tests/test_crl_fetch.c) links them without the server.

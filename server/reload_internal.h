@@ -1,0 +1,22 @@
+/* Private to server/reload.c and server/reload_crl.c, the two halves of
+ * reload.h (configuration snapshots; CRL ingest). */
+#ifndef CERTVAL_RELOAD_INTERNAL_H
+#define CERTVAL_RELOAD_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <openssl/x509.h>
+
+#include "reload.h"
+
+/* reload_add_certs_from appends to |dst| the certificates of the |n| files
+ * of |files|; a file that does not load is left out (the validator, built
+ * from the same files, reports it). */
+void reload_add_certs_from(STACK_OF(X509) *dst, char **files, size_t n);
+
+/* reload_notify_crl_change calls the hook set by reload_set_crl_change_hook, if
+ * any, on the calling thread, with no lock of this module held. */
+void reload_notify_crl_change(bool config_changed);
+
+#endif
