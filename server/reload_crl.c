@@ -25,7 +25,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
-#include "crl_fetch_internal.h"
+#include "crl_fetch_http.h"
 #include "log.h"
 #include "reload_internal.h"
 #include "validator.h"

@@ -1,4 +1,4 @@
-/* Tests of the HTTP CRL fetcher's pure helpers (server/fetch/crl_fetch_internal.h):
+/* Tests of the HTTP CRL fetcher's pure helpers (server/fetch/crl_fetch_http.h):
  * URL parsing, redirect resolution, the request text, the retry backoff,
  * the schedule after a success, and reading a CRL's times. Table-driven
  * where cases differ only in data. The fetcher itself (io_uring, faults) is
@@ -13,7 +13,7 @@
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 
-#include "crl_fetch_internal.h"
+#include "crl_fetch_http.h"
 #include "pki_gen.h"
 
 struct url_case {

@@ -40,7 +40,7 @@ Test(verdict, reason_enum_matches_proto)
         const ProtobufCEnumValue *ev = &d->values[i];
         const char *name = verdict_reason_name((enum verdict_reason)ev->value);
 
-        cr_assert_str_eq(ev->name + strlen("VERDICT_REASON_"), name, "value %d", ev->value);
+        cr_assert_str_eq(ev->name + strlen("REASON_"), name, "value %d", ev->value);
     }
     cr_assert_str_eq(verdict_reason_name((enum verdict_reason)999), "UNKNOWN");
 }

@@ -47,7 +47,7 @@
 
 #include "config.h"
 #include "crl_cache.h"
-#include "crl_fetch_internal.h"
+#include "crl_fetch_http.h"
 #include "crl_fetch_thread_internal.h"
 #include "log.h"
 #include "rcu_reader.h"

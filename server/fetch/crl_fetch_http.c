@@ -1,5 +1,5 @@
-/* Pure helpers of the HTTP CRL fetcher (crl_fetch_internal.h). */
-#include "crl_fetch_internal.h"
+/* Pure helpers of the HTTP CRL fetcher (crl_fetch_http.h). */
+#include "crl_fetch_http.h"
 
 #include <stdio.h>
 #include <string.h>

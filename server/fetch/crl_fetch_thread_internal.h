@@ -18,7 +18,7 @@
 #include <liburing.h>
 #include <openssl/sha.h>
 
-#include "crl_fetch_internal.h"
+#include "crl_fetch_http.h"
 
 /* Distinct URLs fetched (configured + from certificates); a slot index must
  * fit the 8 bits user_data gives it. */

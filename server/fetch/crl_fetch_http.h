@@ -1,12 +1,13 @@
-/* Pure helpers of the HTTP CRL fetcher (server/fetch/crl_fetch.c): URL parsing,
+/* Pure helpers of the HTTP CRL fetcher (server/fetch/crl_fetch.c), public to
+ * the reload code and the tests: URL parsing,
  * redirect resolution, the request text, the fetch schedule and the times of
  * a DER CRL. No I/O, no global state: they live in certval_runtime so the
  * Criterion test (tests/test_crl_fetch.c) links them without the server.
  *
  * Conventions: 0 on success, -1 with a message in |err| on failure, unless
  * stated. All are thread-safe. */
-#ifndef CERTVAL_CRL_FETCH_INTERNAL_H
-#define CERTVAL_CRL_FETCH_INTERNAL_H
+#ifndef CERTVAL_CRL_FETCH_HTTP_H
+#define CERTVAL_CRL_FETCH_HTTP_H
 
 #include <stdbool.h>
 #include <stddef.h>
