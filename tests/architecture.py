@@ -216,15 +216,15 @@ def generate(files, local):
            "`architecture` test fails when this section is out of date or a rule",
            "of the script is broken (its header lists the rules and the known",
            "exceptions).", "",
-           "Folders: an arrow means \"includes headers from\" (with the number of",
-           "`#include` lines; `proto` is the code protoc-c generates).", "",
+           "Folders: an arrow means \"includes headers from\" (`proto` is the code",
+           "protoc-c generates).", "",
            "```mermaid", "flowchart LR"]
     for (a, b), n in sorted(edges.items()):
-        out.append('  %s["%s"] -->|%d| %s["%s"]' % (a.replace("/", "_"), a, n,
-                                                    b.replace("/", "_"), b))
+        out.append('  %s["%s"] --> %s["%s"]' % (a.replace("/", "_"), a,
+                                               b.replace("/", "_"), b))
     out += ["```", "", "| folder | includes headers from |", "| --- | --- |"]
     for d in folders:
-        deps = ", ".join("`%s` (%d)" % (b, n) for (a, b), n in sorted(edges.items()) if a == d)
+        deps = ", ".join("`%s`" % b for (a, b) in sorted(edges) if a == d)
         out.append("| `%s` | %s |" % (d, deps or "—"))
     out += ["", "Libraries and programs (CMake): what each links, project libraries",
             "in bold.", "", "| target | kind | folder | links |", "| --- | --- | --- | --- |"]
