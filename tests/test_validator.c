@@ -19,64 +19,34 @@
 
 #include "crl_cache.h"
 #include "pki_gen.h"
+#include "support/clock.h"
+#include "support/pki_builders.h"
+#include "support/tmpdir.h"
 #include "validator.h"
 #include "crl_gen_internal.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
 #include "verdict.h"
 
-#define NOW 1795305600 /* 2026-11-22 */
-#define DAY 86400
+/* The fixed clock, under the short names this file uses throughout. */
+#define NOW TS_NOW
+#define DAY TS_DAY
 
-struct ca {
-    EVP_PKEY *key;
-    X509 *cert;
-};
-
-static char g_dir[64];
-static struct ca g_root, g_tenant_ca, g_device_ca;
+static char g_dir[TS_TMPDIR_MAX];
+static struct ts_cert g_root, g_tenant_ca, g_device_ca;
 static char g_root_file[128], g_tenant_file[128], g_device_file[128];
-
-static X509 *issue(const struct pki_cert_spec *s, EVP_PKEY *key, const struct ca *issuer)
-{
-    X509 *x = pki_issue(s, key, issuer ? issuer->cert : NULL, issuer ? issuer->key : key);
-    cr_assert_not_null(x, "pki_issue failed");
-    return x;
-}
-
-static struct ca make_ca(const char *cn, const struct ca *issuer, int64_t nb, int64_t na)
-{
-    struct pki_cert_spec s = {.cn = cn, .o = "certval test", .not_before = nb, .not_after = na,
-                              .is_ca = true, .path_len = -1,
-                              .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    struct ca ca;
-    ca.key = pki_key_new(PKI_KEY_P256);
-    cr_assert_not_null(ca.key);
-    ca.cert = issue(&s, ca.key, issuer);
-    return ca;
-}
 
 static void write_pem(char *path, size_t len, const char *name, X509 *x)
 {
-    char err[256];
-    snprintf(path, len, "%s/%s", g_dir, name);
-    cr_assert_eq(pki_write_cert_pem(path, x, false, err, sizeof(err)), 0, "%s", err);
-}
-
-static void free_ca(struct ca *ca)
-{
-    X509_free(ca->cert);
-    EVP_PKEY_free(ca->key);
-    memset(ca, 0, sizeof(*ca));
+    ts_write_cert_pem(path, len, g_dir, name, x);
 }
 
 static void setup(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-validator-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
-    g_root = make_ca("Root R1", NULL, NOW - 365 * DAY, NOW + 3650 * DAY);
-    g_tenant_ca = make_ca("Tenant CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
-    g_device_ca = make_ca("Device CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    ts_tmpdir_make(g_dir, "validator");
+    g_root = ts_ca_new("Root R1", NULL, NOW - 365 * DAY, NOW + 3650 * DAY);
+    g_tenant_ca = ts_ca_new("Tenant CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    g_device_ca = ts_ca_new("Device CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
     write_pem(g_root_file, sizeof(g_root_file), "root.pem", g_root.cert);
     write_pem(g_tenant_file, sizeof(g_tenant_file), "tenant-ca.pem", g_tenant_ca.cert);
     write_pem(g_device_file, sizeof(g_device_file), "device-ca.pem", g_device_ca.cert);
@@ -84,12 +54,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    free_ca(&g_root);
-    free_ca(&g_tenant_ca);
-    free_ca(&g_device_ca);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_cert_free(&g_root);
+    ts_cert_free(&g_tenant_ca);
+    ts_cert_free(&g_device_ca);
+    ts_tmpdir_remove(g_dir);
 }
 
 TestSuite(validator, .init = setup, .fini = teardown);
@@ -141,13 +109,13 @@ static struct validator *build(const struct test_cfg *t)
 /* ---- leaves and checking ---- */
 
 static X509 *tenant_leaf_ex(const char *tenant, int64_t nb, int64_t na, const char *eku,
-                            const struct ca *issuer, uint64_t serial)
+                            const struct ts_cert *issuer, uint64_t serial)
 {
     EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
     struct pki_cert_spec s = {.cn = "alice", .o = tenant, .not_before = nb, .not_after = na,
                               .path_len = -1, .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = eku,
                               .serial = serial};
-    X509 *x = issue(&s, k, issuer);
+    X509 *x = ts_issue(&s, k, issuer);
     EVP_PKEY_free(k);
     return x;
 }
@@ -167,7 +135,7 @@ static X509 *device_leaf(const char *tenant, const char *device)
                               .not_after = NOW + 1000 * DAY, .path_len = -1,
                               .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = "1.3.6.1.5.5.7.3.2",
                               .san_uris = uris, .n_san_uris = 1};
-    X509 *x = issue(&s, k, &g_device_ca);
+    X509 *x = ts_issue(&s, k, &g_device_ca);
     EVP_PKEY_free(k);
     return x;
 }
@@ -294,7 +262,7 @@ Test(validator, missing_identity)
     EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
     struct pki_cert_spec s = {.cn = "nobody", .not_before = NOW - DAY, .not_after = NOW + DAY,
                               .path_len = -1, .eku = "1.3.6.1.5.5.7.3.2"};
-    X509 *leaf = issue(&s, k, &g_tenant_ca);
+    X509 *leaf = ts_issue(&s, k, &g_tenant_ca);
     expect_deny(check_one(leaf, "acme", NULL), REASON_MISSING_IDENTITY);
     X509_free(leaf);
     EVP_PKEY_free(k);
@@ -366,8 +334,8 @@ Test(validator, not_yet_valid_and_clock_skew)
 
 Test(validator, untrusted_issuer)
 {
-    struct ca other_root = make_ca("Root R1", NULL, NOW - DAY, NOW + 365 * DAY); /* same name, other key */
-    struct ca other_ca = make_ca("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
+    struct ts_cert other_root = ts_ca_new("Root R1", NULL, NOW - DAY, NOW + 365 * DAY); /* same name, other key */
+    struct ts_cert other_ca = ts_ca_new("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other_ca, 0);
     struct test_cfg t;
     struct chain c = {0};
@@ -389,8 +357,8 @@ Test(validator, untrusted_issuer)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&other_root);
-    free_ca(&other_ca);
+    ts_cert_free(&other_root);
+    ts_cert_free(&other_ca);
 }
 
 Test(validator, bad_signature)
@@ -494,11 +462,11 @@ Test(validator, two_live_tenant_certs_of_one_tenant)
  * issued by the old root R1 and by the new root R2. */
 Test(validator, cross_signed_anchor_rotation)
 {
-    struct ca r2 = make_ca("Root R2", NULL, NOW - DAY, NOW + 3650 * DAY);
+    struct ts_cert r2 = ts_ca_new("Root R2", NULL, NOW - DAY, NOW + 3650 * DAY);
     struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - DAY,
                               .not_after = NOW + 1825 * DAY, .is_ca = true, .path_len = -1,
                               .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    X509 *ca_by_r2 = issue(&s, g_tenant_ca.key, &r2);
+    X509 *ca_by_r2 = ts_issue(&s, g_tenant_ca.key, &r2);
     X509 *leaf = tenant_leaf("acme");
     char r2_file[128], ca_r2_file[128];
     struct test_cfg t;
@@ -541,7 +509,7 @@ Test(validator, cross_signed_anchor_rotation)
     validator_free(old_only);
     X509_free(ca_by_r2);
     X509_free(leaf);
-    free_ca(&r2);
+    ts_cert_free(&r2);
 }
 
 /* The first chain built fails on an expired copy of the intermediate (the
@@ -552,7 +520,7 @@ Test(validator, retries_alternative_intermediate)
     struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - 900 * DAY,
                               .not_after = NOW - 10 * DAY, .is_ca = true, .path_len = -1,
                               .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    X509 *expired_copy = issue(&s, g_tenant_ca.key, &g_root);
+    X509 *expired_copy = ts_issue(&s, g_tenant_ca.key, &g_root);
     X509 *leaf = tenant_leaf("acme");
     char expired_file[128];
     struct test_cfg t;
@@ -578,8 +546,8 @@ Test(validator, retries_alternative_intermediate)
 
 Test(validator, intermediates_any_order_duplicates_extras)
 {
-    struct ca mid = make_ca("Mid CA", &g_root, NOW - DAY, NOW + 1825 * DAY);
-    struct ca issuing = make_ca("Issuing CA", &mid, NOW - DAY, NOW + 1825 * DAY);
+    struct ts_cert mid = ts_ca_new("Mid CA", &g_root, NOW - DAY, NOW + 1825 * DAY);
+    struct ts_cert issuing = ts_ca_new("Issuing CA", &mid, NOW - DAY, NOW + 1825 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &issuing, 0);
     char issuing_file[128];
     struct test_cfg t;
@@ -607,13 +575,13 @@ Test(validator, intermediates_any_order_duplicates_extras)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&mid);
-    free_ca(&issuing);
+    ts_cert_free(&mid);
+    ts_cert_free(&issuing);
 }
 
 Test(validator, no_matching_profile)
 {
-    struct ca other = make_ca("Other CA", &g_root, NOW - DAY, NOW + 365 * DAY);
+    struct ts_cert other = ts_ca_new("Other CA", &g_root, NOW - DAY, NOW + 365 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other, 0);
     struct test_cfg t;
     struct chain c = {0};
@@ -625,7 +593,7 @@ Test(validator, no_matching_profile)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&other);
+    ts_cert_free(&other);
 }
 
 /* ---- revocation through the CRL cache ---- */
