@@ -220,8 +220,9 @@ static enum verdict_reason via_service_at(const struct ts_chain *p,
     return out.decision == DECISION_DENY ? out.reason : REASON_UNSPECIFIED;
 }
 
-static enum verdict_reason via_service(const struct ts_chain *p, const struct conformance_policy *pol,
-                                       char *detail, size_t len)
+static enum verdict_reason via_service(const struct ts_chain *p,
+                                       const struct conformance_policy *pol, char *detail,
+                                       size_t len)
 {
     return via_service_at(p, pol, TS_NOW, false, detail, len);
 }
@@ -830,7 +831,8 @@ Test(conformance, host_ip_and_email_names, .timeout = 60)
 static X509_CRL *reencoded_crl(const struct ts_chain *p, bool list_leaf)
 {
     uint64_t none = 1;
-    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &none, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 7);
+    X509_CRL *crl =
+        pki_crl_new(p->cert[CA], p->key[CA], &none, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 7);
     X509_NAME *name = X509_NAME_new();
 
     cr_assert_not_null(crl);
@@ -869,7 +871,8 @@ Test(conformance, crl_issuer_name_compared_by_value)
         enum verdict_reason want = listed ? REASON_REVOKED : REASON_OK;
         STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {.at = TS_NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
+        struct path_options o = {
+            .at = TS_NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
         char err[256];
         struct profile_config prof = {.revocation = REVOCATION_LEAF};
@@ -1067,7 +1070,8 @@ enum crl_number_form { NUMBER_NORMAL, NUMBER_ABSENT, NUMBER_CRITICAL };
 static X509_CRL *numbered_crl(const struct ts_chain *p, enum crl_number_form form)
 {
     uint64_t other = 1;
-    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 9);
+    X509_CRL *crl =
+        pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 9);
     int idx;
 
     cr_assert_not_null(crl);
@@ -1091,8 +1095,10 @@ static enum verdict_reason crl_case(const struct ts_chain *p, X509_CRL *crl,
     cr_assert(sk_X509_push(anchors, p->cert[ROOT]) && sk_X509_push(untrusted, p->cert[CA]));
     if (!service) {
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {
-            .at = TS_NOW, .purpose = PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF, .conformance = *pol};
+        struct path_options o = {.at = TS_NOW,
+                                 .purpose = PURPOSE_CLIENT,
+                                 .crl_check = CRL_CHECK_LEAF,
+                                 .conformance = *pol};
         struct path_result res;
         cr_assert(sk_X509_CRL_push(crls, crl));
         cr_assert_eq(path_validate(&res, &o, p->cert[LEAF], anchors, untrusted, crls), 0);
@@ -1167,8 +1173,8 @@ Test(conformance, crl_number_rules)
 static X509_CRL *signed_crl(const struct ts_chain *p, int digest_nid, uint64_t number)
 {
     uint64_t other = 1;
-    X509_CRL *crl =
-        pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, number);
+    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY,
+                                TS_NOW + 7 * TS_DAY, number);
 
     cr_assert_not_null(crl);
     cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_get_digestbynid(digest_nid)));

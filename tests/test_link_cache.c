@@ -80,8 +80,11 @@ static enum verdict_reason verify_leaf(const struct pathval_env *env, int i, uin
     STACK_OF(ASN1_OBJECT) *pol =
         pathval_policies_from_oids(pathval_any_policy, 1, err, sizeof(err));
     STACK_OF(X509) *u = sk_X509_new_null();
-    struct pathval_run run = {
-        .at = TS_NOW, .flags = PATHVAL_BASE_FLAGS, .policies = pol, .max_depth = 8, .max_attempts = 4};
+    struct pathval_run run = {.at = TS_NOW,
+                              .flags = PATHVAL_BASE_FLAGS,
+                              .policies = pol,
+                              .max_depth = 8,
+                              .max_attempts = 4};
     struct path_result res;
     uint64_t before;
     enum verdict_reason r;

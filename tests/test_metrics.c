@@ -195,7 +195,8 @@ Test(metrics, rpc_errors_and_frontend_decisions_ignore_out_of_range_values)
     cr_expect_null(strstr(text, "certval_rpc_errors_total{code=\"0\"}"));
     cr_expect_null(strstr(text, "certval_rpc_errors_total{code=\"17\"}"));
     cr_expect_eq(
-        value_of(text, "certval_frontend_decisions_total{frontend=\"nginx\",decision=\"DENY\"}"), 2);
+        value_of(text, "certval_frontend_decisions_total{frontend=\"nginx\",decision=\"DENY\"}"),
+        2);
     cr_expect_eq(
         value_of(text, "certval_frontend_decisions_total{frontend=\"envoy\",decision=\"ALLOW\"}"),
         1);

@@ -248,7 +248,8 @@ Test(pki_issue, rsa_issuer_and_times_after_2049_work)
 Test(pki_issue, refuses_an_empty_subject)
 {
     EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
-    struct pki_cert_spec spec = {.not_before = TS_NOW, .not_after = TS_NOW + TS_DAY, .path_len = -1};
+    struct pki_cert_spec spec = {
+        .not_before = TS_NOW, .not_after = TS_NOW + TS_DAY, .path_len = -1};
 
     cr_assert_null(pki_issue(&spec, key, NULL, key));
     EVP_PKEY_free(key);

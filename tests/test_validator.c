@@ -334,7 +334,8 @@ Test(validator, not_yet_valid_and_clock_skew)
 
 Test(validator, untrusted_issuer)
 {
-    struct ts_cert other_root = ts_ca_new("Root R1", NULL, NOW - DAY, NOW + 365 * DAY); /* same name, other key */
+    /* same name, other key */
+    struct ts_cert other_root = ts_ca_new("Root R1", NULL, NOW - DAY, NOW + 365 * DAY);
     struct ts_cert other_ca = ts_ca_new("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other_ca, 0);
     struct test_cfg t;
