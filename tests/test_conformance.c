@@ -1135,12 +1135,14 @@ Test(conformance, crl_number_rules)
 {
     static const struct conformance_policy strict, compat = COMPAT;
     static const struct {
+        const char *name;
         enum crl_number_form form;
         enum verdict_reason strict_want, compat_want;
     } cases[] = {
-        {NUMBER_NORMAL, REASON_OK, REASON_OK},
-        {NUMBER_ABSENT, REASON_REVOCATION_UNKNOWN, REASON_OK},
-        {NUMBER_CRITICAL, REASON_REVOCATION_UNKNOWN, REASON_REVOCATION_UNKNOWN},
+        {"non-critical cRLNumber", NUMBER_NORMAL, REASON_OK, REASON_OK},
+        {"no cRLNumber", NUMBER_ABSENT, REASON_REVOCATION_UNKNOWN, REASON_OK},
+        {"critical cRLNumber", NUMBER_CRITICAL, REASON_REVOCATION_UNKNOWN,
+         REASON_REVOCATION_UNKNOWN},
     };
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
@@ -1155,7 +1157,7 @@ Test(conformance, crl_number_rules)
                 enum verdict_reason want = k ? cases[i].compat_want : cases[i].strict_want;
                 enum verdict_reason got =
                     crl_case(&p, crl, k ? &compat : &strict, service, detail, sizeof(detail));
-                cr_expect_eq(got, want, "CRL number form %d, %s, %s: %s (%s)", (int)cases[i].form,
+                cr_expect_eq(got, want, "%s, %s, %s: %s (%s)", cases[i].name,
                              k ? "compat" : "strict", service ? "service" : "path_validate",
                              verdict_reason_name(got), detail);
             }

@@ -215,45 +215,48 @@ Test(validator, valid_tenant_requires_password)
     X509_free(leaf);
 }
 
-Test(validator, device_cert_allows_when_tenant_skips_password)
+/* The identity rules: which leaf, which claims, which verdict. */
+Test(validator, identity_rules)
 {
-    X509 *leaf = device_leaf("acme", "dev-1");
-    struct verdict out = check_one(leaf, "acme", "dev-1");
-    cr_expect_eq(out.decision, DECISION_ALLOW, "%s %s", verdict_reason_name(out.reason), out.detail);
-    cr_expect_eq(out.reason, REASON_OK);
-    cr_expect_eq(out.kind, CERT_KIND_DEVICE);
-    X509_free(leaf);
-}
+    static const struct {
+        const char *name;
+        const char *leaf_tenant, *leaf_device; /* leaf_device NULL = a tenant leaf */
+        const char *claim_tenant, *claim_device;
+        enum verdict_decision decision;
+        enum verdict_reason reason;
+        enum cert_kind kind;
+    } rows[] = {
+        {"tenant leaf, its tenant", "acme", NULL, "acme", NULL, DECISION_REQUIRE_PASSWORD,
+         REASON_OK, CERT_KIND_TENANT},
+        {"device leaf, tenant skips the password", "acme", "dev-1", "acme", "dev-1",
+         DECISION_ALLOW, REASON_OK, CERT_KIND_DEVICE},
+        {"device leaf, tenant requires the password", "globex", "dev-9", "globex", "dev-9",
+         DECISION_REQUIRE_PASSWORD, REASON_OK, CERT_KIND_DEVICE},
+        {"tenant leaf, another tenant claimed", "acme", NULL, "globex", NULL, DECISION_DENY,
+         REASON_WRONG_TENANT, CERT_KIND_TENANT},
+        {"device leaf, another device claimed", "acme", "dev-1", "acme", "dev-2", DECISION_DENY,
+         REASON_DEVICE_MISMATCH, CERT_KIND_DEVICE},
+        {"tenant leaf of a tenant not configured", "initech", NULL, "initech", NULL,
+         DECISION_DENY, REASON_UNKNOWN_TENANT, CERT_KIND_TENANT},
+    };
 
-Test(validator, device_cert_requires_password_when_tenant_says_so)
-{
-    X509 *leaf = device_leaf("globex", "dev-9");
-    struct verdict out = check_one(leaf, "globex", "dev-9");
-    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s %s", verdict_reason_name(out.reason),
-                 out.detail);
-    cr_expect_eq(out.reason, REASON_OK);
-    X509_free(leaf);
-}
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        X509 *leaf = rows[i].leaf_device != NULL
+                         ? device_leaf(rows[i].leaf_tenant, rows[i].leaf_device)
+                         : tenant_leaf(rows[i].leaf_tenant);
+        struct verdict out = check_one(leaf, rows[i].claim_tenant, rows[i].claim_device);
 
-Test(validator, wrong_tenant)
-{
-    X509 *leaf = tenant_leaf("acme");
-    expect_deny(check_one(leaf, "globex", NULL), REASON_WRONG_TENANT);
-    X509_free(leaf);
-}
-
-Test(validator, device_mismatch)
-{
-    X509 *leaf = device_leaf("acme", "dev-1");
-    expect_deny(check_one(leaf, "acme", "dev-2"), REASON_DEVICE_MISMATCH);
-    X509_free(leaf);
-}
-
-Test(validator, unknown_tenant)
-{
-    X509 *leaf = tenant_leaf("initech");
-    expect_deny(check_one(leaf, "initech", NULL), REASON_UNKNOWN_TENANT);
-    X509_free(leaf);
+        cr_expect_eq(out.decision, rows[i].decision, "%s: decision %s (%s %s)", rows[i].name,
+                     verdict_decision_name(out.decision), verdict_reason_name(out.reason),
+                     out.detail);
+        cr_expect_eq(out.reason, rows[i].reason, "%s: reason %s (%s), wanted %s", rows[i].name,
+                     verdict_reason_name(out.reason), out.detail,
+                     verdict_reason_name(rows[i].reason));
+        if (out.reason == REASON_OK)
+            cr_expect_eq(out.kind, rows[i].kind, "%s: kind %s", rows[i].name,
+                         cert_kind_name(out.kind));
+        X509_free(leaf);
+    }
 }
 
 Test(validator, missing_identity)
