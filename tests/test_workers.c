@@ -106,7 +106,7 @@ Test(workers, pick_prefers_idle_workers)
     struct worker_pool *pool = NULL;
     struct pool_submitter *s = NULL;
     struct held h[5];
-    _Atomic int release = 0;
+    static _Atomic int release; /* static: outlives a failed assertion */
     char err[256];
 
     cr_assert_eq(worker_pool_new(&pool, 4, err, sizeof(err)), 0, "%s", err);
@@ -208,22 +208,36 @@ Test(workers, late_failed_hand_off_is_taken_off_its_own_worker)
     worker_pool_free(pool);
 }
 
+/* An item counts its cost (0 counts as 1) from hand-off until its run
+ * returns: held items keep the count visible. */
 Test(workers, queued_counts_cost)
 {
     struct worker_pool *pool = NULL;
     struct pool_submitter *s = NULL;
-    struct counted c;
+    struct held a, b;
+    static _Atomic int release; /* static: outlives a failed assertion */
     char err[256];
 
     cr_assert_eq(worker_pool_new(&pool, 1, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(pool_submitter_new(pool, &s), 0);
-    memset(&c, 0, sizeof(c));
-    c.item.run = counted_run;
-    c.item.cost = 7;
-    worker_pool_submit(s, 0, &c.item);
-    for (int i = 0; i < 2000 && worker_pool_queued(pool) != 0; i++)
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.item.run = b.item.run = held_run;
+    a.release = b.release = &release;
+    a.item.cost = 7;
+    b.item.cost = 0;
+    worker_pool_submit(s, 0, &a.item);
+    for (int i = 0; i < 5000 && atomic_load(&a.started) == 0; i++)
         usleep(1000);
-    cr_assert_eq(atomic_load(&c.runs), 1);
+    cr_assert_eq(atomic_load(&a.started), 1);
+    cr_expect_eq(worker_pool_queued(pool), 7, "a running item of cost 7");
+    cr_expect_eq(worker_pool_queued_on(pool, 0), 7);
+    worker_pool_submit(s, 0, &b.item); /* queued behind |a| */
+    cr_expect_eq(worker_pool_queued(pool), 8, "cost 0 counts as 1");
+    atomic_store(&release, 1);
+    for (int i = 0; i < 5000 && worker_pool_queued(pool) != 0; i++)
+        usleep(1000);
+    cr_assert_eq(atomic_load(&b.started), 1);
     cr_assert_eq(worker_pool_queued(pool), 0);
     pool_submitter_free(s);
     worker_pool_free(pool);
