@@ -1,8 +1,7 @@
 /* Tests of validator/profile.c: resolving an id source, reading the tenant
  * or device id from a leaf (subject attribute or SAN URI prefix, refusing
  * ambiguous, empty, NUL-holding and oversize ids), the EKU check, the
- * validity length and "same CA". White-box: profile.c's functions are
- * declared in validator_internal.h. */
+ * validity length and "same CA", through validator/profile.h. */
 #include <criterion/criterion.h>
 
 #include <string.h>
@@ -14,7 +13,7 @@
 
 #include "support/clock.h"
 #include "support/pki_builders.h"
-#include "validator_internal.h"
+#include "profile.h"
 
 Test(profile, id_sources_resolve_or_are_refused)
 {
