@@ -13,8 +13,9 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "support/tmpdir.h"
 
-static char t_dir[64];
+static char t_dir[TS_TMPDIR_MAX];
 
 static void t_write(const char *name, const char *text)
 {
@@ -32,8 +33,7 @@ static void t_setup(void)
 {
     char sub[128];
 
-    snprintf(t_dir, sizeof(t_dir), "/tmp/certval-cfg-XXXXXX");
-    cr_assert_not_null(mkdtemp(t_dir));
+    ts_tmpdir_make(t_dir, "cfg");
     snprintf(sub, sizeof(sub), "%s/sub", t_dir);
     cr_assert_eq(mkdir(sub, 0755), 0);
     t_write("a.pem", "x");
@@ -45,10 +45,7 @@ static void t_setup(void)
 
 static void t_teardown(void)
 {
-    char cmd[128];
-
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_tmpdir_remove(t_dir);
 }
 
 /* t_load writes |text| as NAME and loads it; returns config_load's value. */

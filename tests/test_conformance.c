@@ -22,26 +22,22 @@
 #include "rcu_reader.h"
 #include "verdict_cache.h"
 #include "pki_gen.h"
+#include "support/clock.h"
+#include "support/pki_builders.h"
+#include "support/tmpdir.h"
 #include "validator.h"
 #include "verdict.h"
 
-#define NOW 1795305600 /* 2026-11-22 */
-#define DAY 86400
-#define CLIENT_AUTH "1.3.6.1.5.5.7.3.2"
-
-static char g_dir[64];
+static char g_dir[TS_TMPDIR_MAX];
 
 static void setup(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-conformance-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    ts_tmpdir_make(g_dir, "conformance");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_tmpdir_remove(g_dir);
 }
 
 TestSuite(conformance, .init = setup, .fini = teardown);
@@ -53,11 +49,6 @@ enum { ROOT = 0, CA = 1, LEAF = 2 };
 struct level {
     enum pki_key_type key;
     struct pki_cert_spec knobs; /* only the conformance knobs are read */
-};
-
-struct path {
-    EVP_PKEY *key[3];
-    X509 *cert[3];
 };
 
 static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
@@ -88,43 +79,30 @@ static void apply_knobs(struct pki_cert_spec *s, const struct pki_cert_spec *k)
     s->n_nc_excluded = k->n_nc_excluded;
 }
 
-static void make_path(struct path *p, const struct level lv[3])
+static void make_path(struct ts_chain *p, const struct level lv[3])
 {
     static const char *const cns[3] = {"Conformance Root", "Conformance CA", "alice"};
     static const char *const tenant_uri[1] = {"urn:tenant:acme"};
+    struct pki_cert_spec s[3];
+    enum pki_key_type keys[3];
 
-    memset(p, 0, sizeof(*p));
     for (int i = 0; i < 3; i++) {
-        struct pki_cert_spec s = {.cn = cns[i],
-                                  .o = i == LEAF ? "acme" : "certval test",
-                                  .not_before = NOW - 30 * DAY,
-                                  .not_after = NOW + (i == LEAF ? 300 : 3650) * DAY,
-                                  .is_ca = i != LEAF,
-                                  .path_len = -1,
-                                  .key_usage = i != LEAF ? PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN
-                                                         : PKI_KU_DIGITAL_SIGNATURE,
-                                  .eku = i == LEAF ? CLIENT_AUTH : NULL,
-                                  .san_uris = tenant_uri,
-                                  .n_san_uris = i == LEAF};
-        apply_knobs(&s, &lv[i].knobs);
-        p->key[i] = pki_key_new(lv[i].key);
-        cr_assert_not_null(p->key[i], "key type %d", (int)lv[i].key);
-        p->cert[i] =
-            pki_issue(&s, p->key[i], i ? p->cert[i - 1] : NULL, i ? p->key[i - 1] : p->key[i]);
-        cr_assert_not_null(p->cert[i], "pki_issue level %d", i);
+        if (i == LEAF) {
+            s[i] = ts_leaf_spec(cns[i], TS_NOW - 30 * TS_DAY, TS_NOW + 300 * TS_DAY);
+            s[i].o = "acme";
+            s[i].san_uris = tenant_uri;
+            s[i].n_san_uris = 1;
+        } else {
+            s[i] = ts_ca_spec(cns[i], TS_NOW - 30 * TS_DAY, TS_NOW + 3650 * TS_DAY);
+        }
+        apply_knobs(&s[i], &lv[i].knobs);
+        keys[i] = lv[i].key;
     }
-}
-
-static void free_path(struct path *p)
-{
-    for (int i = 0; i < 3; i++) {
-        X509_free(p->cert[i]);
-        EVP_PKEY_free(p->key[i]);
-    }
+    ts_chain_build(p, 3, s, keys);
 }
 
 /* via_path_validate: what `certvalctl verify` computes. */
-static enum verdict_reason via_path_validate_opts(const struct path *p,
+static enum verdict_reason via_path_validate_opts(const struct ts_chain *p,
                                                   const struct path_options *opts, char *detail,
                                                   size_t len)
 {
@@ -145,11 +123,11 @@ static enum verdict_reason via_path_validate_opts(const struct path *p,
     return got;
 }
 
-static enum verdict_reason via_path_validate(const struct path *p,
+static enum verdict_reason via_path_validate(const struct ts_chain *p,
                                              const struct conformance_policy *pol, char *detail,
                                              size_t len)
 {
-    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .conformance = *pol};
+    struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .conformance = *pol};
     return via_path_validate_opts(p, &o, detail, len);
 }
 
@@ -219,7 +197,7 @@ static enum verdict_reason service_reason(const struct verdict *out)
 
 /* via_service: validator_check_chain with |pol| on the profile; OK stands
  * for the profile's normal answer (REQUIRE_PASSWORD). */
-static enum verdict_reason via_service_at(const struct path *p,
+static enum verdict_reason via_service_at(const struct ts_chain *p,
                                           const struct conformance_policy *pol, int64_t at,
                                           bool explicit_policy, char *detail, size_t len)
 {
@@ -243,10 +221,11 @@ static enum verdict_reason via_service_at(const struct path *p,
     return out.decision == DECISION_DENY ? out.reason : VERDICT_REASON_UNSPECIFIED;
 }
 
-static enum verdict_reason via_service(const struct path *p, const struct conformance_policy *pol,
-                                       char *detail, size_t len)
+static enum verdict_reason via_service(const struct ts_chain *p,
+                                       const struct conformance_policy *pol, char *detail,
+                                       size_t len)
 {
-    return via_service_at(p, pol, NOW, false, detail, len);
+    return via_service_at(p, pol, TS_NOW, false, detail, len);
 }
 
 /* One rule, one vector: what the strict default and the relaxed policy
@@ -263,7 +242,7 @@ static void run_case(const struct rule_case *rc)
     static const struct conformance_policy strict;
     const struct conformance_policy *pols[2] = {&strict, &rc->relaxed};
     const enum verdict_reason wants[2] = {rc->strict_want, rc->relaxed_want};
-    struct path p;
+    struct ts_chain p;
     char detail[VERDICT_DETAIL_MAX];
 
     make_path(&p, rc->lv);
@@ -277,7 +256,7 @@ static void run_case(const struct rule_case *rc)
                      k ? "relaxed" : "strict", verdict_reason_name(b), detail,
                      verdict_reason_name(wants[k]));
     }
-    free_path(&p);
+    ts_chain_free(&p);
 }
 
 #define P256 PKI_KEY_P256
@@ -575,7 +554,7 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     struct profile_config prof = {.conformance = compat};
     struct validator_config vc = {0};
     struct validator *v = NULL;
-    struct path p;
+    struct ts_chain p;
     uint8_t *der = NULL;
     int len;
 
@@ -595,7 +574,7 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
 
         ver[4] = version;
         x = d2i_X509(NULL, &q, len);
-        validator_check_chain(v, NULL, &out, &in, NOW);
+        validator_check_chain(v, NULL, &out, &in, TS_NOW);
         if (version < 2) {
             cr_expect_null(x, "v%d with extensions parsed", version + 1);
             cr_expect_eq(out.reason, VERDICT_REASON_MALFORMED, "v%d: %s (%s)", version + 1,
@@ -611,7 +590,7 @@ Test(conformance, v1_and_v2_certificates_with_extensions)
     }
     OPENSSL_free(der);
     validator_free(v);
-    free_path(&p);
+    ts_chain_free(&p);
 }
 
 /* The profile keys that set the policy: algorithms, min_rsa_bits, compat,
@@ -672,11 +651,11 @@ Test(conformance, not_after_is_inclusive)
     static const struct conformance_policy strict;
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
-    struct path p;
+    struct ts_chain p;
     int64_t na;
 
     make_path(&p, lv);
-    na = NOW + 300 * DAY; /* the leaf's notAfter (make_path) */
+    na = TS_NOW + 300 * TS_DAY; /* the leaf's notAfter (make_path) */
     for (int64_t d = -1; d <= 1; d++) {
         struct path_options o = {.at = na + d, .purpose = PATH_PURPOSE_CLIENT};
         enum verdict_reason want = d <= 0 ? VERDICT_REASON_OK : VERDICT_REASON_EXPIRED;
@@ -687,7 +666,7 @@ Test(conformance, not_after_is_inclusive)
         cr_expect_eq(b, want, "notAfter%+lld s, service: %s (%s)", (long long)d,
                      verdict_reason_name(b), detail);
     }
-    free_path(&p);
+    ts_chain_free(&p);
 }
 
 /* An error about the path as a whole (no explicit policy, RFC 5280 6.1.5
@@ -696,20 +675,20 @@ Test(conformance, path_wide_failure_has_no_negative_depth)
 {
     static const struct conformance_policy strict;
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
-    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .explicit_policy = true};
+    struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .explicit_policy = true};
     char detail[VERDICT_DETAIL_MAX];
-    struct path p;
+    struct ts_chain p;
 
     make_path(&p, lv); /* no certificatePolicies anywhere */
     cr_expect_eq(via_path_validate_opts(&p, &o, detail, sizeof(detail)), VERDICT_REASON_POLICY,
                  "%s", detail);
     cr_expect_null(strstr(detail, "depth -"), "path_validate: %s", detail);
     cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "path_validate: %s", detail);
-    cr_expect_eq(via_service_at(&p, &strict, NOW, true, detail, sizeof(detail)),
-                 VERDICT_REASON_POLICY, "%s", detail);
+    cr_expect_eq(via_service_at(&p, &strict, TS_NOW, true, detail, sizeof(detail)), VERDICT_REASON_POLICY,
+                 "%s", detail);
     cr_expect_null(strstr(detail, "depth -"), "service: %s", detail);
     cr_expect_eq(strncmp(detail, "path of 3 certificates: ", 24), 0, "service: %s", detail);
-    free_path(&p);
+    ts_chain_free(&p);
 }
 
 /* A configured anchor ends the path even when another CA issued it, and
@@ -719,12 +698,12 @@ Test(conformance, anchor_need_not_be_self_signed)
 {
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT};
+    struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT};
     struct profile_config prof = {0};
     struct validator_config vc = {0};
     struct validator *v = NULL;
     struct path_result res;
-    struct path p, other;
+    struct ts_chain p, other;
     struct verdict out;
 
     make_path(&p, lv);
@@ -755,14 +734,14 @@ Test(conformance, anchor_need_not_be_self_signed)
      * request carrying leaf, intermediate and root. */
     v = tenant_service(p.cert[CA], p.cert[CA], prof, vc);
     X509 *sent[3] = {p.cert[LEAF], p.cert[CA], p.cert[ROOT]};
-    service_check(&out, v, NULL, sent, 3, NOW);
+    service_check(&out, v, NULL, sent, 3, TS_NOW);
     cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s (%s)",
                  verdict_reason_name(out.reason), out.detail);
     validator_free(v);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
-    free_path(&p);
-    free_path(&other);
+    ts_chain_free(&p);
+    ts_chain_free(&other);
 }
 
 /* RFC 6125 host names, and the IP and e-mail a caller expects
@@ -774,10 +753,11 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
 {
     static const char *const ips[] = {"192.0.2.7", "2001:db8::7"};
     static const char *const mails[] = {"ops@example.com"};
-    EVP_PKEY *k[3];
-    X509 *c[3];
+    struct pki_cert_spec specs[3];
+    struct ts_chain chain;
+    X509 **c = chain.cert;
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
-    struct path_options o = {.at = NOW,
+    struct path_options o = {.at = TS_NOW,
                              .purpose = host ? PATH_PURPOSE_SERVER : PATH_PURPOSE_ANY,
                              .hostname = host,
                              .ip = ip,
@@ -787,8 +767,8 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
 
     for (int i = 0; i < 3; i++) {
         struct pki_cert_spec s = {.cn = i == LEAF ? cn : "Name CA",
-                                  .not_before = NOW - DAY,
-                                  .not_after = NOW + 30 * DAY,
+                                  .not_before = TS_NOW - TS_DAY,
+                                  .not_after = TS_NOW + 30 * TS_DAY,
                                   .is_ca = i != LEAF,
                                   .path_len = -1,
                                   .key_usage =
@@ -801,10 +781,9 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
             s.san_emails = n_dns ? mails : NULL;
             s.n_san_emails = n_dns ? 1 : 0;
         }
-        k[i] = pki_key_new(PKI_KEY_P256);
-        c[i] = pki_issue(&s, k[i], i ? c[i - 1] : NULL, i ? k[i - 1] : k[i]);
-        cr_assert_not_null(c[i]);
+        specs[i] = s;
     }
+    ts_chain_build(&chain, 3, specs, NULL);
     cr_assert(sk_X509_push(anchors, c[ROOT]));
     cr_assert(sk_X509_push(untrusted, c[CA]));
     cr_assert_eq(path_validate(&res, &o, c[LEAF], anchors, untrusted, NULL), 0, "%s", res.detail);
@@ -813,10 +792,7 @@ static enum verdict_reason expect_name(const char *const *dns, size_t n_dns, con
     path_result_clear(&res);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
-    for (int i = 0; i < 3; i++) {
-        X509_free(c[i]);
-        EVP_PKEY_free(k[i]);
-    }
+    ts_chain_free(&chain);
     return got;
 }
 
@@ -867,16 +843,17 @@ Test(conformance, host_ip_and_email_names, .timeout = 60)
  * by the same key, re-encodes the name as UTF8String with other case and
  * spacing. The leaf it lists must be REVOKED through path_validate and the
  * service's CRL cache; a CRL that does not list it leaves it valid. */
-static X509_CRL *reencoded_crl(const struct path *p, bool list_leaf)
+static X509_CRL *reencoded_crl(const struct ts_chain *p, bool list_leaf)
 {
     uint64_t none = 1;
-    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &none, 1, NOW - DAY, NOW + 7 * DAY, 7);
+    X509_CRL *crl =
+        pki_crl_new(p->cert[CA], p->key[CA], &none, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 7);
     X509_NAME *name = X509_NAME_new();
 
     cr_assert_not_null(crl);
     if (list_leaf) {
         X509_REVOKED *r = X509_REVOKED_new();
-        ASN1_TIME *t = ASN1_TIME_set(NULL, NOW - DAY);
+        ASN1_TIME *t = ASN1_TIME_set(NULL, TS_NOW - TS_DAY);
         cr_assert(r != NULL && t != NULL);
         cr_assert(X509_REVOKED_set_serialNumber(r, X509_get0_serialNumber(p->cert[LEAF])));
         cr_assert(X509_REVOKED_set_revocationDate(r, t));
@@ -897,7 +874,7 @@ static X509_CRL *reencoded_crl(const struct path *p, bool list_leaf)
 Test(conformance, crl_issuer_name_compared_by_value)
 {
     const struct level lv[3] = {L(P256), K(P256, .printable_subject = true), L(P256)};
-    struct path p;
+    struct ts_chain p;
 
     certval_rcu_reader_register();
     make_path(&p, lv);
@@ -910,7 +887,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
         STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
         struct path_options o = {
-            .at = NOW, .purpose = PATH_PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
+            .at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .crl_check = CRL_CHECK_LEAF};
         struct path_result res;
         char err[256];
         struct profile_config prof = {.revocation = REVOCATION_LEAF};
@@ -942,7 +919,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
         cr_assert_eq(
             crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err)),
             0, "%s", err);
-        service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
+        service_check(&out, v, &src, &p.cert[LEAF], 1, TS_NOW);
         cr_expect_eq(out.reason, want, "service, listed %d: %s (%s)", listed,
                      verdict_reason_name(out.reason), out.detail);
         OPENSSL_free(crl_der);
@@ -952,7 +929,7 @@ Test(conformance, crl_issuer_name_compared_by_value)
         sk_X509_free(anchors);
         sk_X509_free(untrusted);
     }
-    free_path(&p);
+    ts_chain_free(&p);
     certval_rcu_reader_unregister();
 }
 
@@ -971,19 +948,19 @@ static void bridge_case(enum bridge_fault fault)
     EVP_PKEY *kr = pki_key_new(P256), *kb = pki_key_new(P256), *kc = pki_key_new(P256),
              *kl = pki_key_new(P256);
     struct pki_cert_spec root = {.cn = "Bridge Test Root",
-                                 .not_before = NOW - DAY,
-                                 .not_after = NOW + 3650 * DAY,
+                                 .not_before = TS_NOW - TS_DAY,
+                                 .not_after = TS_NOW + 3650 * TS_DAY,
                                  .is_ca = true,
                                  .path_len = -1,
                                  .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
     struct pki_cert_spec bridge = root, ca = root,
                          leaf = {.cn = "alice",
                                  .o = "acme",
-                                 .not_before = NOW - DAY,
-                                 .not_after = NOW + 300 * DAY,
+                                 .not_before = TS_NOW - TS_DAY,
+                                 .not_after = TS_NOW + 300 * TS_DAY,
                                  .path_len = -1,
                                  .key_usage = PKI_KU_DIGITAL_SIGNATURE,
-                                 .eku = CLIENT_AUTH,
+                                 .eku = TS_CLIENT_AUTH,
                                  .san_dns = leaf_dns,
                                  .n_san_dns = 1,
                                  .san_uris = tenant_uri,
@@ -1013,7 +990,7 @@ static void bridge_case(enum bridge_fault fault)
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     /* VIA_MAX_DEPTH: the bridged path has 4 certificates, the limit 3. */
     uint32_t max_depth = fault == VIA_MAX_DEPTH ? 3 : 0;
-    struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = max_depth};
+    struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = max_depth};
     struct path_result res;
     cr_assert(sk_X509_push(anchors, r));
     cr_assert(sk_X509_push(untrusted, ca_bridged) && sk_X509_push(untrusted, b) &&
@@ -1027,7 +1004,7 @@ static void bridge_case(enum bridge_fault fault)
 
     /* The service: the profile names the bridged copy (tried first, as a
      * configured intermediate); the request carries both. */
-    struct path p = {.cert = {r, ca_bridged, l}};
+    struct ts_chain p = {.cert = {r, ca_bridged, l}};
     enum verdict_reason got;
     {
         struct profile_config prof = {0};
@@ -1036,7 +1013,7 @@ static void bridge_case(enum bridge_fault fault)
         X509 *sent[4] = {l, ca_bridged, b, ca_direct};
         struct verdict out;
 
-        service_check(&out, v, NULL, sent, 4, NOW);
+        service_check(&out, v, NULL, sent, 4, TS_NOW);
         got = service_reason(&out);
         snprintf(detail, sizeof(detail), "%s", out.detail);
         validator_free(v);
@@ -1069,20 +1046,20 @@ Test(conformance, max_depth_from_options_and_profile)
 {
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
-    struct path p;
+    struct ts_chain p;
 
     make_path(&p, lv);
     {
         /* certvalctl accepts --max-depth 1: a 3-certificate path is too
          * long, not "untrusted". */
-        struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = 1};
+        struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = 1};
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
         cr_expect_eq(a, VERDICT_REASON_PATH_TOO_LONG, "max_depth 1: %s (%s)",
                      verdict_reason_name(a), detail);
     }
     for (uint32_t depth = 2; depth <= 3; depth++) {
         enum verdict_reason want = depth < 3 ? VERDICT_REASON_PATH_TOO_LONG : VERDICT_REASON_OK;
-        struct path_options o = {.at = NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = depth};
+        struct path_options o = {.at = TS_NOW, .purpose = PATH_PURPOSE_CLIENT, .max_depth = depth};
         enum verdict_reason a = via_path_validate_opts(&p, &o, detail, sizeof(detail));
         cr_expect_eq(a, want, "max_depth %u, path_validate: %s (%s)", depth, verdict_reason_name(a),
                      detail);
@@ -1092,13 +1069,13 @@ Test(conformance, max_depth_from_options_and_profile)
         struct validator *v = tenant_service(p.cert[ROOT], p.cert[CA], prof, vc);
         struct verdict out;
 
-        service_check(&out, v, NULL, &p.cert[LEAF], 1, NOW);
+        service_check(&out, v, NULL, &p.cert[LEAF], 1, TS_NOW);
         enum verdict_reason b = service_reason(&out);
         cr_expect_eq(b, want, "profile max_depth %u, service: %s (%s)", depth,
                      verdict_reason_name(b), out.detail);
         validator_free(v);
     }
-    free_path(&p);
+    ts_chain_free(&p);
 }
 
 /* RFC 5280 5.2.3: the cRLNumber is non-critical (a critical one makes the
@@ -1106,10 +1083,11 @@ Test(conformance, max_depth_from_options_and_profile)
  * accepts a CRL without one). */
 enum crl_number_form { NUMBER_NORMAL, NUMBER_ABSENT, NUMBER_CRITICAL };
 
-static X509_CRL *numbered_crl(const struct path *p, enum crl_number_form form)
+static X509_CRL *numbered_crl(const struct ts_chain *p, enum crl_number_form form)
 {
     uint64_t other = 1;
-    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY, 9);
+    X509_CRL *crl =
+        pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY, TS_NOW + 7 * TS_DAY, 9);
     int idx;
 
     cr_assert_not_null(crl);
@@ -1123,7 +1101,7 @@ static X509_CRL *numbered_crl(const struct path *p, enum crl_number_form form)
     return crl;
 }
 
-static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
+static enum verdict_reason crl_case(const struct ts_chain *p, X509_CRL *crl,
                                     const struct conformance_policy *pol, bool service,
                                     char *detail, size_t len)
 {
@@ -1133,7 +1111,7 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
     cr_assert(sk_X509_push(anchors, p->cert[ROOT]) && sk_X509_push(untrusted, p->cert[CA]));
     if (!service) {
         STACK_OF(X509_CRL) *crls = sk_X509_CRL_new_null();
-        struct path_options o = {.at = NOW,
+        struct path_options o = {.at = TS_NOW,
                                  .purpose = PATH_PURPOSE_CLIENT,
                                  .crl_check = CRL_CHECK_LEAF,
                                  .conformance = *pol};
@@ -1157,7 +1135,7 @@ static enum verdict_reason crl_case(const struct path *p, X509_CRL *crl,
         struct verdict out;
 
         crl_cache_add_der(cache, crl_der, (size_t)crl_len, untrusted, "test", err, sizeof(err));
-        service_check(&out, v, &src, &leaf, 1, NOW);
+        service_check(&out, v, &src, &leaf, 1, TS_NOW);
         got = service_reason(&out);
         snprintf(detail, len, "%s", out.detail);
         OPENSSL_free(crl_der);
@@ -1173,16 +1151,18 @@ Test(conformance, crl_number_rules)
 {
     static const struct conformance_policy strict, compat = COMPAT;
     static const struct {
+        const char *name;
         enum crl_number_form form;
         enum verdict_reason strict_want, compat_want;
     } cases[] = {
-        {NUMBER_NORMAL, VERDICT_REASON_OK, VERDICT_REASON_OK},
-        {NUMBER_ABSENT, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_OK},
-        {NUMBER_CRITICAL, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_REVOCATION_UNKNOWN},
+        {"non-critical cRLNumber", NUMBER_NORMAL, VERDICT_REASON_OK, VERDICT_REASON_OK},
+        {"no cRLNumber", NUMBER_ABSENT, VERDICT_REASON_REVOCATION_UNKNOWN, VERDICT_REASON_OK},
+        {"critical cRLNumber", NUMBER_CRITICAL, VERDICT_REASON_REVOCATION_UNKNOWN,
+         VERDICT_REASON_REVOCATION_UNKNOWN},
     };
     const struct level lv[3] = {L(P256), L(P256), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
-    struct path p;
+    struct ts_chain p;
 
     certval_rcu_reader_register();
     make_path(&p, lv);
@@ -1193,14 +1173,14 @@ Test(conformance, crl_number_rules)
                 enum verdict_reason want = k ? cases[i].compat_want : cases[i].strict_want;
                 enum verdict_reason got =
                     crl_case(&p, crl, k ? &compat : &strict, service, detail, sizeof(detail));
-                cr_expect_eq(got, want, "CRL number form %d, %s, %s: %s (%s)", (int)cases[i].form,
+                cr_expect_eq(got, want, "%s, %s, %s: %s (%s)", cases[i].name,
                              k ? "compat" : "strict", service ? "service" : "path_validate",
                              verdict_reason_name(got), detail);
             }
         }
         X509_CRL_free(crl);
     }
-    free_path(&p);
+    ts_chain_free(&p);
     certval_rcu_reader_unregister();
 }
 
@@ -1208,11 +1188,11 @@ Test(conformance, crl_number_rules)
  * count, through path_validate and the service; and a verdict cached under
  * a SHA-256 CRL is not answered from the cache once a SHA-1 CRL (a higher
  * cRLNumber) replaces it. */
-static X509_CRL *signed_crl(const struct path *p, int digest_nid, uint64_t number)
+static X509_CRL *signed_crl(const struct ts_chain *p, int digest_nid, uint64_t number)
 {
     uint64_t other = 1;
-    X509_CRL *crl =
-        pki_crl_new(p->cert[CA], p->key[CA], &other, 1, NOW - DAY, NOW + 7 * DAY, number);
+    X509_CRL *crl = pki_crl_new(p->cert[CA], p->key[CA], &other, 1, TS_NOW - TS_DAY,
+                                TS_NOW + 7 * TS_DAY, number);
 
     cr_assert_not_null(crl);
     cr_assert(X509_CRL_sign(crl, p->key[CA], EVP_get_digestbynid(digest_nid)));
@@ -1232,7 +1212,7 @@ Test(conformance, crl_signature_algorithm_policy)
     };
     const struct level lv[3] = {L(RSA), L(RSA), L(P256)};
     char detail[VERDICT_DETAIL_MAX];
-    struct path p;
+    struct ts_chain p;
 
     certval_rcu_reader_register();
     make_path(&p, lv);
@@ -1278,9 +1258,8 @@ Test(conformance, crl_signature_algorithm_policy)
                 OPENSSL_free(crl_der);
                 X509_CRL_free(crl);
             }
-            service_check(&out, v, &src, &p.cert[LEAF], 1, NOW);
-            enum verdict_reason want =
-                round < 2 ? VERDICT_REASON_OK : VERDICT_REASON_REVOCATION_UNKNOWN;
+            service_check(&out, v, &src, &p.cert[LEAF], 1, TS_NOW);
+            enum verdict_reason want = round < 2 ? VERDICT_REASON_OK : VERDICT_REASON_REVOCATION_UNKNOWN;
             enum verdict_reason got = service_reason(&out);
             cr_expect_eq(got, want, "verdict cache round %d: %s (%s)", round,
                          verdict_reason_name(got), out.detail);
@@ -1295,6 +1274,6 @@ Test(conformance, crl_signature_algorithm_policy)
         validator_free(v);
         sk_X509_free(cands);
     }
-    free_path(&p);
+    ts_chain_free(&p);
     certval_rcu_reader_unregister();
 }

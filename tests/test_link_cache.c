@@ -11,9 +11,9 @@
 
 #include "pki_gen.h"
 #include "pathval.h"
+#include "support/clock.h"
+#include "support/pki_builders.h"
 
-#define NOW 1795305600
-#define DAY 86400
 
 struct pki {
     EVP_PKEY *kr, *kr2, *ki, *kl[2];
@@ -24,18 +24,14 @@ static struct pki g;
 
 static X509 *issue(const char *cn, bool ca, unsigned omit, EVP_PKEY *k, X509 *issuer, EVP_PKEY *ik)
 {
-    struct pki_cert_spec s = {.cn = cn,
-                              .o = "Link Cache Test",
-                              .not_before = NOW - DAY,
-                              .not_after = NOW + 30 * DAY,
-                              .is_ca = ca,
-                              .path_len = -1,
-                              .key_usage = ca ? PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN
-                                              : PKI_KU_DIGITAL_SIGNATURE,
-                              .omit_ext = omit};
-    X509 *x = pki_issue(&s, k, issuer, ik);
-    cr_assert_not_null(x, "issue %s", cn);
-    return x;
+    struct pki_cert_spec s = ca ? ts_ca_spec(cn, TS_NOW - TS_DAY, TS_NOW + 30 * TS_DAY)
+                                : ts_leaf_spec(cn, TS_NOW - TS_DAY, TS_NOW + 30 * TS_DAY);
+    struct ts_cert above = {ik, issuer};
+
+    s.o = "Link Cache Test";
+    s.eku = NULL;
+    s.omit_ext = omit;
+    return ts_issue(&s, k, issuer != NULL ? &above : NULL);
 }
 
 /* |omit_inter_aki|: the intermediate without authorityKeyIdentifier, so
@@ -84,8 +80,11 @@ static enum verdict_reason verify_leaf(const struct pathval_env *env, int i, uin
     STACK_OF(ASN1_OBJECT) *pol =
         pathval_policies_from_oids(pathval_any_policy, 1, err, sizeof(err));
     STACK_OF(X509) *u = sk_X509_new_null();
-    struct pathval_run run = {
-        .at = NOW, .flags = PATHVAL_BASE_FLAGS, .policies = pol, .max_depth = 8, .max_attempts = 4};
+    struct pathval_run run = {.at = TS_NOW,
+                              .flags = PATHVAL_BASE_FLAGS,
+                              .policies = pol,
+                              .max_depth = 8,
+                              .max_attempts = 4};
     struct path_result res;
     uint64_t before;
     enum verdict_reason r;

@@ -11,27 +11,24 @@
 #include <openssl/mem.h>
 
 #include "pki_gen.h"
+#include "support/clock.h"
+#include "support/pki_builders.h"
+#include "support/tmpdir.h"
 #include "validator.h"
 #include "verdict.h"
 
 #define PK CERTVAL_PKITS_DIR
 #define PKITS_AT 1302825600
-#define NOW 1795305600
-#define DAY 86400
-
-static char g_dir[64];
+static char g_dir[TS_TMPDIR_MAX];
 
 static void setup(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-pathval-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
+    ts_tmpdir_make(g_dir, "pathval");
 }
 
 static void teardown(void)
 {
-    char cmd[128];
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_tmpdir_remove(g_dir);
 }
 
 TestSuite(pathval, .init = setup, .fini = teardown);
@@ -42,14 +39,6 @@ static STACK_OF(X509) *load(const char *path)
     char err[256];
     cr_assert_eq(cv_load_certs(&sk, path, err, sizeof(err)), 0, "%s", err);
     return sk;
-}
-
-static void write_file(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    cr_assert_not_null(f);
-    cr_assert_eq(fwrite(data, 1, len, f), len);
-    fclose(f);
 }
 
 Test(pathval, load_der_pem_bundle_and_garbage)
@@ -75,23 +64,23 @@ Test(pathval, load_der_pem_bundle_and_garbage)
 
     /* Garbage, an empty file, a truncated DER and a missing file fail. */
     snprintf(path, sizeof(path), "%s/garbage", g_dir);
-    write_file(path, "not a certificate\n", 18);
+    ts_write_file(path, "not a certificate\n", 18);
     cr_expect_eq(cv_load_certs(&sk, path, err, sizeof(err)), -1);
     cr_expect_null(sk);
     cr_expect_neq(strstr(err, path), NULL, "error names the file: %s", err);
     snprintf(path, sizeof(path), "%s/empty", g_dir);
-    write_file(path, "", 0);
+    ts_write_file(path, "", 0);
     cr_expect_eq(cv_load_certs(&sk, path, err, sizeof(err)), -1);
     snprintf(path, sizeof(path), "%s/truncated.der", g_dir);
     uint8_t *buf = NULL;
     int len = i2d_X509(sk_X509_value(der, 0), &buf);
-    write_file(path, buf, (size_t)len - 10);
+    ts_write_file(path, buf, (size_t)len - 10);
     cr_expect_eq(cv_load_certs(&sk, path, err, sizeof(err)), -1);
     OPENSSL_free(buf);
     cr_expect_eq(cv_load_certs(&sk, "/nonexistent/x.pem", err, sizeof(err)), -1);
     /* A damaged block inside a PEM bundle fails the whole file. */
     snprintf(path, sizeof(path), "%s/damaged.pem", g_dir);
-    write_file(path, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58);
+    ts_write_file(path, "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n", 58);
     cr_expect_eq(cv_load_certs(&sk, path, err, sizeof(err)), -1);
 
     /* CRLs: DER loads, a certificate is not a CRL. */
@@ -181,44 +170,33 @@ Test(pathval, reason_mapping)
 }
 
 /* A generated chain for purpose, hostname and depth checks. */
-struct gen {
-    EVP_PKEY *k[4];
-    X509 *c[4]; /* root, ca1, ca2, leaf */
-};
-
-static void gen_chain(struct gen *g, const char *eku)
+/* root, ca1, ca2, leaf */
+static void gen_chain(struct ts_chain *g, const char *eku)
 {
-    const char *dns[] = {"api.example.com"};
+    static const char *const dns[] = {"api.example.com"};
+    static const char *const cns[4] = {"level 0", "level 1", "level 2", "level 3"};
+    struct pki_cert_spec s[4];
+
     for (int i = 0; i < 4; i++) {
-        char cn[16];
-        snprintf(cn, sizeof(cn), "level %d", i);
-        struct pki_cert_spec s = {.cn = cn, .not_before = NOW - DAY, .not_after = NOW + DAY,
-                                  .is_ca = i < 3, .path_len = -1,
-                                  .key_usage = i < 3 ? PKI_KU_KEY_CERT_SIGN : PKI_KU_DIGITAL_SIGNATURE,
-                                  .eku = i == 3 ? eku : NULL, .san_dns = dns, .n_san_dns = i == 3};
-        g->k[i] = pki_key_new(PKI_KEY_P256);
-        g->c[i] = pki_issue(&s, g->k[i], i ? g->c[i - 1] : NULL, i ? g->k[i - 1] : g->k[i]);
-        cr_assert_not_null(g->c[i]);
+        s[i] = (struct pki_cert_spec){.cn = cns[i], .not_before = TS_NOW - TS_DAY,
+                                      .not_after = TS_NOW + TS_DAY, .is_ca = i < 3, .path_len = -1,
+                                      .key_usage = i < 3 ? PKI_KU_KEY_CERT_SIGN
+                                                         : PKI_KU_DIGITAL_SIGNATURE,
+                                      .eku = i == 3 ? eku : NULL, .san_dns = dns,
+                                      .n_san_dns = i == 3};
     }
+    ts_chain_build(g, 4, s, NULL);
 }
 
-static void gen_free(struct gen *g)
-{
-    for (int i = 0; i < 4; i++) {
-        X509_free(g->c[i]);
-        EVP_PKEY_free(g->k[i]);
-    }
-}
-
-static struct path_result gen_validate(struct gen *g, struct path_options *o)
+static struct path_result gen_validate(struct ts_chain *g, struct path_options *o)
 {
     STACK_OF(X509) *anchors = sk_X509_new_null(), *untrusted = sk_X509_new_null();
     struct path_result res;
-    sk_X509_push(anchors, g->c[0]);
-    sk_X509_push(untrusted, g->c[2]);
-    sk_X509_push(untrusted, g->c[1]);
-    o->at = NOW;
-    cr_assert_eq(path_validate(&res, o, g->c[3], anchors, untrusted, NULL), 0);
+    sk_X509_push(anchors, g->cert[0]);
+    sk_X509_push(untrusted, g->cert[2]);
+    sk_X509_push(untrusted, g->cert[1]);
+    o->at = TS_NOW;
+    cr_assert_eq(path_validate(&res, o, g->cert[3], anchors, untrusted, NULL), 0);
     sk_X509_free(anchors);
     sk_X509_free(untrusted);
     return res;
@@ -226,7 +204,7 @@ static struct path_result gen_validate(struct gen *g, struct path_options *o)
 
 Test(pathval, purpose_and_hostname)
 {
-    struct gen g;
+    struct ts_chain g;
     struct path_options o = {0};
     struct path_result res;
     gen_chain(&g, "1.3.6.1.5.5.7.3.1"); /* serverAuth only */
@@ -250,12 +228,12 @@ Test(pathval, purpose_and_hostname)
     cr_expect_eq(res.reason, VERDICT_REASON_NAME_MISMATCH, "%s", verdict_reason_name(res.reason));
     cr_expect_neq(strstr(res.detail, "mismatch"), NULL, "%s", res.detail);
     path_result_clear(&res);
-    gen_free(&g);
+    ts_chain_free(&g);
 }
 
 Test(pathval, max_depth)
 {
-    struct gen g;
+    struct ts_chain g;
     struct path_options o = {.purpose = PATH_PURPOSE_ANY, .max_depth = 4};
     struct path_result res;
     gen_chain(&g, NULL);
@@ -268,7 +246,7 @@ Test(pathval, max_depth)
     cr_expect_eq(res.reason, VERDICT_REASON_PATH_TOO_LONG, "%s: %s",
                  verdict_reason_name(res.reason), res.detail);
     path_result_clear(&res);
-    gen_free(&g);
+    ts_chain_free(&g);
 }
 
 Test(pathval, crl_check_leaf_and_policy_options)

@@ -18,26 +18,19 @@
 
 #include "config.h"
 #include "pki_gen.h"
+#include "support/clock.h"
+#include "support/tmpdir.h"
 
-#define T_NOW ((int64_t)1795305600) /* 2026-11-22T00:00:00Z */
-#define T_DAY 86400
-
-static char t_dir[64];
+static char t_dir[TS_TMPDIR_MAX];
 
 static void t_mkdtemp(void)
 {
-    snprintf(t_dir, sizeof(t_dir), "/tmp/certval-pki-XXXXXX");
-    cr_assert_not_null(mkdtemp(t_dir));
+    ts_tmpdir_make(t_dir, "pki");
 }
 
 static void t_rmtree(void)
 {
-    char cmd[128];
-
-    if (t_dir[0] == '\0')
-        return;
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_tmpdir_remove(t_dir);
 }
 
 static int64_t t_time(const ASN1_TIME *t)
@@ -47,7 +40,7 @@ static int64_t t_time(const ASN1_TIME *t)
 
     cr_assert(ASN1_TIME_diff(&days, &secs, epoch, t));
     ASN1_TIME_free(epoch);
-    return (int64_t)days * T_DAY + secs;
+    return (int64_t)days * TS_DAY + secs;
 }
 
 static bool t_ext_critical(X509 *x, int nid)
@@ -76,8 +69,8 @@ static void t_make_ca(void)
         .cn = "Test CA",
         .o = "certval tests",
         .serial = 7,
-        .not_before = T_NOW - T_DAY,
-        .not_after = T_NOW + 365 * T_DAY,
+        .not_before = TS_NOW - TS_DAY,
+        .not_after = TS_NOW + 365 * TS_DAY,
         .is_ca = true,
         .path_len = 1,
         .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN,
@@ -134,8 +127,8 @@ Test(pki_issue, self_signed_ca_has_ca_extensions_and_verifies, .init = t_make_ca
     cr_assert_eq(ASN1_STRING_length(ski), 20); /* SHA-1 */
     cr_assert_not_null(aki);
     cr_assert_eq(ASN1_OCTET_STRING_cmp(ski, aki), 0);
-    cr_assert_eq(t_time(X509_get0_notBefore(t_ca)), T_NOW - T_DAY);
-    cr_assert_eq(t_time(X509_get0_notAfter(t_ca)), T_NOW + 365 * T_DAY);
+    cr_assert_eq(t_time(X509_get0_notBefore(t_ca)), TS_NOW - TS_DAY);
+    cr_assert_eq(t_time(X509_get0_notAfter(t_ca)), TS_NOW + 365 * TS_DAY);
 }
 
 static bool t_san_has(X509 *x, int type, const char *want)
@@ -167,8 +160,8 @@ static X509 *t_issue_leaf(EVP_PKEY *key, uint64_t serial)
         .uid = "u-1",
         .serial_number = "SN42",
         .serial = serial,
-        .not_before = T_NOW,
-        .not_after = T_NOW + 1826 * (int64_t)T_DAY,
+        .not_before = TS_NOW,
+        .not_after = TS_NOW + 1826 * (int64_t)TS_DAY,
         .path_len = -1,
         .key_usage = PKI_KU_DIGITAL_SIGNATURE | PKI_KU_KEY_ENCIPHERMENT,
         .eku = "1.3.6.1.5.5.7.3.2,1.3.6.1.5.5.7.3.1",
@@ -234,7 +227,7 @@ Test(pki_issue, rsa_issuer_and_times_after_2049_work)
     EVP_PKEY *key = pki_key_new(PKI_KEY_RSA2048);
     struct pki_cert_spec spec = {
         .cn = "RSA root",
-        .not_before = T_NOW,
+        .not_before = TS_NOW,
         .not_after = 2840140800, /* 2060-01-01: GeneralizedTime */
         .is_ca = true,
         .path_len = -1,
@@ -255,7 +248,8 @@ Test(pki_issue, rsa_issuer_and_times_after_2049_work)
 Test(pki_issue, refuses_an_empty_subject)
 {
     EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
-    struct pki_cert_spec spec = {.not_before = T_NOW, .not_after = T_NOW + T_DAY, .path_len = -1};
+    struct pki_cert_spec spec = {
+        .not_before = TS_NOW, .not_after = TS_NOW + TS_DAY, .path_len = -1};
 
     cr_assert_null(pki_issue(&spec, key, NULL, key));
     EVP_PKEY_free(key);
@@ -266,7 +260,7 @@ Test(pki_issue, refuses_self_signed_with_a_foreign_key)
     EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
     EVP_PKEY *other = pki_key_new(PKI_KEY_P256);
     struct pki_cert_spec spec = {
-        .cn = "x", .not_before = T_NOW, .not_after = T_NOW + T_DAY, .path_len = -1};
+        .cn = "x", .not_before = TS_NOW, .not_after = TS_NOW + TS_DAY, .path_len = -1};
 
     cr_assert_null(pki_issue(&spec, key, NULL, other));
     EVP_PKEY_free(key);
@@ -287,7 +281,7 @@ static uint64_t t_crl_number(X509_CRL *crl)
 Test(pki_crl, lists_serials_sorted_with_reason_and_verifies, .init = t_make_ca, .fini = t_free_ca)
 {
     const uint64_t serials[] = {300, 5, 77};
-    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, serials, 3, T_NOW, T_NOW + 7 * T_DAY, 42);
+    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, serials, 3, TS_NOW, TS_NOW + 7 * TS_DAY, 42);
     STACK_OF(X509_REVOKED) * revoked;
     uint64_t prev = 0;
 
@@ -295,8 +289,8 @@ Test(pki_crl, lists_serials_sorted_with_reason_and_verifies, .init = t_make_ca, 
     cr_assert_eq(X509_CRL_get_version(crl), X509_CRL_VERSION_2);
     cr_assert_eq(X509_CRL_verify(crl, t_ca_key), 1);
     cr_assert_eq(X509_NAME_cmp(X509_CRL_get_issuer(crl), X509_get_subject_name(t_ca)), 0);
-    cr_assert_eq(t_time(X509_CRL_get0_lastUpdate(crl)), T_NOW);
-    cr_assert_eq(t_time(X509_CRL_get0_nextUpdate(crl)), T_NOW + 7 * T_DAY);
+    cr_assert_eq(t_time(X509_CRL_get0_lastUpdate(crl)), TS_NOW);
+    cr_assert_eq(t_time(X509_CRL_get0_nextUpdate(crl)), TS_NOW + 7 * TS_DAY);
     cr_assert_eq(t_crl_number(crl), 42);
     revoked = X509_CRL_get_REVOKED(crl);
     cr_assert_eq(sk_X509_REVOKED_num(revoked), 3);
@@ -320,8 +314,8 @@ Test(pki_crl, lists_an_issued_leaf_and_can_be_empty, .init = t_make_ca, .fini = 
     EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
     X509 *leaf = t_issue_leaf(key, 1234);
     const uint64_t serial = 1234;
-    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, &serial, 1, T_NOW, 0, 1);
-    X509_CRL *empty = pki_crl_new(t_ca, t_ca_key, NULL, 0, T_NOW, T_NOW + T_DAY, 2);
+    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, &serial, 1, TS_NOW, 0, 1);
+    X509_CRL *empty = pki_crl_new(t_ca, t_ca_key, NULL, 0, TS_NOW, TS_NOW + TS_DAY, 2);
     X509_REVOKED *r = NULL;
 
     cr_assert_not_null(crl);
@@ -370,7 +364,7 @@ Test(pki_write, pem_append_der_key_and_crl_read_back, .init = t_setup_files,
      .fini = t_teardown_files)
 {
     char pem[128], der[128], keyp[128], crlp[128], err[256];
-    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, NULL, 0, T_NOW, 0, 1);
+    X509_CRL *crl = pki_crl_new(t_ca, t_ca_key, NULL, 0, TS_NOW, 0, 1);
     struct stat st;
     FILE *fp;
     X509 *x;
@@ -489,7 +483,7 @@ static void t_demo_setup(void)
     char err[256];
 
     t_mkdtemp();
-    cr_assert_eq(demo_pki_generate(t_dir, T_NOW, "127.0.0.1:50051", err, sizeof(err)), 0, "%s",
+    cr_assert_eq(demo_pki_generate(t_dir, TS_NOW, "127.0.0.1:50051", err, sizeof(err)), 0, "%s",
                  err);
 }
 
@@ -537,7 +531,7 @@ Test(demo_pki, certval_yaml_loads_with_config_load, .init = t_demo_setup, .fini 
     config_free(c);
 }
 
-/* t_verify runs BoringSSL's own verifier at T_NOW, so this test does not
+/* t_verify runs BoringSSL's own verifier at TS_NOW, so this test does not
  * depend on the validator under test elsewhere. */
 static int t_verify(const char *anchor, const char *inter, const char *leaf_name, const char *crl1,
                     const char *crl2)
@@ -560,7 +554,7 @@ static int t_verify(const char *anchor, const char *inter, const char *leaf_name
     if (c1 != NULL)
         X509_STORE_set_flags(store, X509_V_FLAG_CRL_CHECK | (c2 ? X509_V_FLAG_CRL_CHECK_ALL : 0));
     cr_assert(X509_STORE_CTX_init(ctx, store, leaf, untrusted));
-    X509_STORE_CTX_set_time(ctx, 0, (time_t)T_NOW);
+    X509_STORE_CTX_set_time(ctx, 0, (time_t)TS_NOW);
     err = X509_verify_cert(ctx) == 1 ? X509_V_OK : X509_STORE_CTX_get_error(ctx);
     X509_STORE_CTX_free(ctx);
     X509_STORE_free(store);
@@ -608,10 +602,10 @@ Test(demo_pki, validity_and_identities_match_the_spec, .init = t_demo_setup, .fi
     X509 *too_long = t_demo_cert("tenant-acme-too-long.pem");
     X509 *dev = t_demo_cert("device-acme-dev1.pem");
 
-    cr_assert_eq(t_time(X509_get0_notBefore(acme)), T_NOW - T_DAY);
-    cr_assert_eq(t_time(X509_get0_notAfter(acme)), T_NOW - T_DAY + 395 * (int64_t)T_DAY);
+    cr_assert_eq(t_time(X509_get0_notBefore(acme)), TS_NOW - TS_DAY);
+    cr_assert_eq(t_time(X509_get0_notAfter(acme)), TS_NOW - TS_DAY + 395 * (int64_t)TS_DAY);
     cr_assert_gt(t_time(X509_get0_notAfter(too_long)) - t_time(X509_get0_notBefore(too_long)),
-                 396 * (int64_t)T_DAY);
+                 396 * (int64_t)TS_DAY);
     cr_assert(t_san_has(acme, GEN_URI, "urn:certval:tenant:acme"));
     t_name_eq(X509_get_subject_name(acme), NID_organizationName, "acme");
     cr_assert_eq(X509_get_extended_key_usage(acme), (uint32_t)XKU_SSL_CLIENT);
@@ -619,7 +613,7 @@ Test(demo_pki, validity_and_identities_match_the_spec, .init = t_demo_setup, .fi
     cr_assert(t_san_has(dev, GEN_URI, "urn:certval:tenant:acme"));
     t_name_eq(X509_get_subject_name(dev), NID_commonName, "dev-001");
     cr_assert_leq(t_time(X509_get0_notAfter(dev)) - t_time(X509_get0_notBefore(dev)),
-                  1827 * (int64_t)T_DAY);
+                  1827 * (int64_t)TS_DAY);
     cr_assert_eq(t_count_pem_certs_in_dir("device-acme-dev1-chain.pem"), 2);
     cr_assert_eq(t_count_pem_certs_in_dir("tenant-acme-chain.pem"), 1);
     X509_free(acme);
@@ -634,12 +628,12 @@ Test(demo_pki, is_idempotent_and_refuses_a_bad_listen, .init = t_demo_setup, .fi
     char path[128];
     struct certval_config *c = NULL;
 
-    cr_assert_eq(demo_pki_generate(t_dir, T_NOW + 60, "[::1]:50051", err, sizeof(err)), 0, "%s",
+    cr_assert_eq(demo_pki_generate(t_dir, TS_NOW + 60, "[::1]:50051", err, sizeof(err)), 0, "%s",
                  err);
     snprintf(path, sizeof(path), "%s/certval.yaml", t_dir);
     cr_assert_eq(config_load(&c, path, err, sizeof(err)), 0, "%s", err);
     cr_assert_str_eq(c->tcp[0], "[::1]:50051", "the second run overwrote certval.yaml");
     config_free(c);
-    cr_assert_eq(demo_pki_generate(t_dir, T_NOW, "bad\"addr", err, sizeof(err)), -1);
+    cr_assert_eq(demo_pki_generate(t_dir, TS_NOW, "bad\"addr", err, sizeof(err)), -1);
     cr_assert(strstr(err, "listen") != NULL, "%s", err);
 }

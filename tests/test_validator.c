@@ -20,64 +20,34 @@
 #include "crl_cache.h"
 #include "rcu_reader.h"
 #include "pki_gen.h"
+#include "support/clock.h"
+#include "support/pki_builders.h"
+#include "support/tmpdir.h"
 #include "validator.h"
 #include "crl_gen.h"
 #include "deny_list.h"
 #include "verdict_cache.h"
 #include "verdict.h"
 
-#define NOW 1795305600 /* 2026-11-22 */
-#define DAY 86400
+/* The fixed clock, under the short names this file uses throughout. */
+#define NOW TS_NOW
+#define DAY TS_DAY
 
-struct ca {
-    EVP_PKEY *key;
-    X509 *cert;
-};
-
-static char g_dir[64];
-static struct ca g_root, g_tenant_ca, g_device_ca;
+static char g_dir[TS_TMPDIR_MAX];
+static struct ts_cert g_root, g_tenant_ca, g_device_ca;
 static char g_root_file[128], g_tenant_file[128], g_device_file[128];
-
-static X509 *issue(const struct pki_cert_spec *s, EVP_PKEY *key, const struct ca *issuer)
-{
-    X509 *x = pki_issue(s, key, issuer ? issuer->cert : NULL, issuer ? issuer->key : key);
-    cr_assert_not_null(x, "pki_issue failed");
-    return x;
-}
-
-static struct ca make_ca(const char *cn, const struct ca *issuer, int64_t nb, int64_t na)
-{
-    struct pki_cert_spec s = {.cn = cn, .o = "certval test", .not_before = nb, .not_after = na,
-                              .is_ca = true, .path_len = -1,
-                              .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    struct ca ca;
-    ca.key = pki_key_new(PKI_KEY_P256);
-    cr_assert_not_null(ca.key);
-    ca.cert = issue(&s, ca.key, issuer);
-    return ca;
-}
 
 static void write_pem(char *path, size_t len, const char *name, X509 *x)
 {
-    char err[256];
-    snprintf(path, len, "%s/%s", g_dir, name);
-    cr_assert_eq(pki_write_cert_pem(path, x, false, err, sizeof(err)), 0, "%s", err);
-}
-
-static void free_ca(struct ca *ca)
-{
-    X509_free(ca->cert);
-    EVP_PKEY_free(ca->key);
-    memset(ca, 0, sizeof(*ca));
+    ts_write_cert_pem(path, len, g_dir, name, x);
 }
 
 static void setup(void)
 {
-    snprintf(g_dir, sizeof(g_dir), "/tmp/certval-validator-XXXXXX");
-    cr_assert_not_null(mkdtemp(g_dir));
-    g_root = make_ca("Root R1", NULL, NOW - 365 * DAY, NOW + 3650 * DAY);
-    g_tenant_ca = make_ca("Tenant CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
-    g_device_ca = make_ca("Device CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    ts_tmpdir_make(g_dir, "validator");
+    g_root = ts_ca_new("Root R1", NULL, NOW - 365 * DAY, NOW + 3650 * DAY);
+    g_tenant_ca = ts_ca_new("Tenant CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
+    g_device_ca = ts_ca_new("Device CA", &g_root, NOW - 365 * DAY, NOW + 1825 * DAY);
     write_pem(g_root_file, sizeof(g_root_file), "root.pem", g_root.cert);
     write_pem(g_tenant_file, sizeof(g_tenant_file), "tenant-ca.pem", g_tenant_ca.cert);
     write_pem(g_device_file, sizeof(g_device_file), "device-ca.pem", g_device_ca.cert);
@@ -85,12 +55,10 @@ static void setup(void)
 
 static void teardown(void)
 {
-    char cmd[128];
-    free_ca(&g_root);
-    free_ca(&g_tenant_ca);
-    free_ca(&g_device_ca);
-    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", g_dir);
-    cr_expect_eq(system(cmd), 0);
+    ts_cert_free(&g_root);
+    ts_cert_free(&g_tenant_ca);
+    ts_cert_free(&g_device_ca);
+    ts_tmpdir_remove(g_dir);
 }
 
 TestSuite(validator, .init = setup, .fini = teardown);
@@ -142,13 +110,13 @@ static struct validator *build(const struct test_cfg *t)
 /* ---- leaves and checking ---- */
 
 static X509 *tenant_leaf_ex(const char *tenant, int64_t nb, int64_t na, const char *eku,
-                            const struct ca *issuer, uint64_t serial)
+                            const struct ts_cert *issuer, uint64_t serial)
 {
     EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
     struct pki_cert_spec s = {.cn = "alice", .o = tenant, .not_before = nb, .not_after = na,
                               .path_len = -1, .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = eku,
                               .serial = serial};
-    X509 *x = issue(&s, k, issuer);
+    X509 *x = ts_issue(&s, k, issuer);
     EVP_PKEY_free(k);
     return x;
 }
@@ -168,7 +136,7 @@ static X509 *device_leaf(const char *tenant, const char *device)
                               .not_after = NOW + 1000 * DAY, .path_len = -1,
                               .key_usage = PKI_KU_DIGITAL_SIGNATURE, .eku = "1.3.6.1.5.5.7.3.2",
                               .san_uris = uris, .n_san_uris = 1};
-    X509 *x = issue(&s, k, &g_device_ca);
+    X509 *x = ts_issue(&s, k, &g_device_ca);
     EVP_PKEY_free(k);
     return x;
 }
@@ -249,45 +217,48 @@ Test(validator, valid_tenant_requires_password)
     X509_free(leaf);
 }
 
-Test(validator, device_cert_allows_when_tenant_skips_password)
+/* The identity rules: which leaf, which claims, which verdict. */
+Test(validator, identity_rules)
 {
-    X509 *leaf = device_leaf("acme", "dev-1");
-    struct verdict out = check_one(leaf, "acme", "dev-1");
-    cr_expect_eq(out.decision, DECISION_ALLOW, "%s %s", verdict_reason_name(out.reason), out.detail);
-    cr_expect_eq(out.reason, VERDICT_REASON_OK);
-    cr_expect_eq(out.kind, CERT_KIND_DEVICE);
-    X509_free(leaf);
-}
+    static const struct {
+        const char *name;
+        const char *leaf_tenant, *leaf_device; /* leaf_device NULL = a tenant leaf */
+        const char *claim_tenant, *claim_device;
+        enum verdict_decision decision;
+        enum verdict_reason reason;
+        enum cert_kind kind;
+    } rows[] = {
+        {"tenant leaf, its tenant", "acme", NULL, "acme", NULL, DECISION_REQUIRE_PASSWORD,
+         VERDICT_REASON_OK, CERT_KIND_TENANT},
+        {"device leaf, tenant skips the password", "acme", "dev-1", "acme", "dev-1",
+         DECISION_ALLOW, VERDICT_REASON_OK, CERT_KIND_DEVICE},
+        {"device leaf, tenant requires the password", "globex", "dev-9", "globex", "dev-9",
+         DECISION_REQUIRE_PASSWORD, VERDICT_REASON_OK, CERT_KIND_DEVICE},
+        {"tenant leaf, another tenant claimed", "acme", NULL, "globex", NULL, DECISION_DENY,
+         VERDICT_REASON_WRONG_TENANT, CERT_KIND_TENANT},
+        {"device leaf, another device claimed", "acme", "dev-1", "acme", "dev-2", DECISION_DENY,
+         VERDICT_REASON_DEVICE_MISMATCH, CERT_KIND_DEVICE},
+        {"tenant leaf of a tenant not configured", "initech", NULL, "initech", NULL,
+         DECISION_DENY, VERDICT_REASON_UNKNOWN_TENANT, CERT_KIND_TENANT},
+    };
 
-Test(validator, device_cert_requires_password_when_tenant_says_so)
-{
-    X509 *leaf = device_leaf("globex", "dev-9");
-    struct verdict out = check_one(leaf, "globex", "dev-9");
-    cr_expect_eq(out.decision, DECISION_REQUIRE_PASSWORD, "%s %s", verdict_reason_name(out.reason),
-                 out.detail);
-    cr_expect_eq(out.reason, VERDICT_REASON_OK);
-    X509_free(leaf);
-}
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        X509 *leaf = rows[i].leaf_device != NULL
+                         ? device_leaf(rows[i].leaf_tenant, rows[i].leaf_device)
+                         : tenant_leaf(rows[i].leaf_tenant);
+        struct verdict out = check_one(leaf, rows[i].claim_tenant, rows[i].claim_device);
 
-Test(validator, wrong_tenant)
-{
-    X509 *leaf = tenant_leaf("acme");
-    expect_deny(check_one(leaf, "globex", NULL), VERDICT_REASON_WRONG_TENANT);
-    X509_free(leaf);
-}
-
-Test(validator, device_mismatch)
-{
-    X509 *leaf = device_leaf("acme", "dev-1");
-    expect_deny(check_one(leaf, "acme", "dev-2"), VERDICT_REASON_DEVICE_MISMATCH);
-    X509_free(leaf);
-}
-
-Test(validator, unknown_tenant)
-{
-    X509 *leaf = tenant_leaf("initech");
-    expect_deny(check_one(leaf, "initech", NULL), VERDICT_REASON_UNKNOWN_TENANT);
-    X509_free(leaf);
+        cr_expect_eq(out.decision, rows[i].decision, "%s: decision %s (%s %s)", rows[i].name,
+                     verdict_decision_name(out.decision), verdict_reason_name(out.reason),
+                     out.detail);
+        cr_expect_eq(out.reason, rows[i].reason, "%s: reason %s (%s), wanted %s", rows[i].name,
+                     verdict_reason_name(out.reason), out.detail,
+                     verdict_reason_name(rows[i].reason));
+        if (out.reason == VERDICT_REASON_OK)
+            cr_expect_eq(out.kind, rows[i].kind, "%s: kind %s", rows[i].name,
+                         cert_kind_name(out.kind));
+        X509_free(leaf);
+    }
 }
 
 Test(validator, missing_identity)
@@ -296,7 +267,7 @@ Test(validator, missing_identity)
     EVP_PKEY *k = pki_key_new(PKI_KEY_P256);
     struct pki_cert_spec s = {.cn = "nobody", .not_before = NOW - DAY, .not_after = NOW + DAY,
                               .path_len = -1, .eku = "1.3.6.1.5.5.7.3.2"};
-    X509 *leaf = issue(&s, k, &g_tenant_ca);
+    X509 *leaf = ts_issue(&s, k, &g_tenant_ca);
     expect_deny(check_one(leaf, "acme", NULL), VERDICT_REASON_MISSING_IDENTITY);
     X509_free(leaf);
     EVP_PKEY_free(k);
@@ -368,8 +339,9 @@ Test(validator, not_yet_valid_and_clock_skew)
 
 Test(validator, untrusted_issuer)
 {
-    struct ca other_root = make_ca("Root R1", NULL, NOW - DAY, NOW + 365 * DAY); /* same name, other key */
-    struct ca other_ca = make_ca("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
+    /* same name, other key */
+    struct ts_cert other_root = ts_ca_new("Root R1", NULL, NOW - DAY, NOW + 365 * DAY);
+    struct ts_cert other_ca = ts_ca_new("Tenant CA", &other_root, NOW - DAY, NOW + 365 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other_ca, 0);
     struct test_cfg t;
     struct chain c = {0};
@@ -392,8 +364,8 @@ Test(validator, untrusted_issuer)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&other_root);
-    free_ca(&other_ca);
+    ts_cert_free(&other_root);
+    ts_cert_free(&other_ca);
 }
 
 Test(validator, bad_signature)
@@ -497,11 +469,11 @@ Test(validator, two_live_tenant_certs_of_one_tenant)
  * issued by the old root R1 and by the new root R2. */
 Test(validator, cross_signed_anchor_rotation)
 {
-    struct ca r2 = make_ca("Root R2", NULL, NOW - DAY, NOW + 3650 * DAY);
+    struct ts_cert r2 = ts_ca_new("Root R2", NULL, NOW - DAY, NOW + 3650 * DAY);
     struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - DAY,
                               .not_after = NOW + 1825 * DAY, .is_ca = true, .path_len = -1,
                               .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    X509 *ca_by_r2 = issue(&s, g_tenant_ca.key, &r2);
+    X509 *ca_by_r2 = ts_issue(&s, g_tenant_ca.key, &r2);
     X509 *leaf = tenant_leaf("acme");
     char r2_file[128], ca_r2_file[128];
     struct test_cfg t;
@@ -545,7 +517,7 @@ Test(validator, cross_signed_anchor_rotation)
     validator_free(old_only);
     X509_free(ca_by_r2);
     X509_free(leaf);
-    free_ca(&r2);
+    ts_cert_free(&r2);
 }
 
 /* The first chain built fails on an expired copy of the intermediate (the
@@ -556,7 +528,7 @@ Test(validator, retries_alternative_intermediate)
     struct pki_cert_spec s = {.cn = "Tenant CA", .o = "certval test", .not_before = NOW - 900 * DAY,
                               .not_after = NOW - 10 * DAY, .is_ca = true, .path_len = -1,
                               .key_usage = PKI_KU_KEY_CERT_SIGN | PKI_KU_CRL_SIGN};
-    X509 *expired_copy = issue(&s, g_tenant_ca.key, &g_root);
+    X509 *expired_copy = ts_issue(&s, g_tenant_ca.key, &g_root);
     X509 *leaf = tenant_leaf("acme");
     char expired_file[128];
     struct test_cfg t;
@@ -583,8 +555,8 @@ Test(validator, retries_alternative_intermediate)
 
 Test(validator, intermediates_any_order_duplicates_extras)
 {
-    struct ca mid = make_ca("Mid CA", &g_root, NOW - DAY, NOW + 1825 * DAY);
-    struct ca issuing = make_ca("Issuing CA", &mid, NOW - DAY, NOW + 1825 * DAY);
+    struct ts_cert mid = ts_ca_new("Mid CA", &g_root, NOW - DAY, NOW + 1825 * DAY);
+    struct ts_cert issuing = ts_ca_new("Issuing CA", &mid, NOW - DAY, NOW + 1825 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &issuing, 0);
     char issuing_file[128];
     struct test_cfg t;
@@ -613,13 +585,13 @@ Test(validator, intermediates_any_order_duplicates_extras)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&mid);
-    free_ca(&issuing);
+    ts_cert_free(&mid);
+    ts_cert_free(&issuing);
 }
 
 Test(validator, no_matching_profile)
 {
-    struct ca other = make_ca("Other CA", &g_root, NOW - DAY, NOW + 365 * DAY);
+    struct ts_cert other = ts_ca_new("Other CA", &g_root, NOW - DAY, NOW + 365 * DAY);
     X509 *leaf = tenant_leaf_ex("acme", NOW - DAY, NOW + 30 * DAY, "1.3.6.1.5.5.7.3.2", &other, 0);
     struct test_cfg t;
     struct chain c = {0};
@@ -631,7 +603,7 @@ Test(validator, no_matching_profile)
     chain_free(&c);
     validator_free(v);
     X509_free(leaf);
-    free_ca(&other);
+    ts_cert_free(&other);
 }
 
 /* ---- revocation through the CRL cache ---- */

@@ -79,15 +79,66 @@ Test(workers, every_item_runs_once_on_a_worker)
     }
 }
 
+/* An item that holds its worker until released, so the worker's queued
+ * count stays at the item's cost. */
+struct held {
+    struct work_item item;
+    _Atomic int started;
+    _Atomic int *release;
+};
+
+static void held_run(struct work_item *it)
+{
+    struct held *h = (struct held *)it;
+
+    atomic_store(&h->started, 1);
+    while (atomic_load(h->release) == 0)
+        usleep(1000);
+}
+
+/* Busy workers 0, 1 and 3 with costs 5, 2 and 7, leave worker 2 idle: every
+ * pick must name worker 2 (a round-robin or random picker names another
+ * worker in 12 of 16 picks); with worker 2 given cost 9, worker 1 (cost 2)
+ * is the least loaded and must be picked. */
 Test(workers, pick_prefers_idle_workers)
 {
+    static const uint32_t cost[4] = {5, 2, 0, 7};
     struct worker_pool *pool = NULL;
+    struct pool_submitter *s = NULL;
+    struct held h[5];
+    static _Atomic int release; /* static: outlives a failed assertion */
     char err[256];
 
     cr_assert_eq(worker_pool_new(&pool, 4, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pool_submitter_new(pool, &s), 0);
+    memset(h, 0, sizeof(h));
+    for (unsigned w = 0; w < 4; w++) {
+        if (cost[w] == 0)
+            continue;
+        h[w].item.run = held_run;
+        h[w].item.cost = cost[w];
+        h[w].release = &release;
+        worker_pool_submit(s, w, &h[w].item);
+    }
+    for (unsigned w = 0; w < 4; w++)
+        for (int i = 0; i < 5000 && cost[w] != 0 && atomic_load(&h[w].started) == 0; i++)
+            usleep(1000);
+    cr_assert_eq(worker_pool_queued(pool), 14);
     for (int i = 0; i < 16; i++)
-        cr_assert_lt(worker_pool_pick(pool), 4u);
-    cr_assert_eq(worker_pool_queued(pool), 0);
+        cr_assert_eq(worker_pool_pick(pool), 2u, "pick %d named a busy worker", i);
+
+    h[4].item.run = held_run;
+    h[4].item.cost = 9;
+    h[4].release = &release;
+    worker_pool_submit(s, 2, &h[4].item);
+    for (int i = 0; i < 5000 && atomic_load(&h[4].started) == 0; i++)
+        usleep(1000);
+    cr_assert_eq(worker_pool_queued_on(pool, 2), 9);
+    for (int i = 0; i < 16; i++)
+        cr_assert_eq(worker_pool_pick(pool), 1u, "pick %d missed the least-loaded worker", i);
+
+    atomic_store(&release, 1);
+    pool_submitter_free(s);
     worker_pool_free(pool);
 }
 
@@ -157,22 +208,36 @@ Test(workers, late_failed_hand_off_is_taken_off_its_own_worker)
     worker_pool_free(pool);
 }
 
+/* An item counts its cost (0 counts as 1) from hand-off until its run
+ * returns: held items keep the count visible. */
 Test(workers, queued_counts_cost)
 {
     struct worker_pool *pool = NULL;
     struct pool_submitter *s = NULL;
-    struct counted c;
+    struct held a, b;
+    static _Atomic int release; /* static: outlives a failed assertion */
     char err[256];
 
     cr_assert_eq(worker_pool_new(&pool, 1, err, sizeof(err)), 0, "%s", err);
     cr_assert_eq(pool_submitter_new(pool, &s), 0);
-    memset(&c, 0, sizeof(c));
-    c.item.run = counted_run;
-    c.item.cost = 7;
-    worker_pool_submit(s, 0, &c.item);
-    for (int i = 0; i < 2000 && worker_pool_queued(pool) != 0; i++)
+    memset(&a, 0, sizeof(a));
+    memset(&b, 0, sizeof(b));
+    a.item.run = b.item.run = held_run;
+    a.release = b.release = &release;
+    a.item.cost = 7;
+    b.item.cost = 0;
+    worker_pool_submit(s, 0, &a.item);
+    for (int i = 0; i < 5000 && atomic_load(&a.started) == 0; i++)
         usleep(1000);
-    cr_assert_eq(atomic_load(&c.runs), 1);
+    cr_assert_eq(atomic_load(&a.started), 1);
+    cr_expect_eq(worker_pool_queued(pool), 7, "a running item of cost 7");
+    cr_expect_eq(worker_pool_queued_on(pool, 0), 7);
+    worker_pool_submit(s, 0, &b.item); /* queued behind |a| */
+    cr_expect_eq(worker_pool_queued(pool), 8, "cost 0 counts as 1");
+    atomic_store(&release, 1);
+    for (int i = 0; i < 5000 && worker_pool_queued(pool) != 0; i++)
+        usleep(1000);
+    cr_assert_eq(atomic_load(&b.started), 1);
     cr_assert_eq(worker_pool_queued(pool), 0);
     pool_submitter_free(s);
     worker_pool_free(pool);

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "validator.h"
+#include "verdict.h"
 
 /* class_matches: is |r| one of the reasons the manifest class allows? */
 bool pkits_class_matches(const char *cls, enum verdict_reason r)
@@ -149,4 +150,44 @@ const struct pkits_pending *pkits_pending_find(const struct pkits_pending *table
         if (strcmp(table[i].id, id) == 0)
             return &table[i];
     return NULL;
+}
+
+const struct pkits_row *pkits_row_get(const char *id)
+{
+    static struct pkits_row rows[PKITS_MAX_ROWS];
+    static char *store[PKITS_MAX_ROWS];
+    static size_t n;
+
+    if (n == 0)
+        n = pkits_load_manifest(rows, store);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rows[i].id, id) == 0)
+            return &rows[i];
+    cr_assert_fail("%s: no such row in the manifest", id);
+    return NULL;
+}
+
+bool pkits_row_ok(const struct pkits_row *r, enum verdict_reason got)
+{
+    if (r->expect_valid)
+        return got == VERDICT_REASON_OK;
+    return got != VERDICT_REASON_OK && pkits_class_matches(r->reason, got);
+}
+
+void pkits_expect_row(const struct pkits_row *r, enum verdict_reason got, const char *detail,
+                      const struct pkits_pending *pending)
+{
+    const char *observed = got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got);
+    const struct pkits_pending *p = pkits_pending_find(pending, r->id);
+    bool ok = pkits_row_ok(r, got);
+
+    if (p != NULL) {
+        cr_expect(!ok, "%s %s: pending but now conforms; remove it from the pending table", r->id,
+                  r->name);
+        cr_expect_str_eq(observed, p->observed, "%s %s: pending row changed outcome: %s (%s)",
+                         r->id, r->name, observed, detail);
+        return;
+    }
+    cr_expect(ok, "%s %s: expected %s %s, got %s: %s", r->id, r->name,
+              r->expect_valid ? "valid" : "invalid", r->reason, observed, detail);
 }

@@ -56,6 +56,19 @@ struct pkits_pending {
 /* pkits_pending_find returns |id|'s entry in |table|, or NULL. */
 const struct pkits_pending *pkits_pending_find(const struct pkits_pending *table, const char *id);
 
+/* pkits_row_get returns manifest row |id|, the manifest read once per
+ * process; the test fails when there is no such row. */
+const struct pkits_row *pkits_row_get(const char *id);
+
+/* pkits_row_ok: does outcome |got| conform to row |r|'s expectation? */
+bool pkits_row_ok(const struct pkits_row *r, enum verdict_reason got);
+
+/* pkits_expect_row states the test's expectation for row |r| with outcome
+ * |got| (|detail| says why): it conforms, or, when |r| is in |pending|, it
+ * still produces the pending outcome. Messages start with the row id. */
+void pkits_expect_row(const struct pkits_row *r, enum verdict_reason got, const char *detail,
+                      const struct pkits_pending *pending);
+
 /* Per-section tally of a run. */
 struct pkits_section {
     char sec[8]; /* "4.14" */
