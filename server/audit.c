@@ -11,10 +11,14 @@
 static bool audit_all;
 static uint32_t audit_limit = 1000;
 
-/* The current one-second window and what was used / dropped in it. The
- * thread that moves the window forward reports the previous drop count. */
-static _Atomic int64_t window;
-static _Atomic uint32_t used;
+/* The current one-second window and how many lines it admitted, in one
+ * atomic word (seconds << 24 | count) so that moving the window and
+ * counting in it cannot interleave: a thread that saw the old window can
+ * never add to the new one's count. The thread that moves the window
+ * forward reports the previous drop count. */
+#define AUDIT_COUNT_BITS 24
+#define AUDIT_COUNT_MASK ((UINT64_C(1) << AUDIT_COUNT_BITS) - 1)
+static _Atomic uint64_t window_used;
 static _Atomic uint64_t dropped_in_window;
 static _Atomic uint64_t dropped_total;
 
@@ -29,28 +33,44 @@ uint64_t audit_suppressed_total(void)
     return atomic_load_explicit(&dropped_total, memory_order_relaxed);
 }
 
-static bool admit(void)
+/* admit decides whether a line may be written now, at most audit_limit per
+ * second of CLOCK_REALTIME, and gives the time it decided at in |ts|: the
+ * line carries that time, so the lines of one "ts" second never exceed
+ * the limit. */
+static bool admit(struct timespec *ts)
 {
-    int64_t now = (int64_t)time(NULL);
-    int64_t w = atomic_load_explicit(&window, memory_order_relaxed);
+    uint64_t cur = atomic_load(&window_used), next;
+    uint64_t now;
 
-    if (now != w && atomic_compare_exchange_strong(&window, &w, now)) {
+    clock_gettime(CLOCK_REALTIME, ts);
+    now = (uint64_t)ts->tv_sec;
+    for (;;) {
+        uint64_t w = cur >> AUDIT_COUNT_BITS, n = cur & AUDIT_COUNT_MASK;
+
+        if (w != now) {
+            next = now << AUDIT_COUNT_BITS | 1;
+        } else if (n < audit_limit) {
+            next = cur + 1;
+        } else {
+            atomic_fetch_add_explicit(&dropped_in_window, 1, memory_order_relaxed);
+            atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
+            return false;
+        }
+        if (atomic_compare_exchange_weak(&window_used, &cur, next))
+            break;
+    }
+    if ((cur >> AUDIT_COUNT_BITS) != now) {
         uint64_t dropped = atomic_exchange(&dropped_in_window, 0);
 
-        atomic_store(&used, 0);
         if (dropped > 0) {
             char fields[128];
 
             snprintf(fields, sizeof(fields), "\"suppressed\":%llu,\"window_start\":%lld",
-                     (unsigned long long)dropped, (long long)w);
+                     (unsigned long long)dropped, (long long)(cur >> AUDIT_COUNT_BITS));
             log_event(CV_LOG_WARN, "audit_suppressed", fields);
         }
     }
-    if (atomic_fetch_add_explicit(&used, 1, memory_order_relaxed) < audit_limit)
-        return true;
-    atomic_fetch_add_explicit(&dropped_in_window, 1, memory_order_relaxed);
-    atomic_fetch_add_explicit(&dropped_total, 1, memory_order_relaxed);
-    return false;
+    return true;
 }
 
 /* Appends ,"key":"escaped value" to |buf|: at most AUDIT_FIELD_MAX bytes of
@@ -91,11 +111,12 @@ void audit_verdict(const struct verdict *v, struct cv_bytes tenant, struct cv_by
                    struct cv_bytes user)
 {
     char fields[7168], fp[65];
+    struct timespec at;
     size_t len = 0;
 
     if (v->decision != DECISION_DENY && !audit_all)
         return;
-    if (!admit())
+    if (!admit(&at))
         return;
     fp[0] = '\0';
     if (v->has_leaf_sha256) {
@@ -114,5 +135,5 @@ void audit_verdict(const struct verdict *v, struct cv_bytes tenant, struct cv_by
     field(fields, sizeof(fields), &len, "serial", v->serial_hex);
     field(fields, sizeof(fields), &len, "leaf_sha256", fp);
     field(fields, sizeof(fields), &len, "detail", v->detail);
-    log_event(v->decision == DECISION_DENY ? CV_LOG_WARN : CV_LOG_INFO, "audit", fields);
+    log_event_at(v->decision == DECISION_DENY ? CV_LOG_WARN : CV_LOG_INFO, &at, "audit", fields);
 }

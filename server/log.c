@@ -62,13 +62,17 @@ void log_json_escape(char *out, size_t cap, size_t *len, const char *s)
     log_json_escape_n(out, cap, len, (const uint8_t *)s, strlen(s));
 }
 
-static size_t line_head(char *line, size_t cap, enum log_level level)
+/* line_head writes the line's start with time |at|, or now when NULL. */
+static size_t line_head(char *line, size_t cap, enum log_level level, const struct timespec *at)
 {
     struct timespec ts;
     struct tm tm;
     int n;
 
-    clock_gettime(CLOCK_REALTIME, &ts);
+    if (at != NULL)
+        ts = *at;
+    else
+        clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     n = snprintf(line, cap, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",",
                  tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
@@ -95,7 +99,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
 
-    len = line_head(line, sizeof(line), level);
+    len = line_head(line, sizeof(line), level, NULL);
     len += (size_t)snprintf(line + len, sizeof(line) - len, "\"msg\":\"");
     log_json_escape(line, sizeof(line) - 3, &len, msg);
     line[len++] = '"';
@@ -106,13 +110,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 
 void log_event(enum log_level level, const char *type, const char *fields)
 {
+    log_event_at(level, NULL, type, fields);
+}
+
+void log_event_at(enum log_level level, const struct timespec *ts, const char *type,
+                  const char *fields)
+{
     char line[8192];
     size_t len;
     int n;
 
     if ((int)level < atomic_load(&min_level))
         return;
-    len = line_head(line, sizeof(line), level);
+    len = line_head(line, sizeof(line), level, ts);
     n = snprintf(line + len, sizeof(line) - len, "\"type\":\"%s\",%s}\n", type, fields);
     if (n < 0 || (size_t)n >= sizeof(line) - len)
         return; /* callers bound their fields well below the line size */

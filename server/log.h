@@ -25,6 +25,13 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
  * |fields| is already-escaped JSON members without braces ("\"k\":\"v\",..."). */
 void log_event(enum log_level level, const char *type, const char *fields);
 
+/* log_event_at is log_event with the line's "ts" given (CLOCK_REALTIME), so
+ * a caller that decided on a time (the audit rate limit's window) writes
+ * that same time. */
+struct timespec;
+void log_event_at(enum log_level level, const struct timespec *ts, const char *type,
+                  const char *fields);
+
 /* log_json_escape_n appends the |n| bytes of |s| to |out| (capacity |cap|,
  * current length |*len|, kept NUL-terminated) as JSON string content:
  * quotes, backslashes and control characters (NUL included) escaped, each
