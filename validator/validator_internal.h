@@ -132,6 +132,23 @@ void verdict_step_store(const struct verdict_step *st, const struct verdict *out
 const struct revocation_policy *validator_profile_revocation(const struct validator *v,
                                                             uint32_t profile);
 
+/* ---- pathval_report.c ---- */
+
+/* Where chain_verify (pathval.c) recorded a failure: this BoringSSL cannot
+ * set a context's error depth or current certificate. */
+struct pathval_where {
+    int depth;
+    X509 *cert;
+};
+
+/* pathval_record_failure fills |res| (valid false, reason, detail) from
+ * the failed |ctx|; |at| overrides the context's error depth and
+ * certificate (NULL: use the context's). |anchors| and |untrusted| are the
+ * candidates, searched for the KEY_USAGE and NAME_CHAINING corrections. */
+void pathval_record_failure(struct path_result *res, X509_STORE_CTX *ctx,
+                            const struct pathval_where *at, const STACK_OF(X509) *anchors,
+                            const STACK_OF(X509) *untrusted);
+
 /* ---- path_building.c ---- */
 
 /* pathbuild_pick_culprit: after X509_verify_cert failed with |e| at depth

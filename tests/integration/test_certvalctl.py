@@ -1,7 +1,8 @@
 """certvalctl as operators and scripts use it: outputs and exit codes of
-verify, check-trust, inspect and crl-sign, and the NIST PKITS revocation
-sections (4.4, 4.5, 4.14, 4.15) run through `certvalctl verify --crl-check
-all`, the same validation core as the server."""
+verify (with --ip, --email and --hostname), check-trust, inspect and
+crl-sign, and the NIST PKITS revocation sections (4.4, 4.5, 4.14, 4.15) run
+through `certvalctl verify --crl-check all`, the same validation core as
+the server."""
 import csv
 import os
 import subprocess
@@ -91,6 +92,71 @@ class VerifyTest(unittest.TestCase):
         r = ctl("verify", "--anchor", self.pki.f("tenant-ca.pem"), self.pki.f("malformed.der"))
         self.assertEqual(r.returncode, 2)
         self.assertEqual(ctl("no-such-command").returncode, 2)
+
+
+class ExpectedNamesTest(unittest.TestCase):
+    """verify --ip / --email / --hostname: the leaf's SAN must carry the
+    expected name (RFC 6125: SAN only). The PKI is made by the openssl CLI,
+    a separate process, so no OpenSSL is loaded into certvalctl."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="certval-ctl-names-")
+        d = cls.dir
+
+        def run(*args):
+            subprocess.run(["openssl"] + list(args), check=True, capture_output=True, cwd=d)
+
+        ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes", "-sha256"]
+        run("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+            "-subj", "/CN=names test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        run("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=10.9.9.9")
+        with open(os.path.join(d, "leaf.ext"), "w") as f:
+            f.write("basicConstraints=critical,CA:FALSE\n"
+                    "keyUsage=critical,digitalSignature\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\n"
+                    "subjectKeyIdentifier=hash\nauthorityKeyIdentifier=keyid\n"
+                    "subjectAltName=IP:192.0.2.7,IP:2001:db8::7,email:ops@example.com,"
+                    "DNS:api.example.com\n")
+        run("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "20", "-sha256", "-extfile", "leaf.ext",
+            "-out", "leaf.pem")
+
+    def verify(self, *extra):
+        return ctl("verify", "--anchor", os.path.join(self.dir, "ca.pem"), *extra,
+                   os.path.join(self.dir, "leaf.pem"))
+
+    def test_ip(self):
+        for ip in ("192.0.2.7", "2001:db8::7", "2001:0db8:0:0::7"):
+            r = self.verify("--ip", ip)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, "OK"), (ip, r.stdout, r.stderr))
+        # Not in the SAN; the subject CN holding it does not count.
+        for ip in ("192.0.2.8", "10.9.9.9", "2001:db8::8"):
+            r = self.verify("--ip", ip)
+            self.assertEqual(r.returncode, 1, ip)
+            self.assertTrue(r.stdout.startswith("FAIL NAME_MISMATCH"), (ip, r.stdout))
+        r = self.verify("--ip", "not-an-address")
+        self.assertEqual(r.returncode, 2, r.stdout)
+        self.assertIn("bad --ip", r.stderr)
+
+    def test_email(self):
+        r = self.verify("--email", "ops@example.com")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "OK"), r.stderr)
+        for addr in ("dev@example.com", "ops@example.org"):
+            r = self.verify("--email", addr)
+            self.assertEqual(r.returncode, 1, addr)
+            self.assertTrue(r.stdout.startswith("FAIL NAME_MISMATCH"), (addr, r.stdout))
+
+    def test_with_hostname(self):
+        r = self.verify("--purpose", "server", "--hostname", "API.example.com",
+                        "--ip", "192.0.2.7", "--email", "ops@example.com")
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "OK"), r.stderr)
+        r = self.verify("--purpose", "server", "--hostname", "api.example.com",
+                        "--ip", "192.0.2.9")
+        self.assertEqual(r.returncode, 1)
+        self.assertTrue(r.stdout.startswith("FAIL NAME_MISMATCH"), r.stdout)
 
 
 class CheckTrustTest(unittest.TestCase):
