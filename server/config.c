@@ -29,6 +29,8 @@
 #include <cyaml/cyaml.h>
 #include <yaml.h>
 
+#include "fleet_config.h" /* fleet (issue 11) */
+
 #define CFG_MAX_FILE_BYTES (1u << 20) /* a configuration is a few KiB */
 #define CFG_YPATH_MAX 192
 #define CFG_MAX_DEPTH 16
@@ -199,6 +201,7 @@ struct raw_config {
     struct raw_tenant *tenants;
     unsigned tenants_count;
     struct raw_frontends *frontends;
+    struct fleet_raw *fleet; /* fleet (issue 11) */
 };
 
 /* ---- schema ---- */
@@ -443,6 +446,7 @@ static const cyaml_schema_field_t cfg_top_fields[] = {
                          CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("frontends", OPT_PTR, struct raw_config, frontends,
                             cfg_frontends_fields),
+    CYAML_FIELD_MAPPING_PTR("fleet", OPT_PTR, struct raw_config, fleet, fleet_raw_fields),
     CYAML_FIELD_END,
 };
 
@@ -1498,6 +1502,16 @@ static int cfg_build(struct cfg_ctx *ctx, struct certval_config *c, const struct
         cfg_build_tenants(ctx, &c->validator, r) != 0 ||
         cfg_build_frontends(ctx, &c->frontends, r->frontends) != 0)
         return -1;
+    /* fleet (issue 11): checked in server/fleet/fleet_config.c */
+    {
+        char ypath[CFG_YPATH_MAX], msg[300];
+
+        if (fleet_config_build(&c->fleet, r->fleet, ctx->path, ypath, sizeof(ypath), msg,
+                               sizeof(msg)) != 0) {
+            cfg_fail(ctx, ypath, "%s", msg);
+            return -1;
+        }
+    }
     return 0;
 }
 
@@ -1635,5 +1649,6 @@ void config_free(struct certval_config *c)
         free(v->tenants[i].id);
     free(v->tenants);
     cfg_frontends_clear(&c->frontends);
+    fleet_config_clear(&c->fleet); /* fleet (issue 11) */
     free(c);
 }
