@@ -27,6 +27,7 @@
 #include "crl_cache.h"
 #include "crl_fetch.h"
 #include "deny_list.h"
+#include "fleet.h" /* fleet (issue 11) */
 #include "log.h"
 #include "metrics.h"
 #include "pki_gen.h"
@@ -411,7 +412,8 @@ static void readiness_update(struct crl_cache *crls)
 
     pthread_mutex_lock(&ready_lock);
     snap = ready_latched ? NULL : snapshot_acquire();
-    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why))) {
+    if (snap != NULL && revocation_ready(snap, crls, why, sizeof(why)) &&
+        fleet_ready(&snap->cfg->fleet, why, sizeof(why))) { /* fleet (issue 11): after its first read */
         ready_latched = true;
         health_set_serving(true);
     } else if (snap != NULL && strcmp(why, ready_why) != 0) {
@@ -421,6 +423,13 @@ static void readiness_update(struct crl_cache *crls)
     }
     pthread_mutex_unlock(&ready_lock);
     snapshot_release(snap);
+}
+
+/* fleet (issue 11): the fleet's first read (or its fall-back to the local
+ * copy) re-evaluates readiness. */
+static void on_fleet_ready(void *arg)
+{
+    readiness_update(arg);
 }
 
 /* readiness_freeze stops the evaluation (drain). */
@@ -572,6 +581,7 @@ int main(int argc, char **argv)
     srv.rev.crls = srv.crls;
     srv.rev.deny = srv.deny;
     srv.rev.cache = srv.vcache;
+    srv.rev.revocation_unknown = fleet_revocation_unknown; /* fleet (issue 11): fail closed */
     frontends_set_sources(&srv.rev); /* frontends: the same sources as Validate */
     /* crl_fetch: created now so its metrics collector can be registered. */
     fetcher = crl_fetch_new(srv.crls);
@@ -619,6 +629,7 @@ int main(int argc, char **argv)
         metrics_add_collector(collect_crls, srv.crls);
         metrics_add_collector(collect_vcache, &srv);
         metrics_add_collector(crl_fetch_collect, fetcher);
+        metrics_add_collector(fleet_collect, NULL); /* fleet (issue 11) */
         if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
             log_error("%s", err);
             config_free(cfg);
@@ -672,6 +683,22 @@ int main(int argc, char **argv)
              transports, workers, srv.limits.max_queued_chains_per_worker,
              srv.limits.max_queue_delay_ms, srv.limits.max_inflight_chains,
              srv.limits.max_inflight_request_bytes, srv.limits.max_concurrent_streams);
+    /* fleet (issue 11): follow etcd; SERVING waits for its first read. */
+    {
+        struct snapshot *fs = snapshot_acquire();
+        int frc = fleet_start(&fs->cfg->fleet, srv.crls, srv.deny, fs->cfg->state_dir,
+                              on_fleet_ready, srv.crls, err, sizeof(err));
+
+        snapshot_release(fs);
+        if (frc < 0) {
+            log_error("fleet: %s", err);
+            frontends_stop();
+            server_drain_and_stop(&srv, 0);
+            server_drain_and_stop(&admin, 0);
+            metrics_stop();
+            goto out;
+        }
+    }
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
     readiness_update(srv.crls);
     if (crl_fetch_start(fetcher, err, sizeof(err)) < 0)
@@ -694,6 +721,7 @@ int main(int argc, char **argv)
     rc = 0;
 out:
     readiness_freeze();
+    fleet_stop(); /* fleet (issue 11) */
     crl_fetch_free(fetcher); /* crl_fetch: after metrics_stop (collector) */
     fetcher = NULL;
     snapshot_shutdown();

@@ -665,6 +665,10 @@ static int check_deny(const struct revocation_sources *src, const struct vc_revo
 {
     char reason[DENY_LIST_REASON_MAX + 1];
 
+    if (src->revocation_unknown != NULL && src->revocation_unknown(reason, sizeof(reason))) {
+        verdict_deny(out, REASON_REVOCATION_UNKNOWN, "%s", reason); /* fleet (issue 11) */
+        return -1;
+    }
     if (src->deny == NULL)
         return 0;
     if (out->has_leaf_sha256 &&
