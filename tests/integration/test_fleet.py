@@ -315,6 +315,15 @@ class FleetTest(unittest.TestCase):
         revs = {p.status().fleet.applied_revision for p in self.pods}
         self.assertTrue(wait_for(lambda: len({p.status().fleet.applied_revision
                                               for p in self.pods}) == 1, 5), revs)
+        # certvalctl asks every pod (a list here; a headless Service's name
+        # in a cluster) and says whether they agree.
+        out = subprocess.run([h.CERTVALCTL, "admin", "--server",
+                              ",".join(p.admin_target for p in self.pods), "--token-file",
+                              os.path.join(self.a.dir, "admin.token"), "fleet-status"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 0, out.stdout + out.stderr)
+        self.assertIn("fleet agrees: 3 pod(s)", out.stdout)
+        self.assertEqual(out.stdout.count("FOLLOWING"), 3, out.stdout)
         m = self.b.scrape()
         self.assertEqual(m[("certval_fleet_connected", frozenset())], 1)
         self.assertEqual(m[("certval_fleet_deny_entries", frozenset())], 1)
@@ -336,7 +345,7 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(resp.entries, 1)
         for p in self.pods:
             self.assertTrue(wait_for(lambda: denied(p, DEV2), 5), p.name)
-            self.assertEqual(p.status().fleet.crls, 1, p.name)
+            self.assertTrue(wait_for(lambda: p.status().fleet.crls == 1, 2), p.name)
         # A CRL the configuration does not trust never reaches etcd.
         rogue = os.path.join(self.b.dir, "rogue.crl")
         subprocess.run([h.CERTVALCTL, "crl-sign", "--ca", os.path.join(self.b.dir, "rogue-ca.pem"),
@@ -363,6 +372,11 @@ class FleetTest(unittest.TestCase):
         self.etcd.stop()
         for p in self.pods:
             self.assertTrue(wait_for(lambda: not p.status().fleet.connected, 10), p.name)
+        out = subprocess.run([h.CERTVALCTL, "admin", "--server", self.a.admin_target,
+                              "--token-file", os.path.join(self.a.dir, "admin.token"),
+                              "fleet-status"], capture_output=True, text=True, timeout=30)
+        self.assertEqual(out.returncode, 1, out.stdout + out.stderr)
+        self.assertIn("CUT-OFF", out.stdout)
         for p in (self.a, self.b):  # (C fails closed after 3 s: step 5)
             for chain in (DEV1, DEV2, TENANT_ACME):
                 self.assertTrue(denied(p, chain), (p.name, chain))
