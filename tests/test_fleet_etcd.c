@@ -24,6 +24,7 @@ static char g_dir[] = "/tmp/certval-etcd-XXXXXX";
 static pid_t g_etcd = -1;
 static char g_endpoint[64];
 static struct etcd_client *g_c;
+static const char *g_extra_arg; /* one more etcd flag, or NULL */
 
 /* A free port: bound to 0, read back, closed (etcd binds it soon after). */
 static int free_port(void)
@@ -64,7 +65,7 @@ static void start_etcd(void)
         execl(ETCD_BIN, ETCD_BIN, "--name", "t", "--data-dir", data, "--listen-client-urls",
               client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
               "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-              (char *)NULL);
+              g_extra_arg, (char *)NULL);
         _exit(127);
     }
 }
@@ -378,4 +379,68 @@ Test(etcd, a_watch_ends_when_etcd_stops)
     }
     cr_assert_eq(rc, ETCD_EUNAVAILABLE);
     etcd_watch_close(w);
+}
+
+/* etcdctl against the test's etcd, as root once auth is on. */
+static int ctl(const char *args)
+{
+    char cmd[512];
+
+    snprintf(cmd, sizeof(cmd),
+             "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints %s %s >/dev/null 2>&1", g_endpoint, args);
+    return system(cmd);
+}
+
+static void setup_auth(void)
+{
+    /* Tokens live 1 s: the client must authenticate again on its own. */
+    g_extra_arg = "--auth-token-ttl=1";
+    setup();
+    cr_assert_eq(ctl("user add root:rootpw"), 0);
+    cr_assert_eq(ctl("user add certval:s3cret"), 0);
+    cr_assert_eq(ctl("role add fleet"), 0);
+    cr_assert_eq(ctl("role grant-permission fleet --prefix=true readwrite /p/"), 0);
+    cr_assert_eq(ctl("user grant-role certval fleet"), 0);
+    cr_assert_eq(ctl("auth enable"), 0);
+}
+
+Test(etcd_auth, a_user_is_authenticated_and_kept_to_its_prefix, .init = setup_auth,
+     .fini = teardown, .timeout = 120)
+{
+    const char *eps[1] = {g_endpoint};
+    struct etcd_client_opts o;
+    struct etcd_client *c;
+    struct etcd_kvs k;
+    struct etcd_watch *w = NULL;
+    int64_t rev, compacted;
+    char err[256];
+
+    memset(&o, 0, sizeof(o));
+    o.endpoints = eps;
+    o.n_endpoints = 1;
+    o.timeout_ms = 2000;
+    /* No user: refused. */
+    cr_assert_eq(etcd_put(g_c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
+    o.user = "certval";
+    o.password = "wrong";
+    c = etcd_client_new(&o);
+    cr_assert_eq(etcd_put(c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
+    cr_assert(strstr(err, "authentication") != NULL, "%s", err);
+    etcd_client_free(c);
+    o.password = "s3cret";
+    c = etcd_client_new(&o);
+    cr_assert_eq(etcd_put(c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_OK, "%s", err);
+    cr_assert_eq(etcd_put(c, &rev, "/q/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
+    cr_assert(strstr(err, "permission") != NULL, "%s", err);
+    cr_assert_eq(etcd_watch_open(c, &w, &compacted, "/p/", 3, "/p0", 3, 0, false, err,
+                                 sizeof(err)),
+                 ETCD_OK, "%s", err);
+    etcd_watch_close(w);
+    /* After the token expired: authenticated again, transparently. */
+    sleep(3);
+    cr_assert_eq(etcd_range(c, &k, "/p/x", 4, NULL, 0, 0, 0, err, sizeof(err)), ETCD_OK, "%s",
+                 err);
+    cr_assert_eq(k.n, 1);
+    etcd_kvs_clear(&k);
+    etcd_client_free(c);
 }
