@@ -459,5 +459,97 @@ class FleetTest(unittest.TestCase):
         self.assertEqual(len([k for k in out.split() if k]), before)
 
 
+class FleetDeploy(unittest.TestCase):
+    """deploy/k8s/components/fleet-etcd rendered over the base with
+    `kubectl kustomize` (offline): etcd's StatefulSet and NetworkPolicy,
+    certval's egress to it, and a certval.yaml that is the base file plus a
+    fleet section certvald accepts."""
+
+    @classmethod
+    def setUpClass(cls):
+        try:
+            import yaml
+        except ImportError:
+            raise unittest.SkipTest("PyYAML is missing (apt-get install python3-yaml)")
+        kubectl = shutil.which(os.environ.get("KUBECTL", "kubectl"))
+        if not kubectl:
+            raise unittest.SkipTest("kubectl is missing (apt-get install kubernetes-client)")
+        k8s = os.path.join(h.SRC, "deploy", "k8s")
+        cls.tmp = tempfile.mkdtemp(prefix="certval-kfleet-")
+        rel = os.path.relpath(k8s, cls.tmp)
+        with open(os.path.join(cls.tmp, "kustomization.yaml"), "w") as f:
+            f.write("apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
+                    "resources:\n  - %s/base\ncomponents:\n  - %s/components/fleet-etcd\n"
+                    % (rel, rel))
+        out = subprocess.run([kubectl, "kustomize", cls.tmp], capture_output=True, text=True,
+                             timeout=120)
+        if out.returncode != 0:
+            raise AssertionError("kubectl kustomize failed:\n" + out.stderr)
+        cls.docs = [d for d in yaml.safe_load_all(out.stdout) if d]
+        with open(os.path.join(k8s, "base", "configmap.yaml")) as f:
+            cls.base_cm = yaml.safe_load(f)
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def find(self, kind, name):
+        found = [d for d in self.docs if d["kind"] == kind and d["metadata"]["name"] == name]
+        self.assertEqual(len(found), 1, (kind, name))
+        return found[0]
+
+    def test_etcd_statefulset_has_three_members(self):
+        sts = self.find("StatefulSet", "certval-etcd")
+        self.assertEqual(sts["spec"]["replicas"], 3)
+        self.assertEqual(sts["spec"]["serviceName"], "certval-etcd")
+        args = " ".join(sts["spec"]["template"]["spec"]["containers"][0]["args"])
+        for i in range(3):
+            self.assertIn("certval-etcd-%d=http://certval-etcd-%d.certval-etcd:2380" % (i, i), args)
+        self.assertTrue(self.find("Service", "certval-etcd")["spec"]["publishNotReadyAddresses"])
+        self.assertEqual(self.find("PodDisruptionBudget", "certval-etcd")["spec"]["minAvailable"], 2)
+
+    def test_only_certval_reaches_etcd(self):
+        np = self.find("NetworkPolicy", "certval-etcd")
+        client = [r for r in np["spec"]["ingress"] if r["ports"][0]["port"] == 2379][0]
+        sources = [f["podSelector"]["matchLabels"] for f in client["from"]]
+        self.assertIn({"app.kubernetes.io/name": "certval",
+                       "app.kubernetes.io/component": "validator"}, sources)
+        for f in client["from"]:
+            self.assertNotIn("namespaceSelector", f)  # this namespace only
+        certval = self.find("NetworkPolicy", "certval")
+        egress = [r for r in certval["spec"]["egress"]
+                  if any(p["port"] == 2379 for p in r.get("ports", []))]
+        self.assertEqual(len(egress), 1)
+        self.assertEqual(egress[0]["to"][0]["podSelector"]["matchLabels"],
+                         {"app.kubernetes.io/name": "certval-etcd"})
+
+    def test_config_is_the_base_plus_a_fleet_section_certvald_accepts(self):
+        import yaml
+        text = self.find("ConfigMap", "certval-config")["data"]["certval.yaml"]
+        base = self.base_cm["data"]["certval.yaml"]
+        self.assertTrue(text.startswith(base), "config-patch.yaml drifted from the base file")
+        cfg = yaml.safe_load(text)
+        self.assertEqual(len(cfg["fleet"]["endpoints"]), 3)
+        d = tempfile.mkdtemp(prefix="certval-kfleet-cfg-")
+        try:
+            subprocess.run([h.CERTVALCTL, "demo-pki", "--dir", d], check=True,
+                           stdout=subprocess.DEVNULL)
+            for sub in ("var/crls", "var/state", "admin"):
+                os.makedirs(os.path.join(d, sub), exist_ok=True)
+            with open(os.path.join(d, "admin", "token"), "w") as f:
+                f.write("a-test-token-of-32-characters-xx\n")
+            text = text.replace("/etc/certval/admin/", d + "/admin/")
+            text = text.replace("/etc/certval/anchors/", d + "/")
+            text = text.replace("/var/lib/certval/", d + "/var/")
+            path = os.path.join(d, "pod.yaml")
+            with open(path, "w") as f:
+                f.write(text)
+            p = subprocess.run([h.CERTVALD, "--check-config", path], capture_output=True,
+                               text=True, timeout=30)
+            self.assertEqual(p.returncode, 0, p.stdout + p.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
