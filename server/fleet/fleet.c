@@ -28,6 +28,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "crl_fetch_internal.h"
 #include "deny_list.h"
 #include "etcd.h"
 #include "hex.h"
@@ -345,12 +346,19 @@ static void tracked_remove(struct fleet *f, const char *id)
  * the CRL generations, so a restart knows what it already has. */
 static void state_save(struct fleet *f)
 {
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
+    char path[PATH_MAX], tmp[PATH_MAX + 8], err[512];
     FILE *fp;
     int64_t rev;
 
     if (f->state_dir == NULL)
         return;
+    /* The deny list first: fleet.txt must never name a revision whose
+     * entries are not on disk. */
+    snprintf(path, sizeof(path), "%s/deny-list.txt", f->state_dir);
+    if (deny_list_save(f->deny, path, err, sizeof(err)) < 0) {
+        log_warn("fleet: cannot mirror the deny list in the state folder: %s", err);
+        return;
+    }
     pthread_mutex_lock(&f->lock);
     rev = f->applied_revision;
     pthread_mutex_unlock(&f->lock);
@@ -1008,7 +1016,7 @@ int fleet_start(const struct fleet_config *cfg, struct crl_cache *crls, struct d
 {
     struct etcd_client_opts o;
     struct fleet *f;
-    char password[512], path[PATH_MAX];
+    char password[512];
 
     if (cfg == NULL || !cfg->enabled)
         return 0;
@@ -1047,9 +1055,11 @@ int fleet_start(const struct fleet_config *cfg, struct crl_cache *crls, struct d
     atomic_store(&f->disconnected_since, now_s());
     snprintf(f->detail, sizeof(f->detail), "connecting to etcd");
     if (state_dir != NULL) {
-        /* The local mirror: every entry the fleet applies is on disk first. */
-        snprintf(path, sizeof(path), "%s/deny-list.txt", state_dir);
-        if (deny_list_set_store(deny, path, err, errlen) < 0)
+        /* Fleet entries are applied in memory first and mirrored to
+         * STATE/deny-list.txt after each batch (state_save): etcd holds them
+         * durably already, and a sync per entry before it is in force would
+         * put the disk's fsync time on every pod's propagation. */
+        if (deny_list_set_store(deny, NULL, err, errlen) < 0)
             goto fail;
         state_load(f);
     } else {
@@ -1240,23 +1250,26 @@ grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e,
     return GRPC_STATUS_OK;
 }
 
-/* crl_der gives the DER of |crl| (PEM decoded into |*decoded|). */
-static X509_CRL *parse_crl(const uint8_t *crl, size_t len)
+/* pem_to_der decodes a PEM CRL into |*out| (OPENSSL_free it); DER is
+ * returned as is (|*out| NULL). NULL when PEM does not decode. */
+static const uint8_t *crl_der(const uint8_t *crl, size_t len, uint8_t **out, size_t *out_len)
 {
-    const uint8_t *p = crl;
-    X509_CRL *x = NULL;
+    long dlen = 0;
+    BIO *bio;
 
-    if (len >= 5 && memcmp(crl, "-----", 5) == 0) {
-        BIO *bio = BIO_new_mem_buf(crl, len > INT32_MAX ? INT32_MAX : (int)len);
-
-        if (bio != NULL)
-            x = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL);
+    *out = NULL;
+    *out_len = len;
+    if (len < 5 || memcmp(crl, "-----", 5) != 0)
+        return crl;
+    bio = BIO_new_mem_buf(crl, len > INT32_MAX ? INT32_MAX : (int)len);
+    if (bio == NULL || !PEM_bytes_read_bio(out, &dlen, NULL, "X509 CRL", bio, NULL, NULL)) {
         BIO_free(bio);
-    } else {
-        x = d2i_X509_CRL(NULL, &p, (long)len);
+        ERR_clear_error();
+        return NULL;
     }
-    ERR_clear_error();
-    return x;
+    BIO_free(bio);
+    *out_len = (size_t)dlen;
+    return *out;
 }
 
 struct newer_find {
@@ -1294,12 +1307,12 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
                                       char *msg, size_t cap)
 {
     struct fleet *f = g_fleet;
-    X509_CRL *x = NULL;
-    uint8_t *der = NULL, idb[32], gb[8], h[32];
-    int der_len;
+    uint8_t *decoded = NULL, gb[8], h[32];
+    const uint8_t *der;
+    size_t der_len = 0;
     char id[65], gen[17], hhex[65], key[FLEET_KEY_MAX], err[512], manifest[1024];
     struct etcd_kvs cur;
-    int64_t mod = 0, rev = 0;
+    int64_t mod = 0, rev = 0, this_update = 0, next_update = 0;
     struct newer_find nf;
     bool ok = false;
     grpc_status_code code = GRPC_STATUS_OK;
@@ -1313,24 +1326,27 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
         snprintf(msg, cap, "fleet is off");
         return GRPC_STATUS_FAILED_PRECONDITION;
     }
-    /* Refused here as PushCrl refuses it, before it reaches any pod. */
-    if (crl_check(f->crls, crl, len, issuer, issuer_cap, number, entries, err, sizeof(err)) < 0) {
-        snprintf(msg, cap, "CRL refused: %s", err);
-        return GRPC_STATUS_INVALID_ARGUMENT;
-    }
-    x = parse_crl(crl, len);
-    der_len = x != NULL ? i2d_X509_CRL(x, &der) : -1;
-    if (x == NULL || der_len <= 0 || (size_t)der_len > FLEET_MAX_CRL_BYTES) {
-        snprintf(msg, cap, "CRL refused: cannot re-encode it, or larger than %u bytes",
+    der = crl_der(crl, len, &decoded, &der_len);
+    if (der == NULL || der_len == 0 || der_len > FLEET_MAX_CRL_BYTES) {
+        snprintf(msg, cap, "CRL refused: not a DER or PEM CRL of at most %u bytes",
                  FLEET_MAX_CRL_BYTES);
         code = GRPC_STATUS_INVALID_ARGUMENT;
         goto out;
     }
-    if (!force && X509_CRL_get0_nextUpdate(x) != NULL &&
-        X509_cmp_time(X509_CRL_get0_nextUpdate(x), NULL) < 0) {
+    /* The fetcher's rule, as PushCrl applies it (read without parsing the
+     * revoked list); what does not parse is judged by crl_check. */
+    if (!force && crl_fetch_crl_times(&this_update, &next_update, der, der_len) == 0 &&
+        next_update != 0 && next_update < now_s()) {
         snprintf(msg, cap, "CRL refused: its nextUpdate has passed: every certificate of its "
                            "issuer would be REVOCATION_STALE; push with force to use it anyway");
         code = GRPC_STATUS_FAILED_PRECONDITION;
+        goto out;
+    }
+    /* Refused here as PushCrl refuses it, before it reaches any pod. */
+    if (crl_check(f->crls, der, der_len, issuer, issuer_cap, number, entries, err,
+                  sizeof(err)) < 0) {
+        snprintf(msg, cap, "CRL refused: %s", err);
+        code = GRPC_STATUS_INVALID_ARGUMENT;
         goto out;
     }
     nf.issuer = issuer;
@@ -1343,11 +1359,13 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
         code = GRPC_STATUS_INVALID_ARGUMENT;
         goto out;
     }
-    deny_list_issuer_key(idb, X509_CRL_get_issuer(x));
-    hex_of(id, idb, 32);
+    /* The issuer's id in the keys: SHA-256 of its one-line name, the name
+     * every pod's status and WithdrawCrl use. */
+    SHA256((const uint8_t *)issuer, strlen(issuer), h);
+    hex_of(id, h, 32);
     RAND_bytes(gb, sizeof(gb));
     hex_of(gen, gb, sizeof(gb));
-    SHA256(der, (size_t)der_len, h);
+    SHA256(der, der_len, h);
     hex_of(hhex, h, 32);
     key_of(key, sizeof(key), f, "s/crl/", id);
     /* The manifest now, to detect a concurrent push at commit. */
@@ -1363,8 +1381,7 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
     for (uint64_t i = 0; i < n_chunks; i++) {
         char ck[FLEET_KEY_MAX];
         size_t off = (size_t)i * FLEET_CHUNK_BYTES;
-        size_t clen = (size_t)der_len - off < FLEET_CHUNK_BYTES ? (size_t)der_len - off
-                                                                 : FLEET_CHUNK_BYTES;
+        size_t clen = der_len - off < FLEET_CHUNK_BYTES ? der_len - off : FLEET_CHUNK_BYTES;
 
         chunk_key(ck, sizeof(ck), f, id, gen, i);
         rc = etcd_put(f->etcd, &rev, ck, strlen(ck), der + off, clen, 0, err, sizeof(err));
@@ -1377,7 +1394,7 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
     /* 2. One transaction: the manifest (only if nobody else pushed since),
      * and the older generations' chunks go. */
     snprintf(manifest, sizeof(manifest),
-             "certval-fleet-crl 1\ngen %s\nsize %d\nchunks %llu\nsha256 %s\nnumber %llu\n"
+             "certval-fleet-crl 1\ngen %s\nsize %zu\nchunks %llu\nsha256 %s\nnumber %llu\n"
              "force %d\nissuer %s\n",
              gen, der_len, (unsigned long long)n_chunks, hhex, (unsigned long long)*number,
              force ? 1 : 0, issuer);
@@ -1425,13 +1442,12 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
         delete_chunks(f, id, gen);
         goto out;
     }
-    log_warn("fleet: CRL of %s (number %llu, %d bytes in %llu chunks) committed at revision %lld",
+    log_warn("fleet: CRL of %s (number %llu, %zu bytes in %llu chunks) committed at revision %lld",
              issuer, (unsigned long long)*number, der_len, (unsigned long long)n_chunks,
              (long long)rev);
     wait_applied(f, rev);
 out:
-    OPENSSL_free(der);
-    X509_CRL_free(x);
+    OPENSSL_free(decoded);
     return code;
 }
 
