@@ -134,11 +134,16 @@ for i in range(n):
 def pct(v, q):
     v = sorted(v)
     return v[min(len(v) - 1, int(q * len(v)))]
+after = [p - c for p, c in zip(prop, commit)]
 r = {"entries": n, "propagation_ms": {"p50": pct(prop, .5) * 1e3, "p99": pct(prop, .99) * 1e3,
                                       "max": max(prop) * 1e3},
-     "commit_ms": {"p50": pct(commit, .5) * 1e3, "max": max(commit) * 1e3}}
+     "commit_ms": {"p50": pct(commit, .5) * 1e3, "p99": pct(commit, .99) * 1e3,
+                   "max": max(commit) * 1e3},
+     "after_commit_ms": {"p50": pct(after, .5) * 1e3, "p99": pct(after, .99) * 1e3,
+                         "max": max(after) * 1e3},
+     "samples_ms": [round(x * 1e3, 2) for x in prop]}
 json.dump(r, open(out, "w"), indent=1)
-print(json.dumps(r))
+print(json.dumps({k: v for k, v in r.items() if k != "samples_ms"}))
 EOF
 wait "${LOADS[@]}"
 
@@ -188,6 +193,9 @@ P=$LT_OUT/fleet.propagation.json
   echo "propagation_p99_ms=$(lt_json "$P" '"%.2f" % d["propagation_ms"]["p99"]')"
   echo "propagation_max_ms=$(lt_json "$P" '"%.2f" % d["propagation_ms"]["max"]')"
   echo "commit_p50_ms=$(lt_json "$P" '"%.2f" % d["commit_ms"]["p50"]')"
+  echo "commit_p99_ms=$(lt_json "$P" '"%.2f" % d["commit_ms"]["p99"]')"
+  echo "after_commit_p50_ms=$(lt_json "$P" '"%.2f" % d["after_commit_ms"]["p50"]')"
+  echo "after_commit_p99_ms=$(lt_json "$P" '"%.2f" % d["after_commit_ms"]["p99"]')"
   for n in a b c; do
     echo "steady_p50_ms_$n=$(lat steady $n p50)"; echo "steady_p99_ms_$n=$(lat steady $n p99)"
     echo "writes_p50_ms_$n=$(lat writes $n p50)"; echo "writes_p99_ms_$n=$(lat writes $n p99)"
