@@ -120,7 +120,6 @@ static const struct bad bad_cases[] = {
     {"fleet:\n  endpoints: [\"e:1\"]\n  tls: true\n", "tls"},
 };
 
-
 ParameterizedTestParameters(fleet_config, refused)
 {
     return cr_make_param_array(struct bad, (struct bad *)bad_cases,

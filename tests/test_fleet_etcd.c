@@ -62,10 +62,10 @@ static void start_etcd(void)
         snprintf(log, sizeof(log), "%s/etcd.log", g_dir);
         if (freopen(log, "w", stderr) == NULL || freopen("/dev/null", "w", stdout) == NULL)
             _exit(126);
-        execl(ETCD_BIN, ETCD_BIN, "--name", "t", "--data-dir", data, "--listen-client-urls",
-              client, "--advertise-client-urls", client, "--listen-peer-urls", peer,
-              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster,
-              g_extra_arg, (char *)NULL);
+        execl(ETCD_BIN, ETCD_BIN, "--name", "t", "--data-dir", data, "--listen-client-urls", client,
+              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+              "--initial-advertise-peer-urls", peer, "--initial-cluster", cluster, g_extra_arg,
+              (char *)NULL);
         _exit(127);
     }
 }
@@ -264,9 +264,9 @@ Test(etcd, watch_from_a_revision_sees_every_change_once)
 
     put("w/2", "b");
     /* From r1: the two past puts, then what follows. */
-    cr_assert_eq(etcd_watch_open(g_c, &w, &compacted, "w/", 2, end, elen, r1, true, err,
-                                 sizeof(err)),
-                 ETCD_OK, "%s", err);
+    cr_assert_eq(
+        etcd_watch_open(g_c, &w, &compacted, "w/", 2, end, elen, r1, true, err, sizeof(err)),
+        ETCD_OK, "%s", err);
     next_events(w, &b, 2);
     cr_assert_str_eq((char *)b.v[0].kv.key, "w/1");
     cr_assert_str_eq((char *)b.v[1].kv.key, "w/2");
@@ -305,8 +305,8 @@ Test(etcd, compaction_is_reported_to_ranges_and_watches)
     put("c/a", "2");
     r3 = put("c/a", "3");
     cr_assert_eq(etcd_compact(g_c, r3, err, sizeof(err)), ETCD_OK, "%s", err);
-    cr_assert_eq(etcd_range(g_c, &k, "c/a", 3, NULL, 0, r1, 0, err, sizeof(err)),
-                 ETCD_ECOMPACTED, "%s", err);
+    cr_assert_eq(etcd_range(g_c, &k, "c/a", 3, NULL, 0, r1, 0, err, sizeof(err)), ETCD_ECOMPACTED,
+                 "%s", err);
     cr_assert_eq(etcd_range(g_c, &k, "c/a", 3, NULL, 0, r3, 0, err, sizeof(err)), ETCD_OK);
     cr_assert_str_eq((char *)k.v[0].value, "3");
     etcd_kvs_clear(&k);
@@ -367,8 +367,7 @@ Test(etcd, a_watch_ends_when_etcd_stops)
     char err[256];
     int rc = ETCD_OK;
 
-    cr_assert_eq(etcd_watch_open(g_c, &w, &compacted, "s", 1, NULL, 0, 0, false, err,
-                                 sizeof(err)),
+    cr_assert_eq(etcd_watch_open(g_c, &w, &compacted, "s", 1, NULL, 0, 0, false, err, sizeof(err)),
                  ETCD_OK, "%s", err);
     kill(g_etcd, SIGTERM);
     waitpid(g_etcd, NULL, 0);
@@ -386,8 +385,8 @@ static int ctl(const char *args)
 {
     char cmd[512];
 
-    snprintf(cmd, sizeof(cmd),
-             "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints %s %s >/dev/null 2>&1", g_endpoint, args);
+    snprintf(cmd, sizeof(cmd), "ETCDCTL_API=3 /usr/bin/etcdctl --endpoints %s %s >/dev/null 2>&1",
+             g_endpoint, args);
     return system(cmd);
 }
 
@@ -432,14 +431,12 @@ Test(etcd_auth, a_user_is_authenticated_and_kept_to_its_prefix, .init = setup_au
     cr_assert_eq(etcd_put(c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_OK, "%s", err);
     cr_assert_eq(etcd_put(c, &rev, "/q/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
     cr_assert(strstr(err, "permission") != NULL, "%s", err);
-    cr_assert_eq(etcd_watch_open(c, &w, &compacted, "/p/", 3, "/p0", 3, 0, false, err,
-                                 sizeof(err)),
+    cr_assert_eq(etcd_watch_open(c, &w, &compacted, "/p/", 3, "/p0", 3, 0, false, err, sizeof(err)),
                  ETCD_OK, "%s", err);
     etcd_watch_close(w);
     /* After the token expired: authenticated again, transparently. */
     sleep(3);
-    cr_assert_eq(etcd_range(c, &k, "/p/x", 4, NULL, 0, 0, 0, err, sizeof(err)), ETCD_OK, "%s",
-                 err);
+    cr_assert_eq(etcd_range(c, &k, "/p/x", 4, NULL, 0, 0, 0, err, sizeof(err)), ETCD_OK, "%s", err);
     cr_assert_eq(k.n, 1);
     etcd_kvs_clear(&k);
     etcd_client_free(c);

@@ -122,7 +122,8 @@ static void ask(struct pod *p, const char *token)
         p->store = resp->fleet->store_revision;
         p->deny = resp->fleet->deny_entries;
         p->crls = resp->fleet->crls;
-        snprintf(p->detail, sizeof(p->detail), "%s", resp->fleet->detail ? resp->fleet->detail : "");
+        snprintf(p->detail, sizeof(p->detail), "%s",
+                 resp->fleet->detail ? resp->fleet->detail : "");
     } else {
         snprintf(p->detail, sizeof(p->detail), "fleet is off on this pod");
     }
@@ -182,8 +183,8 @@ int ctl_fleet_status(const char *servers, const char *token_file)
         const struct pod *p = &pods[i];
 
         printf("%-44s %-9s %10lld %10lld %8llu %5llu  %s\n", p->target,
-               !p->answered  ? "DOWN"
-               : !p->enabled ? "NO-FLEET"
+               !p->answered   ? "DOWN"
+               : !p->enabled  ? "NO-FLEET"
                : p->connected ? (p->local_copy ? "LOCAL" : "FOLLOWING")
                               : (p->local_copy ? "LOCAL" : "CUT-OFF"),
                (long long)p->applied, (long long)p->store, (unsigned long long)p->deny,
@@ -192,8 +193,8 @@ int ctl_fleet_status(const char *servers, const char *token_file)
     if (rc == 0)
         printf("fleet agrees: %zu pod(s) at revision %lld\n", n, (long long)rev);
     else
-        printf("fleet does NOT agree (%s)\n", rc == 2 ? "a pod did not answer"
-                                                      : "revisions differ or a pod is cut off");
+        printf("fleet does NOT agree (%s)\n",
+               rc == 2 ? "a pod did not answer" : "revisions differ or a pod is cut off");
     memset(token, 0, sizeof(token));
     return rc;
 }

@@ -33,14 +33,14 @@ struct etcd_client {
     char *user, *password;
     unsigned timeout_ms;
     grpc_channel_credentials *creds;
-    pthread_mutex_t lock; /* protects everything below */
+    pthread_mutex_t lock;    /* protects everything below */
     grpc_channel **channels; /* created on first use, one per endpoint */
     size_t current;
     char token[ETCD_TOKEN_MAX]; /* "" = none yet */
 };
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen, const char *fmt,
+                                                          ...)
 {
     va_list ap;
 
@@ -278,7 +278,8 @@ static bool unreachable(grpc_status_code s)
 
 static bool token_refused(const struct raw_reply *r)
 {
-    return (r->status == GRPC_STATUS_UNAUTHENTICATED || r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
+    return (r->status == GRPC_STATUS_UNAUTHENTICATED ||
+            r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
            strstr(r->details, "token") != NULL;
 }
 
@@ -503,9 +504,8 @@ int etcd_put(struct etcd_client *c, int64_t *out_revision, const void *key, size
     return ETCD_OK;
 }
 
-int etcd_delete(struct etcd_client *c, int64_t *out_revision, int64_t *out_deleted,
-                const void *key, size_t key_len, const void *end, size_t end_len, char *err,
-                size_t errlen)
+int etcd_delete(struct etcd_client *c, int64_t *out_revision, int64_t *out_deleted, const void *key,
+                size_t key_len, const void *end, size_t end_len, char *err, size_t errlen)
 {
     Etcdserverpb__DeleteRangeRequest req = ETCDSERVERPB__DELETE_RANGE_REQUEST__INIT;
     Etcdserverpb__DeleteRangeResponse *resp = NULL;
@@ -667,8 +667,8 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t *out_ttl, int64_t id, ch
     *out_ttl = 0;
     req.id = id;
     rc = call(c, "/etcdserverpb.Lease/LeaseKeepAlive", &req.base,
-              &etcdserverpb__lease_keep_alive_response__descriptor, (ProtobufCMessage **)&resp,
-              err, errlen);
+              &etcdserverpb__lease_keep_alive_response__descriptor, (ProtobufCMessage **)&resp, err,
+              errlen);
     if (rc != ETCD_OK)
         return rc;
     *out_ttl = resp->ttl;
@@ -848,8 +848,8 @@ static int watch_read(struct etcd_watch *w, struct etcd_watch_batch *out, bool *
     grpc_byte_buffer_reader_destroy(&reader);
     grpc_byte_buffer_destroy(w->recv_buf);
     w->recv_buf = NULL;
-    resp = etcdserverpb__watch_response__unpack(NULL, GRPC_SLICE_LENGTH(s),
-                                               GRPC_SLICE_START_PTR(s));
+    resp =
+        etcdserverpb__watch_response__unpack(NULL, GRPC_SLICE_LENGTH(s), GRPC_SLICE_START_PTR(s));
     grpc_slice_unref(s);
     if (resp == NULL) {
         set_err(err, errlen, "unreadable watch reply");
@@ -864,9 +864,9 @@ static int watch_read(struct etcd_watch *w, struct etcd_watch_batch *out, bool *
         out->compact_revision = resp->compact_revision;
         rc = resp->compact_revision > 0 ? ETCD_ECOMPACTED : ETCD_EERROR;
         set_err(err, errlen, "etcd cancelled the watch: %s%s",
-                resp->compact_revision > 0 ? "history compacted"
+                resp->compact_revision > 0    ? "history compacted"
                 : resp->cancel_reason != NULL ? resp->cancel_reason
-                                             : "",
+                                              : "",
                 "");
     } else if (resp->n_events > 0) {
         out->v = calloc(resp->n_events, sizeof(*out->v));
@@ -890,8 +890,8 @@ static int watch_read(struct etcd_watch *w, struct etcd_watch_batch *out, bool *
 int etcd_watch_next(struct etcd_watch *w, struct etcd_watch_batch *out, int timeout_ms, char *err,
                     size_t errlen)
 {
-    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
-                                         gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
+    gpr_timespec deadline =
+        gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC), gpr_time_from_millis(timeout_ms, GPR_TIMESPAN));
 
     memset(out, 0, sizeof(out[0]));
     if (w->ended) {

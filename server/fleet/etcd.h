@@ -86,16 +86,19 @@ int etcd_put(struct etcd_client *c, int64_t *out_revision, const void *key, size
 
 /* etcd_delete removes the keys in [key, end) (end NULL: |key| alone);
  * |*out_deleted| is how many there were. */
-int etcd_delete(struct etcd_client *c, int64_t *out_revision, int64_t *out_deleted,
-                const void *key, size_t key_len, const void *end, size_t end_len, char *err,
-                size_t errlen);
+int etcd_delete(struct etcd_client *c, int64_t *out_revision, int64_t *out_deleted, const void *key,
+                size_t key_len, const void *end, size_t end_len, char *err, size_t errlen);
 
 /* One comparison of a transaction: the key's mod_revision, version or
  * create_revision compared with |value| (mod_revision 0 = the key is
  * absent). */
 enum etcd_cmp_target { ETCD_CMP_VERSION = 0, ETCD_CMP_CREATE = 1, ETCD_CMP_MOD = 2 };
-enum etcd_cmp_result { ETCD_CMP_EQUAL = 0, ETCD_CMP_GREATER = 1, ETCD_CMP_LESS = 2,
-                       ETCD_CMP_NOT_EQUAL = 3 };
+enum etcd_cmp_result {
+    ETCD_CMP_EQUAL = 0,
+    ETCD_CMP_GREATER = 1,
+    ETCD_CMP_LESS = 2,
+    ETCD_CMP_NOT_EQUAL = 3
+};
 struct etcd_cmp {
     enum etcd_cmp_target target;
     enum etcd_cmp_result result;
@@ -154,8 +157,8 @@ struct etcd_event {
 struct etcd_watch_batch {
     struct etcd_event *v;
     size_t n;
-    int64_t revision;         /* the store's revision when etcd sent it */
-    bool progress;            /* no events: a progress report (everything up to |revision| was sent) */
+    int64_t revision; /* the store's revision when etcd sent it */
+    bool progress;    /* no events: a progress report (everything up to |revision| was sent) */
     int64_t compact_revision; /* ETCD_ECOMPACTED: the oldest revision still kept */
 };
 

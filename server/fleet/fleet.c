@@ -68,7 +68,7 @@ struct fleet {
     pthread_mutex_t lock; /* protects what follows, and |cond| */
     pthread_cond_t cond;  /* applied_revision moved, or stop */
     int64_t applied_revision;
-    size_t withdraw_restored;      /* of the last withdrawal applied */
+    size_t withdraw_restored; /* of the last withdrawal applied */
     int64_t withdraw_revision;
     char detail[256];
 
@@ -255,8 +255,7 @@ bad:
 
 /* ---- applying to the local state (follower thread) ---- */
 
-static int apply_deny_put(struct fleet *f, const struct deny_key *k, const uint8_t *val,
-                          size_t len)
+static int apply_deny_put(struct fleet *f, const struct deny_key *k, const uint8_t *val, size_t len)
 {
     Certval__V1__DenyEntry *e = certval__v1__deny_entry__unpack(NULL, len, val);
     char err[300];
@@ -276,10 +275,10 @@ static int apply_deny_put(struct fleet *f, const struct deny_key *k, const uint8
         return 0;
     }
     err[0] = '\0';
-    rc = k->leaf ? deny_list_add_leaf(f->deny, k->id, e->reason, now, e->expires_unix, err,
-                                      sizeof(err))
-                 : deny_list_add_serial(f->deny, k->id, k->serial, k->serial_len, e->reason, now,
-                                        e->expires_unix, err, sizeof(err));
+    rc = k->leaf
+             ? deny_list_add_leaf(f->deny, k->id, e->reason, now, e->expires_unix, err, sizeof(err))
+             : deny_list_add_serial(f->deny, k->id, k->serial, k->serial_len, e->reason, now,
+                                    e->expires_unix, err, sizeof(err));
     certval__v1__deny_entry__free_unpacked(e, NULL);
     if (rc == DENY_LIST_ESTORE)
         log_error("fleet: deny entry in force but NOT kept in the state folder: %s", err);
@@ -294,9 +293,9 @@ static void apply_deny_delete(struct fleet *f, const struct deny_key *k)
     int rc;
 
     err[0] = '\0';
-    rc = k->leaf ? deny_list_remove_leaf(f->deny, k->id, err, sizeof(err))
-                 : deny_list_remove_serial(f->deny, k->id, k->serial, k->serial_len, err,
-                                           sizeof(err));
+    rc = k->leaf
+             ? deny_list_remove_leaf(f->deny, k->id, err, sizeof(err))
+             : deny_list_remove_serial(f->deny, k->id, k->serial, k->serial_len, err, sizeof(err));
     if (rc == DENY_LIST_ESTORE)
         log_error("fleet: deny entry removal could not be stored: %s", err);
 }
@@ -477,8 +476,8 @@ static int manifest_parse(struct manifest *m, const uint8_t *val, size_t len)
     return 0;
 }
 
-static void chunk_key(char *out, size_t cap, const struct fleet *f, const char *id,
-                      const char *gen, uint64_t i)
+static void chunk_key(char *out, size_t cap, const struct fleet *f, const char *id, const char *gen,
+                      uint64_t i)
 {
     char rest[160];
 
@@ -510,8 +509,8 @@ static int read_crl(struct fleet *f, uint8_t **out, const char *id, const struct
         if (rc != ETCD_OK)
             break;
         if (k.n != 1 || k.v[0].value_len > m->size - at) {
-            snprintf(err, errlen, "chunk %llu of %s is missing or too long",
-                     (unsigned long long)i, m->issuer);
+            snprintf(err, errlen, "chunk %llu of %s is missing or too long", (unsigned long long)i,
+                     m->issuer);
             rc = ETCD_EERROR;
         } else {
             memcpy(buf + at, k.v[0].value, k.v[0].value_len);
@@ -796,8 +795,7 @@ static void check_start_timeout(struct fleet *f)
     if (now_ms() - f->started_at < (int64_t)f->cfg.start_timeout_ms)
         return;
     atomic_store(&f->local_copy, true);
-    set_detail(f, "etcd not reached since start: serving the local copy from the state folder",
-               "");
+    set_detail(f, "etcd not reached since start: serving the local copy from the state folder", "");
     log_warn("fleet: etcd did not answer within %u ms: SERVING from the local copy (revision "
              "%lld) until it does",
              f->cfg.start_timeout_ms, (long long)f->applied_revision);
@@ -948,8 +946,8 @@ static void *follower(void *arg)
             continue;
         }
         if (atomic_load(&f->connected))
-            log_warn("fleet: lost etcd (%s): serving the state of revision %lld, reconnecting",
-                     err, (long long)(start - 1));
+            log_warn("fleet: lost etcd (%s): serving the state of revision %lld, reconnecting", err,
+                     (long long)(start - 1));
         mark_connected(f, false);
         set_detail(f, "etcd: ", err);
         backoff(f, &b);
@@ -1027,13 +1025,14 @@ int fleet_start(const struct fleet_config *cfg, struct crl_cache *crls, struct d
     }
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->cond, NULL);
-    if (copy_config(&f->cfg, cfg) < 0 || (state_dir != NULL && (f->state_dir = strdup(state_dir)) == NULL)) {
+    if (copy_config(&f->cfg, cfg) < 0 ||
+        (state_dir != NULL && (f->state_dir = strdup(state_dir)) == NULL)) {
         snprintf(err, errlen, "out of memory");
         goto fail;
     }
     password[0] = '\0';
-    if (cfg->user != NULL && read_password(password, sizeof(password), cfg->password_file, err,
-                                           errlen) < 0)
+    if (cfg->user != NULL &&
+        read_password(password, sizeof(password), cfg->password_file, err, errlen) < 0)
         goto fail;
     memset(&o, 0, sizeof(o));
     o.endpoints = (const char *const *)f->cfg.endpoints;
@@ -1172,16 +1171,15 @@ static int check_entry(const struct deny_key *k, const Certval__V1__DenyEntry *e
         snprintf(msg, cap, "out of memory");
         return -1;
     }
-    rc = k->leaf ? deny_list_add_leaf(scratch, k->id, e->reason, now_s(), e->expires_unix, msg,
-                                      cap)
+    rc = k->leaf ? deny_list_add_leaf(scratch, k->id, e->reason, now_s(), e->expires_unix, msg, cap)
                  : deny_list_add_serial(scratch, k->id, k->serial, k->serial_len, e->reason,
                                         now_s(), e->expires_unix, msg, cap);
     deny_list_free(scratch);
     return rc;
 }
 
-grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e,
-                                  uint64_t *out_entries, char *msg, size_t cap)
+grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e, uint64_t *out_entries,
+                                  char *msg, size_t cap)
 {
     struct fleet *f = g_fleet;
     struct deny_key k;
@@ -1337,14 +1335,15 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
      * revoked list); what does not parse is judged by crl_check. */
     if (!force && crl_fetch_crl_times(&this_update, &next_update, der, der_len) == 0 &&
         next_update != 0 && next_update < now_s()) {
-        snprintf(msg, cap, "CRL refused: its nextUpdate has passed: every certificate of its "
-                           "issuer would be REVOCATION_STALE; push with force to use it anyway");
+        snprintf(msg, cap,
+                 "CRL refused: its nextUpdate has passed: every certificate of its "
+                 "issuer would be REVOCATION_STALE; push with force to use it anyway");
         code = GRPC_STATUS_FAILED_PRECONDITION;
         goto out;
     }
     /* Refused here as PushCrl refuses it, before it reaches any pod. */
-    if (crl_check(f->crls, der, der_len, issuer, issuer_cap, number, entries, err,
-                  sizeof(err)) < 0) {
+    if (crl_check(f->crls, der, der_len, issuer, issuer_cap, number, entries, err, sizeof(err)) <
+        0) {
         snprintf(msg, cap, "CRL refused: %s", err);
         code = GRPC_STATUS_INVALID_ARGUMENT;
         goto out;
@@ -1354,8 +1353,10 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
     nf.newer = false;
     crl_cache_foreach(f->crls, newer_cb, &nf);
     if (nf.newer && !force) {
-        snprintf(msg, cap, "CRL refused: a CRL of %s with a higher cRLNumber is in force "
-                           "(push with force to go back)", issuer);
+        snprintf(msg, cap,
+                 "CRL refused: a CRL of %s with a higher cRLNumber is in force "
+                 "(push with force to go back)",
+                 issuer);
         code = GRPC_STATUS_INVALID_ARGUMENT;
         goto out;
     }

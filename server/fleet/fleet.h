@@ -74,8 +74,8 @@ bool fleet_revocation_unknown(char *why, size_t cap);
  * pod's entry count in |*out_entries|, or INVALID_ARGUMENT (bad entry),
  * NOT_FOUND (remove of an entry the fleet does not hold), UNAVAILABLE
  * (etcd unreachable: nothing changed), with |msg|. */
-grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e,
-                                  uint64_t *out_entries, char *msg, size_t cap);
+grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e, uint64_t *out_entries,
+                                  char *msg, size_t cap);
 
 /* fleet_admin_push_crl verifies |crl| (DER or PEM) as the admin API's
  * PushCrl does and stores it in etcd (chunks, then the manifest in one

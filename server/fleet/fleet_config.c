@@ -14,8 +14,8 @@ static const cyaml_schema_value_t fleet_endpoint_entry = {
 };
 
 const cyaml_schema_field_t fleet_raw_fields[] = {
-    CYAML_FIELD_SEQUENCE("endpoints", OPT_PTR, struct fleet_raw, endpoints,
-                         &fleet_endpoint_entry, 0, 16),
+    CYAML_FIELD_SEQUENCE("endpoints", OPT_PTR, struct fleet_raw, endpoints, &fleet_endpoint_entry,
+                         0, 16),
     CYAML_FIELD_STRING_PTR("prefix", OPT_NULLABLE, struct fleet_raw, prefix, 1, 200),
     CYAML_FIELD_UINT_PTR("timeout_ms", OPT_PTR, struct fleet_raw, timeout_ms),
     CYAML_FIELD_UINT_PTR("start_timeout_ms", OPT_PTR, struct fleet_raw, start_timeout_ms),
@@ -53,9 +53,8 @@ static char *resolve(const char *config_path, const char *p)
     return strdup(buf);
 }
 
-int fleet_config_build(struct fleet_config *out, const struct fleet_raw *r,
-                       const char *config_path, char *ypath, size_t ypath_cap, char *err,
-                       size_t errlen)
+int fleet_config_build(struct fleet_config *out, const struct fleet_raw *r, const char *config_path,
+                       char *ypath, size_t ypath_cap, char *err, size_t errlen)
 {
     memset(out, 0, sizeof(*out));
     snprintf(ypath, ypath_cap, "fleet");
@@ -94,12 +93,12 @@ int fleet_config_build(struct fleet_config *out, const struct fleet_raw *r,
         snprintf(err, errlen, "must end with '/'");
         goto err;
     }
-    if (uint_in(&out->timeout_ms, r->timeout_ms, 2000, 100, 60000, "timeout_ms", ypath,
-                ypath_cap, err, errlen) ||
-        uint_in(&out->start_timeout_ms, r->start_timeout_ms, 10000, 0, 600000,
-                "start_timeout_ms", ypath, ypath_cap, err, errlen) ||
-        uint_in(&out->max_backoff_ms, r->max_backoff_ms, 5000, 100, 600000, "max_backoff_ms",
+    if (uint_in(&out->timeout_ms, r->timeout_ms, 2000, 100, 60000, "timeout_ms", ypath, ypath_cap,
+                err, errlen) ||
+        uint_in(&out->start_timeout_ms, r->start_timeout_ms, 10000, 0, 600000, "start_timeout_ms",
                 ypath, ypath_cap, err, errlen) ||
+        uint_in(&out->max_backoff_ms, r->max_backoff_ms, 5000, 100, 600000, "max_backoff_ms", ypath,
+                ypath_cap, err, errlen) ||
         uint_in(&out->max_disconnected_seconds, r->max_disconnected_seconds, 0, 0, 86400 * 30,
                 "max_disconnected_seconds", ypath, ypath_cap, err, errlen))
         goto err;

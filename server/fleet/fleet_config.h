@@ -11,16 +11,17 @@
 #include <cyaml/cyaml.h>
 
 struct fleet_config {
-    bool enabled;                /* the section is present */
-    char **endpoints;            /* etcd client endpoints, "HOST:PORT" or "unix:/path" */
+    bool enabled;     /* the section is present */
+    char **endpoints; /* etcd client endpoints, "HOST:PORT" or "unix:/path" */
     size_t n_endpoints;
-    char *prefix;                /* key prefix, default "/certval/" (ends in '/') */
-    uint32_t timeout_ms;         /* per etcd call; default 2000 */
-    uint32_t start_timeout_ms;   /* wait for the first read, then serve the local copy; default 10000 */
-    uint32_t max_backoff_ms;     /* cap of the reconnect backoff; default 5000 */
+    char *prefix;        /* key prefix, default "/certval/" (ends in '/') */
+    uint32_t timeout_ms; /* per etcd call; default 2000 */
+    uint32_t
+        start_timeout_ms;    /* wait for the first read, then serve the local copy; default 10000 */
+    uint32_t max_backoff_ms; /* cap of the reconnect backoff; default 5000 */
     uint32_t max_disconnected_seconds; /* 0 = keep serving the last state; else DENY after */
-    char *user;                  /* etcd user, or NULL */
-    char *password_file;         /* the user's password, first line */
+    char *user;                        /* etcd user, or NULL */
+    char *password_file;               /* the user's password, first line */
 };
 
 /* The section as libcyaml fills it (numbers are pointers: absent differs
@@ -44,9 +45,8 @@ extern const cyaml_schema_field_t fleet_raw_fields[];
  * and fills |out|, resolving a relative password_file against the folder
  * of |config_path|. Returns 0, or -1 with the key at fault in |ypath|
  * ("fleet.endpoints") and the problem in |err|. */
-int fleet_config_build(struct fleet_config *out, const struct fleet_raw *r,
-                       const char *config_path, char *ypath, size_t ypath_cap, char *err,
-                       size_t errlen);
+int fleet_config_build(struct fleet_config *out, const struct fleet_raw *r, const char *config_path,
+                       char *ypath, size_t ypath_cap, char *err, size_t errlen);
 
 /* fleet_config_clear frees what |c| holds and zeroes it. */
 void fleet_config_clear(struct fleet_config *c);
