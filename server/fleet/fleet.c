@@ -699,13 +699,27 @@ static int collect_local_cb(const struct deny_list_entry *e, void *arg)
     return 0;
 }
 
+/* key_in: |key| is among |all|'s keys, which etcd returns in key order
+ * (binary search: a full read compares every local entry). */
 static bool key_in(const struct etcd_kvs *all, const char *key)
 {
-    size_t n = strlen(key);
+    size_t n = strlen(key), lo = 0, hi = all->n;
 
-    for (size_t i = 0; i < all->n; i++)
-        if (all->v[i].key_len == n && memcmp(all->v[i].key, key, n) == 0)
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        const struct etcd_kv *kv = &all->v[mid];
+        size_t m = kv->key_len < n ? kv->key_len : n;
+        int c = memcmp(kv->key, key, m);
+
+        if (c == 0)
+            c = kv->key_len < n ? -1 : kv->key_len > n ? 1 : 0;
+        if (c == 0)
             return true;
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
     return false;
 }
 
