@@ -551,5 +551,35 @@ class FleetDeploy(unittest.TestCase):
             shutil.rmtree(d, ignore_errors=True)
 
 
+class FleetLoadtestSmoke(unittest.TestCase):
+    """loadtest/fleet.sh with SMOKE=1: the scenario runs to its end and
+    reports what it measured (counts only, never speed)."""
+
+    def test_fleet_scenario_smoke(self):
+        import json
+        if not os.access(ETCD, os.X_OK):
+            self.skipTest("etcd-server is not installed")
+        out = tempfile.mkdtemp(prefix="certval-fleet-lt-out-")
+        try:
+            env = dict(os.environ, SMOKE="1", CERTVAL_BUILD_DIR=h.BUILD, LT_OUT=out,
+                       LT_FIXTURES=os.path.join(out, "fixtures"))
+            p = subprocess.run(["bash", os.path.join(h.SRC, "loadtest", "fleet.sh")], env=env,
+                               capture_output=True, text=True, timeout=300)
+            self.assertEqual(p.returncode, 0, p.stdout[-3000:] + p.stderr[-3000:])
+            self.assertIn("RESULT scenario=fleet", p.stdout)
+            prop = json.load(open(os.path.join(out, "fleet.propagation.json")))
+            self.assertEqual(prop["entries"], 20)
+            self.assertEqual(len(prop["samples_ms"]), 20)
+            self.assertTrue(all(x < 5000 for x in prop["samples_ms"]), prop["samples_ms"])
+            big = json.load(open(os.path.join(out, "fleet.bigcrl.json")))
+            self.assertEqual(big["entries"], 20000)
+            for n in "abc":
+                for phase in ("steady", "writes"):
+                    r = json.load(open(os.path.join(out, "fleet.%s.%s.json" % (phase, n))))
+                    self.assertGreater(r["latency_us"]["count"], 0, (phase, n))
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)
