@@ -27,6 +27,7 @@
 #include "certval/v1/admin.pb-c.h"
 #include "crl_cache.h"
 #include "deny_list.h"
+#include "fleet.h" /* fleet (issue 11) */
 #include "hex.h"
 #include "log.h"
 #include "metrics.h"
@@ -316,8 +317,17 @@ static void op_push_crl(struct answer *ans, const struct admin_state *st, const 
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "request carries no CRL");
         goto out;
     }
-    rc = reload_crl_push_admin(st->crls, req->crl.data, req->crl.len, req->force, issuer, sizeof(issuer),
-                        &number, &entries, err, sizeof(err));
+    if (fleet_enabled()) { /* fleet (issue 11): to etcd, applied by every pod */
+        ans->code = fleet_admin_push_crl(req->crl.data, req->crl.len, req->force, issuer,
+                                         sizeof(issuer), &number, &entries, ans->msg,
+                                         sizeof(ans->msg));
+        if (ans->code != GRPC_STATUS_OK)
+            goto out;
+        rc = 0;
+    } else {
+        rc = reload_crl_push_admin(st->crls, req->crl.data, req->crl.len, req->force, issuer,
+                            sizeof(issuer), &number, &entries, err, sizeof(err));
+    }
     if (rc < 0) {
         answer_fail(ans,
                     rc == RELOAD_CRL_PUSH_EXPIRED ? GRPC_STATUS_FAILED_PRECONDITION
@@ -348,7 +358,17 @@ static void op_withdraw_crl(struct answer *ans, const struct admin_state *st, co
                     "give the issuer name, as status shows it");
         goto out;
     }
-    rc = reload_crl_withdraw(st->crls, req->issuer, &restored, err, sizeof(err));
+    if (fleet_enabled()) { /* fleet (issue 11) */
+        uint64_t r = 0;
+
+        ans->code = fleet_admin_withdraw_crl(req->issuer, &r, ans->msg, sizeof(ans->msg));
+        if (ans->code != GRPC_STATUS_OK)
+            goto out;
+        restored = (size_t)r;
+        rc = 0;
+    } else {
+        rc = reload_crl_withdraw(st->crls, req->issuer, &restored, err, sizeof(err));
+    }
     if (rc < 0) {
         answer_fail(ans,
                     rc == RELOAD_CRL_PUSH_NOT_FOUND ? GRPC_STATUS_NOT_FOUND : GRPC_STATUS_INTERNAL,
@@ -424,6 +444,24 @@ static void op_status(struct answer *ans, const struct admin_state *st)
     get_durable(&durable, store_err, sizeof(store_err));
     resp.deny_list_durable = durable;
     resp.deny_list_store_error = store_err;
+    /* fleet (issue 11) */
+    struct fleet_status fs;
+    Certval__V1__FleetStatus fleet = CERTVAL__V1__FLEET_STATUS__INIT;
+
+    fleet_get_status(&fs);
+    if (fs.enabled) {
+        fleet.enabled = true;
+        fleet.connected = fs.connected;
+        fleet.applied_revision = fs.applied_revision;
+        fleet.store_revision = fs.store_revision;
+        fleet.local_copy = fs.local_copy;
+        fleet.disconnected_seconds = fs.disconnected_seconds;
+        fleet.deny_entries = fs.deny_entries;
+        fleet.crls = fs.crls;
+        fleet.rereads = fs.rereads;
+        fleet.detail = fs.detail;
+        resp.fleet = &fleet;
+    }
     PACK(ans, Certval__V1__GetRevocationStatusResponse,
          certval__v1__get_revocation_status_response, &resp);
 out:
@@ -527,6 +565,17 @@ static void op_deny_change(struct answer *ans, const struct admin_state *st, boo
 
     if (e == NULL) {
         answer_fail(ans, GRPC_STATUS_INVALID_ARGUMENT, "", "not a certval.v1.DenyEntry");
+        return;
+    }
+    if (fleet_enabled()) { /* fleet (issue 11): to etcd, applied by every pod */
+        uint64_t n = 0;
+
+        ans->code = fleet_admin_deny(add, e, &n, ans->msg, sizeof(ans->msg));
+        certval__v1__deny_entry__free_unpacked(e, NULL);
+        if (ans->code == GRPC_STATUS_OK) {
+            resp.entries = n;
+            PACK(ans, Certval__V1__DenyEntryResponse, certval__v1__deny_entry_response, &resp);
+        }
         return;
     }
     if (!deny_store_ready(ans, st->deny)) {

@@ -31,6 +31,7 @@
 #include "deny_list.h"
 #include "envoy.h"
 #include "health.h"
+#include "fleet.h" /* fleet (issue 11) */
 #include "log.h"
 #include "metrics.h"
 #include "pki_gen.h"
@@ -346,7 +347,7 @@ struct daemon {
     struct server srv, admin;
     struct crl_fetch *fetcher;
     struct metrics_crl_source crl_metrics;
-    bool grpc_up, srv_up, admin_up, metrics_up, frontends_up;
+    bool grpc_up, srv_up, admin_up, metrics_up, frontends_up, fleet_up;
 };
 
 /* Reload hook (reload.h), from whichever thread changed the CRLs or the
@@ -429,6 +430,7 @@ static int start_state(struct daemon *d)
     srv->rev.crls = srv->crls;
     srv->rev.deny = srv->deny;
     srv->rev.cache = srv->vcache;
+    srv->rev.revocation_unknown = fleet_revocation_unknown; /* fleet (issue 11): fail closed */
     frontends_set_sources(&srv->rev); /* frontends: the same sources as Validate */
     /* crl_fetch: created now so its metrics collector can be registered. */
     d->fetcher = crl_fetch_new(srv->crls);
@@ -520,6 +522,7 @@ static int start_observability(struct daemon *d)
     metrics_add_collector(metrics_collect_crls, &d->crl_metrics);
     metrics_add_collector(metrics_collect_revocation, &d->srv.rev);
     metrics_add_collector(crl_fetch_collect, d->fetcher);
+    metrics_add_collector(fleet_collect, NULL); /* fleet (issue 11) */
     if (metrics_start(cfg->metrics_listen, &mport, err, sizeof(err)) < 0) {
         log_error("%s", err);
         return -1;
@@ -560,6 +563,34 @@ static int start_admin(struct daemon *d)
     return 0;
 }
 
+/* fleet (issue 11): the fleet's first read (or its fall-back to the local
+ * copy) re-evaluates readiness. */
+static void on_fleet_ready(void *arg)
+{
+    health_readiness_update(arg);
+}
+
+/* start_fleet follows etcd when the configuration has a fleet section
+ * (nothing is started otherwise). */
+static int start_fleet(struct daemon *d)
+{
+    struct reload_snapshot *fs = reload_acquire();
+    char err[1024];
+    int rc;
+
+    if (fs == NULL)
+        return -1;
+    rc = fleet_start(&fs->cfg->fleet, d->srv.crls, d->srv.deny, fs->cfg->state_dir,
+                     on_fleet_ready, d->srv.crls, err, sizeof(err));
+    reload_release(fs);
+    if (rc < 0) {
+        log_error("fleet: %s", err);
+        return -1;
+    }
+    d->fleet_up = true;
+    return 0;
+}
+
 /* start_serving installs the first configuration, starts the nginx and
  * HAProxy front ends and the CRL fetcher, and lets health turn SERVING
  * once the required CRLs are in. */
@@ -586,6 +617,9 @@ static int start_serving(struct daemon *d)
              d->transports, d->workers, d->srv.limits.max_queued_chains_per_worker,
              d->srv.limits.max_queue_delay_ms, d->srv.limits.max_inflight_chains,
              d->srv.limits.max_inflight_request_bytes, d->srv.limits.max_concurrent_streams);
+    /* fleet (issue 11): follow etcd; SERVING waits for its first read. */
+    if (start_fleet(d) < 0)
+        return -1;
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
     health_readiness_update(d->srv.crls);
     if (crl_fetch_start(d->fetcher, err, sizeof(err)) < 0)
@@ -609,6 +643,8 @@ static void daemon_stop(struct daemon *d)
     d->srv_up = false;
     server_drain_and_stop(&d->admin, d->grace);
     d->admin_up = false;
+    fleet_stop(); /* fleet (issue 11): after the admin API, which writes through it */
+    d->fleet_up = false;
     metrics_stop();
     d->metrics_up = false;
     log_info("stopped");
@@ -624,6 +660,8 @@ static void daemon_cleanup(struct daemon *d)
         server_drain_and_stop(&d->admin, 0);
     if (d->srv_up)
         server_drain_and_stop(&d->srv, 0);
+    if (d->fleet_up)
+        fleet_stop();
     if (d->metrics_up)
         metrics_stop();
     if (d->grpc_up) {

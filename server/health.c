@@ -19,6 +19,8 @@
 #include <grpc/byte_buffer_reader.h>
 
 #include "call.h"
+#include "config.h"
+#include "fleet.h" /* fleet (issue 11) */
 #include "grpc/health/v1/health.pb-c.h"
 #include "health.h"
 #include "log.h"
@@ -427,7 +429,8 @@ void health_readiness_update(const struct crl_cache *crls)
 
     pthread_mutex_lock(&ready_lock);
     snap = ready_latched ? NULL : reload_acquire();
-    if (snap != NULL && reload_revocation_ready(snap, crls, why, sizeof(why))) {
+    if (snap != NULL && reload_revocation_ready(snap, crls, why, sizeof(why)) &&
+        fleet_ready(&snap->cfg->fleet, why, sizeof(why))) { /* fleet (issue 11): after its first read */
         ready_latched = true;
         health_set_serving(true);
     } else if (snap != NULL && strcmp(why, ready_why) != 0) {

@@ -85,6 +85,15 @@ int reload_crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len
                           char *issuer, size_t issuer_cap, uint64_t *number, uint64_t *entries,
                           char *err, size_t errlen);
 
+/* reload_crl_check verifies |der| (DER or PEM) against the CAs of the current
+ * configuration as reload_crl_push does, in a cache aside: nothing is made
+ * current or stored. Fills |issuer|/|number|/|entries|. 0, or -1 with
+ * |err|. The fleet writer's check before a CRL goes to etcd. Any
+ * registered RCU reader thread. */
+int reload_crl_check(struct crl_cache *crls, const uint8_t *der, size_t len, char *issuer,
+                     size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+                     size_t errlen);
+
 /* reload_crl_withdraw takes the CRL pushed for |issuer| (one-line name, as status
  * reports it) out of force: its state files are removed and the CRLs of
  * that issuer from the configured files, folder and fetches are read aside

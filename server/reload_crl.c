@@ -428,6 +428,49 @@ int reload_crl_push_admin(struct crl_cache *crls, const uint8_t *crl, size_t len
     return rc;
 }
 
+/* fleet (issue 11): the verification of reload_crl_push, in a cache aside. */
+int reload_crl_check(struct crl_cache *crls, const uint8_t *der, size_t len, char *issuer,
+                     size_t issuer_cap, uint64_t *number, uint64_t *entries, char *err,
+                     size_t errlen)
+{
+    struct reload_snapshot *s = reload_acquire();
+    STACK_OF(X509) *issuers = NULL;
+    struct crl_cache *aside = NULL;
+    struct find_source f;
+    int rc = -1;
+
+    *number = 0;
+    *entries = 0;
+    snprintf(issuer, issuer_cap, "?");
+    if (s == NULL) {
+        snprintf(err, errlen, "no configuration loaded");
+        return -1;
+    }
+    issuers = crl_issuers(s->cfg);
+    aside = crl_cache_new_aside(crls);
+    if (issuers == NULL || aside == NULL) {
+        snprintf(err, errlen, "out of memory");
+        goto out;
+    }
+    if (crl_cache_add_der_flags(aside, der, len, issuers, "check", 0, err, errlen) < 0)
+        goto out;
+    memset(&f, 0, sizeof(f));
+    f.source = "check";
+    f.issuer = issuer;
+    f.issuer_cap = issuer_cap;
+    crl_cache_foreach(aside, find_source_cb, &f);
+    *number = f.number;
+    *entries = f.entries;
+    rc = f.found ? 0 : -1;
+    if (!f.found)
+        snprintf(err, errlen, "the CRL was accepted but not found again");
+out:
+    crl_cache_free(aside);
+    sk_X509_pop_free(issuers, X509_free);
+    reload_release(s);
+    return rc;
+}
+
 struct find_pushed {
     const char *issuer;
     bool found;

@@ -32,7 +32,7 @@ struct exception {
 };
 
 /* None today. The last one, tests/test_crl_fetch.c including the fetcher's
- * crl_fetch_internal.h, ended when that header became the public
+ * crl_fetch_http.h, ended when that header became the public
  * crl_fetch_http.h of certval_runtime. The sentinel keeps the array valid C. */
 static const struct exception exceptions[] = {
     {NULL, NULL, NULL},

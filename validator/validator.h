@@ -32,6 +32,10 @@ struct revocation_sources {
     const struct crl_cache *crls;  /* NULL: no CRL data (profiles that need it DENY) */
     const struct deny_list *deny;  /* emergency deny entries, applied to every certificate */
     struct verdict_cache *cache;   /* answers repeated chains without parsing or signatures */
+    /* fleet (issue 11): when set and true, every chain is DENY
+     * REVOCATION_UNKNOWN with |why| (revocation state known to be out of
+     * date: fail closed). Any thread; must be cheap. NULL: never. */
+    bool (*revocation_unknown)(char *why, size_t cap);
 };
 
 /* Where a profile reads the tenant or device id from in the leaf. */

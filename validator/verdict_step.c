@@ -305,6 +305,12 @@ int verdict_step_check_deny(const struct verdict_step *st, struct verdict *out, 
     const struct deny_list *deny = st->src != NULL ? st->src->deny : NULL;
     char reason[DENY_LIST_REASON_MAX + 1];
 
+    /* fleet (issue 11): revocation state known to be out of date. */
+    if (st->src != NULL && st->src->revocation_unknown != NULL &&
+        st->src->revocation_unknown(reason, sizeof(reason))) {
+        verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN, "%s", reason);
+        return -1;
+    }
     if (deny == NULL)
         return 0;
     if (out->has_leaf_sha256 &&

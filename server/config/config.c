@@ -155,5 +155,6 @@ void config_free(struct certval_config *c)
         free(v->tenants[i].id);
     free(v->tenants);
     cfg_frontends_clear(&c->frontends);
+    fleet_config_clear(&c->fleet); /* fleet (issue 11) */
     free(c);
 }

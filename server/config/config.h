@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fleet_config.h" /* fleet (issue 11) */
 #include "validator.h"
 
 /* ---- frontends: Envoy ext_authz, nginx auth_request, HAProxy SPOE ---- */
@@ -100,6 +101,9 @@ struct certval_config {
 
     /* frontends (server/frontends/, docs/frontends.md) */
     struct frontends_config frontends;
+
+    /* fleet (issue 11, docs/fleet.md): revocation state shared through etcd */
+    struct fleet_config fleet;
 
     /* trust, profiles, tenants, per-chain limits */
     struct validator_config validator;

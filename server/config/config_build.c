@@ -750,5 +750,15 @@ int cfg_build(struct cfg_ctx *ctx, struct certval_config *c, const struct raw_co
         cfg_build_tenants(ctx, &c->validator, r) != 0 ||
         cfg_build_frontends(ctx, &c->frontends, r->frontends) != 0)
         return -1;
+    /* fleet (issue 11): checked in server/fleet/fleet_config.c */
+    {
+        char ypath[CFG_YPATH_MAX], msg[300];
+
+        if (fleet_config_build(&c->fleet, r->fleet, ctx->path, ypath, sizeof(ypath), msg,
+                               sizeof(msg)) != 0) {
+            cfg_fail(ctx, ypath, "%s", msg);
+            return -1;
+        }
+    }
     return 0;
 }

@@ -189,6 +189,7 @@ struct raw_config {
     struct raw_tenant *tenants;
     unsigned tenants_count;
     struct raw_frontends *frontends;
+    struct fleet_raw *fleet; /* fleet (issue 11) */
 };
 
 

@@ -250,6 +250,7 @@ static const cyaml_schema_field_t cfg_top_fields[] = {
                          CYAML_UNLIMITED),
     CYAML_FIELD_MAPPING_PTR("frontends", OPT_PTR, struct raw_config, frontends,
                             cfg_frontends_fields),
+    CYAML_FIELD_MAPPING_PTR("fleet", OPT_PTR, struct raw_config, fleet, fleet_raw_fields),
     CYAML_FIELD_END,
 };
 

@@ -15,6 +15,7 @@
 
 #include "certval/v1/admin.pb-c.h"
 #include "ctl.h"
+#include "ctl_fleet.h" /* fleet (issue 11) */
 #include "ctl_rpc.h"
 #include "hex.h"
 #include "pki_gen.h"
@@ -86,6 +87,8 @@ static void admin_usage(FILE *f)
            "  deny-add SELECTOR [--reason TEXT] [--expires UNIX_TIME]\n"
            "  deny-remove SELECTOR\n"
            "  deny-list\n"
+           "  fleet-status                each pod's fleet revision (--server takes a\n"
+           "                              list A:P,B:P or a headless Service NAME:PORT)\n"
            "SELECTOR: --issuer-cert CA_FILE --serial HEX | --leaf CERT_FILE | --leaf-sha256 HEX\n");
 }
 
@@ -393,6 +396,8 @@ int ctl_admin_main(int argc, char **argv)
         return 2;
     }
     cmd = argv[optind];
+    if (strcmp(cmd, "fleet-status") == 0) /* fleet (issue 11) */
+        return ctl_fleet_status(o.server, o.token_file);
     if (strcmp(cmd, "deny-add") == 0 || strcmp(cmd, "deny-remove") == 0)
         return optind + 1 == argc ? admin_deny(&o, cmd) : (admin_usage(stderr), 2);
     if ((strcmp(cmd, "push-crl") == 0 || strcmp(cmd, "withdraw-crl") == 0) && optind + 2 != argc) {
