@@ -44,9 +44,7 @@
 
 #define ERRF(...) ((err) && (errlen) ? (void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
 
-#ifdef CRL_TSAN
 char crl_tsan_grace; /* crl_cache_internal.h */
-#endif
 
 
 /* call_rcu and rcu_barrier take the read lock internally, so the writer

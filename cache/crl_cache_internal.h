@@ -13,28 +13,13 @@
 
 #include "crl_cache.h"
 #include "crl_snapshot_internal.h"
+#include "tsan_grace.h"
 
-/* ThreadSanitizer cannot see that an RCU grace period orders a reader's
- * last access to a snapshot before call_rcu frees it (the ordering comes
- * from membarrier in uninstrumented liburcu). Readers "release" and the
- * free callbacks "acquire" one sync object to tell it. No-ops otherwise. */
-#if defined(__SANITIZE_THREAD__)
-#define CRL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define CRL_TSAN 1
-#endif
-#endif
-#ifdef CRL_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
+/* The CRL cache's grace-period sync object for TSan (tsan_grace.h);
+ * readers release it, the frees after a grace period acquire it. */
 extern char crl_tsan_grace; /* defined in crl_cache.c */
-#define TSAN_RELEASE() __tsan_release(&crl_tsan_grace)
-#define TSAN_ACQUIRE() __tsan_acquire(&crl_tsan_grace)
-#else
-#define TSAN_RELEASE() ((void)0)
-#define TSAN_ACQUIRE() ((void)0)
-#endif
+#define TSAN_RELEASE() tsan_grace_release(&crl_tsan_grace)
+#define TSAN_ACQUIRE() tsan_grace_acquire(&crl_tsan_grace)
 
 struct crl_index {
     struct rcu_head rcu;

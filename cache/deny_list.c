@@ -20,6 +20,7 @@
 
 #include "deny_list_internal.h"
 #include "hex.h"
+#include "tsan_grace.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -38,25 +39,10 @@
 #include <openssl/sha.h>
 #include <openssl/siphash.h>
 
-/* Same ThreadSanitizer annotation as crl_cache.c: TSan cannot see that a
- * grace period orders a reader's last access before the writer's free. */
-#if defined(__SANITIZE_THREAD__)
-#define DL_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define DL_TSAN 1
-#endif
-#endif
-#ifdef DL_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
+/* The deny list's grace-period sync object for TSan (tsan_grace.h). */
 static char dl_tsan_grace;
-#define TSAN_RELEASE() __tsan_release(&dl_tsan_grace)
-#define TSAN_ACQUIRE() __tsan_acquire(&dl_tsan_grace)
-#else
-#define TSAN_RELEASE() ((void)0)
-#define TSAN_ACQUIRE() ((void)0)
-#endif
+#define TSAN_RELEASE() tsan_grace_release(&dl_tsan_grace)
+#define TSAN_ACQUIRE() tsan_grace_acquire(&dl_tsan_grace)
 
 #define DL_MIN_CAP 16
 #define DL_HASH_IN_MAX (1 + 32 + DENY_LIST_SERIAL_MAX)

@@ -59,11 +59,6 @@ void reload_release(struct reload_snapshot *s);
 /* reload_shutdown unpublishes and releases the current snapshot. */
 void reload_shutdown(void);
 
-/* reload_crls_load_config loads the CRL files and directory named by |cfg| into
- * |crls|, verifying each against the configured anchors and intermediates.
- * Files that fail are logged and skipped. Returns the number loaded. */
-size_t reload_crls_load_config(struct crl_cache *crls, const struct certval_config *cfg);
-
 /* reload_crl_push verifies |der| (DER or PEM) against the CAs of the current
  * configuration and makes it its issuer's current CRL; with a state folder
  * it is also written to STATE/crls/ (atomically) so a restart serves it at

@@ -63,7 +63,11 @@ void reload_crl_last_error(char *buf, size_t cap)
 /* CRL files already in the cache, by identity: a reload skips a file that
  * has not changed since it was loaded, so reloading the configuration does
  * not re-parse (and re-allocate) a large CRL each time. Guarded by
- * reload_lock (reload.c; every caller of load_crl_file holds it). */
+ * reload_lock (reload.c): the table is read (seen_find) and written
+ * (seen_note) only by loads without LOAD_EVEN_IF_SEEN, and those come only
+ * from reload_crls_load_config, whose callers in reload.c hold the lock.
+ * reload_crl_withdraw runs without it (admin thread) and so loads with
+ * LOAD_EVEN_IF_SEEN, which leaves the table alone. */
 struct seen_file {
     char *path;
     dev_t dev;
@@ -111,7 +115,7 @@ static void seen_note(const char *path, const struct stat *st)
 }
 
 /* load_crl_file flags, beside CRL_CACHE_ALLOW_OLDER. */
-#define LOAD_EVEN_IF_SEEN 0x100u /* read it even when unchanged since the last load */
+#define LOAD_EVEN_IF_SEEN 0x100u /* read it even when unchanged; seen[] not touched */
 
 static int load_crl_file(struct crl_cache *crls, const char *path, const STACK_OF(X509) * issuers,
                          unsigned flags)

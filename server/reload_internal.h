@@ -15,6 +15,13 @@
  * from the same files, reports it). */
 void reload_add_certs_from(STACK_OF(X509) *dst, char **files, size_t n);
 
+/* reload_crls_load_config loads the CRL files and directory named by |cfg| into
+ * |crls|, verifying each against the configured anchors and intermediates.
+ * Files that fail are logged and skipped (never an error). Returns the
+ * number loaded. The caller holds reload_lock (reload.c): the loads note
+ * what they read in reload_crl.c's seen[] table. */
+size_t reload_crls_load_config(struct crl_cache *crls, const struct certval_config *cfg);
+
 /* reload_notify_crl_change calls the hook set by reload_set_crl_change_hook, if
  * any, on the calling thread, with no lock of this module held. */
 void reload_notify_crl_change(bool config_changed);

@@ -17,6 +17,7 @@
 #include "crl_cache.h"
 #include "rcu_reader.h"
 #include "deny_list.h"
+#include "support/tmpdir.h"
 
 #define T0 INT64_C(1795000000)
 
@@ -30,13 +31,21 @@ static void fill(uint8_t out[32], uint8_t v)
     memset(out, v, 32);
 }
 
-/* tmp_path returns a fresh path in a private directory (removed by the OS
- * with /tmp; each test runs in its own process). */
+/* One private folder per test (each test runs in its own process), made on
+ * first use and removed by the suite's .fini. */
+static char g_dir[TS_TMPDIR_MAX];
+
+static void tmp_cleanup(void)
+{
+    ts_tmpdir_remove(g_dir);
+}
+
+/* tmp_path writes a path for |name| inside the test's private folder. */
 static void tmp_path(char *out, size_t cap, const char *name)
 {
-    char dir[] = "/tmp/certval-deny-XXXXXX";
-    cr_assert_not_null(mkdtemp(dir));
-    snprintf(out, cap, "%s/%s", dir, name);
+    if (g_dir[0] == '\0')
+        ts_tmpdir_make(g_dir, "deny");
+    ts_path(out, cap, g_dir, name);
 }
 
 static void write_file(const char *path, const char *text)
@@ -47,7 +56,7 @@ static void write_file(const char *path, const char *text)
     cr_assert_eq(fclose(f), 0);
 }
 
-TestSuite(deny_list, .init = reader_init);
+TestSuite(deny_list, .init = reader_init, .fini = tmp_cleanup);
 
 Test(deny_list, add_match_remove_serial)
 {

@@ -257,3 +257,38 @@ Test(reload, crl_push_accepts_the_configured_cas_only)
                  0, "forced: %s", err);
     OPENSSL_free(der);
 }
+
+/* Withdrawing a pushed CRL reads the configured CRL files again although
+ * they have not changed since the install noted them (reload_crl.c's seen[]
+ * table): withdraw runs without reload_lock, so it must neither skip on nor
+ * write that table. Were it to consult it, nothing would be restored. */
+Test(reload, withdraw_restores_the_unchanged_files_and_leaves_the_seen_table)
+{
+    int64_t week = (int64_t)time(NULL) + 7 * TS_DAY;
+    uint64_t newer = (uint64_t)time(NULL) + 1000;
+    char issuer[256], err[256] = "";
+    uint64_t number = 0, entries = 0;
+    size_t len, restored = 99;
+    struct reload_snapshot *s;
+    uint8_t *der;
+
+    install();
+    der = ca_crl_der("tenant-ca", newer, week, &len);
+    cr_assert_eq(reload_crl_push(g_crls, der, len, "admin", issuer, sizeof(issuer), &number,
+                                 &entries, err, sizeof(err)),
+                 0, "%s", err);
+    OPENSSL_free(der);
+
+    cr_assert_eq(reload_crl_withdraw(g_crls, issuer, &restored, err, sizeof(err)), 0, "%s", err);
+    cr_expect_geq(restored, 1, "the configured CRL of %s was not restored", issuer);
+    cr_expect_eq(reload_crl_withdraw(g_crls, issuer, &restored, err, sizeof(err)),
+                 RELOAD_CRL_PUSH_NOT_FOUND);
+
+    /* A reload after the withdraw still finds every profile's CRL. */
+    append_comment();
+    install();
+    s = reload_acquire();
+    cr_assert_not_null(s);
+    cr_expect(reload_revocation_ready(s, g_crls, err, sizeof(err)), "not ready: %s", err);
+    reload_release(s);
+}
