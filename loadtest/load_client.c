@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <time.h>
 
 #include <grpc/byte_buffer.h>
@@ -26,6 +27,17 @@
 #define LD_DRAIN_NS 5000000000ull   /* after the end, time left to calls in flight */
 #define LD_LATE_NS 1000000ull       /* an open-loop send later than this is "late" */
 #define LD_USER_MAX 24
+/* grpc_completion_queue_next rounds its deadline up to gRPC's millisecond
+ * clock and then sleeps in epoll: asked for 20-125 us it returns after
+ * about 1.1 ms on this kind of machine (docs/benchmarks.md). An open loop
+ * that waited for its next send that way sent calls up to a millisecond
+ * late, in bursts, and counted the lag in their latency. A wait shorter
+ * than LD_FINE_WAIT_NS is done instead as non-blocking polls of the queue
+ * and naps of at most LD_NAP_NS (clock_nanosleep, 1 us timer slack); a
+ * response that arrives during a nap is recorded at most that much late.
+ * CERTVAL_LOAD_COARSE_PACING=1 restores the old wait, to compare. */
+#define LD_FINE_WAIT_NS 2000000ull
+#define LD_NAP_NS 50000ull
 
 enum ld_tag_kind { LD_TAG_MSG, LD_TAG_STATUS, LD_TAG_CLOSE };
 
@@ -728,9 +740,20 @@ static void ld_begin_stop(struct ld_thread *t)
     }
 }
 
+static void ld_nap(uint64_t ns)
+{
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = (long)ns};
+
+    clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+}
+
 static void ld_thread_loop(struct ld_thread *t)
 {
-    bool cancelled = false;
+    const char *coarse = getenv("CERTVAL_LOAD_COARSE_PACING");
+    bool cancelled = false, fine = coarse == NULL || strcmp(coarse, "1") != 0;
+
+    if (fine)
+        prctl(PR_SET_TIMERSLACK, 1000UL, 0, 0, 0); /* naps of ~50 us, not 50 us + 50 us */
 
     for (size_t i = 0; i < t->n_slots; i++)
         ld_slot_idle(&t->slots[i]);
@@ -758,6 +781,14 @@ static void ld_thread_loop(struct ld_thread *t)
         }
         if (!t->stopping && t->run->t_end > now && t->run->t_end - now < wait)
             wait = t->run->t_end - now;
+        if (fine && !t->stopping && t->o->open_loop && wait < LD_FINE_WAIT_NS) {
+            ev = grpc_completion_queue_next(t->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+            if (ev.type == GRPC_OP_COMPLETE)
+                ld_handle(t, ev.tag, ev.success != 0);
+            else if (wait > 0)
+                ld_nap(wait < LD_NAP_NS ? wait : LD_NAP_NS);
+            continue;
+        }
         ev = grpc_completion_queue_next(t->cq, ld_deadline_in(wait), NULL);
         if (ev.type == GRPC_OP_COMPLETE)
             ld_handle(t, ev.tag, ev.success != 0);
