@@ -2,13 +2,13 @@
 # Runs every scenario in turn and writes $LT_OUT/results.md, a Markdown
 # table ready for docs/benchmarks.md (the machine, then one row per
 # scenario with certval, the baseline and their ratio). SMOKE=1 for the
-# tiny version. Bounded: about 5 minutes on 2 cores (SMOKE=1: ~30 s).
+# tiny version. Bounded: about 7 minutes on 2 cores (SMOKE=1: ~1 min).
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 trap - EXIT
 
-for s in hot cold bigcrl latency revocation overload; do
+for s in hot cold bigcrl latency revocation overload handshake fleet; do
   lt_log "=== scenario $s ==="
   "$HERE/$s.sh"
 done
@@ -36,7 +36,7 @@ for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocatio
         name, d.get("metric"), d.get("certval"), d.get("baseline_1t", ""), d.get("baseline_2t", ""),
         d.get("ratio_1t", ""), d.get("ratio_2t", ""), d.get("target", "")))
 print()
-for name in ("bigcrl", "latency", "revocation", "overload"):
+for name in ("bigcrl", "latency", "revocation", "overload", "handshake", "fleet"):
     d = load(name)
     if d:
         print("- %s: %s" % (name, ", ".join("%s=%s" % (k, v) for k, v in d.items()
