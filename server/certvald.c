@@ -320,8 +320,9 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
 }
 
 /* frontends (issue 12): starts the nginx and HAProxy listeners of the
- * installed configuration. */
-static int start_frontends(void)
+ * installed configuration; they validate against |rev|, the server's own
+ * revocation sources, like Validate. */
+static int start_frontends(const struct revocation_sources *rev)
 {
     struct reload_snapshot *s = reload_acquire();
     char err[256];
@@ -329,7 +330,7 @@ static int start_frontends(void)
 
     if (s == NULL)
         return -1;
-    rc = frontends_start(&s->cfg->frontends, err, sizeof(err));
+    rc = frontends_start(&s->cfg->frontends, rev, err, sizeof(err));
     if (rc < 0)
         log_error("%s", err);
     reload_release(s);
@@ -431,7 +432,6 @@ static int start_state(struct daemon *d)
     srv->rev.deny = srv->deny;
     srv->rev.cache = srv->vcache;
     srv->rev.revocation_unknown = fleet_revocation_unknown; /* fleet (issue 11): fail closed */
-    frontends_set_sources(&srv->rev); /* frontends: the same sources as Validate */
     /* crl_fetch: created now so its metrics collector can be registered. */
     d->fetcher = crl_fetch_new(srv->crls);
     if (d->fetcher == NULL)
@@ -608,7 +608,7 @@ static int start_serving(struct daemon *d)
     }
     /* frontends (issue 12): the listeners are read from the published
      * snapshot (start-up only, like listen). */
-    if (start_frontends() < 0)
+    if (start_frontends(&d->srv.rev) < 0)
         return -1;
     d->frontends_up = true;
     log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "

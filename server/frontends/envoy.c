@@ -280,8 +280,8 @@ static void check_run(struct work_item *item)
 {
     struct ecall *ec = container_of(item, struct ecall, item);
 
-    frontend_check(&ec->verdict, METRICS_FRONTEND_ENVOY, ec->snap, &ec->certs, &ec->claims,
-                   frontend_now());
+    frontend_check(&ec->verdict, METRICS_FRONTEND_ENVOY, &ec->base.tr->srv->rev, ec->snap,
+                   &ec->certs, &ec->claims, frontend_now());
     ecall_respond(ec, &ec->verdict);
 }
 
@@ -342,7 +342,7 @@ static void recv_done(struct tag *t, bool ok)
         ecall_respond(ec, &ec->verdict);
         return;
     }
-    if (frontend_check_cached(&ec->verdict, METRICS_FRONTEND_ENVOY, ec->snap, &ec->certs,
+    if (frontend_check_cached(&ec->verdict, METRICS_FRONTEND_ENVOY, &srv->rev, ec->snap, &ec->certs,
                               &ec->claims, frontend_now())) {
         ecall_respond(ec, &ec->verdict);
         return;

@@ -22,13 +22,6 @@
 #include "reload.h"
 #include "verdict.h"
 
-static struct revocation_sources fe_sources;
-
-void frontends_set_sources(const struct revocation_sources *src)
-{
-    fe_sources = *src;
-}
-
 /* ---- the one call into the validator ---- */
 
 static void chain_input_fill(struct chain_input *in, struct cv_bytes *certs,
@@ -62,30 +55,31 @@ static void record(const struct verdict *v, enum metrics_frontend fe,
 }
 
 bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
-                           const struct reload_snapshot *snap, const struct frontend_certs *c,
-                           const struct frontend_claims *cl, int64_t now)
+                           const struct revocation_sources *src, const struct reload_snapshot *snap,
+                           const struct frontend_certs *c, const struct frontend_claims *cl,
+                           int64_t now)
 {
     struct cv_bytes certs[FRONTEND_MAX_CERTS];
     struct chain_input in;
 
-    if (fe_sources.cache == NULL)
+    if (src->cache == NULL)
         return false;
     chain_input_fill(&in, certs, c, cl);
-    if (!validator_try_cached(snap->validator, &fe_sources, out, &in, now))
+    if (!validator_try_cached(snap->validator, src, out, &in, now))
         return false;
     record(out, fe, cl);
     return true;
 }
 
 void frontend_check(struct verdict *out, enum metrics_frontend fe,
-                    const struct reload_snapshot *snap, const struct frontend_certs *c,
-                    const struct frontend_claims *cl, int64_t now)
+                    const struct revocation_sources *src, const struct reload_snapshot *snap,
+                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now)
 {
     struct cv_bytes certs[FRONTEND_MAX_CERTS];
     struct chain_input in;
 
     chain_input_fill(&in, certs, c, cl);
-    validator_check_chain(snap->validator, &fe_sources, out, &in, now);
+    validator_check_chain(snap->validator, src, out, &in, now);
     record(out, fe, cl);
 }
 
@@ -157,17 +151,18 @@ long long frontend_now(void)
     return (long long)time(NULL);
 }
 
-int frontends_start(const struct frontends_config *f, char *err, size_t errlen)
+int frontends_start(const struct frontends_config *f, const struct revocation_sources *src,
+                    char *err, size_t errlen)
 {
     int port = 0;
 
     if (f->nginx_listen != NULL) {
-        if (nginx_http_start(f->nginx_listen, &port, err, errlen) != 0)
+        if (nginx_http_start(f->nginx_listen, src, &port, err, errlen) != 0)
             return -1;
         log_info("nginx auth_request endpoint on %s (port %d)", f->nginx_listen, port);
     }
     if (f->spoe_listen != NULL) {
-        if (spoe_start(f->spoe_listen, &port, err, errlen) != 0) {
+        if (spoe_start(f->spoe_listen, src, &port, err, errlen) != 0) {
             nginx_http_stop();
             return -1;
         }

@@ -84,25 +84,24 @@ int frontend_claim_copy(char *out, const char *value, size_t len);
 const char *frontend_tenant_for_host(const struct frontends_config *f, const char *host,
                                      size_t len);
 
-/* frontends_set_sources sets the revocation sources (CRL cache, deny list,
- * verdict cache) front ends validate with: the server's own. Not
- * thread-safe: call before any front end starts. */
-void frontends_set_sources(const struct revocation_sources *src);
-
-/* frontend_check_cached answers from the verdict cache only (a few
- * microseconds, no signature work): true with |out| filled, recorded in the
- * metrics and audit log, or false when a full validation is needed. */
+/* frontend_check_cached answers from the verdict cache of |src| only (a
+ * few microseconds, no signature work): true with |out| filled, recorded in
+ * the metrics and audit log, or false when a full validation is needed
+ * (also when |src| has no verdict cache). */
 bool frontend_check_cached(struct verdict *out, enum metrics_frontend fe,
-                           const struct reload_snapshot *snap, const struct frontend_certs *c,
-                           const struct frontend_claims *cl, int64_t now);
+                           const struct revocation_sources *src, const struct reload_snapshot *snap,
+                           const struct frontend_certs *c, const struct frontend_claims *cl,
+                           int64_t now);
 
-/* frontend_check validates |c| with the claims |cl| on |snap| exactly as
- * Validate does (validator_check_chain), records the verdict in the
+/* frontend_check validates |c| with the claims |cl| on |snap| against the
+ * revocation sources |src| (the server's own: CRL cache, deny list, verdict
+ * cache) exactly as Validate does (validator_check_chain), records the
+ * verdict in the
  * metrics (also labelled |fe|) and the audit log, and fills |out|. The
  * caller must be a registered RCU reader (certval_rcu_reader_register). */
 void frontend_check(struct verdict *out, enum metrics_frontend fe,
-                    const struct reload_snapshot *snap, const struct frontend_certs *c,
-                    const struct frontend_claims *cl, int64_t now);
+                    const struct revocation_sources *src, const struct reload_snapshot *snap,
+                    const struct frontend_certs *c, const struct frontend_claims *cl, int64_t now);
 
 /* frontend_malformed fills |out| with DENY MALFORMED naming |why|, records
  * it like a verdict, for input that never reached the validator (a bad
@@ -113,10 +112,12 @@ void frontend_malformed(struct verdict *out, enum metrics_frontend fe,
 /* ---- listeners (certvald.c) ---- */
 
 /* frontends_start starts the nginx auth_request endpoint and the SPOE agent
- * that |f| enables (the Envoy service is served by the gRPC listeners).
- * Returns 0, or -1 with the reason in |err|; on failure nothing is left
- * running. Not thread-safe: called by the main thread. */
-int frontends_start(const struct frontends_config *f, char *err, size_t errlen);
+ * that |f| enables (the Envoy service is served by the gRPC listeners);
+ * both validate against |src|, which must outlive frontends_stop. Returns
+ * 0, or -1 with the reason in |err|; on failure nothing is left running.
+ * Not thread-safe: called by the main thread. */
+int frontends_start(const struct frontends_config *f, const struct revocation_sources *src,
+                    char *err, size_t errlen);
 
 /* frontends_stop stops what frontends_start started (idempotent). */
 void frontends_stop(void);

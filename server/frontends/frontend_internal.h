@@ -8,6 +8,7 @@
 struct frontends_config;
 struct verdict;
 struct reload_snapshot;
+struct revocation_sources;
 
 /* frontend_parse_listen parses "IPv4:PORT" or "[IPv6]:PORT". 0 or -1. */
 int frontend_parse_listen(struct sockaddr_storage *ss, socklen_t *len, const char *listen);
@@ -22,9 +23,12 @@ void frontend_header_name(char *out, size_t cap, const struct frontends_config *
 /* frontend_now returns the validation time (Unix seconds). */
 long long frontend_now(void);
 
-int nginx_http_start(const char *listen, int *out_port, char *err, size_t errlen);
+/* The listeners validate against |src| (kept, not copied) until stopped. */
+int nginx_http_start(const char *listen, const struct revocation_sources *src, int *out_port,
+                     char *err, size_t errlen);
 void nginx_http_stop(void);
-int spoe_start(const char *listen, int *out_port, char *err, size_t errlen);
+int spoe_start(const char *listen, const struct revocation_sources *src, int *out_port, char *err,
+               size_t errlen);
 void spoe_stop(void);
 
 #endif

@@ -87,7 +87,8 @@ static int read_claims(struct frontend_claims *cl, struct MHD_Connection *conn,
     return 0;
 }
 
-static void decide(struct nx_answer *a, struct MHD_Connection *conn)
+static void decide(struct nx_answer *a, struct MHD_Connection *conn,
+                   const struct revocation_sources *src)
 {
     struct reload_snapshot *snap = reload_acquire();
     const struct frontends_config *f;
@@ -127,7 +128,7 @@ static void decide(struct nx_answer *a, struct MHD_Connection *conn)
         }
     }
     /* No certificate is the validator's to judge (DENY), like Validate. */
-    frontend_check(&a->v, METRICS_FRONTEND_NGINX, snap, &certs, cl, frontend_now());
+    frontend_check(&a->v, METRICS_FRONTEND_NGINX, src, snap, &certs, cl, frontend_now());
     if (a->v.decision == DECISION_ALLOW || a->v.decision == DECISION_REQUIRE_PASSWORD)
         a->status = MHD_HTTP_OK;
 out:
@@ -154,7 +155,6 @@ static enum MHD_Result nx_answer_cb(void *cls, struct MHD_Connection *conn, cons
     enum MHD_Result rc;
     char body[VERDICT_DETAIL_MAX + 64];
 
-    (void)cls;
     (void)url;
     (void)method;
     (void)version;
@@ -172,7 +172,7 @@ static enum MHD_Result nx_answer_cb(void *cls, struct MHD_Connection *conn, cons
     a = calloc(1, sizeof(*a));
     if (a == NULL)
         return MHD_NO;
-    decide(a, conn);
+    decide(a, conn, cls);
     if (!a->has_verdict)
         snprintf(body, sizeof(body), "%s", a->message);
     else if (a->v.decision == DECISION_DENY)
@@ -209,7 +209,8 @@ static void *nx_main(void *arg)
     return NULL;
 }
 
-int nginx_http_start(const char *listen, int *out_port, char *err, size_t errlen)
+int nginx_http_start(const char *listen, const struct revocation_sources *src, int *out_port,
+                     char *err, size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -225,7 +226,7 @@ int nginx_http_start(const char *listen, int *out_port, char *err, size_t errlen
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     nx_daemon =
-        MHD_start_daemon(flags, 0, NULL, NULL, nx_answer_cb, NULL, MHD_OPTION_SOCK_ADDR, &ss,
+        MHD_start_daemon(flags, 0, NULL, NULL, nx_answer_cb, (void *)src, MHD_OPTION_SOCK_ADDR, &ss,
                          MHD_OPTION_CONNECTION_LIMIT, 1024u, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                          MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(128u << 10), MHD_OPTION_END);
     if (nx_daemon == NULL) {

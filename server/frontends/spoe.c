@@ -93,6 +93,7 @@ static pthread_t sp_thread;
 static atomic_bool sp_stop;
 static bool sp_running;
 static struct sconn sp_conns[SPOE_MAX_CONNS];
+static const struct revocation_sources *sp_src; /* set by spoe_start */
 
 /* ---- encoding (varints: "Peers" encoding, doc/SPOE.txt 3.1) ---- */
 
@@ -429,7 +430,7 @@ static void decide(struct verdict *out, struct frontend_claims *cl, struct rd *r
     if (why != NULL)
         frontend_malformed(out, METRICS_FRONTEND_HAPROXY, cl, why);
     else
-        frontend_check(out, METRICS_FRONTEND_HAPROXY, snap, &certs, cl, frontend_now());
+        frontend_check(out, METRICS_FRONTEND_HAPROXY, sp_src, snap, &certs, cl, frontend_now());
     frontend_certs_clear(&certs);
     reload_release(snap);
 }
@@ -620,7 +621,8 @@ static void *sp_main(void *arg)
     return NULL;
 }
 
-int spoe_start(const char *addr, int *out_port, char *err, size_t errlen)
+int spoe_start(const char *addr, const struct revocation_sources *src, int *out_port, char *err,
+               size_t errlen)
 {
     struct sockaddr_storage ss;
     socklen_t sl;
@@ -643,6 +645,7 @@ int spoe_start(const char *addr, int *out_port, char *err, size_t errlen)
         return -1;
     }
     *out_port = frontend_bound_port(sp_listen_fd);
+    sp_src = src;
     for (int i = 0; i < SPOE_MAX_CONNS; i++)
         sp_conns[i].fd = -1;
     atomic_store(&sp_stop, false);
