@@ -195,6 +195,16 @@ int reload_file(const char *path, struct crl_cache *crls, char *err, size_t errl
     return reload_install(cfg, crls, err, errlen);
 }
 
+void reload_lock_hold(void)
+{
+    pthread_mutex_lock(&reload_lock);
+}
+
+void reload_lock_drop(void)
+{
+    pthread_mutex_unlock(&reload_lock);
+}
+
 void reload_shutdown(void)
 {
     pthread_mutex_lock(&reload_lock);

@@ -37,6 +37,12 @@ static char last_error[600];
 static _Atomic uint64_t refused;
 
 /* Set once before the first install (reload_set_crl_change_hook). */
+/* Pushes (fetcher, admin, fleet) and withdraws change the CRLs of one
+ * issuer; a withdraw reads the other sources aside and swaps them in for
+ * the issuer, so no push may land between its read and its swap (it would
+ * be replaced by the older file CRL). Lock order: reload_lock, then this. */
+static pthread_mutex_t crl_write_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static reload_crl_change_fn change_hook;
 static void *change_hook_arg;
 
@@ -160,7 +166,7 @@ out:
 
 /* Appends the certificates of |files|; a file that does not load is left
  * out here (the validator, built from the same files, reports it). */
-void reload_add_certs_from(STACK_OF(X509) *dst, char **files, size_t n)
+void reload_add_certs_from(STACK_OF(X509) * dst, char **files, size_t n)
 {
     char err[512];
 
@@ -168,7 +174,7 @@ void reload_add_certs_from(STACK_OF(X509) *dst, char **files, size_t n)
         cv_append_certs(dst, (const char *const *)&files[i], 1, err, sizeof(err));
 }
 
-static STACK_OF(X509) *crl_issuers(const struct certval_config *cfg)
+static STACK_OF(X509) * crl_issuers(const struct certval_config *cfg)
 {
     const struct validator_config *v = &cfg->validator;
     STACK_OF(X509) *all = sk_X509_new_null();
@@ -338,7 +344,7 @@ static int push(struct crl_cache *crls, const uint8_t *der, size_t len, const ch
     STACK_OF(X509) *issuers = NULL;
     struct find_source f;
     char source[128];
-    int rc = -1;
+    int added, rc = -1;
 
     if (s == NULL) {
         snprintf(err, errlen, "no configuration loaded");
@@ -352,7 +358,10 @@ static int push(struct crl_cache *crls, const uint8_t *der, size_t len, const ch
     /* A unique source label finds this CRL's entry in the cache again. */
     snprintf(source, sizeof(source), "%s#%llu", label,
              (unsigned long long)atomic_fetch_add(&seq, 1));
-    if (crl_cache_add_der_flags(crls, der, len, issuers, source, flags, err, errlen) < 0) {
+    pthread_mutex_lock(&crl_write_lock);
+    added = crl_cache_add_der_flags(crls, der, len, issuers, source, flags, err, errlen);
+    pthread_mutex_unlock(&crl_write_lock);
+    if (added < 0) {
         note_crl_error(label, err);
         goto out;
     }
@@ -495,7 +504,7 @@ static void find_pushed_cb(const struct crl_issuer_status *st, void *arg)
 int reload_crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_restored, char *err,
                         size_t errlen)
 {
-    struct reload_snapshot *s = reload_acquire();
+    struct reload_snapshot *s = NULL;
     struct find_pushed fp = {issuer, false};
     struct crl_cache *aside = NULL;
     size_t removed = 0;
@@ -503,9 +512,15 @@ int reload_crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_
     int rc = -1;
 
     *out_restored = 0;
+    /* load_all reads the files and the seen[] table as an install does
+     * (reload_lock, which also keeps the snapshot current until the swap);
+     * no push may land between the read and the swap. */
+    reload_lock_hold();
+    pthread_mutex_lock(&crl_write_lock);
+    s = reload_acquire();
     if (s == NULL) {
         snprintf(err, errlen, "no configuration loaded");
-        return -1;
+        goto out;
     }
     crl_cache_foreach(crls, find_pushed_cb, &fp);
     if (!fp.found) {
@@ -534,6 +549,8 @@ int reload_crl_withdraw(struct crl_cache *crls, const char *issuer, size_t *out_
              issuer, *out_restored);
     rc = 0;
 out:
+    pthread_mutex_unlock(&crl_write_lock);
+    reload_lock_drop();
     crl_cache_free(aside);
     reload_release(s);
     if (rc == 0 && change_hook != NULL)
