@@ -64,7 +64,7 @@ static int copy_id(char *out, size_t outlen, const uint8_t *p, size_t len)
         return -1;
     memcpy(out, p, len);
     out[len] = '\0';
-    return (int)len;
+    return 0;
 }
 
 static int read_subject_attr(char *out, size_t outlen, X509 *leaf, const ASN1_OBJECT *attr)
@@ -143,14 +143,16 @@ bool profile_has_eku(X509 *leaf, const ASN1_OBJECT *eku)
     return found;
 }
 
-int64_t profile_validity_seconds(const X509 *x)
+int profile_validity_seconds(int64_t *out_seconds, const X509 *x)
 {
     int64_t nb, na;
 
+    *out_seconds = 0;
     if (cv_asn1_time_to_unix(&nb, X509_get0_notBefore(x)) != 0 ||
         cv_asn1_time_to_unix(&na, X509_get0_notAfter(x)) != 0)
         return -1;
-    return na - nb;
+    *out_seconds = na - nb;
+    return 0;
 }
 
 bool profile_same_ca(const X509 *a, const X509 *b)

@@ -1,8 +1,9 @@
 /* Reading what the certificate profiles need from a validated leaf
  * (validator/profile.c): the tenant and device ids, the extendedKeyUsage,
  * the validity period, "same CA". Used by validator.c, and by
- * tests/test_profile.c directly. Conventions: 0 / length or -1; the
- * functions only read the certificates and are thread-safe. */
+ * tests/test_profile.c directly. Conventions: 0 or -1 (values through
+ * |out| parameters), bool for predicates; the functions only read the
+ * certificates and are thread-safe. */
 #ifndef CERTVAL_PROFILE_H
 #define CERTVAL_PROFILE_H
 
@@ -18,8 +19,8 @@
  * OID parsing. */
 struct profile_id {
     enum id_source_type type;
-    ASN1_OBJECT *attr;   /* ID_SOURCE_SUBJECT_ATTR */
-    char *prefix;        /* ID_SOURCE_SAN_URI */
+    ASN1_OBJECT *attr; /* ID_SOURCE_SUBJECT_ATTR */
+    char *prefix;      /* ID_SOURCE_SAN_URI */
     size_t prefix_len;
 };
 
@@ -34,8 +35,9 @@ void profile_id_clear(struct profile_id *id);
 #define PROFILE_ID_MAX 256
 
 /* profile_read_id copies the id |id| selects in |leaf| into |out| (NUL
- * terminated, |outlen| >= 1). Returns its length, or -1 when the leaf has no
- * such id, has it twice (ambiguous), it holds a NUL, or it does not fit. */
+ * terminated, |outlen| >= 1). Returns 0, or -1 (with |out| empty) when the
+ * leaf has no such id, has it twice (ambiguous), it holds a NUL, or it does
+ * not fit. */
 int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct profile_id *id);
 
 /* profile_has_eku reports whether |leaf| has an extendedKeyUsage extension
@@ -44,9 +46,10 @@ int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct profile_i
  * purpose it needs. */
 bool profile_has_eku(X509 *leaf, const ASN1_OBJECT *eku);
 
-/* profile_validity_seconds returns notAfter - notBefore of |x| in seconds,
- * or -1 when a time cannot be read. */
-int64_t profile_validity_seconds(const X509 *x);
+/* profile_validity_seconds sets |*out_seconds| to notAfter - notBefore of
+ * |x| in seconds (negative when notAfter comes first) and returns 0, or
+ * returns -1 (and sets 0) when a time cannot be read. */
+int profile_validity_seconds(int64_t *out_seconds, const X509 *x);
 
 /* profile_same_ca reports whether |a| and |b| are the same CA: same subject
  * and same public key. A cross-signed copy of an intermediate (same name and

@@ -670,10 +670,10 @@ static void apply_policy(struct check *c)
     const struct vprofile *p = c->profile;
     X509 *leaf = c->certs[0];
     char tenant[PROFILE_ID_MAX], device[PROFILE_ID_MAX];
-    int64_t life = profile_validity_seconds(leaf);
+    int64_t life = 0;
     const struct vtenant *t;
 
-    if (life < 0 || life > p->max_validity_s) {
+    if (profile_validity_seconds(&life, leaf) != 0 || life < 0 || life > p->max_validity_s) {
         verdict_deny(c->out, VERDICT_REASON_VALIDITY_TOO_LONG,
                      "leaf validity %lld days exceeds %lld", (long long)(life / 86400),
                      (long long)(p->max_validity_s / 86400));
