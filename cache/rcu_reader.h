@@ -5,7 +5,9 @@
  * A thread that reads any of them registers once for its whole life and
  * unregisters before it exits. Calls are per thread and idempotent; a
  * thread must not also call urcu_memb_register_thread itself, because the
- * registration is tracked in a thread-local flag here. Never fail. */
+ * registration is tracked in a thread-local flag here.
+ *
+ * Conventions: no function fails (liburcu's registration cannot). */
 #ifndef CERTVAL_RCU_READER_H
 #define CERTVAL_RCU_READER_H
 

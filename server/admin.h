@@ -1,5 +1,9 @@
 /* certval.v1.Admin (admin.c): operator calls on the admin listener, each
- * checked against the bearer token file. */
+ * checked against the bearer token file.
+ *
+ * Conventions: no function returns an error; a call's outcome is its gRPC
+ * status (UNAUTHENTICATED, INVALID_ARGUMENT, UNAVAILABLE, ...) with a
+ * message. */
 #ifndef CERTVAL_ADMIN_H
 #define CERTVAL_ADMIN_H
 

@@ -4,7 +4,10 @@
  *
  * Rate-limited with a one-second window shared by all threads, so a flood of
  * bad input cannot fill a disk; each window that dropped lines is followed by
- * one line saying how many. Thread-safe, lock-free. */
+ * one line saying how many. Thread-safe, lock-free.
+ *
+ * Conventions: nothing fails to the caller; a line that cannot be written
+ * is dropped (and counted with the rate-limited ones). */
 #ifndef CERTVAL_AUDIT_H
 #define CERTVAL_AUDIT_H
 

@@ -5,7 +5,9 @@
  * read as "acme". claims_scan walks the request's wire bytes once more to
  * recover the lengths, so the validator sees the claim that was sent (and
  * denies it MALFORMED, see validator/claims.c) and the audit log records
- * it. Thread-safe; a struct claims is immutable once made. */
+ * it. Thread-safe; a struct claims is immutable once made.
+ *
+ * Conventions: 0 or -1 (out of memory); a value through |out|. */
 #ifndef CERTVAL_CLAIMS_H
 #define CERTVAL_CLAIMS_H
 

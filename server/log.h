@@ -1,7 +1,10 @@
 /* JSON-lines logging on stdout. One line per event:
  *   {"ts":"2026-11-22T12:00:00.123Z","level":"info","msg":"..."}
  * Thread-safe: each line is formatted into a local buffer and written with
- * one write(2), so lines from different threads never interleave. */
+ * one write(2), so lines from different threads never interleave.
+ *
+ * Conventions: nothing fails to the caller (a short write is dropped);
+ * escaping truncates to |cap| and reports the length written. */
 #ifndef CERTVAL_LOG_H
 #define CERTVAL_LOG_H
 

@@ -12,7 +12,11 @@
  * reload_file from one thread at a time (serialised internally).
  *
  * Every public name starts with reload_. Implemented in reload.c (the
- * snapshots) and reload_crl.c (CRL ingest and readiness). */
+ * snapshots) and reload_crl.c (CRL ingest and readiness).
+ *
+ * Conventions: 0 on success, -1 with a message in |err| on failure, or a
+ * named negative RELOAD_CRL_PUSH_* code where the caller must tell causes
+ * apart; reload_acquire returns NULL when nothing is installed. */
 #ifndef CERTVAL_RELOAD_H
 #define CERTVAL_RELOAD_H
 

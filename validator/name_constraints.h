@@ -1,7 +1,11 @@
 /* certval's own nameConstraints checks (name_constraints.c, RFC 5280
  * 4.2.1.10) for the DNS, e-mail and IP forms, run after BoringSSL's. Part
  * of certval_core's path verification (pathval.h); the fuzz target
- * fuzz_name_constraints drives nc_check_name directly. */
+ * fuzz_name_constraints drives nc_check_name directly.
+ *
+ * Conventions: a check answers an enum verdict_reason (VERDICT_REASON_OK
+ * when it passes) or the violated constraint's description (NULL when it
+ * passes); predicates return bool. Pure functions, thread-safe. */
 #ifndef CERTVAL_NAME_CONSTRAINTS_H
 #define CERTVAL_NAME_CONSTRAINTS_H
 

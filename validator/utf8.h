@@ -1,5 +1,8 @@
 /* UTF-8 well-formedness (RFC 3629 3), for the claims the validator checks
- * and the log lines the server writes. Pure functions, thread-safe. */
+ * and the log lines the server writes. Pure functions, thread-safe.
+ *
+ * Conventions: a length or an offset, where 0 (for a length) and |n| (for
+ * an offset) mean "not well-formed" and "none": never an error code. */
 #ifndef CERTVAL_UTF8_H
 #define CERTVAL_UTF8_H
 

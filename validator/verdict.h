@@ -1,4 +1,8 @@
-/* Names and helpers for verdicts. All functions are thread-safe. */
+/* Names and helpers for verdicts. All functions are thread-safe.
+ *
+ * Conventions: nothing here fails; names are never NULL (an out-of-range
+ * value has a name of its own), and a verdict's outcome is its decision
+ * and enum verdict_reason, never a return code. */
 #ifndef CERTVAL_VERDICT_H
 #define CERTVAL_VERDICT_H
 
