@@ -1,5 +1,8 @@
 /* Private to server/reload.c and server/reload_crl.c, the two halves of
- * reload.h (configuration snapshots; CRL ingest). */
+ * reload.h (configuration snapshots; CRL ingest).
+ *
+ * Conventions: as reload.h; loads return how many files they loaded and
+ * never fail (a file that fails is logged and skipped). */
 #ifndef CERTVAL_RELOAD_INTERNAL_H
 #define CERTVAL_RELOAD_INTERNAL_H
 

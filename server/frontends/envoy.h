@@ -1,5 +1,8 @@
 /* envoy.service.auth.v3.Authorization/Check on the gRPC listeners (envoy.c,
- * docs/frontends.md). */
+ * docs/frontends.md).
+ *
+ * Conventions: nothing returns an error; every outcome of a Check call is
+ * its CheckResponse (malformed input is a DENY), or UNIMPLEMENTED. */
 #ifndef CERTVAL_FRONTENDS_ENVOY_H
 #define CERTVAL_FRONTENDS_ENVOY_H
 

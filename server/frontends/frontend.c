@@ -128,16 +128,19 @@ int frontend_parse_listen(struct sockaddr_storage *ss, socklen_t *len, const cha
     }
 }
 
-int frontend_bound_port(int fd)
+int frontend_bound_port(int fd, int *out_port)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
 
+    *out_port = 0;
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         return -1;
     if (ss.ss_family == AF_INET6)
-        return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        *out_port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    else
+        *out_port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+    return 0;
 }
 
 void frontend_header_name(char *out, size_t cap, const struct frontends_config *f,

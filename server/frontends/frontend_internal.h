@@ -1,4 +1,7 @@
-/* Private to server/frontends/: the listeners frontends_start starts. */
+/* Private to server/frontends/: the listeners frontends_start starts.
+ *
+ * Conventions: 0 on success, -1 on failure (with a message in |err| where
+ * there is one). */
 #ifndef CERTVAL_FRONTEND_INTERNAL_H
 #define CERTVAL_FRONTEND_INTERNAL_H
 
@@ -13,8 +16,9 @@ struct revocation_sources;
 /* frontend_parse_listen parses "IPv4:PORT" or "[IPv6]:PORT". 0 or -1. */
 int frontend_parse_listen(struct sockaddr_storage *ss, socklen_t *len, const char *listen);
 
-/* frontend_bound_port returns the port |fd| is bound to, or -1. */
-int frontend_bound_port(int fd);
+/* frontend_bound_port sets |*out_port| to the port |fd| is bound to (0 when
+ * it cannot be read) and returns 0, or -1 when it cannot be read. */
+int frontend_bound_port(int fd, int *out_port);
 
 /* frontend_header_name writes PREFIX + |suffix| (the answer's names). */
 void frontend_header_name(char *out, size_t cap, const struct frontends_config *f,

@@ -644,7 +644,7 @@ int spoe_start(const char *addr, const struct revocation_sources *src, int *out_
         sp_listen_fd = -1;
         return -1;
     }
-    *out_port = frontend_bound_port(sp_listen_fd);
+    (void)frontend_bound_port(sp_listen_fd, out_port); /* 0 when unknown: only logged */
     sp_src = src;
     for (int i = 0; i < SPOE_MAX_CONNS; i++)
         sp_conns[i].fd = -1;
