@@ -1,5 +1,6 @@
-/* server/fleet/etcd.c against a real etcd (Debian's etcd-server), started
- * per test on 127.0.0.1 with ephemeral ports and a temporary data folder.
+/* The etcd client (server/fleet/etcd.h) against a real etcd (Debian's
+ * etcd-server), started per test on 127.0.0.1 with ephemeral ports and a
+ * temporary data folder.
  * Every wait is bounded. */
 #include <criterion/criterion.h>
 

@@ -1,0 +1,355 @@
+/* etcd v3 client (etcd.h) on the gRPC C core: the client, its channels,
+ * authentication and the one unary call every KV and Lease request makes.
+ *
+ * Who does what: the endpoint list, the channels, the current endpoint and
+ * the auth token are shared by every thread using the client and protected
+ * by |lock|; each unary call has its own pluck completion queue; a watch
+ * owns its call and completion queue and is used by one thread
+ * (etcd_watch.c). */
+#include "etcd_internal.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <grpc/byte_buffer.h>
+#include <grpc/byte_buffer_reader.h>
+#include <grpc/grpc_security.h>
+#include <grpc/support/alloc.h>
+
+__attribute__((format(printf, 3, 4))) void etcd_set_err(char *err, size_t errlen, const char *fmt,
+                                                        ...)
+{
+    va_list ap;
+
+    if (err == NULL || errlen == 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+struct etcd_client *etcd_client_new(const struct etcd_client_opts *opts)
+{
+    struct etcd_client *c;
+
+    if (opts == NULL || opts->n_endpoints == 0)
+        return NULL;
+    c = calloc(1, sizeof(*c));
+    if (c == NULL)
+        return NULL;
+    pthread_mutex_init(&c->lock, NULL);
+    c->endpoints = calloc(opts->n_endpoints, sizeof(*c->endpoints));
+    c->channels = calloc(opts->n_endpoints, sizeof(*c->channels));
+    if (c->endpoints == NULL || c->channels == NULL)
+        goto err;
+    for (size_t i = 0; i < opts->n_endpoints; i++) {
+        c->endpoints[i] = strdup(opts->endpoints[i]);
+        if (c->endpoints[i] == NULL)
+            goto err;
+        c->n_endpoints++;
+    }
+    if (opts->user != NULL) {
+        c->user = strdup(opts->user);
+        c->password = strdup(opts->password != NULL ? opts->password : "");
+        if (c->user == NULL || c->password == NULL)
+            goto err;
+    }
+    c->timeout_ms = opts->timeout_ms ? opts->timeout_ms : ETCD_DEFAULT_TIMEOUT_MS;
+    c->creds = grpc_insecure_credentials_create();
+    if (c->creds == NULL)
+        goto err;
+    return c;
+err:
+    etcd_client_free(c);
+    return NULL;
+}
+
+void etcd_client_free(struct etcd_client *c)
+{
+    if (c == NULL)
+        return;
+    for (size_t i = 0; c->channels != NULL && i < c->n_endpoints; i++)
+        if (c->channels[i] != NULL)
+            grpc_channel_destroy(c->channels[i]);
+    for (size_t i = 0; c->endpoints != NULL && i < c->n_endpoints; i++)
+        free(c->endpoints[i]);
+    free(c->endpoints);
+    free(c->channels);
+    free(c->user);
+    free(c->password);
+    if (c->creds != NULL)
+        grpc_channel_credentials_release(c->creds);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+/* etcd_channel_get returns the channel of endpoint |i| (created now if need
+ * be; the client keeps it). Called with |lock| held. */
+grpc_channel *etcd_channel_get(struct etcd_client *c, size_t i)
+{
+    grpc_arg args[6];
+    grpc_channel_args ca;
+
+    if (c->channels[i] != NULL)
+        return c->channels[i];
+    memset(args, 0, sizeof(args));
+    args[0].type = GRPC_ARG_INTEGER;
+    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
+    args[0].value.integer = ETCD_MAX_RECV_BYTES;
+    /* Reconnect quickly when etcd comes back: the follower has its own
+     * backoff with jitter above this one. */
+    args[1].type = GRPC_ARG_INTEGER;
+    args[1].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
+    args[1].value.integer = 200;
+    args[2].type = GRPC_ARG_INTEGER;
+    args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
+    args[2].value.integer = 2000;
+    /* (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also the connect timeout:
+     * left at its default.) */
+    args[3].type = GRPC_ARG_INTEGER;
+    args[3].key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS;
+    args[3].value.integer = 0;
+    /* A partitioned etcd is noticed by HTTP/2 pings on the watch stream
+     * within about 15 s (etcd accepts pings every 5 s or more). */
+    args[4].type = GRPC_ARG_INTEGER;
+    args[4].key = GRPC_ARG_KEEPALIVE_TIME_MS;
+    args[4].value.integer = 10000;
+    args[5].type = GRPC_ARG_INTEGER;
+    args[5].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
+    args[5].value.integer = 5000;
+    ca.num_args = 6;
+    ca.args = args;
+    c->channels[i] = grpc_channel_create(c->endpoints[i], c->creds, &ca);
+    return c->channels[i];
+}
+/* ---- one unary call ---- */
+
+/* raw_call makes one call on |ch|. 0 when it completed (whatever its
+ * status), -1 when it could not be started. */
+static int raw_call(grpc_channel *ch, const char *method, const char *token, const uint8_t *req,
+                    size_t req_len, gpr_timespec deadline, struct raw_reply *res)
+{
+    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
+    grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
+    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
+    grpc_byte_buffer *recv = NULL;
+    grpc_metadata_array init_md, trail_md;
+    grpc_slice details = grpc_empty_slice();
+    grpc_metadata md;
+    grpc_op ops[6];
+    grpc_call *call;
+    int rc = -1, tag;
+
+    memset(res, 0, sizeof(*res));
+    grpc_metadata_array_init(&init_md);
+    grpc_metadata_array_init(&trail_md);
+    call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
+                                    grpc_slice_from_static_string(method), NULL, deadline, NULL);
+    memset(ops, 0, sizeof(ops));
+    memset(&md, 0, sizeof(md));
+    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
+    if (token != NULL && token[0] != '\0') {
+        md.key = grpc_slice_from_static_string("token");
+        md.value = grpc_slice_from_copied_string(token);
+        ops[0].data.send_initial_metadata.count = 1;
+        ops[0].data.send_initial_metadata.metadata = &md;
+    }
+    ops[1].op = GRPC_OP_SEND_MESSAGE;
+    ops[1].data.send_message.send_message = send;
+    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
+    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
+    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
+    ops[4].op = GRPC_OP_RECV_MESSAGE;
+    ops[4].data.recv_message.recv_message = &recv;
+    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
+    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
+    ops[5].data.recv_status_on_client.status = &res->status;
+    ops[5].data.recv_status_on_client.status_details = &details;
+    if (call != NULL && grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
+        grpc_event ev =
+            grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+
+        rc = ev.type == GRPC_OP_COMPLETE ? 0 : -1;
+    }
+    if (rc == 0) {
+        char *d = grpc_slice_to_c_string(details);
+
+        snprintf(res->details, sizeof(res->details), "%s", d);
+        gpr_free(d);
+    }
+    if (rc == 0 && recv != NULL && res->status == GRPC_STATUS_OK) {
+        grpc_byte_buffer_reader reader;
+
+        if (grpc_byte_buffer_reader_init(&reader, recv)) {
+            grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
+
+            res->body_len = GRPC_SLICE_LENGTH(s);
+            res->body = malloc(res->body_len > 0 ? res->body_len : 1);
+            if (res->body != NULL)
+                memcpy(res->body, GRPC_SLICE_START_PTR(s), res->body_len);
+            else
+                rc = -1;
+            grpc_slice_unref(s);
+            grpc_byte_buffer_reader_destroy(&reader);
+        }
+    }
+    if (recv != NULL)
+        grpc_byte_buffer_destroy(recv);
+    grpc_byte_buffer_destroy(send);
+    grpc_slice_unref(req_slice);
+    grpc_slice_unref(details);
+    if (token != NULL && token[0] != '\0')
+        grpc_slice_unref(md.value);
+    grpc_metadata_array_destroy(&init_md);
+    grpc_metadata_array_destroy(&trail_md);
+    if (call != NULL)
+        grpc_call_unref(call);
+    grpc_completion_queue_shutdown(cq);
+    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
+           GRPC_QUEUE_SHUTDOWN)
+        ;
+    grpc_completion_queue_destroy(cq);
+    return rc;
+}
+
+bool etcd_unreachable(grpc_status_code s)
+{
+    return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_DEADLINE_EXCEEDED;
+}
+
+static bool token_refused(const struct raw_reply *r)
+{
+    return (r->status == GRPC_STATUS_UNAUTHENTICATED ||
+            r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
+           strstr(r->details, "token") != NULL;
+}
+
+/* etcd_authenticate gets a token on |ch| into c->token. Called with |lock|
+ * held (authentication is rare). */
+int etcd_authenticate(struct etcd_client *c, grpc_channel *ch, gpr_timespec deadline,
+                      struct raw_reply *r)
+{
+    Etcdserverpb__AuthenticateRequest req = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
+    Etcdserverpb__AuthenticateResponse *resp;
+    uint8_t *buf;
+    size_t len;
+    int rc;
+
+    req.name = c->user;
+    req.password = c->password;
+    len = etcdserverpb__authenticate_request__get_packed_size(&req);
+    buf = malloc(len > 0 ? len : 1);
+    if (buf == NULL)
+        return -1;
+    etcdserverpb__authenticate_request__pack(&req, buf);
+    rc = raw_call(ch, "/etcdserverpb.Auth/Authenticate", NULL, buf, len, deadline, r);
+    free(buf);
+    if (rc < 0 || r->status != GRPC_STATUS_OK)
+        return -1;
+    resp = etcdserverpb__authenticate_response__unpack(NULL, r->body_len, r->body);
+    if (resp == NULL || resp->token == NULL) {
+        if (resp != NULL)
+            etcdserverpb__authenticate_response__free_unpacked(resp, NULL);
+        r->status = GRPC_STATUS_INTERNAL;
+        snprintf(r->details, sizeof(r->details), "bad Authenticate reply");
+        return -1;
+    }
+    snprintf(c->token, sizeof(c->token), "%s", resp->token);
+    etcdserverpb__authenticate_response__free_unpacked(resp, NULL);
+    free(r->body);
+    r->body = NULL;
+    return 0;
+}
+
+/* etcd_call packs |req|, calls |method| (trying each endpoint in turn while
+ * they are unreachable, authenticating when needed) and unpacks the reply
+ * with |desc| into |*out|. */
+int etcd_call(struct etcd_client *c, const char *method, const ProtobufCMessage *req,
+              const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, char *err,
+              size_t errlen)
+{
+    gpr_timespec deadline = gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                                         gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
+    size_t len = protobuf_c_message_get_packed_size(req);
+    uint8_t *buf = malloc(len > 0 ? len : 1);
+    struct raw_reply r;
+    bool reauth_done = false;
+    int rc = ETCD_EUNAVAILABLE;
+
+    *out = NULL;
+    memset(&r, 0, sizeof(r));
+    if (buf == NULL) {
+        etcd_set_err(err, errlen, "out of memory");
+        return ETCD_ENOMEM;
+    }
+    protobuf_c_message_pack(req, buf);
+    etcd_set_err(err, errlen, "etcd unreachable");
+    for (size_t attempt = 0; attempt < c->n_endpoints + 1; attempt++) {
+        char token[ETCD_TOKEN_MAX], endpoint[256];
+        grpc_channel *ch;
+        size_t idx;
+
+        pthread_mutex_lock(&c->lock);
+        idx = c->current;
+        ch = etcd_channel_get(c, idx);
+        snprintf(endpoint, sizeof(endpoint), "%s", c->endpoints[idx]);
+        if (c->user != NULL && c->token[0] == '\0' && ch != NULL &&
+            etcd_authenticate(c, ch, deadline, &r) < 0) {
+            pthread_mutex_unlock(&c->lock);
+            if (etcd_unreachable(r.status) || ch == NULL) {
+                etcd_set_err(err, errlen, "etcd %s: %s", endpoint, r.details);
+                goto next;
+            }
+            etcd_set_err(err, errlen, "etcd %s: authentication refused: %s", endpoint, r.details);
+            rc = ETCD_EERROR;
+            break;
+        }
+        snprintf(token, sizeof(token), "%s", c->token);
+        pthread_mutex_unlock(&c->lock);
+        if (ch == NULL || raw_call(ch, method, token, buf, len, deadline, &r) < 0) {
+            rc = ETCD_ENOMEM;
+            etcd_set_err(err, errlen, "cannot start a call to etcd %s%s", endpoint, "");
+            break;
+        }
+        if (r.status == GRPC_STATUS_OK) {
+            *out = protobuf_c_message_unpack(desc, NULL, r.body_len, r.body);
+            rc = *out != NULL ? ETCD_OK : ETCD_EERROR;
+            if (*out == NULL)
+                etcd_set_err(err, errlen, "etcd %s: unreadable reply to %s", endpoint, method);
+            break;
+        }
+        if (token_refused(&r) && c->user != NULL && !reauth_done) {
+            reauth_done = true;
+            pthread_mutex_lock(&c->lock);
+            c->token[0] = '\0';
+            pthread_mutex_unlock(&c->lock);
+            free(r.body);
+            r.body = NULL;
+            continue;
+        }
+        if (!etcd_unreachable(r.status)) {
+            rc = r.status == GRPC_STATUS_OUT_OF_RANGE && strstr(r.details, "compacted") != NULL
+                     ? ETCD_ECOMPACTED
+                     : ETCD_EERROR;
+            etcd_set_err(err, errlen, "etcd %s: %s", endpoint, r.details);
+            break;
+        }
+        etcd_set_err(err, errlen, "etcd %s: %s", endpoint,
+                     r.details[0] ? r.details : "unreachable");
+    next:
+        free(r.body);
+        r.body = NULL;
+        /* Next endpoint, unless time has run out. */
+        pthread_mutex_lock(&c->lock);
+        if (c->current == idx)
+            c->current = (idx + 1) % c->n_endpoints;
+        pthread_mutex_unlock(&c->lock);
+        if (gpr_time_cmp(gpr_now(GPR_CLOCK_MONOTONIC), deadline) >= 0)
+            break;
+    }
+    free(r.body);
+    free(buf);
+    return rc;
+}
