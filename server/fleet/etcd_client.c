@@ -126,100 +126,12 @@ grpc_channel *etcd_channel_get(struct etcd_client *c, size_t i)
 }
 /* ---- one unary call ---- */
 
-/* raw_call makes one call on |ch|. 0 when it completed (whatever its
- * status), -1 when it could not be started. */
-static int raw_call(grpc_channel *ch, const char *method, const char *token, const uint8_t *req,
-                    size_t req_len, gpr_timespec deadline, struct raw_reply *res)
-{
-    grpc_completion_queue *cq = grpc_completion_queue_create_for_pluck(NULL);
-    grpc_slice req_slice = grpc_slice_from_copied_buffer((const char *)req, req_len);
-    grpc_byte_buffer *send = grpc_raw_byte_buffer_create(&req_slice, 1);
-    grpc_byte_buffer *recv = NULL;
-    grpc_metadata_array init_md, trail_md;
-    grpc_slice details = grpc_empty_slice();
-    grpc_metadata md;
-    grpc_op ops[6];
-    grpc_call *call;
-    int rc = -1, tag;
-
-    memset(res, 0, sizeof(*res));
-    grpc_metadata_array_init(&init_md);
-    grpc_metadata_array_init(&trail_md);
-    call = grpc_channel_create_call(ch, NULL, GRPC_PROPAGATE_DEFAULTS, cq,
-                                    grpc_slice_from_static_string(method), NULL, deadline, NULL);
-    memset(ops, 0, sizeof(ops));
-    memset(&md, 0, sizeof(md));
-    ops[0].op = GRPC_OP_SEND_INITIAL_METADATA;
-    if (token != NULL && token[0] != '\0') {
-        md.key = grpc_slice_from_static_string("token");
-        md.value = grpc_slice_from_copied_string(token);
-        ops[0].data.send_initial_metadata.count = 1;
-        ops[0].data.send_initial_metadata.metadata = &md;
-    }
-    ops[1].op = GRPC_OP_SEND_MESSAGE;
-    ops[1].data.send_message.send_message = send;
-    ops[2].op = GRPC_OP_SEND_CLOSE_FROM_CLIENT;
-    ops[3].op = GRPC_OP_RECV_INITIAL_METADATA;
-    ops[3].data.recv_initial_metadata.recv_initial_metadata = &init_md;
-    ops[4].op = GRPC_OP_RECV_MESSAGE;
-    ops[4].data.recv_message.recv_message = &recv;
-    ops[5].op = GRPC_OP_RECV_STATUS_ON_CLIENT;
-    ops[5].data.recv_status_on_client.trailing_metadata = &trail_md;
-    ops[5].data.recv_status_on_client.status = &res->status;
-    ops[5].data.recv_status_on_client.status_details = &details;
-    if (call != NULL && grpc_call_start_batch(call, ops, 6, &tag, NULL) == GRPC_CALL_OK) {
-        grpc_event ev =
-            grpc_completion_queue_pluck(cq, &tag, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
-
-        rc = ev.type == GRPC_OP_COMPLETE ? 0 : -1;
-    }
-    if (rc == 0) {
-        char *d = grpc_slice_to_c_string(details);
-
-        snprintf(res->details, sizeof(res->details), "%s", d);
-        gpr_free(d);
-    }
-    if (rc == 0 && recv != NULL && res->status == GRPC_STATUS_OK) {
-        grpc_byte_buffer_reader reader;
-
-        if (grpc_byte_buffer_reader_init(&reader, recv)) {
-            grpc_slice s = grpc_byte_buffer_reader_readall(&reader);
-
-            res->body_len = GRPC_SLICE_LENGTH(s);
-            res->body = malloc(res->body_len > 0 ? res->body_len : 1);
-            if (res->body != NULL)
-                memcpy(res->body, GRPC_SLICE_START_PTR(s), res->body_len);
-            else
-                rc = -1;
-            grpc_slice_unref(s);
-            grpc_byte_buffer_reader_destroy(&reader);
-        }
-    }
-    if (recv != NULL)
-        grpc_byte_buffer_destroy(recv);
-    grpc_byte_buffer_destroy(send);
-    grpc_slice_unref(req_slice);
-    grpc_slice_unref(details);
-    if (token != NULL && token[0] != '\0')
-        grpc_slice_unref(md.value);
-    grpc_metadata_array_destroy(&init_md);
-    grpc_metadata_array_destroy(&trail_md);
-    if (call != NULL)
-        grpc_call_unref(call);
-    grpc_completion_queue_shutdown(cq);
-    while (grpc_completion_queue_pluck(cq, NULL, gpr_inf_future(GPR_CLOCK_REALTIME), NULL).type !=
-           GRPC_QUEUE_SHUTDOWN)
-        ;
-    grpc_completion_queue_destroy(cq);
-    return rc;
-}
-
 bool etcd_unreachable(grpc_status_code s)
 {
     return s == GRPC_STATUS_UNAVAILABLE || s == GRPC_STATUS_DEADLINE_EXCEEDED;
 }
 
-static bool token_refused(const struct raw_reply *r)
+static bool token_refused(const struct rpc_unary_reply *r)
 {
     return (r->status == GRPC_STATUS_UNAUTHENTICATED ||
             r->status == GRPC_STATUS_INVALID_ARGUMENT) &&
@@ -229,7 +141,7 @@ static bool token_refused(const struct raw_reply *r)
 /* etcd_authenticate gets a token on |ch| into c->token. Called with |lock|
  * held (authentication is rare). */
 int etcd_authenticate(struct etcd_client *c, grpc_channel *ch, gpr_timespec deadline,
-                      struct raw_reply *r)
+                      struct rpc_unary_reply *r)
 {
     Etcdserverpb__AuthenticateRequest req = ETCDSERVERPB__AUTHENTICATE_REQUEST__INIT;
     Etcdserverpb__AuthenticateResponse *resp;
@@ -244,7 +156,8 @@ int etcd_authenticate(struct etcd_client *c, grpc_channel *ch, gpr_timespec dead
     if (buf == NULL)
         return -1;
     etcdserverpb__authenticate_request__pack(&req, buf);
-    rc = raw_call(ch, "/etcdserverpb.Auth/Authenticate", NULL, buf, len, deadline, r);
+    rc =
+        rpc_unary_call(r, ch, "/etcdserverpb.Auth/Authenticate", "token", NULL, buf, len, deadline);
     free(buf);
     if (rc < 0 || r->status != GRPC_STATUS_OK)
         return -1;
@@ -274,7 +187,7 @@ int etcd_call(struct etcd_client *c, const char *method, const ProtobufCMessage 
                                          gpr_time_from_millis(c->timeout_ms, GPR_TIMESPAN));
     size_t len = protobuf_c_message_get_packed_size(req);
     uint8_t *buf = malloc(len > 0 ? len : 1);
-    struct raw_reply r;
+    struct rpc_unary_reply r;
     bool reauth_done = false;
     int rc = ETCD_EUNAVAILABLE;
 
@@ -308,7 +221,7 @@ int etcd_call(struct etcd_client *c, const char *method, const ProtobufCMessage 
         }
         snprintf(token, sizeof(token), "%s", c->token);
         pthread_mutex_unlock(&c->lock);
-        if (ch == NULL || raw_call(ch, method, token, buf, len, deadline, &r) < 0) {
+        if (ch == NULL || rpc_unary_call(&r, ch, method, "token", token, buf, len, deadline) < 0) {
             rc = ETCD_ENOMEM;
             etcd_set_err(err, errlen, "cannot start a call to etcd %s%s", endpoint, "");
             break;

@@ -14,6 +14,7 @@
 
 #include "etcd.h"
 #include "etcd/rpc.pb-c.h"
+#include "rpc_unary.h"
 
 #define ETCD_DEFAULT_TIMEOUT_MS 5000
 #define ETCD_TOKEN_MAX 1024
@@ -36,14 +37,6 @@ struct etcd_client {
     char token[ETCD_TOKEN_MAX]; /* "" = none yet */
 };
 
-/* What one unary call brought back. */
-struct raw_reply {
-    grpc_status_code status;
-    char details[256];
-    uint8_t *body; /* malloc'd */
-    size_t body_len;
-};
-
 /* etcd_client.c */
 
 /* etcd_set_err writes a message into |err| (when not NULL, |errlen| > 0). */
@@ -57,7 +50,7 @@ bool etcd_unreachable(grpc_status_code s);
 /* etcd_authenticate gets a token on |ch| into c->token: 0, or -1 with
  * |r| saying why. Called with |lock| held. */
 int etcd_authenticate(struct etcd_client *c, grpc_channel *ch, gpr_timespec deadline,
-                      struct raw_reply *r);
+                      struct rpc_unary_reply *r);
 /* etcd_call packs |req|, calls |method| (each endpoint in turn while they
  * are unreachable, authenticating when needed) and unpacks the reply with
  * |desc| into |*out| (the caller frees it): ETCD_OK or ETCD_E*. */

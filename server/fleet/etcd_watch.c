@@ -290,7 +290,7 @@ int etcd_watch_open(struct etcd_client *c, struct etcd_watch **out, int64_t *out
     idx = c->current;
     ch = etcd_channel_get(c, idx);
     if (c->user != NULL && c->token[0] == '\0' && ch != NULL) {
-        struct raw_reply r;
+        struct rpc_unary_reply r;
 
         memset(&r, 0, sizeof(r));
         if (etcd_authenticate(c, ch, deadline, &r) < 0) {
