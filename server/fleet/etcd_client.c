@@ -85,6 +85,13 @@ void etcd_client_free(struct etcd_client *c)
     free(c);
 }
 
+static void int_arg(grpc_arg *a, char *key, int value)
+{
+    a->type = GRPC_ARG_INTEGER;
+    a->key = key;
+    a->value.integer = value;
+}
+
 /* etcd_channel_get returns the channel of endpoint |i| (created now if need
  * be; the client keeps it). Called with |lock| held. */
 grpc_channel *etcd_channel_get(struct etcd_client *c, size_t i)
@@ -95,30 +102,18 @@ grpc_channel *etcd_channel_get(struct etcd_client *c, size_t i)
     if (c->channels[i] != NULL)
         return c->channels[i];
     memset(args, 0, sizeof(args));
-    args[0].type = GRPC_ARG_INTEGER;
-    args[0].key = GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH;
-    args[0].value.integer = ETCD_MAX_RECV_BYTES;
+    int_arg(&args[0], GRPC_ARG_MAX_RECEIVE_MESSAGE_LENGTH, ETCD_MAX_RECV_BYTES);
     /* Reconnect quickly when etcd comes back: the follower has its own
      * backoff with jitter above this one. */
-    args[1].type = GRPC_ARG_INTEGER;
-    args[1].key = GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS;
-    args[1].value.integer = 200;
-    args[2].type = GRPC_ARG_INTEGER;
-    args[2].key = GRPC_ARG_MAX_RECONNECT_BACKOFF_MS;
-    args[2].value.integer = 2000;
+    int_arg(&args[1], GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+    int_arg(&args[2], GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
     /* (GRPC_ARG_MIN_RECONNECT_BACKOFF_MS is also the connect timeout:
      * left at its default.) */
-    args[3].type = GRPC_ARG_INTEGER;
-    args[3].key = GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS;
-    args[3].value.integer = 0;
+    int_arg(&args[3], GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 0);
     /* A partitioned etcd is noticed by HTTP/2 pings on the watch stream
      * within about 15 s (etcd accepts pings every 5 s or more). */
-    args[4].type = GRPC_ARG_INTEGER;
-    args[4].key = GRPC_ARG_KEEPALIVE_TIME_MS;
-    args[4].value.integer = 10000;
-    args[5].type = GRPC_ARG_INTEGER;
-    args[5].key = GRPC_ARG_KEEPALIVE_TIMEOUT_MS;
-    args[5].value.integer = 5000;
+    int_arg(&args[4], GRPC_ARG_KEEPALIVE_TIME_MS, 10000);
+    int_arg(&args[5], GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
     ca.num_args = 6;
     ca.args = args;
     c->channels[i] = grpc_channel_create(c->endpoints[i], c->creds, &ca);
