@@ -261,3 +261,14 @@ int etcd_call(struct etcd_client *c, const char *method, const ProtobufCMessage 
     free(buf);
     return rc;
 }
+
+int etcd_call_drop_reply(struct etcd_client *c, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *desc, char *err, size_t errlen)
+{
+    ProtobufCMessage *resp = NULL;
+    int rc = etcd_call(c, method, req, desc, &resp, err, errlen);
+
+    if (rc == ETCD_OK)
+        protobuf_c_message_free_unpacked(resp, NULL);
+    return rc;
+}

@@ -58,6 +58,12 @@ int etcd_call(struct etcd_client *c, const char *method, const ProtobufCMessage 
               const ProtobufCMessageDescriptor *desc, ProtobufCMessage **out, char *err,
               size_t errlen);
 
+/* etcd_call_drop_reply is etcd_call for a request whose answer carries
+ * nothing the caller uses: the reply is unpacked (so a bad one is an
+ * error) and freed. */
+int etcd_call_drop_reply(struct etcd_client *c, const char *method, const ProtobufCMessage *req,
+                         const ProtobufCMessageDescriptor *desc, char *err, size_t errlen);
+
 /* etcd_kv.c */
 /* etcd_kv_copy copies |kv| (NULL: an empty pair) into |out|, key and value
  * NUL-terminated: 0, or -1 out of memory (|out| left empty). */

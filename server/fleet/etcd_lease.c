@@ -1,8 +1,6 @@
 /* etcd v3 client (etcd.h): the Lease service and compaction. */
 #include "etcd_internal.h"
 
-/* ---- Lease, Maintenance ---- */
-
 int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_s, char *err,
                      size_t errlen)
 {
@@ -30,16 +28,10 @@ int etcd_lease_grant(struct etcd_client *c, int64_t *out_id, int64_t ttl_s, char
 int etcd_lease_revoke(struct etcd_client *c, int64_t id, char *err, size_t errlen)
 {
     Etcdserverpb__LeaseRevokeRequest req = ETCDSERVERPB__LEASE_REVOKE_REQUEST__INIT;
-    Etcdserverpb__LeaseRevokeResponse *resp = NULL;
-    int rc;
 
     req.id = id;
-    rc = etcd_call(c, "/etcdserverpb.Lease/LeaseRevoke", &req.base,
-                   &etcdserverpb__lease_revoke_response__descriptor, (ProtobufCMessage **)&resp,
-                   err, errlen);
-    if (rc == ETCD_OK)
-        etcdserverpb__lease_revoke_response__free_unpacked(resp, NULL);
-    return rc;
+    return etcd_call_drop_reply(c, "/etcdserverpb.Lease/LeaseRevoke", &req.base,
+                                &etcdserverpb__lease_revoke_response__descriptor, err, errlen);
 }
 
 int etcd_lease_keepalive(struct etcd_client *c, int64_t *out_ttl, int64_t id, char *err,
@@ -66,15 +58,9 @@ int etcd_lease_keepalive(struct etcd_client *c, int64_t *out_ttl, int64_t id, ch
 int etcd_compact(struct etcd_client *c, int64_t revision, char *err, size_t errlen)
 {
     Etcdserverpb__CompactionRequest req = ETCDSERVERPB__COMPACTION_REQUEST__INIT;
-    Etcdserverpb__CompactionResponse *resp = NULL;
-    int rc;
 
     req.revision = revision;
     req.physical = true;
-    rc = etcd_call(c, "/etcdserverpb.KV/Compact", &req.base,
-                   &etcdserverpb__compaction_response__descriptor, (ProtobufCMessage **)&resp, err,
-                   errlen);
-    if (rc == ETCD_OK)
-        etcdserverpb__compaction_response__free_unpacked(resp, NULL);
-    return rc;
+    return etcd_call_drop_reply(c, "/etcdserverpb.KV/Compact", &req.base,
+                                &etcdserverpb__compaction_response__descriptor, err, errlen);
 }
