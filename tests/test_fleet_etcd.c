@@ -1,5 +1,6 @@
-/* server/fleet/etcd.c against a real etcd (Debian's etcd-server), started
- * per test on 127.0.0.1 with ephemeral ports and a temporary data folder.
+/* The etcd client (server/fleet/etcd.h) against a real etcd (Debian's
+ * etcd-server), started per test on 127.0.0.1 with ephemeral ports and a
+ * temporary data folder.
  * Every wait is bounded. */
 #include <criterion/criterion.h>
 
@@ -84,10 +85,28 @@ static void stop_etcd(void)
         fprintf(stderr, "could not remove %s\n", g_dir);
 }
 
+/* client_new makes a client of the |n| endpoints |eps| (|user| NULL: no
+ * authentication) and asserts that it was made. */
+static struct etcd_client *client_new(const char *const *eps, size_t n, unsigned timeout_ms,
+                                      const char *user, const char *password)
+{
+    struct etcd_client_opts o;
+    struct etcd_client *c;
+
+    memset(&o, 0, sizeof(o));
+    o.endpoints = eps;
+    o.n_endpoints = n;
+    o.timeout_ms = timeout_ms;
+    o.user = user;
+    o.password = password;
+    c = etcd_client_new(&o);
+    cr_assert_not_null(c);
+    return c;
+}
+
 static void setup(void)
 {
     const char *eps[1];
-    struct etcd_client_opts o;
     struct etcd_kvs k;
     char err[256];
     int rc = ETCD_EUNAVAILABLE;
@@ -95,12 +114,7 @@ static void setup(void)
     grpc_init();
     start_etcd();
     eps[0] = g_endpoint;
-    memset(&o, 0, sizeof(o));
-    o.endpoints = eps;
-    o.n_endpoints = 1;
-    o.timeout_ms = 1000;
-    g_c = etcd_client_new(&o);
-    cr_assert_not_null(g_c);
+    g_c = client_new(eps, 1, 1000, NULL, NULL);
     /* etcd starts in about a second; give it 20 on a loaded machine. */
     for (int i = 0; i < 100 && rc != ETCD_OK; i++) {
         rc = etcd_range(g_c, &k, "x", 1, NULL, 0, 0, 0, err, sizeof(err));
@@ -327,7 +341,6 @@ Test(etcd, a_dead_endpoint_is_skipped_and_a_dead_store_is_unavailable)
 {
     char dead[64], err[256];
     const char *eps[2];
-    struct etcd_client_opts o;
     struct etcd_client *c;
     struct etcd_kvs k;
     struct etcd_watch *w = NULL;
@@ -337,20 +350,14 @@ Test(etcd, a_dead_endpoint_is_skipped_and_a_dead_store_is_unavailable)
     snprintf(dead, sizeof(dead), "127.0.0.1:%d", free_port());
     eps[0] = dead;
     eps[1] = g_endpoint;
-    memset(&o, 0, sizeof(o));
-    o.endpoints = eps;
-    o.n_endpoints = 2;
-    o.timeout_ms = 2000;
-    c = etcd_client_new(&o);
-    cr_assert_not_null(c);
+    c = client_new(eps, 2, 2000, NULL, NULL);
     put("d", "1");
     cr_assert_eq(etcd_range(c, &k, "d", 1, NULL, 0, 0, 0, err, sizeof(err)), ETCD_OK, "%s", err);
     cr_assert_eq(k.n, 1);
     etcd_kvs_clear(&k);
     etcd_client_free(c);
     /* Only the dead one: unavailable, within the timeout. */
-    o.n_endpoints = 1;
-    c = etcd_client_new(&o);
+    c = client_new(eps, 1, 2000, NULL, NULL);
     t0 = time(NULL);
     cr_assert_eq(etcd_range(c, &k, "d", 1, NULL, 0, 0, 0, err, sizeof(err)), ETCD_EUNAVAILABLE);
     cr_assert_eq(etcd_watch_open(c, &w, &compacted, "d", 1, NULL, 0, 0, false, err, sizeof(err)),
@@ -407,27 +414,19 @@ Test(etcd_auth, a_user_is_authenticated_and_kept_to_its_prefix, .init = setup_au
      .fini = teardown, .timeout = 120)
 {
     const char *eps[1] = {g_endpoint};
-    struct etcd_client_opts o;
     struct etcd_client *c;
     struct etcd_kvs k;
     struct etcd_watch *w = NULL;
     int64_t rev, compacted;
     char err[256];
 
-    memset(&o, 0, sizeof(o));
-    o.endpoints = eps;
-    o.n_endpoints = 1;
-    o.timeout_ms = 2000;
     /* No user: refused. */
     cr_assert_eq(etcd_put(g_c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
-    o.user = "certval";
-    o.password = "wrong";
-    c = etcd_client_new(&o);
+    c = client_new(eps, 1, 2000, "certval", "wrong");
     cr_assert_eq(etcd_put(c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
     cr_assert(strstr(err, "authentication") != NULL, "%s", err);
     etcd_client_free(c);
-    o.password = "s3cret";
-    c = etcd_client_new(&o);
+    c = client_new(eps, 1, 2000, "certval", "s3cret");
     cr_assert_eq(etcd_put(c, &rev, "/p/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_OK, "%s", err);
     cr_assert_eq(etcd_put(c, &rev, "/q/x", 4, "1", 1, 0, err, sizeof(err)), ETCD_EERROR);
     cr_assert(strstr(err, "permission") != NULL, "%s", err);
