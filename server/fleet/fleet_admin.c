@@ -88,9 +88,9 @@ grpc_status_code fleet_admin_deny(bool add, const Certval__V1__DenyEntry *e, uin
         snprintf(msg, cap, "fleet is off");
         return GRPC_STATUS_FAILED_PRECONDITION;
     }
-    if (fleet_deny_key_from_entry(&k, e, msg, cap) < 0 ||
-        fleet_deny_key_string(key, sizeof(key), f, &k) < 0)
+    if (fleet_deny_key_from_entry(&k, e, msg, cap) < 0)
         return GRPC_STATUS_INVALID_ARGUMENT;
+    fleet_deny_key_string(key, sizeof(key), f, &k);
     if (add) {
         Certval__V1__DenyEntry v = CERTVAL__V1__DENY_ENTRY__INIT;
         char serhex[2 * DENY_LIST_SERIAL_MAX + 1];
@@ -189,7 +189,7 @@ static void delete_chunks(struct fleet *f, const char *id, const char *gen)
     char from[FLEET_KEY_MAX], rest[160], err[256];
     uint8_t end[FLEET_KEY_MAX];
     int64_t rev, n;
-    int len;
+    size_t len;
     size_t elen;
 
     snprintf(rest, sizeof(rest), "%s/%s/", id, gen);
@@ -301,16 +301,16 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
         char cfrom[FLEET_KEY_MAX], cmid[FLEET_KEY_MAX], rest[160];
         uint8_t cend[FLEET_KEY_MAX], gend[FLEET_KEY_MAX];
         size_t cend_len, gend_len;
-        int cfrom_len, cmid_len;
+        size_t cfrom_len, cmid_len;
         struct etcd_cmp cmp = {ETCD_CMP_MOD, ETCD_CMP_EQUAL, key, strlen(key), mod};
         struct etcd_op ops[3];
 
         snprintf(rest, sizeof(rest), "%s/", id);
         cfrom_len = fleet_key_of(cfrom, sizeof(cfrom), f, "c/", rest);
-        cend_len = etcd_prefix_end(cend, sizeof(cend), cfrom, (size_t)cfrom_len);
+        cend_len = etcd_prefix_end(cend, sizeof(cend), cfrom, cfrom_len);
         snprintf(rest, sizeof(rest), "%s/%s/", id, gen);
         cmid_len = fleet_key_of(cmid, sizeof(cmid), f, "c/", rest);
-        gend_len = etcd_prefix_end(gend, sizeof(gend), cmid, (size_t)cmid_len);
+        gend_len = etcd_prefix_end(gend, sizeof(gend), cmid, cmid_len);
         memset(ops, 0, sizeof(ops));
         ops[0].key = key;
         ops[0].key_len = strlen(key);
@@ -320,9 +320,9 @@ grpc_status_code fleet_admin_push_crl(const uint8_t *crl, size_t len, bool force
          * and [end of c/id/gen/, end of c/id/). */
         ops[1].is_delete = true;
         ops[1].key = cfrom;
-        ops[1].key_len = (size_t)cfrom_len;
+        ops[1].key_len = cfrom_len;
         ops[1].end = cmid;
-        ops[1].end_len = (size_t)cmid_len;
+        ops[1].end_len = cmid_len;
         ops[2].is_delete = true;
         ops[2].key = gend;
         ops[2].key_len = gend_len;
@@ -357,7 +357,7 @@ grpc_status_code fleet_admin_withdraw_crl(const char *issuer, uint64_t *out_rest
     char from[FLEET_KEY_MAX], err[512];
     uint8_t end[FLEET_KEY_MAX];
     struct etcd_kvs all;
-    int from_len;
+    size_t from_len;
     size_t elen;
     int rc;
     grpc_status_code code = GRPC_STATUS_NOT_FOUND;
@@ -368,8 +368,8 @@ grpc_status_code fleet_admin_withdraw_crl(const char *issuer, uint64_t *out_rest
         return GRPC_STATUS_FAILED_PRECONDITION;
     }
     from_len = fleet_key_of(from, sizeof(from), f, "s/crl/", "");
-    elen = etcd_prefix_end(end, sizeof(end), from, (size_t)from_len);
-    rc = etcd_range(f->etcd, &all, from, (size_t)from_len, end, elen, 0, 0, err, sizeof(err));
+    elen = etcd_prefix_end(end, sizeof(end), from, from_len);
+    rc = etcd_range(f->etcd, &all, from, from_len, end, elen, 0, 0, err, sizeof(err));
     if (rc != ETCD_OK)
         return etcd_status(rc, msg, cap, "CRL NOT withdrawn", err);
     snprintf(msg, cap, "the fleet holds no pushed CRL for issuer %s", issuer);
@@ -378,7 +378,7 @@ grpc_status_code fleet_admin_withdraw_crl(const char *issuer, uint64_t *out_rest
         const char *rel = fleet_rel_key(f, &all.v[i]);
         char cfrom[FLEET_KEY_MAX], rest[80];
         uint8_t cend[FLEET_KEY_MAX];
-        int cfrom_len;
+        size_t cfrom_len;
         struct etcd_cmp cmp;
         struct etcd_op ops[2];
         int64_t rev = 0;
@@ -401,9 +401,9 @@ grpc_status_code fleet_admin_withdraw_crl(const char *issuer, uint64_t *out_rest
         ops[0].key_len = all.v[i].key_len;
         ops[1].is_delete = true;
         ops[1].key = cfrom;
-        ops[1].key_len = (size_t)cfrom_len;
+        ops[1].key_len = cfrom_len;
         ops[1].end = cend;
-        ops[1].end_len = etcd_prefix_end(cend, sizeof(cend), cfrom, (size_t)cfrom_len);
+        ops[1].end_len = etcd_prefix_end(cend, sizeof(cend), cfrom, cfrom_len);
         rc = etcd_txn(f->etcd, &rev, &ok, &cmp, 1, ops, 2, err, sizeof(err));
         if (rc != ETCD_OK) {
             code = etcd_status(rc, msg, cap, "CRL NOT withdrawn", err);

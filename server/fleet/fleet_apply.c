@@ -172,11 +172,11 @@ int fleet_full_read(struct fleet *f, char *err, size_t errlen)
     struct etcd_kvs all;
     struct local_keys local;
     size_t elen, deny_n = 0;
-    int from_len = fleet_key_of(from, sizeof(from), f, "s/", "");
+    size_t from_len = fleet_key_of(from, sizeof(from), f, "s/", "");
     int rc;
 
-    elen = etcd_prefix_end(end, sizeof(end), from, (size_t)from_len);
-    rc = etcd_range(f->etcd, &all, from, (size_t)from_len, end, elen, 0, 0, err, errlen);
+    elen = etcd_prefix_end(end, sizeof(end), from, from_len);
+    rc = etcd_range(f->etcd, &all, from, from_len, end, elen, 0, 0, err, errlen);
     if (rc != ETCD_OK)
         return rc;
     atomic_store(&f->store_revision, all.revision);
@@ -200,7 +200,8 @@ int fleet_full_read(struct fleet *f, char *err, size_t errlen)
         for (size_t i = 0; i < local.n; i++) {
             char key[FLEET_KEY_MAX];
 
-            if (fleet_deny_key_string(key, sizeof(key), f, &local.v[i]) > 0 && !key_in(&all, key))
+            fleet_deny_key_string(key, sizeof(key), f, &local.v[i]);
+            if (!key_in(&all, key))
                 apply_deny_delete(f, &local.v[i]);
         }
         free(local.v);

@@ -143,8 +143,8 @@ void *fleet_follower(void *arg)
         struct etcd_watch *w = NULL;
         char from[FLEET_KEY_MAX];
         uint8_t end[FLEET_KEY_MAX];
-        int from_len = fleet_key_of(from, sizeof(from), f, "s/", "");
-        size_t elen = etcd_prefix_end(end, sizeof(end), from, (size_t)from_len);
+        size_t from_len = fleet_key_of(from, sizeof(from), f, "s/", "");
+        size_t elen = etcd_prefix_end(end, sizeof(end), from, from_len);
         int64_t start, compacted = 0;
         int rc;
 
@@ -169,8 +169,8 @@ void *fleet_follower(void *arg)
         pthread_mutex_lock(&f->lock);
         start = f->applied_revision + 1;
         pthread_mutex_unlock(&f->lock);
-        rc = etcd_watch_open(f->etcd, &w, &compacted, from, (size_t)from_len, end, elen, start,
-                             true, err, sizeof(err));
+        rc = etcd_watch_open(f->etcd, &w, &compacted, from, from_len, end, elen, start, true, err,
+                             sizeof(err));
         if (rc == ETCD_OK) {
             mark_connected(f, true);
             b = 100;

@@ -1,7 +1,10 @@
 /* Private to the fleet (fleet.c, fleet_keys.c, fleet_apply.c,
  * fleet_state.c, fleet_crl.c, fleet_follower.c, fleet_admin.c,
  * fleet_status.c): its state and the helpers its files share. Callers use
- * fleet.h. */
+ * fleet.h.
+ *
+ * Conventions: 0 or -1; key builders cannot fail and return the key's
+ * length; etcd calls pass on ETCD_E* codes. */
 #ifndef CERTVAL_FLEET_INTERNAL_H
 #define CERTVAL_FLEET_INTERNAL_H
 
@@ -99,14 +102,18 @@ int fleet_from_hex(uint8_t *out, const char *s, size_t n);
 void fleet_set_detail(struct fleet *f, const char *what, const char *arg);
 
 /* fleet_keys.c */
-/* fleet_key_of writes PREFIX |what| |rest| into |out|: its length, or -1
- * when it does not fit. */
-int fleet_key_of(char *out, size_t cap, const struct fleet *f, const char *what, const char *rest);
-/* fleet_deny_key_string writes |k|'s etcd key; fleet_deny_key_parse reads
- * the part after s/deny/; fleet_deny_key_from_entry reads an admin
- * DenyEntry's selectors (|msg| says what is wrong). 0 or -1 (key_string:
- * the length). */
-int fleet_deny_key_string(char *out, size_t cap, const struct fleet *f, const struct deny_key *k);
+/* fleet_key_of writes PREFIX |what| |rest| into |out| (|cap| >=
+ * FLEET_KEY_MAX) and returns its length. Cannot fail: the prefix is bounded
+ * by the schema and |what| + |rest| by the callers (< 300 bytes); it aborts
+ * if a key would not fit. */
+size_t fleet_key_of(char *out, size_t cap, const struct fleet *f, const char *what,
+                    const char *rest);
+/* fleet_deny_key_string writes |k|'s etcd key (as fleet_key_of, returning
+ * its length); fleet_deny_key_parse reads the part after s/deny/;
+ * fleet_deny_key_from_entry reads an admin DenyEntry's selectors (|msg|
+ * says what is wrong): 0 or -1. */
+size_t fleet_deny_key_string(char *out, size_t cap, const struct fleet *f,
+                             const struct deny_key *k);
 int fleet_deny_key_parse(struct deny_key *k, const char *s);
 int fleet_deny_key_from_entry(struct deny_key *k, const Certval__V1__DenyEntry *e, char *msg,
                               size_t cap);

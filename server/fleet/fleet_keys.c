@@ -3,6 +3,7 @@
 #include "fleet_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/err.h>
@@ -12,14 +13,21 @@
 
 /* ---- keys ---- */
 
-int fleet_key_of(char *out, size_t cap, const struct fleet *f, const char *what, const char *rest)
+size_t fleet_key_of(char *out, size_t cap, const struct fleet *f, const char *what,
+                    const char *rest)
 {
     int n = snprintf(out, cap, "%s%s%s", f->cfg.prefix, what, rest);
 
-    return n < 0 || (size_t)n >= cap ? -1 : n;
+    /* The schema bounds the prefix to 200 bytes and every caller's |what|
+     * and |rest| together to under 300 (FLEET_KEY_MAX is 512): a key that
+     * does not fit is a bug here, and a truncated key would name another
+     * key, so stop rather than go on. */
+    if (n < 0 || (size_t)n >= cap)
+        abort();
+    return (size_t)n;
 }
 
-int fleet_deny_key_string(char *out, size_t cap, const struct fleet *f, const struct deny_key *k)
+size_t fleet_deny_key_string(char *out, size_t cap, const struct fleet *f, const struct deny_key *k)
 {
     char idhex[65], serhex[2 * DENY_LIST_SERIAL_MAX + 1], rest[256];
 
