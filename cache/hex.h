@@ -2,7 +2,10 @@
  * (deny-list store lines, admin serials and leaf hashes, certvalctl
  * arguments, URL escapes from the front ends). Kept in cache/, the lowest
  * layer, so cache/, validator/ and server/ share it. Header-only; all
- * functions are thread-safe. */
+ * functions are thread-safe.
+ *
+ * Conventions: 0 or -1 for decoders (|*out_len| 0 on failure);
+ * hex_digit_value returns the digit's value or -1 for a non-digit. */
 #ifndef CERTVAL_HEX_H
 #define CERTVAL_HEX_H
 

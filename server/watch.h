@@ -6,7 +6,9 @@
  * Watched: the folders holding the configuration file, the anchor,
  * intermediate, profile-issuer and CRL files, and the CRL folder. Folders,
  * not files, because Kubernetes updates ConfigMap and Secret volumes by
- * swapping a symlink, which a watch on the file itself never sees. */
+ * swapping a symlink, which a watch on the file itself never sees.
+ *
+ * Conventions: main_loop returns 0 (asked to stop) or -1 (cannot go on). */
 #ifndef CERTVAL_WATCH_H
 #define CERTVAL_WATCH_H
 

@@ -2,7 +2,10 @@
  * profile.c, revocation.c, verdict_step.c, validator.c). Not part of the public API, and never included
  * from another folder (tests/test_private_headers.c). The path
  * verification layer the tests and benchmarks drive directly has its own
- * headers, pathval.h and name_constraints.h. */
+ * headers, pathval.h and name_constraints.h.
+ *
+ * Conventions: as validator.h: 0 or -1 (|out| denied, or a message),
+ * enum verdict_reason for checks, bool for predicates. */
 #ifndef CERTVAL_VALIDATOR_INTERNAL_H
 #define CERTVAL_VALIDATOR_INTERNAL_H
 

@@ -2,7 +2,9 @@
  *
  * The numeric values of verdict_decision, verdict_reason and cert_kind are
  * identical to the certval.v1 protobuf enums (proto/certval/v1/certval.proto)
- * so the server copies them across without a table. A test checks that. */
+ * so the server copies them across without a table. A test checks that.
+ *
+ * Conventions: types only. */
 #ifndef CERTVAL_VERDICT_T_H
 #define CERTVAL_VERDICT_T_H
 

@@ -4,7 +4,10 @@
  * Relative paths in the file are resolved against the file's own folder.
  * config_load refuses a bad file with "FILE:LINE: problem" in |err|.
  * A loaded configuration is immutable and owned by whoever loaded it; it
- * does not depend on gRPC. */
+ * does not depend on gRPC.
+ *
+ * Conventions: 0 on success, -1 with "FILE:LINE: problem" (or the problem)
+ * in |err| on failure; config_free accepts NULL. */
 #ifndef CERTVAL_CONFIG_H
 #define CERTVAL_CONFIG_H
 

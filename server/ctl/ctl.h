@@ -1,6 +1,8 @@
 /* certvalctl subcommands. Each takes the arguments after the subcommand
  * name (argv[0] is the subcommand) and returns the process exit code:
- * 0 valid / success, 1 invalid, 2 usage or I/O error. */
+ * 0 valid / success, 1 invalid, 2 usage or I/O error.
+ *
+ * Conventions: the process exit codes above; nothing else returns. */
 #ifndef CERTVAL_CTL_H
 #define CERTVAL_CTL_H
 

@@ -1,5 +1,8 @@
 /* A small synchronous gRPC client for certvalctl (validate, health,
- * admin). */
+ * admin).
+ *
+ * Conventions: 0 when the call completed (its gRPC status is in the
+ * result), -1 when it could not be made. */
 #ifndef CERTVAL_CTL_RPC_H
 #define CERTVAL_CTL_RPC_H
 

@@ -2,7 +2,9 @@
  * crl_fetch.c (the URL set, the loop and the public functions),
  * crl_fetch_targets.c (one target's state machine) and crl_fetch_parse.c
  * (the libhttp-parser callbacks). Everything here runs on the fetcher
- * thread except where a field says otherwise (see crl_fetch.c). */
+ * thread except where a field says otherwise (see crl_fetch.c).
+ *
+ * Conventions: as crl_fetch.h: 0, or -1 with a message in |err|. */
 #ifndef CERTVAL_CRL_FETCH_THREAD_INTERNAL_H
 #define CERTVAL_CRL_FETCH_THREAD_INTERNAL_H
 

@@ -1,4 +1,6 @@
-/* certvalctl admin fleet-status (docs/fleet.md, docs/operations.md). */
+/* certvalctl admin fleet-status (docs/fleet.md, docs/operations.md).
+ *
+ * Conventions: the process exit code (0, 1 or 2, below). */
 #ifndef CERTVAL_CTL_FLEET_H
 #define CERTVAL_CTL_FLEET_H
 

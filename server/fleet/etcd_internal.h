@@ -1,6 +1,9 @@
 /* Private to the etcd client (etcd_client.c, etcd_kv.c, etcd_lease.c,
  * etcd_watch.c): the client's shared state and the helpers its files
- * share. Callers use etcd.h. */
+ * share. Callers use etcd.h.
+ *
+ * Conventions: as etcd.h: ETCD_OK (0) or a negative ETCD_E* code, with a
+ * message in |err|. */
 #ifndef CERTVAL_FLEET_ETCD_INTERNAL_H
 #define CERTVAL_FLEET_ETCD_INTERNAL_H
 

@@ -24,7 +24,10 @@
  * validator's revocation sources name no instance). fleet_start and
  * fleet_stop: main thread. fleet_admin_*: the admin thread, a registered
  * RCU reader. fleet_enabled, fleet_ready, fleet_revocation_unknown,
- * fleet_get_status, fleet_collect: any thread. */
+ * fleet_get_status, fleet_collect: any thread.
+ *
+ * Conventions: 0, or -1 with a message in |err|; admin writes answer a
+ * grpc_status_code with a message; predicates return bool. */
 #ifndef CERTVAL_FLEET_H
 #define CERTVAL_FLEET_H
 

@@ -1,6 +1,8 @@
 /* The `fleet` configuration section (docs/configuration.md, docs/fleet.md):
  * its types, its libcyaml schema and its checks, kept here so that
- * server/config.c only names them. Off when the section is absent. */
+ * server/config.c only names them. Off when the section is absent.
+ *
+ * Conventions: 0, or -1 with the key at fault and the problem. */
 #ifndef CERTVAL_FLEET_CONFIG_H
 #define CERTVAL_FLEET_CONFIG_H
 
