@@ -191,9 +191,10 @@ Test(pkits_service, results_table)
     static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
     static bool ok[PKITS_MAX_ROWS], run[PKITS_MAX_ROWS];
     struct pkits_section secs[8];
-    size_t n_secs = 0, n = pkits_load_manifest(rows, store);
+    size_t n = pkits_load_manifest(rows, store);
     size_t n_generated = sizeof(generated_rows) / sizeof(generated_rows[0]);
-    unsigned pass = 0, total = 0, pending_hits = 0;
+    struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = run, .ok = ok,
+                                .observed = observed, .details = details, .secs = secs};
     FILE *md;
 
     certval_rcu_reader_register();
@@ -202,43 +203,20 @@ Test(pkits_service, results_table)
         const struct pkits_row *r = &rows[i];
         if (!in_sections(r->id))
             continue;
-        cr_expect(total < n_generated && strcmp(generated_rows[total], r->id) == 0,
+        cr_expect(out.total < n_generated && strcmp(generated_rows[out.total], r->id) == 0,
                   "manifest row %s has no generated test: re-run cmake", r->id);
         run[i] = true;
-        enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
-        snprintf(observed[i], sizeof(observed[i]), "%s",
-                 got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
-        ok[i] = pkits_row_ok(r, got);
-        struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
-        s->total++;
-        s->pass += ok[i];
-        pass += ok[i];
-        total++;
-        if (pkits_pending_find(service_pending, r->id) != NULL) {
-            s->pending++;
-            pending_hits++;
-        }
+        pkits_outcome_add(&out, i, run_row(r, details[i], sizeof(details[i])), service_pending);
     }
     /* 21 + 8 + 35 + 10 rows in sections 4.4, 4.5, 4.14, 4.15. */
-    cr_expect_eq(total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", total);
-    cr_expect_eq(n_generated, total, "%zu generated row tests for %u rows", n_generated, total);
-    for (size_t i = 0; service_pending[i].id != NULL; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < n; j++)
-            seen = seen || strcmp(rows[j].id, service_pending[i].id) == 0;
-        cr_expect(seen, "pending id %s is not in the manifest", service_pending[i].id);
-    }
+    cr_expect_eq(out.total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", out.total);
+    cr_expect_eq(n_generated, out.total, "%zu generated row tests for %u rows", n_generated,
+                 out.total);
+    pkits_expect_pending_known(service_pending, rows, n);
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-service-results.md", "w");
     cr_assert_not_null(md);
-    {
-        struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = run, .ok = ok,
-                                     .observed = observed, .details = details, .secs = secs,
-                                     .n_secs = n_secs, .pass = pass, .total = total,
-                                     .pending = pending_hits};
-
-        pkits_write_results(md, &out);
-    }
+    pkits_write_results(md, &out);
     fprintf(md, "\nValid rows whose verdict the verdict cache may keep (re-check by "
                 "reference reproduces it) are those without a detail below:\n\n"
                 "| id | cacheable |\n| --- | --- |\n");

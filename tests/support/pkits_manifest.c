@@ -124,6 +124,37 @@ struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const
     return &s[(*n)++];
 }
 
+void pkits_outcome_add(struct pkits_outcome *o, size_t i, enum verdict_reason got,
+                       const struct pkits_pending *pending)
+{
+    const struct pkits_row *r = &o->rows[i];
+    struct pkits_section *s = pkits_section_of(o->secs, &o->n_secs, r->id);
+
+    snprintf(o->observed[i], sizeof(o->observed[i]), "%s",
+             got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
+    o->ok[i] = pkits_row_ok(r, got);
+    s->total++;
+    s->pass += o->ok[i];
+    o->pass += o->ok[i];
+    o->total++;
+    if (pkits_pending_find(pending, r->id) != NULL) {
+        s->pending++;
+        o->pending++;
+    }
+}
+
+void pkits_expect_pending_known(const struct pkits_pending *pending, const struct pkits_row *rows,
+                                size_t n)
+{
+    for (size_t i = 0; pending[i].id != NULL; i++) {
+        bool seen = false;
+
+        for (size_t j = 0; j < n; j++)
+            seen = seen || strcmp(rows[j].id, pending[i].id) == 0;
+        cr_expect(seen, "pending id %s is not in the manifest", pending[i].id);
+    }
+}
+
 void pkits_write_results(FILE *md, const struct pkits_outcome *o)
 {
     fprintf(md, "| section | pass / total | pending |\n| --- | --- | --- |\n");

@@ -79,19 +79,31 @@ struct pkits_section {
  * |s| (capacity at least the number of sections) when new. */
 struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const char *id);
 
-/* The outcome of one run, for pkits_write_results. |counted| may be NULL
- * (every row counted); observed/details are per row. */
+/* The outcome of one run, filled by pkits_outcome_add and written by
+ * pkits_write_results. |counted| may be NULL (every row counted);
+ * ok/observed/details are per row, |secs| has room for every section. */
 struct pkits_outcome {
     const struct pkits_row *rows;
     size_t n_rows;
     const bool *counted;
-    const bool *ok;
+    bool *ok;
     char (*observed)[32];
     char (*details)[VERDICT_DETAIL_MAX];
-    const struct pkits_section *secs;
+    struct pkits_section *secs;
     size_t n_secs;
     unsigned pass, total, pending;
 };
+
+/* pkits_outcome_add records that row |i| of |o| produced |got|: its
+ * observed name, whether it conforms, its section's tally, and whether
+ * |pending| lists it. */
+void pkits_outcome_add(struct pkits_outcome *o, size_t i, enum verdict_reason got,
+                       const struct pkits_pending *pending);
+
+/* pkits_expect_pending_known expects every id of |pending| to be one of
+ * the |n| |rows|. */
+void pkits_expect_pending_known(const struct pkits_pending *pending, const struct pkits_row *rows,
+                                size_t n);
 
 /* pkits_write_results writes the per-section table and the deviations
  * (Markdown) to |md|. */
