@@ -104,45 +104,33 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
 #include "pkits_rows.inc"
 #undef PKITS_ROW
 
-#define PKITS_ROW(sym, id) id,
-static const char *const generated_rows[] = {
-#include "pkits_rows.inc"
-};
-#undef PKITS_ROW
+#include "support/pkits_row_ids.inc"
 
 /* The whole manifest once more, for the per-section table; the rows are
  * judged by their own tests above. Also checks that the generated tests
  * cover every manifest row and that every pending id exists. */
 Test(pkits, results_table)
 {
-    static struct pkits_row rows[PKITS_MAX_ROWS];
-    static char *store[PKITS_MAX_ROWS];
-    static char observed[PKITS_MAX_ROWS][32];
-    static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
-    static bool ok[PKITS_MAX_ROWS];
-    struct pkits_section secs[32];
-    size_t n = pkits_load_manifest(rows, store);
+    static struct pkits_table t;
+    size_t n = pkits_table_load(&t);
     size_t n_generated = sizeof(generated_rows) / sizeof(generated_rows[0]);
-    struct pkits_outcome out = {.rows = rows, .n_rows = n, .ok = ok, .observed = observed,
-                                .details = details, .secs = secs};
     FILE *md;
 
     cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
     cr_assert_eq(n_generated, n, "%zu generated row tests for %zu manifest rows: re-run cmake",
                  n_generated, n);
     for (size_t i = 0; i < n; i++) {
-        enum verdict_reason got = run_row(&rows[i], details[i], sizeof(details[i]));
+        enum verdict_reason got = run_row(&t.rows[i], t.details[i], sizeof(t.details[i]));
 
-        cr_expect_str_eq(generated_rows[i], rows[i].id, "generated row %zu is not manifest row %zu",
-                         i, i);
-        pkits_outcome_add(&out, i, got, pkits_pending);
+        cr_expect_str_eq(generated_rows[i], t.rows[i].id,
+                         "generated row %zu is not manifest row %zu", i, i);
+        pkits_outcome_add(&t.out, i, got, pkits_pending);
     }
-    pkits_expect_pending_known(pkits_pending, rows, n);
+    pkits_expect_pending_known(pkits_pending, t.rows, n);
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-results.md", "w");
     cr_assert_not_null(md);
-    pkits_write_results(md, &out);
+    pkits_write_results(md, &t.out);
     fclose(md);
-    for (size_t i = 0; i < n; i++)
-        free(store[i]);
+    pkits_table_clear(&t);
 }

@@ -174,57 +174,47 @@ done:
 #include "pkits_rows.inc"
 #undef PKITS_ROW
 
-#define PKITS_ROW(sym, id) id,
-static const char *const generated_rows[] = {
-#include "pkits_rows.inc"
-};
-#undef PKITS_ROW
+#include "support/pkits_row_ids.inc"
 
 /* The four sections once more, for the per-section table; the rows are
  * judged by their own tests above. Also checks that the generated tests
  * are exactly the manifest's rows of those sections. */
 Test(pkits_service, results_table)
 {
-    static struct pkits_row rows[PKITS_MAX_ROWS];
-    static char *store[PKITS_MAX_ROWS];
-    static char observed[PKITS_MAX_ROWS][32];
-    static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
-    static bool ok[PKITS_MAX_ROWS], run[PKITS_MAX_ROWS];
-    struct pkits_section secs[8];
-    size_t n = pkits_load_manifest(rows, store);
+    static struct pkits_table t;
+    size_t n = pkits_table_load(&t);
     size_t n_generated = sizeof(generated_rows) / sizeof(generated_rows[0]);
-    struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = run, .ok = ok,
-                                .observed = observed, .details = details, .secs = secs};
     FILE *md;
 
     certval_rcu_reader_register();
+    t.out.counted = t.counted;
     cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
     for (size_t i = 0; i < n; i++) {
-        const struct pkits_row *r = &rows[i];
+        const struct pkits_row *r = &t.rows[i];
         if (!in_sections(r->id))
             continue;
-        cr_expect(out.total < n_generated && strcmp(generated_rows[out.total], r->id) == 0,
+        cr_expect(t.out.total < n_generated && strcmp(generated_rows[t.out.total], r->id) == 0,
                   "manifest row %s has no generated test: re-run cmake", r->id);
-        run[i] = true;
-        pkits_outcome_add(&out, i, run_row(r, details[i], sizeof(details[i])), service_pending);
+        t.counted[i] = true;
+        pkits_outcome_add(&t.out, i, run_row(r, t.details[i], sizeof(t.details[i])),
+                          service_pending);
     }
     /* 21 + 8 + 35 + 10 rows in sections 4.4, 4.5, 4.14, 4.15. */
-    cr_expect_eq(out.total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", out.total);
-    cr_expect_eq(n_generated, out.total, "%zu generated row tests for %u rows", n_generated,
-                 out.total);
-    pkits_expect_pending_known(service_pending, rows, n);
+    cr_expect_eq(t.out.total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", t.out.total);
+    cr_expect_eq(n_generated, t.out.total, "%zu generated row tests for %u rows", n_generated,
+                 t.out.total);
+    pkits_expect_pending_known(service_pending, t.rows, n);
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-service-results.md", "w");
     cr_assert_not_null(md);
-    pkits_write_results(md, &out);
+    pkits_write_results(md, &t.out);
     fprintf(md, "\nValid rows whose verdict the verdict cache may keep (re-check by "
                 "reference reproduces it) are those without a detail below:\n\n"
                 "| id | cacheable |\n| --- | --- |\n");
     for (size_t i = 0; i < n; i++)
-        if (run[i] && ok[i] && rows[i].expect_valid)
-            fprintf(md, "| %s | %s |\n", rows[i].id, details[i][0] ? "no" : "yes");
+        if (t.counted[i] && t.ok[i] && t.rows[i].expect_valid)
+            fprintf(md, "| %s | %s |\n", t.rows[i].id, t.details[i][0] ? "no" : "yes");
     fclose(md);
-    for (size_t i = 0; i < n; i++)
-        free(store[i]);
+    pkits_table_clear(&t);
     certval_rcu_reader_unregister();
 }

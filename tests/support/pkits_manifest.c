@@ -124,6 +124,25 @@ struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const
     return &s[(*n)++];
 }
 
+size_t pkits_table_load(struct pkits_table *t)
+{
+    size_t n = pkits_load_manifest(t->rows, t->store);
+
+    t->out = (struct pkits_outcome){.rows = t->rows,
+                                    .n_rows = n,
+                                    .ok = t->ok,
+                                    .observed = t->observed,
+                                    .details = t->details,
+                                    .secs = t->secs};
+    return n;
+}
+
+void pkits_table_clear(struct pkits_table *t)
+{
+    for (size_t i = 0; i < t->out.n_rows; i++)
+        free(t->store[i]);
+}
+
 void pkits_outcome_add(struct pkits_outcome *o, size_t i, enum verdict_reason got,
                        const struct pkits_pending *pending)
 {

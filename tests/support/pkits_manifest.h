@@ -16,6 +16,7 @@
 #define PKITS_AT 1302825600 /* 2011-04-15, as BoringSSL's harness */
 #define PKITS_MAX_ROWS 300
 #define PKITS_MAX_LIST 16
+#define PKITS_MAX_SECTIONS 32
 
 struct pkits_row {
     char id[16];
@@ -93,6 +94,24 @@ struct pkits_outcome {
     size_t n_secs;
     unsigned pass, total, pending;
 };
+
+/* A results table's storage: the manifest and every row's outcome (large:
+ * make it static). out.counted is NULL (every row) unless set to counted. */
+struct pkits_table {
+    struct pkits_row rows[PKITS_MAX_ROWS];
+    char *store[PKITS_MAX_ROWS];
+    char observed[PKITS_MAX_ROWS][32];
+    char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
+    bool ok[PKITS_MAX_ROWS], counted[PKITS_MAX_ROWS];
+    struct pkits_section secs[PKITS_MAX_SECTIONS];
+    struct pkits_outcome out;
+};
+
+/* pkits_table_load reads the manifest into |t| and readies t->out for
+ * pkits_outcome_add; returns the row count. pkits_table_clear frees the
+ * row strings. */
+size_t pkits_table_load(struct pkits_table *t);
+void pkits_table_clear(struct pkits_table *t);
 
 /* pkits_outcome_add records that row |i| of |o| produced |got|: its
  * observed name, whether it conforms, its section's tally, and whether
