@@ -52,31 +52,17 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     struct path_options o;
     bool any_policy = r->n_policies == 1 && strcmp(r->policies[0], "2.5.29.32.0") == 0;
 
-    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
-    pkits_push_cert(anchors, r->path[0]);
-    for (size_t i = 1; i + 1 < r->n_path; i++)
-        pkits_push_cert(untrusted, r->path[i]);
-    for (size_t i = 0; i < r->n_other; i++)
-        pkits_push_cert(untrusted, r->other[i]);
-    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+    pkits_row_certs(r, anchors, untrusted, leafs);
     for (size_t i = 0; i < r->n_crls; i++)
         push_crl(crls, r->crls[i]);
 
-    memset(&o, 0, sizeof(o));
-    o.at = PKITS_AT;
+    pkits_path_options(&o);
     o.crl_check = CRL_CHECK_ALL;
     o.policy_oids = any_policy ? NULL : (const char *const *)r->policies;
     o.n_policy_oids = any_policy ? 0 : r->n_policies;
     o.explicit_policy = r->explicit_policy;
     o.inhibit_policy_mapping = r->inhibit_map;
     o.inhibit_any_policy = r->inhibit_any;
-    o.purpose = PATH_PURPOSE_ANY;
-    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
-     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
-     * valid: the suite runs under the legacy algorithm policy with compat
-     * (docs/conformance.md). */
-    o.conformance.algorithms = ALGORITHMS_LEGACY;
-    o.conformance.compat = true;
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, crls), 0,
                  "%s: internal error: %s", r->id, res.detail);
     enum verdict_reason got = res.valid ? VERDICT_REASON_OK : res.reason;

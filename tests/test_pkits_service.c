@@ -103,29 +103,14 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     struct verdict v;
     enum verdict_reason got;
 
-    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
     cr_assert_not_null(c);
-    pkits_push_cert(anchors, r->path[0]);
-    for (size_t i = 1; i + 1 < r->n_path; i++)
-        pkits_push_cert(untrusted, r->path[i]);
-    for (size_t i = 0; i < r->n_other; i++)
-        pkits_push_cert(untrusted, r->other[i]);
-    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+    pkits_row_certs(r, anchors, untrusted, leafs);
     for (size_t i = 0; i < r->n_path; i++)
         pkits_push_cert(all, r->path[i]);
     for (size_t i = 0; i < r->n_other; i++)
         pkits_push_cert(all, r->other[i]);
 
-    memset(&o, 0, sizeof(o));
-    o.at = PKITS_AT;
-    o.crl_check = CRL_CHECK_NONE;
-    o.purpose = PATH_PURPOSE_ANY;
-    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
-     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
-     * valid: the suite runs under the legacy algorithm policy with compat
-     * (docs/conformance.md). */
-    o.conformance.algorithms = ALGORITHMS_LEGACY;
-    o.conformance.compat = true;
+    pkits_path_options(&o);
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, NULL), 0,
                  "%s: internal error: %s", r->id, res.detail);
     if (!res.valid) {

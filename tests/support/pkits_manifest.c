@@ -110,6 +110,32 @@ void pkits_push_cert(STACK_OF(X509) *sk, const char *name)
 }
 
 
+void pkits_row_certs(const struct pkits_row *r, STACK_OF(X509) *anchors,
+                     STACK_OF(X509) *untrusted, STACK_OF(X509) *leafs)
+{
+    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
+    pkits_push_cert(anchors, r->path[0]);
+    for (size_t i = 1; i + 1 < r->n_path; i++)
+        pkits_push_cert(untrusted, r->path[i]);
+    for (size_t i = 0; i < r->n_other; i++)
+        pkits_push_cert(untrusted, r->other[i]);
+    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+}
+
+void pkits_path_options(struct path_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->at = PKITS_AT;
+    o->crl_check = CRL_CHECK_NONE;
+    o->purpose = PATH_PURPOSE_ANY;
+    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
+     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
+     * valid: the suite runs under the legacy algorithm policy with compat
+     * (docs/conformance.md). */
+    o->conformance.algorithms = ALGORITHMS_LEGACY;
+    o->conformance.compat = true;
+}
+
 struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const char *id)
 {
     char sec[8];

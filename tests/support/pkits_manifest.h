@@ -46,6 +46,19 @@ bool pkits_class_matches(const char *cls, enum verdict_reason r);
 /* pkits_push_cert appends the certificate certs/NAME to |sk|. */
 void pkits_push_cert(STACK_OF(X509) *sk, const char *name);
 
+/* pkits_row_certs splits row |r|'s certificates: its trust anchor onto
+ * |anchors|, the path between and the other_certs onto |untrusted|, its
+ * target onto |leafs|. */
+void pkits_row_certs(const struct pkits_row *r, STACK_OF(X509) *anchors,
+                     STACK_OF(X509) *untrusted, STACK_OF(X509) *leafs);
+
+struct path_options;
+
+/* pkits_path_options sets |o| for a PKITS run at PKITS_AT, any purpose,
+ * under the legacy algorithm policy with compat, no CRL check and no
+ * policy input (the caller adds those it uses). */
+void pkits_path_options(struct path_options *o);
+
 /* A row a test does not get right yet: what it produces today ("valid" or
  * a reason name) and why. Tables end with an all-NULL entry. */
 struct pkits_pending {
