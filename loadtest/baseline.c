@@ -17,7 +17,6 @@
  * Linked ONLY with OpenSSL 3's libcrypto, never with certval's libraries or
  * BoringSSL (docs/architecture.md, PLATFORM.md); the start-up check below
  * refuses to run on anything else. Exit 0, 1 when it cannot run, 2 on usage. */
-#include <errno.h>
 #include <malloc.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -31,6 +30,7 @@
 #include <openssl/x509_vfy.h>
 #include <openssl/x509v3.h>
 
+#include "lt_args.h"
 #include "lt_bundle.h"
 #include "lt_report.h"
 
@@ -266,55 +266,50 @@ static X509 *bl_read_pem(const char *dir, const char *name)
 
 static bool bl_parse_opt(struct bl_opts *o, const char *name, const char *val)
 {
-    char *end = NULL;
+    const struct lt_str_opt strs[] = {
+        {"--fixtures", &o->fixtures},
+        {"--mix", &o->mix_text},
+        {"--json", &o->json_path},
+    };
+    bool ok;
 
-    if (strcmp(name, "--fixtures") == 0)
-        return (o->fixtures = val) != NULL;
-    if (strcmp(name, "--mix") == 0)
-        return (o->mix_text = val) != NULL;
-    if (strcmp(name, "--json") == 0)
-        return (o->json_path = val) != NULL;
+    if (lt_arg_string(strs, sizeof(strs) / sizeof(strs[0]), name, val, &ok))
+        return ok;
     if (val == NULL)
         return false;
-    errno = 0;
-    if (strcmp(name, "--threads") == 0) {
-        o->threads = (unsigned)strtoul(val, &end, 10);
-        return *end == '\0' && errno == 0 && o->threads >= 1 && o->threads <= BL_MAX_THREADS;
-    }
-    if (strcmp(name, "--batch") == 0) {
-        o->batch = (unsigned)strtoul(val, &end, 10);
-        return *end == '\0' && errno == 0 && o->batch >= 1 && o->batch <= BL_MAX_BATCH;
-    }
-    if (strcmp(name, "--duration") == 0) {
-        o->duration_s = strtod(val, &end);
-        return *end == '\0' && errno == 0 && o->duration_s >= 0.1 && o->duration_s <= 3600;
-    }
-    if (strcmp(name, "--warmup") == 0) {
-        o->warmup_s = strtod(val, &end);
-        return *end == '\0' && errno == 0 && o->warmup_s >= 0 && o->warmup_s <= 3600;
-    }
+    if (strcmp(name, "--threads") == 0)
+        return lt_parse_uint(val, 1, BL_MAX_THREADS, &o->threads);
+    if (strcmp(name, "--batch") == 0)
+        return lt_parse_uint(val, 1, BL_MAX_BATCH, &o->batch);
+    if (strcmp(name, "--duration") == 0)
+        return lt_parse_double(val, 0.1, 3600, &o->duration_s);
+    if (strcmp(name, "--warmup") == 0)
+        return lt_parse_double(val, 0, 3600, &o->warmup_s);
     return false;
+}
+
+/* bl_arg is the baseline's lt_arg_fn: two flags, or an option with a value. */
+static enum lt_arg bl_arg(void *ctx, const char *name, const char *val)
+{
+    struct bl_opts *o = ctx;
+
+    if (strcmp(name, "--crl-check-all") == 0) {
+        o->crl_check_all = true;
+        return LT_ARG_FLAG;
+    }
+    if (strcmp(name, "--no-crl") == 0) {
+        o->no_crl = true;
+        return LT_ARG_FLAG;
+    }
+    return bl_parse_opt(o, name, val) ? LT_ARG_WITH_VALUE : LT_ARG_BAD;
 }
 
 static int bl_parse_args(struct bl_opts *o, int argc, char **argv)
 {
     char err[256];
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--crl-check-all") == 0) {
-            o->crl_check_all = true;
-            continue;
-        }
-        if (strcmp(argv[i], "--no-crl") == 0) {
-            o->no_crl = true;
-            continue;
-        }
-        if (!bl_parse_opt(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
-            fprintf(stderr, "certval-baseline-openssl: bad option or value: %s\n", argv[i]);
-            return -1;
-        }
-        i++;
-    }
+    if (lt_args_parse("certval-baseline-openssl", argc, argv, bl_arg, o) != 0)
+        return -1;
     if (o->fixtures == NULL) {
         fprintf(stderr, "usage: certval-baseline-openssl --fixtures DIR [--mix CLASS=W,...]\n"
                         "         [--threads T] [--batch B] [--duration S] [--warmup S]\n"
@@ -335,7 +330,6 @@ static int bl_run(struct bl_shared *sh, const struct lt_run_info *info_in)
     struct lt_run_info info = *info_in;
     struct lt_result all;
     unsigned started = 0;
-    FILE *fp = stdout;
     int rc = 0;
 
     sh->t_measure = lt_now_ns() + (uint64_t)(o->warmup_s * 1e9);
@@ -366,15 +360,8 @@ static int bl_run(struct bl_shared *sh, const struct lt_run_info *info_in)
         if (s > info.seconds)
             info.seconds = s;
     }
-    lt_report_human(stderr, &info, &all);
-    if (o->json_path != NULL && (fp = fopen(o->json_path, "w")) == NULL) {
-        fprintf(stderr, "certval-baseline-openssl: %s: %s\n", o->json_path, strerror(errno));
+    if (lt_report_write("certval-baseline-openssl", o->json_path, &info, &all) != 0)
         rc = -1;
-    } else {
-        lt_report_json(fp, &info, &all);
-        if (fp != stdout)
-            fclose(fp);
-    }
     lt_result_clear(&all);
     return rc;
 }
@@ -385,7 +372,7 @@ int main(int argc, char **argv)
                         .mix_text = "tenant=90,device=10"};
     struct bl_shared sh = {.o = &o};
     struct lt_bundle *bundle = NULL;
-    char path[BL_PATH_MAX], err[512], extra[256];
+    char err[512], extra[256];
     double crl_s = 0;
     size_t crl_bytes = 0;
     int rc = 1;
@@ -399,9 +386,7 @@ int main(int argc, char **argv)
     }
     if (bl_parse_args(&o, argc, argv) != 0)
         return 2;
-    snprintf(path, sizeof(path), "%s/chains.bundle", o.fixtures);
-    if (lt_bundle_open(&bundle, path, err, sizeof(err)) != 0 ||
-        lt_mix_restrict(&o.mix, bundle, err, sizeof(err)) != 0) {
+    if (lt_fixtures_open(&bundle, &o.mix, o.fixtures, err, sizeof(err)) != 0) {
         fprintf(stderr, "certval-baseline-openssl: %s\n", err);
         goto err;
     }

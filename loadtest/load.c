@@ -30,6 +30,7 @@
 #include <grpc/grpc.h>
 
 #include "load_internal.h"
+#include "lt_args.h"
 
 extern char **environ;
 
@@ -58,32 +59,6 @@ static void ld_usage(FILE *f)
             "          --deadline 30 (seconds; also 50ms, 1.5s; --deadline-ms 50)\n");
 }
 
-static bool ld_parse_uint(const char *s, unsigned lo, unsigned hi, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno != 0 || end == s || *end != '\0' || v < lo || v > hi)
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
-static bool ld_parse_double(const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    double v;
-
-    errno = 0;
-    v = strtod(s, &end);
-    if (errno != 0 || end == s || *end != '\0' || !(v >= lo && v <= hi))
-        return false;
-    *out = v;
-    return true;
-}
-
 /* ld_parse_deadline reads "2" (seconds, as before), "1.5s" or "50ms" into
  * milliseconds, 1 ms to 1 hour. */
 static bool ld_parse_deadline(const char *s, unsigned *out_ms)
@@ -110,16 +85,14 @@ static bool ld_parse_deadline(const char *s, unsigned *out_ms)
 /* ld_parse_opt handles "--name value"; returns false on a bad option. */
 static bool ld_parse_opt(struct ld_opts *o, const char *name, const char *val)
 {
-    if (strcmp(name, "--target") == 0)
-        return (o->target = val) != NULL;
-    if (strcmp(name, "--fixtures") == 0)
-        return (o->fixtures = val) != NULL;
-    if (strcmp(name, "--mix") == 0)
-        return (o->mix_text = val) != NULL;
-    if (strcmp(name, "--json") == 0)
-        return (o->json_path = val) != NULL;
-    if (strcmp(name, "--plot") == 0)
-        return (o->plot_prefix = val) != NULL;
+    const struct lt_str_opt strs[] = {
+        {"--target", &o->target},  {"--fixtures", &o->fixtures}, {"--mix", &o->mix_text},
+        {"--json", &o->json_path}, {"--plot", &o->plot_prefix},
+    };
+    bool ok;
+
+    if (lt_arg_string(strs, sizeof(strs) / sizeof(strs[0]), name, val, &ok))
+        return ok;
     if (val == NULL)
         return false;
     if (strcmp(name, "--api") == 0) {
@@ -127,47 +100,49 @@ static bool ld_parse_opt(struct ld_opts *o, const char *name, const char *val)
         return o->stream || strcmp(val, "unary") == 0;
     }
     if (strcmp(name, "--batch") == 0)
-        return ld_parse_uint(val, 1, LD_MAX_BATCH, &o->batch);
+        return lt_parse_uint(val, 1, LD_MAX_BATCH, &o->batch);
     if (strcmp(name, "--channels") == 0)
-        return ld_parse_uint(val, 1, LD_MAX_CHANNELS, &o->channels);
+        return lt_parse_uint(val, 1, LD_MAX_CHANNELS, &o->channels);
     if (strcmp(name, "--concurrency") == 0)
-        return ld_parse_uint(val, 1, LD_MAX_CONCURRENCY, &o->concurrency);
+        return lt_parse_uint(val, 1, LD_MAX_CONCURRENCY, &o->concurrency);
     if (strcmp(name, "--threads") == 0)
-        return ld_parse_uint(val, 1, LD_MAX_THREADS, &o->threads);
+        return lt_parse_uint(val, 1, LD_MAX_THREADS, &o->threads);
     if (strcmp(name, "--users") == 0)
-        return ld_parse_uint(val, 1, 100000000, &o->users);
+        return lt_parse_uint(val, 1, 100000000, &o->users);
     if (strcmp(name, "--deadline") == 0)
         return ld_parse_deadline(val, &o->deadline_ms);
     if (strcmp(name, "--deadline-ms") == 0)
-        return ld_parse_uint(val, 1, 3600000, &o->deadline_ms);
+        return lt_parse_uint(val, 1, 3600000, &o->deadline_ms);
     if (strcmp(name, "--rate") == 0)
-        return (o->open_loop = ld_parse_double(val, 0.1, 1e8, &o->rate));
+        return (o->open_loop = lt_parse_double(val, 0.1, 1e8, &o->rate));
     if (strcmp(name, "--duration") == 0)
-        return ld_parse_double(val, 0.1, LD_MAX_SECONDS, &o->duration_s);
+        return lt_parse_double(val, 0.1, LD_MAX_SECONDS, &o->duration_s);
     if (strcmp(name, "--warmup") == 0)
-        return ld_parse_double(val, 0, LD_MAX_SECONDS, &o->warmup_s);
+        return lt_parse_double(val, 0, LD_MAX_SECONDS, &o->warmup_s);
     return false;
+}
+
+/* ld_arg is certval-load's lt_arg_fn: --help (usage, exit 0), the
+ * --probe-revocation flag, or an option with a value. */
+static enum lt_arg ld_arg(void *ctx, const char *name, const char *val)
+{
+    if (strcmp(name, "--help") == 0) {
+        ld_usage(stdout);
+        exit(0);
+    }
+    if (strcmp(name, "--probe-revocation") == 0) {
+        ((struct ld_opts *)ctx)->stop_on_all_deny = true;
+        return LT_ARG_FLAG;
+    }
+    return ld_parse_opt(ctx, name, val) ? LT_ARG_WITH_VALUE : LT_ARG_BAD;
 }
 
 static int ld_parse_args(struct ld_opts *o, int argc, char **argv)
 {
     char err[256];
 
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0) {
-            ld_usage(stdout);
-            exit(0);
-        }
-        if (strcmp(argv[i], "--probe-revocation") == 0) {
-            o->stop_on_all_deny = true;
-            continue;
-        }
-        if (!ld_parse_opt(o, argv[i], i + 1 < argc ? argv[i + 1] : NULL)) {
-            fprintf(stderr, "certval-load: bad option or value: %s\n", argv[i]);
-            return -1;
-        }
-        i++;
-    }
+    if (lt_args_parse("certval-load", argc, argv, ld_arg, o) != 0)
+        return -1;
     if (o->target == NULL || o->fixtures == NULL) {
         fprintf(stderr, "certval-load: --target and --fixtures are required\n");
         return -1;
@@ -340,22 +315,16 @@ static int ld_report(const struct ld_opts *o, struct ld_worker *w, double second
         .seconds = seconds,
         .extra_json = extra,
     };
-    FILE *fp = stdout;
 
     if (lt_result_init(&all) != 0)
         return -1;
     for (unsigned k = 0; k < o->threads; k++)
         lt_result_merge(&all, &w[k].res.res);
     ld_extra(extra, sizeof(extra), o, w, seconds);
-    lt_report_human(stderr, &info, &all);
-    if (o->json_path != NULL && (fp = fopen(o->json_path, "w")) == NULL) {
-        fprintf(stderr, "certval-load: %s: %s\n", o->json_path, strerror(errno));
+    if (lt_report_write("certval-load", o->json_path, &info, &all) != 0) {
         lt_result_clear(&all);
         return -1;
     }
-    lt_report_json(fp, &info, &all);
-    if (fp != stdout)
-        fclose(fp);
     if (o->plot_prefix != NULL) {
         if (ld_write_tsv(o, w, &all.lat) == 0)
             ld_plot(o);
@@ -375,7 +344,7 @@ int main(int argc, char **argv)
     };
     struct ld_run run = {.o = &o};
     struct lt_bundle *bundle = NULL;
-    char path[LD_PATH_MAX], err[512];
+    char err[512];
     unsigned started = 0;
     double seconds;
     int rc = 1;
@@ -384,11 +353,8 @@ int main(int argc, char **argv)
         ld_usage(stderr);
         return 2;
     }
-    snprintf(path, sizeof(path), "%s/chains.bundle", o.fixtures);
-    if (lt_bundle_open(&bundle, path, err, sizeof(err)) != 0 ||
-        lt_mix_restrict(&o.mix, bundle, err, sizeof(err)) != 0) {
+    if (lt_fixtures_open(&bundle, &o.mix, o.fixtures, err, sizeof(err)) != 0) {
         fprintf(stderr, "certval-load: %s\n", err);
-        lt_bundle_free(bundle);
         return 1;
     }
     run.bundle = bundle;

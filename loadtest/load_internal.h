@@ -1,5 +1,6 @@
 /* certval-load internals: the options, the per-thread gRPC engine
- * (load_client.c) and the driver (load.c).
+ * (load_client.c and the files load_client_internal.h lists) and the
+ * driver (load.c).
  *
  * Threads: each client thread owns one completion queue, the channels
  * assigned to it (channel c goes to thread c % threads) and the call slots

@@ -1,6 +1,7 @@
 /* Results, traffic mix and reports: see lt_report.h. */
 #include "lt_report.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -161,6 +162,20 @@ int lt_mix_restrict(struct lt_mix *m, const struct lt_bundle *b, char *err, size
     }
     if (m->total == 0) {
         snprintf(err, errlen, "the fixtures hold no chain of any class in the mix");
+        return -1;
+    }
+    return 0;
+}
+
+int lt_fixtures_open(struct lt_bundle **out, struct lt_mix *m, const char *dir, char *err,
+                     size_t errlen)
+{
+    char path[4096];
+
+    snprintf(path, sizeof(path), "%s/chains.bundle", dir);
+    if (lt_bundle_open(out, path, err, errlen) != 0 || lt_mix_restrict(m, *out, err, errlen) != 0) {
+        lt_bundle_free(*out);
+        *out = NULL;
         return -1;
     }
     return 0;
@@ -334,4 +349,20 @@ void lt_report_human(FILE *fp, const struct lt_run_info *in, const struct lt_res
     }
     fprintf(fp, "  verdicts not matching their chain's class: %llu; failed calls: %llu\n",
             (unsigned long long)lt_result_mismatches(r), (unsigned long long)n_err);
+}
+
+int lt_report_write(const char *tool, const char *json_path, const struct lt_run_info *info,
+                    const struct lt_result *r)
+{
+    FILE *fp = stdout;
+
+    lt_report_human(stderr, info, r);
+    if (json_path != NULL && (fp = fopen(json_path, "w")) == NULL) {
+        fprintf(stderr, "%s: %s: %s\n", tool, json_path, strerror(errno));
+        return -1;
+    }
+    lt_report_json(fp, info, r);
+    if (fp != stdout)
+        fclose(fp);
+    return 0;
 }

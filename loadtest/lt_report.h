@@ -100,6 +100,12 @@ int lt_mix_parse(struct lt_mix *m, const char *text, char *err, size_t errlen);
  * |b|; -1 when nothing is left. */
 int lt_mix_restrict(struct lt_mix *m, const struct lt_bundle *b, char *err, size_t errlen);
 
+/* lt_fixtures_open opens |dir|/chains.bundle into |*out| (the caller's to
+ * lt_bundle_free) and restricts |m| to the classes it holds; on failure
+ * |*out| is NULL and |err| says why. */
+int lt_fixtures_open(struct lt_bundle **out, struct lt_mix *m, const char *dir, char *err,
+                     size_t errlen);
+
 /* lt_mix_pick returns the class for a uniform 64-bit random |r|. */
 enum lt_class lt_mix_pick(const struct lt_mix *m, uint64_t r);
 
@@ -115,5 +121,11 @@ void lt_report_json(FILE *fp, const struct lt_run_info *info, const struct lt_re
 
 /* lt_report_human writes a few lines for people to |fp|. */
 void lt_report_human(FILE *fp, const struct lt_run_info *info, const struct lt_result *r);
+
+/* lt_report_write writes the human summary to stderr and the JSON document
+ * to |json_path| (NULL = stdout); -1, with "|tool|: PATH: why" on stderr,
+ * when |json_path| cannot be opened. */
+int lt_report_write(const char *tool, const char *json_path, const struct lt_run_info *info,
+                    const struct lt_result *r);
 
 #endif

@@ -52,31 +52,17 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     struct path_options o;
     bool any_policy = r->n_policies == 1 && strcmp(r->policies[0], "2.5.29.32.0") == 0;
 
-    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
-    pkits_push_cert(anchors, r->path[0]);
-    for (size_t i = 1; i + 1 < r->n_path; i++)
-        pkits_push_cert(untrusted, r->path[i]);
-    for (size_t i = 0; i < r->n_other; i++)
-        pkits_push_cert(untrusted, r->other[i]);
-    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+    pkits_row_certs(r, anchors, untrusted, leafs);
     for (size_t i = 0; i < r->n_crls; i++)
         push_crl(crls, r->crls[i]);
 
-    memset(&o, 0, sizeof(o));
-    o.at = PKITS_AT;
+    pkits_path_options(&o);
     o.crl_check = CRL_CHECK_ALL;
     o.policy_oids = any_policy ? NULL : (const char *const *)r->policies;
     o.n_policy_oids = any_policy ? 0 : r->n_policies;
     o.explicit_policy = r->explicit_policy;
     o.inhibit_policy_mapping = r->inhibit_map;
     o.inhibit_any_policy = r->inhibit_any;
-    o.purpose = PATH_PURPOSE_ANY;
-    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
-     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
-     * valid: the suite runs under the legacy algorithm policy with compat
-     * (docs/conformance.md). */
-    o.conformance.algorithms = ALGORITHMS_LEGACY;
-    o.conformance.compat = true;
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, crls), 0,
                  "%s: internal error: %s", r->id, res.detail);
     enum verdict_reason got = res.valid ? VERDICT_REASON_OK : res.reason;
@@ -101,70 +87,32 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
         enum verdict_reason got = run_row(r, detail, sizeof(detail));                              \
         pkits_expect_row(r, got, detail, pkits_pending);                                           \
     }
-#include "pkits_rows.inc"
-#undef PKITS_ROW
-
-#define PKITS_ROW(sym, id) id,
-static const char *const generated_rows[] = {
-#include "pkits_rows.inc"
-};
-#undef PKITS_ROW
+#include "support/pkits_row_tests.inc"
 
 /* The whole manifest once more, for the per-section table; the rows are
  * judged by their own tests above. Also checks that the generated tests
  * cover every manifest row and that every pending id exists. */
 Test(pkits, results_table)
 {
-    static struct pkits_row rows[PKITS_MAX_ROWS];
-    static char *store[PKITS_MAX_ROWS];
-    static char observed[PKITS_MAX_ROWS][32];
-    static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
-    static bool ok[PKITS_MAX_ROWS];
-    struct pkits_section secs[32];
-    size_t n_secs = 0, n = pkits_load_manifest(rows, store);
-    size_t n_generated = sizeof(generated_rows) / sizeof(generated_rows[0]);
-    unsigned pass = 0, pending_hits = 0;
+    static struct pkits_table t;
+    size_t n = pkits_table_load(&t);
     FILE *md;
 
     cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
-    cr_assert_eq(n_generated, n, "%zu generated row tests for %zu manifest rows: re-run cmake",
-                 n_generated, n);
+    cr_assert_eq(n_generated_rows, n, "%zu generated row tests for %zu manifest rows: re-run cmake",
+                 n_generated_rows, n);
     for (size_t i = 0; i < n; i++) {
-        const struct pkits_row *r = &rows[i];
-        enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
+        enum verdict_reason got = run_row(&t.rows[i], t.details[i], sizeof(t.details[i]));
 
-        cr_expect_str_eq(generated_rows[i], r->id, "generated row %zu is not manifest row %zu", i,
-                         i);
-        snprintf(observed[i], sizeof(observed[i]), "%s",
-                 got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
-        ok[i] = pkits_row_ok(r, got);
-        struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
-        s->total++;
-        s->pass += ok[i];
-        pass += ok[i];
-        if (pkits_pending_find(pkits_pending, r->id) != NULL) {
-            s->pending++;
-            pending_hits++;
-        }
+        cr_expect_str_eq(generated_rows[i], t.rows[i].id,
+                         "generated row %zu is not manifest row %zu", i, i);
+        pkits_outcome_add(&t.out, i, got, pkits_pending);
     }
-    for (size_t i = 0; pkits_pending[i].id != NULL; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < n; j++)
-            seen = seen || strcmp(rows[j].id, pkits_pending[i].id) == 0;
-        cr_expect(seen, "pending id %s is not in the manifest", pkits_pending[i].id);
-    }
+    pkits_expect_pending_known(pkits_pending, t.rows, n);
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-results.md", "w");
     cr_assert_not_null(md);
-    {
-        struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = NULL, .ok = ok,
-                                     .observed = observed, .details = details, .secs = secs,
-                                     .n_secs = n_secs, .pass = pass, .total = (unsigned)n,
-                                     .pending = pending_hits};
-
-        pkits_write_results(md, &out);
-    }
+    pkits_write_results(md, &t.out);
     fclose(md);
-    for (size_t i = 0; i < n; i++)
-        free(store[i]);
+    pkits_table_clear(&t);
 }

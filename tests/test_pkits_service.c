@@ -103,29 +103,14 @@ static enum verdict_reason run_row(const struct pkits_row *r, char *detail, size
     struct verdict v;
     enum verdict_reason got;
 
-    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
     cr_assert_not_null(c);
-    pkits_push_cert(anchors, r->path[0]);
-    for (size_t i = 1; i + 1 < r->n_path; i++)
-        pkits_push_cert(untrusted, r->path[i]);
-    for (size_t i = 0; i < r->n_other; i++)
-        pkits_push_cert(untrusted, r->other[i]);
-    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+    pkits_row_certs(r, anchors, untrusted, leafs);
     for (size_t i = 0; i < r->n_path; i++)
         pkits_push_cert(all, r->path[i]);
     for (size_t i = 0; i < r->n_other; i++)
         pkits_push_cert(all, r->other[i]);
 
-    memset(&o, 0, sizeof(o));
-    o.at = PKITS_AT;
-    o.crl_check = CRL_CHECK_NONE;
-    o.purpose = PATH_PURPOSE_ANY;
-    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
-     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
-     * valid: the suite runs under the legacy algorithm policy with compat
-     * (docs/conformance.md). */
-    o.conformance.algorithms = ALGORITHMS_LEGACY;
-    o.conformance.compat = true;
+    pkits_path_options(&o);
     cr_assert_eq(path_validate(&res, &o, sk_X509_value(leafs, 0), anchors, untrusted, NULL), 0,
                  "%s: internal error: %s", r->id, res.detail);
     if (!res.valid) {
@@ -171,82 +156,46 @@ done:
                     got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got), detail);                \
         pkits_expect_row(r, got, detail, service_pending);                                         \
     }
-#include "pkits_rows.inc"
-#undef PKITS_ROW
-
-#define PKITS_ROW(sym, id) id,
-static const char *const generated_rows[] = {
-#include "pkits_rows.inc"
-};
-#undef PKITS_ROW
+#include "support/pkits_row_tests.inc"
 
 /* The four sections once more, for the per-section table; the rows are
  * judged by their own tests above. Also checks that the generated tests
  * are exactly the manifest's rows of those sections. */
 Test(pkits_service, results_table)
 {
-    static struct pkits_row rows[PKITS_MAX_ROWS];
-    static char *store[PKITS_MAX_ROWS];
-    static char observed[PKITS_MAX_ROWS][32];
-    static char details[PKITS_MAX_ROWS][VERDICT_DETAIL_MAX];
-    static bool ok[PKITS_MAX_ROWS], run[PKITS_MAX_ROWS];
-    struct pkits_section secs[8];
-    size_t n_secs = 0, n = pkits_load_manifest(rows, store);
-    size_t n_generated = sizeof(generated_rows) / sizeof(generated_rows[0]);
-    unsigned pass = 0, total = 0, pending_hits = 0;
+    static struct pkits_table t;
+    size_t n = pkits_table_load(&t);
     FILE *md;
 
     certval_rcu_reader_register();
+    t.out.counted = t.counted;
     cr_assert_eq(n, 249, "manifest has %zu rows, expected 249", n);
     for (size_t i = 0; i < n; i++) {
-        const struct pkits_row *r = &rows[i];
+        const struct pkits_row *r = &t.rows[i];
         if (!in_sections(r->id))
             continue;
-        cr_expect(total < n_generated && strcmp(generated_rows[total], r->id) == 0,
+        cr_expect(t.out.total < n_generated_rows && strcmp(generated_rows[t.out.total], r->id) == 0,
                   "manifest row %s has no generated test: re-run cmake", r->id);
-        run[i] = true;
-        enum verdict_reason got = run_row(r, details[i], sizeof(details[i]));
-        snprintf(observed[i], sizeof(observed[i]), "%s",
-                 got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
-        ok[i] = pkits_row_ok(r, got);
-        struct pkits_section *s = pkits_section_of(secs, &n_secs, r->id);
-        s->total++;
-        s->pass += ok[i];
-        pass += ok[i];
-        total++;
-        if (pkits_pending_find(service_pending, r->id) != NULL) {
-            s->pending++;
-            pending_hits++;
-        }
+        t.counted[i] = true;
+        pkits_outcome_add(&t.out, i, run_row(r, t.details[i], sizeof(t.details[i])),
+                          service_pending);
     }
     /* 21 + 8 + 35 + 10 rows in sections 4.4, 4.5, 4.14, 4.15. */
-    cr_expect_eq(total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", total);
-    cr_expect_eq(n_generated, total, "%zu generated row tests for %u rows", n_generated, total);
-    for (size_t i = 0; service_pending[i].id != NULL; i++) {
-        bool seen = false;
-        for (size_t j = 0; j < n; j++)
-            seen = seen || strcmp(rows[j].id, service_pending[i].id) == 0;
-        cr_expect(seen, "pending id %s is not in the manifest", service_pending[i].id);
-    }
+    cr_expect_eq(t.out.total, 74, "%u rows in sections 4.4, 4.5, 4.14, 4.15", t.out.total);
+    cr_expect_eq(n_generated_rows, t.out.total, "%zu generated row tests for %u rows",
+                 n_generated_rows, t.out.total);
+    pkits_expect_pending_known(service_pending, t.rows, n);
 
     md = fopen(CERTVAL_BINARY_DIR "/pkits-service-results.md", "w");
     cr_assert_not_null(md);
-    {
-        struct pkits_outcome out = {.rows = rows, .n_rows = n, .counted = run, .ok = ok,
-                                     .observed = observed, .details = details, .secs = secs,
-                                     .n_secs = n_secs, .pass = pass, .total = total,
-                                     .pending = pending_hits};
-
-        pkits_write_results(md, &out);
-    }
+    pkits_write_results(md, &t.out);
     fprintf(md, "\nValid rows whose verdict the verdict cache may keep (re-check by "
                 "reference reproduces it) are those without a detail below:\n\n"
                 "| id | cacheable |\n| --- | --- |\n");
     for (size_t i = 0; i < n; i++)
-        if (run[i] && ok[i] && rows[i].expect_valid)
-            fprintf(md, "| %s | %s |\n", rows[i].id, details[i][0] ? "no" : "yes");
+        if (t.counted[i] && t.ok[i] && t.rows[i].expect_valid)
+            fprintf(md, "| %s | %s |\n", t.rows[i].id, t.details[i][0] ? "no" : "yes");
     fclose(md);
-    for (size_t i = 0; i < n; i++)
-        free(store[i]);
+    pkits_table_clear(&t);
     certval_rcu_reader_unregister();
 }

@@ -97,94 +97,92 @@ static bool pem_end_ok(void)
     return ok;
 }
 
-int cv_certs_from_mem(STACK_OF(X509) **out, const uint8_t *buf, size_t len, const char *what,
-                      char *err, size_t errlen)
-{
-    STACK_OF(X509) *sk = sk_X509_new_null();
-    BIO *bio = NULL;
-    X509 *x = NULL;
+/* What load.c reads: certificates or CRLs, from PEM (one or several
+ * blocks) or as one DER object. */
+struct der_pem_kind {
+    const char *noun;     /* "certificate", "CRL": in messages */
+    const char *pem_name; /* the PEM block label */
+    size_t max;           /* largest input accepted */
+    d2i_of_void *d2i;     /* DER decoder, also used for each PEM block */
+    void (*free)(void *obj);
+};
 
-    *out = NULL;
-    if (sk == NULL || len > CV_MAX_FILE_BYTES) {
-        snprintf(err, errlen, "%s: %s", what, sk == NULL ? "out of memory" : "too large");
-        goto err;
-    }
-    if (!looks_like_pem(buf, len)) {
-        const uint8_t *p = buf;
-        x = d2i_X509(NULL, &p, (long)len);
-        if (x == NULL || p != buf + len) {
-            snprintf(err, errlen, "%s: not a DER or PEM certificate", what);
-            goto err;
-        }
-        if (!sk_X509_push(sk, x))
-            goto oom;
-        x = NULL;
-    } else {
-        bio = BIO_new_mem_buf(buf, (int)len);
-        if (bio == NULL)
-            goto oom;
-        ERR_clear_error();
-        while ((x = PEM_read_bio_X509(bio, NULL, NULL, NULL)) != NULL) {
-            if (!sk_X509_push(sk, x))
-                goto oom;
-            x = NULL;
-        }
-        if (!pem_end_ok()) {
-            snprintf(err, errlen, "%s: damaged PEM certificate (block %zu)", what,
-                     sk_X509_num(sk) + 1);
-            goto err;
-        }
-        if (sk_X509_num(sk) == 0) {
-            snprintf(err, errlen, "%s: no certificate found", what);
-            goto err;
-        }
-    }
-    BIO_free(bio);
-    *out = sk;
-    return 0;
-oom:
-    snprintf(err, errlen, "%s: out of memory", what);
-err:
-    ERR_clear_error();
-    X509_free(x);
-    BIO_free(bio);
-    sk_X509_pop_free(sk, X509_free);
-    return -1;
+static void *cert_d2i(void **out, const uint8_t **in, long len)
+{
+    return d2i_X509((X509 **)out, in, len);
 }
 
-static int crls_from_mem(STACK_OF(X509_CRL) **out, const uint8_t *buf, size_t len,
-                         const char *what, char *err, size_t errlen)
+static void *crl_d2i(void **out, const uint8_t **in, long len)
 {
-    STACK_OF(X509_CRL) *sk = sk_X509_CRL_new_null();
+    return d2i_X509_CRL((X509_CRL **)out, in, len);
+}
+
+static void cert_free(void *x)
+{
+    X509_free(x);
+}
+
+static void crl_free(void *c)
+{
+    X509_CRL_free(c);
+}
+
+static const struct der_pem_kind cert_kind = {"certificate", PEM_STRING_X509, CV_MAX_FILE_BYTES,
+                                              cert_d2i, cert_free};
+static const struct der_pem_kind crl_kind = {"CRL", PEM_STRING_X509_CRL, CV_MAX_CRL_FILE_BYTES,
+                                             crl_d2i, crl_free};
+
+/* der_pem_free frees |sk|, a STACK_OF kind |k|'s type, and what it holds. */
+static void der_pem_free(_STACK *sk, const struct der_pem_kind *k)
+{
+    while (sk != NULL && sk_num(sk) > 0)
+        k->free(sk_pop(sk));
+    sk_free(sk);
+}
+
+/* der_pem_read parses every object of kind |k| in |buf| into a new stack of
+ * the kind's type (the caller's). Returns 0, or -1 with a message naming
+ * |what| in |err| and |*out| NULL. */
+static int der_pem_read(_STACK **out, const struct der_pem_kind *k, const uint8_t *buf, size_t len,
+                        const char *what, char *err, size_t errlen)
+{
+    _STACK *sk = sk_new_null();
     BIO *bio = NULL;
-    X509_CRL *c = NULL;
+    void *obj = NULL;
 
     *out = NULL;
     if (sk == NULL)
         goto oom;
+    if (len > k->max) {
+        snprintf(err, errlen, "%s: too large", what);
+        goto err;
+    }
     if (!looks_like_pem(buf, len)) {
         const uint8_t *p = buf;
-        c = d2i_X509_CRL(NULL, &p, (long)len);
-        if (c == NULL || p != buf + len) {
-            snprintf(err, errlen, "%s: not a DER or PEM CRL", what);
+        obj = k->d2i(NULL, &p, (long)len);
+        if (obj == NULL || p != buf + len) {
+            snprintf(err, errlen, "%s: not a DER or PEM %s", what, k->noun);
             goto err;
         }
-        if (!sk_X509_CRL_push(sk, c))
+        if (!sk_push(sk, obj))
             goto oom;
-        c = NULL;
+        obj = NULL;
     } else {
         bio = BIO_new_mem_buf(buf, (int)len);
         if (bio == NULL)
             goto oom;
         ERR_clear_error();
-        while ((c = PEM_read_bio_X509_CRL(bio, NULL, NULL, NULL)) != NULL) {
-            if (!sk_X509_CRL_push(sk, c))
+        while ((obj = PEM_ASN1_read_bio(k->d2i, k->pem_name, bio, NULL, NULL, NULL)) != NULL) {
+            if (!sk_push(sk, obj))
                 goto oom;
-            c = NULL;
+            obj = NULL;
         }
-        if (!pem_end_ok() || sk_X509_CRL_num(sk) == 0) {
-            snprintf(err, errlen, "%s: no usable PEM CRL (block %zu)", what,
-                     sk_X509_CRL_num(sk) + 1);
+        if (!pem_end_ok()) {
+            snprintf(err, errlen, "%s: damaged PEM %s (block %zu)", what, k->noun, sk_num(sk) + 1);
+            goto err;
+        }
+        if (sk_num(sk) == 0) {
+            snprintf(err, errlen, "%s: no %s found", what, k->noun);
             goto err;
         }
     }
@@ -195,37 +193,55 @@ oom:
     snprintf(err, errlen, "%s: out of memory", what);
 err:
     ERR_clear_error();
-    X509_CRL_free(c);
+    if (obj != NULL)
+        k->free(obj);
     BIO_free(bio);
-    sk_X509_CRL_pop_free(sk, X509_CRL_free);
+    der_pem_free(sk, k);
     return -1;
 }
 
-int cv_load_certs(STACK_OF(X509) **out, const char *path, char *err, size_t errlen)
+/* der_pem_load reads |path| (at most k->max bytes) and parses it as
+ * der_pem_read does. */
+static int der_pem_load(_STACK **out, const struct der_pem_kind *k, const char *path, char *err,
+                        size_t errlen)
 {
     uint8_t *buf = NULL;
     size_t len = 0;
     int rc;
 
     *out = NULL;
-    if (read_file(&buf, &len, path, CV_MAX_FILE_BYTES, err, errlen) != 0)
+    if (read_file(&buf, &len, path, k->max, err, errlen) != 0)
         return -1;
-    rc = cv_certs_from_mem(out, buf, len, path, err, errlen);
+    rc = der_pem_read(out, k, buf, len, path, err, errlen);
     free(buf);
+    return rc;
+}
+
+int cv_certs_from_mem(STACK_OF(X509) **out, const uint8_t *buf, size_t len, const char *what,
+                      char *err, size_t errlen)
+{
+    _STACK *sk;
+    int rc = der_pem_read(&sk, &cert_kind, buf, len, what, err, errlen);
+
+    *out = (STACK_OF(X509) *)sk;
+    return rc;
+}
+
+int cv_load_certs(STACK_OF(X509) **out, const char *path, char *err, size_t errlen)
+{
+    _STACK *sk;
+    int rc = der_pem_load(&sk, &cert_kind, path, err, errlen);
+
+    *out = (STACK_OF(X509) *)sk;
     return rc;
 }
 
 int cv_load_crls(STACK_OF(X509_CRL) **out, const char *path, char *err, size_t errlen)
 {
-    uint8_t *buf = NULL;
-    size_t len = 0;
-    int rc;
+    _STACK *sk;
+    int rc = der_pem_load(&sk, &crl_kind, path, err, errlen);
 
-    *out = NULL;
-    if (read_file(&buf, &len, path, CV_MAX_CRL_FILE_BYTES, err, errlen) != 0)
-        return -1;
-    rc = crls_from_mem(out, buf, len, path, err, errlen);
-    free(buf);
+    *out = (STACK_OF(X509_CRL) *)sk;
     return rc;
 }
 

@@ -361,6 +361,61 @@ static void verify_usage(FILE *f)
                "Prints OK or FAIL <REASON>: <detail>. Files are PEM (several objects) or DER.\n");
 }
 
+/* path_opt_apply applies option |ch| (its letter in the verify and
+ * check-trust tables) with |arg| to |o|; -1 (message printed) on a bad
+ * value or an option neither table has. */
+static int path_opt_apply(struct ctl_opts *o, int ch, const char *arg)
+{
+    switch (ch) {
+    case 'a': return add_item(o->anchors, &o->n_anchors, arg, "--anchor");
+    case 'b': return add_item(o->anchors, &o->n_anchors, arg, "--bundle");
+    case 'u': return add_item(o->untrusted, &o->n_untrusted, arg, "--untrusted");
+    case 'c': return add_item(o->crls, &o->n_crls, arg, "--crl");
+    case 'p': return add_item(o->policies, &o->n_policies, arg, "--policy");
+    case 't': return parse_time(&o->path.at, arg);
+    case 'C': return parse_crl_check(&o->path.crl_check, arg);
+    case 'P': return parse_purpose(&o->path.purpose, arg);
+    case 'G': return parse_algorithms(&o->path.conformance.algorithms, arg);
+    case 'R':
+        return parse_uint(&o->path.conformance.min_rsa_bits, arg, 512, 16384, "--min-rsa-bits");
+    case 'D': return parse_uint(&o->path.max_depth, arg, 1, 32, "--max-depth");
+    case 'H': o->path.hostname = arg; return 0;
+    case 'I': o->path.ip = arg; return 0;
+    case 'm': o->path.email = arg; return 0;
+    case 'E': o->path.explicit_policy = true; return 0;
+    case 'M': o->path.inhibit_policy_mapping = true; return 0;
+    case 'A': o->path.inhibit_any_policy = true; return 0;
+    case 'K': o->path.conformance.compat = true; return 0;
+    default: return -1;
+    }
+}
+
+/* path_opts_parse fills |o| (now, any purpose, by default) from |argv| by
+ * |longopts|. Returns -1 when the command goes on, else its exit code:
+ * CTL_VALID after --help (|usage| on stdout), CTL_USAGE after a bad option
+ * (|usage| on stderr). */
+static int path_opts_parse(struct ctl_opts *o, int argc, char **argv,
+                           const struct option *longopts, void (*usage)(FILE *f))
+{
+    int ch;
+
+    memset(o, 0, sizeof(*o));
+    o->path.at = (int64_t)time(NULL);
+    o->path.purpose = PATH_PURPOSE_ANY;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+        if (ch == 'h') {
+            usage(stdout);
+            return CTL_VALID;
+        }
+        if (path_opt_apply(o, ch, optarg) != 0) {
+            usage(stderr);
+            return CTL_USAGE;
+        }
+    }
+    return -1;
+}
+
 int ctl_verify_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -385,42 +440,10 @@ int ctl_verify_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ctl_opts o;
-    int ch;
+    int rc = path_opts_parse(&o, argc, argv, longopts, verify_usage);
 
-    memset(&o, 0, sizeof(o));
-    o.path.at = (int64_t)time(NULL);
-    o.path.purpose = PATH_PURPOSE_ANY;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int bad = 0;
-        switch (ch) {
-        case 'a': bad = add_item(o.anchors, &o.n_anchors, optarg, "--anchor"); break;
-        case 'I': o.path.ip = optarg; break;
-        case 'm': o.path.email = optarg; break;
-        case 'G': bad = parse_algorithms(&o.path.conformance.algorithms, optarg); break;
-        case 'R':
-            bad = parse_uint(&o.path.conformance.min_rsa_bits, optarg, 512, 16384, "--min-rsa-bits");
-            break;
-        case 'K': o.path.conformance.compat = true; break;
-        case 'D': bad = parse_uint(&o.path.max_depth, optarg, 1, 32, "--max-depth"); break;
-        case 'u': bad = add_item(o.untrusted, &o.n_untrusted, optarg, "--untrusted"); break;
-        case 'c': bad = add_item(o.crls, &o.n_crls, optarg, "--crl"); break;
-        case 'p': bad = add_item(o.policies, &o.n_policies, optarg, "--policy"); break;
-        case 't': bad = parse_time(&o.path.at, optarg); break;
-        case 'C': bad = parse_crl_check(&o.path.crl_check, optarg); break;
-        case 'E': o.path.explicit_policy = true; break;
-        case 'M': o.path.inhibit_policy_mapping = true; break;
-        case 'A': o.path.inhibit_any_policy = true; break;
-        case 'P': bad = parse_purpose(&o.path.purpose, optarg); break;
-        case 'H': o.path.hostname = optarg; break;
-        case 'h': verify_usage(stdout); return CTL_VALID;
-        default: bad = -1; break;
-        }
-        if (bad != 0) {
-            verify_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
+    if (rc >= 0)
+        return rc;
     if (optind != argc - 1 || o.n_anchors == 0) {
         fprintf(stderr, o.n_anchors == 0 ? "at least one --anchor is required\n"
                                          : "exactly one CERT is required\n");
@@ -459,27 +482,10 @@ int ctl_check_trust_main(int argc, char **argv)
         {NULL, 0, NULL, 0},
     };
     struct ctl_opts o;
-    int ch;
+    int rc = path_opts_parse(&o, argc, argv, longopts, check_trust_usage);
 
-    memset(&o, 0, sizeof(o));
-    o.path.at = (int64_t)time(NULL);
-    o.path.purpose = PATH_PURPOSE_ANY;
-    optind = 1;
-    while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-        int bad = 0;
-        switch (ch) {
-        case 'b': bad = add_item(o.anchors, &o.n_anchors, optarg, "--bundle"); break;
-        case 't': bad = parse_time(&o.path.at, optarg); break;
-        case 'P': bad = parse_purpose(&o.path.purpose, optarg); break;
-        case 'H': o.path.hostname = optarg; break;
-        case 'h': check_trust_usage(stdout); return CTL_VALID;
-        default: bad = -1; break;
-        }
-        if (bad != 0) {
-            check_trust_usage(stderr);
-            return CTL_USAGE;
-        }
-    }
+    if (rc >= 0)
+        return rc;
     if (optind != argc - 1 || o.n_anchors == 0) {
         check_trust_usage(stderr);
         return CTL_USAGE;

@@ -110,6 +110,32 @@ void pkits_push_cert(STACK_OF(X509) *sk, const char *name)
 }
 
 
+void pkits_row_certs(const struct pkits_row *r, STACK_OF(X509) *anchors,
+                     STACK_OF(X509) *untrusted, STACK_OF(X509) *leafs)
+{
+    cr_assert(r->n_path >= 2, "%s: path too short", r->id);
+    pkits_push_cert(anchors, r->path[0]);
+    for (size_t i = 1; i + 1 < r->n_path; i++)
+        pkits_push_cert(untrusted, r->path[i]);
+    for (size_t i = 0; i < r->n_other; i++)
+        pkits_push_cert(untrusted, r->other[i]);
+    pkits_push_cert(leafs, r->path[r->n_path - 1]);
+}
+
+void pkits_path_options(struct path_options *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->at = PKITS_AT;
+    o->crl_check = CRL_CHECK_NONE;
+    o->purpose = PATH_PURPOSE_ANY;
+    /* PKITS 4.1.4/4.1.5 are DSA with SHA-1, 4.4.14 has a negative serial
+     * and 4.6.4 a non-critical basicConstraints in a CA, all expected
+     * valid: the suite runs under the legacy algorithm policy with compat
+     * (docs/conformance.md). */
+    o->conformance.algorithms = ALGORITHMS_LEGACY;
+    o->conformance.compat = true;
+}
+
 struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const char *id)
 {
     char sec[8];
@@ -122,6 +148,56 @@ struct pkits_section *pkits_section_of(struct pkits_section *s, size_t *n, const
     memset(&s[*n], 0, sizeof(s[*n]));
     snprintf(s[*n].sec, sizeof(s[*n].sec), "%s", sec);
     return &s[(*n)++];
+}
+
+size_t pkits_table_load(struct pkits_table *t)
+{
+    size_t n = pkits_load_manifest(t->rows, t->store);
+
+    t->out = (struct pkits_outcome){.rows = t->rows,
+                                    .n_rows = n,
+                                    .ok = t->ok,
+                                    .observed = t->observed,
+                                    .details = t->details,
+                                    .secs = t->secs};
+    return n;
+}
+
+void pkits_table_clear(struct pkits_table *t)
+{
+    for (size_t i = 0; i < t->out.n_rows; i++)
+        free(t->store[i]);
+}
+
+void pkits_outcome_add(struct pkits_outcome *o, size_t i, enum verdict_reason got,
+                       const struct pkits_pending *pending)
+{
+    const struct pkits_row *r = &o->rows[i];
+    struct pkits_section *s = pkits_section_of(o->secs, &o->n_secs, r->id);
+
+    snprintf(o->observed[i], sizeof(o->observed[i]), "%s",
+             got == VERDICT_REASON_OK ? "valid" : verdict_reason_name(got));
+    o->ok[i] = pkits_row_ok(r, got);
+    s->total++;
+    s->pass += o->ok[i];
+    o->pass += o->ok[i];
+    o->total++;
+    if (pkits_pending_find(pending, r->id) != NULL) {
+        s->pending++;
+        o->pending++;
+    }
+}
+
+void pkits_expect_pending_known(const struct pkits_pending *pending, const struct pkits_row *rows,
+                                size_t n)
+{
+    for (size_t i = 0; pending[i].id != NULL; i++) {
+        bool seen = false;
+
+        for (size_t j = 0; j < n; j++)
+            seen = seen || strcmp(rows[j].id, pending[i].id) == 0;
+        cr_expect(seen, "pending id %s is not in the manifest", pending[i].id);
+    }
 }
 
 void pkits_write_results(FILE *md, const struct pkits_outcome *o)
