@@ -466,3 +466,53 @@ void verdict_step_store(const struct verdict_step *st, const struct verdict *out
     path_window(chain, clock_skew, &from, &until);
     verdict_step_put(st->src->cache, st->key, out, &st->refs, from, until);
 }
+
+/* ---- entry points (validator.h) ------------------------------------------ */
+
+bool verdict_step_try(struct verdict_step *st, const struct validator *v,
+                      const struct revocation_sources *src, struct verdict *out,
+                      const struct chain_input *in, int64_t now)
+{
+    verdict_init(out, in->id);
+    st->src = src;
+    st->keyed = false;
+    st->refs.n = 0;
+    if (cv_claims_check(out, in) != 0)
+        return true; /* answered: DENY MALFORMED, before any lookup by claim */
+    if (!verdict_step_lookup(st, v, src, out, in, now))
+        return false;
+    out->id = in->id;
+    return true;
+}
+
+bool validator_try_cached_key(const struct validator *v, const struct revocation_sources *src,
+                              struct verdict *out, struct validator_key *out_key,
+                              const struct chain_input *in, int64_t now)
+{
+    struct verdict_step st;
+    bool answered = verdict_step_try(&st, v, src, out, in, now);
+
+    memset(out_key, 0, sizeof(*out_key));
+    if (!answered && st.keyed) {
+        out_key->set = true;
+        memcpy(out_key->key, st.key, sizeof(out_key->key));
+    }
+    return answered;
+}
+
+bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
+                          struct verdict *out, const struct chain_input *in, int64_t now)
+{
+    struct verdict_step st;
+
+    return verdict_step_try(&st, v, src, out, in, now);
+}
+
+void verdict_step_carry(struct verdict_step *st, const struct revocation_sources *src,
+                        const struct validator_key *key)
+{
+    st->src = src;
+    st->keyed = src != NULL && src->cache != NULL;
+    memcpy(st->key, key->key, sizeof(st->key));
+    st->refs.n = 0;
+}
