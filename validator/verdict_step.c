@@ -391,8 +391,13 @@ static bool answer_hit(const struct verdict_step *st, const struct validator *v,
     }
     if (recheck(st, p, out, now, &stale, warn, sizeof(warn), &undecided) != 0)
         return !undecided;
-    if (out->reason == VERDICT_REASON_OK)
-        snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
+    /* What apply_policy writes: the stale warning or "" (no snprintf for
+     * the empty string on every hit; the bytes after the NUL are left as
+     * snprintf left them). */
+    if (out->reason == VERDICT_REASON_OK && stale)
+        snprintf(out->detail, sizeof(out->detail), "%s", warn);
+    else if (out->reason == VERDICT_REASON_OK)
+        out->detail[0] = '\0';
     return true;
 }
 
