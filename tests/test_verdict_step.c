@@ -146,6 +146,34 @@ Test(verdict_step, key_separates_inputs)
     cr_assert(memcmp(k, base, 32) != 0);
 }
 
+/* Ids and versions past one LEB128 byte (127): moving the boundary between
+ * tenant and device, or between the device and the version, must still
+ * change the key. */
+Test(verdict_step, key_separates_long_ids)
+{
+    struct cv_bytes a1[1] = {{leaf_der, sizeof(leaf_der)}};
+    char t[301], d[301];
+    uint8_t k[6][32];
+
+    memset(t, 'a', sizeof(t) - 1);
+    t[300] = '\0';
+    memcpy(d, t, sizeof(d));
+    struct chain_input in[] = {
+        input(a1, 1, t, ""),
+        input(a1, 1, t + 1, "a"),
+        input(a1, 1, t + 172, d + 172),
+        input(a1, 1, t + 173, d + 171),
+        input(a1, 1, "", t),
+        input(a1, 1, "", t),
+    };
+    for (size_t i = 0; i < 5; i++)
+        verdict_step_key(k[i], &in[i], 1);
+    verdict_step_key(k[5], &in[5], 300);
+    for (size_t i = 0; i < 6; i++)
+        for (size_t j = i + 1; j < 6; j++)
+            cr_assert(memcmp(k[i], k[j], 32) != 0, "inputs %zu and %zu collide", i, j);
+}
+
 /* The per-thread memo of certificate digests answers only for the same
  * bytes: once a chain's certificates are remembered, a certificate of the
  * same length with one byte changed still gets its own key. */

@@ -57,7 +57,8 @@ struct verdict_step_refs {
 /* verdict_step_key computes the cache key of |in| under configuration
  * |config_version|: SHA-256 over a domain label, the number of
  * certificates, the SHA-256 of each certificate's DER (in the order
- * given), the tenant and device ids (length-prefixed) and the version.
+ * given), the tenant and device ids (length-prefixed) and the version
+ * (integers LEB128, a prefix-free encoding).
  * user_id and id are not part of it. The digests of certificates seen
  * repeatedly are remembered per thread (exact bytes compared). */
 void verdict_step_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version);
