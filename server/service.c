@@ -68,6 +68,9 @@ struct batch {
     /* One per chain. Zeroed (DECISION_UNSPECIFIED) until answered, inline
      * from the verdict cache or by a worker: see chain_answered. */
     struct verdict *verdicts;
+    /* The verdict-cache keys of the chains answer_inline missed, so their
+     * worker does not hash them again (validator_check_chain_keyed). */
+    struct validator_key keys[INLINE_MAX_CHAINS];
     _Atomic unsigned remaining;
     unsigned n_slices;
     struct slice slices[];
@@ -290,7 +293,8 @@ static bool chain_try_cached(struct batch *b, size_t i)
         return false; /* described on the heap by chain_validate, on a worker */
     chain_input_from(&in, certs, cr);
     claims_apply(&in, b->claims, i, cr);
-    if (!validator_try_cached(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now))
+    if (!validator_try_cached_key(b->snap->validator, &b->rev, &b->verdicts[i], &b->keys[i], &in,
+                                  b->now))
         return false;
     record(b, i);
     return true;
@@ -314,7 +318,8 @@ static void chain_validate(struct batch *b, size_t i)
     }
     chain_input_from(&in, certs, cr);
     claims_apply(&in, b->claims, i, cr);
-    validator_check_chain(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now);
+    validator_check_chain_keyed(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now,
+                                i < INLINE_MAX_CHAINS ? &b->keys[i] : NULL);
     if (certs != stack_certs)
         free(certs);
     record(b, i);

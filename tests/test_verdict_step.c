@@ -146,6 +146,34 @@ Test(verdict_step, key_separates_inputs)
     cr_assert(memcmp(k, base, 32) != 0);
 }
 
+/* Ids and versions past one LEB128 byte (127): moving the boundary between
+ * tenant and device, or between the device and the version, must still
+ * change the key. */
+Test(verdict_step, key_separates_long_ids)
+{
+    struct cv_bytes a1[1] = {{leaf_der, sizeof(leaf_der)}};
+    char t[301], d[301];
+    uint8_t k[6][32];
+
+    memset(t, 'a', sizeof(t) - 1);
+    t[300] = '\0';
+    memcpy(d, t, sizeof(d));
+    struct chain_input in[] = {
+        input(a1, 1, t, ""),
+        input(a1, 1, t + 1, "a"),
+        input(a1, 1, t + 172, d + 172),
+        input(a1, 1, t + 173, d + 171),
+        input(a1, 1, "", t),
+        input(a1, 1, "", t),
+    };
+    for (size_t i = 0; i < 5; i++)
+        verdict_step_key(k[i], &in[i], 1);
+    verdict_step_key(k[5], &in[5], 300);
+    for (size_t i = 0; i < 6; i++)
+        for (size_t j = i + 1; j < 6; j++)
+            cr_assert(memcmp(k[i], k[j], 32) != 0, "inputs %zu and %zu collide", i, j);
+}
+
 /* The per-thread memo of certificate digests answers only for the same
  * bytes: once a chain's certificates are remembered, a certificate of the
  * same length with one byte changed still gets its own key. */
@@ -329,6 +357,55 @@ Test(verdict_step, hit_returns_the_stored_verdict)
     cr_assert_arr_eq(&hit, &first, sizeof(hit), "the hit is the stored verdict, field for field");
     validator_free(v);
     verdict_cache_free(vc);
+    crl_cache_free(cc);
+}
+
+/* The server's miss path: the key of the transport thread's probe is
+ * carried to the full check, which stores under it without hashing again;
+ * the next lookup (which hashes afresh) must find that entry. */
+Test(verdict_step, carried_key_stores_what_a_lookup_finds)
+{
+    struct crl_cache *cc = crl_cache_new();
+    struct verdict_cache *vc = verdict_cache_new(100, 1 << 20);
+    struct revocation_sources src = {.crls = cc, .cache = vc};
+    struct validator *v = build(STALE_FAIL_CLOSED, 0);
+    struct chain_input in = leaf_input();
+    struct validator_key key;
+    struct verdict probe, first, hit;
+    uint8_t want[32];
+
+    add_crl(cc, 0, NOW + 7 * DAY, 1);
+    cr_assert_not(validator_try_cached_key(v, &src, &probe, &key, &in, NOW), "nothing cached yet");
+    cr_assert(key.set, "a miss hands back the key it looked up");
+    verdict_step_key(want, &in, validator_version(v));
+    cr_assert_arr_eq(key.key, want, 32, "the key is the chain's cache key");
+    validator_check_chain_keyed(v, &src, &first, &in, NOW, &key);
+    cr_assert_eq(first.id, 42);
+    cr_assert_eq(first.reason, VERDICT_REASON_OK, "%s", first.detail);
+    cr_assert(try_cached(v, &src, &hit, NOW), "the verdict was stored under the carried key");
+    cr_assert_arr_eq(&hit, &first, sizeof(hit), "the hit is the stored verdict, field for field");
+    validator_free(v);
+    verdict_cache_free(vc);
+    crl_cache_free(cc);
+}
+
+/* Without a cache there is no key to carry, and the keyed check is the
+ * plain one. */
+Test(verdict_step, no_cache_no_key)
+{
+    struct crl_cache *cc = crl_cache_new();
+    struct revocation_sources src = {.crls = cc};
+    struct validator *v = build(STALE_FAIL_CLOSED, 0);
+    struct chain_input in = leaf_input();
+    struct validator_key key;
+    struct verdict out;
+
+    add_crl(cc, 0, NOW + 7 * DAY, 1);
+    cr_assert_not(validator_try_cached_key(v, &src, &out, &key, &in, NOW));
+    cr_assert_not(key.set);
+    validator_check_chain_keyed(v, &src, &out, &in, NOW, &key);
+    cr_assert_eq(out.reason, VERDICT_REASON_OK, "%s", out.detail);
+    validator_free(v);
     crl_cache_free(cc);
 }
 

@@ -717,32 +717,15 @@ static void apply_policy(struct check *c)
     snprintf(c->out->detail, sizeof(c->out->detail), "%s", c->stale_warning ? c->warn : "");
 }
 
-/* try_cached: the claims check, then the verdict-cache step. True when
- * |out| is answered; false with |out| zeroed (and |st| ready for a store
- * after the full check). */
-static bool try_cached(const struct validator *v, const struct revocation_sources *src,
-                       struct verdict *out, const struct chain_input *in, int64_t now,
-                       struct verdict_step *st)
-{
-    verdict_init(out, in->id);
-    if (cv_claims_check(out, in) != 0)
-        return true; /* answered: DENY MALFORMED, before any lookup by claim */
-    if (!verdict_step_lookup(st, v, src, out, in, now))
-        return false;
-    out->id = in->id;
-    return true;
-}
-
-bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
-                          struct verdict *out, const struct chain_input *in, int64_t now)
-{
-    struct verdict_step st;
-
-    return try_cached(v, src, out, in, now, &st);
-}
-
 void validator_check_chain(const struct validator *v, const struct revocation_sources *src,
                            struct verdict *out, const struct chain_input *in, int64_t now)
+{
+    validator_check_chain_keyed(v, src, out, in, now, NULL);
+}
+
+void validator_check_chain_keyed(const struct validator *v, const struct revocation_sources *src,
+                                 struct verdict *out, const struct chain_input *in, int64_t now,
+                                 const struct validator_key *key)
 {
     struct verdict_step st;
     bool by_ref = false;
@@ -750,7 +733,9 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
 
     /* |src| may be NULL: the step and revocation_check_chain treat it as
      * no sources at all. */
-    if (try_cached(v, src, out, in, now, &st))
+    if (key != NULL && key->set)
+        verdict_step_carry(&st, src, key);
+    else if (verdict_step_try(&st, v, src, out, in, now))
         return;
     verdict_init(out, in->id);
     memset(&c, 0, sizeof(c));

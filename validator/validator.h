@@ -160,6 +160,31 @@ void validator_check_chain(const struct validator *v, const struct revocation_so
 bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
                           struct verdict *out, const struct chain_input *in, int64_t now);
 
+/* The verdict-cache key of one chain under one validator, as computed by
+ * validator_try_cached_key, so that a miss validated later by
+ * validator_check_chain_keyed hashes its chain once, not twice. */
+struct validator_key {
+    bool set; /* false: no key was computed (no verdict cache) */
+    uint8_t key[32];
+};
+
+/* validator_try_cached_key is validator_try_cached that also leaves in
+ * |out_key| the key it looked up (out_key->set false when it computed
+ * none). Thread-safe, as validator_try_cached. */
+bool validator_try_cached_key(const struct validator *v, const struct revocation_sources *src,
+                              struct verdict *out, struct validator_key *out_key,
+                              const struct chain_input *in, int64_t now);
+
+/* validator_check_chain_keyed is validator_check_chain for a chain that
+ * validator_try_cached_key just missed with the same |v|, |src|, |in| and
+ * |now|: with key->set it skips the lookup and stores the verdict under
+ * |key|; with |key| NULL or not set it is validator_check_chain. Giving a
+ * key of another chain, validator or time is a caller bug (the cache would
+ * answer that chain with this verdict). Thread-safe. */
+void validator_check_chain_keyed(const struct validator *v, const struct revocation_sources *src,
+                                 struct verdict *out, const struct chain_input *in, int64_t now,
+                                 const struct validator_key *key);
+
 /* ---- Revocation (RFC 5280 6.3) over the CRL cache ---- */
 
 /* What revocation_check_chain reports besides the verdict. */

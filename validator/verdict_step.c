@@ -30,20 +30,54 @@
 
 /* ---- key ------------------------------------------------------------------ */
 
-static void sha_u64(SHA256_CTX *ctx, uint64_t v)
-{
-    uint8_t b[8];
+/* key_buf: the key's input, gathered before one SHA256 call. Its integers
+ * are LEB128 (7 bits a byte, high bit = more), a prefix-free encoding, so
+ * the usual tenant chain (label, count, one digest, short ids, version)
+ * fits one 64-byte SHA-256 block; a fixed 8 bytes each took two. */
+struct key_buf {
+    SHA256_CTX ctx;
+    uint8_t b[128];
+    size_t n;
+};
 
-    for (int i = 0; i < 8; i++)
-        b[i] = (uint8_t)(v >> (56 - 8 * i));
-    SHA256_Update(ctx, b, sizeof(b));
+static void key_flush(struct key_buf *k)
+{
+    SHA256_Update(&k->ctx, k->b, k->n);
+    k->n = 0;
 }
 
-static void sha_bytes(SHA256_CTX *ctx, const struct cv_bytes *b)
+static void key_put(struct key_buf *k, const void *data, size_t len)
 {
-    sha_u64(ctx, b->len);
+    if (k->n + len > sizeof(k->b)) {
+        key_flush(k);
+        if (len > sizeof(k->b)) {
+            SHA256_Update(&k->ctx, data, len);
+            return;
+        }
+    }
+    memcpy(k->b + k->n, data, len);
+    k->n += len;
+}
+
+static void key_uint(struct key_buf *k, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+
+    do {
+        b[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        b[n] |= v != 0 ? 0x80 : 0;
+        n++;
+    } while (v != 0);
+    key_put(k, b, n);
+}
+
+static void key_bytes(struct key_buf *k, const struct cv_bytes *b)
+{
+    key_uint(k, b->len);
     if (b->len > 0)
-        SHA256_Update(ctx, b->data, b->len);
+        key_put(k, b->data, b->len);
 }
 
 /* Digests of certificates this thread keeps seeing. A front end's chains
@@ -99,27 +133,29 @@ static void cert_digest(uint8_t out[32], const struct cv_bytes *b)
 
 void verdict_step_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version)
 {
-    static const char label[] = "certval verdict cache key v2";
-    SHA256_CTX ctx;
+    static const char label[] = "cvk3";
+    struct key_buf k;
 
-    SHA256_Init(&ctx);
+    SHA256_Init(&k.ctx);
+    k.n = 0;
     /* The label keeps these keys apart from any other SHA-256 in the
      * service; the count, the fixed-size digest of each certificate and
-     * the 64-bit length prefixes make the encoding injective (no
-     * chain/tenant/device split can collide with another). Certificates
-     * are looked up in the thread's memo first. */
-    SHA256_Update(&ctx, label, sizeof(label));
-    sha_u64(&ctx, in->n_certs);
+     * the length prefixes (prefix-free, key_buf) make the encoding
+     * injective (no chain/tenant/device split can collide with another).
+     * Certificates are looked up in the thread's memo first. */
+    key_put(&k, label, sizeof(label) - 1);
+    key_uint(&k, in->n_certs);
     for (size_t i = 0; i < in->n_certs; i++) {
         uint8_t d[32];
 
         cert_digest(d, &in->certs[i]);
-        SHA256_Update(&ctx, d, sizeof(d));
+        key_put(&k, d, sizeof(d));
     }
-    sha_bytes(&ctx, &in->tenant_id);
-    sha_bytes(&ctx, &in->device_id);
-    sha_u64(&ctx, config_version);
-    SHA256_Final(out, &ctx);
+    key_bytes(&k, &in->tenant_id);
+    key_bytes(&k, &in->device_id);
+    key_uint(&k, config_version);
+    key_flush(&k);
+    SHA256_Final(out, &k.ctx);
 }
 
 /* ---- entry format ------------------------------------------------------- */
@@ -391,8 +427,13 @@ static bool answer_hit(const struct verdict_step *st, const struct validator *v,
     }
     if (recheck(st, p, out, now, &stale, warn, sizeof(warn), &undecided) != 0)
         return !undecided;
-    if (out->reason == VERDICT_REASON_OK)
-        snprintf(out->detail, sizeof(out->detail), "%s", stale ? warn : "");
+    /* What apply_policy writes: the stale warning or "" (no snprintf for
+     * the empty string on every hit; the bytes after the NUL are left as
+     * snprintf left them). */
+    if (out->reason == VERDICT_REASON_OK && stale)
+        snprintf(out->detail, sizeof(out->detail), "%s", warn);
+    else if (out->reason == VERDICT_REASON_OK)
+        out->detail[0] = '\0';
     return true;
 }
 
@@ -465,4 +506,54 @@ void verdict_step_store(const struct verdict_step *st, const struct verdict *out
         return;
     path_window(chain, clock_skew, &from, &until);
     verdict_step_put(st->src->cache, st->key, out, &st->refs, from, until);
+}
+
+/* ---- entry points (validator.h) ------------------------------------------ */
+
+bool verdict_step_try(struct verdict_step *st, const struct validator *v,
+                      const struct revocation_sources *src, struct verdict *out,
+                      const struct chain_input *in, int64_t now)
+{
+    verdict_init(out, in->id);
+    st->src = src;
+    st->keyed = false;
+    st->refs.n = 0;
+    if (cv_claims_check(out, in) != 0)
+        return true; /* answered: DENY MALFORMED, before any lookup by claim */
+    if (!verdict_step_lookup(st, v, src, out, in, now))
+        return false;
+    out->id = in->id;
+    return true;
+}
+
+bool validator_try_cached_key(const struct validator *v, const struct revocation_sources *src,
+                              struct verdict *out, struct validator_key *out_key,
+                              const struct chain_input *in, int64_t now)
+{
+    struct verdict_step st;
+    bool answered = verdict_step_try(&st, v, src, out, in, now);
+
+    memset(out_key, 0, sizeof(*out_key));
+    if (!answered && st.keyed) {
+        out_key->set = true;
+        memcpy(out_key->key, st.key, sizeof(out_key->key));
+    }
+    return answered;
+}
+
+bool validator_try_cached(const struct validator *v, const struct revocation_sources *src,
+                          struct verdict *out, const struct chain_input *in, int64_t now)
+{
+    struct verdict_step st;
+
+    return verdict_step_try(&st, v, src, out, in, now);
+}
+
+void verdict_step_carry(struct verdict_step *st, const struct revocation_sources *src,
+                        const struct validator_key *key)
+{
+    st->src = src;
+    st->keyed = src != NULL && src->cache != NULL;
+    memcpy(st->key, key->key, sizeof(st->key));
+    st->refs.n = 0;
 }

@@ -29,6 +29,10 @@
 #include "verdict-t.h"
 
 struct verdict_cache;
+struct verdict_step;
+struct validator;
+struct validator_key;
+struct revocation_sources;
 
 #define VERDICT_STEP_MAX_REFS 16   /* certificates of one path with revocation references */
 #define VERDICT_STEP_SERIAL_MAX SERIAL_MAX_OCTETS /* serial content octets per reference (serial.h) */
@@ -53,7 +57,8 @@ struct verdict_step_refs {
 /* verdict_step_key computes the cache key of |in| under configuration
  * |config_version|: SHA-256 over a domain label, the number of
  * certificates, the SHA-256 of each certificate's DER (in the order
- * given), the tenant and device ids (length-prefixed) and the version.
+ * given), the tenant and device ids (length-prefixed) and the version
+ * (integers LEB128, a prefix-free encoding).
  * user_id and id are not part of it. The digests of certificates seen
  * repeatedly are remembered per thread (exact bytes compared). */
 void verdict_step_key(uint8_t out[32], const struct chain_input *in, uint64_t config_version);
@@ -74,5 +79,19 @@ bool verdict_step_put(struct verdict_cache *c, const uint8_t key[32], const stru
  * |out| zeroed and out_refs->n 0. */
 bool verdict_step_get(struct verdict_cache *c, struct verdict *out,
                       struct verdict_step_refs *out_refs, const uint8_t key[32], int64_t now);
+
+/* verdict_step_try (private to validator/): the claims check, then the
+ * lookup of verdict_step_lookup. True when |out| is answered (a hit, or
+ * DENY MALFORMED claims); false with |out| zeroed and |st| ready for
+ * verdict_step_store after the full check. */
+bool verdict_step_try(struct verdict_step *st, const struct validator *v,
+                      const struct revocation_sources *src, struct verdict *out,
+                      const struct chain_input *in, int64_t now);
+
+/* verdict_step_carry (private to validator/) sets |st| up for a chain
+ * whose lookup under |key| (validator_try_cached_key) just missed: the
+ * claims were checked by that lookup, and the store uses |key| as it is. */
+void verdict_step_carry(struct verdict_step *st, const struct revocation_sources *src,
+                        const struct validator_key *key);
 
 #endif

@@ -1,0 +1,132 @@
+/* codec_bench: the protobuf-c work around one Validate call, in a loop,
+ * for callgrind (loadtest/callgrind.sh): unpacking a ValidateRequest of
+ * |chains| chains of one 1 KiB certificate each (what unpack_request in
+ * server/service.c asks of protobuf-c, without gRPC's byte buffer) and
+ * packing the ValidateResponse of as many verdicts the way pack_response
+ * does (two callocs, get_packed_size, malloc, pack; no gRPC slice).
+ *
+ *   codec_bench [--chains N] [--iterations N]
+ *
+ * Prints the packed sizes. Not a server: certvald itself does not run
+ * under valgrind 3.19 (docs/benchmarks.md, "callgrind"). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "certval/v1/certval.pb-c.h"
+
+#define CERT_LEN 1024
+#define MAX_CHAINS 64
+
+static uint8_t *pack_request(size_t chains, size_t *out_len)
+{
+    static uint8_t cert[CERT_LEN];
+    Certval__V1__ValidateRequest req = CERTVAL__V1__VALIDATE_REQUEST__INIT;
+    Certval__V1__ChainRequest cr[MAX_CHAINS], *ptrs[MAX_CHAINS];
+    ProtobufCBinaryData certs[1] = {{CERT_LEN, cert}};
+    uint8_t *buf;
+
+    for (size_t i = 0; i < sizeof(cert); i++)
+        cert[i] = (uint8_t)(i * 31 + 7);
+    for (size_t i = 0; i < chains; i++) {
+        Certval__V1__ChainRequest init = CERTVAL__V1__CHAIN_REQUEST__INIT;
+
+        cr[i] = init;
+        cr[i].id = i + 1;
+        cr[i].n_certificates = 1;
+        cr[i].certificates = certs;
+        cr[i].tenant_id = "acme";
+        cr[i].device_id = "";
+        cr[i].user_id = "user-123";
+        ptrs[i] = &cr[i];
+    }
+    req.n_chains = chains;
+    req.chains = ptrs;
+    *out_len = certval__v1__validate_request__get_packed_size(&req);
+    buf = malloc(*out_len);
+    if (buf != NULL)
+        certval__v1__validate_request__pack(&req, buf);
+    return buf;
+}
+
+/* The response of pack_response (server/service.c) for |n| OK verdicts. */
+static size_t pack_response(size_t n)
+{
+    static const uint8_t leaf_sha256[32] = {1};
+    Certval__V1__ValidateResponse resp = CERTVAL__V1__VALIDATE_RESPONSE__INIT;
+    Certval__V1__Verdict *pv = calloc(n, sizeof(*pv));
+    Certval__V1__Verdict **ptrs = calloc(n, sizeof(*ptrs));
+    uint8_t *buf = NULL;
+    size_t len = 0;
+
+    if (pv == NULL || ptrs == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        Certval__V1__Verdict init = CERTVAL__V1__VERDICT__INIT;
+
+        pv[i] = init;
+        pv[i].id = i + 1;
+        pv[i].decision = CERTVAL__V1__DECISION__DECISION_REQUIRE_PASSWORD;
+        pv[i].reason = CERTVAL__V1__REASON__REASON_OK;
+        pv[i].kind = CERTVAL__V1__CERTIFICATE_KIND__CERTIFICATE_KIND_TENANT;
+        pv[i].detail = "";
+        pv[i].subject = "CN=alice,O=acme";
+        pv[i].serial_hex = "0123456789abcdef";
+        pv[i].profile = "tenant";
+        pv[i].not_after_unix = 1800000000;
+        pv[i].leaf_sha256.data = (uint8_t *)leaf_sha256;
+        pv[i].leaf_sha256.len = sizeof(leaf_sha256);
+        ptrs[i] = &pv[i];
+    }
+    resp.n_verdicts = n;
+    resp.verdicts = ptrs;
+    len = certval__v1__validate_response__get_packed_size(&resp);
+    buf = malloc(len > 0 ? len : 1);
+    if (buf != NULL)
+        certval__v1__validate_response__pack(&resp, buf);
+out:
+    free(buf);
+    free(pv);
+    free(ptrs);
+    return len;
+}
+
+int main(int argc, char **argv)
+{
+    long iterations = 1000, chains = 1;
+    size_t req_len = 0, resp_len = 0;
+    uint8_t *wire;
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc)
+            iterations = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--chains") == 0 && i + 1 < argc)
+            chains = strtol(argv[++i], NULL, 10);
+        else {
+            fprintf(stderr, "usage: codec_bench [--chains N] [--iterations N]\n");
+            return 2;
+        }
+    }
+    if (chains < 1 || chains > MAX_CHAINS || iterations < 1) {
+        fprintf(stderr, "codec_bench: --chains 1..%d, --iterations >= 1\n", MAX_CHAINS);
+        return 2;
+    }
+    wire = pack_request((size_t)chains, &req_len);
+    if (wire == NULL)
+        return 1;
+    for (long it = 0; it < iterations; it++) {
+        Certval__V1__ValidateRequest *req =
+            certval__v1__validate_request__unpack(NULL, req_len, wire);
+
+        if (req == NULL || req->n_chains != (size_t)chains) {
+            fprintf(stderr, "codec_bench: unpack failed\n");
+            return 1;
+        }
+        certval__v1__validate_request__free_unpacked(req, NULL);
+        resp_len = pack_response((size_t)chains);
+    }
+    free(wire);
+    printf("request %zu bytes, response %zu bytes, %ld iterations\n", req_len, resp_len,
+           iterations);
+    return 0;
+}
