@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # CI's image step (root): starts a private dockerd from Debian's docker.io,
 # makes the debian:12 base with debootstrap, builds the image with the unit
-# tests on, runs the smoke test, and stops the daemon again.
+# tests on and the fleet's etcd image (deploy/etcd/Dockerfile, Debian's
+# etcd-server on the same base), runs the smoke test, and stops the daemon
+# again.
 #
 #   bash deploy/image-ci.sh
 #
@@ -11,13 +13,16 @@
 # them in DIR instead, so a rerun skips the base and reuses the layer cache).
 # $DOCKERD_STORAGE_DRIVER forces a storage driver (dockerd picks overlay2
 # where the filesystem allows it, else falls back). Needs: docker.io,
-# debootstrap, kubectl, /usr/bin/python3 with PyYAML, build/server/certvalctl.
+# debootstrap, kubectl, /usr/bin/python3 with PyYAML and grpcio, nginx,
+# haproxy, openssl, npm (else the Envoy check prints SKIP),
+# build/server/certvalctl.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 cd "$here"
 export DOCKER=/usr/bin/docker
 dockerd=/usr/sbin/dockerd
 image=certval:ci
+etcd_image=certval-etcd:ci
 
 for b in "$DOCKER" "$dockerd"; do
     [ -x "$b" ] || { echo "image-ci: $b missing: apt-get install docker.io" >&2; exit 1; }
@@ -78,6 +83,16 @@ bash deploy/image-build.sh --tests "$image" > "$work/build.log" 2>&1 || {
 }
 grep -E '^== |tests passed|tests failed' "$work/build.log"
 t2=$(date +%s)
-CERTVALCTL=${CERTVALCTL:-$here/build/server/certvalctl} bash deploy/image-test.sh "$image"
+"$DOCKER" build -t "$etcd_image" deploy/etcd > "$work/etcd-build.log" 2>&1 || {
+    tail -40 "$work/etcd-build.log" >&2
+    echo "image-ci: docker build of deploy/etcd failed (last lines above)" >&2
+    exit 1
+}
+echo "== $etcd_image built in $(( $(date +%s) - t2 )) s," \
+    "$("$DOCKER" image inspect -f '{{.Size}}' "$etcd_image" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 t3=$(date +%s)
-echo "== image: base $(( t1 - t0 )) s, build (unit tests on) $(( t2 - t1 )) s, smoke test $(( t3 - t2 )) s"
+ETCD_IMAGE=$etcd_image CERTVALCTL=${CERTVALCTL:-$here/build/server/certvalctl} \
+    bash deploy/image-test.sh "$image"
+t4=$(date +%s)
+echo "== image: base $(( t1 - t0 )) s, build (unit tests on) $(( t2 - t1 )) s," \
+    "etcd image $(( t3 - t2 )) s, smoke test $(( t4 - t3 )) s"

@@ -19,14 +19,33 @@
 #     version moves and a verdict changes;
 #   - /proc/1/maps of certvald holds BoringSSL and no libssl.so.3/libcrypto.so.3;
 #   - no compiler, no -dev package and no apt cache in the image;
-#   - SIGTERM drains and the container exits 0 within the grace.
-# and prints the image size. Any failure prints "image-test: FAIL: ..." with
+#   - the front ends (deploy/image_frontends.py): Debian's nginx and HAProxy
+#     on the host, from deploy/nginx/ and deploy/haproxy/ as the integration
+#     tests render them, in front of a recording upstream and asking the
+#     container's frontends listeners (added to the ConfigMap's file,
+#     published on 127.0.0.1); Envoy's Check on the gRPC port (SKIP line
+#     without npm): ALLOW and REQUIRE_PASSWORD reach the upstream with
+#     certval's X-Certval-Decision, revoked/untrusted/... are refused (403);
+#   - SIGTERM drains and the container exits 0 within the grace;
+#   - the fleet: three members of the etcd image (deploy/etcd/Dockerfile)
+#     with the fleet-etcd component's StatefulSet arguments and two certval
+#     pods with the component's certval.yaml, on a docker network of their
+#     own: SERVING after the first read of etcd (not the local copy), a
+#     deny entry written through one pod's admin API is DENY REVOKED on
+#     both (the second started after the write), fleet-status agrees, the
+#     entry's removal reaches the other pod.
+# and prints the image sizes. Any failure prints "image-test: FAIL: ..." with
 # the container's last log lines and exits 1. It removes the container and
-# its temporary folder whatever happens.
+# its temporary folder whatever happens; likewise the fleet's containers
+# and network.
 #
-# Needs: a docker daemon ($DOCKER, default docker; $DOCKER_HOST), kubectl,
-# /usr/bin/python3 with PyYAML, and a host build of certvalctl
-# ($CERTVALCTL, default build/server/certvalctl: bash deploy/dev.sh build).
+# Needs: a docker daemon ($DOCKER, default docker; $DOCKER_HOST), the etcd
+# image ($ETCD_IMAGE, default certval-etcd:dev: docker build -t
+# certval-etcd:dev deploy/etcd), kubectl (>= 1.21 renders the component;
+# an older one makes the script read the component's files as written),
+# /usr/bin/python3 with PyYAML and grpcio, nginx, haproxy, openssl, npm
+# (optional), and a host build of certvalctl ($CERTVALCTL, default
+# build/server/certvalctl: bash deploy/dev.sh build).
 # $SECCOMP_PROFILE chooses another profile (docs/deployment.md shows a
 # deliberate break with it).
 set -euo pipefail
@@ -34,18 +53,24 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 image=${1:-certval:dev}
 docker=${DOCKER:-docker}
 ctl=${CERTVALCTL:-$here/build/server/certvalctl}
+etcd_image=${ETCD_IMAGE:-certval-etcd:dev}
 seccomp=${SECCOMP_PROFILE:-$here/deploy/seccomp/certval-io-uring.json}
 uid=10001
 grace=40 # > drain_grace_seconds (20) + start-up margin; the pod's is 35 with preStop
 
 t=$(mktemp -d /tmp/certval-image-test.XXXXXX)
 name=certval-image-test-$$
-started=0
+net=""
+containers=() # every container started, removed at exit
+cur=""        # the one whose log a failure shows
 start_time=$(date +%s)
 
 cleanup() {
-    if [ "$started" = 1 ]; then
-        "$docker" rm -f "$name" > /dev/null 2>&1 || true
+    for c in "${containers[@]}"; do
+        "$docker" rm -f "$c" > /dev/null 2>&1 || true
+    done
+    if [ -n "$net" ]; then
+        "$docker" network rm "$net" > /dev/null 2>&1 || true
     fi
     rm -rf "$t"
 }
@@ -53,9 +78,9 @@ trap cleanup EXIT
 
 fail() {
     echo "image-test: FAIL: $*" >&2
-    if [ "$started" = 1 ]; then
-        echo "---- last lines of the container's log ($name):" >&2
-        "$docker" logs --tail 40 "$name" 2>&1 | sed 's/^/    /' >&2 || true
+    if [ -n "$cur" ]; then
+        echo "---- last lines of the container's log ($cur):" >&2
+        "$docker" logs --tail 40 "$cur" 2>&1 | sed 's/^/    /' >&2 || true
     fi
     exit 1
 }
@@ -63,6 +88,8 @@ ok() { echo "image-test: ok   $*"; }
 
 [ -x "$ctl" ] || fail "no certvalctl at $ctl: build it (bash deploy/dev.sh build) or set CERTVALCTL"
 "$docker" image inspect "$image" > /dev/null 2>&1 || fail "no image $image (bash deploy/image-build.sh)"
+"$docker" image inspect "$etcd_image" > /dev/null 2>&1 ||
+    fail "no etcd image $etcd_image (docker build -t $etcd_image deploy/etcd, or set ETCD_IMAGE)"
 command -v kubectl > /dev/null || fail "kubectl is needed to render the ConfigMap"
 
 # ---- the pod's volumes, on the host ----------------------------------------
@@ -81,79 +108,132 @@ kubelet_volume() {
 
 pki=$t/pki
 "$ctl" demo-pki --dir "$pki" > /dev/null || fail "certvalctl demo-pki"
-kubectl kustomize "$here/deploy/k8s/overlays/example" > "$t/rendered.yaml" 2> "$t/kustomize.err" ||
-    fail "kubectl kustomize deploy/k8s/overlays/example: $(cat "$t/kustomize.err")"
-# The ConfigMap's certval.yaml as rendered. The placeholder CRL URLs are
-# pointed at a closed port inside the container, so nothing leaves the
-# machine; the CRLs come in through the crls volume instead.
-/usr/bin/python3 - "$t/rendered.yaml" "$t/certval.yaml" << 'EOF' || fail "no certval-config ConfigMap in the rendered manifests"
+head -c 24 /dev/urandom | base64 > "$t/token"
+
+# config_from OUT FILE...: the certval-config ConfigMap's certval.yaml from
+# the manifests in FILE..., as they are, except that the placeholder CRL
+# URLs are pointed at a closed port inside the container, so nothing leaves
+# the machine; the CRLs come in through the crls volume instead.
+config_from() {
+    /usr/bin/python3 - "$@" << 'PY' || fail "no certval-config ConfigMap in $*"
 import sys, yaml
-docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
+docs = [d for f in sys.argv[2:] for d in yaml.safe_load_all(open(f)) if d]
 cm = [d for d in docs if d.get("kind") == "ConfigMap" and d["metadata"]["name"].endswith("certval-config")]
 text = cm[0]["data"]["certval.yaml"]
 text = text.replace("http://crl.example.com/", "http://127.0.0.1:1/")
-open(sys.argv[2], "w").write(text)
-EOF
-grep -q "127.0.0.1:1/" "$t/certval.yaml" || fail "the ConfigMap's CRL fetch URLs changed: update image-test.sh"
-
-mkdir -p "$t/config/anchors" "$t/config/admin" "$t/crls" "$t/state" "$t/crls-in"
-kubelet_volume "$t/config" 2026_01_01_00_00_00.1 "$t/certval.yaml"
-kubelet_volume "$t/anchors" 2026_01_01_00_00_00.2 \
-    "$pki/tenant-ca.pem" "$pki/device-root.pem" "$pki/device-issuing-ca.pem"
-head -c 24 /dev/urandom | base64 > "$t/token"
-kubelet_volume "$t/admin" 2026_01_01_00_00_00.3 "$t/token"
-# Secret defaultMode 0440 with fsGroup 10001, as in deployment.yaml.
-chgrp "$uid" "$t/admin/..2026_01_01_00_00_00.3/token"
-chmod 0440 "$t/admin/..2026_01_01_00_00_00.3/token"
-chown "$uid:$uid" "$t/crls" "$t/state"
-chmod 0755 "$t" "$t/config" "$t/anchors" "$t/admin"
-
-# ---- run it as the Deployment does -----------------------------------------
-"$docker" run -d --name "$name" \
-    --user "$uid:$uid" --read-only --cap-drop ALL \
-    --security-opt "seccomp=$seccomp" --security-opt no-new-privileges \
-    --tmpfs /tmp:rw,size=16m \
-    -v "$t/config:/etc/certval:ro" \
-    -v "$t/anchors:/etc/certval/anchors:ro" \
-    -v "$t/admin:/etc/certval/admin:ro" \
-    -v "$t/crls:/var/lib/certval/crls" \
-    -v "$t/state:/var/lib/certval/state" \
-    -p 127.0.0.1::50051 -p 127.0.0.1::50052 -p 127.0.0.1::9090 \
-    "$image" > /dev/null || fail "docker run"
-started=1
-
-hostport() {
-    "$docker" port "$name" "$1/tcp" | awk -F: 'NR == 1 { print $NF }'
+open(sys.argv[1], "w").write(text)
+PY
+    grep -q "127.0.0.1:1/" "$1" || fail "the ConfigMap's CRL fetch URLs changed: update image-test.sh"
 }
-running() { [ "$("$docker" inspect -f '{{.State.Running}}' "$name")" = true ]; }
 
-# health [WANT]: prints the health status once it equals WANT (or anything
-# once it answers), for up to 30 s; fails if certvald exits meanwhile.
+# pod_volumes DIR CONFIG: the pod's volumes in DIR (config, anchors, admin,
+# crls, state), filled from CONFIG (a file named certval.yaml), the demo PKI
+# and the token.
+pod_volumes() {
+    local d=$1
+    mkdir -p "$d/config/anchors" "$d/config/admin" "$d/crls" "$d/state" "$d/crls-in"
+    kubelet_volume "$d/config" 2026_01_01_00_00_00.1 "$2"
+    kubelet_volume "$d/anchors" 2026_01_01_00_00_00.2 \
+        "$pki/tenant-ca.pem" "$pki/device-root.pem" "$pki/device-issuing-ca.pem"
+    kubelet_volume "$d/admin" 2026_01_01_00_00_00.3 "$t/token"
+    # Secret defaultMode 0440 with fsGroup 10001, as in deployment.yaml.
+    chgrp "$uid" "$d/admin/..2026_01_01_00_00_00.3/token"
+    chmod 0440 "$d/admin/..2026_01_01_00_00_00.3/token"
+    chown "$uid:$uid" "$d/crls" "$d/state"
+    chmod 0755 "$t" "$d" "$d/config" "$d/anchors" "$d/admin"
+}
+
+# crls_in DIR: the demo CRLs arrive in DIR's crls volume, renamed in, so
+# certvald never sees half a file.
+crls_in() {
+    for c in tenant-ca device-issuing-ca device-root; do
+        cp "$pki/$c.crl" "$1/crls-in/$c.crl"
+        chown "$uid:$uid" "$1/crls-in/$c.crl"
+        mv "$1/crls-in/$c.crl" "$1/crls/$c.crl"
+    done
+}
+
+# run_pod NAME DIR [DOCKER-RUN-ARGS...]: certvald from the image, run as the
+# Deployment does, on DIR's volumes, ports on 127.0.0.1 only.
+run_pod() {
+    local n=$1 d=$2
+    shift 2
+    containers+=("$n")
+    cur=$n
+    "$docker" run -d --name "$n" \
+        --user "$uid:$uid" --read-only --cap-drop ALL \
+        --security-opt "seccomp=$seccomp" --security-opt no-new-privileges \
+        --tmpfs /tmp:rw,size=16m \
+        -v "$d/config:/etc/certval:ro" \
+        -v "$d/anchors:/etc/certval/anchors:ro" \
+        -v "$d/admin:/etc/certval/admin:ro" \
+        -v "$d/crls:/var/lib/certval/crls" \
+        -v "$d/state:/var/lib/certval/state" \
+        -p 127.0.0.1::50051 -p 127.0.0.1::50052 -p 127.0.0.1::9090 "$@" \
+        "$image" > /dev/null || fail "docker run $n"
+}
+
+# hostport CONTAINER PORT: where CONTAINER's PORT is published.
+hostport() {
+    "$docker" port "$1" "$2/tcp" | awk -F: 'NR == 1 { print $NF }'
+}
+running() { [ "$("$docker" inspect -f '{{.State.Running}}' "$cur")" = true ]; }
+exited() {
+    fail "certvald exited during start-up (exit code $("$docker" inspect -f '{{.State.ExitCode}}' "$cur"))"
+}
+
+# health [WANT]: prints the health status of the pod $cur (gRPC port $at)
+# once it equals WANT (or anything once it answers), for up to 30 s; fails
+# if certvald exits meanwhile.
 health() {
     local want=${1:-} out=""
     for _ in $(seq 150); do
-        running || fail "certvald exited during start-up (exit code" \
-            "$("$docker" inspect -f '{{.State.ExitCode}}' "$name"))"
-        out=$("$ctl" health --server "127.0.0.1:$grpc" 2>/dev/null || true)
+        running || exited
+        out=$("$ctl" health --server "127.0.0.1:$at" 2>/dev/null || true)
         if [ -n "$out" ] && { [ -z "$want" ] || [ "$out" = "$want" ]; }; then
             echo "$out"
             return 0
         fi
         sleep 0.2
     done
-    fail "health did not become ${want:-reachable} within 30 s (last answer: '${out}')"
+    fail "health of $cur did not become ${want:-reachable} within 30 s (last answer: '${out}')"
 }
 
+# The ConfigMap's certval.yaml, as `kubectl kustomize` renders the example
+# overlay, plus a frontends section: the nginx auth_request and HAProxy SPOE
+# listeners, and a host map for Envoy's Check (it is on by default).
+kubectl kustomize "$here/deploy/k8s/overlays/example" > "$t/rendered.yaml" 2> "$t/kustomize.err" ||
+    fail "kubectl kustomize deploy/k8s/overlays/example: $(cat "$t/kustomize.err")"
+config_from "$t/certval.yaml" "$t/rendered.yaml"
+cat >> "$t/certval.yaml" << 'EOF'
+
+# Added by deploy/image-test.sh: the front ends (docs/frontends.md).
+frontends:
+  nginx:
+    listen: "0.0.0.0:9191"
+  haproxy:
+    listen: "0.0.0.0:12345"
+  tenant_by_host:
+    - {host: login.acme.example, tenant: acme}
+EOF
+pod=$t/pod
+pod_volumes "$pod" "$t/certval.yaml"
+run_pod "$name" "$pod" -p 127.0.0.1::9191 -p 127.0.0.1::12345
+
 sleep 0.5
-running || fail "certvald exited during start-up (exit code $("$docker" inspect -f '{{.State.ExitCode}}' "$name"))"
-grpc=$(hostport 50051)
-admin=$(hostport 50052)
-metrics=$(hostport 9090)
-for p in "$grpc" "$admin" "$metrics"; do
+running || exited
+at=$(hostport "$name" 50051)
+grpc=$at
+admin=$(hostport "$name" 50052)
+metrics=$(hostport "$name" 9090)
+nginx=$(hostport "$name" 9191)
+haproxy=$(hostport "$name" 12345)
+for p in "$grpc" "$admin" "$metrics" "$nginx" "$haproxy"; do
     [ -n "$p" ] || fail "a port is not published"
 done
 "$docker" port "$name" | grep -qv '127.0.0.1:' && fail "a port is published beyond 127.0.0.1"
-ok "container $name running, ports on 127.0.0.1: grpc $grpc, admin $admin, metrics $metrics"
+ok "container $name running, ports on 127.0.0.1: grpc $grpc, admin $admin, metrics $metrics," \
+    "nginx auth_request $nginx, HAProxy SPOE $haproxy"
 
 # Process attributes, read from the container's own /proc.
 status=$("$docker" exec "$name" cat /proc/1/status) || fail "docker exec cat /proc/1/status"
@@ -175,21 +255,16 @@ ok "certvald is PID 1, uid/gid $uid, no capabilities, seccomp filter, no_new_pri
 s=$(health)
 [ "$s" = NOT_SERVING ] || fail "health is $s without any CRL (must be NOT_SERVING until CRLs are in)"
 ok "health NOT_SERVING while no CRL is in"
-# CRLs arrive in the crls volume: renamed in, so certvald never sees half a file.
-for c in tenant-ca device-issuing-ca device-root; do
-    cp "$pki/$c.crl" "$t/crls-in/$c.crl"
-    chown "$uid:$uid" "$t/crls-in/$c.crl"
-    mv "$t/crls-in/$c.crl" "$t/crls/$c.crl"
-done
+crls_in "$pod"
 health SERVING > /dev/null
 ok "health SERVING once anchors and CRLs are in ($(( $(date +%s) - start_time )) s after start)"
 
 # ---- verdicts through a client outside the container -----------------------
 # verdict CHAIN TENANT DEVICE: prints the verdict ("ALLOW", "DENY REVOKED", ...)
-# certvalctl validate got from the container.
+# certvalctl validate got from the pod whose gRPC port is $at.
 verdict() {
     local out
-    out=$("$ctl" validate --server "127.0.0.1:$grpc" --tenant "$2" ${3:+--device "$3"} \
+    out=$("$ctl" validate --server "127.0.0.1:$at" --tenant "$2" ${3:+--device "$3"} \
         "$pki/$1" 2>&1) || true
     case "$out" in
     "$pki/$1: DENY "*) echo "$out" | awk '{ print $2, $3 }' ;;
@@ -201,7 +276,7 @@ verdict() {
 expect() {
     local got
     got=$(verdict "$1" "$2" "$3")
-    [ "$got" = "$4" ] || fail "verdict for $1 (tenant $2${3:+, device $3}): want '$4', got '$got'"
+    [ "$got" = "$4" ] || fail "verdict of $cur for $1 (tenant $2${3:+, device $3}): want '$4', got '$got'"
 }
 expect tenant-acme-chain.pem acme "" REQUIRE_PASSWORD
 expect device-acme-dev1-chain.pem acme dev-001 ALLOW
@@ -213,9 +288,10 @@ expect tenant-acme-expired-chain.pem acme "" "DENY EXPIRED"
 expect rogue-client-chain.pem acme "" "DENY UNTRUSTED_ISSUER"
 ok "demo verdicts right (ALLOW, REQUIRE_PASSWORD, DENY DEVICE_MISMATCH/WRONG_TENANT/REVOKED/EXPIRED/UNTRUSTED_ISSUER)"
 
-scrape() { /usr/bin/python3 -c 'import sys, urllib.request
-print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
-    "http://127.0.0.1:$metrics/metrics"; }
+# get URL: the body of an HTTP GET; scrape [PORT]: /metrics (default: $metrics).
+get() { /usr/bin/python3 -c 'import sys, urllib.request
+print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' "$1"; }
+scrape() { get "http://127.0.0.1:${1:-$metrics}/metrics"; }
 m=$(scrape) || fail "GET /metrics on 127.0.0.1:$metrics"
 grep -q '^certval_verdicts_total' <<< "$m" || fail "/metrics has no certval_verdicts_total"
 version() {
@@ -252,11 +328,11 @@ marker = "\ntenants:\n"
 assert marker in text, "no tenants section"
 open(sys.argv[2], "w").write(text.replace(marker, marker + add, 1))
 EOF
-mkdir "$t/config/..2026_01_01_00_01_00.4"
-cp "$t/certval-new.yaml" "$t/config/..2026_01_01_00_01_00.4/certval.yaml"
-ln -s ..2026_01_01_00_01_00.4 "$t/config/..data_tmp"
-mv -T "$t/config/..data_tmp" "$t/config/..data" # atomic, as the kubelet does
-rm -rf "$t/config/..2026_01_01_00_00_00.1"
+mkdir "$pod/config/..2026_01_01_00_01_00.4"
+cp "$t/certval-new.yaml" "$pod/config/..2026_01_01_00_01_00.4/certval.yaml"
+ln -s ..2026_01_01_00_01_00.4 "$pod/config/..data_tmp"
+mv -T "$pod/config/..data_tmp" "$pod/config/..data" # atomic, as the kubelet does
+rm -rf "$pod/config/..2026_01_01_00_00_00.1"
 v2=$v1
 for _ in $(seq 50); do
     v2=$(version)
@@ -268,6 +344,14 @@ expect device-globex-dev2-chain.pem globex dev-002 ALLOW
 [ "$(health)" = SERVING ] || fail "health left SERVING across the reload"
 ok "ConfigMap ..data swap reloaded (version $v1 -> $v2; globex device chain: $before -> ALLOW)"
 
+# ---- the front ends, on the host, asking the container ---------------------
+# After the swap, so the listeners are also shown to survive a reload, and
+# globex is a configured tenant, as in the integration tests' configuration.
+DOCKER=$docker CERTVALCTL=$ctl /usr/bin/python3 "$here/deploy/image_frontends.py" "$name" "$pki" \
+    "$t/token" "$grpc" "$admin" "$metrics" "$nginx" "$haproxy" ||
+    fail "the front ends against the container (the failing check's output is above)"
+[ "$(health)" = SERVING ] || fail "health left SERVING during the front-end checks"
+
 # ---- what is loaded, what is installed -------------------------------------
 maps=$("$docker" exec "$name" cat /proc/1/maps) || fail "docker exec cat /proc/1/maps"
 if echo "$maps" | grep -Eq 'libssl\.so\.3|libcrypto\.so\.3'; then
@@ -276,13 +360,19 @@ fi
 grep -q '/libcrypto\.so\.0' <<< "$maps" || fail "BoringSSL's libcrypto.so.0 is not mapped in certvald"
 ok "/proc/1/maps: BoringSSL mapped ($(echo "$maps" | grep -Eo '/[^ ]*/libcrypto\.so\.0' | sort -u)), no libssl.so.3/libcrypto.so.3"
 
-pkgs=$("$docker" run --rm --entrypoint dpkg-query "$image" -W -f '${Package}\n') || fail "dpkg-query in the image"
-bad=$(echo "$pkgs" | grep -E -- '-dev$|^(gcc|g\+\+|cpp|clang|llvm|binutils|build-essential|make|cmake)(-[0-9.]+)?$' || true)
-[ -z "$bad" ] || fail "build tools or -dev packages in the image: $(echo $bad)"
-tools=$("$docker" run --rm --entrypoint sh "$image" -c \
-    'for c in cc gcc c++ g++ clang ld as make; do command -v $c; done; ls /var/cache/apt/*.bin /var/cache/apt/archives/*.deb 2>/dev/null; ls /var/lib/apt/lists 2>/dev/null' || true)
-[ -z "$tools" ] || fail "compiler, linker or apt cache left in the image: $(echo $tools)"
-ok "no compiler, no -dev package, no apt cache ($(echo "$pkgs" | wc -l) packages)"
+# image_is_clean IMAGE: no compiler, linker, -dev package or apt cache in IMAGE.
+image_is_clean() {
+    local pkgs bad tools
+    pkgs=$("$docker" run --rm --entrypoint dpkg-query "$1" -W -f '${Package}\n') || fail "dpkg-query in $1"
+    bad=$(echo "$pkgs" | grep -E -- '-dev$|^(gcc|g\+\+|cpp|clang|llvm|binutils|build-essential|make|cmake)(-[0-9.]+)?$' || true)
+    [ -z "$bad" ] || fail "build tools or -dev packages in $1: $(echo $bad)"
+    tools=$("$docker" run --rm --entrypoint sh "$1" -c \
+        'for c in cc gcc c++ g++ clang ld as make; do command -v $c; done; ls /var/cache/apt/*.bin /var/cache/apt/archives/*.deb 2>/dev/null; ls /var/lib/apt/lists 2>/dev/null' || true)
+    [ -z "$tools" ] || fail "compiler, linker or apt cache left in $1: $(echo $tools)"
+    ok "$1: no compiler, no -dev package, no apt cache ($(echo "$pkgs" | wc -l) packages)"
+}
+image_is_clean "$image"
+image_is_clean "$etcd_image"
 
 # ---- SIGTERM: drain, exit 0 within the grace --------------------------------
 t0=$(date +%s)
@@ -295,5 +385,138 @@ grep -q '"draining: ' <<< "$log" || fail "no 'draining:' line in the log after S
 grep -q '"health: NOT_SERVING"' <<< "$log" || fail "health did not go NOT_SERVING at SIGTERM"
 ok "SIGTERM: drained, exit 0 in $took s"
 
+# ---- the fleet: the etcd component's members and pods on a network --------
+# certval.yaml and etcd's arguments as `kubectl kustomize` renders the base
+# with the fleet-etcd component; a kubectl too old for components (Debian
+# 12's 1.20) gets the component's files as written, which is the same text
+# (config-patch.yaml is the whole file; etcd.yaml is not patched).
+fleet_start=$(date +%s)
+comp=$here/deploy/k8s/components/fleet-etcd
+mkdir "$t/fleet-overlay" "$t/fleet"
+rel=$(realpath --relative-to="$t/fleet-overlay" "$here/deploy/k8s")
+printf '%s\n' "apiVersion: kustomize.config.k8s.io/v1beta1" "kind: Kustomization" \
+    "resources:" "  - $rel/base" "components:" "  - $rel/components/fleet-etcd" \
+    > "$t/fleet-overlay/kustomization.yaml"
+kminor=$(kubectl version --client -o json 2> /dev/null |
+    /usr/bin/python3 -c 'import json, re, sys; print(re.sub(r"\D", "", json.load(sys.stdin)["clientVersion"]["minor"]))' ||
+    echo 0)
+if kubectl kustomize "$t/fleet-overlay" > "$t/fleet.yaml" 2> "$t/kustomize.err"; then
+    fleet_manifests=("$t/fleet.yaml")
+    how="rendered by kubectl kustomize (base + components/fleet-etcd)"
+elif [ "$kminor" -lt 21 ]; then
+    echo "image-test: note: kubectl 1.$kminor cannot render components" \
+        "($(head -c 200 "$t/kustomize.err" | tr '\n' ' ')); reading the component's files as written"
+    fleet_manifests=("$comp/config-patch.yaml" "$comp/etcd.yaml")
+    how="from the component's files (kubectl 1.$kminor is too old for components)"
+else
+    fail "kubectl kustomize of the base with components/fleet-etcd: $(cat "$t/kustomize.err")"
+fi
+config_from "$t/fleet/certval.yaml" "${fleet_manifests[@]}"
+# The StatefulSet's container: its command, then its arguments, one a line.
+/usr/bin/python3 - "$t/etcd-args" "${fleet_manifests[@]}" << 'EOF' || fail "no certval-etcd StatefulSet in ${fleet_manifests[*]}"
+import sys, yaml
+docs = [d for f in sys.argv[2:] for d in yaml.safe_load_all(open(f)) if d]
+sts = [d for d in docs if d.get("kind") == "StatefulSet" and d["metadata"]["name"] == "certval-etcd"]
+c = sts[0]["spec"]["template"]["spec"]["containers"][0]
+assert sts[0]["spec"]["replicas"] == 3 and len(c["command"]) == 1
+open(sys.argv[1], "w").write("\n".join(c["command"] + c["args"]) + "\n")
+EOF
+etcd_command=$(head -1 "$t/etcd-args")
+members=$(grep -o -- '--initial-cluster=.*' "$t/etcd-args" | tr ',' '\n' | sed -E 's/^(--initial-cluster=)?([^=]*)=.*/\2/')
+[ "$(echo "$members" | wc -l)" = 3 ] || fail "the StatefulSet's --initial-cluster names $(tr "\n" " " <<< "$members"), not 3 members"
+
+net=certval-image-test-$$
+"$docker" network create "$net" > /dev/null || fail "docker network create $net"
+# Each member as its pod would be: POD_NAME, the StatefulSet's arguments,
+# its DNS name in the headless Service (POD.certval-etcd) as a network
+# alias, uid 10002, read-only root, no capabilities, a data volume.
+for m in $members; do
+    args=()
+    while IFS= read -r a; do
+        args+=("${a//\$(POD_NAME)/$m}")
+    done < <(tail -n +2 "$t/etcd-args")
+    mkdir -m 0700 "$t/$m"
+    chown 10002:10002 "$t/$m"
+    containers+=("$name-$m")
+    cur=$name-$m
+    "$docker" run -d --name "$name-$m" --network "$net" --network-alias "$m.certval-etcd" \
+        --user 10002:10002 --read-only --cap-drop ALL --security-opt no-new-privileges \
+        -v "$t/$m:/var/lib/etcd" -e "POD_NAME=$m" -p 127.0.0.1::2379 \
+        --entrypoint "$etcd_command" "$etcd_image" "${args[@]}" > /dev/null || fail "docker run $m"
+done
+# The StatefulSet's readiness probe: GET /health on 2379, every member.
+for m in $members; do
+    cur=$name-$m
+    port=$(hostport "$cur" 2379)
+    h=""
+    for _ in $(seq 150); do
+        [ "$("$docker" inspect -f '{{.State.Running}}' "$cur")" = true ] || fail "etcd member $m exited"
+        h=$(get "http://127.0.0.1:$port/health" 2> /dev/null || true)
+        grep -q '"health": *"true"' <<< "$h" && break
+        sleep 0.2
+    done
+    grep -q '"health": *"true"' <<< "$h" || fail "etcd member $m not healthy within 30 s ($h)"
+done
+ok "etcd: 3 members of $etcd_image with the StatefulSet's arguments ($how), /health true on each," \
+    "$(( $(date +%s) - fleet_start )) s"
+
+# fleet_pod NAME: a certval pod with the component's certval.yaml on the
+# fleet's network, CRLs already in its volume (so only etcd holds SERVING
+# back); sets at/fadmin/fmetrics to its published ports once SERVING.
+fleet_pod() {
+    pod_volumes "$t/$1" "$t/fleet/certval.yaml"
+    crls_in "$t/$1"
+    run_pod "$name-$1" "$t/$1" --network "$net"
+    sleep 0.5
+    running || exited
+    at=$(hostport "$cur" 50051)
+    fadmin=$(hostport "$cur" 50052)
+    fmetrics=$(hostport "$cur" 9090)
+    "$docker" port "$cur" | grep -qv '127.0.0.1:' && fail "a port of $cur is published beyond 127.0.0.1"
+    health SERVING > /dev/null
+    local m
+    m=$(scrape "$fmetrics") || fail "GET /metrics of $cur"
+    grep -qx 'certval_fleet_connected 1' <<< "$m" || fail "$cur SERVING but not connected to etcd:" \
+        "$(grep '^certval_fleet_' <<< "$m" | tr '\n' ' ')"
+    grep -qx 'certval_fleet_local_copy 0' <<< "$m" || fail "$cur SERVING from its local copy, not from etcd"
+}
+admin_at() { "$ctl" admin --server "$1" --token-file "$t/token" "${@:2}"; }
+
+fleet_pod pod-a
+a_grpc=$at a_admin=$fadmin
+out=$(admin_at "127.0.0.1:$a_admin" fleet-status 2>&1) || fail "fleet-status of pod-a: $out"
+grep -q 'FOLLOWING' <<< "$out" || fail "pod-a is not FOLLOWING etcd: $out"
+expect device-acme-dev1-chain.pem acme dev-001 ALLOW
+ok "pod-a SERVING after its first read of etcd (connected, not the local copy), fleet-status FOLLOWING"
+
+# The lost-device runbook (docs/operations.md): one deny-add through one pod.
+out=$(admin_at "127.0.0.1:$a_admin" deny-add --leaf "$pki/device-acme-dev1.pem" \
+    --reason "lost device, image-test" 2>&1) || fail "deny-add through pod-a: $out"
+expect device-acme-dev1-chain.pem acme dev-001 "DENY REVOKED"
+keys=$("$docker" exec "$name-$(echo "$members" | tail -1)" etcdctl get --prefix /certval/s/deny/ --keys-only) ||
+    fail "etcdctl get in an etcd member"
+[ -n "$keys" ] || fail "deny-add answered '$out' but etcd holds no /certval/s/deny/ key"
+# A pod started after the write denies it as soon as it reports SERVING:
+# its state folder is empty, only etcd has the entry.
+fleet_pod pod-b
+b_admin=$fadmin
+expect device-acme-dev1-chain.pem acme dev-001 "DENY REVOKED"
+out=$(admin_at "127.0.0.1:$a_admin,127.0.0.1:$b_admin" fleet-status 2>&1) || fail "fleet-status of both pods: $out"
+grep -q 'fleet agrees: 2 pod(s)' <<< "$out" || fail "fleet-status: $out"
+ok "deny entry through pod-a's admin API: DENY REVOKED on pod-a and on pod-b (started after it)," \
+    "in etcd, $(grep 'fleet agrees' <<< "$out")"
+# And back: removed through pod-b, pod-a allows the device again.
+admin_at "127.0.0.1:$b_admin" deny-remove --leaf "$pki/device-acme-dev1.pem" > /dev/null 2>&1 ||
+    fail "deny-remove through pod-b"
+at=$a_grpc cur=$name-pod-a
+for _ in $(seq 25); do
+    [ "$(verdict device-acme-dev1-chain.pem acme dev-001)" = ALLOW ] && break
+    sleep 0.2
+done
+expect device-acme-dev1-chain.pem acme dev-001 ALLOW
+ok "deny entry removed through pod-b: pod-a ALLOWs the device again ($(( $(date +%s) - fleet_start )) s for the fleet)"
+
 size=$("$docker" image inspect -f '{{.Size}}' "$image")
-echo "image-test: PASS $image, $(( size / 1000000 )) MB, in $(( $(date +%s) - start_time )) s"
+esize=$("$docker" image inspect -f '{{.Size}}' "$etcd_image")
+echo "image-test: PASS $image, $(( size / 1000000 )) MB; $etcd_image, $(( esize / 1000000 )) MB;" \
+    "in $(( $(date +%s) - start_time )) s"

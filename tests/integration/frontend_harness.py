@@ -180,15 +180,22 @@ class FrontendTest(unittest.TestCase):
         raise NotImplementedError
 
     @classmethod
-    def start_backends(cls, frontend):
-        """Starts a certvald serving |frontend| ("nginx" or "haproxy") on a
-        free port, and the upstream; makes cls.dir with the proxy's TLS
-        certificate and picks cls.port for the proxy. Returns (certval's
-        port, certificate file, key file)."""
+    def start_certval(cls, frontend):
+        """Starts cls.srv, a certvald serving |frontend| ("nginx" or
+        "haproxy") on a free port, and returns that port. The image smoke
+        test (deploy/image_frontends.py) points it at a container instead."""
         port = free_port()
         cls.srv = certval_server(
             "frontends:\n  %s:\n    listen: \"127.0.0.1:%d\"\n" % (frontend, port))
         cls.srv.start()
+        return port
+
+    @classmethod
+    def start_backends(cls, frontend):
+        """Starts certval (start_certval) and the upstream; makes cls.dir
+        with the proxy's TLS certificate and picks cls.port for the proxy.
+        Returns (certval's port, certificate file, key file)."""
+        port = cls.start_certval(frontend)
         cls.upstream = Upstream()
         cls.dir = tempfile.mkdtemp(prefix="certval-%s-" % frontend)
         crt, key = server_cert(cls.dir)
