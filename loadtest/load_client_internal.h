@@ -93,11 +93,12 @@ struct ld_thread {
 grpc_byte_buffer *ld_wire_request_new(struct ld_pick *picks, unsigned n);
 
 /* ld_wire_count_response counts the verdicts of the ValidateResponse in
- * |bb| into |r|, and adds to |*victims| and |*victim_denies| the victim-class
- * verdicts and those of them that are DENY. It returns the number of
- * verdicts, or -1 when the message does not parse. */
-long ld_wire_count_response(struct lt_result *r, grpc_byte_buffer *bb, unsigned *victims,
-                            unsigned *victim_denies);
+ * |bb| into |r| and their number into |*out_verdicts|, and adds to
+ * |*victims| and |*victim_denies| the victim-class verdicts and those of
+ * them that are DENY. Returns 0, or -1 (|*out_verdicts| 0) when the message
+ * does not parse. */
+int ld_wire_count_response(struct lt_result *r, size_t *out_verdicts, grpc_byte_buffer *bb,
+                           unsigned *victims, unsigned *victim_denies);
 
 /* ---- load_record.c ---- */
 

@@ -19,14 +19,15 @@ static double ld_realtime(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ld_count_response counts the verdicts of one ValidateResponse and notes
- * the first victim DENY and the first all-DENY response (which ends the run
- * with --stop-on-all-deny); returns the number of verdicts, or -1 when the
- * message does not parse. */
-static long ld_count_response(struct ld_thread *t, struct lt_result *r, grpc_byte_buffer *bb)
+/* ld_count_response counts the verdicts of one ValidateResponse (their
+ * number in |*out_verdicts|) and notes the first victim DENY and the first
+ * all-DENY response (which ends the run with --stop-on-all-deny). Returns
+ * 0, or -1 when the message does not parse. */
+static int ld_count_response(struct ld_thread *t, struct lt_result *r, size_t *out_verdicts,
+                             grpc_byte_buffer *bb)
 {
     unsigned victims = 0, denies = 0;
-    long n = ld_wire_count_response(r, bb, &victims, &denies);
+    int rc = ld_wire_count_response(r, out_verdicts, bb, &victims, &denies);
 
     if (denies > 0 && t->out->first_victim_deny == 0)
         t->out->first_victim_deny = ld_realtime();
@@ -35,7 +36,7 @@ static long ld_count_response(struct ld_thread *t, struct lt_result *r, grpc_byt
         if (t->o->stop_on_all_deny)
             t->run->stop = 1;
     }
-    return n;
+    return rc;
 }
 
 static struct ld_second *ld_second_at(struct ld_thread *t, uint64_t now)
@@ -61,20 +62,19 @@ void ld_record(struct ld_thread *t, struct ld_slot *s, grpc_byte_buffer *bb, uns
     struct ld_second *sec = ld_second_at(t, now);
     struct lt_result *r = &t->out->res;
     struct lt_result scratch;
-    long n;
+    size_t n;
 
     if (!ld_in_window(t, now)) {
         /* Outside the window the verdicts are not counted, but a probe
          * still watches for DENY. */
         if (bb != NULL && t->o->stop_on_all_deny && lt_result_init(&scratch) == 0) {
-            ld_count_response(t, &scratch, bb);
+            (void)ld_count_response(t, &scratch, &n, bb);
             lt_result_clear(&scratch);
         }
         return;
     }
     if (bb != NULL && status == GRPC_STATUS_OK) {
-        n = ld_count_response(t, r, bb);
-        if (n < 0) {
+        if (ld_count_response(t, r, &n, bb) != 0) {
             r->errors[LT_STATUS_CLIENT_FAILED]++;
             return;
         }

@@ -166,14 +166,16 @@ static bool ld_count_verdict(struct lt_result *r, const uint8_t *p, const uint8_
     return true;
 }
 
-long ld_wire_count_response(struct lt_result *r, grpc_byte_buffer *bb, unsigned *victims,
-                            unsigned *victim_denies)
+int ld_wire_count_response(struct lt_result *r, size_t *out_verdicts, grpc_byte_buffer *bb,
+                           unsigned *victims, unsigned *victim_denies)
 {
     grpc_byte_buffer_reader reader;
     grpc_slice s;
     const uint8_t *p, *end;
-    long n = 0;
+    size_t n = 0;
+    int rc = 0;
 
+    *out_verdicts = 0;
     if (!grpc_byte_buffer_reader_init(&reader, bb))
         return -1;
     s = grpc_byte_buffer_reader_readall(&reader);
@@ -184,24 +186,25 @@ long ld_wire_count_response(struct lt_result *r, grpc_byte_buffer *bb, unsigned 
         uint64_t key, len;
 
         if (!ld_get_varint(&p, end, &key)) {
-            n = -1;
+            rc = -1;
             break;
         }
         if (key != (1 << 3 | 2)) {
             if (!ld_skip(&p, end, (unsigned)(key & 7))) {
-                n = -1;
+                rc = -1;
                 break;
             }
             continue;
         }
         if (!ld_get_varint(&p, end, &len) || len > (uint64_t)(end - p) ||
             !ld_count_verdict(r, p, p + len, victims, victim_denies)) {
-            n = -1;
+            rc = -1;
             break;
         }
         p += len;
         n++;
     }
     grpc_slice_unref(s);
-    return n;
+    *out_verdicts = rc == 0 ? n : 0;
+    return rc;
 }
