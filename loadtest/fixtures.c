@@ -541,13 +541,13 @@ static int fx_read_state(struct fx_state *st)
     for (int guard = 0; guard < 64 && fgets(line, sizeof(line), fp) != NULL; guard++) {
         char *eq = strchr(line, '=');
         size_t v;
-        int c;
+        enum lt_class c;
 
         if (eq == NULL)
             continue;
         line[strcspn(line, "\n")] = '\0';
-        c = lt_class_parse(line, (size_t)(eq - line));
-        if (c >= 0 && fx_parse_size(eq + 1, FX_MAX_COUNT, &v))
+        if (lt_class_parse(&c, line, (size_t)(eq - line)) == 0 &&
+            fx_parse_size(eq + 1, FX_MAX_COUNT, &v))
             st->o.count[c] = v;
     }
     fclose(fp);

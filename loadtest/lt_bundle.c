@@ -28,11 +28,13 @@ const char *lt_class_name(enum lt_class c)
     return (unsigned)c < LT_N_CLASSES ? lt_class_names[c] : "?";
 }
 
-int lt_class_parse(const char *name, size_t len)
+int lt_class_parse(enum lt_class *out, const char *name, size_t len)
 {
     for (int i = 0; i < LT_N_CLASSES; i++) {
-        if (strlen(lt_class_names[i]) == len && memcmp(lt_class_names[i], name, len) == 0)
-            return i;
+        if (strlen(lt_class_names[i]) == len && memcmp(lt_class_names[i], name, len) == 0) {
+            *out = (enum lt_class)i;
+            return 0;
+        }
     }
     return -1;
 }

@@ -53,8 +53,9 @@ struct lt_chain {
 /* lt_class_name returns "tenant", "device", ... ("?" out of range). */
 const char *lt_class_name(enum lt_class c);
 
-/* lt_class_parse maps a name back; -1 when unknown. */
-int lt_class_parse(const char *name, size_t len);
+/* lt_class_parse maps a name back into |*out|: 0, or -1 (|*out| untouched)
+ * when the name is unknown. */
+int lt_class_parse(enum lt_class *out, const char *name, size_t len);
 
 /* ---- reader ---- */
 struct lt_bundle;

@@ -123,11 +123,11 @@ int lt_mix_parse(struct lt_mix *m, const char *text, char *err, size_t errlen)
         const char *eq = strchr(p, '='), *end = strchr(p, ',');
         char *num_end;
         unsigned long w;
-        int c;
+        enum lt_class c;
 
         if (end == NULL)
             end = p + strlen(p);
-        if (eq == NULL || eq > end || (c = lt_class_parse(p, (size_t)(eq - p))) < 0) {
+        if (eq == NULL || eq > end || lt_class_parse(&c, p, (size_t)(eq - p)) != 0) {
             snprintf(err, errlen, "--mix: expected CLASS=WEIGHT,... (classes: tenant, device, "
                                   "revoked, expired, untrusted, malformed, victim)");
             return -1;
