@@ -12,7 +12,10 @@
  *
  * Everything here belongs to one client thread and is touched only by it
  * (load_internal.h has the threading rules). Functions that can fail
- * return 0 or -1. */
+ * return 0 or -1.
+ *
+ * Conventions: 0 or -1, values through |out| parameters; predicates
+ * return bool. */
 #ifndef CERTVAL_LOAD_CLIENT_INTERNAL_H
 #define CERTVAL_LOAD_CLIENT_INTERNAL_H
 

@@ -7,7 +7,9 @@
  * on those channels; nothing is shared between client threads but the
  * read-only options, the bundle and the clock marks, so the engine takes no
  * lock. Results are merged by the main thread after every client thread has
- * been joined. Functions return 0 or -1 with a message on stderr. */
+ * been joined.
+ *
+ * Conventions: functions return 0 or -1 with a message on stderr. */
 #ifndef CERTVAL_LOAD_INTERNAL_H
 #define CERTVAL_LOAD_INTERNAL_H
 

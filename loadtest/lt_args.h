@@ -1,6 +1,8 @@
 /* Command lines of the loadtest tools (certval-load, the OpenSSL baseline):
  * one loop over argv and the number parsers their options share. Plain C,
- * no crypto. Parsers return true when the value is accepted and only then
+ * no crypto.
+ *
+ * Conventions: parsers return true when the value is accepted and only then
  * write |*out|; lt_args_parse returns 0 or -1 with a message on stderr. */
 #ifndef CERTVAL_LT_ARGS_H
 #define CERTVAL_LT_ARGS_H
