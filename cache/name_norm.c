@@ -104,27 +104,39 @@ static bool is_space(uint32_t cp)
            cp == 0x205f || cp == 0x3000;
 }
 
-static int add_utf8(CBB *out, uint32_t cp)
+/* put_utf8 writes |cp| as UTF-8 at |p| (room for 4 bytes); returns the
+ * length. */
+static size_t put_utf8(uint8_t *p, uint32_t cp)
 {
-    if (cp < 0x80)
-        return CBB_add_u8(out, (uint8_t)cp);
-    if (cp < 0x800)
-        return CBB_add_u8(out, (uint8_t)(0xc0 | (cp >> 6))) &&
-               CBB_add_u8(out, (uint8_t)(0x80 | (cp & 0x3f)));
-    if (cp < 0x10000)
-        return CBB_add_u8(out, (uint8_t)(0xe0 | (cp >> 12))) &&
-               CBB_add_u8(out, (uint8_t)(0x80 | ((cp >> 6) & 0x3f))) &&
-               CBB_add_u8(out, (uint8_t)(0x80 | (cp & 0x3f)));
-    return CBB_add_u8(out, (uint8_t)(0xf0 | (cp >> 18))) &&
-           CBB_add_u8(out, (uint8_t)(0x80 | ((cp >> 12) & 0x3f))) &&
-           CBB_add_u8(out, (uint8_t)(0x80 | ((cp >> 6) & 0x3f))) &&
-           CBB_add_u8(out, (uint8_t)(0x80 | (cp & 0x3f)));
+    if (cp < 0x80) {
+        p[0] = (uint8_t)cp;
+        return 1;
+    }
+    if (cp < 0x800) {
+        p[0] = (uint8_t)(0xc0 | (cp >> 6));
+        p[1] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 2;
+    }
+    if (cp < 0x10000) {
+        p[0] = (uint8_t)(0xe0 | (cp >> 12));
+        p[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+        p[2] = (uint8_t)(0x80 | (cp & 0x3f));
+        return 3;
+    }
+    p[0] = (uint8_t)(0xf0 | (cp >> 18));
+    p[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3f));
+    p[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3f));
+    p[3] = (uint8_t)(0x80 | (cp & 0x3f));
+    return 4;
 }
 
 /* fold_string writes |s| (content octets of type |tag|) as UTF-8, ASCII
- * lower-cased, white space trimmed and folded (RFC 4518 2.6.1). */
+ * lower-cased, white space trimmed and folded (RFC 4518 2.6.1). Output
+ * goes through a small buffer: one CBB call per 256 bytes, not per byte. */
 static int fold_string(CBB *out, CBS s, unsigned tag)
 {
+    uint8_t buf[256];
+    size_t k = 0;
     bool pending_space = false, any = false;
     uint32_t cp;
     int rc;
@@ -134,16 +146,22 @@ static int fold_string(CBB *out, CBS s, unsigned tag)
             pending_space = any;
             continue;
         }
-        if (pending_space && !CBB_add_u8(out, ' '))
-            return -1;
+        if (k + 5 > sizeof(buf)) { /* a space and one 4-byte character fit */
+            if (!CBB_add_bytes(out, buf, k))
+                return -1;
+            k = 0;
+        }
+        if (pending_space)
+            buf[k++] = ' ';
         pending_space = false;
         if (cp >= 'A' && cp <= 'Z')
             cp += 'a' - 'A';
-        if (!add_utf8(out, cp))
-            return -1;
+        k += put_utf8(buf + k, cp);
         any = true;
     }
-    return rc;
+    if (rc != 0 || !CBB_add_bytes(out, buf, k))
+        return -1;
+    return 0;
 }
 
 /* add_ava writes one AttributeTypeAndValue, its value folded when it is a
@@ -186,14 +204,41 @@ int name_norm_canonical(CBB *out, const uint8_t *der, size_t len)
         if (!CBS_get_asn1(&rdns, &rdn, CBS_ASN1_SET) || CBS_len(&rdn) == 0 ||
             !CBB_add_asn1(&seq, &set, CBS_ASN1_SET))
             return -1;
-        while (CBS_len(&rdn) > 0)
+        size_t n_ava = 0;
+        for (; CBS_len(&rdn) > 0; n_ava++)
             if (!CBS_get_asn1(&rdn, &ava, CBS_ASN1_SEQUENCE) || add_ava(&set, ava) != 0)
                 return -1;
-        /* The order inside a multi-valued RDN does not matter: sort. */
-        if (!CBB_flush_asn1_set_of(&set))
+        /* The order inside a multi-valued RDN does not matter: sort (it
+         * allocates, so only when there is more than one). */
+        if (n_ava > 1 && !CBB_flush_asn1_set_of(&set))
             return -1;
     }
     return CBB_flush(out) ? 0 : -1;
+}
+
+/* canonical_of writes the canonical form into |stack| when it fits (no
+ * allocation: the common case, a name of a few hundred bytes), else into
+ * a heap buffer returned in |*heap| (caller frees). */
+static bool canonical_of(uint8_t *stack, size_t cap, uint8_t **heap, const uint8_t **out,
+                         size_t *out_len, const uint8_t *der, size_t len)
+{
+    CBB cbb;
+
+    *heap = NULL;
+    if (CBB_init_fixed(&cbb, stack, cap) && name_norm_canonical(&cbb, der, len) == 0 &&
+        CBB_finish(&cbb, NULL, out_len)) {
+        *out = stack;
+        return true;
+    }
+    CBB_cleanup(&cbb);
+    CBB_zero(&cbb);
+    if (CBB_init(&cbb, len + len / 2 + 16) && name_norm_canonical(&cbb, der, len) == 0 &&
+        CBB_finish(&cbb, heap, out_len)) {
+        *out = *heap;
+        return true;
+    }
+    CBB_cleanup(&cbb);
+    return false;
 }
 
 bool name_norm_hash(uint8_t out[NAME_NORM_HASH_LEN], const uint8_t *der, size_t len)
@@ -201,17 +246,14 @@ bool name_norm_hash(uint8_t out[NAME_NORM_HASH_LEN], const uint8_t *der, size_t 
     /* One prefix octet keeps the two forms apart: a raw DER hashed on
      * failure never equals the canonical form of another name. */
     static const uint8_t canon_prefix = 'N', raw_prefix = 'D';
-    SHA256_CTX ctx;
-    CBB cbb;
-    uint8_t *canon = NULL;
+    uint8_t stack[1024], *heap = NULL;
+    const uint8_t *canon = NULL;
     size_t canon_len = 0;
+    SHA256_CTX ctx;
     bool ok;
 
-    CBB_zero(&cbb);
-    ok = der != NULL && len <= NAME_NORM_MAX_DER && CBB_init(&cbb, len + len / 2 + 16) &&
-         name_norm_canonical(&cbb, der, len) == 0 && CBB_finish(&cbb, &canon, &canon_len);
-    if (!ok)
-        CBB_cleanup(&cbb);
+    ok = der != NULL && len <= NAME_NORM_MAX_DER &&
+         canonical_of(stack, sizeof(stack), &heap, &canon, &canon_len, der, len);
     SHA256_Init(&ctx);
     if (ok) {
         SHA256_Update(&ctx, &canon_prefix, 1);
@@ -222,6 +264,6 @@ bool name_norm_hash(uint8_t out[NAME_NORM_HASH_LEN], const uint8_t *der, size_t 
             SHA256_Update(&ctx, der, len);
     }
     SHA256_Final(out, &ctx);
-    OPENSSL_free(canon);
+    OPENSSL_free(heap);
     return ok;
 }
