@@ -69,7 +69,8 @@ struct crl_check_info {
 #define CRL_REASONS_ALL 0x1feu
 /* Names kept per distribution point (IDP or cRLDistributionPoints entry). */
 #define CRL_DP_NAMES_MAX 8
-/* SHA-256 of a name: a Name DER, or a GeneralName DER for DP names. */
+/* A name's hash: name_norm_hash of a Name (by value, RFC 5280 7.1;
+ * cache/name_norm.h), SHA-256 of the DER of other GeneralNames. */
 #define CRL_NAME_HASH_LEN 32
 
 /* crl_cache_new returns an empty cache, or NULL on allocation failure. */
@@ -143,8 +144,9 @@ enum crl_status crl_cache_check(const struct crl_cache *c, const X509 *issuer,
                                 const ASN1_INTEGER *serial, int64_t now, uint32_t grace_seconds,
                                 struct crl_check_info *info);
 
-/* An issuer's identity in the cache: SHA-256 of its subject name DER
- * followed by SHA-256 of its public key bits. */
+/* An issuer's identity in the cache: name_norm_hash of its subject name
+ * (by value, so re-encodings of one name agree) followed by SHA-256 of its
+ * public key bits. */
 #define CRL_CACHE_ISSUER_ID_LEN 64
 
 /* crl_cache_issuer_id computes |issuer|'s identity. Returns 0 or -1. */
@@ -166,10 +168,11 @@ enum crl_status crl_cache_check_id(const struct crl_cache *c,
 /* ---- RFC 5280 6.3 support: distribution points and per-name lookup ---- */
 
 /* One DistributionPoint of a certificate's cRLDistributionPoints (RFC 5280
- * 4.2.1.13), reduced to what 6.3.3 (b) compares. Names are SHA-256 of the
- * GeneralName DER; a nameRelativeToCRLIssuer is first turned into the full
- * directoryName (appended to the cRLIssuer, or else to the certificate
- * issuer), the same way the cache turns an IDP's relative name into one. */
+ * 4.2.1.13), reduced to what 6.3.3 (b) compares. Names are hashed as
+ * CRL_NAME_HASH_LEN says (a directoryName by value); a
+ * nameRelativeToCRLIssuer is first turned into the full directoryName
+ * (appended to the cRLIssuer, or else to the certificate issuer), the same
+ * way the cache turns an IDP's relative name into one. */
 struct crl_cert_dp {
     bool has_name; /* distributionPoint present */
     size_t n_names;
@@ -177,7 +180,7 @@ struct crl_cert_dp {
     uint16_t reasons;    /* CRL_REASONS_ALL when the reasons field is absent */
     bool has_crl_issuer; /* cRLIssuer present */
     bool crl_issuer_has_dn; /* ... and holds a directoryName */
-    uint8_t crl_issuer_name[CRL_NAME_HASH_LEN]; /* SHA-256 of that Name DER */
+    uint8_t crl_issuer_name[CRL_NAME_HASH_LEN]; /* name_norm_hash of that Name */
     size_t n_crl_issuer_names;
     uint8_t crl_issuer_names[CRL_DP_NAMES_MAX][CRL_NAME_HASH_LEN]; /* GeneralName hashes */
 };
@@ -221,8 +224,8 @@ struct crl_cache_crl {
 };
 
 /* crl_cache_lookup_name copies into |out| (at most |cap|) every CRL cached
- * under the CRL issuer name hash |crl_issuer_name| (SHA-256 of the signing
- * certificate's subject DER), whatever its key, partition or kind, each
+ * under the CRL issuer name hash |crl_issuer_name| (name_norm_hash of the
+ * signing certificate's subject), whatever its key, partition or kind, each
  * with whether it lists |serial| as issued by |cert_issuer_name| (for an
  * indirect CRL, the certificateIssuer entry extensions decide; otherwise
  * the entry must be the CRL issuer's own). Returns how many CRLs exist

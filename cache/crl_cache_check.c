@@ -3,6 +3,7 @@
  * scope (complete, delta, partitions). Lock-free: under the RCU read lock,
  * with an acquire load of the index that crl_cache.c publishes. */
 #include "crl_cache_internal.h"
+#include "name_norm.h"
 #include "serial.h"
 
 #include <stdbool.h>
@@ -23,13 +24,14 @@ static int issuer_id_compute(const uint8_t *name, size_t name_len, const X509 *i
 {
     unsigned md_len = 0;
 
-    SHA256(name, name_len, id);
+    name_norm_hash(id, name, name_len);
     if (!X509_pubkey_digest(issuer, EVP_sha256(), id + 32, &md_len) || md_len != 32)
         return -1;
     return 0;
 }
 
-/* Two SHA-256 per check cost more than the lookup itself, and a thread
+/* Normalising the name and two SHA-256 per check cost more than the
+ * lookup itself, and a thread
  * usually checks many certificates of one issuer in a row: remember the
  * last issuer per thread, keyed by content (name DER and key bits), never
  * by pointer, so a freed and reallocated X509 cannot alias. */

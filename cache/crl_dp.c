@@ -8,6 +8,7 @@
 #include <openssl/sha.h>
 
 #include "crl_cache.h"
+#include "name_norm.h"
 
 #define TAG_CTX(n) (CBS_ASN1_CONTEXT_SPECIFIC | (n))
 #define TAG_CTX_C(n) (CBS_ASN1_CONTEXT_SPECIFIC | CBS_ASN1_CONSTRUCTED | (n))
@@ -15,7 +16,7 @@
 int crl_dp_hash_general_names(CBS names, uint8_t (*out)[32], size_t cap, size_t *out_n, CBS *dn,
                               bool *has_dn)
 {
-    CBS gn, inner;
+    CBS gn, inner, name;
     unsigned tag;
 
     *out_n = 0;
@@ -26,13 +27,19 @@ int crl_dp_hash_general_names(CBS names, uint8_t (*out)[32], size_t cap, size_t 
             return -1;
         if (*out_n == cap)
             return -2;
-        SHA256(CBS_data(&gn), CBS_len(&gn), out[(*out_n)++]);
-        /* directoryName [4] EXPLICIT Name (RFC 5280 4.2.1.6). */
-        if (tag == TAG_CTX_C(4) && dn != NULL && !*has_dn) {
-            inner = gn;
-            if (!CBS_get_asn1(&inner, &inner, TAG_CTX_C(4)) ||
-                !CBS_get_asn1_element(&inner, dn, CBS_ASN1_SEQUENCE))
-                return -1;
+        if (tag != TAG_CTX_C(4)) {
+            SHA256(CBS_data(&gn), CBS_len(&gn), out[(*out_n)++]);
+            continue;
+        }
+        /* directoryName [4] EXPLICIT Name (RFC 5280 4.2.1.6), compared by
+         * value (7.1): the hash of its normalised form. */
+        inner = gn;
+        if (!CBS_get_asn1(&inner, &inner, TAG_CTX_C(4)) ||
+            !CBS_get_asn1_element(&inner, &name, CBS_ASN1_SEQUENCE) || CBS_len(&inner) != 0)
+            return -1;
+        name_norm_hash(out[(*out_n)++], CBS_data(&name), CBS_len(&name));
+        if (dn != NULL && !*has_dn) {
+            *dn = name;
             *has_dn = true;
         }
     }
@@ -41,10 +48,10 @@ int crl_dp_hash_general_names(CBS names, uint8_t (*out)[32], size_t cap, size_t 
 
 /* relative_name_hash: RFC 5280 4.2.1.13, "the fragment is appended to the
  * X.500 distinguished name" of |base|; the result is hashed as the
- * directoryName GeneralName a fullName would carry. */
+ * directoryName a fullName would carry (its normalised form). */
 static int relative_name_hash(CBS rdn, CBS base, uint8_t out[32])
 {
-    CBB cbb, gn, name, set;
+    CBB cbb, name, set;
     CBS base_rdns;
     uint8_t *der = NULL;
     size_t len = 0;
@@ -53,14 +60,14 @@ static int relative_name_hash(CBS rdn, CBS base, uint8_t out[32])
         return -1;
     if (!CBB_init(&cbb, CBS_len(&base_rdns) + CBS_len(&rdn) + 16))
         return -1;
-    if (!CBB_add_asn1(&cbb, &gn, TAG_CTX_C(4)) || !CBB_add_asn1(&gn, &name, CBS_ASN1_SEQUENCE) ||
+    if (!CBB_add_asn1(&cbb, &name, CBS_ASN1_SEQUENCE) ||
         !CBB_add_bytes(&name, CBS_data(&base_rdns), CBS_len(&base_rdns)) ||
         !CBB_add_asn1(&name, &set, CBS_ASN1_SET) ||
         !CBB_add_bytes(&set, CBS_data(&rdn), CBS_len(&rdn)) || !CBB_finish(&cbb, &der, &len)) {
         CBB_cleanup(&cbb);
         return -1;
     }
-    SHA256(der, len, out);
+    name_norm_hash(out, der, len);
     OPENSSL_free(der);
     return 0;
 }
@@ -120,7 +127,7 @@ static int parse_point(struct crl_cert_dp *dp, CBS point, CBS issuer)
         if (rc != 0)
             return rc;
         if (dp->crl_issuer_has_dn) {
-            SHA256(CBS_data(&dn), CBS_len(&dn), dp->crl_issuer_name);
+            name_norm_hash(dp->crl_issuer_name, CBS_data(&dn), CBS_len(&dn));
             base = dn; /* a relative name is relative to the cRLIssuer */
         }
     }

@@ -3,12 +3,13 @@
  *
  * RFC 5280 6.3.3 (b)(2)(i) matches an IDP's distributionPoint against a
  * certificate's cRLDistributionPoints by name. Both sides are reduced to
- * SHA-256 hashes of GeneralName DER, so a snapshot keeps 32 bytes per name
- * and a match is a memcmp. A nameRelativeToCRLIssuer is first expanded to
- * the directoryName it stands for (the RDN appended to the base Name), so a
- * relative name on one side matches the same full name on the other.
- * Names are compared by DER, not by the X.520 matching rules of RFC 5280
- * 7.1: two encodings of one name do not match.
+ * 32-byte hashes, so a snapshot keeps 32 bytes per name and a match is a
+ * memcmp: a directoryName is hashed by value (name_norm_hash, RFC 5280 7.1:
+ * case, white space and PrintableString / UTF8String do not matter), every
+ * other GeneralName as SHA-256 of its DER. A nameRelativeToCRLIssuer is
+ * first expanded to the Name it stands for (the RDN appended to the base
+ * Name), so a relative name on one side matches the same full name on the
+ * other.
  *
  * Conventions: 0 on success, -1 on malformed input, -2 when there are more
  * than |cap| names. */
@@ -28,9 +29,9 @@
 int crl_dp_hash_names(CBS dpn, CBS base, uint8_t (*out)[32], size_t cap, size_t *out_n);
 
 /* crl_dp_hash_general_names hashes each GeneralName of |names| (the
- * contents of a GeneralNames SEQUENCE). When |dn| is not NULL it receives
- * the first directoryName's Name element (*has_dn tells whether one was
- * found). */
+ * contents of a GeneralNames SEQUENCE), a directoryName by value. When
+ * |dn| is not NULL it receives the first directoryName's Name element
+ * (*has_dn tells whether one was found). */
 int crl_dp_hash_general_names(CBS names, uint8_t (*out)[32], size_t cap, size_t *out_n, CBS *dn,
                               bool *has_dn);
 

@@ -1,11 +1,11 @@
 /* Immutable CRL snapshot: build and lookup. See crl_snapshot_internal.h. */
 #include "crl_snapshot_internal.h"
+#include "name_norm.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/sha.h>
 #include <openssl/siphash.h>
 
 #define ERRF(...) ((err) && (errlen) ? (void)snprintf((err), (errlen), __VA_ARGS__) : (void)0)
@@ -100,7 +100,7 @@ static int issuer_ordinal(struct crl_snapshot *s, const uint8_t crl_issuer[32], 
 
     if (CBS_len(&name) == 0)
         return 255;
-    SHA256(CBS_data(&name), CBS_len(&name), h);
+    name_norm_hash(h, CBS_data(&name), CBS_len(&name));
     if (memcmp(h, crl_issuer, 32) == 0)
         return 0;
     for (size_t i = 0; i < s->n_cert_issuers; i++)
@@ -126,7 +126,8 @@ static int fill_entries(struct crl_snapshot *s, const struct crl_parsed *p, cons
     uint8_t crl_issuer[32], buf[1 + CRL_SERIAL_MAX];
     int rc, ord = 0;
 
-    SHA256(CBS_data(&p->issuer), CBS_len(&p->issuer), crl_issuer);
+    /* Names by value (RFC 5280 7.1): the same hash as the index id. */
+    name_norm_hash(crl_issuer, CBS_data(&p->issuer), CBS_len(&p->issuer));
     while ((rc = crl_parse_next_entry(&revoked, &e, &flags, err, errlen)) == 1) {
         if (e.has_cert_issuer && !p->indirect)
             flags |= CRL_PF_INDIRECT; /* RFC 5280 5.3.3: only in indirect CRLs */

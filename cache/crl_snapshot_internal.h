@@ -19,7 +19,8 @@
 
 #include "crl_parse_internal.h"
 
-/* Name hash (32 bytes) then key hash (32 bytes): the index key. */
+/* Name hash (name_norm_hash, by value) then key hash (32 bytes): the
+ * index key. */
 #define CRL_ID_LEN 64
 #define CRL_REASON_ABSENT 0xff
 
@@ -31,7 +32,7 @@ struct crl_slot {
 
 struct crl_snapshot {
     struct rcu_head rcu;
-    uint8_t id[CRL_ID_LEN]; /* SHA-256(issuer subject DER) || SHA-256(issuer key bits) */
+    uint8_t id[CRL_ID_LEN]; /* name_norm_hash(issuer subject) || SHA-256(issuer key bits) */
     /* Partition within the issuer (index order after id): complete CRLs
      * sort before deltas, then by scope_id (zero = no IDP). */
     bool delta;
@@ -52,7 +53,7 @@ struct crl_snapshot {
     bool has_dp_name;
     uint8_t n_dp_names;
     uint8_t (*dp_names)[32];     /* IDP names hashed; NULL when none */
-    uint8_t (*cert_issuers)[32]; /* indirect: SHA-256 of certificateIssuer Name DER of
+    uint8_t (*cert_issuers)[32]; /* indirect: name_norm_hash of the certificateIssuer of
                                   * ordinal i + 1 (0 is the CRL issuer itself) */
     size_t n_cert_issuers;
     size_t n_entries; /* distinct serials */
@@ -69,8 +70,7 @@ uint64_t crl_snapshot_hash(const uint64_t key[2], const uint8_t *serial, size_t 
 
 /* crl_snapshot_build builds a snapshot from |p| (whose signature the caller
  * has verified). NULL with a message on a malformed entry or allocation
- * failure. The caller fills id[]; |crl_issuer_name| is SHA-256 of the CRL
- * issuer Name DER (ordinal 0 of an indirect CRL). */
+ * failure. The caller fills id[]. */
 struct crl_snapshot *crl_snapshot_build(const struct crl_parsed *p, const uint64_t key[2],
                                         const char *source, char *err, size_t errlen);
 
@@ -88,7 +88,7 @@ static inline bool crl_snapshot_is_plain(const struct crl_snapshot *s)
 }
 
 /* crl_snapshot_lookup finds |serial| issued by the certificate issuer whose
- * name hash is |cert_issuer| (SHA-256 of its Name DER): for a direct CRL
+ * name hash is |cert_issuer| (name_norm_hash of its Name): for a direct CRL
  * that must be the CRL issuer (id[0..31]); for an indirect CRL the
  * certificateIssuer entry extensions decide (RFC 5280 5.3.3). */
 bool crl_snapshot_lookup(const struct crl_snapshot *s, const uint64_t key[2],

@@ -24,7 +24,7 @@
 #include "verdict_cache.h"
 
 #define ENTRY_HEAD (4 + 32 + 8 + 4 + 1 + 5)
-#define ENTRY_REF (32 + 32 + 1) /* + serial octets */
+#define ENTRY_REF (32 + 32 + 32 + 1) /* + serial octets */
 #define ENTRY_MAX \
     (ENTRY_HEAD + VERDICT_STEP_MAX_REFS * (ENTRY_REF + VERDICT_STEP_SERIAL_MAX) + 5 * 255)
 
@@ -205,7 +205,8 @@ static size_t pack(uint8_t *buf, const struct verdict *v, const struct verdict_s
 
         memcpy(p, r->issuer_name_sha256, 32);
         memcpy(p + 32, r->issuer_key_sha256, 32);
-        p[64] = r->serial_len;
+        memcpy(p + 64, r->issuer_name_norm, 32);
+        p[96] = r->serial_len;
         memcpy(p + ENTRY_REF, r->serial, r->serial_len);
         p += ENTRY_REF + r->serial_len;
     }
@@ -261,11 +262,12 @@ static bool unpack(struct verdict *v, struct verdict_step_refs *refs, const uint
         struct verdict_step_ref *r = &refs->ref[i];
         const uint8_t *a = take(&p, end, ENTRY_REF);
 
-        if (a == NULL || a[64] > VERDICT_STEP_SERIAL_MAX)
+        if (a == NULL || a[96] > VERDICT_STEP_SERIAL_MAX)
             return false;
         memcpy(r->issuer_name_sha256, a, 32);
         memcpy(r->issuer_key_sha256, a + 32, 32);
-        r->serial_len = a[64];
+        memcpy(r->issuer_name_norm, a + 64, 32);
+        r->serial_len = a[96];
         if ((a = take(&p, end, r->serial_len)) == NULL)
             return false;
         memcpy(r->serial, a, r->serial_len);
@@ -328,8 +330,12 @@ int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
                          "cannot identify the issuer or serial at depth %zu", d);
             return -1;
         }
-        memcpy(r->issuer_name_sha256, id, 32);
+        /* The CRL cache names issuers by value (name_norm.h); the deny
+         * list keeps the DER hash of the name (its file format). */
+        memcpy(r->issuer_name_norm, id, 32);
         memcpy(r->issuer_key_sha256, id + 32, 32);
+        deny_list_issuer_key(r->issuer_name_sha256,
+                             X509_get_subject_name(sk_X509_value(chain, d + 1)));
         r->serial_len = (uint8_t)len;
         refs->n++;
     }
@@ -392,7 +398,7 @@ static int recheck(const struct verdict_step *st, const struct revocation_policy
         const struct verdict_step_ref *r = &refs->ref[d];
         uint8_t id[CRL_CACHE_ISSUER_ID_LEN];
 
-        memcpy(id, r->issuer_name_sha256, 32);
+        memcpy(id, r->issuer_name_norm, 32);
         memcpy(id + 32, r->issuer_key_sha256, 32);
         switch (revocation_check_ref(out, st->src->crls, id, r->serial, r->serial_len, d, p, now)) {
         case REVOCATION_REF_GOOD:

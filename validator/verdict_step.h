@@ -41,8 +41,9 @@ struct revocation_sources;
  * re-checked at every hit. */
 struct verdict_step_ref {
     uint8_t issuer_name_sha256[32]; /* SHA-256 of the issuer name DER (deny_list_issuer_key) */
-    uint8_t issuer_key_sha256[32];  /* SHA-256 of the issuer's public key bits: with the name
-                                     * hash, the CRL cache's issuer id */
+    uint8_t issuer_key_sha256[32];  /* SHA-256 of the issuer's public key bits */
+    uint8_t issuer_name_norm[32];   /* name_norm_hash of the issuer name (by value): with the
+                                     * key hash, the CRL cache's issuer id */
     uint8_t serial[VERDICT_STEP_SERIAL_MAX]; /* minimal INTEGER content octets */
     uint8_t serial_len;
 };

@@ -1,8 +1,11 @@
 /* libFuzzer target: arbitrary bytes offered to the CRL cache as a CRL
  * (DER or PEM), with the PKITS certificates as candidate issuers so that
  * well-formed inputs reach signature checking and snapshot building, then a
- * lookup. Any crash, leak or sanitizer report is a bug: bad CRLs must be
- * refused with a message. */
+ * lookup. The same bytes also go, unsigned, to the name parsers that a CRL
+ * or certificate reaches only behind a signature: name_norm_hash (as a
+ * Name) and crl_cache_parse_cdp (as cRLDistributionPoints, with the input
+ * as the base of relative names). Any crash, leak or sanitizer report is a
+ * bug: bad CRLs must be refused with a message. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,6 +14,7 @@
 #include <openssl/x509.h>
 
 #include "crl_cache.h"
+#include "name_norm.h"
 #include "rcu_reader.h"
 #include "validator.h"
 
@@ -50,7 +54,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct crl_cache *c = crl_cache_new();
     char err[512];
+    uint8_t name_hash[NAME_NORM_HASH_LEN];
+    struct crl_cert_dp dps[4];
+    size_t n_dps = 0;
+    bool more = false;
 
+    (void)name_norm_hash(name_hash, data, size);
+    (void)crl_cache_parse_cdp(dps, 4, &n_dps, &more, data, size, data, size);
     if (c == NULL)
         return 0;
     if (crl_cache_add_der(c, data, size, issuers, "fuzz", err, sizeof(err)) == 0 &&

@@ -166,8 +166,11 @@ static int add_crl_exts(CBB *tbs, const struct crl_gen_spec *s)
         return 0;
     if ((s->has_crl_number && !add_ext(&exts, oid_crl_number, 3, false, num, num_len)) ||
         (s->delta && !add_ext(&exts, oid_delta, 3, true, base, base_len)) ||
-        (s->indirect && !add_ext(&exts, oid_idp, 3, true, idp_indirect, sizeof(idp_indirect))) ||
-        (s->only_user_certs && !add_ext(&exts, oid_idp, 3, true, idp_user, sizeof(idp_user))) ||
+        (s->idp_raw != NULL && !add_ext(&exts, oid_idp, 3, true, s->idp_raw, s->idp_raw_len)) ||
+        (s->idp_raw == NULL && s->indirect &&
+         !add_ext(&exts, oid_idp, 3, true, idp_indirect, sizeof(idp_indirect))) ||
+        (s->idp_raw == NULL && s->only_user_certs &&
+         !add_ext(&exts, oid_idp, 3, true, idp_user, sizeof(idp_user))) ||
         (s->unknown_critical &&
          !add_ext(&exts, oid_unknown, sizeof(oid_unknown), true, dummy, 2)) ||
         (s->unknown_noncritical &&
@@ -201,7 +204,7 @@ static int build_tbs(CBB *crl, const struct crl_gen_spec *s)
     size_t name_len = 0;
     CBB tbs;
     bool exts = s->has_crl_number || s->delta || s->indirect || s->only_user_certs ||
-                s->unknown_critical || s->unknown_noncritical;
+                s->idp_raw != NULL || s->unknown_critical || s->unknown_noncritical;
 
     if (!X509_NAME_get0_der(X509_get_subject_name(s->issuer), &name, &name_len))
         return 0;

@@ -47,6 +47,11 @@ struct crl_gen_spec {
     bool unknown_critical;    /* a critical CRL extension nobody knows */
     bool unknown_noncritical; /* a non-critical one */
     bool corrupt_signature;   /* flip a bit of the signature */
+    /* issuingDistributionPoint extnValue DER written as given (critical),
+     * e.g. a distributionPoint directoryName in another encoding;
+     * replaces the one indirect / only_user_certs make. NULL = none. */
+    const uint8_t *idp_raw;
+    size_t idp_raw_len;
     size_t n_entries;
     crl_gen_entry_fn entry_at;
     void *arg;

@@ -589,6 +589,29 @@ static int pki_ext_nid(unsigned bit)
     }
 }
 
+/* pki_add_raw_crl_dp adds a cRLDistributionPoints extension whose value is
+ * |spec->crl_dp_raw| exactly (any DistributionPoint names, cRLIssuer and
+ * string encodings a test wants), replacing one made from crl_dp_uri. */
+static int pki_add_raw_crl_dp(X509 *x, const struct pki_cert_spec *spec)
+{
+    ASN1_OCTET_STRING *val = NULL;
+    X509_EXTENSION *ext = NULL;
+    int ok, pos;
+
+    if (spec->crl_dp_raw == NULL)
+        return 1;
+    if ((pos = X509_get_ext_by_NID(x, NID_crl_distribution_points, -1)) >= 0)
+        X509_EXTENSION_free(X509_delete_ext(x, pos));
+    val = ASN1_OCTET_STRING_new();
+    ok = val != NULL && spec->crl_dp_raw_len <= INT32_MAX &&
+         ASN1_OCTET_STRING_set(val, spec->crl_dp_raw, (int)spec->crl_dp_raw_len) &&
+         (ext = X509_EXTENSION_create_by_NID(NULL, NID_crl_distribution_points, 0, val)) != NULL &&
+         X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    ASN1_OCTET_STRING_free(val);
+    return ok;
+}
+
 /* pki_apply_knobs removes or flips the extensions |spec| asks for and adds
  * its extra critical extension. */
 static int pki_apply_knobs(X509 *x, const struct pki_cert_spec *spec)
@@ -621,7 +644,7 @@ static int pki_apply_knobs(X509 *x, const struct pki_cert_spec *spec)
         if (!ok)
             return 0;
     }
-    return 1;
+    return pki_add_raw_crl_dp(x, spec);
 }
 
 /* pki_reparse_cert returns a fresh parse of |x| and frees |x|. BoringSSL

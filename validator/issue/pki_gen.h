@@ -87,6 +87,12 @@ struct pki_cert_spec {
     size_t n_nc_permitted;
     const char *const *nc_excluded;
     size_t n_nc_excluded;
+
+    /* cRLDistributionPoints extnValue DER, written as given (fullName or
+     * nameRelativeToCRLIssuer, cRLIssuer, any string encoding); overrides
+     * crl_dp_uri. NULL = none. */
+    const uint8_t *crl_dp_raw;
+    size_t crl_dp_raw_len;
 };
 
 /* pki_key_new generates a fresh key (DSA parameters take about a second). */
