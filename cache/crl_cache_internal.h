@@ -1,7 +1,10 @@
 /* Private to cache/: the CRL cache's index and handle, shared by
  * crl_cache.c (lifecycle, index, publication) and crl_cache_check.c
  * (issuer identity, serials, lookups). Who writes and who reads what:
- * crl_cache.c's head comment. */
+ * crl_cache.c's head comment.
+ *
+ * Conventions: as crl_cache.h (0, or -1 with a message in |err|); index
+ * searches return a position, never an error. */
 #ifndef CERTVAL_CRL_CACHE_INTERNAL_H
 #define CERTVAL_CRL_CACHE_INTERNAL_H
 

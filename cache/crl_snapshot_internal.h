@@ -7,7 +7,10 @@
  *  - arena: packed entries [reason:1][len:1][serial content octets:len],
  *    starting at offset 1.
  * A snapshot is written only by the thread that builds it, before it is
- * published; afterwards it is read-only until call_rcu frees it. */
+ * published; afterwards it is read-only until call_rcu frees it.
+ *
+ * Conventions: builders return NULL when out of memory; lookups return
+ * bool (found or not). */
 #ifndef CERTVAL_CRL_SNAPSHOT_INTERNAL_H
 #define CERTVAL_CRL_SNAPSHOT_INTERNAL_H
 

@@ -1,5 +1,7 @@
 /* CRL signature verification, private to cache/ (crl_cache.c calls it
- * before a CRL is published). */
+ * before a CRL is published).
+ *
+ * Conventions: 0, or -1 with a message in |err|. */
 #ifndef CERTVAL_CRL_VERIFY_INTERNAL_H
 #define CERTVAL_CRL_VERIFY_INTERNAL_H
 

@@ -1,7 +1,11 @@
 /* Private to cache/: the deny list's structures and the helpers shared by
  * deny_list.c (keys, snapshots, publication, readers and writers) and
  * deny_list_file.c (saving and loading the store file). Locking and RCU
- * rules: deny_list.c's head comment. */
+ * rules: deny_list.c's head comment.
+ *
+ * Conventions: as deny_list.h (0, or -1 with a message in |err|);
+ * constructors return NULL when out of memory; dl_snap_find returns the
+ * slot, or -1 when the key is not there (a result, not an error). */
 #ifndef CERTVAL_DENY_LIST_INTERNAL_H
 #define CERTVAL_DENY_LIST_INTERNAL_H
 

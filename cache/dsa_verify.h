@@ -12,7 +12,9 @@
  * It lives in cache/, the lower of its users' two layers: the CRL cache
  * verifies every CRL's signature when it takes the CRL in (file, push,
  * fetch), and validator/ depends on cache/, never the reverse (see
- * docs/architecture.md). */
+ * docs/architecture.md).
+ *
+ * Conventions: bool, true only for a signature that verifies. */
 #ifndef CERTVAL_DSA_VERIFY_H
 #define CERTVAL_DSA_VERIFY_H
 

@@ -1,6 +1,8 @@
 /* Helpers shared by the certificate and CRL halves of pki_gen
- * (pki_cert.c, pki_crl.c); private to validator/issue/. Same conventions as
- * pki_gen.h: 1 on success, 0 on failure, NULL for a failed constructor. */
+ * (pki_cert.c, pki_crl.c); private to validator/issue/.
+ *
+ * Conventions: as pki_gen.h: 1 on success, 0 on failure, NULL for a failed
+ * constructor. */
 #ifndef CERTVAL_PKI_GEN_INTERNAL_H
 #define CERTVAL_PKI_GEN_INTERNAL_H
 
