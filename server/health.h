@@ -3,7 +3,10 @@
  * start-up readiness that turns it SERVING, and the drain hook that turns
  * it NOT_SERVING.
  *
- * Thread-safe: the status and the watcher list are under one lock. */
+ * Thread-safe: the status and the watcher list are under one lock.
+ *
+ * Conventions: nothing fails to the caller; a call's outcome is its gRPC
+ * status, readiness a bool. */
 #ifndef CERTVAL_HEALTH_H
 #define CERTVAL_HEALTH_H
 

@@ -1,6 +1,9 @@
 /* certval.v1.Validator (service.c): Validate and ValidateStream. The
  * handlers read the server's admission state and worker pool through
- * call_base.tr (server.h). */
+ * call_base.tr (server.h).
+ *
+ * Conventions: nothing returns an error; every outcome of a call is its
+ * gRPC status (RESOURCE_EXHAUSTED, DEADLINE_EXCEEDED, ...) or a verdict. */
 #ifndef CERTVAL_SERVICE_H
 #define CERTVAL_SERVICE_H
 

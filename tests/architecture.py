@@ -19,7 +19,9 @@ CMakeLists.txt files. Rules (../shared/STYLE.md, issue 10):
   stricter: own folder or below, not only the same top-level folder);
   R5 no C source or header outside tests/ is over MAX_LINES lines;
   R6 server/rpc/ (certval_rpc, the unary gRPC call that certvalctl and the
-  etcd client share) includes no project header from outside server/rpc/.
+  etcd client share) includes no project header from outside server/rpc/;
+  R7 every header outside tests/ states its error convention in its head
+  comment (a "Conventions:" line, docs/architecture.md "Error conventions").
 
 Violations that exist on main today are listed in KNOWN_EXCEPTIONS, each
 with its rule; they are being fixed in parallel (issue 10) and the list is
@@ -129,7 +131,18 @@ def violations(files, local, system):
     for f in files:
         if f.endswith(SOURCE_EXT) and part_of(f) != "tests" and line_count(f) > MAX_LINES:
             v.add(("R5", f, "over %d lines" % MAX_LINES))
+        if f.endswith(".h") and part_of(f) != "tests" and not states_convention(f):
+            v.add(("R7", f, "no Conventions: line in the head comment"))
     return v
+
+
+def states_convention(f):
+    """True when the first comment of header |f| holds "Conventions:"."""
+    with open(os.path.join(ROOT, f), encoding="utf-8", errors="replace") as fh:
+        text = fh.read()
+    start = text.find("/*")
+    end = text.find("*/", start)
+    return start >= 0 and end > start and "Conventions:" in text[start:end]
 
 
 # --- CMake ----------------------------------------------------------------
