@@ -9,9 +9,9 @@
  * server owns the call lists and the transport threads, the handlers own
  * their calls. Thread-safety is stated per function.
  *
- * Conventions: call_base_init returns bool (false: the call was answered
- * and released); batch starts return grpc_call_error as gRPC does; a
- * call's outcome is its gRPC status. */
+ * Conventions: call_base_init returns bool (false: gRPC refused the close
+ * batch, the caller drops its reference); batch starts return
+ * grpc_call_error as gRPC does; a call's outcome is its gRPC status. */
 #ifndef CERTVAL_CALL_H
 #define CERTVAL_CALL_H
 
