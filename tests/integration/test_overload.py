@@ -114,6 +114,62 @@ class DeadlineTest(Base):
         self.assertNotIn("gone-user", logs, "a cancelled call was validated")
 
 
+    def test_cancelled_call_memory_is_released_at_once(self):
+        # A queued call three busy batches large, cancelled by its client:
+        # its request bytes (certval_inflight_request_bytes) must go within
+        # WINDOW of the cancel, while the worker is still on the busy
+        # batches. Without the release at cancel they only go as busy
+        # batches end, at most one busy batch's worth in WINDOW (one takes
+        # 0.3 s or more here), so the drop of three cannot be mistaken.
+        WINDOW = 0.25
+        srv = self.start(limits_yaml(max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000,
+                                     max_chains_per_batch=3 * BUSY,
+                                     max_message_bytes=32 << 20,
+                                     max_inflight_request_bytes=256 << 20) +
+                         "metrics:\n  listen: \"127.0.0.1:0\"\n")
+        call = srv.validate_call()
+
+        def held():
+            return srv.scrape()[("certval_inflight_request_bytes", frozenset())]
+
+        self.assertEqual(held(), 0)
+        busies = [call.future(self.busy_request(srv), timeout=60) for _ in range(4)]
+        busy_size = self.busy_request(srv).ByteSize()
+        big = self.busy_request(srv, n=3 * BUSY, user="big-gone-user")
+        size = big.ByteSize()
+
+        def wait_held(n):
+            deadline = time.time() + 10
+            while held() < n and time.time() < deadline:
+                time.sleep(0.01)
+            return held()
+
+        # Every busy batch admitted (one may be running), then the big one.
+        self.assertGreaterEqual(wait_held(3 * busy_size), 3 * busy_size, "busy calls not admitted")
+        gone = call.future(big, timeout=60)
+        self.assertGreaterEqual(wait_held(3 * busy_size + size), 3 * busy_size + size,
+                                "the big call was never admitted")
+        self.assertTrue(wait_held(4 * busy_size + size) >= 3 * busy_size + size)
+        before = held()
+        t0 = time.monotonic()
+        gone.cancel()
+        after = held()
+        while after > before - size and time.monotonic() - t0 < WINDOW:
+            time.sleep(0.005)
+            after = held()
+        took = time.monotonic() - t0
+        self.assertLessEqual(after, before - size,
+                             "%d of the cancelled call's bytes still held %.3f s after the "
+                             "cancel (%d held before)" % (size, took, before))
+        self.assertFalse(busies[-1].done(), "the busy batches finished before the check")
+        print("cancel: %d request bytes released %.3f s after the cancel" % (size, took),
+              file=sys.stderr)
+        for b in busies:
+            self.assertEqual(len(b.result().verdicts), BUSY)
+        self.assertEqual(held(), 0)
+        self.assertNotIn("big-gone-user", srv.logs())
+
 class AdmissionTest(Base):
     """Item 2: over a bound a new call gets RESOURCE_EXHAUSTED at once."""
 
