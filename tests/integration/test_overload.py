@@ -327,9 +327,27 @@ class DrainUnderOverloadTest(Base):
         self.assertEqual(rc, 0, srv.logs())
         self.assertLess(took, grace + 1.0, "exit %.2f s after SIGTERM, grace %d s" %
                         (took, grace))
-        # The 100 ms of issue 9, with room for a loaded 2-core CI machine.
+        # The 100 ms of issue 9. The server's own log first: its signal
+        # thread logs the SIGTERM and the health change (millisecond
+        # timestamps), which no client-side scheduling can blur. Then what
+        # a watcher sees, from the signal sent to the message read: 1-4 ms
+        # measured here while other builds loaded both cores, so 100 ms
+        # leaves a margin of 25x for the Python watcher thread's wake-up.
         self.assertTrue(not_serving_at, "health never turned NOT_SERVING")
-        self.assertLess(not_serving_at[0] - t0, 0.5)
+        print("drain: NOT_SERVING seen %.3f s after SIGTERM, exit after %.2f s" %
+              (not_serving_at[0] - t0, took), file=sys.stderr)
+        logged = {}
+        for line in srv.log_lines():
+            if line.get("msg") in ("SIGTERM: draining", "health: NOT_SERVING"):
+                logged.setdefault(line["msg"], line["ts"])
+        self.assertEqual(len(logged), 2, srv.logs())
+
+        def ts_s(ts):  # "2026-12-02T14:22:15.213Z" -> seconds of the day
+            hms = ts.split("T")[1].rstrip("Z").split(":")
+            return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
+        gap = ts_s(logged["health: NOT_SERVING"]) - ts_s(logged["SIGTERM: draining"])
+        self.assertLessEqual(gap, 0.1, "server turned NOT_SERVING %.3f s after SIGTERM" % gap)
+        self.assertLess(not_serving_at[0] - t0, 0.1)
         codes = []
         for f in queued:
             try:
