@@ -12,7 +12,8 @@
  * the work queued ahead of it would outlast its deadline; chains of a call
  * whose deadline has passed, that its client cancelled, or that a drain
  * abandoned are not validated: the worker drops them when it reaches them
- * and frees the batch. */
+ * and frees the batch. A cancel that arrives while no worker has begun the
+ * batch frees its request at once (vcall_on_close, work_state_cancel). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
