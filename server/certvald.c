@@ -351,6 +351,16 @@ struct daemon {
     bool grpc_up, srv_up, admin_up, metrics_up, frontends_up, fleet_up;
 };
 
+/* The one readiness hook: whatever may make health ready (an installed
+ * configuration or CRL, the fleet's first read, start-up) re-evaluates it
+ * here, from whichever thread. */
+static void on_readiness_change(void *arg)
+{
+    struct daemon *d = arg;
+
+    health_readiness_update(d->srv.crls);
+}
+
 /* Reload hook (reload.h), from whichever thread changed the CRLs or the
  * configuration: the fetcher follows the configuration's URLs, and health
  * may now be ready. */
@@ -360,7 +370,7 @@ static void on_crl_change(bool config_changed, void *arg)
 
     if (config_changed)
         crl_fetch_reconfigure(d->fetcher);
-    health_readiness_update(d->srv.crls);
+    on_readiness_change(d);
 }
 
 /* load_config reads (or, for --demo, generates) the configuration and
@@ -563,13 +573,6 @@ static int start_admin(struct daemon *d)
     return 0;
 }
 
-/* fleet (issue 11): the fleet's first read (or its fall-back to the local
- * copy) re-evaluates readiness. */
-static void on_fleet_ready(void *arg)
-{
-    health_readiness_update(arg);
-}
-
 /* start_fleet follows etcd when the configuration has a fleet section
  * (nothing is started otherwise). */
 static int start_fleet(struct daemon *d)
@@ -581,7 +584,7 @@ static int start_fleet(struct daemon *d)
     if (fs == NULL)
         return -1;
     rc = fleet_start(&fs->cfg->fleet, d->srv.crls, d->srv.deny, fs->cfg->state_dir,
-                     on_fleet_ready, d->srv.crls, err, sizeof(err));
+                     on_readiness_change, d, err, sizeof(err));
     reload_release(fs);
     if (rc < 0) {
         log_error("fleet: %s", err);
@@ -621,7 +624,7 @@ static int start_serving(struct daemon *d)
     if (start_fleet(d) < 0)
         return -1;
     /* crl_fetch: SERVING only once the required CRLs are in (issue 4). */
-    health_readiness_update(d->srv.crls);
+    on_readiness_change(d);
     if (crl_fetch_start(d->fetcher, err, sizeof(err)) < 0)
         log_error("%s: CRLs are not fetched over HTTP", err);
     return 0;

@@ -405,6 +405,14 @@ void server_collect(struct mbuf *b, void *arg)
     mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
                    "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
                 atomic_load(&srv->live_calls));
+    mbuf_printf(b,
+                "# HELP certval_inflight_request_bytes Request bytes admitted and not yet freed "
+                "(a cancelled call's queued request is freed at once).\n"
+                "# TYPE certval_inflight_request_bytes gauge\ncertval_inflight_request_bytes %ld\n"
+                "# HELP certval_inflight_chains Chains admitted and not yet answered or freed.\n"
+                "# TYPE certval_inflight_chains gauge\ncertval_inflight_chains %ld\n",
+                atomic_load_explicit(&srv->inflight_bytes, memory_order_relaxed),
+                atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed));
     if (srv->pool != NULL)
         mbuf_printf(b, "# HELP certval_worker_queue_depth Work items queued or running on "
                        "the workers.\n# TYPE certval_worker_queue_depth gauge\n"

@@ -12,7 +12,8 @@
  * the work queued ahead of it would outlast its deadline; chains of a call
  * whose deadline has passed, that its client cancelled, or that a drain
  * abandoned are not validated: the worker drops them when it reaches them
- * and frees the batch. */
+ * and frees the batch. A cancel that arrives while no worker has begun the
+ * batch frees its request at once (vcall_on_close, work_state_cancel). */
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +63,12 @@ struct batch {
     /* 0, or the status the call ends with because a slice dropped its work
      * (deadline passed, cancelled, drain abandoned). */
     _Atomic int dropped;
+    /* Set by the cancel that freed the payload (before it drops its
+     * reference): gRPC has ended the call, no status is sent. The last
+     * reference may then go on the transport thread during the drain,
+     * after its completion queue is shut down, where gRPC aborts on a new
+     * batch. */
+    bool ended;
     /* The server's CRL cache, deny list and verdict cache, read by every
      * chain of the batch. */
     struct revocation_sources rev;
@@ -71,6 +78,10 @@ struct batch {
     /* The verdict-cache keys of the chains answer_inline missed, so their
      * worker does not hash them again (validator_check_chain_keyed). */
     struct validator_key keys[INLINE_MAX_CHAINS];
+    /* One per slice not yet run, plus, once the slices are handed to the
+     * workers, one for the QUEUED state (workers.h): dropped by the first
+     * slice to begin or by the cancel that wins, so a batch freed by a
+     * cancel is never freed under it. The last one ends the call. */
     _Atomic unsigned remaining;
     unsigned n_slices;
     struct slice slices[];
@@ -86,6 +97,11 @@ struct vcall {
     grpc_byte_buffer *send_buf;
     uint64_t deadline_ns; /* CLOCK_MONOTONIC; UINT64_MAX = none */
     _Atomic bool gone;    /* cancelled by the client (or its deadline, by gRPC) */
+    /* The call's batch on the workers (one at a time, streams included) and
+     * who owns its payload (workers.h, enum work_state): a cancel that wins
+     * QUEUED frees the payload at once, on the transport thread. */
+    _Atomic int batch_state;
+    struct batch *batch;
 };
 
 static void vcall_recv_next(struct vcall *vc);
@@ -108,16 +124,30 @@ static void admission_release(struct server *srv, size_t chains, size_t bytes)
     atomic_fetch_sub_explicit(&srv->inflight_bytes, (long)bytes, memory_order_relaxed);
 }
 
+/* Frees what a batch holds of its request (the unpacked chains, claims,
+ * verdicts, snapshot) and gives back its admission, leaving the batch
+ * itself and its slices, which the workers may still hold. */
+static void batch_release_payload(struct batch *b)
+{
+    admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
+    b->bytes = 0;
+    if (b->req != NULL)
+        certval__v1__validate_request__free_unpacked(b->req, NULL);
+    b->req = NULL;
+    claims_free(b->claims);
+    b->claims = NULL;
+    if (b->snap != NULL)
+        reload_release(b->snap);
+    b->snap = NULL;
+    free(b->verdicts);
+    b->verdicts = NULL;
+}
+
 static void batch_free(struct batch *b)
 {
     if (b == NULL)
         return;
-    admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
-    if (b->req != NULL)
-        certval__v1__validate_request__free_unpacked(b->req, NULL);
-    claims_free(b->claims);
-    reload_release(b->snap);
-    free(b->verdicts);
+    batch_release_payload(b);
     free(b);
 }
 
@@ -358,6 +388,12 @@ static void batch_drop(struct batch *b, grpc_status_code code)
         msg = "server shutting down: drain grace over, retry";
     else if (code == GRPC_STATUS_CANCELLED)
         msg = "cancelled by the client: not validated";
+    if (b->ended) {
+        batch_free(b);
+        metrics_record_rpc_error((int)code);
+        call_unref(&vc->base); /* the handler's reference, which the batch held */
+        return;
+    }
     batch_free(b);
     vcall_fail(vc, code, msg);
 }
@@ -373,14 +409,33 @@ static void chain_cost_update(struct server *srv, uint64_t ns, size_t chains)
                           memory_order_relaxed);
 }
 
+/* Drops one of |b|'s references (see |remaining|); the last one answers
+ * the call or ends it with the status its work was dropped with. */
+static void batch_unref(struct batch *b)
+{
+    /* acq_rel: the last slice must see every other slice's verdicts. */
+    if (atomic_fetch_sub_explicit(&b->remaining, 1, memory_order_acq_rel) == 1) {
+        int why = atomic_load(&b->dropped);
+
+        if (why != 0)
+            batch_drop(b, (grpc_status_code)why);
+        else
+            batch_respond(b);
+    }
+}
+
 static void slice_run(struct work_item *item)
 {
     struct slice *s = container_of(item, struct slice, item);
     struct batch *b = s->batch;
     uint64_t start = mono_ns(), now = start;
     size_t ran = 0;
+    enum work_state was = work_state_begin(&b->vc->batch_state);
+    bool run = was != WORK_CANCELLED; /* else vcall_on_close freed the payload */
 
-    for (size_t i = s->begin; i < s->end; i++) {
+    if (was == WORK_QUEUED)
+        batch_unref(b); /* the QUEUED reference: never the last, ours remains */
+    for (size_t i = s->begin; run && i < s->end; i++) {
         grpc_status_code why = batch_stop_reason(b, now);
         int none = 0;
 
@@ -398,15 +453,7 @@ static void slice_run(struct work_item *item)
     }
     if (ran > 0)
         chain_cost_update(b->vc->base.tr->srv, now - start, ran);
-    /* acq_rel: the last slice must see every other slice's verdicts. */
-    if (atomic_fetch_sub_explicit(&b->remaining, 1, memory_order_acq_rel) == 1) {
-        int why = atomic_load(&b->dropped);
-
-        if (why != 0)
-            batch_drop(b, (grpc_status_code)why);
-        else
-            batch_respond(b);
-    }
+    batch_unref(b);
 }
 
 static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req, size_t bytes,
@@ -514,9 +561,11 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
         batch_respond(b); /* empty, or every chain answered from the cache */
         return;
     }
+    vc->batch = b;
+    atomic_fetch_add_explicit(&b->remaining, 1, memory_order_relaxed); /* the QUEUED one */
+    work_state_queue(&vc->batch_state);
     for (unsigned k = 0; k < n_slices; k++)
-        worker_pool_submit(vc->base.tr->submitter, worker_pool_pick(srv->pool),
-                           &b->slices[k].item);
+        worker_pool_submit(vc->base.tr->submitter, worker_pool_pick(srv->pool), &b->slices[k].item);
 }
 
 /* ---- admission ---- */
@@ -673,14 +722,32 @@ static void vcall_recv_next(struct vcall *vc)
         call_unref(&vc->base);
 }
 
-/* The client cancelled (or gRPC did, at the deadline): queued work of the
- * call is dropped when a worker reaches it. Transport thread. */
+/* The client cancelled (or gRPC did, at the deadline): a batch no worker
+ * has begun loses its payload now (work_state_cancel decides who frees it)
+ * and its slices are skipped; chains of one that a worker has begun are
+ * dropped before the next chain. Transport thread: the same one that
+ * dispatches the call's batches, so |vc->batch| is the queued one. */
 static void vcall_on_close(struct call_base *cb)
 {
     struct vcall *vc = container_of(cb, struct vcall, base);
 
-    if (cb->cancelled)
-        atomic_store_explicit(&vc->gone, true, memory_order_relaxed);
+    if (!cb->cancelled)
+        return;
+    atomic_store_explicit(&vc->gone, true, memory_order_relaxed);
+    if (work_state_cancel(&vc->batch_state)) {
+        struct batch *b = vc->batch;
+        int none = 0, why = GRPC_STATUS_CANCELLED;
+
+        /* What the client was told, for certval_rpc_errors_total. */
+        if (atomic_load_explicit(&cb->tr->srv->abandon, memory_order_relaxed))
+            why = GRPC_STATUS_UNAVAILABLE;
+        else if (mono_ns() >= vc->deadline_ns)
+            why = GRPC_STATUS_DEADLINE_EXCEEDED;
+        b->ended = true;
+        atomic_compare_exchange_strong(&b->dropped, &none, why);
+        batch_release_payload(b);
+        batch_unref(b); /* the QUEUED reference; the last one ends the call */
+    }
 }
 
 /* |d| (gRPC's clock) as CLOCK_MONOTONIC ns; UINT64_MAX = no deadline. */

@@ -12,6 +12,8 @@
 #ifndef CERTVAL_WORKERS_H
 #define CERTVAL_WORKERS_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +29,57 @@ struct work_item {
      * hand-off that fails later is taken off that worker's count. */
     uint32_t worker;
 };
+
+/* A work state word: who owns queued work's payload when the work can be
+ * withdrawn before a worker reaches it (a cancelled call). The submitter
+ * stores WORK_QUEUED (work_state_queue) before handing the items over; a
+ * worker that reaches one calls work_state_begin; the canceller calls
+ * work_state_cancel. Exactly one side wins the QUEUED state: the worker
+ * (begin returns WORK_QUEUED) keeps using the payload, the canceller
+ * (cancel true) frees it at once and the workers, reaching the items
+ * later, skip them. The canceller still writes to the work after its
+ * win, so the work itself must outlive both sides: the caller holds one
+ * reference for "the QUEUED state" besides one per item, and whichever
+ * side wins it drops it when done. All three are thread-safe (one
+ * compare-and-swap). */
+enum work_state {
+    WORK_IDLE = 0, /* nothing queued: cancel has nothing to take */
+    WORK_QUEUED,
+    WORK_RUNNING,
+    WORK_CANCELLED,
+};
+
+/* work_state_queue marks |s| queued; release, so that a canceller that
+ * wins sees the payload written before it. */
+static inline void work_state_queue(_Atomic int *s)
+{
+    atomic_store_explicit(s, WORK_QUEUED, memory_order_release);
+}
+
+/* work_state_begin moves |s| from QUEUED to RUNNING and returns the state
+ * it found: WORK_QUEUED (this caller won: it owns the payload and drops
+ * the QUEUED reference), WORK_RUNNING (another item of the same work won:
+ * run too) or WORK_CANCELLED (the payload is gone: skip). */
+static inline enum work_state work_state_begin(_Atomic int *s)
+{
+    int seen = WORK_QUEUED;
+
+    if (atomic_compare_exchange_strong_explicit(s, &seen, WORK_RUNNING, memory_order_acq_rel,
+                                                memory_order_acquire))
+        return WORK_QUEUED;
+    return (enum work_state)seen;
+}
+
+/* work_state_cancel moves |s| from QUEUED to CANCELLED. True if the caller
+ * now owns the payload (no worker has begun, none will use it) and the
+ * QUEUED reference; false if a worker has begun or nothing is queued. */
+static inline bool work_state_cancel(_Atomic int *s)
+{
+    int want = WORK_QUEUED;
+
+    return atomic_compare_exchange_strong_explicit(s, &want, WORK_CANCELLED, memory_order_acq_rel,
+                                                   memory_order_acquire);
+}
 
 struct worker_pool;
 struct pool_submitter;

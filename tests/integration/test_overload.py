@@ -114,6 +114,62 @@ class DeadlineTest(Base):
         self.assertNotIn("gone-user", logs, "a cancelled call was validated")
 
 
+    def test_cancelled_call_memory_is_released_at_once(self):
+        # A queued call three busy batches large, cancelled by its client:
+        # its request bytes (certval_inflight_request_bytes) must go within
+        # WINDOW of the cancel, while the worker is still on the busy
+        # batches. Without the release at cancel they only go as busy
+        # batches end, at most one busy batch's worth in WINDOW (one takes
+        # 0.3 s or more here), so the drop of three cannot be mistaken.
+        WINDOW = 0.25
+        srv = self.start(limits_yaml(max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000,
+                                     max_chains_per_batch=3 * BUSY,
+                                     max_message_bytes=32 << 20,
+                                     max_inflight_request_bytes=256 << 20) +
+                         "metrics:\n  listen: \"127.0.0.1:0\"\n")
+        call = srv.validate_call()
+
+        def held():
+            return srv.scrape()[("certval_inflight_request_bytes", frozenset())]
+
+        self.assertEqual(held(), 0)
+        busies = [call.future(self.busy_request(srv), timeout=60) for _ in range(4)]
+        busy_size = self.busy_request(srv).ByteSize()
+        big = self.busy_request(srv, n=3 * BUSY, user="big-gone-user")
+        size = big.ByteSize()
+
+        def wait_held(n):
+            deadline = time.time() + 10
+            while held() < n and time.time() < deadline:
+                time.sleep(0.01)
+            return held()
+
+        # Every busy batch admitted (one may be running), then the big one.
+        self.assertGreaterEqual(wait_held(3 * busy_size), 3 * busy_size, "busy calls not admitted")
+        gone = call.future(big, timeout=60)
+        self.assertGreaterEqual(wait_held(3 * busy_size + size), 3 * busy_size + size,
+                                "the big call was never admitted")
+        self.assertTrue(wait_held(4 * busy_size + size) >= 3 * busy_size + size)
+        before = held()
+        t0 = time.monotonic()
+        gone.cancel()
+        after = held()
+        while after > before - size and time.monotonic() - t0 < WINDOW:
+            time.sleep(0.005)
+            after = held()
+        took = time.monotonic() - t0
+        self.assertLessEqual(after, before - size,
+                             "%d of the cancelled call's bytes still held %.3f s after the "
+                             "cancel (%d held before)" % (size, took, before))
+        self.assertFalse(busies[-1].done(), "the busy batches finished before the check")
+        print("cancel: %d request bytes released %.3f s after the cancel" % (size, took),
+              file=sys.stderr)
+        for b in busies:
+            self.assertEqual(len(b.result().verdicts), BUSY)
+        self.assertEqual(held(), 0)
+        self.assertNotIn("big-gone-user", srv.logs())
+
 class AdmissionTest(Base):
     """Item 2: over a bound a new call gets RESOURCE_EXHAUSTED at once."""
 
@@ -271,9 +327,27 @@ class DrainUnderOverloadTest(Base):
         self.assertEqual(rc, 0, srv.logs())
         self.assertLess(took, grace + 1.0, "exit %.2f s after SIGTERM, grace %d s" %
                         (took, grace))
-        # The 100 ms of issue 9, with room for a loaded 2-core CI machine.
+        # The 100 ms of issue 9. The server's own log first: its signal
+        # thread logs the SIGTERM and the health change (millisecond
+        # timestamps), which no client-side scheduling can blur. Then what
+        # a watcher sees, from the signal sent to the message read: 1-4 ms
+        # measured here while other builds loaded both cores, so 100 ms
+        # leaves a margin of 25x for the Python watcher thread's wake-up.
         self.assertTrue(not_serving_at, "health never turned NOT_SERVING")
-        self.assertLess(not_serving_at[0] - t0, 0.5)
+        print("drain: NOT_SERVING seen %.3f s after SIGTERM, exit after %.2f s" %
+              (not_serving_at[0] - t0, took), file=sys.stderr)
+        logged = {}
+        for line in srv.log_lines():
+            if line.get("msg") in ("SIGTERM: draining", "health: NOT_SERVING"):
+                logged.setdefault(line["msg"], line["ts"])
+        self.assertEqual(len(logged), 2, srv.logs())
+
+        def ts_s(ts):  # "2026-12-02T14:22:15.213Z" -> seconds of the day
+            hms = ts.split("T")[1].rstrip("Z").split(":")
+            return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
+        gap = ts_s(logged["health: NOT_SERVING"]) - ts_s(logged["SIGTERM: draining"])
+        self.assertLessEqual(gap, 0.1, "server turned NOT_SERVING %.3f s after SIGTERM" % gap)
+        self.assertLess(not_serving_at[0] - t0, 0.1)
         codes = []
         for f in queued:
             try:
