@@ -347,7 +347,10 @@ class DrainUnderOverloadTest(Base):
             return int(hms[0]) * 3600 + int(hms[1]) * 60 + float(hms[2])
         gap = ts_s(logged["health: NOT_SERVING"]) - ts_s(logged["SIGTERM: draining"])
         self.assertLessEqual(gap, 0.1, "server turned NOT_SERVING %.3f s after SIGTERM" % gap)
-        self.assertLess(not_serving_at[0] - t0, 0.1)
+        # The watcher's view adds the Python client's own scheduling: 188 ms
+        # was seen under ASan with both cores loaded, so it gets a looser
+        # bound; the 100 ms is the server's, asserted just above.
+        self.assertLess(not_serving_at[0] - t0, 0.5)
         codes = []
         for f in queued:
             try:
