@@ -97,8 +97,10 @@ static void slot_done(struct tag *t, bool ok)
 {
     struct request_slot *s = container_of(t, struct request_slot, tag);
 
-    if (ok)
+    if (ok) {
+        atomic_fetch_add_explicit(&s->tr->srv->received_calls, 1, memory_order_relaxed);
         dispatch(s);
+    }
     grpc_call_details_destroy(&s->details);
     grpc_metadata_array_destroy(&s->md);
     if (!ok) {
@@ -370,6 +372,11 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
             log_info("draining the admin listener: %ld calls in flight",
                      atomic_load(&srv->live_calls));
         wait_calls_answered(srv, grace_seconds);
+        /* Calls that reached gRPC but never a request slot are not counted:
+         * gRPC 1.51 ends them with CANCELLED at the shutdown
+         * (docs/operations.md, "Drain"). */
+        log_info("drain done: %lu calls received since start",
+                 atomic_load_explicit(&srv->received_calls, memory_order_relaxed));
     }
     /* Every call is answered or ended; the workers drop what they hold. */
     worker_pool_free(srv->pool);
@@ -405,6 +412,10 @@ void server_collect(struct mbuf *b, void *arg)
     mbuf_printf(b, "# HELP certval_calls_in_flight Calls accepted and not finished.\n"
                    "# TYPE certval_calls_in_flight gauge\ncertval_calls_in_flight %ld\n",
                 atomic_load(&srv->live_calls));
+    mbuf_printf(b,
+                "# HELP certval_calls_received_total Calls handed to certval by gRPC.\n"
+                "# TYPE certval_calls_received_total counter\ncertval_calls_received_total %lu\n",
+                atomic_load_explicit(&srv->received_calls, memory_order_relaxed));
     mbuf_printf(b,
                 "# HELP certval_inflight_request_bytes Request bytes admitted and not yet freed "
                 "(a cancelled call's queued request is freed at once).\n"

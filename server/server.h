@@ -91,6 +91,8 @@ struct server {
      * calls end with UNAVAILABLE. */
     _Atomic bool abandon;
     _Atomic long live_calls; /* calls accepted and not yet destroyed */
+    /* Calls matched to a request slot since start (any method); relaxed. */
+    _Atomic unsigned long received_calls;
     /* Admission (service.c): written by transport threads on admission and
      * by whichever thread frees a batch; relaxed atomics. */
     _Atomic long inflight_chains;
