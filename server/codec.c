@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <string.h>
 
 /* Verdicts of up to this many chains get their packed sizes on the stack. */
 #define STACK_VERDICTS 64
@@ -44,55 +45,99 @@ int codec_request_unpack(Certval__V1__ValidateRequest **out_req, struct codec_ar
     return 0;
 }
 
-/* The protobuf-c view of |v|: its strings borrowed, nothing allocated. */
-static void verdict_to_pb(Certval__V1__Verdict *pv, const struct verdict *v)
-{
-    static const Certval__V1__Verdict init = CERTVAL__V1__VERDICT__INIT;
+/* Verdict's fields (proto/certval/v1/certval.proto); test_codec checks
+ * that the message has no others. */
+enum {
+    F_ID = 1,
+    F_DECISION = 2,
+    F_REASON = 3,
+    F_KIND = 4,
+    F_DETAIL = 5,
+    F_LEAF_SHA256 = 6,
+    F_SUBJECT = 7,
+    F_SERIAL_HEX = 8,
+    F_NOT_AFTER_UNIX = 9,
+    F_PROFILE = 10,
+};
+enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
 
-    *pv = init;
-    pv->id = v->id;
+/* Writes protobuf's wire format at |p|, or with |p| NULL only counts. */
+struct writer {
+    uint8_t *p;
+    size_t n;
+};
+
+static void put_varint(struct writer *w, uint64_t v)
+{
+    for (; v >= 0x80; v >>= 7, w->n++)
+        if (w->p != NULL)
+            w->p[w->n] = (uint8_t)(v | 0x80);
+    if (w->p != NULL)
+        w->p[w->n] = (uint8_t)v;
+    w->n++;
+}
+
+/* A proto3 scalar: absent when zero. Enums and int64 go as their
+ * two's-complement 64-bit value, as protobuf-c writes them. */
+static void put_uint(struct writer *w, unsigned field, uint64_t v)
+{
+    if (v == 0)
+        return;
+    put_varint(w, (uint64_t)field << 3 | WIRE_VARINT);
+    put_varint(w, v);
+}
+
+static void put_bytes(struct writer *w, unsigned field, const void *data, size_t len)
+{
+    if (len == 0)
+        return; /* proto3: an empty string or bytes field is absent */
+    put_varint(w, (uint64_t)field << 3 | WIRE_LEN);
+    put_varint(w, len);
+    if (w->p != NULL)
+        memcpy(w->p + w->n, data, len);
+    w->n += len;
+}
+
+/* A NUL-terminated field of struct verdict, at most its array. */
+#define put_str(w, field, arr) put_bytes((w), (field), (arr), strnlen((arr), sizeof(arr)))
+
+static uint64_t enum_wire(int v)
+{
+    return (uint64_t)(int64_t)v;
+}
+
+/* Verdict |v| in field order, as protobuf-c packs a proto3 message. */
+static void put_verdict(struct writer *w, const struct verdict *v)
+{
+    put_uint(w, F_ID, v->id);
     /* verdict-t.h keeps the protobuf enum values; see test_verdict. */
-    pv->decision = (Certval__V1__Decision)v->decision;
-    pv->reason = (Certval__V1__Reason)v->reason;
-    pv->kind = (Certval__V1__CertificateKind)v->kind;
-    pv->detail = (char *)v->detail;
-    pv->subject = (char *)v->subject;
-    pv->serial_hex = (char *)v->serial_hex;
-    pv->profile = (char *)v->profile;
-    pv->not_after_unix = v->not_after_unix;
-    if (v->has_leaf_sha256) {
-        pv->leaf_sha256.data = (uint8_t *)v->leaf_sha256;
-        pv->leaf_sha256.len = sizeof(v->leaf_sha256);
-    }
+    put_uint(w, F_DECISION, enum_wire((int)v->decision));
+    put_uint(w, F_REASON, enum_wire((int)v->reason));
+    put_uint(w, F_KIND, enum_wire((int)v->kind));
+    put_str(w, F_DETAIL, v->detail);
+    if (v->has_leaf_sha256)
+        put_bytes(w, F_LEAF_SHA256, v->leaf_sha256, sizeof(v->leaf_sha256));
+    put_str(w, F_SUBJECT, v->subject);
+    put_str(w, F_SERIAL_HEX, v->serial_hex);
+    put_uint(w, F_NOT_AFTER_UNIX, (uint64_t)v->not_after_unix);
+    put_str(w, F_PROFILE, v->profile);
 }
 
-static size_t varint_len(size_t v)
+static size_t verdict_size(const struct verdict *v)
 {
-    size_t n = 1;
+    struct writer w = {NULL, 0};
 
-    for (; v >= 0x80; v >>= 7)
-        n++;
-    return n;
-}
-
-static size_t varint_put(uint8_t *p, size_t v)
-{
-    size_t n = 0;
-
-    for (; v >= 0x80; v >>= 7)
-        p[n++] = (uint8_t)(v | 0x80);
-    p[n++] = (uint8_t)v;
-    return n;
+    put_verdict(&w, v);
+    return w.n;
 }
 
 /* A ValidateResponse is its verdicts, each a tag, a length and the packed
- * Verdict: packed here one at a time from one Verdict on the stack, rather
- * than through an array of them and an array of pointers to them. */
+ * Verdict, written here straight from struct verdict: no protobuf-c
+ * Verdict structs, no arrays of them, each size computed once. */
 uint8_t *codec_response_pack(size_t *out_len, const struct verdict *v, size_t n)
 {
-    size_t stack_sizes[STACK_VERDICTS], *sizes = stack_sizes, total = 0, at = 0;
-    Certval__V1__Verdict pv;
-    uint8_t *buf = NULL;
+    size_t stack_sizes[STACK_VERDICTS], *sizes = stack_sizes, total = 0;
+    struct writer w = {NULL, 0};
 
     *out_len = 0;
     if (n > STACK_VERDICTS) {
@@ -101,22 +146,23 @@ uint8_t *codec_response_pack(size_t *out_len, const struct verdict *v, size_t n)
             return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        verdict_to_pb(&pv, &v[i]);
-        sizes[i] = certval__v1__verdict__get_packed_size(&pv);
-        total += 1 + varint_len(sizes[i]) + sizes[i];
+        sizes[i] = verdict_size(&v[i]);
+        w.n = 0;
+        put_varint(&w, sizes[i]);
+        total += 1 + w.n + sizes[i];
     }
-    buf = malloc(total > 0 ? total : 1);
-    if (buf == NULL)
+    w.p = malloc(total > 0 ? total : 1);
+    w.n = 0;
+    if (w.p == NULL)
         goto out;
     for (size_t i = 0; i < n; i++) {
-        verdict_to_pb(&pv, &v[i]);
-        buf[at++] = TAG_VERDICTS;
-        at += varint_put(buf + at, sizes[i]);
-        at += certval__v1__verdict__pack(&pv, buf + at);
+        put_varint(&w, TAG_VERDICTS);
+        put_varint(&w, sizes[i]);
+        put_verdict(&w, &v[i]);
     }
-    *out_len = at;
+    *out_len = w.n;
 out:
     if (sizes != stack_sizes)
         free(sizes);
-    return buf;
+    return w.p;
 }

@@ -1,6 +1,6 @@
 /* The protobuf-c side of certval.v1.Validator/Validate, without gRPC:
  * unpacking a ValidateRequest into one arena (codec_arena.h) and packing a
- * ValidateResponse into one buffer, without a Verdict array on the heap.
+ * ValidateResponse into one buffer, written from struct verdict directly.
  * loadtest/codec_bench measures both under callgrind. Thread-safe (no
  * shared state).
  *

@@ -1,7 +1,8 @@
 /* The Validate codec (server/codec.h) and its arena (server/codec_arena.h):
  * alignment, the fallback when the block is used up, allocation failure
  * (the arena's bound) reported through protobuf-c's NULL, and a response
- * packed byte for byte as protobuf-c's own pack packs it. */
+ * packed byte for byte as protobuf-c's own pack packs it (the packer writes
+ * the wire format itself). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -200,6 +201,8 @@ static void verdict_sample(struct verdict *v, size_t i)
     for (size_t j = 0; j < sizeof(v->leaf_sha256); j++)
         v->leaf_sha256[j] = (uint8_t)(i + j);
     v->not_after_unix = i % 4 == 0 ? 0 : 1800000000 + (int64_t)i;
+    if (i % 11 == 5)
+        v->not_after_unix = -(int64_t)i; /* before 1970: ten bytes */
     /* Some details over 127 bytes: two-byte lengths. */
     memset(v->detail, 'd', i % 7 == 0 ? 200 : i % 10);
     snprintf(v->subject, sizeof(v->subject), "CN=user %zu,O=acme", i);
@@ -242,6 +245,14 @@ static uint8_t *pack_reference(const struct verdict *v, size_t n, size_t *out_le
     free(pv);
     free(ptrs);
     return buf;
+}
+
+/* codec_response_pack writes Verdict's fields itself: a field added to
+ * the message must be added there too. */
+Test(codec, verdict_has_the_fields_the_packer_writes)
+{
+    cr_assert_eq(certval__v1__verdict__descriptor.n_fields, 10);
+    cr_assert_eq(certval__v1__validate_response__descriptor.n_fields, 1);
 }
 
 Test(codec, packs_as_protobuf_c_does)
