@@ -1,20 +1,23 @@
 /* codec_bench: the protobuf-c work around one Validate call, in a loop,
  * for callgrind (loadtest/callgrind.sh): unpacking a ValidateRequest of
- * |chains| chains of one 1 KiB certificate each (what unpack_request in
- * server/service.c asks of protobuf-c, without gRPC's byte buffer) and
- * packing the ValidateResponse of as many verdicts the way pack_response
- * does (two callocs, get_packed_size, malloc, pack; no gRPC slice).
+ * |chains| chains of one 1 KiB certificate each and packing the
+ * ValidateResponse of as many verdicts, as certvald does it
+ * (server/codec.h: the request into one arena, the response into one
+ * buffer; no gRPC byte buffer), or with --plain the way it did before
+ * (protobuf-c's malloc allocator and free_unpacked; two callocs for the
+ * verdicts, get_packed_size, malloc, pack).
  *
- *   codec_bench [--chains N] [--iterations N]
+ *   codec_bench [--chains N] [--iterations N] [--plain]
  *
  * Prints the packed sizes. Not a server: certvald itself does not run
  * under valgrind 3.19 (docs/benchmarks.md, "callgrind"). */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "certval/v1/certval.pb-c.h"
-
+#include "codec.h"
 #define CERT_LEN 1024
 #define MAX_CHAINS 64
 
@@ -49,8 +52,39 @@ static uint8_t *pack_request(size_t chains, size_t *out_len)
     return buf;
 }
 
-/* The response of pack_response (server/service.c) for |n| OK verdicts. */
-static size_t pack_response(size_t n)
+/* |n| OK verdicts of a tenant chain. */
+static void verdicts_fill(struct verdict *v, size_t n)
+{
+    static const struct verdict ok = {
+        .decision = DECISION_REQUIRE_PASSWORD,
+        .reason = VERDICT_REASON_OK,
+        .kind = CERT_KIND_TENANT,
+        .has_leaf_sha256 = true,
+        .leaf_sha256 = {1},
+        .not_after_unix = 1800000000,
+        .subject = "CN=alice,O=acme",
+        .serial_hex = "0123456789abcdef",
+        .profile = "tenant",
+    };
+
+    for (size_t i = 0; i < n; i++) {
+        v[i] = ok;
+        v[i].id = i + 1;
+    }
+}
+
+/* The response as certvald packs it (codec_response_pack). */
+static size_t pack_response(const struct verdict *v, size_t n)
+{
+    size_t len;
+    uint8_t *buf = codec_response_pack(&len, v, n);
+
+    free(buf);
+    return buf != NULL ? len : 0;
+}
+
+/* The same response the way certvald packed it before (--plain). */
+static size_t pack_response_plain(size_t n)
 {
     static const uint8_t leaf_sha256[32] = {1};
     Certval__V1__ValidateResponse resp = CERTVAL__V1__VALIDATE_RESPONSE__INIT;
@@ -93,8 +127,10 @@ out:
 
 int main(int argc, char **argv)
 {
+    static struct verdict verdicts[MAX_CHAINS];
     long iterations = 1000, chains = 1;
     size_t req_len = 0, resp_len = 0;
+    bool plain = false;
     uint8_t *wire;
 
     for (int i = 1; i < argc; i++) {
@@ -102,8 +138,10 @@ int main(int argc, char **argv)
             iterations = strtol(argv[++i], NULL, 10);
         else if (strcmp(argv[i], "--chains") == 0 && i + 1 < argc)
             chains = strtol(argv[++i], NULL, 10);
+        else if (strcmp(argv[i], "--plain") == 0)
+            plain = true;
         else {
-            fprintf(stderr, "usage: codec_bench [--chains N] [--iterations N]\n");
+            fprintf(stderr, "usage: codec_bench [--chains N] [--iterations N] [--plain]\n");
             return 2;
         }
     }
@@ -114,16 +152,26 @@ int main(int argc, char **argv)
     wire = pack_request((size_t)chains, &req_len);
     if (wire == NULL)
         return 1;
+    verdicts_fill(verdicts, (size_t)chains);
     for (long it = 0; it < iterations; it++) {
-        Certval__V1__ValidateRequest *req =
-            certval__v1__validate_request__unpack(NULL, req_len, wire);
+        Certval__V1__ValidateRequest *req = NULL;
+        struct codec_arena *arena = NULL;
 
+        if (plain)
+            req = certval__v1__validate_request__unpack(NULL, req_len, wire);
+        else if (codec_request_unpack(&req, &arena, wire, req_len) < 0)
+            req = NULL;
         if (req == NULL || req->n_chains != (size_t)chains) {
             fprintf(stderr, "codec_bench: unpack failed\n");
             return 1;
         }
-        certval__v1__validate_request__free_unpacked(req, NULL);
-        resp_len = pack_response((size_t)chains);
+        if (plain) {
+            certval__v1__validate_request__free_unpacked(req, NULL);
+            resp_len = pack_response_plain((size_t)chains);
+        } else {
+            codec_arena_free(arena);
+            resp_len = pack_response(verdicts, (size_t)chains);
+        }
     }
     free(wire);
     printf("request %zu bytes, response %zu bytes, %ld iterations\n", req_len, resp_len,

@@ -14,6 +14,7 @@
  * abandoned are not validated: the worker drops them when it reaches them
  * and frees the batch. A cancel that arrives while no worker has begun the
  * batch frees its request at once (vcall_on_close, work_state_cancel). */
+#include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "call.h"
 #include "certval/v1/certval.pb-c.h"
 #include "claims.h"
+#include "codec.h"
 #include "log.h"
 #include "metrics.h"
 #include "reload.h"
@@ -54,7 +56,8 @@ struct slice {
 
 struct batch {
     struct vcall *vc;
-    Certval__V1__ValidateRequest *req;
+    Certval__V1__ValidateRequest *req; /* in |arena|, which goes with it */
+    struct codec_arena *arena;
     struct claims *claims; /* wire lengths of the claims; NULL = their strlen */
     struct reload_snapshot *snap;
     int64_t now;
@@ -131,9 +134,9 @@ static void batch_release_payload(struct batch *b)
 {
     admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
     b->bytes = 0;
-    if (b->req != NULL)
-        certval__v1__validate_request__free_unpacked(b->req, NULL);
     b->req = NULL;
+    codec_arena_free(b->arena);
+    b->arena = NULL;
     claims_free(b->claims);
     b->claims = NULL;
     if (b->snap != NULL)
@@ -180,57 +183,17 @@ static void vcall_fail(struct vcall *vc, grpc_status_code code, const char *msg)
 
 static grpc_byte_buffer *pack_response(const struct verdict *v, size_t n)
 {
-    Certval__V1__ValidateResponse resp = CERTVAL__V1__VALIDATE_RESPONSE__INIT;
-    Certval__V1__Verdict *pv = NULL, **ptrs = NULL;
-    grpc_byte_buffer *bb = NULL;
-    uint8_t *buf = NULL;
+    grpc_byte_buffer *bb;
+    grpc_slice s;
     size_t len;
+    uint8_t *buf = codec_response_pack(&len, v, n);
 
-    if (n > 0) {
-        pv = calloc(n, sizeof(*pv));
-        ptrs = calloc(n, sizeof(*ptrs));
-        if (pv == NULL || ptrs == NULL)
-            goto out;
-    }
-    for (size_t i = 0; i < n; i++) {
-        Certval__V1__Verdict init = CERTVAL__V1__VERDICT__INIT;
-
-        pv[i] = init;
-        pv[i].id = v[i].id;
-        /* verdict-t.h keeps the protobuf enum values; see test_verdict. */
-        pv[i].decision = (Certval__V1__Decision)v[i].decision;
-        pv[i].reason = (Certval__V1__Reason)v[i].reason;
-        pv[i].kind = (Certval__V1__CertificateKind)v[i].kind;
-        pv[i].detail = (char *)v[i].detail;
-        pv[i].subject = (char *)v[i].subject;
-        pv[i].serial_hex = (char *)v[i].serial_hex;
-        pv[i].profile = (char *)v[i].profile;
-        pv[i].not_after_unix = v[i].not_after_unix;
-        if (v[i].has_leaf_sha256) {
-            pv[i].leaf_sha256.data = (uint8_t *)v[i].leaf_sha256;
-            pv[i].leaf_sha256.len = sizeof(v[i].leaf_sha256);
-        }
-        ptrs[i] = &pv[i];
-    }
-    resp.n_verdicts = n;
-    resp.verdicts = ptrs;
-    len = certval__v1__validate_response__get_packed_size(&resp);
-    buf = malloc(len > 0 ? len : 1);
     if (buf == NULL)
-        goto out;
-    certval__v1__validate_response__pack(&resp, buf);
-    {
-        /* The slice takes ownership of |buf|: no copy of the response. */
-        grpc_slice s = grpc_slice_new(buf, len, free);
-
-        buf = NULL;
-        bb = grpc_raw_byte_buffer_create(&s, 1);
-        grpc_slice_unref(s);
-    }
-out:
-    free(buf);
-    free(pv);
-    free(ptrs);
+        return NULL;
+    /* The slice takes ownership of |buf|: no copy of the response. */
+    s = grpc_slice_new(buf, len, free);
+    bb = grpc_raw_byte_buffer_create(&s, 1);
+    grpc_slice_unref(s);
     return bb;
 }
 
@@ -456,7 +419,8 @@ static void slice_run(struct work_item *item)
     batch_unref(b);
 }
 
-static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req, size_t bytes,
+static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req,
+                               struct codec_arena *arena, size_t bytes,
                                struct reload_snapshot *snap, unsigned n_slices)
 {
     struct batch *b = calloc(1, sizeof(*b) + n_slices * sizeof(struct slice));
@@ -471,6 +435,7 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
     }
     b->vc = vc;
     b->req = req;
+    b->arena = arena;
     b->rev = vc->base.tr->srv->rev;
     b->bytes = bytes;
     b->snap = snap;
@@ -515,20 +480,20 @@ static unsigned slices_for(const struct server *srv, size_t n_chains)
 
 /* Frees a request that never became a batch and gives back its admission. */
 static void request_refuse(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                           struct claims *claims, size_t bytes, grpc_status_code code,
-                           const char *msg)
+                           struct codec_arena *arena, struct claims *claims, size_t bytes,
+                           grpc_status_code code, const char *msg)
 {
     admission_release(vc->base.tr->srv, req->n_chains, bytes);
     claims_free(claims);
-    certval__v1__validate_request__free_unpacked(req, NULL);
+    codec_arena_free(arena); /* |req| with it */
     vcall_fail(vc, code, msg);
 }
 
 /* |req| and its |bytes| are admitted (counted in the server's in-flight
  * totals); the batch made of them gives them back when it is freed. The
- * batch takes |claims|. */
+ * batch takes |arena| (which holds |req|) and |claims|. */
 static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                           struct claims *claims, size_t bytes)
+                           struct codec_arena *arena, struct claims *claims, size_t bytes)
 {
     struct server *srv = vc->base.tr->srv;
     struct reload_snapshot *snap;
@@ -539,21 +504,23 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     atomic_fetch_add_explicit(&srv->inflight_chains, (long)req->n_chains, memory_order_relaxed);
     snap = reload_acquire();
     if (snap == NULL) {
-        request_refuse(vc, req, claims, bytes, GRPC_STATUS_UNAVAILABLE, "no configuration loaded");
+        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_UNAVAILABLE,
+                       "no configuration loaded");
         return;
     }
     if (req->n_chains > srv->limits.max_chains_per_batch) {
         snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
                  req->n_chains, srv->limits.max_chains_per_batch);
         reload_release(snap);
-        request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
         return;
     }
     n_slices = slices_for(srv, req->n_chains);
-    b = batch_new(vc, req, bytes, snap, n_slices);
+    b = batch_new(vc, req, arena, bytes, snap, n_slices);
     if (b == NULL) {
         reload_release(snap);
-        request_refuse(vc, req, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
+        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED,
+                       "out of memory");
         return;
     }
     b->claims = claims;
@@ -636,37 +603,51 @@ static grpc_status_code admit(const struct vcall *vc, size_t bytes, char *msg, s
 
 /* ---- receiving ---- */
 
-static Certval__V1__ValidateRequest *unpack_request(grpc_byte_buffer *bb,
-                                                    struct claims **out_claims)
+/* Unpacks |bb| into |*out_req|, in |*out_arena| (codec_request_unpack),
+ * and scans its claims' wire lengths. 0, -EINVAL (not a ValidateRequest)
+ * or -ENOMEM; every output NULL on failure. */
+static int unpack_request(Certval__V1__ValidateRequest **out_req, struct codec_arena **out_arena,
+                          struct claims **out_claims, grpc_byte_buffer *bb)
 {
     grpc_byte_buffer_reader reader;
-    Certval__V1__ValidateRequest *req;
+    grpc_slice_buffer *sb;
     grpc_slice s;
+    int err;
 
-    if (!grpc_byte_buffer_reader_init(&reader, bb))
-        return NULL;
-    s = grpc_byte_buffer_reader_readall(&reader);
-    grpc_byte_buffer_reader_destroy(&reader);
-    req = certval__v1__validate_request__unpack(NULL, GRPC_SLICE_LENGTH(s),
-                                                GRPC_SLICE_START_PTR(s));
-    if (req != NULL &&
-        claims_scan(out_claims, req, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)) < 0) {
-        certval__v1__validate_request__free_unpacked(req, NULL); /* out of memory */
-        req = NULL;
+    *out_claims = NULL;
+    if (!grpc_byte_buffer_reader_init(&reader, bb)) {
+        *out_req = NULL;
+        *out_arena = NULL;
+        return -EINVAL;
+    }
+    /* A message in one slice (the usual small request) is read in place;
+     * the reader's buffer (decompressed, if it was) lives until the end. */
+    sb = &reader.buffer_out->data.raw.slice_buffer;
+    s = sb->count == 1 ? grpc_slice_ref(sb->slices[0]) : grpc_byte_buffer_reader_readall(&reader);
+    err = codec_request_unpack(out_req, out_arena, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
+    if (err == 0 &&
+        claims_scan(out_claims, *out_req, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)) < 0) {
+        codec_arena_free(*out_arena);
+        *out_arena = NULL;
+        *out_req = NULL;
+        err = -ENOMEM;
     }
     grpc_slice_unref(s);
-    return req;
+    grpc_byte_buffer_reader_destroy(&reader);
+    return err;
 }
 
 static void recv_done(struct tag *t, bool ok)
 {
     struct vcall *vc = container_of(t, struct vcall, recv_tag);
     Certval__V1__ValidateRequest *req;
-    struct claims *claims = NULL;
+    struct codec_arena *arena;
+    struct claims *claims;
     grpc_byte_buffer *bb = vc->recv_buf;
     grpc_status_code code;
     char msg[200];
     size_t bytes;
+    int err;
 
     vc->recv_buf = NULL;
     if (!ok) {
@@ -693,15 +674,18 @@ static void recv_done(struct tag *t, bool ok)
         return;
     }
     atomic_fetch_add_explicit(&vc->base.tr->srv->inflight_bytes, (long)bytes, memory_order_relaxed);
-    req = unpack_request(bb, &claims);
+    err = unpack_request(&req, &arena, &claims, bb);
     grpc_byte_buffer_destroy(bb);
-    if (req == NULL) {
+    if (err < 0) {
         admission_release(vc->base.tr->srv, 0, bytes);
-        vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT,
-                   "request is not a valid certval.v1.ValidateRequest");
+        if (err == -ENOMEM)
+            vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory unpacking the request");
+        else
+            vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT,
+                       "request is not a valid certval.v1.ValidateRequest");
         return;
     }
-    dispatch_batch(vc, req, claims, bytes);
+    dispatch_batch(vc, req, arena, claims, bytes);
 }
 
 static void vcall_recv_next(struct vcall *vc)

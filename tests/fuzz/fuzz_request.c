@@ -1,9 +1,10 @@
 /* libFuzzer target: arbitrary bytes as a certval.v1.ValidateRequest, the
- * message every front end sends. Unpacked with protobuf-c as the server
- * does, then every chain goes through validator_check_chain against the
- * demo PKI (tenant and device profiles, CRLs, the deny list and the
- * verdict cache), as a worker would. Every chain must get a verdict with a
- * known decision; any crash or sanitizer report is a bug. */
+ * message every front end sends. Unpacked with protobuf-c into one arena
+ * as the server does (server/codec.h), then every chain goes through
+ * validator_check_chain against the demo PKI (tenant and device profiles,
+ * CRLs, the deny list and the verdict cache), as a worker would. Every
+ * chain must get a verdict with a known decision; any crash or sanitizer
+ * report is a bug. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "certval/v1/certval.pb-c.h"
+#include "codec.h"
 #include "config.h"
 #include "crl_cache.h"
 #include "rcu_reader.h"
@@ -116,12 +118,14 @@ static void check_one(const Certval__V1__ChainRequest *cr)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    Certval__V1__ValidateRequest *req = certval__v1__validate_request__unpack(NULL, size, data);
+    Certval__V1__ValidateRequest *req;
+    struct codec_arena *arena;
 
-    if (req == NULL)
-        return 0; /* the server answers INVALID_ARGUMENT */
+    /* As certvald unpacks it: into one arena (server/codec.h). */
+    if (codec_request_unpack(&req, &arena, data, size) < 0)
+        return 0; /* the server answers INVALID_ARGUMENT (or RESOURCE_EXHAUSTED) */
     for (size_t i = 0; i < req->n_chains && i < 64; i++)
         check_one(req->chains[i]);
-    certval__v1__validate_request__free_unpacked(req, NULL);
+    codec_arena_free(arena);
     return 0;
 }
