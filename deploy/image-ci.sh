@@ -92,7 +92,12 @@ echo "== $etcd_image built in $(( $(date +%s) - t2 )) s," \
     "$("$DOCKER" image inspect -f '{{.Size}}' "$etcd_image" | awk '{ printf "%.0f MB", $1 / 1e6 }')"
 t3=$(date +%s)
 ETCD_IMAGE=$etcd_image CERTVALCTL=${CERTVALCTL:-$here/build/server/certvalctl} \
-    bash deploy/image-test.sh "$image"
+    bash deploy/image-test.sh "$image" || {
+    # docker-proxy and the daemon log what a container's network did.
+    echo "---- last lines of dockerd's log ($work/dockerd.log):" >&2
+    tail -40 "$work/dockerd.log" | sed 's/^/    /' >&2
+    exit 1
+}
 t4=$(date +%s)
 echo "== image: base $(( t1 - t0 )) s, build (unit tests on) $(( t2 - t1 )) s," \
     "etcd image $(( t3 - t2 )) s, smoke test $(( t4 - t3 )) s"
