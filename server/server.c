@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 /* gRPC listeners, transport threads, method dispatch and drain.
  * See docs/architecture.md for the path of one batch. */
 #include "server.h"
@@ -129,7 +130,12 @@ static void slot_arm(struct request_slot *s)
 static void *transport_main(void *arg)
 {
     struct transport *tr = arg;
+    char name[16];
 
+    /* Named for top -H and perf: "cv-grpc-0", "cv-admin-0". */
+    snprintf(name, sizeof(name), "cv-%s-%u", tr->srv->role == SERVER_ROLE_ADMIN ? "admin" : "grpc",
+             tr->index);
+    pthread_setname_np(pthread_self(), name);
     certval_rcu_reader_register();
     for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
         struct request_slot *s = calloc(1, sizeof(*s));
