@@ -6,6 +6,8 @@
  * Threads:
  *  - transport threads: one per completion queue; they own the calls that
  *    arrive on their queue and run every completion tag of those calls.
+ *    An idle admin listener's thread polls its queue without blocking, so
+ *    that it never reads the validator's sockets (server.c, transport_next).
  *  - workers (workers.c): validate; the last slice of a batch starts the
  *    response's send batch with grpc_call_start_batch (thread-safe), whose
  *    completion comes back to the owning transport thread.
