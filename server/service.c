@@ -222,7 +222,7 @@ static void batch_respond(struct batch *b)
     struct vcall *vc = b->vc;
     size_t n = b->req->n_chains;
     grpc_slice empty = grpc_empty_slice();
-    grpc_op ops[2];
+    grpc_op ops[3];
     size_t nops = 0;
 
     vc->send_buf = pack_response(b->verdicts, n);
@@ -233,6 +233,10 @@ static void batch_respond(struct batch *b)
         return;
     }
     memset(ops, 0, sizeof(ops));
+    if (!vc->base.sent_initial_md) {
+        ops[nops++].op = GRPC_OP_SEND_INITIAL_METADATA; /* unary: see vcall_recv_next */
+        vc->base.sent_initial_md = true;
+    }
     ops[nops].op = GRPC_OP_SEND_MESSAGE;
     ops[nops].data.send_message.send_message = vc->send_buf;
     nops++;
@@ -694,7 +698,10 @@ static void vcall_recv_next(struct vcall *vc)
     size_t nops = 0;
 
     memset(ops, 0, sizeof(ops));
-    if (!vc->base.sent_initial_md) {
+    /* A unary call's initial metadata goes out with its answer
+     * (batch_respond, call_send_status): one write and one read for the
+     * client instead of two. */
+    if (vc->streaming && !vc->base.sent_initial_md) {
         ops[nops].op = GRPC_OP_SEND_INITIAL_METADATA;
         nops++;
         vc->base.sent_initial_md = true;
