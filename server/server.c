@@ -19,16 +19,23 @@
 #include "log.h"
 #include "metrics.h"
 
-/* Outstanding generic request_call slots per transport thread. Generic slots
- * are kept even for known methods so that unknown methods are answered at
- * once instead of hanging until their deadline (PLATFORM.md). */
+/* Outstanding request_call slots per transport thread: this many generic
+ * ones, and as many again for each unary method. Generic slots are kept
+ * even for known methods so that unknown methods are answered at once
+ * instead of hanging until their deadline (PLATFORM.md). */
 #define REQUEST_SLOTS_PER_TRANSPORT 64
 
+/* A request_call slot: generic (|m| NULL: any method not registered as
+ * unary, dispatched by name) or for one unary method (|m|: gRPC has read
+ * the request into |payload| and matched the method). */
 struct request_slot {
     struct tag tag;
     struct transport *tr;
+    const struct server_method *m;
     grpc_call *call;
     grpc_call_details details;
+    gpr_timespec deadline;
+    grpc_byte_buffer *payload;
     grpc_metadata_array md;
 };
 
@@ -41,6 +48,17 @@ int server_register_method(struct server *srv, const char *name, call_handler_fn
     if (srv->n_methods == SERVER_MAX_METHODS)
         return -1;
     srv->methods[srv->n_methods++] = (struct server_method){.name = name, .fn = fn, .arg = arg};
+    return 0;
+}
+
+int server_register_unary_method(struct server *srv, const char *name, call_handler_fn fn,
+                                 void *arg)
+{
+    size_t n = strlen(name);
+
+    if ((n > 0 && name[n - 1] == '/') || server_register_method(srv, name, fn, arg) < 0)
+        return -1;
+    srv->methods[srv->n_methods - 1].unary = true;
     return 0;
 }
 
@@ -94,16 +112,40 @@ static void dispatch(struct request_slot *s)
         call_reject(&req, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 }
 
+/* A unary method's call: its handler takes the call and the message. */
+static void dispatch_unary(struct request_slot *s)
+{
+    struct call_request req = {
+        .call = s->call,
+        .tr = s->tr,
+        .calls = &s->tr->calls,
+        .method = s->m->name,
+        .deadline = s->deadline,
+        .md = &s->md,
+        .payload_read = true,
+        .payload = s->payload,
+    };
+
+    s->payload = NULL;
+    s->m->fn(s->m->arg, &req);
+}
+
 static void slot_done(struct tag *t, bool ok)
 {
     struct request_slot *s = container_of(t, struct request_slot, tag);
 
     if (ok) {
         atomic_fetch_add_explicit(&s->tr->srv->received_calls, 1, memory_order_relaxed);
-        dispatch(s);
+        if (s->m != NULL)
+            dispatch_unary(s);
+        else
+            dispatch(s);
     }
     grpc_call_details_destroy(&s->details);
     grpc_metadata_array_destroy(&s->md);
+    if (s->payload != NULL)
+        grpc_byte_buffer_destroy(s->payload);
+    s->payload = NULL;
     if (!ok) {
         /* The server is shutting down: this slot is retired. */
         free(s);
@@ -115,15 +157,38 @@ static void slot_done(struct tag *t, bool ok)
 static void slot_arm(struct request_slot *s)
 {
     struct transport *tr = s->tr;
+    grpc_call_error rc;
 
     s->call = NULL;
+    s->payload = NULL;
     grpc_call_details_init(&s->details);
     grpc_metadata_array_init(&s->md);
-    if (grpc_server_request_call(tr->srv->grpc, &s->call, &s->details, &s->md, tr->cq, tr->cq,
-                                 &s->tag) != GRPC_CALL_OK) {
+    if (s->m != NULL)
+        rc = grpc_server_request_registered_call(tr->srv->grpc, s->m->registered, &s->call,
+                                                 &s->deadline, &s->md, &s->payload, tr->cq, tr->cq,
+                                                 &s->tag);
+    else
+        rc = grpc_server_request_call(tr->srv->grpc, &s->call, &s->details, &s->md, tr->cq, tr->cq,
+                                      &s->tag);
+    if (rc != GRPC_CALL_OK) {
         grpc_call_details_destroy(&s->details);
         grpc_metadata_array_destroy(&s->md);
         free(s);
+    }
+}
+
+/* Arms |n| slots on |tr| for |m| (NULL: generic). */
+static void slots_arm(struct transport *tr, const struct server_method *m, unsigned n)
+{
+    for (unsigned i = 0; i < n; i++) {
+        struct request_slot *s = calloc(1, sizeof(*s));
+
+        if (s == NULL)
+            break;
+        s->tag.fn = slot_done;
+        s->tr = tr;
+        s->m = m;
+        slot_arm(s);
     }
 }
 
@@ -172,14 +237,10 @@ static void *transport_main(void *arg)
              tr->index);
     pthread_setname_np(pthread_self(), name);
     certval_rcu_reader_register();
-    for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
-        struct request_slot *s = calloc(1, sizeof(*s));
-
-        if (s == NULL)
-            break;
-        s->tag.fn = slot_done;
-        s->tr = tr;
-        slot_arm(s);
+    slots_arm(tr, NULL, REQUEST_SLOTS_PER_TRANSPORT);
+    for (size_t i = 0; i < tr->srv->n_methods; i++) {
+        if (tr->srv->methods[i].unary)
+            slots_arm(tr, &tr->srv->methods[i], REQUEST_SLOTS_PER_TRANSPORT);
     }
     for (;;) {
         grpc_event ev = transport_next(tr);
@@ -262,6 +323,18 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     }
     server_channel_args(srv, &chargs, args);
     srv->grpc = grpc_server_create(&chargs, NULL);
+    for (size_t i = 0; i < srv->n_methods; i++) {
+        struct server_method *m = &srv->methods[i];
+
+        if (!m->unary)
+            continue;
+        m->registered = grpc_server_register_method(srv->grpc, m->name, NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (m->registered == NULL) {
+            snprintf(err, errlen, "cannot register method %s", m->name);
+            return -1;
+        }
+    }
     srv->n_transports = transport_threads;
     srv->transports = calloc(transport_threads, sizeof(*srv->transports));
     if (srv->transports == NULL) {

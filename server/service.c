@@ -761,10 +761,13 @@ static void validate_start(const struct call_request *req, bool streaming)
     struct vcall *vc = calloc(1, sizeof(*vc));
 
     if (vc == NULL) {
+        if (req->payload != NULL)
+            grpc_byte_buffer_destroy(req->payload);
         grpc_call_cancel_with_status(call, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory", NULL);
         grpc_call_unref(call);
         return;
     }
+    vc->recv_buf = req->payload; /* unary: gRPC has read it (freed with |vc| on failure) */
     vc->streaming = streaming;
     vc->recv_tag.fn = recv_done;
     vc->send_tag.fn = send_done;
@@ -775,7 +778,10 @@ static void validate_start(const struct call_request *req, bool streaming)
         call_unref(&vc->base);
         return;
     }
-    vcall_recv_next(vc);
+    if (req->payload_read)
+        recv_done(&vc->recv_tag, true); /* as its RECV_MESSAGE would complete */
+    else
+        vcall_recv_next(vc);
 }
 
 void service_validate_start(void *arg, const struct call_request *req)
