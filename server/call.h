@@ -63,6 +63,12 @@ struct call_request {
     const char *method;            /* full method name, NUL-terminated */
     gpr_timespec deadline;         /* gRPC's clock; infinite = none */
     const grpc_metadata_array *md; /* the request's metadata */
+    /* A method registered with server_register_unary_method: true, and
+     * |payload| is its request message (NULL: the client sent none), which
+     * the handler takes over. Otherwise false and NULL: the handler reads
+     * the message itself. */
+    bool payload_read;
+    grpc_byte_buffer *payload;
 };
 
 /* A method handler: takes over |req| on the transport thread. |arg| is the

@@ -455,7 +455,7 @@ static int start_state(struct daemon *d)
  * under SERVER_MAX_METHODS, so registration cannot fail. */
 static void register_validator_methods(struct server *srv)
 {
-    server_register_method(srv, SERVICE_VALIDATE_METHOD, service_validate_start, NULL);
+    server_register_unary_method(srv, SERVICE_VALIDATE_METHOD, service_validate_start, NULL);
     server_register_method(srv, SERVICE_VALIDATE_STREAM_METHOD, service_validate_stream_start,
                            NULL);
     server_register_method(srv, HEALTH_CHECK_METHOD, health_check_start, NULL);

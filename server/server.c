@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 /* gRPC listeners, transport threads, method dispatch and drain.
  * See docs/architecture.md for the path of one batch. */
 #include "server.h"
@@ -18,16 +19,23 @@
 #include "log.h"
 #include "metrics.h"
 
-/* Outstanding generic request_call slots per transport thread. Generic slots
- * are kept even for known methods so that unknown methods are answered at
- * once instead of hanging until their deadline (PLATFORM.md). */
+/* Outstanding request_call slots per transport thread: this many generic
+ * ones, and as many again for each unary method. Generic slots are kept
+ * even for known methods so that unknown methods are answered at once
+ * instead of hanging until their deadline (PLATFORM.md). */
 #define REQUEST_SLOTS_PER_TRANSPORT 64
 
+/* A request_call slot: generic (|m| NULL: any method not registered as
+ * unary, dispatched by name) or for one unary method (|m|: gRPC has read
+ * the request into |payload| and matched the method). */
 struct request_slot {
     struct tag tag;
     struct transport *tr;
+    const struct server_method *m;
     grpc_call *call;
     grpc_call_details details;
+    gpr_timespec deadline;
+    grpc_byte_buffer *payload;
     grpc_metadata_array md;
 };
 
@@ -40,6 +48,17 @@ int server_register_method(struct server *srv, const char *name, call_handler_fn
     if (srv->n_methods == SERVER_MAX_METHODS)
         return -1;
     srv->methods[srv->n_methods++] = (struct server_method){.name = name, .fn = fn, .arg = arg};
+    return 0;
+}
+
+int server_register_unary_method(struct server *srv, const char *name, call_handler_fn fn,
+                                 void *arg)
+{
+    size_t n = strlen(name);
+
+    if ((n > 0 && name[n - 1] == '/') || server_register_method(srv, name, fn, arg) < 0)
+        return -1;
+    srv->methods[srv->n_methods - 1].unary = true;
     return 0;
 }
 
@@ -93,16 +112,40 @@ static void dispatch(struct request_slot *s)
         call_reject(&req, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
 }
 
+/* A unary method's call: its handler takes the call and the message. */
+static void dispatch_unary(struct request_slot *s)
+{
+    struct call_request req = {
+        .call = s->call,
+        .tr = s->tr,
+        .calls = &s->tr->calls,
+        .method = s->m->name,
+        .deadline = s->deadline,
+        .md = &s->md,
+        .payload_read = true,
+        .payload = s->payload,
+    };
+
+    s->payload = NULL;
+    s->m->fn(s->m->arg, &req);
+}
+
 static void slot_done(struct tag *t, bool ok)
 {
     struct request_slot *s = container_of(t, struct request_slot, tag);
 
     if (ok) {
         atomic_fetch_add_explicit(&s->tr->srv->received_calls, 1, memory_order_relaxed);
-        dispatch(s);
+        if (s->m != NULL)
+            dispatch_unary(s);
+        else
+            dispatch(s);
     }
     grpc_call_details_destroy(&s->details);
     grpc_metadata_array_destroy(&s->md);
+    if (s->payload != NULL)
+        grpc_byte_buffer_destroy(s->payload);
+    s->payload = NULL;
     if (!ok) {
         /* The server is shutting down: this slot is retired. */
         free(s);
@@ -114,35 +157,93 @@ static void slot_done(struct tag *t, bool ok)
 static void slot_arm(struct request_slot *s)
 {
     struct transport *tr = s->tr;
+    grpc_call_error rc;
 
     s->call = NULL;
+    s->payload = NULL;
     grpc_call_details_init(&s->details);
     grpc_metadata_array_init(&s->md);
-    if (grpc_server_request_call(tr->srv->grpc, &s->call, &s->details, &s->md, tr->cq, tr->cq,
-                                 &s->tag) != GRPC_CALL_OK) {
+    if (s->m != NULL)
+        rc = grpc_server_request_registered_call(tr->srv->grpc, s->m->registered, &s->call,
+                                                 &s->deadline, &s->md, &s->payload, tr->cq, tr->cq,
+                                                 &s->tag);
+    else
+        rc = grpc_server_request_call(tr->srv->grpc, &s->call, &s->details, &s->md, tr->cq, tr->cq,
+                                      &s->tag);
+    if (rc != GRPC_CALL_OK) {
         grpc_call_details_destroy(&s->details);
         grpc_metadata_array_destroy(&s->md);
         free(s);
     }
 }
 
-static void *transport_main(void *arg)
+/* Arms |n| slots on |tr| for |m| (NULL: generic). */
+static void slots_arm(struct transport *tr, const struct server_method *m, unsigned n)
 {
-    struct transport *tr = arg;
-
-    certval_rcu_reader_register();
-    for (unsigned i = 0; i < REQUEST_SLOTS_PER_TRANSPORT; i++) {
+    for (unsigned i = 0; i < n; i++) {
         struct request_slot *s = calloc(1, sizeof(*s));
 
         if (s == NULL)
             break;
         s->tag.fn = slot_done;
         s->tr = tr;
+        s->m = m;
         slot_arm(s);
     }
+}
+
+/* The admin listener's transport thread must stay out of the validator's
+ * I/O. gRPC 1.51's epoll1 poller is one epoll set for the whole process:
+ * every thread blocked in grpc_completion_queue_next, on any queue, takes
+ * turns as the poller and reads whichever socket is ready, then hands the
+ * completion to the thread that owns its queue (a futex wake to pass the
+ * poller role on, an eventfd kick for the completion). An idle admin
+ * thread in that rotation read most validator requests (strace: 188 of 212
+ * recvmsg) and cost each of them two or three thread wake-ups, which on a
+ * busy machine wait for a CPU (docs/benchmarks.md, "Tail latency"). So
+ * while it has no call in flight the admin thread polls its queue without
+ * blocking every ADMIN_IDLE_POLL_MS (a non-blocking poll takes the poller
+ * role only when no other thread holds it); with calls in flight it waits
+ * as any transport thread does, ADMIN_BUSY_WAIT_MS at a time. */
+#define ADMIN_IDLE_POLL_MS 2
+#define ADMIN_BUSY_WAIT_MS 100
+
+static grpc_event transport_next(struct transport *tr)
+{
+    const struct timespec nap = {.tv_sec = 0, .tv_nsec = ADMIN_IDLE_POLL_MS * 1000000L};
+    grpc_event ev;
+
+    if (tr->srv->role != SERVER_ROLE_ADMIN)
+        return grpc_completion_queue_next(tr->cq, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
+    if (atomic_load_explicit(&tr->srv->live_calls, memory_order_relaxed) > 0)
+        return grpc_completion_queue_next(
+            tr->cq,
+            gpr_time_add(gpr_now(GPR_CLOCK_MONOTONIC),
+                         gpr_time_from_millis(ADMIN_BUSY_WAIT_MS, GPR_TIMESPAN)),
+            NULL);
+    ev = grpc_completion_queue_next(tr->cq, gpr_inf_past(GPR_CLOCK_MONOTONIC), NULL);
+    if (ev.type == GRPC_QUEUE_TIMEOUT)
+        nanosleep(&nap, NULL);
+    return ev;
+}
+
+static void *transport_main(void *arg)
+{
+    struct transport *tr = arg;
+    char name[16];
+
+    /* Named for top -H and perf: "cv-grpc-0", "cv-admin-0". */
+    snprintf(name, sizeof(name), "cv-%s-%u", tr->srv->role == SERVER_ROLE_ADMIN ? "admin" : "grpc",
+             tr->index);
+    pthread_setname_np(pthread_self(), name);
+    certval_rcu_reader_register();
+    slots_arm(tr, NULL, REQUEST_SLOTS_PER_TRANSPORT);
+    for (size_t i = 0; i < tr->srv->n_methods; i++) {
+        if (tr->srv->methods[i].unary)
+            slots_arm(tr, &tr->srv->methods[i], REQUEST_SLOTS_PER_TRANSPORT);
+    }
     for (;;) {
-        grpc_event ev = grpc_completion_queue_next(tr->cq, gpr_inf_future(GPR_CLOCK_REALTIME),
-                                                   NULL);
+        grpc_event ev = transport_next(tr);
 
         if (ev.type == GRPC_QUEUE_SHUTDOWN)
             break;
@@ -222,6 +323,18 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     }
     server_channel_args(srv, &chargs, args);
     srv->grpc = grpc_server_create(&chargs, NULL);
+    for (size_t i = 0; i < srv->n_methods; i++) {
+        struct server_method *m = &srv->methods[i];
+
+        if (!m->unary)
+            continue;
+        m->registered = grpc_server_register_method(srv->grpc, m->name, NULL,
+                                                    GRPC_SRM_PAYLOAD_READ_INITIAL_BYTE_BUFFER, 0);
+        if (m->registered == NULL) {
+            snprintf(err, errlen, "cannot register method %s", m->name);
+            return -1;
+        }
+    }
     srv->n_transports = transport_threads;
     srv->transports = calloc(transport_threads, sizeof(*srv->transports));
     if (srv->transports == NULL) {

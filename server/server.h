@@ -6,6 +6,8 @@
  * Threads:
  *  - transport threads: one per completion queue; they own the calls that
  *    arrive on their queue and run every completion tag of those calls.
+ *    An idle admin listener's thread polls its queue without blocking, so
+ *    that it never reads the validator's sockets (server.c, transport_next).
  *  - workers (workers.c): validate; the last slice of a batch starts the
  *    response's send batch with grpc_call_start_batch (thread-safe), whose
  *    completion comes back to the owning transport thread.
@@ -67,6 +69,10 @@ struct server_method {
     const char *name;
     call_handler_fn fn;
     void *arg;
+    /* server_register_unary_method: gRPC reads the request message before
+     * the call is handed over; |registered| is gRPC's handle of it. */
+    bool unary;
+    void *registered;
 };
 
 #define SERVER_MAX_METHODS 16
@@ -114,6 +120,15 @@ struct server {
  * Any other method is answered UNIMPLEMENTED. Returns 0, or -1 when
  * SERVER_MAX_METHODS are registered. Not thread-safe: before server_start. */
 int server_register_method(struct server *srv, const char *name, call_handler_fn fn, void *arg);
+
+/* server_register_unary_method is server_register_method for a method
+ * with exactly one request message and a full |name| (no prefix): gRPC
+ * reads the message before the call is matched, so the handler gets it
+ * in call_request.payload and the call costs its transport thread one
+ * completion less. Returns 0, or -1 when SERVER_MAX_METHODS are registered
+ * or |name| is a prefix. Not thread-safe: before server_start. */
+int server_register_unary_method(struct server *srv, const char *name, call_handler_fn fn,
+                                 void *arg);
 
 /* server_on_drain sets |srv|'s drain hook (one; NULL = none). Not
  * thread-safe: before server_start. */

@@ -1,3 +1,4 @@
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "workers.h"
 
 #include <errno.h>
@@ -75,7 +76,10 @@ static void *worker_main(void *arg)
 {
     struct worker *w = arg;
     bool stop = false;
+    char name[16];
 
+    snprintf(name, sizeof(name), "cv-worker-%u", w->index);
+    pthread_setname_np(pthread_self(), name);
     certval_rcu_reader_register();
     while (!stop) {
         struct io_uring_cqe *cqe;
