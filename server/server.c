@@ -126,6 +126,21 @@ static void slot_arm(struct request_slot *s)
     }
 }
 
+void server_add_request_slots(struct server *srv, unsigned n)
+{
+    for (unsigned t = 0; t < srv->n_transports; t++) {
+        for (unsigned i = 0; i < n; i++) {
+            struct request_slot *s = calloc(1, sizeof(*s));
+
+            if (s == NULL)
+                return;
+            s->tag.fn = slot_done;
+            s->tr = &srv->transports[t];
+            slot_arm(s); /* grpc_server_request_call is thread-safe */
+        }
+    }
+}
+
 static void *transport_main(void *arg)
 {
     struct transport *tr = arg;
@@ -317,7 +332,7 @@ static void end_calls_unavailable(struct server *srv)
 static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 {
     uint64_t deadline = srv->drain_started_ns + (uint64_t)grace_seconds * 1000000000u;
-    uint64_t quiet_since = srv->drain_started_ns;
+    uint64_t quiet_since = drain_now_ns(); /* the shutdown's start, not the drain's */
 
     for (;;) {
         uint64_t now = drain_now_ns(), poll = now + DRAIN_POLL_MS * 1000000u;
@@ -328,6 +343,10 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
         if (atomic_load(&srv->live_calls) != 0)
             quiet_since = now;
         if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u) {
+            log_info("drain: every call answered; closing idle connections");
+            break;
+        }
+        if (now >= deadline && atomic_load(&srv->live_calls) == 0) {
             log_info("drain: every call answered; closing idle connections");
             break;
         }
@@ -346,16 +365,25 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
     grpc_completion_queue_pluck(srv->shutdown_cq, srv, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 }
 
+void server_drain_announce(struct server *srv)
+{
+    if (atomic_exchange(&srv->draining, true))
+        return;
+    srv->drain_started_ns = drain_now_ns();
+    if (srv->on_drain != NULL)
+        srv->on_drain(srv->on_drain_arg, false);
+}
+
 void server_drain_begin(struct server *srv)
 {
     bool closing = srv->grpc != NULL && srv->shutdown_cq == NULL;
 
-    atomic_store(&srv->draining, true);
+    if (!atomic_exchange(&srv->draining, true))
+        srv->drain_started_ns = drain_now_ns();
     if (srv->on_drain != NULL)
         srv->on_drain(srv->on_drain_arg, closing);
     if (!closing)
         return;
-    srv->drain_started_ns = drain_now_ns();
     srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     /* Stop accepting; calls in flight go on and are answered. */
     grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, srv);
