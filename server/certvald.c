@@ -630,18 +630,24 @@ static int start_serving(struct daemon *d)
     return 0;
 }
 
-/* daemon_stop drains after the main loop. Health NOT_SERVING and both
- * listeners closed first, at once; the one grace period counts from here
- * for both. crl_fetch: stopped (bounded) before the wait, readiness frozen
- * so nothing turns health back on. */
+/* daemon_stop drains after the main loop. Health NOT_SERVING and the
+ * admin listener closed first, at once; the one grace period counts from
+ * here for both listeners. The validator listener keeps accepting until
+ * its calls have stopped coming (service_drain_until_quiet): certvald
+ * answers each one itself, where gRPC's shutdown would end some with
+ * CANCELLED. crl_fetch: stopped (bounded) before the wait, readiness
+ * frozen so nothing turns health back on. */
 static void daemon_stop(struct daemon *d)
 {
     health_readiness_freeze();
-    server_drain_begin(&d->srv);
+    server_drain_announce(&d->srv);
     server_drain_begin(&d->admin);
     crl_fetch_stop(d->fetcher, 500);
     frontends_stop(); /* frontends: no new decisions once draining */
     d->frontends_up = false;
+    service_drain_until_quiet(&d->srv, d->grace);
+    server_drain_begin(&d->srv); /* gRPC's shutdown: GOAWAY, then the calls held are told */
+    service_drain_release();
     server_drain_and_stop(&d->srv, d->grace);
     d->srv_up = false;
     server_drain_and_stop(&d->admin, d->grace);

@@ -192,6 +192,18 @@ static void slots_arm(struct transport *tr, const struct server_method *m, unsig
     }
 }
 
+void server_add_request_slots(struct server *srv, unsigned n)
+{
+    /* grpc_server_request_call is thread-safe: armed from the main thread. */
+    for (unsigned t = 0; t < srv->n_transports; t++) {
+        slots_arm(&srv->transports[t], NULL, n);
+        for (size_t i = 0; i < srv->n_methods; i++) {
+            if (srv->methods[i].unary)
+                slots_arm(&srv->transports[t], &srv->methods[i], n);
+        }
+    }
+}
+
 /* The admin listener's transport thread must stay out of the validator's
  * I/O. gRPC 1.51's epoll1 poller is one epoll set for the whole process:
  * every thread blocked in grpc_completion_queue_next, on any queue, takes
@@ -430,7 +442,7 @@ static void end_calls_unavailable(struct server *srv)
 static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 {
     uint64_t deadline = srv->drain_started_ns + (uint64_t)grace_seconds * 1000000000u;
-    uint64_t quiet_since = srv->drain_started_ns;
+    uint64_t quiet_since = drain_now_ns(); /* the shutdown's start, not the drain's */
 
     for (;;) {
         uint64_t now = drain_now_ns(), poll = now + DRAIN_POLL_MS * 1000000u;
@@ -441,6 +453,10 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
         if (atomic_load(&srv->live_calls) != 0)
             quiet_since = now;
         if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u) {
+            log_info("drain: every call answered; closing idle connections");
+            break;
+        }
+        if (now >= deadline && atomic_load(&srv->live_calls) == 0) {
             log_info("drain: every call answered; closing idle connections");
             break;
         }
@@ -459,16 +475,25 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
     grpc_completion_queue_pluck(srv->shutdown_cq, srv, gpr_inf_future(GPR_CLOCK_REALTIME), NULL);
 }
 
+void server_drain_announce(struct server *srv)
+{
+    if (atomic_exchange(&srv->draining, true))
+        return;
+    srv->drain_started_ns = drain_now_ns();
+    if (srv->on_drain != NULL)
+        srv->on_drain(srv->on_drain_arg, false);
+}
+
 void server_drain_begin(struct server *srv)
 {
     bool closing = srv->grpc != NULL && srv->shutdown_cq == NULL;
 
-    atomic_store(&srv->draining, true);
+    if (!atomic_exchange(&srv->draining, true))
+        srv->drain_started_ns = drain_now_ns();
     if (srv->on_drain != NULL)
         srv->on_drain(srv->on_drain_arg, closing);
     if (!closing)
         return;
-    srv->drain_started_ns = drain_now_ns();
     srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     /* Stop accepting; calls in flight go on and are answered. */
     grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, srv);

@@ -93,6 +93,11 @@ struct server {
     struct revocation_sources rev; /* what validation reads */
     struct server_limits limits;
     _Atomic bool draining;
+    /* Draining while gRPC still accepts (server_drain_announce, before
+     * server_drain_begin): a Validate call whose work is not expected to
+     * end by this time (CLOCK_MONOTONIC ns) is answered UNAVAILABLE
+     * (service.c). 0 = no such bound. */
+    _Atomic uint64_t drain_work_until_ns;
     /* Set when the drain grace is over: workers drop queued work and its
      * calls end with UNAVAILABLE. */
     _Atomic bool abandon;
@@ -144,8 +149,19 @@ void server_collect(struct mbuf *b, void *arg);
 int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_socket,
                  unsigned transport_threads, unsigned worker_threads, int *out_ports,
                  char *err, size_t errlen);
-/* server_drain_begin turns health NOT_SERVING (validator role), stops
- * accepting calls and starts the drain clock; idempotent. Main thread. */
+/* server_drain_announce turns health NOT_SERVING (validator role), marks
+ * |srv| draining and starts the drain clock, but keeps gRPC accepting
+ * calls, so that certvald answers each one itself (service.h,
+ * service_drain_until_quiet); idempotent. Main thread. */
+void server_drain_announce(struct server *srv);
+/* server_add_request_slots arms |n| more request slots on each transport
+ * thread, so that gRPC hands over every call it reads at once instead of
+ * keeping some pending (which its shutdown ends with CANCELLED). They stay
+ * armed until the shutdown. Main thread, after server_start. */
+void server_add_request_slots(struct server *srv, unsigned n);
+/* server_drain_begin announces the drain if that was not done yet (the
+ * clock keeps its start), stops accepting calls (gRPC's shutdown and
+ * GOAWAY); idempotent. Main thread. */
 void server_drain_begin(struct server *srv);
 /* server_drain_and_stop begins the drain if needed, waits until every call
  * is answered or |grace_seconds| from the drain's start are over, ends what

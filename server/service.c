@@ -36,6 +36,7 @@
 #include "reload.h"
 #include "server.h"
 #include "service.h"
+#include "service_drain_internal.h"
 #include "validator.h"
 #include "verdict.h"
 
@@ -105,6 +106,9 @@ struct vcall {
      * QUEUED frees the payload at once, on the transport thread. */
     _Atomic int batch_state;
     struct batch *batch;
+    /* Held by the drain (service_drain_internal.h): answered once gRPC's
+     * shutdown has begun, or at its time. */
+    struct drain_park park;
 };
 
 static void vcall_recv_next(struct vcall *vc);
@@ -216,15 +220,13 @@ static void send_done(struct tag *t, bool ok)
     call_unref(&vc->base);
 }
 
+static void vcall_send_response(struct vcall *vc);
+
 /* Runs on the worker that completes the last slice. */
 static void batch_respond(struct batch *b)
 {
     struct vcall *vc = b->vc;
     size_t n = b->req->n_chains;
-    grpc_slice empty = grpc_empty_slice();
-    grpc_op ops[3];
-    size_t nops = 0;
-
     vc->send_buf = pack_response(b->verdicts, n);
     metrics_record_batch(n, mono_ns() - b->received_ns, vc->streaming);
     batch_free(b);
@@ -232,6 +234,19 @@ static void batch_respond(struct batch *b)
         vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the response");
         return;
     }
+    if (drain_holding() && drain_hold(&vc->park, vc->deadline_ns))
+        return; /* sent by service_drain_answer, after gRPC's GOAWAY */
+    vcall_send_response(vc);
+}
+
+/* Starts the send batch of |vc|'s packed response (|send_buf|). Any
+ * thread. */
+static void vcall_send_response(struct vcall *vc)
+{
+    grpc_slice empty = grpc_empty_slice();
+    grpc_op ops[3];
+    size_t nops = 0;
+
     memset(ops, 0, sizeof(ops));
     if (!vc->base.sent_initial_md) {
         ops[nops++].op = GRPC_OP_SEND_INITIAL_METADATA; /* unary: see vcall_recv_next */
@@ -493,6 +508,25 @@ static void request_refuse(struct vcall *vc, Certval__V1__ValidateRequest *req,
     vcall_fail(vc, code, msg);
 }
 
+/* ---- drain (service_drain.c) ---- */
+
+void service_drain_answer(struct drain_park *p)
+{
+    struct vcall *vc = container_of(p, struct vcall, park);
+
+    if (vc->send_buf != NULL)
+        vcall_send_response(vc);
+    else
+        vcall_fail(vc, GRPC_STATUS_UNAVAILABLE, DRAIN_REFUSED_MSG);
+}
+
+/* A call the drain refuses: held, then answered UNAVAILABLE. */
+static void drain_park(struct vcall *vc)
+{
+    if (!drain_hold(&vc->park, vc->deadline_ns))
+        service_drain_answer(&vc->park);
+}
+
 /* |req| and its |bytes| are admitted (counted in the server's in-flight
  * totals); the batch made of them gives them back when it is freed. The
  * batch takes |arena| (which holds |req|) and |claims|. */
@@ -520,6 +554,14 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
         return;
     }
     n_slices = slices_for(srv, req->n_chains);
+    if (!drain_leaves_time(srv, req->n_chains, n_slices)) {
+        reload_release(snap);
+        admission_release(srv, req->n_chains, bytes);
+        claims_free(claims);
+        codec_arena_free(arena);
+        drain_park(vc);
+        return;
+    }
     b = batch_new(vc, req, arena, bytes, snap, n_slices);
     if (b == NULL) {
         reload_release(snap);
@@ -539,71 +581,6 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
         worker_pool_submit(vc->base.tr->submitter, worker_pool_pick(srv->pool), &b->slices[k].item);
 }
 
-/* ---- admission ---- */
-
-/* Decides, before a message of |bytes| is unpacked, whether it is taken.
- * OK, or the status to refuse it with and a message naming the bound in
- * |msg|. On the call's transport thread. The totals are read and then
- * added to without a lock: several transport threads may each admit one
- * message past a bound, never more. */
-static grpc_status_code admit(const struct vcall *vc, size_t bytes, char *msg, size_t msglen)
-{
-    struct server *srv = vc->base.tr->srv;
-    const struct server_limits *l = &srv->limits;
-    long chains = atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed);
-    long held = atomic_load_explicit(&srv->inflight_bytes, memory_order_relaxed);
-    uint64_t now = mono_ns();
-
-    if (now >= vc->deadline_ns) {
-        snprintf(msg, msglen, "deadline passed before the request was read: not validated");
-        return GRPC_STATUS_DEADLINE_EXCEEDED;
-    }
-    if (chains >= (long)l->max_inflight_chains) {
-        snprintf(msg, msglen,
-                 "overloaded: %ld chains in flight, limit limits.max_inflight_chains is %u", chains,
-                 l->max_inflight_chains);
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    }
-    /* An idle server takes any message gRPC let through (max_message_bytes). */
-    if (held > 0 && (uint64_t)held + bytes > l->max_inflight_request_bytes) {
-        snprintf(msg, msglen,
-                 "overloaded: %ld request bytes in flight, limit limits.max_inflight_request_bytes "
-                 "is %u",
-                 held, l->max_inflight_request_bytes);
-        return GRPC_STATUS_RESOURCE_EXHAUSTED;
-    }
-    if (srv->pool != NULL) {
-        uint64_t queued = worker_pool_queued_on(srv->pool, worker_pool_pick(srv->pool));
-        uint64_t cost = atomic_load_explicit(&srv->chain_cost_ns, memory_order_relaxed);
-
-        if (queued >= l->max_queued_chains_per_worker) {
-            snprintf(msg, msglen,
-                     "overloaded: every worker has %llu chains queued, limit "
-                     "limits.max_queued_chains_per_worker is %u",
-                     (unsigned long long)queued, l->max_queued_chains_per_worker);
-            return GRPC_STATUS_RESOURCE_EXHAUSTED;
-        }
-        /* The bound that keeps admitted calls' latency: the queue in time,
-         * at the recent cost of a chain (0 until a first slice ran). */
-        if (queued * cost > (uint64_t)l->max_queue_delay_ms * 1000000u) {
-            snprintf(msg, msglen,
-                     "overloaded: about %llu ms of work queued on every worker, limit "
-                     "limits.max_queue_delay_ms is %u",
-                     (unsigned long long)(queued * cost / 1000000u), l->max_queue_delay_ms);
-            return GRPC_STATUS_RESOURCE_EXHAUSTED;
-        }
-        /* Work that would start after the deadline is refused now, while the
-         * client can still try another replica, rather than dropped later. */
-        if (vc->deadline_ns != UINT64_MAX && now + (queued + 1) * cost > vc->deadline_ns) {
-            snprintf(msg, msglen,
-                     "overloaded: the %llu chains queued ahead (about %llu us) outlast the "
-                     "call's deadline",
-                     (unsigned long long)queued, (unsigned long long)(queued * cost / 1000));
-            return GRPC_STATUS_RESOURCE_EXHAUSTED;
-        }
-    }
-    return GRPC_STATUS_OK;
-}
 
 /* ---- receiving ---- */
 
@@ -671,10 +648,13 @@ static void recv_done(struct tag *t, bool ok)
         return;
     }
     bytes = grpc_byte_buffer_length(bb);
-    code = admit(vc, bytes, msg, sizeof(msg));
+    code = service_admit(vc->base.tr->srv, vc->deadline_ns, bytes, msg, sizeof(msg));
     if (code != GRPC_STATUS_OK) {
         grpc_byte_buffer_destroy(bb);
-        vcall_fail(vc, code, msg);
+        if (code == GRPC_STATUS_UNAVAILABLE) /* only the drain's */
+            drain_park(vc);
+        else
+            vcall_fail(vc, code, msg);
         return;
     }
     atomic_fetch_add_explicit(&vc->base.tr->srv->inflight_bytes, (long)bytes, memory_order_relaxed);

@@ -430,6 +430,70 @@ class DrainUnderOverloadTest(Base):
         for key in codes:
             self.assertIn(key.split()[0], ("OK", "UNAVAILABLE", "CANCELLED"), codes)
 
+    def test_calls_arriving_at_sigterm_get_no_cancelled(self):
+        # Issue 9 item 4: calls that keep coming when SIGTERM arrives. A
+        # closed loop of 1600 calls on 32 connections (each answer sends the
+        # next, from the verdict cache, thousands a second), SIGTERM 0.5 s
+        # in, grace 1 s. gRPC 1.51 ends with CANCELLED every call whose
+        # headers it reads after its shutdown began (and that the client
+        # sent before reading the GOAWAY); certvald keeps accepting, answers
+        # each call itself and starts that shutdown only once answers are
+        # held and no call is on its way (service.c, "drain"). Every call
+        # must end OK or UNAVAILABLE. With the shutdown at SIGTERM (the old
+        # drain) 83-1551 calls a run were CANCELLED here.
+        grace = 1
+        srv = h.Server(extra_yaml="threads:\n  workers: 1\n" + limits_yaml(
+            max_queued_chains_per_worker=100000, max_inflight_chains=100000,
+            max_queue_delay_ms=600000))
+        self.addCleanup(srv.cleanup)
+        set_grace(srv, grace)
+        srv.start()
+        n_ch, n_loop = 32, 1600
+        chans = [grpc.insecure_channel(srv.target, options=[
+            ("grpc.use_local_subchannel_pool", 1), ("certval.test.channel", i)])
+            for i in range(n_ch)]
+        for c in chans:
+            self.addCleanup(c.close)
+            grpc.channel_ready_future(c).result(timeout=10)
+        calls = [c.unary_unary("/certval.v1.Validator/Validate",
+                               request_serializer=pb.ValidateRequest.SerializeToString,
+                               response_deserializer=pb.ValidateResponse.FromString)
+                 for c in chans]
+        small = pb.ValidateRequest(chains=[srv.chain("tenant-acme-chain.pem", "acme")])
+        lock, codes, ended = threading.Lock(), {}, threading.Semaphore(0)
+
+        def again(i):
+            def done(f):
+                e = f.exception()
+                key = "OK" if e is None else "%s %s" % (e.code().name, e.details()[:30])
+                with lock:
+                    codes[key] = codes.get(key, 0) + 1
+                # A loop ends once its channel cannot reach the server any
+                # more: the drain is over (bounded by the server's exit).
+                if e is not None and e.code() == grpc.StatusCode.UNAVAILABLE and \
+                        "connect" in e.details():
+                    ended.release()
+                    return
+                calls[i].future(small, timeout=30).add_done_callback(done)
+            return done
+        for i in range(n_loop):
+            calls[i % n_ch].future(small, timeout=30).add_done_callback(again(i % n_ch))
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        srv.proc.send_signal(signal.SIGTERM)
+        rc = srv.proc.wait(timeout=grace + 15)
+        took = time.monotonic() - t0
+        for _ in range(n_loop):
+            self.assertTrue(ended.acquire(timeout=30), codes)
+        print("drain under a closed loop: exit %.2f s after SIGTERM; %s" % (took, codes),
+              file=sys.stderr)
+        self.assertEqual(rc, 0, srv.logs())
+        self.assertLess(took, grace + 1.0)
+        self.assertGreater(codes.get("OK", 0), n_loop, codes)
+        self.assertFalse([k for k in codes if k.startswith("CANCELLED")], codes)
+        for key in codes:
+            self.assertIn(key.split()[0], ("OK", "UNAVAILABLE"), codes)
+
     def test_drain_log_names_one_grace(self):
         # Item 10 (small): both listeners drain within the one grace.
         srv = h.Server(extra_yaml="admin:\n  listen: \"127.0.0.1:0\"\n  token_file: admin.token\n")
