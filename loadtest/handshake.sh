@@ -26,7 +26,7 @@ cleanup() {
 trap cleanup EXIT
 
 "$LT_CTL" demo-pki --dir "$DIR/pki" --listen 127.0.0.1:0 >/dev/null
-AUTH_PORT=$(free_port); METRICS_PORT=$(free_port); PLAIN_PORT=$(free_port); AUTHED_PORT=$(free_port)
+AUTH_PORT=$(free_port); METRICS_PORT=$(free_port)
 LT_SERVER_YAML="frontends: {nginx: {listen: \"127.0.0.1:$AUTH_PORT\"}}
 metrics: {listen: \"127.0.0.1:$METRICS_PORT\"}"
 lt_server_start "$DIR/pki"
@@ -35,6 +35,11 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$D
   -out "$DIR/server.crt" -days 2 -subj /CN=localhost >/dev/null 2>&1
 mkdir -p "$DIR/www" && echo ok > "$DIR/www/index.html"
 chmod 755 "$DIR" "$DIR/www" # nginx workers may run as another user
+# nginx_start: nginx on two ports picked now. A port free when picked can
+# be taken before nginx binds it (another test's connection gets it as its
+# source port), so a start whose bind fails is tried again on new ports.
+nginx_start() {
+PLAIN_PORT=$(free_port); AUTHED_PORT=$(free_port)
 cat > "$DIR/nginx.conf" <<EOT
 worker_processes 1;
 error_log stderr error;
@@ -78,15 +83,31 @@ EOT
   2> "$DIR/nginx.log" &
 NGINX_PID=$!
 for _ in $(seq 1 100); do
+  # A failed bind is logged before the next port listens: checked first.
+  grep -q "Address already in use" "$DIR/nginx.log" && break
   "$LT_PY" -c "import socket,sys; socket.create_connection(('127.0.0.1',int(sys.argv[1])),1)" \
-    "$AUTHED_PORT" 2>/dev/null && break
+    "$AUTHED_PORT" 2>/dev/null && ! grep -q "Address already in use" "$DIR/nginx.log" && return 0
+  kill -0 "$NGINX_PID" 2>/dev/null || break
   sleep 0.05
 done
+kill -TERM "$NGINX_PID" 2>/dev/null # not up in 5 s: stopped, then judged by its log
+wait "$NGINX_PID" 2>/dev/null
+NGINX_PID=""
+return 1
+}
+started=""
+for attempt in 1 2 3 4 5; do
+  if nginx_start; then started=1; break; fi
+  grep -q "Address already in use" "$DIR/nginx.log" ||
+    { echo "handshake: nginx did not start" >&2; cat "$DIR/nginx.log" >&2; exit 1; }
+  lt_log "handshake: nginx's port was taken meanwhile (attempt $attempt); new ports"
+done
+[ -n "$started" ] || { echo "handshake: nginx could not bind in 5 attempts" >&2; cat "$DIR/nginx.log" >&2; exit 1; }
 
 CERT=$DIR/pki/tenant-acme.pem KEY=$DIR/pki/tenant-acme.key
 # One request through each first: the certval path must answer 200.
 for p in "$PLAIN_PORT" "$AUTHED_PORT"; do
-  printf 'GET /index.html HTTP/1.0\r\n\r\n' | openssl s_client -quiet -connect "127.0.0.1:$p" -cert "$CERT" \
+  printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 20 openssl s_client -quiet -connect "127.0.0.1:$p" -cert "$CERT" \
     -key "$KEY" 2>/dev/null | head -1 | grep -q ' 200 ' ||
     { echo "handshake: port $p does not answer 200" >&2; cat "$DIR/nginx.log" >&2; exit 1; }
 done
