@@ -57,6 +57,20 @@ class Base(unittest.TestCase):
             set_grace(srv, grace)
         return srv.start()
 
+    def validate_on_connections(self, srv, n):
+        """Validate stubs on |n| connections of their own (each channel its
+        own subchannel), connected; closed at the test's end."""
+        calls = []
+        for i in range(n):
+            c = grpc.insecure_channel(srv.target, options=[
+                ("grpc.use_local_subchannel_pool", 1), ("certval.test.channel", i)])
+            self.addCleanup(c.close)
+            grpc.channel_ready_future(c).result(timeout=10)
+            calls.append(c.unary_unary("/certval.v1.Validator/Validate",
+                                       request_serializer=pb.ValidateRequest.SerializeToString,
+                                       response_deserializer=pb.ValidateResponse.FromString))
+        return calls
+
     def busy_request(self, srv, n=BUSY, user="busy"):
         c = srv.chain("tenant-acme-chain.pem", "acme", user=user)
         return pb.ValidateRequest(chains=[c] * n)
@@ -379,16 +393,7 @@ class DrainUnderOverloadTest(Base):
                                      max_queue_delay_ms=600000) +
                          "metrics:\n  listen: \"127.0.0.1:0\"\n", grace=grace)
         n_ch, per_ch = 32, 100
-        chans = [grpc.insecure_channel(srv.target, options=[
-            ("grpc.use_local_subchannel_pool", 1), ("certval.test.channel", i)])
-            for i in range(n_ch)]
-        for c in chans:
-            self.addCleanup(c.close)
-            grpc.channel_ready_future(c).result(timeout=10)
-        calls = [c.unary_unary("/certval.v1.Validator/Validate",
-                               request_serializer=pb.ValidateRequest.SerializeToString,
-                               response_deserializer=pb.ValidateResponse.FromString)
-                 for c in chans]
+        calls = self.validate_on_connections(srv, n_ch)
         # Six busy batches: two were about 2 s of work with Debian's
         # BoringSSL, but with the rebuilt one (fast P-256) the burst was all
         # answered within the grace, so no call was left for the UNAVAILABLE.
@@ -440,7 +445,7 @@ class DrainUnderOverloadTest(Base):
         # each call itself and starts that shutdown only once answers are
         # held and no call is on its way (service.c, "drain"). Every call
         # must end OK or UNAVAILABLE. With the shutdown at SIGTERM (the old
-        # drain) 83-1551 calls a run were CANCELLED here.
+        # drain) 267-1580 calls a run were CANCELLED here (4 runs).
         grace = 1
         srv = h.Server(extra_yaml="threads:\n  workers: 1\n" + limits_yaml(
             max_queued_chains_per_worker=100000, max_inflight_chains=100000,
@@ -449,16 +454,7 @@ class DrainUnderOverloadTest(Base):
         set_grace(srv, grace)
         srv.start()
         n_ch, n_loop = 32, 1600
-        chans = [grpc.insecure_channel(srv.target, options=[
-            ("grpc.use_local_subchannel_pool", 1), ("certval.test.channel", i)])
-            for i in range(n_ch)]
-        for c in chans:
-            self.addCleanup(c.close)
-            grpc.channel_ready_future(c).result(timeout=10)
-        calls = [c.unary_unary("/certval.v1.Validator/Validate",
-                               request_serializer=pb.ValidateRequest.SerializeToString,
-                               response_deserializer=pb.ValidateResponse.FromString)
-                 for c in chans]
+        calls = self.validate_on_connections(srv, n_ch)
         small = pb.ValidateRequest(chains=[srv.chain("tenant-acme-chain.pem", "acme")])
         lock, codes, ended = threading.Lock(), {}, threading.Semaphore(0)
 
