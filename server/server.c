@@ -392,18 +392,10 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
     return 0;
 }
 
-static uint64_t drain_now_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Waits for the drain's shutdown tag until |until_ns| (CLOCK_MONOTONIC). */
 static bool drain_wait_until(struct server *srv, uint64_t until_ns)
 {
-    uint64_t now = drain_now_ns();
+    uint64_t now = server_mono_ns();
     gpr_timespec t = gpr_time_add(
         gpr_now(GPR_CLOCK_MONOTONIC),
         gpr_time_from_millis(until_ns > now ? (int64_t)((until_ns - now) / 1000000u) : 0,
@@ -442,14 +434,14 @@ static void end_calls_unavailable(struct server *srv)
 static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 {
     uint64_t deadline = srv->drain_started_ns + (uint64_t)grace_seconds * 1000000000u;
-    uint64_t quiet_since = drain_now_ns(); /* the shutdown's start, not the drain's */
+    uint64_t quiet_since = server_mono_ns(); /* the shutdown's start, not the drain's */
 
     for (;;) {
-        uint64_t now = drain_now_ns(), poll = now + DRAIN_POLL_MS * 1000000u;
+        uint64_t now = server_mono_ns(), poll = now + DRAIN_POLL_MS * 1000000u;
 
         if (drain_wait_until(srv, poll < deadline ? poll : deadline))
             return;
-        now = drain_now_ns();
+        now = server_mono_ns();
         if (atomic_load(&srv->live_calls) != 0)
             quiet_since = now;
         if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u) {
@@ -465,7 +457,7 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
                      grace_seconds, atomic_load(&srv->live_calls));
             atomic_store(&srv->abandon, true);
             end_calls_unavailable(srv);
-            if (drain_wait_until(srv, drain_now_ns() + DRAIN_ABANDON_MS * 1000000u))
+            if (drain_wait_until(srv, server_mono_ns() + DRAIN_ABANDON_MS * 1000000u))
                 return;
             break;
         }
@@ -479,7 +471,7 @@ void server_drain_announce(struct server *srv)
 {
     if (atomic_exchange(&srv->draining, true))
         return;
-    srv->drain_started_ns = drain_now_ns();
+    srv->drain_started_ns = server_mono_ns();
     if (srv->on_drain != NULL)
         srv->on_drain(srv->on_drain_arg, false);
 }
@@ -489,7 +481,7 @@ void server_drain_begin(struct server *srv)
     bool closing = srv->grpc != NULL && srv->shutdown_cq == NULL;
 
     if (!atomic_exchange(&srv->draining, true))
-        srv->drain_started_ns = drain_now_ns();
+        srv->drain_started_ns = server_mono_ns();
     if (srv->on_drain != NULL)
         srv->on_drain(srv->on_drain_arg, closing);
     if (!closing)

@@ -21,6 +21,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include <grpc/grpc.h>
 
@@ -143,6 +144,16 @@ void server_on_drain(struct server *srv, server_drain_fn fn, void *arg);
  * server: calls in flight and the worker queue. Any thread. */
 struct mbuf;
 void server_collect(struct mbuf *b, void *arg);
+
+/* server_mono_ns: CLOCK_MONOTONIC in nanoseconds, the clock of every
+ * deadline and drain time in server/. Any thread. */
+static inline uint64_t server_mono_ns(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
 
 /* server_start starts |srv| (role set by the caller). worker_threads 0 =
  * no worker pool: handlers run on the transport threads (admin). */

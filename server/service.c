@@ -166,14 +166,6 @@ static void status_done(struct tag *t, bool ok)
     call_unref(&vc->base);
 }
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Finish the call with an error status. Consumes the handler's reference. */
 static void vcall_fail(struct vcall *vc, grpc_status_code code, const char *msg)
 {
@@ -228,7 +220,7 @@ static void batch_respond(struct batch *b)
     struct vcall *vc = b->vc;
     size_t n = b->req->n_chains;
     vc->send_buf = pack_response(b->verdicts, n);
-    metrics_record_batch(n, mono_ns() - b->received_ns, vc->streaming);
+    metrics_record_batch(n, server_mono_ns() - b->received_ns, vc->streaming);
     batch_free(b);
     if (vc->send_buf == NULL) {
         vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the response");
@@ -410,7 +402,7 @@ static void slice_run(struct work_item *item)
 {
     struct slice *s = container_of(item, struct slice, item);
     struct batch *b = s->batch;
-    uint64_t start = mono_ns(), now = start;
+    uint64_t start = server_mono_ns(), now = start;
     size_t ran = 0;
     enum work_state was = work_state_begin(&b->vc->batch_state);
     bool run = was != WORK_CANCELLED; /* else vcall_on_close freed the payload */
@@ -430,7 +422,7 @@ static void slice_run(struct work_item *item)
         if (!chain_answered(b, i)) {
             chain_validate(b, i);
             ran++;
-            now = mono_ns();
+            now = server_mono_ns();
         }
     }
     if (ran > 0)
@@ -459,7 +451,7 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
     b->bytes = bytes;
     b->snap = snap;
     b->now = (int64_t)time(NULL);
-    b->received_ns = mono_ns();
+    b->received_ns = server_mono_ns();
     b->n_slices = n_slices;
     atomic_store(&b->remaining, n_slices);
     for (unsigned k = 0; k < n_slices; k++) {
@@ -712,7 +704,7 @@ static void vcall_on_close(struct call_base *cb)
         /* What the client was told, for certval_rpc_errors_total. */
         if (atomic_load_explicit(&cb->tr->srv->abandon, memory_order_relaxed))
             why = GRPC_STATUS_UNAVAILABLE;
-        else if (mono_ns() >= vc->deadline_ns)
+        else if (server_mono_ns() >= vc->deadline_ns)
             why = GRPC_STATUS_DEADLINE_EXCEEDED;
         b->ended = true;
         atomic_compare_exchange_strong(&b->dropped, &none, why);
@@ -732,7 +724,7 @@ static uint64_t deadline_mono_ns(gpr_timespec d)
     if (d.tv_sec == INT64_MAX || left.tv_sec > 100000000)
         return UINT64_MAX;
     ns = left.tv_sec * 1000000000 + left.tv_nsec;
-    return mono_ns() + (uint64_t)(ns > 0 ? ns : 0);
+    return server_mono_ns() + (uint64_t)(ns > 0 ? ns : 0);
 }
 
 static void validate_start(const struct call_request *req, bool streaming)

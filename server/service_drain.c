@@ -18,14 +18,6 @@
 #include "service_drain_internal.h"
 #include "workers.h"
 
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* The last moments before gRPC's shutdown (service_drain_until_quiet):
  * answers are held (drain_hold), so that no client starts its next call
  * into the shutdown. */
@@ -39,7 +31,7 @@ grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t 
     const struct server_limits *l = &srv->limits;
     long chains = atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed);
     long held = atomic_load_explicit(&srv->inflight_bytes, memory_order_relaxed);
-    uint64_t now = mono_ns();
+    uint64_t now = server_mono_ns();
 
     if (now >= deadline_ns) {
         snprintf(msg, msglen, "deadline passed before the request was read: not validated");
@@ -125,7 +117,7 @@ bool drain_holding(void)
 
 bool drain_hold(struct drain_park *p, uint64_t deadline_ns)
 {
-    uint64_t now = mono_ns(), margin = (uint64_t)DRAIN_PARK_MARGIN_MS * 1000000u;
+    uint64_t now = server_mono_ns(), margin = (uint64_t)DRAIN_PARK_MARGIN_MS * 1000000u;
     uint64_t until = now + (uint64_t)DRAIN_PARK_MAX_MS * 1000000u;
 
     if (deadline_ns != UINT64_MAX && deadline_ns < until + margin)
@@ -186,7 +178,7 @@ bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_sli
 
     if (until == 0 || srv->pool == NULL)
         return true;
-    now = mono_ns();
+    now = server_mono_ns();
     queued = worker_pool_queued_on(srv->pool, worker_pool_pick(srv->pool));
     need = (queued + (n_chains + n_slices - 1) / n_slices) * cost;
     return now < until && now + need <= until;
@@ -240,7 +232,7 @@ static uint64_t before_grace_end(uint64_t start, uint64_t grace, uint64_t lead)
 void service_drain_until_quiet(struct server *srv, unsigned grace_seconds)
 {
     uint64_t grace = (uint64_t)grace_seconds * 1000000000u;
-    uint64_t start = srv->drain_started_ns, now = mono_ns(), quiet_since = now;
+    uint64_t start = srv->drain_started_ns, now = server_mono_ns(), quiet_since = now;
     uint64_t work_until = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LEAD_MS));
     uint64_t hold_at = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LEAD_MS + DRAIN_HOLD_MS));
     uint64_t last = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LAST_MS));
@@ -270,7 +262,7 @@ void service_drain_until_quiet(struct server *srv, unsigned grace_seconds)
             atomic_store_explicit(&drain_holding_answers, true, memory_order_relaxed);
         }
         sleep_ns(last - now < MS(DRAIN_POLL_MS) ? last - now : MS(DRAIN_POLL_MS));
-        now = mono_ns();
+        now = server_mono_ns();
         drain_unpark(now, false);
     }
     if (calm && !holding)
