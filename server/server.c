@@ -441,20 +441,19 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
 
         if (drain_wait_until(srv, poll < deadline ? poll : deadline))
             return;
+        long live = atomic_load(&srv->live_calls);
+
         now = server_mono_ns();
-        if (atomic_load(&srv->live_calls) != 0)
+        if (live != 0)
             quiet_since = now;
-        if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u) {
-            log_info("drain: every call answered; closing idle connections");
-            break;
-        }
-        if (now >= deadline && atomic_load(&srv->live_calls) == 0) {
+        /* Quiet for a while, or the grace is over with nothing left open. */
+        if (now - quiet_since >= DRAIN_QUIET_MS * 1000000u || (now >= deadline && live == 0)) {
             log_info("drain: every call answered; closing idle connections");
             break;
         }
         if (now >= deadline) {
             log_warn("drain grace of %u s over with %ld calls open: ending them with UNAVAILABLE",
-                     grace_seconds, atomic_load(&srv->live_calls));
+                     grace_seconds, live);
             atomic_store(&srv->abandon, true);
             end_calls_unavailable(srv);
             if (drain_wait_until(srv, server_mono_ns() + DRAIN_ABANDON_MS * 1000000u))

@@ -23,6 +23,14 @@
  * into the shutdown. */
 static _Atomic bool drain_holding_answers;
 
+/* Whether a drain has passed the time by which admitted work must end. */
+static bool drain_over(const struct server *srv, uint64_t now)
+{
+    uint64_t until = atomic_load_explicit(&srv->drain_work_until_ns, memory_order_relaxed);
+
+    return until != 0 && now >= until;
+}
+
 /* ---- admission ---- */
 
 grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t bytes, char *msg,
@@ -90,13 +98,6 @@ grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t 
     return GRPC_STATUS_OK;
 }
 
-/* Whether a drain has passed the time by which admitted work must end. */
-bool drain_over(const struct server *srv, uint64_t now)
-{
-    uint64_t until = atomic_load_explicit(&srv->drain_work_until_ns, memory_order_relaxed);
-
-    return until != 0 && now >= until;
-}
 
 /* ---- drain ---- */
 

@@ -33,8 +33,6 @@ struct drain_park {
 grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t bytes, char *msg,
                                size_t msglen);
 
-/* drain_over: a drain has passed the time by which admitted work must end. */
-bool drain_over(const struct server *srv, uint64_t now);
 /* drain_leaves_time: a batch of |n_chains| in |n_slices| can end before
  * gRPC's shutdown (true when not draining). */
 bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_slices);
