@@ -8,9 +8,12 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/lib.sh"
 trap - EXIT
 
-for s in hot cold bigcrl latency revocation overload handshake fleet; do
+for s in hot cold bigcrl latency revocation overload overload-batch64 handshake fleet; do
   lt_log "=== scenario $s ==="
-  "$HERE/$s.sh"
+  case $s in
+  overload-batch64) LT_OVERLOAD_BATCH=64 "$HERE/overload.sh" ;;
+  *) "$HERE/$s.sh" ;;
+  esac
 done
 
 "$LT_PY" - "$LT_OUT" <<'PY' | tee "$LT_OUT/results.md"
@@ -27,7 +30,8 @@ print("Machine: %d cores (%s), Linux %s; the load generator shares the cores wit
 print()
 print("| scenario | measure | certval | OpenSSL 3, 1 thread | OpenSSL 3, 2 threads | certval / 1 thread | certval / 2 threads | target |")
 print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
-for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocation", "overload"):
+for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocation", "overload",
+             "overload-batch64"):
     d = load(name)
     if d is None:
         print("| %s | not run | | | | | | |" % name)
@@ -36,7 +40,8 @@ for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocatio
         name, d.get("metric"), d.get("certval"), d.get("baseline_1t", ""), d.get("baseline_2t", ""),
         d.get("ratio_1t", ""), d.get("ratio_2t", ""), d.get("target", "")))
 print()
-for name in ("bigcrl", "latency", "revocation", "overload", "handshake", "fleet"):
+for name in ("bigcrl", "latency", "revocation", "overload", "overload-batch64", "handshake",
+             "fleet"):
     d = load(name)
     if d:
         print("- %s: %s" % (name, ", ".join("%s=%s" % (k, v) for k, v in d.items()
