@@ -528,7 +528,8 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     struct server *srv = vc->base.tr->srv;
     struct reload_snapshot *snap;
     struct batch *b;
-    char msg[160];
+    grpc_status_code code;
+    char msg[200];
     unsigned n_slices;
 
     atomic_fetch_add_explicit(&srv->inflight_chains, (long)req->n_chains, memory_order_relaxed);
@@ -564,6 +565,12 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     b->claims = claims;
     if (req->n_chains == 0 || answer_inline(b)) {
         batch_respond(b); /* empty, or every chain answered from the cache */
+        return;
+    }
+    code = service_admit_batch(srv, vc->deadline_ns, req->n_chains, n_slices, msg, sizeof(msg));
+    if (code != GRPC_STATUS_OK) {
+        batch_free(b);
+        vcall_fail(vc, code, msg);
         return;
     }
     vc->batch = b;

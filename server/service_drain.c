@@ -33,6 +33,12 @@ static bool drain_over(const struct server *srv, uint64_t now)
 
 /* ---- admission ---- */
 
+/* Kept free before a call's deadline when its work is admitted: an
+ * answer's way back (packing, the transport thread, the wire) and the
+ * error of the estimate, which grows with the time it looks ahead. */
+#define ADMIT_MARGIN_MIN_NS (250u * 1000u)
+#define ADMIT_MARGIN_SHIFT 3 /* 1/8 of the time left */
+
 grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t bytes, char *msg,
                                size_t msglen)
 {
@@ -96,6 +102,65 @@ grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t 
         }
     }
     return GRPC_STATUS_OK;
+}
+
+/* The time until one batch's work has ended: its slices go to the
+ * least-loaded workers (worker_pool_pick), so it ends when the |n_slices|-th
+ * least-loaded one has done what it holds and its own largest slice, at the
+ * recent cost of a chain (0 before a first slice has measured it). */
+static uint64_t batch_work_ns(const struct server *srv, size_t n_chains, unsigned n_slices)
+{
+    uint64_t cost = atomic_load_explicit(&srv->chain_cost_ns, memory_order_relaxed);
+    unsigned workers = worker_pool_size(srv->pool);
+    uint64_t q = 0, prev = 0;
+
+    if (n_slices == 0)
+        n_slices = 1;
+    if (n_slices > workers)
+        n_slices = workers;
+    /* The n-th smallest queue: n rounds of "the smallest above the last";
+     * equal queues count once per worker holding them. */
+    for (unsigned r = 0, taken = 0; taken < n_slices && r < workers; r++) {
+        uint64_t best = UINT64_MAX;
+        unsigned ties = 0;
+
+        for (unsigned i = 0; i < workers; i++) {
+            uint64_t v = worker_pool_queued_on(srv->pool, i);
+
+            if ((r == 0 || v > prev) && v < best) {
+                best = v;
+                ties = 1;
+            } else if ((r == 0 || v > prev) && v == best) {
+                ties++;
+            }
+        }
+        if (best == UINT64_MAX)
+            break;
+        q = prev = best;
+        taken += ties;
+    }
+    return (q + (n_chains + n_slices - 1) / n_slices) * cost;
+}
+
+grpc_status_code service_admit_batch(const struct server *srv, uint64_t deadline_ns,
+                                     size_t n_chains, unsigned n_slices, char *msg, size_t msglen)
+{
+    uint64_t now, need, margin;
+
+    if (deadline_ns == UINT64_MAX || srv->pool == NULL || n_chains == 0)
+        return GRPC_STATUS_OK;
+    now = server_mono_ns();
+    need = batch_work_ns(srv, n_chains, n_slices);
+    margin = now < deadline_ns ? (deadline_ns - now) >> ADMIT_MARGIN_SHIFT : 0;
+    if (margin < ADMIT_MARGIN_MIN_NS)
+        margin = ADMIT_MARGIN_MIN_NS;
+    if (now + need + margin <= deadline_ns)
+        return GRPC_STATUS_OK;
+    snprintf(msg, msglen,
+             "overloaded: the work queued ahead and this call's %zu chains (about %llu us) would "
+             "end too close to or after the call's deadline",
+             n_chains, (unsigned long long)(need / 1000));
+    return GRPC_STATUS_RESOURCE_EXHAUSTED;
 }
 
 
@@ -174,15 +239,12 @@ static void drain_unpark(uint64_t now, bool over)
 bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_slices)
 {
     uint64_t until = atomic_load_explicit(&srv->drain_work_until_ns, memory_order_relaxed);
-    uint64_t cost = atomic_load_explicit(&srv->chain_cost_ns, memory_order_relaxed);
-    uint64_t queued, need, now;
+    uint64_t now;
 
     if (until == 0 || srv->pool == NULL)
         return true;
     now = server_mono_ns();
-    queued = worker_pool_queued_on(srv->pool, worker_pool_pick(srv->pool));
-    need = (queued + (n_chains + n_slices - 1) / n_slices) * cost;
-    return now < until && now + need <= until;
+    return now < until && now + batch_work_ns(srv, n_chains, n_slices) <= until;
 }
 
 /* ---- drain (before gRPC's shutdown) ----

@@ -33,6 +33,15 @@ struct drain_park {
 grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t bytes, char *msg,
                                size_t msglen);
 
+/* service_admit_batch decides, once a message is unpacked into |n_chains|
+ * chains in |n_slices| slices, whether their work ends in good time before
+ * the call's |deadline_ns| at the recent cost of a chain: OK, or
+ * RESOURCE_EXHAUSTED with its text in |msg| (work that would end late is
+ * refused while the client can still try another replica, instead of
+ * being done for an answer nobody reads). Transport thread. */
+grpc_status_code service_admit_batch(const struct server *srv, uint64_t deadline_ns,
+                                     size_t n_chains, unsigned n_slices, char *msg, size_t msglen);
+
 /* drain_leaves_time: a batch of |n_chains| in |n_slices| can end before
  * gRPC's shutdown (true when not draining). */
 bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_slices);

@@ -222,6 +222,41 @@ class AdmissionTest(Base):
                          BUSY)
         self.refused_while_busy(srv, self.denied_request(srv, "x"), "limits.max_queue_delay_ms")
 
+    def test_work_that_would_end_after_its_deadline_is_refused(self):
+        srv = self.start(limits_yaml(max_inflight_chains=100000,
+                                     max_queued_chains_per_worker=100000,
+                                     max_inflight_request_bytes=64 << 20) +
+                         "metrics:\n  listen: \"127.0.0.1:0\"\n")
+        call = srv.validate_call()
+
+        def validated():
+            return sum(v for (name, _), v in srv.scrape().items()
+                       if name == "certval_verdicts_total")
+
+        # A first batch teaches the server what a chain costs.
+        t0 = time.time()
+        self.assertEqual(len(call(self.busy_request(srv), timeout=60).verdicts), BUSY)
+        took = time.time() - t0
+        before = validated()
+        self.assertGreaterEqual(before, BUSY)
+        # The idle server: the same work with a quarter of that time left
+        # cannot end in time. Refused at once and not validated, instead of
+        # being worked on until its deadline passes.
+        left = max(took / 4, 0.05)
+        t0 = time.time()
+        with self.assertRaises(grpc.RpcError) as e:
+            call(self.busy_request(srv), timeout=left)
+        refused_after = time.time() - t0
+        self.assertEqual(e.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED,
+                         e.exception.details())
+        self.assertIn("call's deadline", e.exception.details())
+        self.assertLess(refused_after, left, "not refused before the deadline")
+        time.sleep(0.2)
+        self.assertEqual(validated(), before, "work refused for its deadline was validated")
+        # With time enough, the same work is served.
+        self.assertEqual(len(call(self.busy_request(srv), timeout=60).verdicts), BUSY)
+        self.assertEqual(validated(), before + BUSY)
+
     def test_request_bytes_bound_before_parsing(self):
         srv = self.start(limits_yaml(max_inflight_request_bytes=65536, max_inflight_chains=100000,
                                      max_queued_chains_per_worker=100000))
