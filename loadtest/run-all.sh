@@ -40,7 +40,7 @@ for name in ("hot", "cold-p256", "cold-rsa2048", "bigcrl", "latency", "revocatio
         name, d.get("metric"), d.get("certval"), d.get("baseline_1t", ""), d.get("baseline_2t", ""),
         d.get("ratio_1t", ""), d.get("ratio_2t", ""), d.get("target", "")))
 print()
-for name in ("bigcrl", "latency", "revocation", "overload", "overload-batch64", "handshake",
+for name in ("hot", "bigcrl", "latency", "revocation", "overload", "overload-batch64", "handshake",
              "fleet"):
     d = load(name)
     if d:
