@@ -163,7 +163,7 @@ func decodeChain(b []byte) (chainRequest, error) {
 func claimProblem(name string, v []byte) string {
 	for i, ch := range v {
 		if ch == 0 {
-			return fmt.Sprintf("%s holds a NUL byte (byte %d of %d)", name, i+1, len(v))
+			return fmt.Sprintf("%s holds a NUL byte (byte %d of %d)", name, i, len(v))
 		}
 	}
 	if !utf8.Valid(v) {
