@@ -29,12 +29,12 @@ GOCODE=/usr/share/gocode/src
 # message when the toolchain or the libraries are missing.
 gopeer_build() {
   local missing=""
-  command -v go >/dev/null 2>&1 || missing="golang-go"
+  command -v go >/dev/null 2>&1 || missing=" golang-go"
   [ -d "$GOCODE/google.golang.org/grpc/health" ] || missing="$missing golang-google-grpc-dev"
   [ -d "$GOCODE/google.golang.org/protobuf/encoding/protowire" ] ||
     missing="$missing golang-google-protobuf-dev"
   if [ -n "$missing" ]; then
-    echo "gopeer: skipped: install$missing (apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev)" >&2
+    echo "gopeer: skipped: missing$missing (apt-get install golang-go golang-google-grpc-dev golang-google-protobuf-dev)" >&2
     return 1
   fi
   lt_log "gopeer: building $LT_GOPEER"
