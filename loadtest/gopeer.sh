@@ -39,7 +39,7 @@ gopeer_build() {
   fi
   lt_log "gopeer: building $LT_GOPEER"
   (cd "$LT_SRC/loadtest/gopeer" &&
-    GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS= GOPROXY=off \
+    GO111MODULE=off GOPATH=/usr/share/gocode GOFLAGS='' GOPROXY=off \
       GOCACHE="$CERTVAL_BUILD_DIR/gopeer-gocache" \
       go build -trimpath -o "$LT_GOPEER" .)
 }
@@ -54,19 +54,19 @@ fi
 # LT_SERVER_CPUS is set); sets LT_PORT and LT_SERVER_PID (lt_server_stop
 # and the exit trap stop it); waits until its health says SERVING.
 lt_gopeer_start() {
-  local dir=$1 pf=$1/gopeer-port i
+  local dir=$1 pf=$1/gopeer-port _
   shift
   rm -f "$pf"
   lt_pinned "$LT_SERVER_CPUS" "$LT_GOPEER" --fixtures "$dir" --listen 127.0.0.1:0 \
     --port-file "$pf" "$@" > "$dir/gopeer.log" 2>&1 &
   LT_SERVER_PID=$!
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     [ -s "$pf" ] && break
     kill -0 "$LT_SERVER_PID" 2>/dev/null || { cat "$dir/gopeer.log" >&2; return 1; }
     sleep 0.05
   done
   LT_PORT=$(cat "$pf")
-  for i in $(seq 1 200); do
+  for _ in $(seq 1 200); do
     "$LT_CTL" health --server "127.0.0.1:$LT_PORT" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
