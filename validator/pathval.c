@@ -31,6 +31,7 @@
 #include <openssl/obj.h>
 #include <openssl/x509v3.h>
 
+#include "cert_read.h"
 #include "crl_cache.h"
 #include "rcu_reader.h"
 #include "dsa_verify.h"
@@ -135,19 +136,13 @@ err:
  * X509_cmp_time calls a certificate expired at exactly its notAfter. */
 static bool skew_excuses(X509 *x, int err, const struct pathval_cb_state *st)
 {
-    time_t t;
-
     if (x == NULL)
         return false;
-    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0) {
-        t = st->at + (time_t)st->skew;
-        return X509_cmp_time(X509_get0_notBefore(x), &t) <= 0;
-    }
-    if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
-        /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
-        t = st->at - (time_t)st->skew - 1;
-        return X509_cmp_time(X509_get0_notAfter(x), &t) > 0;
-    }
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0)
+        return cert_cmp_time(X509_get0_notBefore(x), (int64_t)st->at + st->skew) <= 0;
+    /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
+    if (err == X509_V_ERR_CERT_HAS_EXPIRED)
+        return cert_cmp_time(X509_get0_notAfter(x), (int64_t)st->at - st->skew - 1) > 0;
     return false;
 }
 
@@ -282,17 +277,18 @@ static int link_ok(X509_STORE_CTX *ctx, struct pathval_cb_state *st, X509 *xs, X
 }
 
 /* cert_time: RFC 5280 6.1.3 (a)(2) for |x| at st->at, widened by the
- * clock skew (skew_excuses). Returns 0 or the X509_V_ERR_*. */
+ * clock skew (skew_excuses). Returns 0 or the X509_V_ERR_*. The times are
+ * compared as X509_cmp_time compares them, without its formatting of
+ * |at| (cert_read.h). */
 static int cert_time(X509 *x, const struct pathval_cb_state *st)
 {
-    time_t at = st->at;
-    int i = X509_cmp_time(X509_get0_notBefore(x), &at);
+    int i = cert_cmp_time(X509_get0_notBefore(x), st->at);
 
     if (i == 0)
         return X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD;
     if (i > 0 && !skew_excuses(x, X509_V_ERR_CERT_NOT_YET_VALID, st))
         return X509_V_ERR_CERT_NOT_YET_VALID;
-    i = X509_cmp_time(X509_get0_notAfter(x), &at);
+    i = cert_cmp_time(X509_get0_notAfter(x), st->at);
     if (i == 0)
         return X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD;
     if (i < 0 && !skew_excuses(x, X509_V_ERR_CERT_HAS_EXPIRED, st))
