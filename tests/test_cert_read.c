@@ -9,9 +9,14 @@
 #include <time.h>
 
 #include <openssl/asn1.h>
+#include <openssl/evp.h>
+#include <openssl/mem.h>
+#include <openssl/obj.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "cert_read.h"
+#include "pki_gen.h"
 #include "support/clock.h"
 
 /* ---- cert_cmp_time -------------------------------------------------------- */
@@ -153,4 +158,164 @@ Test(cert_read, cmp_time_matches_boringssl_on_generated_times)
                      type, (long long)at);
         ASN1_TIME_free(t);
     }
+}
+
+/* ---- cert_ext_d2i ------------------------------------------------------------ */
+
+/* Extension values (DER), by what they are. */
+static const uint8_t san_dns[] = {0x30, 0x0d, 0x82, 0x0b, 'e', 'x', 'a', 'm', 'p', 'l',
+                                  'e', '.', 'c', 'o', 'm'};
+static const uint8_t san_uri[] = {0x30, 0x0a, 0x86, 0x08, 'u', 'r', 'n', ':', 'x', ':', 'y', 'z'};
+static const uint8_t nc_dns[] = {0x30, 0x0d, 0xa0, 0x0b, 0x30, 0x09, 0x82, 0x07,
+                                 'e', 'x', 'a', '.', 'c', 'o', 'm'};
+static const uint8_t eku_client[] = {0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01,
+                                     0x05, 0x05, 0x07, 0x03, 0x02};
+static const uint8_t garbage[] = {0x04, 0x02, 0xff, 0x00};
+static const uint8_t empty_seq[] = {0x30, 0x00};
+
+struct ext_spec {
+    const char *oid; /* dotted */
+    const uint8_t *der;
+    size_t len;
+};
+
+/* cert_with makes a certificate holding |exts| in that order, signed and
+ * parsed back from DER when |parsed| (so its OIDs are decoded objects, as
+ * in a presented certificate), else as built in memory. */
+static X509 *cert_with(const struct ext_spec *exts, size_t n, bool parsed, EVP_PKEY *key)
+{
+    X509 *x = X509_new();
+    X509_NAME *name = X509_NAME_new();
+    uint8_t *der = NULL;
+    const uint8_t *p;
+    int len;
+
+    cr_assert(x != NULL && name != NULL);
+    cr_assert(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_UTF8, (const uint8_t *)"ext test",
+                                         -1, -1, 0));
+    cr_assert(X509_set_version(x, X509_VERSION_3));
+    cr_assert(ASN1_INTEGER_set(X509_get_serialNumber(x), 7));
+    cr_assert(X509_set_subject_name(x, name) && X509_set_issuer_name(x, name));
+    cr_assert(X509_gmtime_adj(X509_getm_notBefore(x), 0) != NULL);
+    cr_assert(X509_gmtime_adj(X509_getm_notAfter(x), 86400) != NULL);
+    cr_assert(X509_set_pubkey(x, key));
+    for (size_t i = 0; i < n; i++) {
+        ASN1_OBJECT *o = OBJ_txt2obj(exts[i].oid, 1);
+        ASN1_OCTET_STRING *v = ASN1_OCTET_STRING_new();
+        X509_EXTENSION *e;
+
+        cr_assert(o != NULL && v != NULL);
+        cr_assert(ASN1_OCTET_STRING_set(v, exts[i].der, (int)exts[i].len));
+        e = X509_EXTENSION_create_by_OBJ(NULL, o, 0, v);
+        cr_assert_not_null(e);
+        cr_assert(X509_add_ext(x, e, -1));
+        X509_EXTENSION_free(e);
+        ASN1_OCTET_STRING_free(v);
+        ASN1_OBJECT_free(o);
+    }
+    X509_NAME_free(name);
+    cr_assert(X509_sign(x, key, EVP_sha256()) > 0);
+    if (!parsed)
+        return x;
+    len = i2d_X509(x, &der);
+    cr_assert_gt(len, 0);
+    X509_free(x);
+    p = der;
+    x = d2i_X509(NULL, &p, len);
+    cr_assert_not_null(x);
+    OPENSSL_free(der);
+    return x;
+}
+
+/* same_value: both NULL, or both the same DER. */
+static bool same_value(int nid, void *a, void *b)
+{
+    uint8_t *da = NULL, *db = NULL;
+    int la, lb;
+    bool same;
+
+    if (a == NULL || b == NULL)
+        return a == b;
+    switch (nid) {
+    case NID_subject_alt_name:
+        la = i2d_GENERAL_NAMES(a, &da);
+        lb = i2d_GENERAL_NAMES(b, &db);
+        GENERAL_NAMES_free(a);
+        GENERAL_NAMES_free(b);
+        break;
+    case NID_name_constraints:
+        la = ASN1_item_i2d(a, &da, ASN1_ITEM_rptr(NAME_CONSTRAINTS));
+        lb = ASN1_item_i2d(b, &db, ASN1_ITEM_rptr(NAME_CONSTRAINTS));
+        NAME_CONSTRAINTS_free(a);
+        NAME_CONSTRAINTS_free(b);
+        break;
+    default:
+        la = i2d_EXTENDED_KEY_USAGE(a, &da);
+        lb = i2d_EXTENDED_KEY_USAGE(b, &db);
+        EXTENDED_KEY_USAGE_free(a);
+        EXTENDED_KEY_USAGE_free(b);
+        break;
+    }
+    same = la > 0 && la == lb && memcmp(da, db, (size_t)la) == 0;
+    OPENSSL_free(da);
+    OPENSSL_free(db);
+    return same;
+}
+
+Test(cert_read, ext_d2i_matches_x509_get_ext_d2i)
+{
+    /* Each row: the extensions of a certificate, and whether SAN, NC and
+     * EKU decode from it (X509_get_ext_d2i's answer, asserted too). */
+    static const struct {
+        struct ext_spec ext[4];
+        size_t n;
+        bool san, nc, eku;
+    } rows[] = {
+        {{{0}}, 0, false, false, false},
+        {{{"2.5.29.17", san_dns, sizeof(san_dns)}}, 1, true, false, false},
+        {{{"2.5.29.19", empty_seq, sizeof(empty_seq)},
+          {"2.5.29.17", san_uri, sizeof(san_uri)},
+          {"2.5.29.37", eku_client, sizeof(eku_client)},
+          {"2.5.29.30", nc_dns, sizeof(nc_dns)}},
+         4, true, true, true},
+        /* Twice: none. */
+        {{{"2.5.29.17", san_dns, sizeof(san_dns)}, {"2.5.29.17", san_uri, sizeof(san_uri)}},
+         2, false, false, false},
+        {{{"2.5.29.37", eku_client, sizeof(eku_client)},
+          {"2.5.29.30", nc_dns, sizeof(nc_dns)},
+          {"2.5.29.37", eku_client, sizeof(eku_client)}},
+         3, false, true, false},
+        /* Not decodable: none. */
+        {{{"2.5.29.17", garbage, sizeof(garbage)}, {"2.5.29.37", garbage, sizeof(garbage)}},
+         2, false, false, false},
+        /* OIDs that share SAN's first bytes are other extensions. */
+        {{{"2.5.29.17.1", san_dns, sizeof(san_dns)},
+          {"2.5.29.1", san_dns, sizeof(san_dns)},
+          {"2.5.29.170", san_dns, sizeof(san_dns)}},
+         3, false, false, false},
+        {{{"2.5.29.17.1", san_dns, sizeof(san_dns)}, {"2.5.29.17", san_uri, sizeof(san_uri)}},
+         2, true, false, false},
+    };
+    static const int nids[] = {NID_subject_alt_name, NID_name_constraints, NID_ext_key_usage};
+    EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
+
+    cr_assert_not_null(key);
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        for (int parsed = 0; parsed < 2; parsed++) {
+            X509 *x = cert_with(rows[i].ext, rows[i].n, parsed != 0, key);
+            const bool want[] = {rows[i].san, rows[i].nc, rows[i].eku};
+
+            for (size_t k = 0; k < 3; k++) {
+                void *ours = cert_ext_d2i(x, nids[k]);
+                void *theirs = X509_get_ext_d2i(x, nids[k], NULL, NULL);
+
+                cr_expect_eq(theirs != NULL, want[k], "row %zu parsed %d nid %d: BoringSSL", i,
+                             parsed, nids[k]);
+                cr_expect(same_value(nids[k], ours, theirs), "row %zu parsed %d nid %d", i,
+                          parsed, nids[k]);
+            }
+            X509_free(x);
+        }
+    }
+    EVP_PKEY_free(key);
 }

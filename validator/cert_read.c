@@ -2,10 +2,13 @@
 #include "cert_read.h"
 
 #include <stdbool.h>
+#include <string.h>
 #include <time.h>
 
 #include <openssl/asn1.h>
+#include <openssl/obj.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 /* ---- validity times --------------------------------------------------------- */
 
@@ -89,4 +92,30 @@ int cert_cmp_time(const ASN1_TIME *t, int64_t at)
     if (t == NULL || !strict_time(&secs, t))
         return 0;
     return secs <= at ? -1 : 1; /* X509_cmp_time: "at or before" is -1 */
+}
+
+/* ---- extensions ------------------------------------------------------------- */
+
+void *cert_ext_d2i(const X509 *x, int nid)
+{
+    /* A built-in NID's object is static: no lock, no allocation. */
+    const ASN1_OBJECT *want = OBJ_nid2obj(nid);
+    const uint8_t *want_data = want != NULL ? OBJ_get0_data(want) : NULL;
+    size_t want_len = want != NULL ? OBJ_length(want) : 0;
+    X509_EXTENSION *found = NULL;
+    int n = X509_get_ext_count(x);
+
+    if (want_data == NULL || want_len == 0)
+        return NULL;
+    for (int i = 0; i < n; i++) {
+        X509_EXTENSION *e = X509_get_ext(x, i);
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(e);
+
+        if (OBJ_length(o) != want_len || memcmp(OBJ_get0_data(o), want_data, want_len) != 0)
+            continue;
+        if (found != NULL)
+            return NULL; /* present twice: X509_get_ext_d2i gives none */
+        found = e;
+    }
+    return found != NULL ? X509V3_EXT_d2i(found) : NULL;
 }

@@ -25,4 +25,13 @@
  * X509_cmp_time. */
 int cert_cmp_time(const ASN1_TIME *t, int64_t at);
 
+/* cert_ext_d2i decodes extension |nid| (a NID BoringSSL knows, e.g.
+ * NID_subject_alt_name) of |x| as X509_get_ext_d2i(x, nid, NULL, NULL)
+ * does: NULL when |x| does not have it, has it more than once or it does
+ * not decode; else a new object of the extension's type, which the caller
+ * frees (GENERAL_NAMES_free, ...). X509_get_ext_d2i asks OBJ_obj2nid the
+ * NID of every extension, a table search under a process-wide lock each;
+ * this compares the OID's bytes. */
+void *cert_ext_d2i(const X509 *x, int nid);
+
 #endif

@@ -86,7 +86,7 @@ bool hostname_is_public_suffix(const char *domain, size_t len)
 
 const char *hostname_check_wildcards(X509 *leaf, const char *host)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *gens = cert_ext_d2i(leaf, NID_subject_alt_name);
     size_t hlen = strlen(host);
     const char *hdot = strchr(host, '.');
     bool ok = false, over_suffix = false;

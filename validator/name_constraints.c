@@ -133,7 +133,7 @@ const char *nc_check_name(const NAME_CONSTRAINTS *nc, const GENERAL_NAME *name)
 
 bool nc_after_first_ip_only_own_forms(X509 *x)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *gens = cert_ext_d2i(x, NID_subject_alt_name);
     bool seen_ip = false, ok = true;
 
     for (size_t i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -202,14 +202,13 @@ enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509
         /* RFC 5280 6.1.3 (b): a self-issued CA certificate is exempt. */
         if (d > 0 && (X509_get_extension_flags(x) & EXFLAG_SI))
             continue;
-        gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+        gens = cert_ext_d2i(x, NID_subject_alt_name);
         /* The CN stands in for the SAN of a leaf that has none, and never
          * for a CA's own name. */
         if (gens == NULL && d == 0 && X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0)
             gens = cn_as_san(x);
         for (size_t j = d + 1; gens != NULL && j < n && r == VERDICT_REASON_OK; j++) {
-            NAME_CONSTRAINTS *nc =
-                X509_get_ext_d2i(sk_X509_value(chain, j), NID_name_constraints, NULL, NULL);
+            NAME_CONSTRAINTS *nc = cert_ext_d2i(sk_X509_value(chain, j), NID_name_constraints);
             for (size_t i = 0; nc != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
                 const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
                 const char *why = nc_is_own_form(g->type) ? nc_check_name(nc, g) : NULL;

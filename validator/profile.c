@@ -99,7 +99,7 @@ static int read_subject_attr(char *out, size_t outlen, X509 *leaf, const ASN1_OB
 
 static int read_san_uri(char *out, size_t outlen, X509 *leaf, const struct profile_id *id)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *gens = cert_ext_d2i(leaf, NID_subject_alt_name);
     int rc = -1;
 
     for (size_t i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -133,7 +133,7 @@ int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct profile_i
 
 bool profile_has_eku(X509 *leaf, const ASN1_OBJECT *eku)
 {
-    EXTENDED_KEY_USAGE *ekus = X509_get_ext_d2i(leaf, NID_ext_key_usage, NULL, NULL);
+    EXTENDED_KEY_USAGE *ekus = cert_ext_d2i(leaf, NID_ext_key_usage);
     bool found = false;
 
     for (size_t i = 0; ekus != NULL && i < sk_ASN1_OBJECT_num(ekus) && !found; i++)

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cert_read.h"
 #include "name_constraints.h"
 #include "pathval.h"
 #include "profile.h"
