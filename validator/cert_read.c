@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/asn1.h>
+#include <openssl/err.h>
 #include <openssl/obj.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
@@ -96,26 +97,81 @@ int cert_cmp_time(const ASN1_TIME *t, int64_t at)
 
 /* ---- extensions ------------------------------------------------------------- */
 
-void *cert_ext_d2i(const X509 *x, int nid)
+/* is_oid: |o| is the OID of built-in |want| (OBJ_nid2obj's object, static:
+ * no lock, no allocation), compared by its bytes. */
+static bool is_oid(const ASN1_OBJECT *o, const ASN1_OBJECT *want)
 {
-    /* A built-in NID's object is static: no lock, no allocation. */
-    const ASN1_OBJECT *want = OBJ_nid2obj(nid);
-    const uint8_t *want_data = want != NULL ? OBJ_get0_data(want) : NULL;
-    size_t want_len = want != NULL ? OBJ_length(want) : 0;
+    size_t len = OBJ_length(want);
+
+    return len > 0 && OBJ_length(o) == len &&
+           memcmp(OBJ_get0_data(o), OBJ_get0_data(want), len) == 0;
+}
+
+/* find_ext: the one extension of |x| with OID |want|; NULL when none, and
+ * when there are two or more (*count says how many, up to 2). */
+static X509_EXTENSION *find_ext(const X509 *x, const ASN1_OBJECT *want, int *count)
+{
     X509_EXTENSION *found = NULL;
     int n = X509_get_ext_count(x);
 
-    if (want_data == NULL || want_len == 0)
-        return NULL;
-    for (int i = 0; i < n; i++) {
+    *count = 0;
+    for (int i = 0; i < n && *count < 2; i++) {
         X509_EXTENSION *e = X509_get_ext(x, i);
-        const ASN1_OBJECT *o = X509_EXTENSION_get_object(e);
 
-        if (OBJ_length(o) != want_len || memcmp(OBJ_get0_data(o), want_data, want_len) != 0)
-            continue;
-        if (found != NULL)
-            return NULL; /* present twice: X509_get_ext_d2i gives none */
-        found = e;
+        if (is_oid(X509_EXTENSION_get_object(e), want)) {
+            found = e;
+            (*count)++;
+        }
     }
-    return found != NULL ? X509V3_EXT_d2i(found) : NULL;
+    return *count == 1 ? found : NULL; /* twice: X509_get_ext_d2i gives none */
+}
+
+void *cert_ext_d2i(const X509 *x, int nid)
+{
+    const ASN1_OBJECT *want = OBJ_nid2obj(nid);
+    X509_EXTENSION *e;
+    int count;
+
+    if (want == NULL)
+        return NULL;
+    e = find_ext(x, want, &count);
+    return e != NULL ? X509V3_EXT_d2i(e) : NULL;
+}
+
+void cert_exts_init(struct cert_exts *e, const X509 *x)
+{
+    const ASN1_OBJECT *san = OBJ_nid2obj(NID_subject_alt_name);
+    const ASN1_OBJECT *nc = OBJ_nid2obj(NID_name_constraints);
+    const ASN1_OBJECT *eku = OBJ_nid2obj(NID_ext_key_usage);
+    X509_EXTENSION *found[3] = {NULL, NULL, NULL};
+    int count[3] = {0, 0, 0};
+    int n = X509_get_ext_count(x);
+
+    memset(e, 0, sizeof(*e));
+    /* One pass for the three; a second copy of one makes it none. */
+    for (int i = 0; i < n; i++) {
+        X509_EXTENSION *ext = X509_get_ext(x, i);
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(ext);
+        int k = is_oid(o, san) ? 0 : is_oid(o, nc) ? 1 : is_oid(o, eku) ? 2 : -1;
+
+        if (k >= 0) {
+            found[k] = ext;
+            count[k]++;
+        }
+    }
+    e->has_san = count[0] > 0;
+    e->san = count[0] == 1 ? X509V3_EXT_d2i(found[0]) : NULL;
+    e->nc = count[1] == 1 ? X509V3_EXT_d2i(found[1]) : NULL;
+    e->eku = count[2] == 1 ? X509V3_EXT_d2i(found[2]) : NULL;
+    ERR_clear_error();
+}
+
+void cert_exts_clear(struct cert_exts *e)
+{
+    if (e == NULL)
+        return;
+    GENERAL_NAMES_free(e->san);
+    NAME_CONSTRAINTS_free(e->nc);
+    EXTENDED_KEY_USAGE_free(e->eku);
+    memset(e, 0, sizeof(*e));
 }

@@ -11,9 +11,11 @@
 #ifndef CERTVAL_CERT_READ_H
 #define CERTVAL_CERT_READ_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <openssl/base.h>
+#include <openssl/x509v3.h>
 
 /* cert_cmp_time compares the certificate time |t| with |at| (Unix
  * seconds) as X509_cmp_time(t, &at) does in this BoringSSL: -1 when |t| is
@@ -33,5 +35,25 @@ int cert_cmp_time(const ASN1_TIME *t, int64_t at);
  * NID of every extension, a table search under a process-wide lock each;
  * this compares the OID's bytes. */
 void *cert_ext_d2i(const X509 *x, int nid);
+
+/* The extensions of one certificate that certval's own checks read (name
+ * constraints, profile ids, EKU, host names), decoded once and shared by
+ * those checks instead of each decoding its own copy. Each value is
+ * cert_ext_d2i's: NULL when absent, present twice or undecodable. */
+struct cert_exts {
+    GENERAL_NAMES *san;
+    bool has_san; /* a subjectAltName extension is there, decodable or not */
+    NAME_CONSTRAINTS *nc;
+    EXTENDED_KEY_USAGE *eku;
+};
+
+/* cert_exts_init decodes the extensions of |x| into |e| (one pass over
+ * them); |e| owns what it holds. Out of memory leaves a value NULL, as
+ * X509_get_ext_d2i would. */
+void cert_exts_init(struct cert_exts *e, const X509 *x);
+
+/* cert_exts_clear frees what |e| holds and zeroes it; a zeroed |e| is
+ * fine. */
+void cert_exts_clear(struct cert_exts *e);
 
 #endif

@@ -347,7 +347,14 @@ static int chain_verify(X509_STORE_CTX *ctx)
     return 1;
 }
 
-enum verdict_reason pathval_post_check(struct pathval_failure *f,
+const struct cert_exts *pathval_exts_of(const struct pathval_exts *px, const X509 *x)
+{
+    if (px == NULL)
+        return NULL;
+    return x == px->leaf ? px->leaf_exts : NULL;
+}
+
+enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct pathval_exts *px,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain)
 {
@@ -355,7 +362,7 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f,
 
     if (r == VERDICT_REASON_OK)
         r = rfc5280_check_path(f, pol, chain);
-    return r != VERDICT_REASON_OK ? r : nc_check_path(f, chain);
+    return r != VERDICT_REASON_OK ? r : nc_check_path(f, chain, px);
 }
 
 /* run_post_checks: pathval_post_check, then the host name's wildcard
@@ -365,6 +372,8 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
                                            const STACK_OF(X509) *chain)
 {
     size_t n = sk_X509_num(chain);
+    X509 *leaf = sk_X509_value(chain, 0);
+    const struct pathval_exts px = {.leaf = leaf, .leaf_exts = run->leaf_exts};
     enum verdict_reason r;
     const char *why;
 
@@ -373,10 +382,10 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
         return pathval_failure_set(f, VERDICT_REASON_PATH_TOO_LONG, chain, n - 1,
                                    "path has %zu certificates, limit max_depth=%d", n,
                                    run->max_depth);
-    r = pathval_post_check(f, run->conformance, chain);
+    r = pathval_post_check(f, &px, run->conformance, chain);
     if (r != VERDICT_REASON_OK || run->hostname == NULL)
         return r;
-    why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
+    why = hostname_check_wildcards(leaf, pathval_exts_of(&px, leaf), run->hostname);
     return why == NULL ? VERDICT_REASON_OK
                        : pathval_failure_set(f, VERDICT_REASON_NAME_MISMATCH, chain, 0, "%s", why);
 }
@@ -626,6 +635,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
 {
     struct pathval_env env;
     struct pathval_run run;
+    struct cert_exts leaf_exts;
     STACK_OF(ASN1_OBJECT) *pol = NULL;
     STACK_OF(X509) *u = NULL;
     char err[128] = "";
@@ -634,6 +644,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     memset(res, 0, sizeof(*res));
     memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
+    cert_exts_init(&leaf_exts, leaf);
     if (pathval_env_init(&env, anchors, err, sizeof(err)) != 0)
         goto err;
     pol = opts->n_policy_oids > 0
@@ -657,6 +668,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.max_attempts = opts->max_path_attempts;
     run.crls = NULL;
     run.conformance = &opts->conformance;
+    run.leaf_exts = &leaf_exts;
     rc = pathval_verify(res, &env, &run, leaf, u);
     if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
         /* max_depth counts the anchor (validator.h); X509's depth does not. */
@@ -681,6 +693,7 @@ err:
     sk_X509_free(u);
     sk_ASN1_OBJECT_pop_free(pol, ASN1_OBJECT_free);
     pathval_env_clear(&env);
+    cert_exts_clear(&leaf_exts);
     return rc;
 }
 

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h> /* X509_PURPOSE_* of pathval_run */
 
+#include "cert_read.h"
 #include "validator.h"
 
 /* ---- pathval.c ---- */
@@ -82,15 +83,30 @@ struct pathval_run {
     uint32_t max_attempts;
     STACK_OF(X509_CRL) *crls;       /* borrowed; NULL = none */
     const struct conformance_policy *conformance; /* borrowed; NULL = strict defaults */
+    const struct cert_exts *leaf_exts; /* the leaf's, decoded by the caller; NULL = decode here */
 };
+
+/* Where certval's own checks of a built path find a certificate's
+ * extensions already decoded (cert_read.h) instead of decoding their own
+ * copy: the leaf's, decoded once per validation. */
+struct pathval_exts {
+    const X509 *leaf;
+    const struct cert_exts *leaf_exts; /* NULL: none */
+};
+
+/* pathval_exts_of returns the decoded extensions of |x| from |px|, or
+ * NULL when |px| is NULL or has none for |x| (the caller decodes). */
+const struct cert_exts *pathval_exts_of(const struct pathval_exts *px, const X509 *x);
 
 /* pathval_post_check applies certval's own rules to a chain that
  * X509_verify_cert accepted (leaf first, anchor last): the algorithm policy
- * of |pol| (NULL = strict), then the RFC 5280 structure rules. Returns
- * VERDICT_REASON_OK, or the reason with |f| filled. pathval_verify runs it on every
- * candidate path; the service runs it again when the profile that matched
- * is not the one the path was built for. */
-enum verdict_reason pathval_post_check(struct pathval_failure *f,
+ * of |pol| (NULL = strict), then the RFC 5280 structure rules, then the
+ * name constraints (reading decoded extensions from |px|, which may be
+ * NULL). Returns VERDICT_REASON_OK, or the reason with |f| filled.
+ * pathval_verify runs it on every candidate path; the service runs it
+ * again when the profile that matched is not the one the path was built
+ * for. */
+enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct pathval_exts *px,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain);
 

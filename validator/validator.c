@@ -355,6 +355,7 @@ struct check {
     X509 *certs[64];     /* parsed input; bounded by max_chain_certs (<= 64) */
     bool borrowed[64];   /* certs[i] is a configured object, not ours to free */
     size_t n;
+    struct cert_exts leaf_exts; /* certs[0]'s, decoded once for every check that reads them */
     STACK_OF(X509) *chain; /* validated path, leaf first */
     const struct vprofile *profile;
     const struct vprofile *built_for; /* the profile whose rules built the path; NULL = defaults */
@@ -467,6 +468,7 @@ static void leaf_facts(struct check *c)
     hex_serial(c->out->serial_hex, sizeof(c->out->serial_hex), X509_get0_serialNumber(leaf));
     if (cv_asn1_time_to_unix(&na, X509_get0_notAfter(leaf)) == 0)
         c->out->not_after_unix = na;
+    cert_exts_init(&c->leaf_exts, leaf);
 }
 
 /* preselect_profile: the profile the path is built for, before the path
@@ -521,6 +523,7 @@ static int validate_path(struct check *c, int64_t now)
     run.max_depth = (int)max_depth;
     run.max_attempts = v->max_attempts;
     run.conformance = pre != NULL ? &pre->conformance : NULL;
+    run.leaf_exts = &c->leaf_exts;
     if (pathval_verify(&res, &v->env, &run, c->certs[0], untrusted) != 0) {
         verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "%s", res.detail);
         goto done;
@@ -574,6 +577,7 @@ static int match_profile(struct check *c)
 static int check_profile_rules(struct check *c)
 {
     const struct vprofile *p = c->profile;
+    const struct pathval_exts px = {.leaf = c->certs[0], .leaf_exts = &c->leaf_exts};
     struct pathval_failure f;
 
     if (p == c->built_for)
@@ -584,7 +588,7 @@ static int check_profile_rules(struct check *c)
                      p->max_depth);
         return -1;
     }
-    if (pathval_post_check(&f, &p->conformance, c->chain) != VERDICT_REASON_OK) {
+    if (pathval_post_check(&f, &px, &p->conformance, c->chain) != VERDICT_REASON_OK) {
         verdict_deny(c->out, f.reason, "%s", f.detail);
         return -1;
     }
@@ -679,14 +683,14 @@ static void apply_policy(struct check *c)
                      (long long)(p->max_validity_s / 86400));
         return;
     }
-    if (!profile_has_eku(leaf, p->eku)) {
+    if (!profile_has_eku(leaf, &c->leaf_exts, p->eku)) {
         char oid[64];
         OBJ_obj2txt(oid, sizeof(oid), p->eku, 1);
         verdict_deny(c->out, VERDICT_REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s",
                      oid);
         return;
     }
-    if (profile_read_id(tenant, sizeof(tenant), leaf, &p->tenant_id) < 0) {
+    if (profile_read_id(tenant, sizeof(tenant), leaf, &c->leaf_exts, &p->tenant_id) < 0) {
         verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
         return;
     }
@@ -702,7 +706,7 @@ static void apply_policy(struct check *c)
     }
     c->out->decision = DECISION_REQUIRE_PASSWORD;
     if (p->kind == CERT_KIND_DEVICE) {
-        if (profile_read_id(device, sizeof(device), leaf, &p->device_id) < 0) {
+        if (profile_read_id(device, sizeof(device), leaf, &c->leaf_exts, &p->device_id) < 0) {
             verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) device id");
             return;
         }
@@ -757,6 +761,7 @@ void validator_check_chain_keyed(const struct validator *v, const struct revocat
     apply_policy(&c);
     verdict_step_store(&st, out, c.chain, v->clock_skew, by_ref);
 done:
+    cert_exts_clear(&c.leaf_exts);
     sk_X509_pop_free(c.chain, X509_free);
     for (size_t i = 0; i < c.n; i++)
         if (!c.borrowed[i])

@@ -220,8 +220,9 @@ bool hostname_is_public_suffix(const char *domain, size_t len);
 
 /* hostname_check_wildcards: NULL when a dNSName SAN of |leaf| matches
  * |host| exactly (case-insensitive) or as "*." + a domain that is not a
- * public suffix; else why not. Run after X509_check_host accepted. */
-const char *hostname_check_wildcards(X509 *leaf, const char *host);
+ * public suffix; else why not. Run after X509_check_host accepted. The
+ * SANs are |exts|'s when it is not NULL (the leaf's, decoded already). */
+const char *hostname_check_wildcards(X509 *leaf, const struct cert_exts *exts, const char *host);
 
 /* ---- profile.c: profile.h ---- */
 
