@@ -163,6 +163,8 @@ void cert_exts_init(struct cert_exts *e, const X509 *x)
     e->san = count[0] == 1 ? X509V3_EXT_d2i(found[0]) : NULL;
     e->nc = count[1] == 1 ? X509V3_EXT_d2i(found[1]) : NULL;
     e->eku = count[2] == 1 ? X509V3_EXT_d2i(found[2]) : NULL;
+    e->undecoded = (count[0] == 1 && e->san == NULL) || (count[1] == 1 && e->nc == NULL) ||
+                   (count[2] == 1 && e->eku == NULL);
     ERR_clear_error();
 }
 

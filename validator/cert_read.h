@@ -45,6 +45,7 @@ struct cert_exts {
     bool has_san; /* a subjectAltName extension is there, decodable or not */
     NAME_CONSTRAINTS *nc;
     EXTENDED_KEY_USAGE *eku;
+    bool undecoded; /* one of them is there once but did not decode (malformed, or out of memory) */
 };
 
 /* cert_exts_init decodes the extensions of |x| into |e| (one pass over

@@ -51,6 +51,7 @@ struct pathval_cb_state {
     time_t at;
     uint32_t skew;
     struct link_cache *links;
+    const struct cert_memo_set *memo; /* the configured certificates'; NULL = none */
     /* Where chain_verify failed: it cannot set the context's error depth
      * or current certificate (not exported by this BoringSSL). */
     bool failed;
@@ -93,10 +94,20 @@ oom:
     return -1;
 }
 
+int pathval_env_memo(struct pathval_env *env, const STACK_OF(X509) *more, char *err,
+                     size_t errlen)
+{
+    const STACK_OF(X509) *certs[2] = {env->anchors, more};
+
+    cert_memo_clear(&env->memo);
+    return cert_memo_build(&env->memo, certs, 2, err, errlen);
+}
+
 void pathval_env_clear(struct pathval_env *env)
 {
     if (env == NULL)
         return;
+    cert_memo_clear(&env->memo);
     X509_STORE_free(env->store);
     link_cache_free(env->links);
     sk_X509_pop_free(env->anchors, X509_free);
@@ -249,7 +260,7 @@ static int link_ok(X509_STORE_CTX *ctx, struct pathval_cb_state *st, X509 *xs, X
                    int depth)
 {
     uint8_t key[32];
-    bool keyed = depth >= 1 && st->links != NULL && link_cache_key(key, xs, xi);
+    bool keyed = depth >= 1 && st->links != NULL && cert_memo_link_key(key, st->memo, xs, xi);
     EVP_PKEY *pkey;
     int r;
 
@@ -349,9 +360,16 @@ static int chain_verify(X509_STORE_CTX *ctx)
 
 const struct cert_exts *pathval_exts_of(const struct pathval_exts *px, const X509 *x)
 {
+    const struct cert_memo *m;
+
     if (px == NULL)
         return NULL;
-    return x == px->leaf ? px->leaf_exts : NULL;
+    if (x == px->leaf)
+        return px->leaf_exts;
+    /* A configured certificate's, unless something did not decode when
+     * the snapshot was built: then decoded on use, as before. */
+    m = cert_memo_find(px->memo, x);
+    return m != NULL && !m->exts.undecoded ? &m->exts : NULL;
 }
 
 enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct pathval_exts *px,
@@ -368,12 +386,14 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct p
 /* run_post_checks: pathval_post_check, then the host name's wildcard
  * rule (hostname.c) when a host name is expected. */
 static enum verdict_reason run_post_checks(struct pathval_failure *f,
+                                           const struct pathval_env *env,
                                            const struct pathval_run *run,
                                            const STACK_OF(X509) *chain)
 {
     size_t n = sk_X509_num(chain);
     X509 *leaf = sk_X509_value(chain, 0);
-    const struct pathval_exts px = {.leaf = leaf, .leaf_exts = run->leaf_exts};
+    const struct pathval_exts px = {
+        .leaf = leaf, .leaf_exts = run->leaf_exts, .memo = &env->memo};
     enum verdict_reason r;
     const char *why;
 
@@ -439,6 +459,7 @@ static int attempt(X509_STORE_CTX *ctx, const struct pathval_env *env,
     if (trusted_subset != NULL)
         X509_STORE_CTX_trusted_stack(ctx, trusted_subset);
     st->links = env->links;
+    st->memo = &env->memo;
     if (setup_ctx(ctx, run, st) != 0)
         return -1;
     return X509_verify_cert(ctx) == 1 ? 1 : 0;
@@ -469,7 +490,8 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         bool post_failed = false;
 
         if (r == 1 &&
-            run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != VERDICT_REASON_OK) {
+            run_post_checks(&fail, env, run, X509_STORE_CTX_get0_chain(ctx)) !=
+                VERDICT_REASON_OK) {
             r = 0;
             post_failed = true;
         }

@@ -38,6 +38,58 @@ enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_
                                         const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 
+/* ---- cert_memo.c ---- */
+
+/* Configured issuers of one configured certificate whose link keys are
+ * kept (more are computed on use). */
+#define CERT_MEMO_LINKS 4
+
+/* What certval's checks compute from a configured certificate (a trust
+ * anchor or a configured intermediate) on every chain through it, computed
+ * once when the snapshot is built, so that a chain through it pays no
+ * hashing, re-encoding or extension decoding for it. */
+struct cert_memo {
+    X509 *cert; /* a reference of the memo's own */
+    struct cert_exts exts;
+    uint8_t der_sha256[32]; /* SHA-256 of its DER */
+    size_t n_links;
+    struct {
+        const X509 *issuer; /* a configured certificate named as its issuer */
+        uint8_t key[32];    /* link_cache_key(cert, issuer) */
+    } link[CERT_MEMO_LINKS];
+};
+
+/* The memos of one snapshot, sorted by certificate address. A certificate
+ * is found by the very object the snapshot configured (a presented copy of
+ * it is that object: validator.c's find_known); the set holds a reference
+ * to each, so no other certificate can ever have its address while the
+ * set lives. Written once by cert_memo_build, then read-only: any number
+ * of threads may look up concurrently. Rebuilt with every snapshot. */
+struct cert_memo_set {
+    struct cert_memo *m;
+    size_t n;
+};
+
+/* cert_memo_build fills |set| (zeroed first) with a memo for every
+ * certificate of the |n| stacks |certs| (a certificate in several once).
+ * Returns 0, or -1 with |err| (out of memory) and |set| empty. */
+int cert_memo_build(struct cert_memo_set *set, const STACK_OF(X509) *const *certs, size_t n,
+                    char *err, size_t errlen);
+
+/* cert_memo_clear frees |set| and zeroes it; a zeroed |set| is fine. */
+void cert_memo_clear(struct cert_memo_set *set);
+
+/* cert_memo_find returns the memo of |x|, or NULL when |x| is not one of
+ * |set|'s certificates (|set| may be NULL). */
+const struct cert_memo *cert_memo_find(const struct cert_memo_set *set, const X509 *x);
+
+/* cert_memo_link_key is link_cache_key(key, cert, issuer): read from
+ * |set| (may be NULL) when both are configured certificates and |issuer|'s
+ * subject is |cert|'s issuer name, else computed (with |cert|'s DER digest
+ * from its memo when it has one). The same key either way. */
+bool cert_memo_link_key(uint8_t key[32], const struct cert_memo_set *set, X509 *cert,
+                        X509 *issuer);
+
 /* A prepared verification environment: the X509_STORE holding the anchors,
  * flags and callbacks. Immutable once built; shared by every thread. */
 struct link_cache;
@@ -46,6 +98,7 @@ struct pathval_env {
     X509_STORE *store;
     STACK_OF(X509) *anchors; /* same certificates as the store, for retries */
     struct link_cache *links; /* verified CA signatures (link_cache.c); NULL = none */
+    struct cert_memo_set memo; /* the configured certificates' (pathval_env_memo); empty = none */
 };
 
 /* ---- link_cache.c ---- */
@@ -54,6 +107,9 @@ struct link_cache *link_cache_new(void);
 void link_cache_free(struct link_cache *c);
 /* link_cache_key: the key of "|cert| is signed by |issuer|'s key". */
 bool link_cache_key(uint8_t key[32], X509 *cert, X509 *issuer);
+/* link_cache_key_digest is link_cache_key for the certificate whose DER
+ * has SHA-256 |cert_sha256|. */
+bool link_cache_key_digest(uint8_t key[32], const uint8_t cert_sha256[32], X509 *issuer);
 bool link_cache_has(struct link_cache *c, const uint8_t key[32]);
 void link_cache_put(struct link_cache *c, const uint8_t key[32]);
 /* Certificate signatures computed by pathval (a counter for tests). */
@@ -88,10 +144,12 @@ struct pathval_run {
 
 /* Where certval's own checks of a built path find a certificate's
  * extensions already decoded (cert_read.h) instead of decoding their own
- * copy: the leaf's, decoded once per validation. */
+ * copy: the leaf's, decoded once per validation, and the configured
+ * certificates', decoded with the snapshot. */
 struct pathval_exts {
     const X509 *leaf;
     const struct cert_exts *leaf_exts; /* NULL: none */
+    const struct cert_memo_set *memo;  /* the configured certificates'; NULL: none */
 };
 
 /* pathval_exts_of returns the decoded extensions of |x| from |px|, or
@@ -113,6 +171,12 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct p
 /* pathval_env_init builds the store for |anchors| (references taken).
  * Returns 0 or -1 with |err|. */
 int pathval_env_init(struct pathval_env *env, const STACK_OF(X509) *anchors, char *err,
+                     size_t errlen);
+
+/* pathval_env_memo builds env->memo for the anchors of |env| and the
+ * certificates of |more| (the configured intermediates; may be NULL).
+ * Returns 0 or -1 with |err|. */
+int pathval_env_memo(struct pathval_env *env, const STACK_OF(X509) *more, char *err,
                      size_t errlen);
 
 /* pathval_env_clear frees what |env| holds; safe on a zeroed env. */

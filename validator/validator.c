@@ -250,7 +250,7 @@ static int build_known(struct validator *v, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return 0;
+    return pathval_env_memo(&v->env, v->intermediates, err, errlen);
 }
 
 int validator_new(struct validator **out, const struct validator_config *cfg, uint64_t version,
@@ -577,7 +577,8 @@ static int match_profile(struct check *c)
 static int check_profile_rules(struct check *c)
 {
     const struct vprofile *p = c->profile;
-    const struct pathval_exts px = {.leaf = c->certs[0], .leaf_exts = &c->leaf_exts};
+    const struct pathval_exts px = {
+        .leaf = c->certs[0], .leaf_exts = &c->leaf_exts, .memo = &c->v->env.memo};
     struct pathval_failure f;
 
     if (p == c->built_for)

@@ -1,0 +1,141 @@
+/* The configured certificates' memos (pathval.h, "cert_memo.c"): what a
+ * cold chain through a configured intermediate or anchor would otherwise
+ * compute from it again on every call (the link-cache key of its
+ * signature, its decoded extensions), computed once per snapshot.
+ *
+ * Built by the thread that builds the snapshot, before publication, and
+ * never written again: lookups need no lock. Each memo holds its own
+ * reference to its certificate, so an address found in the set is that
+ * certificate for as long as the set lives; a reload builds a new set for
+ * the new snapshot's certificates and keys. */
+#include "validator_internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/err.h>
+#include <openssl/mem.h>
+#include <openssl/sha.h>
+
+static int memo_cmp(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)((const struct cert_memo *)a)->cert;
+    uintptr_t y = (uintptr_t)((const struct cert_memo *)b)->cert;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/* memo_init fills |m| for |x| (a reference taken); -1 when out of memory. */
+static int memo_init(struct cert_memo *m, X509 *x)
+{
+    uint8_t *der = NULL;
+    int len = i2d_X509(x, &der);
+
+    memset(m, 0, sizeof(*m));
+    if (len <= 0)
+        return -1;
+    SHA256(der, (size_t)len, m->der_sha256);
+    OPENSSL_free(der);
+    X509_up_ref(x);
+    m->cert = x;
+    cert_exts_init(&m->exts, x);
+    return 0;
+}
+
+/* memo_links keeps the link keys of |m|'s certificate under each
+ * configured certificate named as its issuer (its own anchor, the issuing
+ * CA of a configured intermediate): chain_verify looks those up on every
+ * chain. A key that cannot be computed is left out (computed, and failed,
+ * on use as before). */
+static void memo_links(struct cert_memo *m, const struct cert_memo_set *set)
+{
+    const X509_NAME *issuer_name = X509_get_issuer_name(m->cert);
+
+    for (size_t i = 0; i < set->n && m->n_links < CERT_MEMO_LINKS; i++) {
+        X509 *y = set->m[i].cert;
+
+        if (X509_NAME_cmp(X509_get_subject_name(y), issuer_name) != 0 ||
+            !link_cache_key_digest(m->link[m->n_links].key, m->der_sha256, y))
+            continue;
+        m->link[m->n_links++].issuer = y;
+    }
+    ERR_clear_error();
+}
+
+int cert_memo_build(struct cert_memo_set *set, const STACK_OF(X509) *const *certs, size_t n,
+                    char *err, size_t errlen)
+{
+    size_t total = 0, kept = 0;
+
+    memset(set, 0, sizeof(*set));
+    for (size_t i = 0; i < n; i++)
+        total += certs[i] != NULL ? sk_X509_num(certs[i]) : 0;
+    set->m = calloc(total ? total : 1, sizeof(*set->m));
+    if (set->m == NULL)
+        goto oom;
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; certs[i] != NULL && j < sk_X509_num(certs[i]); j++) {
+            if (memo_init(&set->m[set->n], sk_X509_value(certs[i], j)) != 0)
+                goto oom;
+            set->n++;
+        }
+    }
+    qsort(set->m, set->n, sizeof(*set->m), memo_cmp);
+    /* The same object given twice: keep one memo. */
+    for (size_t i = 0; i < set->n; i++) {
+        if (kept > 0 && set->m[kept - 1].cert == set->m[i].cert) {
+            cert_exts_clear(&set->m[i].exts);
+            X509_free(set->m[i].cert);
+            continue;
+        }
+        set->m[kept++] = set->m[i];
+    }
+    set->n = kept;
+    for (size_t i = 0; i < set->n; i++)
+        memo_links(&set->m[i], set);
+    return 0;
+oom:
+    ERR_clear_error();
+    cert_memo_clear(set);
+    snprintf(err, errlen, "out of memory computing the configured certificates' memos");
+    return -1;
+}
+
+void cert_memo_clear(struct cert_memo_set *set)
+{
+    if (set == NULL)
+        return;
+    for (size_t i = 0; i < set->n; i++) {
+        cert_exts_clear(&set->m[i].exts);
+        X509_free(set->m[i].cert);
+    }
+    free(set->m);
+    memset(set, 0, sizeof(*set));
+}
+
+const struct cert_memo *cert_memo_find(const struct cert_memo_set *set, const X509 *x)
+{
+    struct cert_memo key;
+
+    if (set == NULL || set->n == 0 || x == NULL)
+        return NULL;
+    key.cert = (X509 *)x; /* compared by address only */
+    return bsearch(&key, set->m, set->n, sizeof(*set->m), memo_cmp);
+}
+
+bool cert_memo_link_key(uint8_t key[32], const struct cert_memo_set *set, X509 *cert,
+                        X509 *issuer)
+{
+    const struct cert_memo *m = cert_memo_find(set, cert);
+
+    if (m == NULL)
+        return link_cache_key(key, cert, issuer);
+    for (size_t i = 0; i < m->n_links; i++) {
+        if (m->link[i].issuer == issuer) {
+            memcpy(key, m->link[i].key, 32);
+            return true;
+        }
+    }
+    return link_cache_key_digest(key, m->der_sha256, issuer);
+}
