@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "crl_cache.h"
+#include "deny_list.h"
 #include "pki_gen.h"
 #include "pathval.h"
 #include "support/clock.h"
@@ -171,7 +173,8 @@ Test(link_cache, never_served_for_another_issuer_key)
  * a memo is the key link_cache_key computes, for each configured issuer
  * of the intermediate's name (two roots of one name, two keys), computed
  * for a certificate that is not configured; the memo answers by the very
- * object only. */
+ * object only; its CRL-cache and deny-list identities are the computed
+ * ones. */
 Test(link_cache, memo_keys_are_the_computed_keys)
 {
     struct pathval_env env;
@@ -202,6 +205,17 @@ Test(link_cache, memo_keys_are_the_computed_keys)
         cr_expect_eq(memcmp(want, got, 32), 0, "pair %zu", i);
         cr_assert(cert_memo_link_key(got, NULL, pairs[i][0], pairs[i][1]));
         cr_expect_eq(memcmp(want, got, 32), 0, "pair %zu without memos", i);
+    }
+    /* Each memo's identities as an issuer are the ones computed on use. */
+    for (size_t i = 0; i < env.memo.n; i++) {
+        const struct cert_memo *m = &env.memo.m[i];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN], name[32];
+
+        cr_assert(m->has_ids, "memo %zu", i);
+        cr_assert_eq(crl_cache_issuer_id(id, m->cert), 0);
+        deny_list_issuer_key(name, X509_get_subject_name(m->cert));
+        cr_expect_eq(memcmp(id, m->crl_issuer_id, sizeof(id)), 0, "memo %zu", i);
+        cr_expect_eq(memcmp(name, m->name_sha256, sizeof(name)), 0, "memo %zu", i);
     }
     X509_free(copy);
     sk_X509_free(a);

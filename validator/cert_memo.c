@@ -1,7 +1,8 @@
 /* The configured certificates' memos (pathval.h, "cert_memo.c"): what a
  * cold chain through a configured intermediate or anchor would otherwise
  * compute from it again on every call (the link-cache key of its
- * signature, its decoded extensions), computed once per snapshot.
+ * signature, its decoded extensions, its identity as an issuer in the CRL
+ * cache and the deny list), computed once per snapshot.
  *
  * Built by the thread that builds the snapshot, before publication, and
  * never written again: lookups need no lock. Each memo holds its own
@@ -17,6 +18,9 @@
 #include <openssl/err.h>
 #include <openssl/mem.h>
 #include <openssl/sha.h>
+
+#include "crl_cache.h"
+#include "deny_list.h"
 
 static int memo_cmp(const void *a, const void *b)
 {
@@ -40,6 +44,12 @@ static int memo_init(struct cert_memo *m, X509 *x)
     X509_up_ref(x);
     m->cert = x;
     cert_exts_init(&m->exts, x);
+    /* The subject's DER is cached in the parsed name: encoding it cannot
+     * fail then, and deny_list_issuer_key's answer is the real key. */
+    m->has_ids = crl_cache_issuer_id(m->crl_issuer_id, x) == 0 &&
+                 i2d_X509_NAME(X509_get_subject_name(x), NULL) > 0;
+    if (m->has_ids)
+        deny_list_issuer_key(m->name_sha256, X509_get_subject_name(x));
     return 0;
 }
 

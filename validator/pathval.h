@@ -52,6 +52,12 @@ struct cert_memo {
     X509 *cert; /* a reference of the memo's own */
     struct cert_exts exts;
     uint8_t der_sha256[32]; /* SHA-256 of its DER */
+    /* As the issuer of a path's next certificate: its identity in the CRL
+     * cache (crl_cache_issuer_id) and the deny list's key of its subject
+     * (deny_list_issuer_key). has_ids false: compute them on use. */
+    bool has_ids;
+    uint8_t crl_issuer_id[64];
+    uint8_t name_sha256[32];
     size_t n_links;
     struct {
         const X509 *issuer; /* a configured certificate named as its issuer */

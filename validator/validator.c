@@ -639,13 +639,19 @@ static int check_revocation(struct check *c, const struct verdict_step *st, int6
                             bool *by_ref)
 {
     const struct revocation_policy *p = &c->profile->revocation;
+    uint8_t ids[VERDICT_STEP_MAX_REFS][64];
     struct revocation_report rep;
 
     *by_ref = false;
     if (verdict_step_check_deny(st, c->out, now) != 0)
         return -1;
-    if (revocation_check_chain(c->out, &rep, st->src, c->chain, p->scope, p->grace, p->on_stale,
-                               now, c->v->intermediates, p->conformance) != 0)
+    /* The references hold every issuer identity of the path already. */
+    for (size_t d = 0; d < st->refs.n; d++) {
+        memcpy(ids[d], st->refs.ref[d].issuer_name_norm, 32);
+        memcpy(ids[d] + 32, st->refs.ref[d].issuer_key_sha256, 32);
+    }
+    if (revocation_check_chain_ids(c->out, &rep, st->src, c->chain, p, now, c->v->intermediates,
+                                   (const uint8_t(*)[64])ids, st->refs.n) != 0)
         return -1;
     c->stale_warning = rep.stale;
     if (rep.stale)
@@ -756,7 +762,8 @@ void validator_check_chain_keyed(const struct validator *v, const struct revocat
         goto done;
     }
     if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 ||
-        verdict_step_build_refs(&st, out, c.chain, (uint32_t)(c.profile - v->profiles)) != 0 ||
+        verdict_step_build_refs(&st, out, c.chain, (uint32_t)(c.profile - v->profiles),
+                                &v->env.memo) != 0 ||
         check_revocation(&c, &st, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);
