@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/evp.h>
 #include <openssl/mem.h>
 #include <openssl/obj.h>
@@ -318,4 +319,133 @@ Test(cert_read, ext_d2i_matches_x509_get_ext_d2i)
         }
     }
     EVP_PKEY_free(key);
+}
+
+/* ---- cert_name_rfc2253 --------------------------------------------------------- */
+
+/* printed: the reference, what validator.c printed before
+ * cert_name_rfc2253: X509_NAME_print_ex(XN_FLAG_RFC2253) into a memory
+ * BIO, cut at outlen - 1. */
+static void printed(char *out, size_t outlen, const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    const uint8_t *data;
+    size_t len;
+
+    cr_assert_not_null(b);
+    cr_assert_geq(X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253), 0);
+    cr_assert(BIO_mem_contents(b, &data, &len));
+    if (len >= outlen)
+        len = outlen - 1;
+    if (len > 0)
+        memcpy(out, data, len);
+    out[len] = '\0';
+    BIO_free(b);
+}
+
+static void expect_same(const X509_NAME *name, const char *what)
+{
+    static const size_t caps[] = {256, 1, 2, 9, 17, 40};
+
+    for (size_t i = 0; i < sizeof(caps) / sizeof(caps[0]); i++) {
+        char want[256], got[256];
+
+        memset(got, 'x', sizeof(got));
+        printed(want, caps[i], name);
+        cert_name_rfc2253(got, caps[i], name);
+        cr_expect_str_eq(got, want, "%s (buffer %zu)", what, caps[i]);
+    }
+}
+
+static void add(X509_NAME *name, const char *attr, int type, const char *value, int set)
+{
+    cr_assert(X509_NAME_add_entry_by_txt(name, attr, type, (const uint8_t *)value,
+                                         (int)strlen(value), -1, set),
+              "%s=%s", attr, value);
+}
+
+Test(cert_read, names_print_as_x509_name_print_ex)
+{
+    static const struct {
+        const char *attr;
+        int type;
+        const char *value;
+        int set; /* 0: an RDN of its own, -1: with the one before */
+    } rows[][4] = {
+        {{"CN", V_ASN1_UTF8STRING, "alice", 0}},
+        {{"C", V_ASN1_PRINTABLESTRING, "DE", 0}, {"O", V_ASN1_UTF8STRING, "Acme Corp", 0},
+         {"OU", V_ASN1_UTF8STRING, "Devices", 0}, {"CN", V_ASN1_UTF8STRING, "dev-7", 0}},
+        {{"CN", V_ASN1_UTF8STRING, "a,b", 0}},       /* escaped */
+        {{"CN", V_ASN1_UTF8STRING, "#x", 0}},        /* '#' first */
+        {{"CN", V_ASN1_UTF8STRING, " x", 0}},        /* space first */
+        {{"CN", V_ASN1_UTF8STRING, "x ", 0}},        /* space last */
+        {{"CN", V_ASN1_UTF8STRING, "a=b", 0}},
+        {{"CN", V_ASN1_UTF8STRING, "a+b;c<d>e\"f\\g", 0}},
+        {{"CN", V_ASN1_UTF8STRING, "caf\xc3\xa9", 0}},   /* UTF-8 */
+        {{"CN", V_ASN1_T61STRING, "caf\xe9", 0}},        /* Latin-1 */
+        {{"CN", V_ASN1_UTF8STRING, "", 0}},
+        {{"CN", V_ASN1_UTF8STRING, "tab\there", 0}},
+        {{"CN", V_ASN1_UTF8STRING, "a", 0}, {"O", V_ASN1_UTF8STRING, "b", -1}}, /* a+b */
+        {{"title", V_ASN1_UTF8STRING, "boss", 0}},
+        {{"1.2.3.4", V_ASN1_UTF8STRING, "x", 0}},
+        {{"serialNumber", V_ASN1_PRINTABLESTRING, "SN-42", 0},
+         {"UID", V_ASN1_UTF8STRING, "u1", 0}, {"DC", V_ASN1_IA5STRING, "example", 0},
+         {"emailAddress", V_ASN1_IA5STRING, "a@b.example", 0}},
+        {{"L", V_ASN1_UTF8STRING, "St. John's (old) town/x", 0},
+         {"ST", V_ASN1_UTF8STRING, "a-b_c:d*e?f!g&h%i$j~k^l`m{n}o|p[q]r", 0}},
+        {{"CN", V_ASN1_BMPSTRING, "\x00" "a", 0}},
+    };
+
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        X509_NAME *name = X509_NAME_new();
+        char what[32];
+
+        cr_assert_not_null(name);
+        for (size_t j = 0; j < 4 && rows[i][j].attr != NULL; j++) {
+            if (rows[i][j].type == V_ASN1_BMPSTRING) {
+                static const uint8_t bmp[] = {0x00, 'a', 0x00, 'b'};
+                cr_assert(X509_NAME_add_entry_by_txt(name, rows[i][j].attr, V_ASN1_BMPSTRING,
+                                                     bmp, sizeof(bmp), -1, 0));
+                continue;
+            }
+            add(name, rows[i][j].attr, rows[i][j].type, rows[i][j].value, rows[i][j].set);
+        }
+        snprintf(what, sizeof(what), "row %zu", i);
+        expect_same(name, what);
+        X509_NAME_free(name);
+    }
+}
+
+Test(cert_read, generated_names_print_as_x509_name_print_ex)
+{
+    static const char *const attrs[] = {"CN", "O", "OU", "C", "L", "ST", "serialNumber", "UID",
+                                        "DC", "emailAddress", "title", "1.2.3.4"};
+    static const int types[] = {V_ASN1_UTF8STRING, V_ASN1_PRINTABLESTRING, V_ASN1_IA5STRING,
+                                V_ASN1_UTF8STRING, V_ASN1_T61STRING};
+    /* Mostly characters the direct path takes, some it must leave. */
+    static const char plain[] = "abcxyzABCXYZ0189 -._:@/'()*?!&%$~^`{}|[]";
+    static const char special[] = ",+\"\\<>;#=\t\x01\x7f\xc3\xa9";
+    unsigned seed = 2253;
+
+    for (int i = 0; i < 3000; i++) {
+        X509_NAME *name = X509_NAME_new();
+        int entries = rand_r(&seed) % 5;
+        char what[64];
+
+        cr_assert_not_null(name);
+        for (int j = 0; j < entries; j++) {
+            char v[24];
+            int len = 1 + rand_r(&seed) % 20;
+
+            for (int k = 0; k < len; k++)
+                v[k] = rand_r(&seed) % 12 == 0 ? special[rand_r(&seed) % (sizeof(special) - 1)]
+                                               : plain[rand_r(&seed) % (sizeof(plain) - 1)];
+            v[len] = '\0';
+            add(name, attrs[rand_r(&seed) % 12], types[rand_r(&seed) % 5], v,
+                j > 0 && rand_r(&seed) % 10 == 0 ? -1 : 0);
+        }
+        snprintf(what, sizeof(what), "name %d", i);
+        expect_same(name, what);
+        X509_NAME_free(name);
+    }
 }

@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include <openssl/asn1.h>
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/obj.h>
 #include <openssl/x509.h>
@@ -176,4 +177,119 @@ void cert_exts_clear(struct cert_exts *e)
     NAME_CONSTRAINTS_free(e->nc);
     EXTENDED_KEY_USAGE_free(e->eku);
     memset(e, 0, sizeof(*e));
+}
+
+/* ---- names in RFC 2253 form ------------------------------------------------- */
+
+/* The attributes the direct path knows; any other goes the long way. */
+static const int plain_attr_nids[] = {
+    NID_commonName,       NID_organizationName,  NID_organizationalUnitName,
+    NID_countryName,      NID_localityName,      NID_stateOrProvinceName,
+    NID_serialNumber,     NID_userId,            NID_domainComponent,
+    NID_pkcs9_emailAddress,
+};
+
+/* plain_attr: the short name X509_NAME_print_ex(XN_FLAG_FN_SN) prints for
+ * |o| when it is one of plain_attr_nids, else NULL. */
+static const char *plain_attr(const ASN1_OBJECT *o)
+{
+    for (size_t i = 0; i < sizeof(plain_attr_nids) / sizeof(plain_attr_nids[0]); i++)
+        if (is_oid(o, OBJ_nid2obj(plain_attr_nids[i])))
+            return OBJ_nid2sn(plain_attr_nids[i]);
+    return NULL;
+}
+
+/* plain_char: a character RFC 2253 never escapes anywhere in a value
+ * (2.4: not one of ,+"\<>; and not '#' or a space at either end; '='
+ * is left to the long way too). */
+static bool plain_char(uint8_t c)
+{
+    static const char extra[] = " -._:@/'()*?!&%$~^`{}|[]";
+
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c != '\0' && strchr(extra, c) != NULL);
+}
+
+/* plain_value: |v| is a string type whose bytes print as they are (ASCII
+ * in PrintableString, UTF8String or IA5String), none escaped. */
+static bool plain_value(const ASN1_STRING *v)
+{
+    const uint8_t *p = ASN1_STRING_get0_data(v);
+    int len = ASN1_STRING_length(v), type = ASN1_STRING_type(v);
+
+    if (type != V_ASN1_PRINTABLESTRING && type != V_ASN1_UTF8STRING && type != V_ASN1_IA5STRING)
+        return false;
+    if (len <= 0 || p[0] == ' ' || p[len - 1] == ' ')
+        return false;
+    for (int i = 0; i < len; i++)
+        if (!plain_char(p[i]))
+            return false;
+    return true;
+}
+
+/* put appends |len| bytes to |out| (|*n| used of |cap|, one kept for the
+ * NUL), dropping what does not fit, as the BIO copy's cut does. */
+static void put(char *out, size_t cap, size_t *n, const void *data, size_t len)
+{
+    if (*n + 1 >= cap)
+        return;
+    if (len > cap - 1 - *n)
+        len = cap - 1 - *n;
+    memcpy(out + *n, data, len);
+    *n += len;
+}
+
+/* name_direct writes |name| when every entry is plain, its own RDN, in
+ * the reverse order RFC 2253 prints (XN_FLAG_DN_REV), "," between RDNs.
+ * False, with |out| undefined, when the long way must print it. */
+static bool name_direct(char *out, size_t outlen, const X509_NAME *name)
+{
+    int count = X509_NAME_entry_count(name), prev_set = -1;
+    size_t n = 0;
+
+    for (int i = count - 1; i >= 0; i--) {
+        const X509_NAME_ENTRY *e = X509_NAME_get_entry(name, i);
+        const ASN1_STRING *v = X509_NAME_ENTRY_get_data(e);
+        const char *sn = plain_attr(X509_NAME_ENTRY_get_object(e));
+        int set = X509_NAME_ENTRY_set(e);
+
+        if (sn == NULL || set == prev_set || !plain_value(v))
+            return false; /* an unusual attribute or value, or a multi-valued RDN */
+        if (prev_set != -1)
+            put(out, outlen, &n, ",", 1);
+        prev_set = set;
+        put(out, outlen, &n, sn, strlen(sn));
+        put(out, outlen, &n, "=", 1);
+        put(out, outlen, &n, ASN1_STRING_get0_data(v), (size_t)ASN1_STRING_length(v));
+    }
+    out[n] = '\0';
+    return true;
+}
+
+/* name_printed is the long way: X509_NAME_print_ex into a memory BIO. */
+static void name_printed(char *out, size_t outlen, const X509_NAME *name)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    const uint8_t *data;
+    size_t len;
+
+    out[0] = '\0';
+    if (b == NULL || X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0 ||
+        !BIO_mem_contents(b, &data, &len)) {
+        X509_NAME_oneline(name, out, (int)outlen);
+    } else {
+        if (len >= outlen)
+            len = outlen - 1;
+        if (len > 0) /* an empty name: BoringSSL gives no buffer at all */
+            memcpy(out, data, len);
+        out[len] = '\0';
+    }
+    BIO_free(b);
+    ERR_clear_error();
+}
+
+void cert_name_rfc2253(char *out, size_t outlen, const X509_NAME *name)
+{
+    if (!name_direct(out, outlen, name))
+        name_printed(out, outlen, name);
 }

@@ -57,4 +57,14 @@ void cert_exts_init(struct cert_exts *e, const X509 *x);
  * fine. */
 void cert_exts_clear(struct cert_exts *e);
 
+/* cert_name_rfc2253 writes |name| into |out| (|outlen| >= 1 bytes, always
+ * NUL-terminated, cut at outlen - 1) exactly as
+ * X509_NAME_print_ex(XN_FLAG_RFC2253) prints it into a memory BIO, or as
+ * X509_NAME_oneline when that fails; "" for an empty name. Names of the
+ * usual attributes (CN, O, OU, C, L, ST, serialNumber, UID, DC,
+ * emailAddress) with single-valued RDNs and text that needs no escaping
+ * are written directly, without a BIO, OID searches or the per-character
+ * escaping machinery; any other name goes through X509_NAME_print_ex. */
+void cert_name_rfc2253(char *out, size_t outlen, const X509_NAME *name);
+
 #endif

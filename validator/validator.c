@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/mem.h>
 #include <openssl/obj.h>
@@ -434,27 +433,6 @@ static void hex_serial(char *out, size_t outlen, const ASN1_INTEGER *serial)
     out[o] = '\0';
 }
 
-static void name_rfc2253(char *out, size_t outlen, const X509_NAME *name)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    const uint8_t *data;
-    size_t len;
-
-    out[0] = '\0';
-    if (b == NULL || X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0 ||
-        !BIO_mem_contents(b, &data, &len)) {
-        X509_NAME_oneline(name, out, (int)outlen);
-    } else {
-        if (len >= outlen)
-            len = outlen - 1;
-        if (len > 0) /* an empty name: BoringSSL gives no buffer at all */
-            memcpy(out, data, len);
-        out[len] = '\0';
-    }
-    BIO_free(b);
-    ERR_clear_error();
-}
-
 static void leaf_facts(struct check *c)
 {
     X509 *leaf = c->certs[0];
@@ -463,8 +441,8 @@ static void leaf_facts(struct check *c)
 
     SHA256(der->data, der->len, c->out->leaf_sha256);
     c->out->has_leaf_sha256 = true;
-    name_rfc2253(c->out->subject, sizeof(c->out->subject), X509_get_subject_name(leaf));
-    name_rfc2253(c->out->issuer, sizeof(c->out->issuer), X509_get_issuer_name(leaf));
+    cert_name_rfc2253(c->out->subject, sizeof(c->out->subject), X509_get_subject_name(leaf));
+    cert_name_rfc2253(c->out->issuer, sizeof(c->out->issuer), X509_get_issuer_name(leaf));
     hex_serial(c->out->serial_hex, sizeof(c->out->serial_hex), X509_get0_serialNumber(leaf));
     if (cv_asn1_time_to_unix(&na, X509_get0_notAfter(leaf)) == 0)
         c->out->not_after_unix = na;
