@@ -173,8 +173,8 @@ Test(link_cache, never_served_for_another_issuer_key)
  * a memo is the key link_cache_key computes, for each configured issuer
  * of the intermediate's name (two roots of one name, two keys), computed
  * for a certificate that is not configured; the memo answers by the very
- * object only; its CRL-cache and deny-list identities are the computed
- * ones. */
+ * object only; its CRL-cache and deny-list identities and its algorithms
+ * are the computed ones. */
 Test(link_cache, memo_keys_are_the_computed_keys)
 {
     struct pathval_env env;
@@ -216,6 +216,14 @@ Test(link_cache, memo_keys_are_the_computed_keys)
         deny_list_issuer_key(name, X509_get_subject_name(m->cert));
         cr_expect_eq(memcmp(id, m->crl_issuer_id, sizeof(id)), 0, "memo %zu", i);
         cr_expect_eq(memcmp(name, m->name_sha256, sizeof(name)), 0, "memo %zu", i);
+        /* ... and so are its algorithms (P-256 keys: the curve is read). */
+        struct cert_algs algs;
+        cert_algs_read(&algs, m->cert);
+        cr_expect(m->algs.complete && algs.complete, "memo %zu", i);
+        cr_expect_eq(m->algs.sig_nid, algs.sig_nid, "memo %zu", i);
+        cr_expect_eq(m->algs.key_nid, NID_X9_62_id_ecPublicKey, "memo %zu", i);
+        cr_expect_eq(m->algs.ec_curve, NID_X9_62_prime256v1, "memo %zu", i);
+        cr_expect(m->algs.ec_named && algs.ec_named && m->algs.ec_curve == algs.ec_curve);
     }
     X509_free(copy);
     sk_X509_free(a);

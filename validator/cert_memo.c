@@ -44,6 +44,7 @@ static int memo_init(struct cert_memo *m, X509 *x)
     X509_up_ref(x);
     m->cert = x;
     cert_exts_init(&m->exts, x);
+    cert_algs_read(&m->algs, x);
     /* The subject's DER is cached in the parsed name: encoding it cannot
      * fail then, and deny_list_issuer_key's answer is the real key. */
     m->has_ids = crl_cache_issuer_id(m->crl_issuer_id, x) == 0 &&

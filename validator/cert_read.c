@@ -8,7 +8,9 @@
 #include <openssl/asn1.h>
 #include <openssl/bio.h>
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/obj.h>
+#include <openssl/rsa.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
@@ -177,6 +179,48 @@ void cert_exts_clear(struct cert_exts *e)
     NAME_CONSTRAINTS_free(e->nc);
     EXTENDED_KEY_USAGE_free(e->eku);
     memset(e, 0, sizeof(*e));
+}
+
+/* ---- algorithms ------------------------------------------------------------- */
+
+void cert_algs_read(struct cert_algs *a, X509 *x)
+{
+    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
+    ASN1_OBJECT *alg_oid = NULL;
+    X509_ALGOR *alg = NULL;
+    const void *pval = NULL;
+    int ptype = V_ASN1_UNDEF;
+    EVP_PKEY *k;
+
+    memset(a, 0, sizeof(*a));
+    a->sig_nid = X509_get_signature_nid(x);
+    a->complete = true;
+    if (pub == NULL || !X509_PUBKEY_get0_param(&alg_oid, NULL, NULL, NULL, pub))
+        goto done;
+    a->key_read = true;
+    a->key_nid = OBJ_obj2nid(alg_oid);
+    switch (a->key_nid) {
+    case NID_rsaEncryption:
+        k = X509_get_pubkey(x);
+        a->rsa_decoded = k != NULL && EVP_PKEY_get0_RSA(k) != NULL;
+        a->rsa_bits = a->rsa_decoded ? RSA_bits(EVP_PKEY_get0_RSA(k)) : 0;
+        a->complete = a->rsa_decoded;
+        EVP_PKEY_free(k);
+        break;
+    case NID_X9_62_id_ecPublicKey:
+        a->ec_params = X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, pub) && alg != NULL;
+        if (a->ec_params) {
+            X509_ALGOR_get0(NULL, &ptype, &pval, alg);
+            a->ec_named = ptype == V_ASN1_OBJECT;
+            a->ec_curve = a->ec_named ? OBJ_obj2nid(pval) : NID_undef;
+        }
+        a->complete = a->ec_params;
+        break;
+    default:
+        break;
+    }
+done:
+    ERR_clear_error();
 }
 
 /* ---- names in RFC 2253 form ------------------------------------------------- */

@@ -57,6 +57,26 @@ void cert_exts_init(struct cert_exts *e, const X509 *x);
  * fine. */
 void cert_exts_clear(struct cert_exts *e);
 
+/* What the algorithm policy (validator/algorithm_policy.c) reads from a
+ * certificate: its signature algorithm and its public key's algorithm,
+ * size or curve. */
+struct cert_algs {
+    int sig_nid;    /* X509_get_signature_nid */
+    bool key_read;  /* the key's algorithm could be read; the rest is set only then */
+    int key_nid;    /* the key's algorithm, OBJ_obj2nid */
+    bool rsa_decoded;  /* NID_rsaEncryption: the key decodes (X509_get_pubkey) ... */
+    unsigned rsa_bits; /* ... with this modulus size */
+    bool ec_params; /* NID_X9_62_id_ecPublicKey: the algorithm has parameters ... */
+    bool ec_named;  /* ... a namedCurve ... */
+    int ec_curve;   /* ... this one (NID_undef when unknown) */
+    /* Everything read that can be (no step failed that could succeed on
+     * another try): only then may a snapshot keep it. */
+    bool complete;
+};
+
+/* cert_algs_read fills |a| from |x|. */
+void cert_algs_read(struct cert_algs *a, X509 *x);
+
 /* cert_name_rfc2253 writes |name| into |out| (|outlen| >= 1 bytes, always
  * NUL-terminated, cut at outlen - 1) exactly as
  * X509_NAME_print_ex(XN_FLAG_RFC2253) prints it into a memory BIO, or as

@@ -376,7 +376,7 @@ enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct p
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain)
 {
-    enum verdict_reason r = algorithm_check_path(f, pol, chain);
+    enum verdict_reason r = algorithm_check_path(f, pol, chain, px != NULL ? px->memo : NULL);
 
     if (r == VERDICT_REASON_OK)
         r = rfc5280_check_path(f, pol, chain);

@@ -47,11 +47,12 @@ enum verdict_reason pathval_failure_set(struct pathval_failure *f, enum verdict_
 /* What certval's checks compute from a configured certificate (a trust
  * anchor or a configured intermediate) on every chain through it, computed
  * once when the snapshot is built, so that a chain through it pays no
- * hashing, re-encoding or extension decoding for it. */
+ * hashing, re-encoding, extension or key decoding for it. */
 struct cert_memo {
     X509 *cert; /* a reference of the memo's own */
     struct cert_exts exts;
     uint8_t der_sha256[32]; /* SHA-256 of its DER */
+    struct cert_algs algs;  /* used only when complete */
     /* As the issuer of a path's next certificate: its identity in the CRL
      * cache (crl_cache_issuer_id) and the deny list's key of its subject
      * (deny_list_issuer_key). has_ids false: compute them on use. */

@@ -207,11 +207,14 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
                                 size_t len);
 
 /* algorithm_check_path applies |pol| (NULL = strict) to every key of
- * |chain| (leaf first, anchor last) and every signature below the anchor.
- * Returns VERDICT_REASON_OK, or VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
+ * |chain| (leaf first, anchor last) and every signature below the anchor,
+ * reading a configured certificate's algorithms from its memo in |memos|
+ * (may be NULL). Returns VERDICT_REASON_OK, or
+ * VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
-                                         const STACK_OF(X509) *chain);
+                                         const STACK_OF(X509) *chain,
+                                         const struct cert_memo_set *memos);
 
 /* ---- rfc5280_rules.c ---- */
 
