@@ -54,17 +54,42 @@ static int memo_init(struct cert_memo *m, X509 *x)
     return 0;
 }
 
+/* A configured certificate by its subject name's hash, to find the ones
+ * that carry a given issuer name without comparing every pair. */
+struct by_subject {
+    unsigned long hash; /* X509_NAME_hash of the subject */
+    X509 *cert;
+};
+
+static int by_subject_cmp(const void *a, const void *b)
+{
+    unsigned long x = ((const struct by_subject *)a)->hash;
+    unsigned long y = ((const struct by_subject *)b)->hash;
+
+    return x < y ? -1 : x > y ? 1 : 0;
+}
+
 /* memo_links keeps the link keys of |m|'s certificate under each
  * configured certificate named as its issuer (its own anchor, the issuing
  * CA of a configured intermediate): chain_verify looks those up on every
- * chain. A key that cannot be computed is left out (computed, and failed,
- * on use as before). */
-static void memo_links(struct cert_memo *m, const struct cert_memo_set *set)
+ * chain. |subjects| (|n|, sorted by hash) is every configured certificate.
+ * A key that cannot be computed is left out (computed, and failed, on use
+ * as before). */
+static void memo_links(struct cert_memo *m, const struct by_subject *subjects, size_t n)
 {
-    const X509_NAME *issuer_name = X509_get_issuer_name(m->cert);
+    X509_NAME *issuer_name = X509_get_issuer_name(m->cert);
+    size_t lo = 0, hi = n;
+    unsigned long h = X509_NAME_hash(issuer_name);
 
-    for (size_t i = 0; i < set->n && m->n_links < CERT_MEMO_LINKS; i++) {
-        X509 *y = set->m[i].cert;
+    while (lo < hi) { /* the first entry of hash |h| */
+        size_t mid = lo + (hi - lo) / 2;
+        if (subjects[mid].hash < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < n && subjects[i].hash == h && m->n_links < CERT_MEMO_LINKS; i++) {
+        X509 *y = subjects[i].cert;
 
         if (X509_NAME_cmp(X509_get_subject_name(y), issuer_name) != 0 ||
             !link_cache_key_digest(m->link[m->n_links].key, m->der_sha256, y))
@@ -72,6 +97,24 @@ static void memo_links(struct cert_memo *m, const struct cert_memo_set *set)
         m->link[m->n_links++].issuer = y;
     }
     ERR_clear_error();
+}
+
+/* all_links fills every memo's links; -1 when out of memory. */
+static int all_links(struct cert_memo_set *set)
+{
+    struct by_subject *subjects = calloc(set->n ? set->n : 1, sizeof(*subjects));
+
+    if (subjects == NULL)
+        return -1;
+    for (size_t i = 0; i < set->n; i++) {
+        subjects[i].hash = X509_NAME_hash(X509_get_subject_name(set->m[i].cert));
+        subjects[i].cert = set->m[i].cert;
+    }
+    qsort(subjects, set->n, sizeof(*subjects), by_subject_cmp);
+    for (size_t i = 0; i < set->n; i++)
+        memo_links(&set->m[i], subjects, set->n);
+    free(subjects);
+    return 0;
 }
 
 int cert_memo_build(struct cert_memo_set *set, const STACK_OF(X509) *const *certs, size_t n,
@@ -103,8 +146,8 @@ int cert_memo_build(struct cert_memo_set *set, const STACK_OF(X509) *const *cert
         set->m[kept++] = set->m[i];
     }
     set->n = kept;
-    for (size_t i = 0; i < set->n; i++)
-        memo_links(&set->m[i], set);
+    if (all_links(set) != 0)
+        goto oom;
     return 0;
 oom:
     ERR_clear_error();
