@@ -9,6 +9,8 @@
 #include <stdatomic.h>
 #include <string.h>
 
+#include "crl_cache.h"
+#include "deny_list.h"
 #include "pki_gen.h"
 #include "pathval.h"
 #include "support/clock.h"
@@ -162,6 +164,128 @@ Test(link_cache, never_served_for_another_issuer_key)
     cr_expect_not(link_cache_has(env1.links, k2), "a failed link is never cached");
 
     env2.links = NULL;
+    pathval_env_clear(&env2);
+    pathval_env_clear(&env1);
+    free_pki();
+}
+
+/* The configured certificates' memos (cert_memo.c): a link key read from
+ * a memo is the key link_cache_key computes, for each configured issuer
+ * of the intermediate's name (two roots of one name, two keys), computed
+ * for a certificate that is not configured; the memo answers by the very
+ * object only; its CRL-cache and deny-list identities and its algorithms
+ * are the computed ones. */
+Test(link_cache, memo_keys_are_the_computed_keys)
+{
+    struct pathval_env env;
+    STACK_OF(X509) *a = sk_X509_new_null(), *more = sk_X509_new_null();
+    const struct cert_memo *mi;
+    uint8_t want[32], got[32];
+    X509 *copy;
+    char err[128];
+
+    make_pki(true);
+    cr_assert(sk_X509_push(a, g.root) && sk_X509_push(a, g.root2) && sk_X509_push(more, g.inter));
+    cr_assert_eq(pathval_env_init(&env, a, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pathval_env_memo(&env, more, err, sizeof(err)), 0, "%s", err);
+    cr_expect_eq(env.memo.n, 3);
+    mi = cert_memo_find(&env.memo, g.inter);
+    cr_assert_not_null(mi);
+    cr_expect_eq(mi->n_links, 2, "both roots carry the intermediate's issuer name");
+    cr_expect_null(cert_memo_find(&env.memo, g.leaf[0]));
+    copy = X509_dup(g.inter);
+    cr_assert_not_null(copy);
+    cr_expect_null(cert_memo_find(&env.memo, copy), "another object with the same bytes");
+
+    X509 *pairs[][2] = {{g.inter, g.root}, {g.inter, g.root2}, {g.leaf[0], g.inter},
+                        {g.inter, g.inter}, {copy, g.root}, {g.root, g.root}};
+    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]); i++) {
+        cr_assert(link_cache_key(want, pairs[i][0], pairs[i][1]));
+        cr_assert(cert_memo_link_key(got, &env.memo, pairs[i][0], pairs[i][1]));
+        cr_expect_eq(memcmp(want, got, 32), 0, "pair %zu", i);
+        cr_assert(cert_memo_link_key(got, NULL, pairs[i][0], pairs[i][1]));
+        cr_expect_eq(memcmp(want, got, 32), 0, "pair %zu without memos", i);
+    }
+    /* Each memo's identities as an issuer are the ones computed on use. */
+    for (size_t i = 0; i < env.memo.n; i++) {
+        const struct cert_memo *m = &env.memo.m[i];
+        uint8_t id[CRL_CACHE_ISSUER_ID_LEN], name[32];
+
+        cr_assert(m->has_ids, "memo %zu", i);
+        cr_assert_eq(crl_cache_issuer_id(id, m->cert), 0);
+        deny_list_issuer_key(name, X509_get_subject_name(m->cert));
+        cr_expect_eq(memcmp(id, m->crl_issuer_id, sizeof(id)), 0, "memo %zu", i);
+        cr_expect_eq(memcmp(name, m->name_sha256, sizeof(name)), 0, "memo %zu", i);
+        /* ... and so are its algorithms (P-256 keys: the curve is read). */
+        struct cert_algs algs;
+        cert_algs_read(&algs, m->cert);
+        cr_expect(m->algs.complete && algs.complete, "memo %zu", i);
+        cr_expect_eq(m->algs.sig_nid, algs.sig_nid, "memo %zu", i);
+        cr_expect_eq(m->algs.key_nid, NID_X9_62_id_ecPublicKey, "memo %zu", i);
+        cr_expect_eq(m->algs.ec_curve, NID_X9_62_prime256v1, "memo %zu", i);
+        cr_expect(m->algs.ec_named && algs.ec_named && m->algs.ec_curve == algs.ec_curve);
+    }
+    X509_free(copy);
+    sk_X509_free(a);
+    sk_X509_free(more);
+    pathval_env_clear(&env);
+    cr_expect_eq(env.memo.n, 0);
+    free_pki();
+}
+
+/* pathval_exts_of: the leaf's decoded extensions for the leaf, a
+ * configured certificate's memo for it, nothing for anything else. */
+Test(link_cache, decoded_extensions_are_found_by_object)
+{
+    struct pathval_env env;
+    STACK_OF(X509) *more = sk_X509_new_null();
+    struct cert_exts leaf_exts;
+    char err[128];
+
+    make_pki(false);
+    env_for(&env, g.root);
+    cr_assert(sk_X509_push(more, g.inter));
+    cr_assert_eq(pathval_env_memo(&env, more, err, sizeof(err)), 0, "%s", err);
+    cert_exts_init(&leaf_exts, g.leaf[0]);
+    const struct pathval_exts px = {.leaf = g.leaf[0], .leaf_exts = &leaf_exts, .memo = &env.memo};
+    cr_expect_eq(pathval_exts_of(&px, g.leaf[0]), &leaf_exts);
+    cr_expect_eq(pathval_exts_of(&px, g.inter), &cert_memo_find(&env.memo, g.inter)->exts);
+    cr_expect_eq(pathval_exts_of(&px, g.root), &cert_memo_find(&env.memo, g.root)->exts);
+    cr_expect_null(pathval_exts_of(&px, g.leaf[1]));
+    cr_expect_null(pathval_exts_of(NULL, g.inter));
+    cert_exts_clear(&leaf_exts);
+    sk_X509_free(more);
+    pathval_env_clear(&env);
+    free_pki();
+}
+
+/* With memos the link cache works as before: the intermediate's signature
+ * once, the leaf's every time, never a link under the other root's key. */
+Test(link_cache, memos_change_no_signature_count)
+{
+    struct pathval_env env1, env2;
+    STACK_OF(X509) *more = sk_X509_new_null();
+    uint64_t sigs;
+    char err[128];
+
+    make_pki(true);
+    cr_assert(sk_X509_push(more, g.inter));
+    env_for(&env1, g.root);
+    env_for(&env2, g.root2);
+    cr_assert_eq(pathval_env_memo(&env1, more, err, sizeof(err)), 0, "%s", err);
+    cr_assert_eq(pathval_env_memo(&env2, more, err, sizeof(err)), 0, "%s", err);
+    link_cache_free(env2.links);
+    env2.links = env1.links;
+    /* The intermediate has no AKI (so that both roots are candidates),
+     * which the strict rules refuse after the signatures: MALFORMED. */
+    cr_expect_eq(verify_leaf(&env1, 0, &sigs), VERDICT_REASON_MALFORMED);
+    cr_expect_eq(sigs, 2);
+    cr_expect_eq(verify_leaf(&env1, 1, &sigs), VERDICT_REASON_MALFORMED);
+    cr_expect_eq(sigs, 1);
+    cr_expect_eq(verify_leaf(&env2, 0, &sigs), VERDICT_REASON_BAD_SIGNATURE);
+    cr_expect_eq(sigs, 1, "the other root's key: computed, and refused");
+    env2.links = NULL;
+    sk_X509_free(more);
     pathval_env_clear(&env2);
     pathval_env_clear(&env1);
     free_pki();

@@ -63,16 +63,26 @@ static struct ts_cert leaf_with(struct pki_cert_spec *spec)
     return ts_cert_new(spec, PKI_KEY_P256, NULL);
 }
 
+/* read_id reads the id twice, decoding the leaf's extensions itself and
+ * from a cert_exts decoded beforehand (as validator.c does), and asserts
+ * both give the same answer. */
 static int read_id(X509 *leaf, enum id_source_type type, const char *value, char *out,
                    size_t outlen)
 {
     struct id_source src = {type, (char *)value};
     struct profile_id id;
-    char err[128];
+    struct cert_exts exts;
+    char err[128], again[PROFILE_ID_MAX];
     int rc;
 
+    cr_assert_leq(outlen, sizeof(again));
     cr_assert_eq(profile_id_init(&id, &src, err, sizeof(err)), 0, "%s", err);
-    rc = profile_read_id(out, outlen, leaf, &id);
+    cert_exts_init(&exts, leaf);
+    cr_expect_eq(profile_read_id(again, outlen, leaf, &exts, &id),
+                 profile_read_id(out, outlen, leaf, NULL, &id), "%s", value);
+    cr_expect_str_eq(again, out, "%s", value);
+    rc = profile_read_id(out, outlen, leaf, NULL, &id);
+    cert_exts_clear(&exts);
     profile_id_clear(&id);
     return rc;
 }
@@ -168,7 +178,7 @@ Test(profile, none_source_reads_nothing)
     struct profile_id id = {.type = ID_SOURCE_NONE};
     char out[PROFILE_ID_MAX] = "stale";
 
-    cr_expect_eq(profile_read_id(out, sizeof(out), leaf.cert, &id), -1);
+    cr_expect_eq(profile_read_id(out, sizeof(out), leaf.cert, NULL, &id), -1);
     cr_expect_str_eq(out, "");
     ts_cert_free(&leaf);
 }
@@ -191,10 +201,16 @@ Test(profile, eku_must_be_listed_and_any_eku_does_not_stand_in)
         struct pki_cert_spec spec = {.cn = "alice", .eku = rows[i].leaf_eku};
         struct ts_cert leaf = leaf_with(&spec);
         ASN1_OBJECT *want = OBJ_txt2obj(rows[i].want, 1);
+        struct cert_exts exts;
 
         cr_assert_not_null(want);
-        cr_expect_eq(profile_has_eku(leaf.cert, want), rows[i].has, "row %zu: %s wanted in %s", i,
-                     rows[i].want, rows[i].leaf_eku ? rows[i].leaf_eku : "(no EKU)");
+        cert_exts_init(&exts, leaf.cert);
+        cr_expect_eq(profile_has_eku(leaf.cert, NULL, want), rows[i].has,
+                     "row %zu: %s wanted in %s", i, rows[i].want,
+                     rows[i].leaf_eku ? rows[i].leaf_eku : "(no EKU)");
+        cr_expect_eq(profile_has_eku(leaf.cert, &exts, want), rows[i].has,
+                     "row %zu, decoded beforehand", i);
+        cert_exts_clear(&exts);
         ASN1_OBJECT_free(want);
         ts_cert_free(&leaf);
     }

@@ -9,12 +9,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <openssl/ec_key.h>
 #include <openssl/err.h>
-#include <openssl/evp.h>
 #include <openssl/nid.h>
 #include <openssl/obj.h>
-#include <openssl/rsa.h>
 
 #define STRICT_MIN_RSA_BITS 2048 /* CA/B Baseline Requirements 6.1.5 */
 #define LEGACY_MIN_RSA_BITS 1024
@@ -70,13 +67,12 @@ const char *algorithm_check_signature(const struct conformance_policy *pol, int 
 /* check_rsa: RFC 8017 allows any modulus length, but a modulus that is not
  * a whole number of bytes is a sign of a broken key generator, and the
  * Baseline Requirements (6.1.5, 6.1.6) ask for a size divisible by 8. */
-static const char *check_rsa(const struct conformance_policy *pol, EVP_PKEY *k, char *buf,
-                             size_t len)
+static const char *check_rsa(const struct conformance_policy *pol, const struct cert_algs *a,
+                             char *buf, size_t len)
 {
-    const RSA *rsa = k != NULL ? EVP_PKEY_get0_RSA(k) : NULL;
-    unsigned bits = rsa != NULL ? RSA_bits(rsa) : 0;
+    unsigned bits = a->rsa_bits;
 
-    if (rsa == NULL)
+    if (!a->rsa_decoded)
         return NULL; /* undecodable: BoringSSL's signature check refuses it */
     if (bits % 8 != 0) {
         snprintf(buf, len, "RSA modulus of %u bits is not a whole number of bytes", bits);
@@ -93,21 +89,17 @@ static const char *check_rsa(const struct conformance_policy *pol, EVP_PKEY *k, 
 /* check_ec: RFC 5480 2.1.1: the parameters MUST be a namedCurve in PKIX
  * (specifiedCurve is forbidden; BoringSSL would silently accept one that
  * matches a built-in curve). Curves: CA/B BR 6.1.5. */
-static const char *check_ec(const struct conformance_policy *pol, X509_PUBKEY *pub, char *buf,
-                            size_t len)
+static const char *check_ec(const struct conformance_policy *pol, const struct cert_algs *a,
+                            char *buf, size_t len)
 {
-    const void *pval = NULL;
-    int ptype = V_ASN1_UNDEF, nid;
-    X509_ALGOR *alg = NULL;
+    int nid = a->ec_curve;
 
-    if (!X509_PUBKEY_get0_param(NULL, NULL, NULL, &alg, pub) || alg == NULL)
+    if (!a->ec_params)
         return NULL;
-    X509_ALGOR_get0(NULL, &ptype, &pval, alg);
-    if (ptype != V_ASN1_OBJECT) {
+    if (!a->ec_named) {
         snprintf(buf, len, "EC key with explicit curve parameters");
         return buf;
     }
-    nid = OBJ_obj2nid(pval);
     if (nid == NID_X9_62_prime256v1 || nid == NID_secp384r1 || nid == NID_secp521r1 || legacy(pol))
         return NULL;
     snprintf(buf, len, "EC key on curve %s, policy allows P-256, P-384, P-521",
@@ -115,60 +107,63 @@ static const char *check_ec(const struct conformance_policy *pol, X509_PUBKEY *p
     return buf;
 }
 
+/* check_key is algorithm_check_key on what cert_algs_read read. */
+static const char *check_key(const struct conformance_policy *pol, const struct cert_algs *a,
+                             char *buf, size_t len)
+{
+    if (!a->key_read)
+        return NULL;
+    switch (a->key_nid) {
+    case NID_rsaEncryption:
+        return check_rsa(pol, a, buf, len);
+    case NID_X9_62_id_ecPublicKey:
+        return check_ec(pol, a, buf, len);
+    case NID_ED25519:
+        return NULL;
+    case NID_dsa:
+        if (legacy(pol))
+            return NULL;
+        snprintf(buf, len, "DSA key (policy allows RSA and ECDSA)");
+        return buf;
+    default:
+        if (legacy(pol))
+            return NULL;
+        snprintf(buf, len, "public key algorithm %s is not allowed", OBJ_nid2sn(a->key_nid));
+        return buf;
+    }
+}
+
 const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, char *buf,
                                 size_t len)
 {
-    X509_PUBKEY *pub = X509_get_X509_PUBKEY(x);
-    ASN1_OBJECT *alg_oid = NULL;
-    const char *why = NULL;
-    EVP_PKEY *k;
+    struct cert_algs a;
 
-    if (pub == NULL || !X509_PUBKEY_get0_param(&alg_oid, NULL, NULL, NULL, pub))
-        return NULL;
-    switch (OBJ_obj2nid(alg_oid)) {
-    case NID_rsaEncryption:
-        k = X509_get_pubkey(x);
-        why = check_rsa(pol, k, buf, len);
-        EVP_PKEY_free(k);
-        break;
-    case NID_X9_62_id_ecPublicKey:
-        why = check_ec(pol, pub, buf, len);
-        break;
-    case NID_ED25519:
-        break;
-    case NID_dsa:
-        if (!legacy(pol)) {
-            snprintf(buf, len, "DSA key (policy allows RSA and ECDSA)");
-            why = buf;
-        }
-        break;
-    default:
-        if (!legacy(pol)) {
-            snprintf(buf, len, "public key algorithm %s is not allowed",
-                     OBJ_nid2sn(OBJ_obj2nid(alg_oid)));
-            why = buf;
-        }
-        break;
-    }
-    ERR_clear_error();
-    return why;
+    cert_algs_read(&a, x);
+    return check_key(pol, &a, buf, len);
 }
 
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
-                                         const STACK_OF(X509) * chain)
+                                         const STACK_OF(X509) * chain,
+                                         const struct cert_memo_set *memos)
 {
     size_t n = sk_X509_num(chain);
     char buf[128];
 
     for (size_t d = 0; d < n; d++) {
         X509 *x = sk_X509_value(chain, d);
-        const char *why = algorithm_check_key(pol, x, buf, sizeof(buf));
+        const struct cert_memo *m = cert_memo_find(memos, x);
+        struct cert_algs own;
+        const struct cert_algs *a = m != NULL && m->algs.complete ? &m->algs : &own;
+        const char *why;
 
+        if (a == &own)
+            cert_algs_read(&own, x);
+        why = check_key(pol, a, buf, sizeof(buf));
         /* The trust anchor's own signature is not part of the path (RFC
          * 5280 6.1.1 (d) takes only its name and key). */
         if (why == NULL && d + 1 < n)
-            why = algorithm_check_signature(pol, X509_get_signature_nid(x), buf, sizeof(buf));
+            why = algorithm_check_signature(pol, a->sig_nid, buf, sizeof(buf));
         if (why != NULL)
             return pathval_failure_set(f, VERDICT_REASON_WEAK_ALGORITHM, chain, d, "%s", why);
     }

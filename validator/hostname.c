@@ -84,9 +84,10 @@ bool hostname_is_public_suffix(const char *domain, size_t len)
     return psl_has(rule);
 }
 
-const char *hostname_check_wildcards(X509 *leaf, const char *host)
+const char *hostname_check_wildcards(X509 *leaf, const struct cert_exts *exts, const char *host)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *own = exts == NULL ? cert_ext_d2i(leaf, NID_subject_alt_name) : NULL;
+    const GENERAL_NAMES *gens = exts != NULL ? exts->san : own;
     size_t hlen = strlen(host);
     const char *hdot = strchr(host, '.');
     bool ok = false, over_suffix = false;
@@ -110,7 +111,7 @@ const char *hostname_check_wildcards(X509 *leaf, const char *host)
                 ok = true;
         }
     }
-    GENERAL_NAMES_free(gens);
+    GENERAL_NAMES_free(own);
     if (ok)
         return NULL;
     return over_suffix ? "the only matching name is a wildcard over a public suffix"

@@ -54,23 +54,35 @@ void link_cache_free(struct link_cache *c)
     free(c);
 }
 
+bool link_cache_key_digest(uint8_t key[32], const uint8_t cert_sha256[32], X509 *issuer)
+{
+    uint8_t *spki = NULL;
+    int slen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(issuer), &spki);
+    SHA256_CTX s;
+
+    if (slen <= 0) {
+        OPENSSL_free(spki);
+        return false;
+    }
+    SHA256_Init(&s);
+    SHA256_Update(&s, cert_sha256, SHA256_DIGEST_LENGTH);
+    SHA256_Update(&s, spki, (size_t)slen);
+    SHA256_Final(key, &s);
+    OPENSSL_free(spki);
+    return true;
+}
+
 bool link_cache_key(uint8_t key[32], X509 *cert, X509 *issuer)
 {
-    uint8_t *der = NULL, *spki = NULL, h[SHA256_DIGEST_LENGTH];
+    uint8_t *der = NULL, h[SHA256_DIGEST_LENGTH];
     int dlen = i2d_X509(cert, &der);
-    int slen = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(issuer), &spki);
-    bool ok = dlen > 0 && slen > 0;
-    SHA256_CTX s;
+    bool ok = dlen > 0;
 
     if (ok) {
         SHA256(der, (size_t)dlen, h);
-        SHA256_Init(&s);
-        SHA256_Update(&s, h, sizeof(h));
-        SHA256_Update(&s, spki, (size_t)slen);
-        SHA256_Final(key, &s);
+        ok = link_cache_key_digest(key, h, issuer);
     }
     OPENSSL_free(der);
-    OPENSSL_free(spki);
     return ok;
 }
 

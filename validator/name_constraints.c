@@ -133,7 +133,7 @@ const char *nc_check_name(const NAME_CONSTRAINTS *nc, const GENERAL_NAME *name)
 
 bool nc_after_first_ip_only_own_forms(X509 *x)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *gens = cert_ext_d2i(x, NID_subject_alt_name);
     bool seen_ip = false, ok = true;
 
     for (size_t i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -190,7 +190,50 @@ static GENERAL_NAMES *cn_as_san(X509 *leaf)
     return out;
 }
 
-enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) * chain)
+/* cert_san: the SAN of |x|, decoded already (|px|) or now (*owned set:
+ * the caller frees it). For a leaf without any subjectAltName the CNs
+ * stand in (cn_as_san), never for a CA's own name. */
+static GENERAL_NAMES *cert_san(const struct pathval_exts *px, X509 *x, bool leaf, bool *owned)
+{
+    const struct cert_exts *e = pathval_exts_of(px, x);
+    GENERAL_NAMES *gens = e != NULL ? e->san : cert_ext_d2i(x, NID_subject_alt_name);
+
+    *owned = e == NULL;
+    if (gens == NULL && leaf &&
+        !(e != NULL ? e->has_san : X509_get_ext_by_NID(x, NID_subject_alt_name, -1) >= 0)) {
+        *owned = true;
+        gens = cn_as_san(x);
+    }
+    return gens;
+}
+
+/* check_under applies the nameConstraints of |ca| (at depth |j|) to
+ * |gens|, the SANs of the certificate at depth |d|. */
+static enum verdict_reason check_under(struct pathval_failure *f, const STACK_OF(X509) *chain,
+                                       const struct pathval_exts *px, const GENERAL_NAMES *gens,
+                                       size_t d, size_t j)
+{
+    X509 *ca = sk_X509_value(chain, j);
+    const struct cert_exts *e = pathval_exts_of(px, ca);
+    NAME_CONSTRAINTS *own = e == NULL ? cert_ext_d2i(ca, NID_name_constraints) : NULL;
+    const NAME_CONSTRAINTS *nc = e != NULL ? e->nc : own;
+    enum verdict_reason r = VERDICT_REASON_OK;
+
+    for (size_t i = 0; nc != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+        const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+        const char *why = nc_is_own_form(g->type) ? nc_check_name(nc, g) : NULL;
+        if (why != NULL) {
+            r = pathval_failure_set(f, VERDICT_REASON_NAME_CONSTRAINTS, chain, d,
+                                    "%s (constraint of depth %zu)", why, j);
+            break;
+        }
+    }
+    NAME_CONSTRAINTS_free(own);
+    return r;
+}
+
+enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) * chain,
+                                  const struct pathval_exts *px)
 {
     size_t n = sk_X509_num(chain);
     enum verdict_reason r = VERDICT_REASON_OK;
@@ -198,30 +241,16 @@ enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509
     for (size_t d = 0; d + 1 < n && r == VERDICT_REASON_OK; d++) {
         X509 *x = sk_X509_value(chain, d);
         GENERAL_NAMES *gens;
+        bool owned;
 
         /* RFC 5280 6.1.3 (b): a self-issued CA certificate is exempt. */
         if (d > 0 && (X509_get_extension_flags(x) & EXFLAG_SI))
             continue;
-        gens = X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
-        /* The CN stands in for the SAN of a leaf that has none, and never
-         * for a CA's own name. */
-        if (gens == NULL && d == 0 && X509_get_ext_by_NID(x, NID_subject_alt_name, -1) < 0)
-            gens = cn_as_san(x);
-        for (size_t j = d + 1; gens != NULL && j < n && r == VERDICT_REASON_OK; j++) {
-            NAME_CONSTRAINTS *nc =
-                X509_get_ext_d2i(sk_X509_value(chain, j), NID_name_constraints, NULL, NULL);
-            for (size_t i = 0; nc != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
-                const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
-                const char *why = nc_is_own_form(g->type) ? nc_check_name(nc, g) : NULL;
-                if (why != NULL) {
-                    r = pathval_failure_set(f, VERDICT_REASON_NAME_CONSTRAINTS, chain, d,
-                                            "%s (constraint of depth %zu)", why, j);
-                    break;
-                }
-            }
-            NAME_CONSTRAINTS_free(nc);
-        }
-        GENERAL_NAMES_free(gens);
+        gens = cert_san(px, x, d == 0, &owned);
+        for (size_t j = d + 1; gens != NULL && j < n && r == VERDICT_REASON_OK; j++)
+            r = check_under(f, chain, px, gens, d, j);
+        if (owned)
+            GENERAL_NAMES_free(gens);
     }
     return r;
 }

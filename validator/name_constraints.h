@@ -35,7 +35,9 @@ bool nc_after_first_ip_only_own_forms(X509 *x);
 
 /* nc_check_path applies every CA's nameConstraints in |chain| to the DNS,
  * e-mail and IP SANs of the certificates below it (self-issued CAs
- * exempt). Returns VERDICT_REASON_OK or VERDICT_REASON_NAME_CONSTRAINTS with |f|. */
-enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain);
+ * exempt), taking the extensions |px| (may be NULL) has decoded already.
+ * Returns VERDICT_REASON_OK or VERDICT_REASON_NAME_CONSTRAINTS with |f|. */
+enum verdict_reason nc_check_path(struct pathval_failure *f, const STACK_OF(X509) *chain,
+                                  const struct pathval_exts *px);
 
 #endif

@@ -31,6 +31,7 @@
 #include <openssl/obj.h>
 #include <openssl/x509v3.h>
 
+#include "cert_read.h"
 #include "crl_cache.h"
 #include "rcu_reader.h"
 #include "dsa_verify.h"
@@ -50,6 +51,7 @@ struct pathval_cb_state {
     time_t at;
     uint32_t skew;
     struct link_cache *links;
+    const struct cert_memo_set *memo; /* the configured certificates'; NULL = none */
     /* Where chain_verify failed: it cannot set the context's error depth
      * or current certificate (not exported by this BoringSSL). */
     bool failed;
@@ -92,10 +94,20 @@ oom:
     return -1;
 }
 
+int pathval_env_memo(struct pathval_env *env, const STACK_OF(X509) *more, char *err,
+                     size_t errlen)
+{
+    const STACK_OF(X509) *certs[2] = {env->anchors, more};
+
+    cert_memo_clear(&env->memo);
+    return cert_memo_build(&env->memo, certs, 2, err, errlen);
+}
+
 void pathval_env_clear(struct pathval_env *env)
 {
     if (env == NULL)
         return;
+    cert_memo_clear(&env->memo);
     X509_STORE_free(env->store);
     link_cache_free(env->links);
     sk_X509_pop_free(env->anchors, X509_free);
@@ -135,19 +147,13 @@ err:
  * X509_cmp_time calls a certificate expired at exactly its notAfter. */
 static bool skew_excuses(X509 *x, int err, const struct pathval_cb_state *st)
 {
-    time_t t;
-
     if (x == NULL)
         return false;
-    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0) {
-        t = st->at + (time_t)st->skew;
-        return X509_cmp_time(X509_get0_notBefore(x), &t) <= 0;
-    }
-    if (err == X509_V_ERR_CERT_HAS_EXPIRED) {
-        /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
-        t = st->at - (time_t)st->skew - 1;
-        return X509_cmp_time(X509_get0_notAfter(x), &t) > 0;
-    }
+    if (err == X509_V_ERR_CERT_NOT_YET_VALID && st->skew != 0)
+        return cert_cmp_time(X509_get0_notBefore(x), (int64_t)st->at + st->skew) <= 0;
+    /* notAfter > at - skew - 1, i.e. notAfter >= at - skew. */
+    if (err == X509_V_ERR_CERT_HAS_EXPIRED)
+        return cert_cmp_time(X509_get0_notAfter(x), (int64_t)st->at - st->skew - 1) > 0;
     return false;
 }
 
@@ -254,7 +260,7 @@ static int link_ok(X509_STORE_CTX *ctx, struct pathval_cb_state *st, X509 *xs, X
                    int depth)
 {
     uint8_t key[32];
-    bool keyed = depth >= 1 && st->links != NULL && link_cache_key(key, xs, xi);
+    bool keyed = depth >= 1 && st->links != NULL && cert_memo_link_key(key, st->memo, xs, xi);
     EVP_PKEY *pkey;
     int r;
 
@@ -282,17 +288,18 @@ static int link_ok(X509_STORE_CTX *ctx, struct pathval_cb_state *st, X509 *xs, X
 }
 
 /* cert_time: RFC 5280 6.1.3 (a)(2) for |x| at st->at, widened by the
- * clock skew (skew_excuses). Returns 0 or the X509_V_ERR_*. */
+ * clock skew (skew_excuses). Returns 0 or the X509_V_ERR_*. The times are
+ * compared as X509_cmp_time compares them, without its formatting of
+ * |at| (cert_read.h). */
 static int cert_time(X509 *x, const struct pathval_cb_state *st)
 {
-    time_t at = st->at;
-    int i = X509_cmp_time(X509_get0_notBefore(x), &at);
+    int i = cert_cmp_time(X509_get0_notBefore(x), st->at);
 
     if (i == 0)
         return X509_V_ERR_ERROR_IN_CERT_NOT_BEFORE_FIELD;
     if (i > 0 && !skew_excuses(x, X509_V_ERR_CERT_NOT_YET_VALID, st))
         return X509_V_ERR_CERT_NOT_YET_VALID;
-    i = X509_cmp_time(X509_get0_notAfter(x), &at);
+    i = cert_cmp_time(X509_get0_notAfter(x), st->at);
     if (i == 0)
         return X509_V_ERR_ERROR_IN_CERT_NOT_AFTER_FIELD;
     if (i < 0 && !skew_excuses(x, X509_V_ERR_CERT_HAS_EXPIRED, st))
@@ -351,24 +358,42 @@ static int chain_verify(X509_STORE_CTX *ctx)
     return 1;
 }
 
-enum verdict_reason pathval_post_check(struct pathval_failure *f,
+const struct cert_exts *pathval_exts_of(const struct pathval_exts *px, const X509 *x)
+{
+    const struct cert_memo *m;
+
+    if (px == NULL)
+        return NULL;
+    if (x == px->leaf)
+        return px->leaf_exts;
+    /* A configured certificate's, unless something did not decode when
+     * the snapshot was built: then decoded on use, as before. */
+    m = cert_memo_find(px->memo, x);
+    return m != NULL && !m->exts.undecoded ? &m->exts : NULL;
+}
+
+enum verdict_reason pathval_post_check(struct pathval_failure *f, const struct pathval_exts *px,
                                        const struct conformance_policy *pol,
                                        const STACK_OF(X509) *chain)
 {
-    enum verdict_reason r = algorithm_check_path(f, pol, chain);
+    enum verdict_reason r = algorithm_check_path(f, pol, chain, px != NULL ? px->memo : NULL);
 
     if (r == VERDICT_REASON_OK)
         r = rfc5280_check_path(f, pol, chain);
-    return r != VERDICT_REASON_OK ? r : nc_check_path(f, chain);
+    return r != VERDICT_REASON_OK ? r : nc_check_path(f, chain, px);
 }
 
 /* run_post_checks: pathval_post_check, then the host name's wildcard
  * rule (hostname.c) when a host name is expected. */
 static enum verdict_reason run_post_checks(struct pathval_failure *f,
+                                           const struct pathval_env *env,
                                            const struct pathval_run *run,
                                            const STACK_OF(X509) *chain)
 {
     size_t n = sk_X509_num(chain);
+    X509 *leaf = sk_X509_value(chain, 0);
+    const struct pathval_exts px = {
+        .leaf = leaf, .leaf_exts = run->leaf_exts, .memo = &env->memo};
     enum verdict_reason r;
     const char *why;
 
@@ -377,10 +402,10 @@ static enum verdict_reason run_post_checks(struct pathval_failure *f,
         return pathval_failure_set(f, VERDICT_REASON_PATH_TOO_LONG, chain, n - 1,
                                    "path has %zu certificates, limit max_depth=%d", n,
                                    run->max_depth);
-    r = pathval_post_check(f, run->conformance, chain);
+    r = pathval_post_check(f, &px, run->conformance, chain);
     if (r != VERDICT_REASON_OK || run->hostname == NULL)
         return r;
-    why = hostname_check_wildcards(sk_X509_value(chain, 0), run->hostname);
+    why = hostname_check_wildcards(leaf, pathval_exts_of(&px, leaf), run->hostname);
     return why == NULL ? VERDICT_REASON_OK
                        : pathval_failure_set(f, VERDICT_REASON_NAME_MISMATCH, chain, 0, "%s", why);
 }
@@ -434,6 +459,7 @@ static int attempt(X509_STORE_CTX *ctx, const struct pathval_env *env,
     if (trusted_subset != NULL)
         X509_STORE_CTX_trusted_stack(ctx, trusted_subset);
     st->links = env->links;
+    st->memo = &env->memo;
     if (setup_ctx(ctx, run, st) != 0)
         return -1;
     return X509_verify_cert(ctx) == 1 ? 1 : 0;
@@ -464,7 +490,8 @@ int pathval_verify(struct path_result *res, const struct pathval_env *env,
         bool post_failed = false;
 
         if (r == 1 &&
-            run_post_checks(&fail, run, X509_STORE_CTX_get0_chain(ctx)) != VERDICT_REASON_OK) {
+            run_post_checks(&fail, env, run, X509_STORE_CTX_get0_chain(ctx)) !=
+                VERDICT_REASON_OK) {
             r = 0;
             post_failed = true;
         }
@@ -630,6 +657,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
 {
     struct pathval_env env;
     struct pathval_run run;
+    struct cert_exts leaf_exts;
     STACK_OF(ASN1_OBJECT) *pol = NULL;
     STACK_OF(X509) *u = NULL;
     char err[128] = "";
@@ -638,6 +666,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     memset(res, 0, sizeof(*res));
     memset(&env, 0, sizeof(env));
     memset(&run, 0, sizeof(run));
+    cert_exts_init(&leaf_exts, leaf);
     if (pathval_env_init(&env, anchors, err, sizeof(err)) != 0)
         goto err;
     pol = opts->n_policy_oids > 0
@@ -661,6 +690,7 @@ int path_validate(struct path_result *res, const struct path_options *opts, X509
     run.max_attempts = opts->max_path_attempts;
     run.crls = NULL;
     run.conformance = &opts->conformance;
+    run.leaf_exts = &leaf_exts;
     rc = pathval_verify(res, &env, &run, leaf, u);
     if (rc == 0 && res->valid && sk_X509_num(res->chain) > (size_t)run.max_depth) {
         /* max_depth counts the anchor (validator.h); X509's depth does not. */
@@ -685,6 +715,7 @@ err:
     sk_X509_free(u);
     sk_ASN1_OBJECT_pop_free(pol, ASN1_OBJECT_free);
     pathval_env_clear(&env);
+    cert_exts_clear(&leaf_exts);
     return rc;
 }
 

@@ -97,9 +97,11 @@ static int read_subject_attr(char *out, size_t outlen, X509 *leaf, const ASN1_OB
     }
 }
 
-static int read_san_uri(char *out, size_t outlen, X509 *leaf, const struct profile_id *id)
+static int read_san_uri(char *out, size_t outlen, X509 *leaf, const struct cert_exts *exts,
+                        const struct profile_id *id)
 {
-    GENERAL_NAMES *gens = X509_get_ext_d2i(leaf, NID_subject_alt_name, NULL, NULL);
+    GENERAL_NAMES *own = exts == NULL ? cert_ext_d2i(leaf, NID_subject_alt_name) : NULL;
+    const GENERAL_NAMES *gens = exts != NULL ? exts->san : own;
     int rc = -1;
 
     for (size_t i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
@@ -113,32 +115,34 @@ static int read_san_uri(char *out, size_t outlen, X509 *leaf, const struct profi
             break; /* the first matching URI decides (validator.h) */
         }
     }
-    GENERAL_NAMES_free(gens);
+    GENERAL_NAMES_free(own);
     ERR_clear_error();
     return rc;
 }
 
-int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct profile_id *id)
+int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct cert_exts *exts,
+                    const struct profile_id *id)
 {
     out[0] = '\0';
     switch (id->type) {
     case ID_SOURCE_SUBJECT_ATTR:
         return read_subject_attr(out, outlen, leaf, id->attr);
     case ID_SOURCE_SAN_URI:
-        return read_san_uri(out, outlen, leaf, id);
+        return read_san_uri(out, outlen, leaf, exts, id);
     default:
         return -1;
     }
 }
 
-bool profile_has_eku(X509 *leaf, const ASN1_OBJECT *eku)
+bool profile_has_eku(X509 *leaf, const struct cert_exts *exts, const ASN1_OBJECT *eku)
 {
-    EXTENDED_KEY_USAGE *ekus = X509_get_ext_d2i(leaf, NID_ext_key_usage, NULL, NULL);
+    EXTENDED_KEY_USAGE *own = exts == NULL ? cert_ext_d2i(leaf, NID_ext_key_usage) : NULL;
+    const EXTENDED_KEY_USAGE *ekus = exts != NULL ? exts->eku : own;
     bool found = false;
 
     for (size_t i = 0; ekus != NULL && i < sk_ASN1_OBJECT_num(ekus) && !found; i++)
         found = OBJ_cmp(sk_ASN1_OBJECT_value(ekus, i), eku) == 0;
-    EXTENDED_KEY_USAGE_free(ekus);
+    EXTENDED_KEY_USAGE_free(own);
     ERR_clear_error();
     return found;
 }

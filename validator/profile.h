@@ -13,6 +13,7 @@
 
 #include <openssl/base.h>
 
+#include "cert_read.h"
 #include "validator.h"
 
 /* An id_source resolved once at validator_new time, so the hot path does no
@@ -37,14 +38,16 @@ void profile_id_clear(struct profile_id *id);
 /* profile_read_id copies the id |id| selects in |leaf| into |out| (NUL
  * terminated, |outlen| >= 1). Returns 0, or -1 (with |out| empty) when the
  * leaf has no such id, has it twice (ambiguous), it holds a NUL, or it does
- * not fit. */
-int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct profile_id *id);
+ * not fit. A SAN URI id is read from |exts| (the leaf's extensions,
+ * decoded once: cert_read.h) when it is not NULL, else decoded here. */
+int profile_read_id(char *out, size_t outlen, X509 *leaf, const struct cert_exts *exts,
+                    const struct profile_id *id);
 
 /* profile_has_eku reports whether |leaf| has an extendedKeyUsage extension
  * that lists |eku|. anyExtendedKeyUsage does not stand in for it, and a
  * leaf without the extension does not have it: the profile names the
- * purpose it needs. */
-bool profile_has_eku(X509 *leaf, const ASN1_OBJECT *eku);
+ * purpose it needs. The extension is |exts|'s when it is not NULL. */
+bool profile_has_eku(X509 *leaf, const struct cert_exts *exts, const ASN1_OBJECT *eku);
 
 /* profile_validity_seconds sets |*out_seconds| to notAfter - notBefore of
  * |x| in seconds (negative when notAfter comes first) and returns 0, or

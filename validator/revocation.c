@@ -55,6 +55,10 @@ struct rev_ctx {
     const struct conformance_policy *pol; /* algorithm policy for CRL signatures */
     int64_t now;
     int depth;
+    /* ids[d]: the issuer identity of chain[d] for d < n_ids, given by the
+     * caller (revocation_check_chain_ids); none for a nested path. */
+    const uint8_t (*ids)[CRL_CACHE_ISSUER_ID_LEN];
+    size_t n_ids;
     struct signer_memo *signers; /* REV_MAX_SIGNERS, owned by the outermost call */
     size_t *n_signers;
 };
@@ -111,9 +115,11 @@ static bool any_name_matches(const uint8_t (*a)[32], size_t na, const uint8_t (*
     return false;
 }
 
-/* facts_init reads the certificate at |depth| of |chain|: issuer identity,
- * serial, cA flag and cRLDistributionPoints. -1 when it cannot. */
-static int facts_init(struct cert_facts *f, const STACK_OF(X509) * chain, size_t depth)
+/* facts_init reads the certificate at |depth| of |chain|: issuer identity
+ * (from |ids| when it has one for |depth|), serial, cA flag and
+ * cRLDistributionPoints. -1 when it cannot. */
+static int facts_init(struct cert_facts *f, const STACK_OF(X509) * chain, size_t depth,
+                      const uint8_t (*ids)[CRL_CACHE_ISSUER_ID_LEN], size_t n_ids)
 {
     X509 *issuer = sk_X509_value(chain, depth + 1);
     const uint8_t *name = NULL;
@@ -126,8 +132,11 @@ static int facts_init(struct cert_facts *f, const STACK_OF(X509) * chain, size_t
     f->cert = sk_X509_value(chain, depth);
     f->issuer_no_crl_sign = X509_get_key_usage(issuer) != UINT32_MAX &&
                             !(X509_get_key_usage(issuer) & KU_CRL_SIGN);
-    if (crl_cache_issuer_id(f->issuer_id, issuer) != 0 ||
-        crl_cache_serial_content(f->serial, sizeof(f->serial), &f->serial_len,
+    if (ids != NULL && depth < n_ids)
+        memcpy(f->issuer_id, ids[depth], sizeof(f->issuer_id));
+    else if (crl_cache_issuer_id(f->issuer_id, issuer) != 0)
+        return -1;
+    if (crl_cache_serial_content(f->serial, sizeof(f->serial), &f->serial_len,
                                  X509_get0_serialNumber(f->cert)) != 0)
         return -1;
     /* RFC 5280 6.3.3 (b)(2)(ii)-(iii) look at the certificate's own
@@ -199,6 +208,8 @@ static bool validate_signer(struct rev_ctx *ctx, X509 *signer)
     struct rev_ctx inner = *ctx;
     inner.chain = res.chain;
     inner.depth = ctx->depth + 1;
+    inner.ids = NULL;
+    inner.n_ids = 0;
     verdict_init(&scratch, 0);
     ok = check_path(&inner, &scratch, NULL, res.chain, REVOCATION_ALL) == 0;
 done:
@@ -536,7 +547,7 @@ static int check_path(struct rev_ctx *ctx, struct verdict *out, struct revocatio
     struct cert_result r;
 
     for (size_t d = 0; d < upto; d++) {
-        if (facts_init(&f, chain, d) != 0) {
+        if (facts_init(&f, chain, d, ctx->ids, ctx->n_ids) != 0) {
             verdict_deny(out, VERDICT_REASON_REVOCATION_UNKNOWN,
                          "%s at depth %zu: cannot read its issuer, serial or distribution points",
                          revocation_role(d), d);
@@ -562,6 +573,20 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
                            int64_t now, const STACK_OF(X509) * crl_issuer_candidates,
                            const struct conformance_policy *pol)
 {
+    const struct revocation_policy p = {
+        .scope = scope, .grace = grace, .on_stale = on_stale, .conformance = pol};
+
+    return revocation_check_chain_ids(out, report, src, chain, &p, now, crl_issuer_candidates,
+                                      NULL, 0);
+}
+
+int revocation_check_chain_ids(struct verdict *out, struct revocation_report *report,
+                               const struct revocation_sources *src, const STACK_OF(X509) * chain,
+                               const struct revocation_policy *p, int64_t now,
+                               const STACK_OF(X509) * crl_issuer_candidates,
+                               const uint8_t (*issuer_ids)[CRL_CACHE_ISSUER_ID_LEN], size_t n_ids)
+{
+    enum revocation_scope scope = p->scope;
     struct signer_memo signers[REV_MAX_SIGNERS];
     size_t n_signers = 0;
     struct revocation_report scratch;
@@ -588,11 +613,13 @@ int revocation_check_chain(struct verdict *out, struct revocation_report *report
     ctx.chain = chain;
     ctx.candidates = crl_issuer_candidates;
     ctx.anchor = sk_X509_value(chain, sk_X509_num(chain) - 1);
-    ctx.grace = grace;
-    ctx.on_stale = on_stale;
-    ctx.require_crl_number = pol == NULL || !pol->compat;
-    ctx.pol = pol;
+    ctx.grace = p->grace;
+    ctx.on_stale = p->on_stale;
+    ctx.require_crl_number = p->conformance == NULL || !p->conformance->compat;
+    ctx.pol = p->conformance;
     ctx.now = now;
+    ctx.ids = issuer_ids;
+    ctx.n_ids = n_ids;
     ctx.signers = signers;
     ctx.n_signers = &n_signers;
     if (check_path(&ctx, out, report, chain, scope) != 0) {

@@ -14,7 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/mem.h>
 #include <openssl/obj.h>
@@ -250,7 +249,7 @@ static int build_known(struct validator *v, char *err, size_t errlen)
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    return 0;
+    return pathval_env_memo(&v->env, v->intermediates, err, errlen);
 }
 
 int validator_new(struct validator **out, const struct validator_config *cfg, uint64_t version,
@@ -355,6 +354,7 @@ struct check {
     X509 *certs[64];     /* parsed input; bounded by max_chain_certs (<= 64) */
     bool borrowed[64];   /* certs[i] is a configured object, not ours to free */
     size_t n;
+    struct cert_exts leaf_exts; /* certs[0]'s, decoded once for every check that reads them */
     STACK_OF(X509) *chain; /* validated path, leaf first */
     const struct vprofile *profile;
     const struct vprofile *built_for; /* the profile whose rules built the path; NULL = defaults */
@@ -433,27 +433,6 @@ static void hex_serial(char *out, size_t outlen, const ASN1_INTEGER *serial)
     out[o] = '\0';
 }
 
-static void name_rfc2253(char *out, size_t outlen, const X509_NAME *name)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    const uint8_t *data;
-    size_t len;
-
-    out[0] = '\0';
-    if (b == NULL || X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) < 0 ||
-        !BIO_mem_contents(b, &data, &len)) {
-        X509_NAME_oneline(name, out, (int)outlen);
-    } else {
-        if (len >= outlen)
-            len = outlen - 1;
-        if (len > 0) /* an empty name: BoringSSL gives no buffer at all */
-            memcpy(out, data, len);
-        out[len] = '\0';
-    }
-    BIO_free(b);
-    ERR_clear_error();
-}
-
 static void leaf_facts(struct check *c)
 {
     X509 *leaf = c->certs[0];
@@ -462,11 +441,12 @@ static void leaf_facts(struct check *c)
 
     SHA256(der->data, der->len, c->out->leaf_sha256);
     c->out->has_leaf_sha256 = true;
-    name_rfc2253(c->out->subject, sizeof(c->out->subject), X509_get_subject_name(leaf));
-    name_rfc2253(c->out->issuer, sizeof(c->out->issuer), X509_get_issuer_name(leaf));
+    cert_name_rfc2253(c->out->subject, sizeof(c->out->subject), X509_get_subject_name(leaf));
+    cert_name_rfc2253(c->out->issuer, sizeof(c->out->issuer), X509_get_issuer_name(leaf));
     hex_serial(c->out->serial_hex, sizeof(c->out->serial_hex), X509_get0_serialNumber(leaf));
     if (cv_asn1_time_to_unix(&na, X509_get0_notAfter(leaf)) == 0)
         c->out->not_after_unix = na;
+    cert_exts_init(&c->leaf_exts, leaf);
 }
 
 /* preselect_profile: the profile the path is built for, before the path
@@ -521,6 +501,7 @@ static int validate_path(struct check *c, int64_t now)
     run.max_depth = (int)max_depth;
     run.max_attempts = v->max_attempts;
     run.conformance = pre != NULL ? &pre->conformance : NULL;
+    run.leaf_exts = &c->leaf_exts;
     if (pathval_verify(&res, &v->env, &run, c->certs[0], untrusted) != 0) {
         verdict_deny(c->out, VERDICT_REASON_INTERNAL_ERROR, "%s", res.detail);
         goto done;
@@ -574,6 +555,8 @@ static int match_profile(struct check *c)
 static int check_profile_rules(struct check *c)
 {
     const struct vprofile *p = c->profile;
+    const struct pathval_exts px = {
+        .leaf = c->certs[0], .leaf_exts = &c->leaf_exts, .memo = &c->v->env.memo};
     struct pathval_failure f;
 
     if (p == c->built_for)
@@ -584,7 +567,7 @@ static int check_profile_rules(struct check *c)
                      p->max_depth);
         return -1;
     }
-    if (pathval_post_check(&f, &p->conformance, c->chain) != VERDICT_REASON_OK) {
+    if (pathval_post_check(&f, &px, &p->conformance, c->chain) != VERDICT_REASON_OK) {
         verdict_deny(c->out, f.reason, "%s", f.detail);
         return -1;
     }
@@ -634,13 +617,19 @@ static int check_revocation(struct check *c, const struct verdict_step *st, int6
                             bool *by_ref)
 {
     const struct revocation_policy *p = &c->profile->revocation;
+    uint8_t ids[VERDICT_STEP_MAX_REFS][64];
     struct revocation_report rep;
 
     *by_ref = false;
     if (verdict_step_check_deny(st, c->out, now) != 0)
         return -1;
-    if (revocation_check_chain(c->out, &rep, st->src, c->chain, p->scope, p->grace, p->on_stale,
-                               now, c->v->intermediates, p->conformance) != 0)
+    /* The references hold every issuer identity of the path already. */
+    for (size_t d = 0; d < st->refs.n; d++) {
+        memcpy(ids[d], st->refs.ref[d].issuer_name_norm, 32);
+        memcpy(ids[d] + 32, st->refs.ref[d].issuer_key_sha256, 32);
+    }
+    if (revocation_check_chain_ids(c->out, &rep, st->src, c->chain, p, now, c->v->intermediates,
+                                   (const uint8_t(*)[64])ids, st->refs.n) != 0)
         return -1;
     c->stale_warning = rep.stale;
     if (rep.stale)
@@ -679,14 +668,14 @@ static void apply_policy(struct check *c)
                      (long long)(p->max_validity_s / 86400));
         return;
     }
-    if (!profile_has_eku(leaf, p->eku)) {
+    if (!profile_has_eku(leaf, &c->leaf_exts, p->eku)) {
         char oid[64];
         OBJ_obj2txt(oid, sizeof(oid), p->eku, 1);
         verdict_deny(c->out, VERDICT_REASON_EXTENDED_KEY_USAGE, "leaf lacks extendedKeyUsage %s",
                      oid);
         return;
     }
-    if (profile_read_id(tenant, sizeof(tenant), leaf, &p->tenant_id) < 0) {
+    if (profile_read_id(tenant, sizeof(tenant), leaf, &c->leaf_exts, &p->tenant_id) < 0) {
         verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) tenant id");
         return;
     }
@@ -702,7 +691,7 @@ static void apply_policy(struct check *c)
     }
     c->out->decision = DECISION_REQUIRE_PASSWORD;
     if (p->kind == CERT_KIND_DEVICE) {
-        if (profile_read_id(device, sizeof(device), leaf, &p->device_id) < 0) {
+        if (profile_read_id(device, sizeof(device), leaf, &c->leaf_exts, &p->device_id) < 0) {
             verdict_deny(c->out, VERDICT_REASON_MISSING_IDENTITY, "leaf has no (single) device id");
             return;
         }
@@ -751,12 +740,14 @@ void validator_check_chain_keyed(const struct validator *v, const struct revocat
         goto done;
     }
     if (match_profile(&c) != 0 || check_profile_rules(&c) != 0 ||
-        verdict_step_build_refs(&st, out, c.chain, (uint32_t)(c.profile - v->profiles)) != 0 ||
+        verdict_step_build_refs(&st, out, c.chain, (uint32_t)(c.profile - v->profiles),
+                                &v->env.memo) != 0 ||
         check_revocation(&c, &st, now, &by_ref) != 0)
         goto done;
     apply_policy(&c);
     verdict_step_store(&st, out, c.chain, v->clock_skew, by_ref);
 done:
+    cert_exts_clear(&c.leaf_exts);
     sk_X509_pop_free(c.chain, X509_free);
     for (size_t i = 0; i < c.n; i++)
         if (!c.borrowed[i])

@@ -17,6 +17,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "cert_read.h"
 #include "name_constraints.h"
 #include "pathval.h"
 #include "profile.h"
@@ -84,6 +85,18 @@ enum revocation_ref_status revocation_check_ref(struct verdict *out, const struc
                                                 size_t depth, const struct revocation_policy *p,
                                                 int64_t now);
 
+/* revocation_check_chain_ids is revocation_check_chain under |p|, told
+ * the issuer identity (crl_cache_issuer_id) of the certificates at depths
+ * 0 to |n_ids| - 1 of |chain|: |issuer_ids|[d] is chain[d + 1]'s. The
+ * service's full check passes the verdict cache's references, which hold
+ * them already, so that no identity is computed twice per chain. */
+int revocation_check_chain_ids(struct verdict *out, struct revocation_report *report,
+                               const struct revocation_sources *src, const STACK_OF(X509) *chain,
+                               const struct revocation_policy *p, int64_t now,
+                               const STACK_OF(X509) *crl_issuer_candidates,
+                               const uint8_t (*issuer_ids)[64],
+                               size_t n_ids);
+
 /* revocation_stale_warning writes the verdict detail that says a stale CRL
  * was tolerated for the certificate at |depth|. */
 void revocation_stale_warning(char *buf, size_t len, size_t depth);
@@ -112,10 +125,12 @@ bool verdict_step_lookup(struct verdict_step *st, const struct validator *v,
                          const struct chain_input *in, int64_t now);
 
 /* verdict_step_build_refs fills st->refs from the validated |chain| (every
- * certificate below the anchor), matched to profile number |profile|.
- * Returns 0, or -1 with |out| denied INTERNAL_ERROR. */
+ * certificate below the anchor), matched to profile number |profile|,
+ * reading a configured issuer's identities from its memo in |memos| (may
+ * be NULL). Returns 0, or -1 with |out| denied INTERNAL_ERROR. */
 int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
-                            const STACK_OF(X509) *chain, uint32_t profile);
+                            const STACK_OF(X509) *chain, uint32_t profile,
+                            const struct cert_memo_set *memos);
 
 /* verdict_step_check_deny applies the emergency deny list of st->src to the
  * leaf of |out| and to every reference in st->refs. Returns 0, or -1 with
@@ -192,11 +207,14 @@ const char *algorithm_check_key(const struct conformance_policy *pol, X509 *x, c
                                 size_t len);
 
 /* algorithm_check_path applies |pol| (NULL = strict) to every key of
- * |chain| (leaf first, anchor last) and every signature below the anchor.
- * Returns VERDICT_REASON_OK, or VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
+ * |chain| (leaf first, anchor last) and every signature below the anchor,
+ * reading a configured certificate's algorithms from its memo in |memos|
+ * (may be NULL). Returns VERDICT_REASON_OK, or
+ * VERDICT_REASON_WEAK_ALGORITHM with |f| filled. */
 enum verdict_reason algorithm_check_path(struct pathval_failure *f,
                                          const struct conformance_policy *pol,
-                                         const STACK_OF(X509) *chain);
+                                         const STACK_OF(X509) *chain,
+                                         const struct cert_memo_set *memos);
 
 /* ---- rfc5280_rules.c ---- */
 
@@ -219,8 +237,9 @@ bool hostname_is_public_suffix(const char *domain, size_t len);
 
 /* hostname_check_wildcards: NULL when a dNSName SAN of |leaf| matches
  * |host| exactly (case-insensitive) or as "*." + a domain that is not a
- * public suffix; else why not. Run after X509_check_host accepted. */
-const char *hostname_check_wildcards(X509 *leaf, const char *host);
+ * public suffix; else why not. Run after X509_check_host accepted. The
+ * SANs are |exts|'s when it is not NULL (the leaf's, decoded already). */
+const char *hostname_check_wildcards(X509 *leaf, const struct cert_exts *exts, const char *host);
 
 /* ---- profile.c: profile.h ---- */
 

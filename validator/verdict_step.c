@@ -307,8 +307,27 @@ bool verdict_step_get(struct verdict_cache *c, struct verdict *out,
 
 /* ---- the step -------------------------------------------------------------- */
 
+/* issuer_ids: the CRL cache's identity and the deny list's name key of
+ * |issuer|, from its memo when it is a configured certificate. */
+static int issuer_ids(uint8_t crl_id[CRL_CACHE_ISSUER_ID_LEN], uint8_t name_sha256[32],
+                      const struct cert_memo_set *memos, const X509 *issuer)
+{
+    const struct cert_memo *m = cert_memo_find(memos, issuer);
+
+    if (m != NULL && m->has_ids) {
+        memcpy(crl_id, m->crl_issuer_id, CRL_CACHE_ISSUER_ID_LEN);
+        memcpy(name_sha256, m->name_sha256, 32);
+        return 0;
+    }
+    if (crl_cache_issuer_id(crl_id, issuer) != 0)
+        return -1;
+    deny_list_issuer_key(name_sha256, X509_get_subject_name(issuer));
+    return 0;
+}
+
 int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
-                            const STACK_OF(X509) *chain, uint32_t profile)
+                            const STACK_OF(X509) *chain, uint32_t profile,
+                            const struct cert_memo_set *memos)
 {
     struct verdict_step_refs *refs = &st->refs;
     size_t n = sk_X509_num(chain);
@@ -323,7 +342,7 @@ int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
         size_t len = 0;
 
         if (refs->n == VERDICT_STEP_MAX_REFS ||
-            crl_cache_issuer_id(id, sk_X509_value(chain, d + 1)) != 0 ||
+            issuer_ids(id, r->issuer_name_sha256, memos, sk_X509_value(chain, d + 1)) != 0 ||
             crl_cache_serial_content(r->serial, sizeof(r->serial), &len,
                                      X509_get0_serialNumber(sk_X509_value(chain, d))) != 0) {
             verdict_deny(out, VERDICT_REASON_INTERNAL_ERROR,
@@ -334,8 +353,6 @@ int verdict_step_build_refs(struct verdict_step *st, struct verdict *out,
          * list keeps the DER hash of the name (its file format). */
         memcpy(r->issuer_name_norm, id, 32);
         memcpy(r->issuer_key_sha256, id + 32, 32);
-        deny_list_issuer_key(r->issuer_name_sha256,
-                             X509_get_subject_name(sk_X509_value(chain, d + 1)));
         r->serial_len = (uint8_t)len;
         refs->n++;
     }
