@@ -66,11 +66,7 @@ lt_gopeer_start() {
     sleep 0.05
   done
   LT_PORT=$(cat "$pf")
-  for _ in $(seq 1 200); do
-    "$LT_CTL" health --server "127.0.0.1:$LT_PORT" >/dev/null 2>&1 && return 0
-    sleep 0.05
-  done
-  echo "loadtest: certval-gopeer not SERVING" >&2; cat "$dir/gopeer.log" >&2; return 1
+  lt_wait_serving certval-gopeer "$dir/gopeer.log"
 }
 
 GO_BAD=0

@@ -97,11 +97,18 @@ lt_server_start() {
   done
   LT_PORT=$(cat "$pf")
   LT_ADMIN_PORT=$(cat "$apf")
+  lt_wait_serving certvald "$dir/certvald.log"
+}
+
+# lt_wait_serving NAME LOG: waits until the server on $LT_PORT answers
+# health SERVING (10 s at most); otherwise prints LOG and fails.
+lt_wait_serving() {
+  local i
   for i in $(seq 1 200); do
     "$LT_CTL" health --server "127.0.0.1:$LT_PORT" >/dev/null 2>&1 && return 0
     sleep 0.05
   done
-  echo "loadtest: certvald not SERVING" >&2; cat "$dir/certvald.log" >&2; return 1
+  echo "loadtest: $1 not SERVING" >&2; cat "$2" >&2; return 1
 }
 
 # lt_push_crl FILE: pushes a CRL through the admin API; returns when it is in
