@@ -321,6 +321,73 @@ Test(cert_read, ext_d2i_matches_x509_get_ext_d2i)
     EVP_PKEY_free(key);
 }
 
+/* ---- cert_intern_ext_oids ------------------------------------------------------ */
+
+static const uint8_t ku_sign[] = {0x03, 0x02, 0x07, 0x80};
+static const uint8_t ski[] = {0x04, 0x02, 0x01, 0x02};
+
+Test(cert_read, intern_ext_oids_keeps_the_certificate_and_binds_known_oids)
+{
+    /* Known extensions, OIDs next to known ones, and an unknown one. */
+    static const struct ext_spec exts[] = {
+        {"2.5.29.19", empty_seq, sizeof(empty_seq)},
+        {"2.5.29.15", ku_sign, sizeof(ku_sign)},
+        {"2.5.29.17.1", san_dns, sizeof(san_dns)},
+        {"2.5.29.17", san_dns, sizeof(san_dns)},
+        {"2.5.29.14", ski, sizeof(ski)},
+        {"2.5.29.170", san_dns, sizeof(san_dns)},
+        {"2.5.29.37", eku_client, sizeof(eku_client)},
+        {"1.2.3.4.5", garbage, sizeof(garbage)},
+        {"2.5.29.30", nc_dns, sizeof(nc_dns)},
+    };
+    static const bool known[] = {true, true, false, true, true, false, true, false, true};
+    const size_t n = sizeof(exts) / sizeof(exts[0]);
+    EVP_PKEY *key = pki_key_new(PKI_KEY_P256);
+    X509 *x;
+    uint8_t *before = NULL, *after = NULL;
+    int nid_before[sizeof(exts) / sizeof(exts[0])];
+    int lb, la;
+
+    cr_assert_not_null(key);
+    x = cert_with(exts, n, true, key);
+    lb = i2d_X509(x, &before);
+    cr_assert_gt(lb, 0);
+    for (size_t i = 0; i < n; i++)
+        nid_before[i] = OBJ_obj2nid(X509_EXTENSION_get_object(X509_get_ext(x, (int)i)));
+
+    cert_intern_ext_oids(x);
+    cert_intern_ext_oids(x); /* again: already the built-in objects */
+
+    cr_assert_eq(X509_get_ext_count(x), (int)n);
+    for (size_t i = 0; i < n; i++) {
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(X509_get_ext(x, (int)i));
+        char txt[64];
+
+        OBJ_obj2txt(txt, sizeof(txt), o, 1);
+        cr_expect_str_eq(txt, exts[i].oid, "extension %zu keeps its OID", i);
+        cr_expect_eq(OBJ_obj2nid(o), nid_before[i], "extension %zu keeps its NID", i);
+        cr_expect_eq(nid_before[i] != NID_undef, known[i], "extension %zu: BoringSSL's NID", i);
+        if (known[i])
+            cr_expect_eq(o, OBJ_nid2obj(nid_before[i]), "extension %zu is the built-in object",
+                         i);
+        else
+            cr_expect_neq(o, OBJ_nid2obj(NID_subject_alt_name), "extension %zu untouched", i);
+    }
+    /* Same bytes, same signature, same decoded values. */
+    la = i2d_X509(x, &after);
+    cr_assert_eq(la, lb);
+    cr_expect(memcmp(before, after, (size_t)lb) == 0, "the encoding is unchanged");
+    cr_expect_eq(X509_verify(x, key), 1, "the signature still verifies");
+    cr_expect_neq(X509_get_extension_flags(x) & EXFLAG_INVALID, EXFLAG_INVALID);
+    cr_expect_eq(X509_get_key_usage(x), KU_DIGITAL_SIGNATURE);
+    cr_expect(same_value(NID_subject_alt_name, cert_ext_d2i(x, NID_subject_alt_name),
+                         X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL)));
+    OPENSSL_free(before);
+    OPENSSL_free(after);
+    X509_free(x);
+    EVP_PKEY_free(key);
+}
+
 /* ---- cert_name_rfc2253 --------------------------------------------------------- */
 
 /* printed: the reference, what validator.c printed before

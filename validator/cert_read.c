@@ -171,6 +171,40 @@ void cert_exts_init(struct cert_exts *e, const X509 *x)
     ERR_clear_error();
 }
 
+/* The certificate extensions BoringSSL's own path processing looks up by
+ * NID (x509v3_cache_extensions, the policy and name checks of
+ * X509_verify_cert), the usual ones first. */
+static const int known_ext_nids[] = {
+    NID_basic_constraints,      NID_key_usage,           NID_ext_key_usage,
+    NID_subject_key_identifier, NID_authority_key_identifier,
+    NID_subject_alt_name,       NID_certificate_policies, NID_crl_distribution_points,
+    NID_info_access,            NID_name_constraints,    NID_policy_constraints,
+    NID_policy_mappings,        NID_inhibit_any_policy,  NID_issuer_alt_name,
+    NID_freshest_crl,           NID_netscape_cert_type,  NID_sinfo_access,
+    NID_proxyCertInfo,
+};
+
+void cert_intern_ext_oids(X509 *x)
+{
+    int n = X509_get_ext_count(x);
+
+    for (int i = 0; i < n; i++) {
+        X509_EXTENSION *ext = X509_get_ext(x, i);
+        const ASN1_OBJECT *o = X509_EXTENSION_get_object(ext);
+
+        for (size_t k = 0; k < sizeof(known_ext_nids) / sizeof(known_ext_nids[0]); k++) {
+            const ASN1_OBJECT *want = OBJ_nid2obj(known_ext_nids[k]);
+
+            if (want != NULL && is_oid(o, want)) {
+                /* A built-in object is static: OBJ_dup returns it as is,
+                 * so this cannot fail for want of memory. */
+                X509_EXTENSION_set_object(ext, want);
+                break;
+            }
+        }
+    }
+}
+
 void cert_exts_clear(struct cert_exts *e)
 {
     if (e == NULL)

@@ -57,6 +57,18 @@ void cert_exts_init(struct cert_exts *e, const X509 *x);
  * fine. */
 void cert_exts_clear(struct cert_exts *e);
 
+/* cert_intern_ext_oids replaces the OID object of each extension of |x|
+ * that BoringSSL's path processing looks up by NID (basic constraints, key
+ * usage, policies, ...) with BoringSSL's built-in object of the same OID
+ * (static, its NID set). A freshly parsed OID has no NID yet, so every
+ * OBJ_obj2nid on it takes a process-wide read lock before its table
+ * search, and X509_verify_cert makes about 80 such calls per chain: on
+ * several worker threads at once that lock's cache line moves between
+ * cores on every call. After this, those calls return the NID at once.
+ * The OID's bytes, and so the certificate's encoding and signature, do not
+ * change; unknown OIDs are left as they are. Allocates nothing. */
+void cert_intern_ext_oids(X509 *x);
+
 /* What the algorithm policy (validator/algorithm_policy.c) reads from a
  * certificate: its signature algorithm and its public key's algorithm,
  * size or curve. */

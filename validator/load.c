@@ -1,5 +1,6 @@
 /* Loading certificates and CRLs from files: PEM (one or several objects) or
  * a single DER object. */
+#include "cert_read.h"
 #include "validator_internal.h"
 
 #include <errno.h>
@@ -109,7 +110,11 @@ struct der_pem_kind {
 
 static void *cert_d2i(void **out, const uint8_t **in, long len)
 {
-    return d2i_X509((X509 **)out, in, len);
+    X509 *x = d2i_X509((X509 **)out, in, len);
+
+    if (x != NULL)
+        cert_intern_ext_oids(x);
+    return x;
 }
 
 static void *crl_d2i(void **out, const uint8_t **in, long len)

@@ -406,8 +406,10 @@ static int parse_input(struct check *c)
             continue;
         }
         x = p != NULL ? d2i_X509(NULL, &p, (long)in->certs[i].len) : NULL;
-        if (x != NULL)
+        if (x != NULL) {
+            cert_intern_ext_oids(x);
             c->certs[c->n++] = x;
+        }
         /* RFC 5280 4.1: one DER Certificate, nothing after it. */
         if (x == NULL || p != in->certs[i].data + in->certs[i].len) {
             ERR_clear_error();
