@@ -48,21 +48,8 @@ char crl_tsan_grace; /* crl_cache_internal.h */
 
 
 /* call_rcu and rcu_barrier take the read lock internally, so the writer
- * thread must be registered; writers may be any thread, so register for
- * the duration of the call when the thread is not a reader already. */
-static bool writer_rcu_begin(void)
-{
-    if (certval_rcu_reader_registered())
-        return false;
-    certval_rcu_reader_register();
-    return true;
-}
-
-static void writer_rcu_end(bool registered_here)
-{
-    if (registered_here)
-        certval_rcu_reader_unregister();
-}
+ * thread must be registered; writers may be any thread, so they register
+ * for the duration of the call (certval_rcu_writer_begin). */
 
 /* ---- index ------------------------------------------------------------- */
 
@@ -204,9 +191,9 @@ void crl_cache_free(struct crl_cache *c)
     free(idx);
     /* Run the callbacks of earlier replacements before returning, so the
      * cache's memory is all gone when this returns (leak checkers, tests). */
-    bool reg = writer_rcu_begin();
+    bool reg = certval_rcu_writer_begin();
     urcu_memb_barrier();
-    writer_rcu_end(reg);
+    certval_rcu_writer_end(reg);
     pthread_mutex_destroy(&c->write_lock);
     free(c);
 }
@@ -243,13 +230,13 @@ static void retire(struct crl_index *old_index, struct crl_snapshot *old_snap)
 
     if (old_index == NULL && old_snap == NULL)
         return;
-    reg = writer_rcu_begin();
+    reg = certval_rcu_writer_begin();
     TSAN_RELEASE(); /* the writer's own accesses, too, precede the free */
     if (old_index != NULL)
         urcu_memb_call_rcu(&old_index->rcu, index_free_cb);
     if (old_snap != NULL)
         urcu_memb_call_rcu(&old_snap->rcu, snapshot_free_cb);
-    writer_rcu_end(reg);
+    certval_rcu_writer_end(reg);
 }
 
 /* publish makes |snap| the current CRL of its issuer; takes ownership of

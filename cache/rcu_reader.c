@@ -25,3 +25,17 @@ void certval_rcu_reader_unregister(void)
         rcu_reader_is_registered = false;
     }
 }
+
+bool certval_rcu_writer_begin(void)
+{
+    if (rcu_reader_is_registered)
+        return false;
+    certval_rcu_reader_register();
+    return true;
+}
+
+void certval_rcu_writer_end(bool registered_here)
+{
+    if (registered_here)
+        certval_rcu_reader_unregister();
+}

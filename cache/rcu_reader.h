@@ -26,4 +26,11 @@ void certval_rcu_reader_unregister(void);
  * call, such as a writer's call_rcu). */
 bool certval_rcu_reader_registered(void);
 
+/* certval_rcu_writer_begin makes the calling thread a registered reader
+ * for the length of a writer's call_rcu or rcu_barrier, which take the
+ * read lock internally: registers it unless it already is, and returns
+ * whether it did. certval_rcu_writer_end(that answer) undoes it. */
+bool certval_rcu_writer_begin(void);
+void certval_rcu_writer_end(bool registered_here);
+
 #endif

@@ -1,11 +1,21 @@
 /* Verdict cache: sharded hash table with CLOCK eviction.
  *
  * Shared structures (docs/revocation.md, "Deny list and verdict cache"):
- *  - each shard (bucket chains, CLOCK ring, hand, count, bytes, entries):
- *    read and written only under the shard's mutex. Entries are built
- *    completely before they are linked and copied out before the mutex is
- *    released, so no reader ever sees a partial entry.
- *  - per-shard hits/misses/evictions: relaxed atomics (stats only).
+ *  - each shard's CLOCK ring, hand, count and bytes: read and written only
+ *    under the shard's mutex, by writers (put, the removal of an expired
+ *    entry, clear).
+ *  - bucket chains: changed only under the mutex, with release stores;
+ *    read without it by gets on registered RCU reader threads (acquire
+ *    loads inside an RCU read-side section). An entry is built completely
+ *    before it is linked and never changes afterwards (but for its CLOCK
+ *    bit, an atomic byte); an unlinked entry is freed after a grace period
+ *    (call_rcu), so a get that still walks it reads valid memory and its
+ *    unchanged next link. Gets on threads that are not RCU readers take
+ *    the mutex instead.
+ *  - hit and miss counters: relaxed atomics in per-thread slots, each on
+ *    its own cache line, so the gets of a key that every worker hits (a
+ *    tenant certificate) write no line another core reads; evictions:
+ *    per shard, under the mutex.
  *  - shard bounds, shard count: immutable after verdict_cache_new.
  *
  * Shards are cache-line aligned so two cores working on different shards do
@@ -14,23 +24,35 @@
 #include "verdict_cache.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "rcu_reader.h"
+#include "tsan_grace.h"
 
 #define VC_SHARDS_MAX 64
 #define VC_MAX_ENTRIES_LIMIT ((size_t)1 << 26)
 #define VC_MIN_BYTES 4096
 #define VC_MALLOC_OVERHEAD 16 /* glibc chunk header, rounded */
+#define VC_COUNT_SLOTS 64      /* hit/miss counter slots, power of two */
+
+/* Readers release it when they leave the read side; the call_rcu callback
+ * that frees an entry acquires it (tsan_grace.h). */
+static char vc_tsan_grace;
 
 /* One cached value: a single allocation, the value's bytes in data[]. */
 struct vc_entry {
-    struct vc_entry *next; /* bucket chain */
+    struct vc_entry *next; /* bucket chain; atomic stores, see above */
+    struct rcu_head rcu;   /* the deferred free */
     uint32_t ring_pos;
     uint32_t bytes; /* accounted size */
     uint8_t key[VERDICT_CACHE_KEY_LEN];
     int64_t valid_from, valid_until;
     uint16_t len;       /* of data[], <= VERDICT_CACHE_VALUE_MAX */
-    uint8_t referenced; /* CLOCK bit, set by hits */
+    uint8_t referenced; /* CLOCK bit, set by hits (relaxed atomic) */
     uint8_t data[];
 };
 
@@ -41,13 +63,30 @@ struct vc_shard {
     struct vc_entry **ring; /* CLOCK ring, |cap| slots, NULL = free */
     size_t cap, hand, count;
     size_t bytes, max_bytes;
-    uint64_t hits, misses, evictions; /* relaxed atomics */
+    uint64_t evictions; /* relaxed atomic (read by stats without the mutex) */
+};
+
+struct vc_count {
+    _Alignas(64) uint64_t hits, misses; /* relaxed atomics */
 };
 
 struct verdict_cache {
     size_t n_shards; /* power of two */
     struct vc_shard *shard;
+    struct vc_count *count; /* VC_COUNT_SLOTS slots */
 };
+
+/* count_of: the calling thread's counter slot (threads numbered in the
+ * order of their first get; more threads than slots share slots). */
+static struct vc_count *count_of(const struct verdict_cache *c)
+{
+    static unsigned next_slot;
+    static _Thread_local unsigned slot_plus_one;
+
+    if (slot_plus_one == 0)
+        slot_plus_one = __atomic_fetch_add(&next_slot, 1, __ATOMIC_RELAXED) % VC_COUNT_SLOTS + 1;
+    return &c->count[slot_plus_one - 1];
+}
 
 /* ---- entries ------------------------------------------------------------- */
 
@@ -67,6 +106,24 @@ static struct vc_entry *entry_new(const uint8_t key[VERDICT_CACHE_KEY_LEN], cons
     return e;
 }
 
+static void entry_free_cb(struct rcu_head *head)
+{
+    tsan_grace_acquire(&vc_tsan_grace);
+    free((char *)head - offsetof(struct vc_entry, rcu));
+}
+
+/* entry_retire frees |e|, already unlinked, once every reader that may
+ * still see it has left its read-side section. call_rcu needs a
+ * registered thread: a writer that is not one registers for the call. */
+static void entry_retire(struct vc_entry *e)
+{
+    bool registered_here = certval_rcu_writer_begin();
+
+    tsan_grace_release(&vc_tsan_grace); /* the writer's own accesses precede the free */
+    urcu_memb_call_rcu(&e->rcu, entry_free_cb);
+    certval_rcu_writer_end(registered_here);
+}
+
 /* ---- shards -------------------------------------------------------------- */
 
 static struct vc_shard *shard_of(const struct verdict_cache *c,
@@ -84,35 +141,56 @@ static struct vc_entry **bucket_of(const struct vc_shard *s,
     return &s->bucket[h & s->bucket_mask];
 }
 
+static struct vc_entry *link_load(struct vc_entry *const *link)
+{
+    return __atomic_load_n(link, __ATOMIC_ACQUIRE);
+}
+
+static void link_store(struct vc_entry **link, struct vc_entry *e)
+{
+    __atomic_store_n(link, e, __ATOMIC_RELEASE);
+}
+
 /* shard_find returns the link that points at |key|'s entry (so the caller
- * can unlink it), or NULL. */
+ * can unlink it) and the entry in |*found|, or NULL. Under the mutex, or
+ * inside an RCU read-side section; there the link may point elsewhere by
+ * the time it is read again (only writers use it), while |*found| stays
+ * valid until the section ends. */
 static struct vc_entry **shard_find(const struct vc_shard *s,
-                                    const uint8_t key[VERDICT_CACHE_KEY_LEN])
+                                    const uint8_t key[VERDICT_CACHE_KEY_LEN],
+                                    struct vc_entry **found)
 {
     struct vc_entry **link = bucket_of(s, key);
+    struct vc_entry *e;
 
     /* Chains are short: at most |cap| entries over >= |cap| buckets. */
-    for (size_t n = 0; *link != NULL && n <= s->cap; n++, link = &(*link)->next)
-        if (memcmp((*link)->key, key, VERDICT_CACHE_KEY_LEN) == 0)
+    for (size_t n = 0; (e = link_load(link)) != NULL && n <= s->cap; n++, link = &e->next) {
+        if (memcmp(e->key, key, VERDICT_CACHE_KEY_LEN) == 0) {
+            *found = e;
             return link;
+        }
+    }
+    *found = NULL;
     return NULL;
 }
 
-/* shard_remove unlinks and frees the entry |*link| points at. */
+/* shard_remove unlinks the entry |*link| points at and frees it after a
+ * grace period. Under the mutex. */
 static void shard_remove(struct vc_shard *s, struct vc_entry **link)
 {
     struct vc_entry *e = *link;
 
-    *link = e->next;
+    link_store(link, e->next);
     s->ring[e->ring_pos] = NULL;
     s->count--;
     s->bytes -= e->bytes;
-    free(e);
+    entry_retire(e);
 }
 
 static void shard_evict(struct vc_shard *s, struct vc_entry *victim)
 {
-    struct vc_entry **link = shard_find(s, victim->key);
+    struct vc_entry *found;
+    struct vc_entry **link = shard_find(s, victim->key, &found);
 
     if (link != NULL)
         shard_remove(s, link);
@@ -131,8 +209,8 @@ static void shard_place(struct vc_shard *s, struct vc_entry *e)
         if (cur == NULL) {
             if (s->bytes + e->bytes <= s->max_bytes)
                 break;
-        } else if (cur->referenced) {
-            cur->referenced = 0;
+        } else if (__atomic_load_n(&cur->referenced, __ATOMIC_RELAXED)) {
+            __atomic_store_n(&cur->referenced, 0, __ATOMIC_RELAXED);
         } else {
             shard_evict(s, cur);
             continue; /* the slot is free now: look at it again */
@@ -148,18 +226,27 @@ static void shard_place(struct vc_shard *s, struct vc_entry *e)
     s->hand = (s->hand + 1) % s->cap;
     struct vc_entry **b = bucket_of(s, e->key);
     e->next = *b;
-    *b = e;
+    link_store(b, e); /* publishes the entry built before */
     s->count++;
     s->bytes += e->bytes;
 }
 
-static void shard_clear(struct vc_shard *s)
+/* shard_clear empties the shard. |now_unused|: no thread can be reading it
+ * any more (verdict_cache_free), so entries are freed at once; otherwise
+ * every chain is cut first and each entry freed after a grace period. */
+static void shard_clear(struct vc_shard *s, bool now_unused)
 {
+    for (size_t i = 0; i <= s->bucket_mask; i++)
+        link_store(&s->bucket[i], NULL);
     for (size_t i = 0; i < s->cap; i++) {
-        free(s->ring[i]);
+        if (s->ring[i] == NULL)
+            continue;
+        if (now_unused)
+            free(s->ring[i]);
+        else
+            entry_retire(s->ring[i]);
         s->ring[i] = NULL;
     }
-    memset(s->bucket, 0, (s->bucket_mask + 1) * sizeof(s->bucket[0]));
     s->count = 0;
     s->bytes = 0;
     s->hand = 0;
@@ -203,8 +290,10 @@ struct verdict_cache *verdict_cache_new(size_t max_entries, size_t max_bytes)
     if (c == NULL)
         goto err;
     c->shard = aligned_alloc(64, n * sizeof(struct vc_shard));
-    if (c->shard == NULL)
+    c->count = aligned_alloc(64, VC_COUNT_SLOTS * sizeof(struct vc_count));
+    if (c->shard == NULL || c->count == NULL)
         goto err;
+    memset(c->count, 0, VC_COUNT_SLOTS * sizeof(struct vc_count));
     memset(c->shard, 0, n * sizeof(struct vc_shard));
     for (size_t i = 0; i < n; i++) {
         if (shard_init(&c->shard[i], max_entries / n, max_bytes / n) != 0)
@@ -223,12 +312,13 @@ void verdict_cache_free(struct verdict_cache *c)
         return;
     for (size_t i = 0; i < c->n_shards; i++) {
         struct vc_shard *s = &c->shard[i];
-        shard_clear(s);
+        shard_clear(s, true);
         free(s->bucket);
         free(s->ring);
         pthread_mutex_destroy(&s->lock);
     }
     free(c->shard);
+    free(c->count);
     free(c);
 }
 
@@ -237,28 +327,51 @@ void verdict_cache_free(struct verdict_cache *c)
 bool verdict_cache_get(struct verdict_cache *c, void *out, size_t cap, size_t *out_len,
                        const uint8_t key[VERDICT_CACHE_KEY_LEN], int64_t now)
 {
-    bool hit = false;
+    bool hit = false, expired = false;
+    /* Lock-free on RCU reader threads (the workers, the transport
+     * threads); the mutex elsewhere. */
+    bool rcu = certval_rcu_reader_registered();
 
     *out_len = 0;
     if (c == NULL)
         return false;
     struct vc_shard *s = shard_of(c, key);
-    pthread_mutex_lock(&s->lock);
-    struct vc_entry **link = shard_find(s, key);
-    if (link != NULL) {
-        struct vc_entry *e = *link;
+    if (rcu)
+        urcu_memb_read_lock();
+    else
+        pthread_mutex_lock(&s->lock);
+    struct vc_entry *e;
+    struct vc_entry **link = shard_find(s, key, &e);
+    if (e != NULL) {
         if (now >= e->valid_from && now <= e->valid_until && e->len <= cap) {
-            e->referenced = 1;
+            /* Written only when clear: a line every core reads stays shared. */
+            if (!__atomic_load_n(&e->referenced, __ATOMIC_RELAXED))
+                __atomic_store_n(&e->referenced, 1, __ATOMIC_RELAXED);
             if (e->len > 0)
                 memcpy(out, e->data, e->len);
             *out_len = e->len;
             hit = true;
-        } else if (now > e->valid_until) {
-            shard_remove(s, link); /* can never be valid again */
+        } else {
+            expired = now > e->valid_until; /* can never be valid again */
         }
     }
-    pthread_mutex_unlock(&s->lock);
-    __atomic_add_fetch(hit ? &s->hits : &s->misses, 1, __ATOMIC_RELAXED);
+    if (rcu) {
+        tsan_grace_release(&vc_tsan_grace);
+        urcu_memb_read_unlock();
+    }
+    if (expired) {
+        /* Found again under the mutex: another writer may have removed or
+         * replaced it meanwhile. */
+        if (rcu)
+            pthread_mutex_lock(&s->lock);
+        link = shard_find(s, key, &e);
+        if (link != NULL && now > e->valid_until)
+            shard_remove(s, link);
+    }
+    if (!rcu || expired)
+        pthread_mutex_unlock(&s->lock);
+    struct vc_count *n = count_of(c);
+    __atomic_add_fetch(hit ? &n->hits : &n->misses, 1, __ATOMIC_RELAXED);
     return hit;
 }
 
@@ -280,10 +393,24 @@ bool verdict_cache_put(struct verdict_cache *c, const uint8_t key[VERDICT_CACHE_
         return false;
     }
     pthread_mutex_lock(&s->lock);
-    struct vc_entry **link = shard_find(s, key);
-    if (link != NULL)
-        shard_remove(s, link); /* a replacement is not an eviction */
-    shard_place(s, e);
+    struct vc_entry *old;
+    struct vc_entry **link = shard_find(s, key, &old);
+    if (old != NULL && s->bytes - old->bytes + e->bytes <= s->max_bytes) {
+        /* A replacement that fits (not an eviction): the new entry takes
+         * the old one's place in its chain and ring slot in one store, so
+         * a lock-free get finds the new value or the old one, never
+         * neither. */
+        e->next = old->next;
+        e->ring_pos = old->ring_pos;
+        s->ring[old->ring_pos] = e;
+        s->bytes = s->bytes - old->bytes + e->bytes;
+        link_store(link, e);
+        entry_retire(old);
+    } else {
+        if (old != NULL)
+            shard_remove(s, link); /* a replacement is not an eviction */
+        shard_place(s, e);
+    }
     pthread_mutex_unlock(&s->lock);
     return true;
 }
@@ -291,10 +418,12 @@ bool verdict_cache_put(struct verdict_cache *c, const uint8_t key[VERDICT_CACHE_
 void verdict_cache_stats(struct verdict_cache *c, struct verdict_cache_stats *out)
 {
     memset(out, 0, sizeof(*out));
+    for (size_t i = 0; c != NULL && i < VC_COUNT_SLOTS; i++) {
+        out->hits += __atomic_load_n(&c->count[i].hits, __ATOMIC_RELAXED);
+        out->misses += __atomic_load_n(&c->count[i].misses, __ATOMIC_RELAXED);
+    }
     for (size_t i = 0; c != NULL && i < c->n_shards; i++) {
         struct vc_shard *s = &c->shard[i];
-        out->hits += __atomic_load_n(&s->hits, __ATOMIC_RELAXED);
-        out->misses += __atomic_load_n(&s->misses, __ATOMIC_RELAXED);
         out->evictions += __atomic_load_n(&s->evictions, __ATOMIC_RELAXED);
         pthread_mutex_lock(&s->lock);
         out->entries += s->count;
@@ -307,7 +436,7 @@ void verdict_cache_clear(struct verdict_cache *c)
 {
     for (size_t i = 0; c != NULL && i < c->n_shards; i++) {
         pthread_mutex_lock(&c->shard[i].lock);
-        shard_clear(&c->shard[i]);
+        shard_clear(&c->shard[i], false);
         pthread_mutex_unlock(&c->shard[i].lock);
     }
 }

@@ -13,9 +13,14 @@
  *
  * Concurrency: every function is thread-safe. The table is split into up to
  * 64 shards by key bits, each with its own mutex, CLOCK eviction and share
- * of the bounds; a get or put holds one shard's mutex for a lookup and a
- * copy of the value (a few hundred bytes for a verdict). No RCU: callers
- * need not be registered. Hit, miss and eviction counters are per shard
+ * of the bounds. A get on a registered RCU reader thread (rcu_reader.h:
+ * the workers and transport threads are) takes no lock and writes no
+ * shared line on a hit: it walks the chains inside an RCU read-side
+ * section and copies the value out (a few hundred bytes for a verdict).
+ * A get on any other thread, and every put, clear or removal, holds the
+ * shard's mutex; removed entries are freed after a grace period
+ * (call_rcu), so no thread needs to be registered to call any function
+ * here. Hit and miss counters are per thread slot, evictions per shard
  * (relaxed atomics).
  *
  * Conventions: constructors return NULL on failure; get and put return

@@ -1,6 +1,7 @@
 /* vc_bench: cost of a verdict-cache hit (key hashing of a 2-certificate
  * chain, lookup and unpacking of the entry, deny-list match) and a race check of the verdict cache
- * and the deny list under concurrent readers and a deny-list writer. Run
+ * and the deny list under concurrent readers and a writer that changes the
+ * deny list and replaces the readers' verdict-cache entries. Run
  * under ThreadSanitizer by CI (.ci/run); exits non-zero on any
  * inconsistent answer.
  *
@@ -84,15 +85,46 @@ static void *reader(void *arg)
     return (void *)(intptr_t)bad;
 }
 
+/* put_chain puts the verdict every reader expects under chain |ver|'s key. */
+static void put_chain(uint64_t ver)
+{
+    struct verdict_step_refs refs;
+    struct cv_bytes certs[2];
+    struct chain_input in;
+    struct verdict v;
+    uint8_t key[32];
+
+    chain_of(&in, certs);
+    memset(&v, 0, sizeof(v));
+    v.decision = DECISION_ALLOW;
+    v.reason = VERDICT_REASON_OK;
+    snprintf(v.subject, sizeof(v.subject), "CN=device-1,O=Tenant A");
+    snprintf(v.issuer, sizeof(v.issuer), "CN=Tenant A Issuing CA");
+    snprintf(v.serial_hex, sizeof(v.serial_hex), "0123456789abcdef");
+    snprintf(v.profile, sizeof(v.profile), "device");
+    memset(&refs, 0, sizeof(refs));
+    refs.n = 1;
+    memset(refs.ref[0].issuer_name_sha256, 1, 32);
+    refs.ref[0].serial_len = 16;
+    memset(refs.ref[0].serial, 0x11, 16);
+    verdict_step_key(key, &in, ver);
+    verdict_step_put(cache, key, &v, &refs, NOW - 100, NOW + 100);
+}
+
 /* Writer: adds serials and removes the one added four steps earlier, so
- * readers see entries come and go. */
+ * readers see entries come and go; and puts the readers' verdicts again,
+ * each replacement unlinking the entry a lock-free reader may be copying
+ * (freed after a grace period). */
 static void *writer(void *arg)
 {
     char err[128];
 
     (void)arg;
+    certval_rcu_reader_register();
     for (uint32_t i = 0; i < WRITER_OPS && !atomic_load(&writer_done); i++) {
         uint8_t s[3] = {0x40, (uint8_t)(i >> 8), (uint8_t)i};
+
+        put_chain(i % CHAINS);
 
         deny_list_add_serial(deny, deny_issuer, s, sizeof(s), "stress", NOW, 0, err, sizeof(err));
         if (i >= 4) {
@@ -101,6 +133,7 @@ static void *writer(void *arg)
             deny_list_remove_serial(deny, deny_issuer, s, sizeof(s), err, sizeof(err));
         }
     }
+    certval_rcu_reader_unregister();
     return NULL;
 }
 
@@ -115,33 +148,12 @@ static bool parse_long(const char *s, long lo, long hi, long *out)
 
 static void fill(void)
 {
-    struct verdict_step_refs refs;
-    struct cv_bytes certs[2];
-    struct chain_input in;
-    struct verdict v;
-    uint8_t key[32];
-
     for (int i = 0; i < 1024; i++) {
         der[0][i] = (uint8_t)(i * 31);
         der[1][i] = (uint8_t)(i * 17 + 3);
     }
-    chain_of(&in, certs);
-    memset(&v, 0, sizeof(v));
-    v.decision = DECISION_ALLOW;
-    v.reason = VERDICT_REASON_OK;
-    snprintf(v.subject, sizeof(v.subject), "CN=device-1,O=Tenant A");
-    snprintf(v.issuer, sizeof(v.issuer), "CN=Tenant A Issuing CA");
-    snprintf(v.serial_hex, sizeof(v.serial_hex), "0123456789abcdef");
-    snprintf(v.profile, sizeof(v.profile), "device");
-    memset(&refs, 0, sizeof(refs));
-    refs.n = 1;
-    memset(refs.ref[0].issuer_name_sha256, 1, 32);
-    refs.ref[0].serial_len = 16;
-    memset(refs.ref[0].serial, 0x11, 16);
-    for (uint64_t ver = 0; ver < CHAINS; ver++) {
-        verdict_step_key(key, &in, ver);
-        verdict_step_put(cache, key, &v, &refs, NOW - 100, NOW + 100);
-    }
+    for (uint64_t ver = 0; ver < CHAINS; ver++)
+        put_chain(ver);
 }
 
 int main(int argc, char **argv)
@@ -190,7 +202,7 @@ int main(int argc, char **argv)
     printf("vc_bench: %ld reader(s)%s, %ld iterations each: %.0f ns per hit (key SHA-256 over "
            "2 KiB + get + deny-list match), %.0f hits/s in all; %ld inconsistent; deny-list "
            "generation %llu\n",
-           threads, with_writer ? " + deny-list writer" : "", iterations,
+           threads, with_writer ? " + writer" : "", iterations,
            el * 1e9 / (double)iterations, (double)(threads * iterations) / el, bad,
            (unsigned long long)deny_list_generation(deny));
     deny_list_free(deny);

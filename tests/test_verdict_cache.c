@@ -10,6 +10,7 @@
 
 #include <openssl/sha.h>
 
+#include "rcu_reader.h"
 #include "verdict_cache.h"
 
 #define T0 INT64_C(1795000000)
@@ -253,6 +254,8 @@ static bool race_consistent(const struct race_value *v, size_t len, uint32_t k)
 struct vc_race {
     struct verdict_cache *c;
     uint32_t seed;
+    bool rcu;    /* a registered RCU reader: its gets take no lock */
+    bool churn;  /* also clears the cache and looks keys up past their window */
     long hits;
     long bad;
 };
@@ -265,11 +268,19 @@ static void *vc_race_thread(void *arg)
     size_t len;
     uint32_t x = r->seed;
 
+    if (r->rcu)
+        certval_rcu_reader_register();
     for (uint32_t op = 0; op < RACE_OPS; op++) {
         x = x * 1103515245u + 12345u;
         uint32_t k = (x >> 8) % RACE_KEYS;
         key_for(key, k);
-        if ((x >> 4) % 4 == 0) {
+        if (r->churn && op % 4096 == 4095) {
+            verdict_cache_clear(r->c);
+        } else if (r->churn && (x >> 4) % 16 == 1) {
+            /* Past its window: a miss that removes the entry. */
+            if (verdict_cache_get(r->c, &v, sizeof(v), &len, key, T0 + 11))
+                r->bad++;
+        } else if ((x >> 4) % 4 == 0) {
             len = race_value(&v, k, op);
             verdict_cache_put(r->c, key, &v, len, T0, T0 + 10);
         } else if (verdict_cache_get(r->c, &v, sizeof(v), &len, key, T0)) {
@@ -278,19 +289,27 @@ static void *vc_race_thread(void *arg)
                 r->bad++;
         }
     }
+    if (r->rcu)
+        certval_rcu_reader_unregister();
     return NULL;
 }
 
-Test(verdict_cache, concurrent_get_put, .timeout = 120)
+/* race runs 4 threads of gets and puts on one cache whose bounds are below
+ * the key space, so eviction runs under contention; |rcu|: threads 1-3 are
+ * RCU readers (lock-free gets), thread 0 is not; |churn|: every thread
+ * also clears the cache now and then and looks keys up past their window,
+ * which removes them. Every hit must be a whole value of its own key. */
+static void race(bool rcu, bool churn)
 {
-    /* Bounds below the key space so eviction runs under contention. */
     struct verdict_cache *c = verdict_cache_new(RACE_KEYS / 2, 256 * 1024);
     struct vc_race r[4];
     pthread_t th[4];
     long hits = 0, bad = 0;
 
+    cr_assert_not_null(c);
     for (int t = 0; t < 4; t++) {
-        r[t] = (struct vc_race){.c = c, .seed = 17u + (uint32_t)t * 7919u};
+        r[t] = (struct vc_race){.c = c, .seed = 17u + (uint32_t)t * 7919u,
+                                .rcu = rcu && t > 0, .churn = churn};
         cr_assert_eq(pthread_create(&th[t], NULL, vc_race_thread, &r[t]), 0);
     }
     for (int t = 0; t < 4; t++) {
@@ -307,4 +326,14 @@ Test(verdict_cache, concurrent_get_put, .timeout = 120)
     cr_assert_leq(st.bytes, 256 * 1024);
     cr_assert_gt(st.evictions, 0);
     verdict_cache_free(c);
+}
+
+Test(verdict_cache, concurrent_get_put, .timeout = 120)
+{
+    race(false, false);
+}
+
+Test(verdict_cache, concurrent_lock_free_gets_with_removals, .timeout = 120)
+{
+    race(true, true);
 }
