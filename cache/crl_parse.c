@@ -1,5 +1,6 @@
 /* CertificateList parser on CBS. See crl_parse_internal.h. */
 #include "crl_parse_internal.h"
+#include "civil_time.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -53,18 +54,6 @@ static int parse_digits(CBS *in, size_t n, int *out)
     return 1;
 }
 
-/* days_from_civil: days since 1970-01-01 of a proleptic Gregorian date
- * (H. Hinnant's algorithm; exact for every year we accept). */
-static int64_t days_from_civil(int64_t y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int days_in_month(int y, int m)
 {
     static const int dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -96,7 +85,7 @@ int crl_parse_time(CBS *in, int64_t *out)
         return 0;
     if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || s > 59)
         return 0;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    *out = civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
     return 1;
 }
 

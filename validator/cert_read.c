@@ -1,5 +1,6 @@
 /* Reading a certificate cheaply: see cert_read.h. */
 #include "cert_read.h"
+#include "validator_internal.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -22,68 +23,12 @@
 #define CMP_TIME_MIN_AT 0
 #define CMP_TIME_MAX_AT INT64_C(253402300799) /* 9999-12-31T23:59:59Z */
 
-/* civil_days: days since 1970-01-01 of year |y|, month |m| (1-12), day
- * |d| of the proleptic Gregorian calendar. Linear in |d|, so a day past
- * the end of the month lands in the next month, as the Julian day
+/* The time itself is read by cv_asn1_time_to_unix (validator/load.c), whose
+ * checks are X509_cmp_time's (type, exact length, digits and a final 'Z')
+ * and then its parser's field ranges (month 1-12, day 1-31, hour 0-23,
+ * minute and second 0-59); a UTCTime year below 50 is 20YY; a day past
+ * the end of its month counts on into the next month, as the Julian day
  * arithmetic of X509_cmp_time's ASN1_TIME_diff does. */
-static int64_t civil_days(int64_t y, int64_t m, int64_t d)
-{
-    int64_t era, yoe, doy;
-
-    y -= m <= 2;
-    era = (y >= 0 ? y : y - 399) / 400;
-    yoe = y - era * 400;
-    doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    return era * 146097 + yoe * 365 + yoe / 4 - yoe / 100 + doy - 719468;
-}
-
-/* two_digits reads p[0..1] as a decimal number (the caller checked both
- * are digits). */
-static int two_digits(const uint8_t *p)
-{
-    return (p[0] - '0') * 10 + (p[1] - '0');
-}
-
-/* strict_time: |t| in the form X509_cmp_time accepts, as Unix seconds.
- * The checks are X509_cmp_time's (type, exact length, digits and a final
- * 'Z') and then its parser's field ranges (month 1-12, day 1-31, hour
- * 0-23, minute and second 0-59); a UTCTime year below 50 is 20YY. */
-static bool strict_time(int64_t *out, const ASN1_TIME *t)
-{
-    const uint8_t *p = ASN1_STRING_get0_data(t);
-    int len = ASN1_STRING_length(t), yl;
-    int64_t y;
-    int mo, d, h, mi, s;
-
-    switch (ASN1_STRING_type(t)) {
-    case V_ASN1_UTCTIME:
-        yl = 2;
-        break;
-    case V_ASN1_GENERALIZEDTIME:
-        yl = 4;
-        break;
-    default:
-        return false;
-    }
-    if (len != yl + 11 || p[len - 1] != 'Z')
-        return false;
-    for (int i = 0; i < len - 1; i++)
-        if (p[i] < '0' || p[i] > '9')
-            return false;
-    y = yl == 2 ? two_digits(p) : two_digits(p) * 100 + two_digits(p + 2);
-    if (yl == 2)
-        y += y < 50 ? 2000 : 1900;
-    p += yl;
-    mo = two_digits(p);
-    d = two_digits(p + 2);
-    h = two_digits(p + 4);
-    mi = two_digits(p + 6);
-    s = two_digits(p + 8);
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
-        return false;
-    *out = civil_days(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
-    return true;
-}
 
 int cert_cmp_time(const ASN1_TIME *t, int64_t at)
 {
@@ -93,7 +38,7 @@ int cert_cmp_time(const ASN1_TIME *t, int64_t at)
         time_t tt = (time_t)at;
         return X509_cmp_time(t, &tt);
     }
-    if (t == NULL || !strict_time(&secs, t))
+    if (t == NULL || cv_asn1_time_to_unix(&secs, t) != 0)
         return 0;
     return secs <= at ? -1 : 1; /* X509_cmp_time: "at or before" is -1 */
 }

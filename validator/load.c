@@ -1,6 +1,7 @@
 /* Loading certificates and CRLs from files: PEM (one or several objects) or
  * a single DER object. */
 #include "cert_read.h"
+#include "civil_time.h"
 #include "validator_internal.h"
 
 #include <errno.h>
@@ -261,18 +262,6 @@ int cv_stack_append_certs(STACK_OF(X509) *to, const STACK_OF(X509) *from)
     return 0;
 }
 
-/* days_from_civil: days since 1970-01-01 of a proleptic Gregorian date
- * (H. Hinnant's algorithm); avoids timegm and the TZ environment. */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 static int digits(const uint8_t *p, size_t n, unsigned *out)
 {
     unsigned v = 0;
@@ -308,7 +297,7 @@ int cv_asn1_time_to_unix(int64_t *out, const ASN1_TIME *t)
         y += y >= 50 ? 1900 : 2000;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59)
         return -1;
-    *out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+    *out = civil_days(y, (int)mo, (int)d) * 86400 + h * 3600 + mi * 60 + s;
     return 0;
 }
 
