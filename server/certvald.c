@@ -294,6 +294,7 @@ static int load_deny_list(struct deny_list *d, const struct certval_config *cfg)
 #define DEFAULT_INFLIGHT_BYTES_PER_WORKER (8u << 20)
 #define DEFAULT_INFLIGHT_BYTES_MIN (16u << 20)
 #define DEFAULT_INFLIGHT_BYTES_MAX (64u << 20)
+#define DEFAULT_TRANSPORT_MEMORY_MIN (UINT64_C(16) << 20)
 static void resolve_limits(struct server_limits *l, const struct certval_config *cfg,
                            unsigned workers)
 {
@@ -317,6 +318,15 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
         bytes = DEFAULT_INFLIGHT_BYTES_MAX;
     l->max_inflight_request_bytes =
         cfg->max_inflight_request_bytes ? cfg->max_inflight_request_bytes : (uint32_t)bytes;
+    /* What gRPC may hold before admission sees it: 16 MiB, or two of the
+     * largest messages. gRPC overshoots its quota by more the larger it
+     * is (docs/configuration.md, Memory): keep it tight. */
+    l->max_transport_memory_bytes = cfg->max_transport_memory_bytes;
+    if (l->max_transport_memory_bytes == 0) {
+        l->max_transport_memory_bytes = 2 * (uint64_t)cfg->max_message_bytes;
+        if (l->max_transport_memory_bytes < DEFAULT_TRANSPORT_MEMORY_MIN)
+            l->max_transport_memory_bytes = DEFAULT_TRANSPORT_MEMORY_MIN;
+    }
 }
 
 /* frontends (issue 12): starts the nginx and HAProxy listeners of the
@@ -558,6 +568,9 @@ static int start_admin(struct daemon *d)
     admin->limits = d->srv.limits;
     /* A pushed CRL is one message: a 1,000,000-entry CRL is about 40 MB. */
     admin->limits.max_message_bytes = cfg->admin_max_message_bytes;
+    /* Operators push CRLs of up to admin_max_message_bytes (256 MiB by
+     * default) with a token: no quota to cancel them. */
+    admin->limits.max_transport_memory_bytes = 0;
     admin_configure(cfg->admin_token_file, cfg->state_dir, d->o.config, d->srv.crls, d->srv.deny);
     register_admin_methods(admin);
     /* Marked up before the start: a listener that failed half-way is
@@ -616,10 +629,11 @@ static int start_serving(struct daemon *d)
     d->frontends_up = true;
     log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
              "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
-             "connection",
+             "connection, gRPC memory quota %" PRIu64 " bytes",
              d->transports, d->workers, d->srv.limits.max_queued_chains_per_worker,
              d->srv.limits.max_queue_delay_ms, d->srv.limits.max_inflight_chains,
-             d->srv.limits.max_inflight_request_bytes, d->srv.limits.max_concurrent_streams);
+             d->srv.limits.max_inflight_request_bytes, d->srv.limits.max_concurrent_streams,
+             d->srv.limits.max_transport_memory_bytes);
     /* fleet (issue 11): follow etcd; SERVING waits for its first read. */
     if (start_fleet(d) < 0)
         return -1;

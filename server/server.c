@@ -290,7 +290,8 @@ static int add_listener(grpc_server *g, const char *addr, int *out_port, char *e
  * one connection wait in the client, so gRPC never holds more than that
  * many messages of a connection; SO_REUSEPORT is off so that a second
  * certvald on a taken port fails instead of splitting the traffic. */
-static void server_channel_args(const struct server *srv, grpc_channel_args *out, grpc_arg *args)
+static void server_channel_args(const struct server *srv, grpc_resource_quota *quota,
+                                grpc_channel_args *out, grpc_arg *args)
 {
     size_t n = 0;
 
@@ -316,6 +317,18 @@ static void server_channel_args(const struct server *srv, grpc_channel_args *out
         args[n].key = GRPC_ARG_MAX_CONCURRENT_STREAMS;
         args[n++].value.integer = (int)srv->limits.max_concurrent_streams;
     }
+    /* gRPC reads a registered method's whole message before the call is
+     * matched, so admission sees a message only once it is in memory, and
+     * max_concurrent_streams bounds that per connection only. Over this
+     * quota gRPC cancels streams (ENHANCE_YOUR_CALM: RESOURCE_EXHAUSTED at
+     * the client) and sends GOAWAY to idle connections. It reclaims after
+     * the fact: a soft bound (docs/configuration.md). */
+    if (quota != NULL) {
+        args[n].type = GRPC_ARG_POINTER;
+        args[n].key = GRPC_ARG_RESOURCE_QUOTA;
+        args[n].value.pointer.p = quota;
+        args[n++].value.pointer.vtable = grpc_resource_quota_arg_vtable();
+    }
     out->num_args = n;
     out->args = args;
 }
@@ -326,6 +339,7 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
 {
     grpc_arg args[8];
     grpc_channel_args chargs;
+    grpc_resource_quota *quota = NULL;
     int rc;
 
     if (worker_threads > 0) {
@@ -333,8 +347,14 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
         if (rc < 0)
             return -1;
     }
-    server_channel_args(srv, &chargs, args);
+    if (srv->limits.max_transport_memory_bytes > 0) {
+        quota = grpc_resource_quota_create("certvald");
+        grpc_resource_quota_resize(quota, (size_t)srv->limits.max_transport_memory_bytes);
+    }
+    server_channel_args(srv, quota, &chargs, args);
     srv->grpc = grpc_server_create(&chargs, NULL);
+    if (quota != NULL)
+        grpc_resource_quota_unref(quota); /* the server holds its own reference */
     for (size_t i = 0; i < srv->n_methods; i++) {
         struct server_method *m = &srv->methods[i];
 

@@ -64,6 +64,7 @@ struct certval_config {
     uint32_t max_inflight_request_bytes;
     uint32_t max_concurrent_streams; /* per connection; default 100 */
     uint32_t max_queue_delay_ms;     /* estimated wait on the least-loaded worker; default 1000 */
+    uint32_t max_transport_memory_bytes; /* gRPC's resource quota; 0 = derived */
 
     /* shutdown */
     uint32_t drain_grace_seconds;  /* default 20 */

@@ -256,9 +256,19 @@ static int cfg_build_threads_limits(struct cfg_ctx *ctx, struct certval_config *
                  "limits.max_concurrent_streams", 100, 1, 65536) ||
         cfg_uint(ctx, &c->max_queue_delay_ms, l->max_queue_delay_ms, "limits.max_queue_delay_ms",
                  1000, 1, 600000) ||
+        cfg_uint(ctx, &c->max_transport_memory_bytes, l->max_transport_memory_bytes,
+                 "limits.max_transport_memory_bytes", 0, 0, UINT32_MAX) ||
         cfg_uint(ctx, &c->drain_grace_seconds, s->drain_grace_seconds,
                  "shutdown.drain_grace_seconds", 20, 0, 3600))
         return -1;
+    /* A smaller quota would cancel a single message of the allowed size. */
+    if (c->max_transport_memory_bytes != 0 &&
+        c->max_transport_memory_bytes < c->max_message_bytes) {
+        cfg_fail(ctx, "limits.max_transport_memory_bytes",
+                 "%u is below limits.max_message_bytes (%u): 0 derives it",
+                 c->max_transport_memory_bytes, c->max_message_bytes);
+        return -1;
+    }
     return 0;
 }
 

@@ -47,6 +47,7 @@ struct raw_limits {
     uint32_t *max_inflight_request_bytes;
     uint32_t *max_concurrent_streams;
     uint32_t *max_queue_delay_ms;
+    uint32_t *max_transport_memory_bytes;
 };
 
 struct raw_shutdown {

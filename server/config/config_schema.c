@@ -69,6 +69,8 @@ static const cyaml_schema_field_t cfg_limits_fields[] = {
     CYAML_FIELD_UINT_PTR("max_concurrent_streams", OPT_PTR, struct raw_limits,
                          max_concurrent_streams),
     CYAML_FIELD_UINT_PTR("max_queue_delay_ms", OPT_PTR, struct raw_limits, max_queue_delay_ms),
+    CYAML_FIELD_UINT_PTR("max_transport_memory_bytes", OPT_PTR, struct raw_limits,
+                         max_transport_memory_bytes),
     CYAML_FIELD_END,
 };
 
