@@ -294,7 +294,7 @@ static int load_deny_list(struct deny_list *d, const struct certval_config *cfg)
 #define DEFAULT_INFLIGHT_BYTES_PER_WORKER (8u << 20)
 #define DEFAULT_INFLIGHT_BYTES_MIN (16u << 20)
 #define DEFAULT_INFLIGHT_BYTES_MAX (64u << 20)
-#define DEFAULT_TRANSPORT_MEMORY_MIN (UINT64_C(16) << 20)
+#define DEFAULT_TRANSPORT_MEMORY_MIN (16u << 20)
 static void resolve_limits(struct server_limits *l, const struct certval_config *cfg,
                            unsigned workers)
 {
@@ -323,7 +323,7 @@ static void resolve_limits(struct server_limits *l, const struct certval_config 
      * is (docs/configuration.md, Memory): keep it tight. */
     l->max_transport_memory_bytes = cfg->max_transport_memory_bytes;
     if (l->max_transport_memory_bytes == 0) {
-        l->max_transport_memory_bytes = 2 * (uint64_t)cfg->max_message_bytes;
+        l->max_transport_memory_bytes = 2 * cfg->max_message_bytes; /* at most 2 GiB */
         if (l->max_transport_memory_bytes < DEFAULT_TRANSPORT_MEMORY_MIN)
             l->max_transport_memory_bytes = DEFAULT_TRANSPORT_MEMORY_MIN;
     }
@@ -629,7 +629,7 @@ static int start_serving(struct daemon *d)
     d->frontends_up = true;
     log_info("certvald ready: %u transport threads, %u workers; admission: %u queued chains or "
              "%u ms of work per worker, %u chains and %u request bytes in flight, %u streams per "
-             "connection, gRPC memory quota %" PRIu64 " bytes",
+             "connection, gRPC memory quota %u bytes",
              d->transports, d->workers, d->srv.limits.max_queued_chains_per_worker,
              d->srv.limits.max_queue_delay_ms, d->srv.limits.max_inflight_chains,
              d->srv.limits.max_inflight_request_bytes, d->srv.limits.max_concurrent_streams,

@@ -57,7 +57,7 @@ struct server_limits {
     uint32_t max_inflight_request_bytes;   /* admission: request bytes admitted, not yet freed */
     uint32_t max_concurrent_streams;       /* per connection (HTTP/2 SETTINGS) */
     uint32_t max_queue_delay_ms;           /* admission: estimated wait on that worker */
-    uint64_t max_transport_memory_bytes;   /* gRPC resource quota; 0 = none */
+    uint32_t max_transport_memory_bytes;   /* gRPC resource quota; 0 = none */
 };
 
 enum server_role {
