@@ -57,9 +57,11 @@ class Base(unittest.TestCase):
             set_grace(srv, grace)
         return srv.start()
 
-    def validate_on_connections(self, srv, n):
+    def validate_on_connections(self, srv, n,
+                                serializer=pb.ValidateRequest.SerializeToString):
         """Validate stubs on |n| connections of their own (each channel its
-        own subchannel), connected; closed at the test's end."""
+        own subchannel), connected; closed at the test's end. |serializer|
+        None sends the request's bytes as they are."""
         calls = []
         for i in range(n):
             c = grpc.insecure_channel(srv.target, options=[
@@ -67,7 +69,7 @@ class Base(unittest.TestCase):
             self.addCleanup(c.close)
             grpc.channel_ready_future(c).result(timeout=10)
             calls.append(c.unary_unary("/certval.v1.Validator/Validate",
-                                       request_serializer=pb.ValidateRequest.SerializeToString,
+                                       request_serializer=serializer or (lambda b: b),
                                        response_deserializer=pb.ValidateResponse.FromString))
         return calls
 
@@ -324,9 +326,7 @@ class AdmissionTest(Base):
         c = srv.chain("tenant-acme-chain.pem", "acme")
         data = pb.ValidateRequest(chains=[c] * 8000).SerializeToString()
         self.assertLess(len(data), 4 << 20)
-        channels = [grpc.insecure_channel(srv.target, options=[
-            ("grpc.use_local_subchannel_pool", 1), ("certval.test.channel", i),
-            ("grpc.max_send_message_length", 8 << 20)]) for i in range(connections)]
+        calls = self.validate_on_connections(srv, connections, serializer=None)
         peak = [vm_kib(srv.proc.pid, "VmRSS")]
         done = threading.Event()
 
@@ -339,12 +339,7 @@ class AdmissionTest(Base):
         watcher.start()
         futures, codes = [], {}
         try:
-            for ch in channels:
-                grpc.channel_ready_future(ch).result(timeout=10)
-            for ch in channels:
-                call = ch.unary_unary("/certval.v1.Validator/Validate",
-                                      request_serializer=lambda b: b,
-                                      response_deserializer=pb.ValidateResponse.FromString)
+            for call in calls:
                 futures += [call.future(data, timeout=30) for _ in range(streams)]
             for f in futures:
                 try:
@@ -358,8 +353,6 @@ class AdmissionTest(Base):
             watcher.join()
             for f in futures:
                 f.cancel()
-            for ch in channels:
-                ch.close()
         return codes, max(peak[0], vm_kib(srv.proc.pid, "VmHWM"))
 
     def test_transport_memory_quota_cancels_streams_of_a_flood(self):
