@@ -1,8 +1,8 @@
-/* codec_bench: the protobuf-c work around one Validate call, in a loop,
+/* codec_bench: the codec work around one Validate call, in a loop,
  * for callgrind (loadtest/callgrind.sh): unpacking a ValidateRequest of
  * |chains| chains of one 1 KiB certificate each and packing the
  * ValidateResponse of as many verdicts, as certvald does it
- * (server/codec.h: the request into one arena, the response into one
+ * (server/codec.h: the request decoded into one arena, the response into one
  * buffer; no gRPC byte buffer), or with --plain the way it did before
  * (protobuf-c's malloc allocator and free_unpacked; two callocs for the
  * verdicts, get_packed_size, malloc, pack).
@@ -12,6 +12,7 @@
  * Prints the packed sizes. Not a server: certvald itself does not run
  * under valgrind 3.19 (docs/benchmarks.md, "callgrind"). */
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,12 +156,12 @@ int main(int argc, char **argv)
     verdicts_fill(verdicts, (size_t)chains);
     for (long it = 0; it < iterations; it++) {
         Certval__V1__ValidateRequest *req = NULL;
-        struct codec_arena *arena = NULL;
+        struct codec_request rq;
 
         if (plain)
             req = certval__v1__validate_request__unpack(NULL, req_len, wire);
-        else if (codec_request_unpack(&req, &arena, wire, req_len) < 0)
-            req = NULL;
+        else if (codec_request_unpack(&rq, wire, req_len, SIZE_MAX) == 0)
+            req = rq.req;
         if (req == NULL || req->n_chains != (size_t)chains) {
             fprintf(stderr, "codec_bench: unpack failed\n");
             return 1;
@@ -169,7 +170,7 @@ int main(int argc, char **argv)
             certval__v1__validate_request__free_unpacked(req, NULL);
             resp_len = pack_response_plain((size_t)chains);
         } else {
-            codec_arena_free(arena);
+            codec_request_free(&rq);
             resp_len = pack_response(verdicts, (size_t)chains);
         }
     }

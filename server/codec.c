@@ -21,30 +21,6 @@ size_t codec_request_arena_size(size_t len)
     return len + len / 4 + 512;
 }
 
-int codec_request_unpack(Certval__V1__ValidateRequest **out_req, struct codec_arena **out_arena,
-                         const uint8_t *wire, size_t len)
-{
-    struct codec_arena *a;
-    Certval__V1__ValidateRequest *req;
-
-    *out_req = NULL;
-    *out_arena = NULL;
-    a = codec_arena_new(codec_request_arena_size(len), SIZE_MAX);
-    if (a == NULL)
-        return -ENOMEM;
-    req = certval__v1__validate_request__unpack(codec_arena_allocator(a), len, wire);
-    if (req == NULL) {
-        /* protobuf-c says NULL for both; the arena knows which. */
-        int err = codec_arena_failed(a) ? -ENOMEM : -EINVAL;
-
-        codec_arena_free(a);
-        return err;
-    }
-    *out_req = req;
-    *out_arena = a;
-    return 0;
-}
-
 /* Verdict's fields (proto/certval/v1/certval.proto); test_codec checks
  * that the message has no others. */
 enum {

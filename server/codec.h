@@ -1,6 +1,8 @@
-/* The protobuf-c side of certval.v1.Validator/Validate, without gRPC:
- * unpacking a ValidateRequest into one arena (codec_arena.h) and packing a
- * ValidateResponse into one buffer, written from struct verdict directly.
+/* The wire side of certval.v1.Validator/Validate, without gRPC: decoding
+ * a ValidateRequest into one arena (codec_arena.h) into protobuf-c's
+ * structs, and packing a ValidateResponse into one buffer, written from
+ * struct verdict directly; both by hand, byte for byte what protobuf-c
+ * would read and write.
  * loadtest/codec_bench measures both under callgrind. Thread-safe (no
  * shared state).
  *
@@ -15,13 +17,38 @@
 #include "codec_arena.h"
 #include "verdict-t.h"
 
-/* codec_request_unpack unpacks the |len| bytes at |wire| into a new arena
- * sized from |len|: |*out_req| lives in |*out_arena| and goes with it
- * (codec_arena_free; never free_unpacked). It copies what it keeps: |wire|
- * may go once it returns. -EINVAL when the bytes are not a ValidateRequest,
- * -ENOMEM when memory ran out; both outputs NULL then. */
-int codec_request_unpack(Certval__V1__ValidateRequest **out_req, struct codec_arena **out_arena,
-                         const uint8_t *wire, size_t len);
+/* One chain's claims as sent: the length on the wire of its tenant,
+ * device and user id. The strings of the ChainRequest hold every byte
+ * sent and a NUL after them, so "acme\0evil" reads "acme" as a C string;
+ * these lengths give the claim that was sent (the validator denies it
+ * MALFORMED, validator/claims.c, and the audit log records it). */
+struct codec_claims {
+    uint32_t tenant, device, user;
+};
+
+/* An unpacked ValidateRequest: |req| and |claims| (claims[i] for
+ * req->chains[i]) live in |arena| and go with it (codec_request_free;
+ * never protobuf-c's free_unpacked). */
+struct codec_request {
+    Certval__V1__ValidateRequest *req;
+    const struct codec_claims *claims;
+    struct codec_arena *arena;
+    size_t n_chains; /* the chains on the wire, also set when over the bound */
+};
+
+/* codec_request_unpack decodes the |len| bytes at |wire| (codec_unpack.c)
+ * into |*out|, in a new arena sized from |len|. It copies what it keeps:
+ * |wire| may go once it returns. The chains are counted before any is
+ * decoded or anything allocated: more than |max_chains| (SIZE_MAX: no
+ * bound) is -E2BIG with out->n_chains set. -EINVAL when the bytes are not
+ * a ValidateRequest (exactly when protobuf-c's unpacker refuses them),
+ * -ENOMEM when memory ran out. On failure req, claims and arena are NULL. */
+int codec_request_unpack(struct codec_request *out, const uint8_t *wire, size_t len,
+                         size_t max_chains);
+
+/* codec_request_free frees |r|'s arena (with its request and claims) and
+ * zeroes |r|; NULL and a zeroed |r| are accepted. */
+void codec_request_free(struct codec_request *r);
 
 /* codec_request_arena_size is the block codec_request_unpack gives the
  * arena of a |len|-byte request: enough for the usual request (chains of

@@ -16,7 +16,6 @@ struct chunk {
 };
 
 struct codec_arena {
-    ProtobufCAllocator pc;
     unsigned char *next, *end; /* the free part of the current block or chunk */
     struct chunk *chunks;      /* fallback chunks, newest first */
     size_t next_chunk;         /* size of the next fallback chunk */
@@ -25,18 +24,6 @@ struct codec_arena {
     bool failed;
     alignas(max_align_t) unsigned char block[];
 };
-
-static void *pc_alloc(void *data, size_t size)
-{
-    return codec_arena_alloc(data, size);
-}
-
-static void pc_free(void *data, void *p)
-{
-    /* Everything goes at once, with codec_arena_free. */
-    (void)data;
-    (void)p;
-}
 
 struct codec_arena *codec_arena_new(size_t cap, size_t max_bytes)
 {
@@ -48,9 +35,6 @@ struct codec_arena *codec_arena_new(size_t cap, size_t max_bytes)
     a = malloc(sizeof(*a) + cap);
     if (a == NULL)
         return NULL;
-    a->pc.alloc = pc_alloc;
-    a->pc.free = pc_free;
-    a->pc.allocator_data = a;
     a->next = a->block;
     a->end = a->block + cap;
     a->chunks = NULL;
@@ -120,11 +104,6 @@ void *codec_arena_alloc(struct codec_arena *a, size_t size)
 bool codec_arena_failed(const struct codec_arena *a)
 {
     return a->failed;
-}
-
-ProtobufCAllocator *codec_arena_allocator(struct codec_arena *a)
-{
-    return &a->pc;
 }
 
 size_t codec_arena_used(const struct codec_arena *a)

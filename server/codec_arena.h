@@ -1,8 +1,8 @@
-/* A bump allocator for one unpacked request (protobuf-c's ProtobufCAllocator).
+/* A bump allocator for one decoded request (codec_unpack.c).
  *
- * protobuf-c unpacks a message with one allocation per sub-message, string,
- * bytes field and repeated array, and frees them one by one. An arena
- * carves them from one block malloc'd once, sized from the wire length;
+ * A decoded request is many small objects (the chains, their certificate
+ * arrays, bytes and strings) that all go together. An arena carves them
+ * from one block malloc'd once, sized from the wire length;
  * when the block is used up it falls back to malloc, in chunks that grow
  * geometrically. Freeing one allocation does nothing: everything goes at
  * once with codec_arena_free. Not thread-safe while it allocates; the
@@ -15,8 +15,6 @@
 
 #include <stdbool.h>
 #include <stddef.h>
-
-#include <protobuf-c/protobuf-c.h>
 
 struct codec_arena;
 
@@ -38,10 +36,6 @@ void *codec_arena_alloc(struct codec_arena *a, size_t size);
 
 /* codec_arena_failed is whether an allocation from |a| has failed. */
 bool codec_arena_failed(const struct codec_arena *a);
-
-/* codec_arena_allocator returns the protobuf-c allocator over |a| (its
- * free does nothing), valid while |a| lives. */
-ProtobufCAllocator *codec_arena_allocator(struct codec_arena *a);
 
 /* codec_arena_used returns the bytes handed out from |a| so far, alignment
  * padding included (for sizing and tests). */

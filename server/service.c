@@ -57,9 +57,8 @@ struct slice {
 
 struct batch {
     struct vcall *vc;
-    Certval__V1__ValidateRequest *req; /* in |arena|, which goes with it */
-    struct codec_arena *arena;
-    struct claims *claims; /* wire lengths of the claims; NULL = their strlen */
+    Certval__V1__ValidateRequest *req; /* rq.req: in rq.arena, which goes with it */
+    struct codec_request rq;           /* the request, its claims and its arena */
     struct reload_snapshot *snap;
     int64_t now;
     uint64_t received_ns; /* CLOCK_MONOTONIC at receipt, for the latency histogram */
@@ -139,10 +138,7 @@ static void batch_release_payload(struct batch *b)
     admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
     b->bytes = 0;
     b->req = NULL;
-    codec_arena_free(b->arena);
-    b->arena = NULL;
-    claims_free(b->claims);
-    b->claims = NULL;
+    codec_request_free(&b->rq);
     if (b->snap != NULL)
         reload_release(b->snap);
     b->snap = NULL;
@@ -279,7 +275,7 @@ static void record(const struct batch *b, size_t i)
     const Certval__V1__ChainRequest *cr = b->req->chains[i];
     struct chain_input in;
 
-    claims_apply(&in, b->claims, i, cr);
+    claims_apply(&in, &b->rq.claims[i], cr);
     metrics_record_verdict(&b->verdicts[i], cr->tenant_id);
     audit_verdict(&b->verdicts[i], in.tenant_id, in.device_id, in.user_id);
 }
@@ -296,7 +292,7 @@ static bool chain_try_cached(struct batch *b, size_t i)
     if (cr->n_certificates > STACK_CERTS)
         return false; /* described on the heap by chain_validate, on a worker */
     chain_input_from(&in, certs, cr);
-    claims_apply(&in, b->claims, i, cr);
+    claims_apply(&in, &b->rq.claims[i], cr);
     if (!validator_try_cached_key(b->snap->validator, &b->rev, &b->verdicts[i], &b->keys[i], &in,
                                   b->now))
         return false;
@@ -321,7 +317,7 @@ static void chain_validate(struct batch *b, size_t i)
         }
     }
     chain_input_from(&in, certs, cr);
-    claims_apply(&in, b->claims, i, cr);
+    claims_apply(&in, &b->rq.claims[i], cr);
     validator_check_chain_keyed(b->snap->validator, &b->rev, &b->verdicts[i], &in, b->now,
                                 i < INLINE_MAX_CHAINS ? &b->keys[i] : NULL);
     if (certs != stack_certs)
@@ -430,12 +426,11 @@ static void slice_run(struct work_item *item)
     batch_unref(b);
 }
 
-static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                               struct codec_arena *arena, size_t bytes,
+static struct batch *batch_new(struct vcall *vc, const struct codec_request *rq, size_t bytes,
                                struct reload_snapshot *snap, unsigned n_slices)
 {
     struct batch *b = calloc(1, sizeof(*b) + n_slices * sizeof(struct slice));
-    size_t n = req->n_chains;
+    size_t n = rq->req->n_chains;
 
     if (b == NULL)
         return NULL;
@@ -445,8 +440,8 @@ static struct batch *batch_new(struct vcall *vc, Certval__V1__ValidateRequest *r
         return NULL;
     }
     b->vc = vc;
-    b->req = req;
-    b->arena = arena;
+    b->req = rq->req;
+    b->rq = *rq;
     b->rev = vc->base.tr->srv->rev;
     b->bytes = bytes;
     b->snap = snap;
@@ -490,13 +485,11 @@ static unsigned slices_for(const struct server *srv, size_t n_chains)
 }
 
 /* Frees a request that never became a batch and gives back its admission. */
-static void request_refuse(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                           struct codec_arena *arena, struct claims *claims, size_t bytes,
+static void request_refuse(struct vcall *vc, struct codec_request *rq, size_t bytes,
                            grpc_status_code code, const char *msg)
 {
-    admission_release(vc->base.tr->srv, req->n_chains, bytes);
-    claims_free(claims);
-    codec_arena_free(arena); /* |req| with it */
+    admission_release(vc->base.tr->srv, rq->req->n_chains, bytes);
+    codec_request_free(rq);
     vcall_fail(vc, code, msg);
 }
 
@@ -521,10 +514,10 @@ static void drain_park(struct vcall *vc)
 
 /* |req| and its |bytes| are admitted (counted in the server's in-flight
  * totals); the batch made of them gives them back when it is freed. The
- * batch takes |arena| (which holds |req|) and |claims|. */
-static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
-                           struct codec_arena *arena, struct claims *claims, size_t bytes)
+ * batch takes |rq| (its arena holds the request and its claims). */
+static void dispatch_batch(struct vcall *vc, struct codec_request *rq, size_t bytes)
 {
+    Certval__V1__ValidateRequest *req = rq->req;
     struct server *srv = vc->base.tr->srv;
     struct reload_snapshot *snap;
     struct batch *b;
@@ -535,34 +528,25 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
     atomic_fetch_add_explicit(&srv->inflight_chains, (long)req->n_chains, memory_order_relaxed);
     snap = reload_acquire();
     if (snap == NULL) {
-        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_UNAVAILABLE,
+        request_refuse(vc, rq, bytes, GRPC_STATUS_UNAVAILABLE,
                        "no configuration loaded");
-        return;
-    }
-    if (req->n_chains > srv->limits.max_chains_per_batch) {
-        snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
-                 req->n_chains, srv->limits.max_chains_per_batch);
-        reload_release(snap);
-        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
         return;
     }
     n_slices = slices_for(srv, req->n_chains);
     if (!drain_leaves_time(srv, req->n_chains, n_slices)) {
         reload_release(snap);
         admission_release(srv, req->n_chains, bytes);
-        claims_free(claims);
-        codec_arena_free(arena);
+        codec_request_free(rq);
         drain_park(vc);
         return;
     }
-    b = batch_new(vc, req, arena, bytes, snap, n_slices);
+    b = batch_new(vc, rq, bytes, snap, n_slices);
     if (b == NULL) {
         reload_release(snap);
-        request_refuse(vc, req, arena, claims, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED,
+        request_refuse(vc, rq, bytes, GRPC_STATUS_RESOURCE_EXHAUSTED,
                        "out of memory");
         return;
     }
-    b->claims = claims;
     if (req->n_chains == 0 || answer_inline(b)) {
         batch_respond(b); /* empty, or every chain answered from the cache */
         return;
@@ -583,35 +567,25 @@ static void dispatch_batch(struct vcall *vc, Certval__V1__ValidateRequest *req,
 
 /* ---- receiving ---- */
 
-/* Unpacks |bb| into |*out_req|, in |*out_arena| (codec_request_unpack),
- * and scans its claims' wire lengths. 0, -EINVAL (not a ValidateRequest)
- * or -ENOMEM; every output NULL on failure. */
-static int unpack_request(Certval__V1__ValidateRequest **out_req, struct codec_arena **out_arena,
-                          struct claims **out_claims, grpc_byte_buffer *bb)
+/* Decodes |bb| into |*rq| (codec_request_unpack; at most |max_chains|
+ * chains). 0, -EINVAL (not a ValidateRequest), -E2BIG (too many chains:
+ * rq->n_chains says how many) or -ENOMEM. */
+static int unpack_request(struct codec_request *rq, grpc_byte_buffer *bb, size_t max_chains)
 {
     grpc_byte_buffer_reader reader;
     grpc_slice_buffer *sb;
     grpc_slice s;
     int err;
 
-    *out_claims = NULL;
     if (!grpc_byte_buffer_reader_init(&reader, bb)) {
-        *out_req = NULL;
-        *out_arena = NULL;
+        memset(rq, 0, sizeof(*rq));
         return -EINVAL;
     }
     /* A message in one slice (the usual small request) is read in place;
      * the reader's buffer (decompressed, if it was) lives until the end. */
     sb = &reader.buffer_out->data.raw.slice_buffer;
     s = sb->count == 1 ? grpc_slice_ref(sb->slices[0]) : grpc_byte_buffer_reader_readall(&reader);
-    err = codec_request_unpack(out_req, out_arena, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s));
-    if (err == 0 &&
-        claims_scan(out_claims, *out_req, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s)) < 0) {
-        codec_arena_free(*out_arena);
-        *out_arena = NULL;
-        *out_req = NULL;
-        err = -ENOMEM;
-    }
+    err = codec_request_unpack(rq, GRPC_SLICE_START_PTR(s), GRPC_SLICE_LENGTH(s), max_chains);
     grpc_slice_unref(s);
     grpc_byte_buffer_reader_destroy(&reader);
     return err;
@@ -620,9 +594,8 @@ static int unpack_request(Certval__V1__ValidateRequest **out_req, struct codec_a
 static void recv_done(struct tag *t, bool ok)
 {
     struct vcall *vc = container_of(t, struct vcall, recv_tag);
-    Certval__V1__ValidateRequest *req;
-    struct codec_arena *arena;
-    struct claims *claims;
+    struct server *srv = vc->base.tr->srv;
+    struct codec_request rq;
     grpc_byte_buffer *bb = vc->recv_buf;
     grpc_status_code code;
     char msg[200];
@@ -657,18 +630,24 @@ static void recv_done(struct tag *t, bool ok)
         return;
     }
     atomic_fetch_add_explicit(&vc->base.tr->srv->inflight_bytes, (long)bytes, memory_order_relaxed);
-    err = unpack_request(&req, &arena, &claims, bb);
+    err = unpack_request(&rq, bb, srv->limits.max_chains_per_batch);
     grpc_byte_buffer_destroy(bb);
     if (err < 0) {
-        admission_release(vc->base.tr->srv, 0, bytes);
-        if (err == -ENOMEM)
+        admission_release(srv, 0, bytes);
+        if (err == -ENOMEM) {
             vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory unpacking the request");
-        else
+        } else if (err == -E2BIG) {
+            /* Counted before any chain is decoded or allocated. */
+            snprintf(msg, sizeof(msg), "batch has %zu chains; limit max_chains_per_batch is %u",
+                     rq.n_chains, srv->limits.max_chains_per_batch);
+            vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, msg);
+        } else {
             vcall_fail(vc, GRPC_STATUS_INVALID_ARGUMENT,
                        "request is not a valid certval.v1.ValidateRequest");
+        }
         return;
     }
-    dispatch_batch(vc, req, arena, claims, bytes);
+    dispatch_batch(vc, &rq, bytes);
 }
 
 static void vcall_recv_next(struct vcall *vc)

@@ -1,8 +1,10 @@
 /* The Validate codec (server/codec.h) and its arena (server/codec_arena.h):
- * alignment, the fallback when the block is used up, allocation failure
- * (the arena's bound) reported through protobuf-c's NULL, and a response
- * packed byte for byte as protobuf-c's own pack packs it (the packer writes
- * the wire format itself). */
+ * alignment, the fallback when the block is used up, the arena's bound; a
+ * request decoded exactly as protobuf-c's unpacker reads it (random and
+ * mutated requests and the wire format's corners, through codec_diff),
+ * with each claim's wire length; and a response packed byte for byte as
+ * protobuf-c's own pack packs it (both sides write and read the wire
+ * format themselves). */
 #include <criterion/criterion.h>
 
 #include <errno.h>
@@ -13,6 +15,7 @@
 #include <string.h>
 
 #include "codec.h"
+#include "codec_diff.h"
 
 static bool aligned(const void *p)
 {
@@ -120,74 +123,299 @@ Test(codec, unpacks_into_one_block)
 {
     size_t len;
     uint8_t *wire = request_wire(4, 600, &len);
-    Certval__V1__ValidateRequest *req;
-    struct codec_arena *a;
+    struct codec_request rq;
 
-    cr_assert_eq(codec_request_unpack(&req, &a, wire, len), 0);
+    cr_assert_eq(codec_request_unpack(&rq, wire, len, SIZE_MAX), 0);
     memset(wire, 0, len); /* the request must not point into the wire */
     free(wire);
-    cr_assert_eq(req->n_chains, 4);
+    cr_assert_eq(rq.req->n_chains, 4);
+    cr_assert_eq(rq.n_chains, 4);
     for (size_t i = 0; i < 4; i++) {
-        cr_assert_eq(req->chains[i]->id, i + 1);
-        cr_assert_str_eq(req->chains[i]->tenant_id, "acme");
-        cr_assert_str_eq(req->chains[i]->user_id, "user-123");
-        cr_assert_eq(req->chains[i]->certificates[0].len, 600);
-        cr_assert_eq(req->chains[i]->certificates[0].data[599], (uint8_t)(599 * 7));
+        cr_assert_eq(rq.req->chains[i]->id, i + 1);
+        cr_assert_str_eq(rq.req->chains[i]->tenant_id, "acme");
+        cr_assert_str_eq(rq.req->chains[i]->user_id, "user-123");
+        cr_assert_eq(rq.claims[i].tenant, 4);
+        cr_assert_eq(rq.claims[i].device, 5);
+        cr_assert_eq(rq.claims[i].user, 8);
+        cr_assert_eq(rq.req->chains[i]->certificates[0].len, 600);
+        cr_assert_eq(rq.req->chains[i]->certificates[0].data[599], (uint8_t)(599 * 7));
     }
     /* Chains of a 600-byte certificate fit the block sized from the wire. */
-    cr_assert_leq(codec_arena_used(a), codec_request_arena_size(len));
-    codec_arena_free(a);
+    cr_assert_leq(codec_arena_used(rq.arena), codec_request_arena_size(len));
+    codec_request_free(&rq);
+    cr_assert_null(rq.arena);
+    codec_request_free(&rq); /* a zeroed one is accepted */
 }
 
 Test(codec, many_small_chains_spill_and_still_unpack)
 {
     size_t len;
     uint8_t *wire = request_wire(500, 1, &len);
-    Certval__V1__ValidateRequest *req;
-    struct codec_arena *a;
+    struct codec_request rq;
 
-    cr_assert_eq(codec_request_unpack(&req, &a, wire, len), 0);
-    cr_assert_gt(codec_arena_used(a), codec_request_arena_size(len), "expected a spill");
-    cr_assert_eq(req->n_chains, 500);
-    cr_assert_eq(req->chains[499]->id, 500);
-    codec_arena_free(a);
+    cr_assert_eq(codec_request_unpack(&rq, wire, len, 500), 0);
+    cr_assert_gt(codec_arena_used(rq.arena), codec_request_arena_size(len), "expected a spill");
+    cr_assert_eq(rq.req->n_chains, 500);
+    cr_assert_eq(rq.req->chains[499]->id, 500);
+    codec_request_free(&rq);
+    free(wire);
+}
+
+/* The chains are counted before anything is decoded: a request over the
+ * bound costs no allocation, and says how many chains it had. */
+Test(codec, counts_chains_against_the_bound_first)
+{
+    size_t len;
+    uint8_t *wire = request_wire(3, 10, &len);
+    struct codec_request rq;
+
+    cr_assert_eq(codec_request_unpack(&rq, wire, len, 2), -E2BIG);
+    cr_assert_eq(rq.n_chains, 3);
+    cr_assert_null(rq.req);
+    cr_assert_null(rq.arena);
+    cr_assert_eq(codec_request_unpack(&rq, wire, len, 3), 0);
+    codec_request_free(&rq);
     free(wire);
 }
 
 Test(codec, refuses_garbage_as_einval)
 {
     static const uint8_t junk[] = {0x0a, 0x7f, 0x01};
-    Certval__V1__ValidateRequest *req = (void *)1;
-    struct codec_arena *a = (void *)1;
+    struct codec_request rq;
 
-    cr_assert_eq(codec_request_unpack(&req, &a, junk, sizeof(junk)), -EINVAL);
-    cr_assert_null(req);
-    cr_assert_null(a);
+    memset(&rq, 0xff, sizeof(rq));
+    cr_assert_eq(codec_request_unpack(&rq, junk, sizeof(junk), SIZE_MAX), -EINVAL);
+    cr_assert_null(rq.req);
+    cr_assert_null(rq.claims);
+    cr_assert_null(rq.arena);
 }
 
-/* protobuf-c over an arena that runs out returns NULL without aborting,
- * and the arena tells that apart from a malformed message. */
-Test(codec, allocation_failure_is_reported)
+/* ---- the decoder against protobuf-c's unpacker ---- */
+
+/* A little writer of protobuf's wire format, for requests protobuf-c's
+ * pack would never write (repeats, unknown fields, odd encodings). */
+struct wbuf {
+    uint8_t b[4096];
+    size_t n;
+};
+
+static void w_raw(struct wbuf *w, const void *p, size_t n)
 {
-    size_t len;
-    uint8_t *wire = request_wire(2, 300, &len);
+    cr_assert_leq(w->n + n, sizeof(w->b));
+    memcpy(w->b + w->n, p, n);
+    w->n += n;
+}
 
-    for (size_t bound = 16; bound < 2048; bound += 16) {
-        struct codec_arena *a = codec_arena_new(16, bound);
-        Certval__V1__ValidateRequest *req;
+static void w_varint(struct wbuf *w, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
 
-        cr_assert_not_null(a);
-        req = certval__v1__validate_request__unpack(codec_arena_allocator(a), len, wire);
-        if (req != NULL) {
-            cr_assert_gt(bound, 600, "unpacked within %zu bytes", bound);
-            cr_assert_not(codec_arena_failed(a));
-            codec_arena_free(a);
+    for (; v >= 0x80; v >>= 7)
+        b[n++] = (uint8_t)(v | 0x80);
+    b[n++] = (uint8_t)v;
+    w_raw(w, b, n);
+}
+
+static void w_len(struct wbuf *w, unsigned field, const void *p, size_t n)
+{
+    w_varint(w, (uint64_t)field << 3 | 2);
+    w_varint(w, n);
+    w_raw(w, p, n);
+}
+
+static uint64_t rnd_state = 0x9e3779b97f4a7c15u;
+
+static uint64_t rnd(void)
+{
+    /* xorshift64*: repeatable, so a failure can be run again. */
+    rnd_state ^= rnd_state >> 12;
+    rnd_state ^= rnd_state << 25;
+    rnd_state ^= rnd_state >> 27;
+    return rnd_state * 0x2545f4914f6cdd1du;
+}
+
+/* One ChainRequest's fields in random order and number: ids (some of ten
+ * bytes), certificates (some empty), claims (some with a NUL, some
+ * repeated), unknown fields of every wire type, now and then a known
+ * field in the wrong wire type. */
+static void random_chain(struct wbuf *w)
+{
+    static const char *const claims[] = {"acme", "", "dev-001", "a\0b", "\xff\xfe", "user-123"};
+    size_t fields = rnd() % 9;
+
+    for (size_t f = 0; f < fields; f++) {
+        uint64_t r = rnd();
+        uint8_t blob[40];
+
+        for (size_t i = 0; i < sizeof(blob); i++)
+            blob[i] = (uint8_t)rnd();
+        switch (r % 10) {
+        case 0:
+        case 1:
+            w_varint(w, 1 << 3 | 0);
+            w_varint(w, r % 3 == 0 ? UINT64_MAX - r % 1000 : r % 100000);
+            break;
+        case 2:
+        case 3:
+            w_len(w, 2, blob, r % 4 == 0 ? 0 : 1 + (r >> 8) % sizeof(blob));
+            break;
+        case 4:
+        case 5: {
+            const char *c = claims[(r >> 8) % 6];
+            size_t n = c[0] == 'a' && c[1] == '\0' && c[2] == 'b' ? 3 : strlen(c);
+
+            w_len(w, 3 + (unsigned)((r >> 16) % 3), c, n);
             break;
         }
-        cr_assert(codec_arena_failed(a), "bound %zu", bound);
-        codec_arena_free(a);
+        case 6: /* unknown varint, fixed64, fixed32, length-delimited */
+            w_varint(w, (6 + (r >> 8) % 100) << 3 | 0);
+            w_varint(w, r >> 20);
+            w_varint(w, 7 << 3 | 1);
+            w_raw(w, blob, 8);
+            w_varint(w, 9 << 3 | 5);
+            w_raw(w, blob, 4);
+            w_len(w, 1000 + (unsigned)((r >> 8) % 100000), blob, (r >> 30) % 20);
+            break;
+        case 7: /* a tag in more bytes than it needs: field 2 in five */
+            w_raw(w, (const uint8_t[]){0x92, 0x80, 0x80, 0x80, 0x00}, 5);
+            w_varint(w, 3);
+            w_raw(w, "abc", 3);
+            break;
+        case 8: /* a known field in the wrong wire type (refused) */
+            if (r % 16 == 0) {
+                w_varint(w, (1 + (r >> 8) % 5) << 3 | ((r >> 12) % 2 ? 5 : 1));
+                w_raw(w, blob, 8);
+            }
+            break;
+        default: /* the id as a length-delimited field (refused), rarely */
+            if (r % 32 == 0)
+                w_len(w, 1, blob, 2);
+            break;
+        }
     }
-    free(wire);
+}
+
+static size_t random_request(uint8_t *out, size_t cap)
+{
+    struct wbuf req = {.n = 0};
+    size_t chains = rnd() % 6;
+
+    for (size_t i = 0; i < chains; i++) {
+        struct wbuf c = {.n = 0};
+
+        random_chain(&c);
+        w_len(&req, 1, c.b, c.n);
+        if (rnd() % 8 == 0) /* an unknown top-level field */
+            w_len(&req, 2 + (unsigned)(rnd() % 5), c.b, c.n % 7);
+    }
+    cr_assert_leq(req.n, cap);
+    memcpy(out, req.b, req.n);
+    return req.n;
+}
+
+/* Random requests, then each cut short, bytes flipped, bytes inserted:
+ * the decoder accepts, refuses and reads exactly what protobuf-c does. */
+Test(codec, decodes_as_protobuf_c_does)
+{
+    static uint8_t wire[4096], mut[4096 + 8];
+    size_t accepted = 0, refused = 0;
+    char why[200];
+
+    for (int round = 0; round < 20000; round++) {
+        size_t n = random_request(wire, sizeof(wire)), m = n;
+        int rc;
+
+        memcpy(mut, wire, n);
+        switch (round % 4) {
+        case 0:
+            break; /* as made */
+        case 1:
+            m = n > 0 ? rnd() % n : 0;
+            break;
+        case 2:
+            for (int k = 0; k < 3 && n > 0; k++)
+                mut[rnd() % n] ^= (uint8_t)(1u << rnd() % 8);
+            break;
+        default:
+            if (n > 0) {
+                size_t at = rnd() % n;
+
+                memmove(mut + at + 1, mut + at, n - at);
+                mut[at] = (uint8_t)rnd();
+                m = n + 1;
+            }
+            break;
+        }
+        rc = codec_diff(mut, m, why, sizeof(why));
+        cr_assert_neq(rc, -1, "round %d (%zu bytes): %s", round, m, why);
+        accepted += rc == 1;
+        refused += rc == 0;
+    }
+    /* Both sides of the comparison were exercised. */
+    cr_assert_gt(accepted, 5000, "accepted %zu", accepted);
+    cr_assert_gt(refused, 2000, "refused %zu", refused);
+}
+
+/* The corners of the wire format, one by one, each against protobuf-c. */
+Test(codec, wire_format_corners_as_protobuf_c)
+{
+    static const struct {
+        const char *what;
+        uint8_t b[24];
+        size_t n;
+        int want; /* 1 accepted, 0 refused (protobuf-c's answer) */
+    } cases[] = {
+        {"empty request", {0}, 0, 1},
+        {"one empty chain", {0x0a, 0x00}, 2, 1},
+        {"field 0", {0x02, 0x00}, 2, 0},
+        {"field 0 in two bytes", {0x80, 0x00, 0x00}, 3, 1},
+        {"tag of six bytes", {0x8a, 0x80, 0x80, 0x80, 0x80, 0x00, 0x00}, 7, 0},
+        {"tag of five bytes", {0x8a, 0x80, 0x80, 0x80, 0x00, 0x00}, 6, 1},
+        {"group start", {0x0b}, 1, 0},
+        {"group end", {0x0c}, 1, 0},
+        {"wire type 6", {0x0e}, 1, 0},
+        {"chains as a varint", {0x08, 0x01}, 2, 0},
+        {"length past the end", {0x0a, 0x05, 0x00}, 3, 0},
+        {"length of six bytes", {0x0a, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00}, 7, 0},
+        {"length of 2^31, past the end", {0x0a, 0x80, 0x80, 0x80, 0x80, 0x08}, 6, 0},
+        {"unknown varint of ten bytes", {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 11, 1},
+        {"unknown varint of eleven bytes", {0x10, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, 12, 0},
+        {"unknown fixed64 cut short", {0x11, 1, 2, 3}, 4, 0},
+        {"unknown fixed32", {0x15, 1, 2, 3, 4}, 5, 1},
+        {"id of ten bytes, high bits dropped", {0x0a, 0x0b, 0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}, 13, 1},
+        {"id as fixed64", {0x0a, 0x09, 0x09, 1, 2, 3, 4, 5, 6, 7, 8}, 11, 0},
+        {"tenant as a varint", {0x0a, 0x02, 0x18, 0x01}, 4, 0},
+        {"certificate, empty", {0x0a, 0x02, 0x12, 0x00}, 4, 1},
+        {"tenant twice, the last wins", {0x0a, 0x08, 0x1a, 0x02, 'a', 'b', 0x1a, 0x02, 'c', 0}, 10, 1},
+        {"a chain cut inside", {0x0a, 0x03, 0x12, 0x05, 0x00}, 5, 0},
+    };
+    char why[200];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = codec_diff(cases[i].b, cases[i].n, why, sizeof(why));
+
+        cr_assert_eq(rc, cases[i].want, "%s: %d (%s)", cases[i].what, rc, why);
+    }
+}
+
+/* What protobuf-c's char * drops: the claim's length on the wire. */
+Test(codec, keeps_each_claims_wire_length)
+{
+    struct wbuf c = {.n = 0}, req = {.n = 0};
+    struct codec_request rq;
+
+    w_len(&c, 3, "acme\0evil", 9);
+    w_len(&c, 4, "dev-001", 7);
+    w_len(&c, 4, "dev-001\0x", 9); /* the last one counts */
+    w_len(&req, 1, c.b, c.n);
+    cr_assert_eq(codec_request_unpack(&rq, req.b, req.n, SIZE_MAX), 0);
+    cr_assert_eq(rq.claims[0].tenant, 9);
+    cr_assert_eq(rq.claims[0].device, 9);
+    cr_assert_eq(rq.claims[0].user, 0);
+    cr_assert(memcmp(rq.req->chains[0]->tenant_id, "acme\0evil", 10) == 0);
+    cr_assert_str_eq(rq.req->chains[0]->user_id, "");
+    codec_request_free(&rq);
 }
 
 static void verdict_sample(struct verdict *v, size_t i)
@@ -249,6 +477,21 @@ static uint8_t *pack_reference(const struct verdict *v, size_t n, size_t *out_le
 
 /* codec_response_pack writes Verdict's fields itself: a field added to
  * the message must be added there too. */
+/* codec_unpack.c reads ValidateRequest's and ChainRequest's fields by
+ * number: a field added to either must be added there too. */
+Test(codec, request_has_the_fields_the_decoder_reads)
+{
+    static const char *const names[] = {"id", "certificates", "tenant_id", "device_id", "user_id"};
+
+    cr_assert_eq(certval__v1__validate_request__descriptor.n_fields, 1);
+    cr_assert_eq(certval__v1__validate_request__descriptor.fields[0].id, 1);
+    cr_assert_eq(certval__v1__chain_request__descriptor.n_fields, 5);
+    for (unsigned i = 0; i < 5; i++) {
+        cr_assert_eq(certval__v1__chain_request__descriptor.fields[i].id, i + 1);
+        cr_assert_str_eq(certval__v1__chain_request__descriptor.fields[i].name, names[i]);
+    }
+}
+
 Test(codec, verdict_has_the_fields_the_packer_writes)
 {
     cr_assert_eq(certval__v1__verdict__descriptor.n_fields, 10);

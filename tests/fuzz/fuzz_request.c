@@ -13,6 +13,7 @@
 
 #include "certval/v1/certval.pb-c.h"
 #include "codec.h"
+#include "codec_diff.h"
 #include "config.h"
 #include "crl_cache.h"
 #include "rcu_reader.h"
@@ -92,7 +93,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     return 0;
 }
 
-static void check_one(const Certval__V1__ChainRequest *cr)
+static void check_one(const Certval__V1__ChainRequest *cr, const struct codec_claims *cl)
 {
     struct cv_bytes certs[64];
     struct chain_input in;
@@ -107,8 +108,10 @@ static void check_one(const Certval__V1__ChainRequest *cr)
     in.id = cr->id;
     in.certs = certs;
     in.n_certs = n;
-    in.tenant_id = (struct cv_bytes){(const uint8_t *)cr->tenant_id, strlen(cr->tenant_id)};
-    in.device_id = (struct cv_bytes){(const uint8_t *)cr->device_id, strlen(cr->device_id)};
+    /* As certvald hands them over: with their wire lengths. */
+    in.tenant_id = (struct cv_bytes){(const uint8_t *)cr->tenant_id, cl->tenant};
+    in.device_id = (struct cv_bytes){(const uint8_t *)cr->device_id, cl->device};
+    in.user_id = (struct cv_bytes){(const uint8_t *)cr->user_id, cl->user};
     validator_check_chain(v, &src, &out, &in, FUZZ_NOW);
     if (out.id != cr->id || out.decision < DECISION_ALLOW || out.decision > DECISION_DENY ||
         out.reason > VERDICT_REASON_MAX ||
@@ -118,14 +121,20 @@ static void check_one(const Certval__V1__ChainRequest *cr)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    Certval__V1__ValidateRequest *req;
-    struct codec_arena *arena;
+    struct codec_request rq;
+    char why[200];
 
-    /* As certvald unpacks it: into one arena (server/codec.h). */
-    if (codec_request_unpack(&req, &arena, data, size) < 0)
+    /* certvald's decoder must read these bytes as protobuf-c does. */
+    if (codec_diff(data, size, why, sizeof(why)) < 0) {
+        fprintf(stderr, "fuzz_request: decoder and protobuf-c disagree: %s\n", why);
+        abort();
+    }
+    /* As certvald decodes it: into one arena, at most 1024 chains (the
+     * default max_chains_per_batch). */
+    if (codec_request_unpack(&rq, data, size, 1024) < 0)
         return 0; /* the server answers INVALID_ARGUMENT (or RESOURCE_EXHAUSTED) */
-    for (size_t i = 0; i < req->n_chains && i < 64; i++)
-        check_one(req->chains[i]);
-    codec_arena_free(arena);
+    for (size_t i = 0; i < rq.req->n_chains && i < 64; i++)
+        check_one(rq.req->chains[i], &rq.claims[i]);
+    codec_request_free(&rq);
     return 0;
 }
