@@ -37,108 +37,137 @@ enum {
 };
 enum { WIRE_VARINT = 0, WIRE_LEN = 2 };
 
-/* Writes protobuf's wire format at |p|, or with |p| NULL only counts. */
-struct writer {
-    uint8_t *p;
-    size_t n;
+/* The lengths of a verdict's four strings (NUL-terminated in their
+ * arrays), measured once for its size and its writing. */
+struct verdict_strs {
+    size_t detail, subject, serial_hex, profile;
 };
 
-static void put_varint(struct writer *w, uint64_t v)
+static void verdict_strs(struct verdict_strs *l, const struct verdict *v)
 {
-    for (; v >= 0x80; v >>= 7, w->n++)
-        if (w->p != NULL)
-            w->p[w->n] = (uint8_t)(v | 0x80);
-    if (w->p != NULL)
-        w->p[w->n] = (uint8_t)v;
-    w->n++;
+    l->detail = strnlen(v->detail, sizeof(v->detail));
+    l->subject = strnlen(v->subject, sizeof(v->subject));
+    l->serial_hex = strnlen(v->serial_hex, sizeof(v->serial_hex));
+    l->profile = strnlen(v->profile, sizeof(v->profile));
 }
 
-/* A proto3 scalar: absent when zero. Enums and int64 go as their
- * two's-complement 64-bit value, as protobuf-c writes them. */
-static void put_uint(struct writer *w, unsigned field, uint64_t v)
+static size_t varint_size(uint64_t v)
 {
-    if (v == 0)
-        return;
-    put_varint(w, (uint64_t)field << 3 | WIRE_VARINT);
-    put_varint(w, v);
+    size_t n = 1;
+
+    for (; v >= 0x80; v >>= 7)
+        n++;
+    return n;
 }
 
-static void put_bytes(struct writer *w, unsigned field, const void *data, size_t len)
+/* Every field number here is below 16: each tag is one byte. A proto3
+ * scalar is absent when zero; enums and int64 go as their two's-complement
+ * 64-bit value, as protobuf-c writes them. */
+static size_t uint_size(uint64_t v)
 {
-    if (len == 0)
-        return; /* proto3: an empty string or bytes field is absent */
-    put_varint(w, (uint64_t)field << 3 | WIRE_LEN);
-    put_varint(w, len);
-    if (w->p != NULL)
-        memcpy(w->p + w->n, data, len);
-    w->n += len;
+    return v == 0 ? 0 : 1 + varint_size(v);
 }
 
-/* A NUL-terminated field of struct verdict, at most its array. */
-#define put_str(w, field, arr) put_bytes((w), (field), (arr), strnlen((arr), sizeof(arr)))
+/* proto3: an empty string or bytes field is absent. */
+static size_t bytes_size(size_t len)
+{
+    return len == 0 ? 0 : 1 + varint_size(len) + len;
+}
 
 static uint64_t enum_wire(int v)
 {
     return (uint64_t)(int64_t)v;
 }
 
-/* Verdict |v| in field order, as protobuf-c packs a proto3 message. */
-static void put_verdict(struct writer *w, const struct verdict *v)
+static size_t verdict_size(const struct verdict *v, const struct verdict_strs *l)
 {
-    put_uint(w, F_ID, v->id);
     /* verdict-t.h keeps the protobuf enum values; see test_verdict. */
-    put_uint(w, F_DECISION, enum_wire((int)v->decision));
-    put_uint(w, F_REASON, enum_wire((int)v->reason));
-    put_uint(w, F_KIND, enum_wire((int)v->kind));
-    put_str(w, F_DETAIL, v->detail);
-    if (v->has_leaf_sha256)
-        put_bytes(w, F_LEAF_SHA256, v->leaf_sha256, sizeof(v->leaf_sha256));
-    put_str(w, F_SUBJECT, v->subject);
-    put_str(w, F_SERIAL_HEX, v->serial_hex);
-    put_uint(w, F_NOT_AFTER_UNIX, (uint64_t)v->not_after_unix);
-    put_str(w, F_PROFILE, v->profile);
+    return uint_size(v->id) + uint_size(enum_wire((int)v->decision)) +
+           uint_size(enum_wire((int)v->reason)) + uint_size(enum_wire((int)v->kind)) +
+           bytes_size(l->detail) + (v->has_leaf_sha256 ? bytes_size(sizeof(v->leaf_sha256)) : 0) +
+           bytes_size(l->subject) + bytes_size(l->serial_hex) +
+           uint_size((uint64_t)v->not_after_unix) + bytes_size(l->profile);
 }
 
-static size_t verdict_size(const struct verdict *v)
+static uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
-    struct writer w = {NULL, 0};
-
-    put_verdict(&w, v);
-    return w.n;
+    for (; v >= 0x80; v >>= 7)
+        *p++ = (uint8_t)(v | 0x80);
+    *p++ = (uint8_t)v;
+    return p;
 }
+
+static uint8_t *put_uint(uint8_t *p, unsigned field, uint64_t v)
+{
+    if (v == 0)
+        return p;
+    *p++ = (uint8_t)(field << 3 | WIRE_VARINT);
+    return put_varint(p, v);
+}
+
+static uint8_t *put_bytes(uint8_t *p, unsigned field, const void *data, size_t len)
+{
+    if (len == 0)
+        return p;
+    *p++ = (uint8_t)(field << 3 | WIRE_LEN);
+    p = put_varint(p, len);
+    memcpy(p, data, len);
+    return p + len;
+}
+
+/* Verdict |v| in field order, as protobuf-c packs a proto3 message. */
+static uint8_t *put_verdict(uint8_t *p, const struct verdict *v, const struct verdict_strs *l)
+{
+    p = put_uint(p, F_ID, v->id);
+    p = put_uint(p, F_DECISION, enum_wire((int)v->decision));
+    p = put_uint(p, F_REASON, enum_wire((int)v->reason));
+    p = put_uint(p, F_KIND, enum_wire((int)v->kind));
+    p = put_bytes(p, F_DETAIL, v->detail, l->detail);
+    if (v->has_leaf_sha256)
+        p = put_bytes(p, F_LEAF_SHA256, v->leaf_sha256, sizeof(v->leaf_sha256));
+    p = put_bytes(p, F_SUBJECT, v->subject, l->subject);
+    p = put_bytes(p, F_SERIAL_HEX, v->serial_hex, l->serial_hex);
+    p = put_uint(p, F_NOT_AFTER_UNIX, (uint64_t)v->not_after_unix);
+    return put_bytes(p, F_PROFILE, v->profile, l->profile);
+}
+
+/* What the first pass keeps of each verdict for the second. */
+struct verdict_plan {
+    size_t size;
+    struct verdict_strs strs;
+};
 
 /* A ValidateResponse is its verdicts, each a tag, a length and the packed
  * Verdict, written here straight from struct verdict: no protobuf-c
- * Verdict structs, no arrays of them, each size computed once. */
+ * Verdict structs, no arrays of them; each verdict's strings measured and
+ * its size computed once. */
 uint8_t *codec_response_pack(size_t *out_len, const struct verdict *v, size_t n)
 {
-    size_t stack_sizes[STACK_VERDICTS], *sizes = stack_sizes, total = 0;
-    struct writer w = {NULL, 0};
+    struct verdict_plan stack_plan[STACK_VERDICTS], *plan = stack_plan;
+    size_t total = 0;
+    uint8_t *buf, *p;
 
     *out_len = 0;
     if (n > STACK_VERDICTS) {
-        sizes = calloc(n, sizeof(*sizes));
-        if (sizes == NULL)
+        plan = calloc(n, sizeof(*plan));
+        if (plan == NULL)
             return NULL;
     }
     for (size_t i = 0; i < n; i++) {
-        sizes[i] = verdict_size(&v[i]);
-        w.n = 0;
-        put_varint(&w, sizes[i]);
-        total += 1 + w.n + sizes[i];
+        verdict_strs(&plan[i].strs, &v[i]);
+        plan[i].size = verdict_size(&v[i], &plan[i].strs);
+        total += 1 + varint_size(plan[i].size) + plan[i].size;
     }
-    w.p = malloc(total > 0 ? total : 1);
-    w.n = 0;
-    if (w.p == NULL)
-        goto out;
-    for (size_t i = 0; i < n; i++) {
-        put_varint(&w, TAG_VERDICTS);
-        put_varint(&w, sizes[i]);
-        put_verdict(&w, &v[i]);
+    buf = p = malloc(total > 0 ? total : 1);
+    if (buf != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            *p++ = TAG_VERDICTS;
+            p = put_varint(p, plan[i].size);
+            p = put_verdict(p, &v[i], &plan[i].strs);
+        }
+        *out_len = (size_t)(p - buf);
     }
-    *out_len = w.n;
-out:
-    if (sizes != stack_sizes)
-        free(sizes);
-    return w.p;
+    if (plan != stack_plan)
+        free(plan);
+    return buf;
 }
