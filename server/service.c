@@ -75,9 +75,14 @@ struct batch {
     /* The server's CRL cache, deny list and verdict cache, read by every
      * chain of the batch. */
     struct revocation_sources rev;
-    /* One per chain. Zeroed (DECISION_UNSPECIFIED) until answered, inline
-     * from the verdict cache or by a worker: see chain_answered. */
+    /* One per chain, written by whoever answers it (inline from the
+     * verdict cache, or a worker). Of a batch answer_inline may try
+     * (INLINE_MAX_CHAINS chains or fewer) they start zeroed, so a miss
+     * reads DECISION_UNSPECIFIED (chain_answered); of a larger one they
+     * are not zeroed first (about 1 KiB a chain on the transport thread),
+     * as only the worker writes them and nothing reads one before. */
     struct verdict *verdicts;
+    bool inline_tried; /* answer_inline ran: the verdicts tell hits from misses */
     /* The verdict-cache keys of the chains answer_inline missed, so their
      * worker does not hash them again (validator_check_chain_keyed). */
     struct validator_key keys[INLINE_MAX_CHAINS];
@@ -326,10 +331,11 @@ static void chain_validate(struct batch *b, size_t i)
 }
 
 /* Whether chain |i| has its verdict: every verdict the validator gives has
- * a decision, and the batch's verdicts start zeroed. */
+ * a decision, and the verdicts of a batch answer_inline tried start
+ * zeroed; no chain of another batch is answered before its worker. */
 static bool chain_answered(const struct batch *b, size_t i)
 {
-    return b->verdicts[i].decision != DECISION_UNSPECIFIED;
+    return b->inline_tried && b->verdicts[i].decision != DECISION_UNSPECIFIED;
 }
 
 /* Whether a batch's remaining chains are still worth validating: OK, or
@@ -434,7 +440,8 @@ static struct batch *batch_new(struct vcall *vc, const struct codec_request *rq,
 
     if (b == NULL)
         return NULL;
-    b->verdicts = calloc(n > 0 ? n : 1, sizeof(*b->verdicts));
+    b->verdicts = n > INLINE_MAX_CHAINS ? malloc(n * sizeof(*b->verdicts))
+                                        : calloc(n > 0 ? n : 1, sizeof(*b->verdicts));
     if (b->verdicts == NULL) {
         free(b);
         return NULL;
@@ -468,6 +475,7 @@ static bool answer_inline(struct batch *b)
 
     if (n > INLINE_MAX_CHAINS || b->rev.cache == NULL)
         return false;
+    b->inline_tried = true;
     for (size_t i = 0; i < n; i++)
         hits += chain_try_cached(b, i);
     return hits == n;
