@@ -161,6 +161,28 @@ class LoadtestSmoke(unittest.TestCase):
         self.assertGreater(s["certval"], 0)
         self.assertGreater(s["baseline_denies"], 0)
 
+    def test_ab(self):
+        # ab.sh: two binaries (here the same one twice) alternated; one row
+        # per side with throughput and certvald's CPU per chain and per call.
+        certvald = os.path.join(BUILD, "server", "certvald")
+        proc = subprocess.run(["/bin/bash", os.path.join(LOADTEST, "ab.sh"), certvald, certvald,
+                               "1"], env=self.env, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, timeout=120, text=True)
+        self.assertEqual(proc.returncode, 0, proc.stdout[-4000:])
+        self.assertIn("mean old: hot", proc.stdout)
+        self.assertIn("mean new: hot", proc.stdout)
+        with open(os.path.join(self.out, "ab.tsv")) as f:
+            rows = [line.split("\t") for line in f.read().splitlines()]
+        self.assertEqual([r[0] for r in rows], ["old", "new"])
+        for r in rows:
+            hot, cpu_chain, one, cpu_call = (float(x) for x in r[1:])
+            self.assertGreater(hot, 0)
+            self.assertGreater(one, 0)
+            # certvald did work for what it answered: some CPU per chain, and
+            # a single-chain call costs more of it than a chain of a batch.
+            self.assertGreater(cpu_chain, 0)
+            self.assertGreater(cpu_call, cpu_chain)
+
     @unittest.skipUnless(os.path.exists("/usr/sbin/nginx"), "nginx not installed")
     def test_handshake(self):
         # frontends (issue 12): nginx alone vs nginx + certval auth_request.
