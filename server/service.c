@@ -57,8 +57,7 @@ struct slice {
 
 struct batch {
     struct vcall *vc;
-    Certval__V1__ValidateRequest *req; /* rq.req: in rq.arena, which goes with it */
-    struct codec_request rq;           /* the request, its claims and its arena */
+    struct codec_request rq; /* the request, its claims and its arena (rq.req NULL once freed) */
     struct reload_snapshot *snap;
     int64_t now;
     uint64_t received_ns; /* CLOCK_MONOTONIC at receipt, for the latency histogram */
@@ -140,9 +139,8 @@ static void admission_release(struct server *srv, size_t chains, size_t bytes)
  * itself and its slices, which the workers may still hold. */
 static void batch_release_payload(struct batch *b)
 {
-    admission_release(b->vc->base.tr->srv, b->req != NULL ? b->req->n_chains : 0, b->bytes);
+    admission_release(b->vc->base.tr->srv, b->rq.req != NULL ? b->rq.req->n_chains : 0, b->bytes);
     b->bytes = 0;
-    b->req = NULL;
     codec_request_free(&b->rq);
     if (b->snap != NULL)
         reload_release(b->snap);
@@ -219,7 +217,7 @@ static void vcall_send_response(struct vcall *vc);
 static void batch_respond(struct batch *b)
 {
     struct vcall *vc = b->vc;
-    size_t n = b->req->n_chains;
+    size_t n = b->rq.req->n_chains;
     vc->send_buf = pack_response(b->verdicts, n);
     metrics_record_batch(n, server_mono_ns() - b->received_ns, vc->streaming);
     batch_free(b);
@@ -277,7 +275,7 @@ static void chain_input_from(struct chain_input *in, struct cv_bytes *certs,
 
 static void record(const struct batch *b, size_t i)
 {
-    const Certval__V1__ChainRequest *cr = b->req->chains[i];
+    const Certval__V1__ChainRequest *cr = b->rq.req->chains[i];
     struct chain_input in;
 
     claims_apply(&in, &b->rq.claims[i], cr);
@@ -290,7 +288,7 @@ static void record(const struct batch *b, size_t i)
  * On the transport thread. */
 static bool chain_try_cached(struct batch *b, size_t i)
 {
-    const Certval__V1__ChainRequest *cr = b->req->chains[i];
+    const Certval__V1__ChainRequest *cr = b->rq.req->chains[i];
     struct cv_bytes certs[STACK_CERTS];
     struct chain_input in;
 
@@ -308,7 +306,7 @@ static bool chain_try_cached(struct batch *b, size_t i)
 /* Validates chain |i| (validator_check_chain) and records the verdict. */
 static void chain_validate(struct batch *b, size_t i)
 {
-    const Certval__V1__ChainRequest *cr = b->req->chains[i];
+    const Certval__V1__ChainRequest *cr = b->rq.req->chains[i];
     struct cv_bytes stack_certs[STACK_CERTS], *certs = stack_certs;
     struct chain_input in;
 
@@ -447,7 +445,6 @@ static struct batch *batch_new(struct vcall *vc, const struct codec_request *rq,
         return NULL;
     }
     b->vc = vc;
-    b->req = rq->req;
     b->rq = *rq;
     b->rev = vc->base.tr->srv->rev;
     b->bytes = bytes;
@@ -471,7 +468,7 @@ static struct batch *batch_new(struct vcall *vc, const struct codec_request *rq,
  * left for a worker (chain_answered tells them apart). */
 static bool answer_inline(struct batch *b)
 {
-    size_t n = b->req->n_chains, hits = 0;
+    size_t n = b->rq.req->n_chains, hits = 0;
 
     if (n > INLINE_MAX_CHAINS || b->rev.cache == NULL)
         return false;
