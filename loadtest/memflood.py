@@ -28,14 +28,6 @@ pb, _ = h.stubs()
 import grpc  # noqa: E402
 
 
-def kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 def main():
     conns = int(sys.argv[1]) if len(sys.argv) > 1 else 16
     per = int(sys.argv[2]) if len(sys.argv) > 2 else 100
@@ -52,12 +44,12 @@ def main():
             for i in range(conns)]
         for ch in channels:
             grpc.channel_ready_future(ch).result(timeout=10)
-        base = kib(pid, "VmRSS")
+        base = h.vm_kib(pid, "VmRSS")
         peak, done = [base], threading.Event()
 
         def watch():
             while not done.is_set():
-                peak[0] = max(peak[0], kib(pid, "VmRSS"))
+                peak[0] = max(peak[0], h.vm_kib(pid, "VmRSS"))
                 time.sleep(0.01)
 
         watcher = threading.Thread(target=watch)
@@ -81,7 +73,7 @@ def main():
         watcher.join()
         print("memflood: %d connections x %d calls of %d bytes, %.1f s; certvald RSS %d KiB "
               "before, peak %d KiB (VmHWM %d KiB)" % (conns, per, len(data), time.time() - t0,
-                                                      base, peak[0], kib(pid, "VmHWM")))
+                                                      base, peak[0], h.vm_kib(pid, "VmHWM")))
         for k, n in sorted(codes.items(), key=lambda kv: -kv[1]):
             print("  %6d %s" % (n, k))
         ok = srv.validate([c])

@@ -52,6 +52,15 @@ def stubs():
 import grpc  # noqa: E402  (after stubs() so the name is grpcio's)
 
 
+def vm_kib(pid, field):
+    """A /proc/PID/status memory field in KiB ("VmRSS", "VmHWM"); 0 if absent."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    return 0
+
+
 def read_pem_chain(path):
     """DER certificates of a PEM file, in file order."""
     import base64

@@ -41,14 +41,6 @@ def set_grace(srv, seconds):
     srv.grace = seconds
 
 
-def vm_kib(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    return 0
-
-
 class Base(unittest.TestCase):
     def start(self, extra=None, grace=None):
         srv = h.Server(extra_yaml=ONE_WORKER + (extra or limits_yaml()))
@@ -283,7 +275,7 @@ class AdmissionTest(Base):
 
     def test_rss_stays_bounded_under_a_flood_of_large_requests(self):
         srv = self.start()
-        base = vm_kib(srv.proc.pid, "VmRSS")
+        base = h.vm_kib(srv.proc.pid, "VmRSS")
         c = srv.chain("tenant-acme-chain.pem", "acme")
         big = pb.ValidateRequest(chains=[c] * 1000)  # about 1 MiB
         channels = [grpc.insecure_channel(srv.target, options=[
@@ -309,7 +301,7 @@ class AdmissionTest(Base):
                 f.cancel()
             for ch in channels:
                 ch.close()
-        peak = vm_kib(srv.proc.pid, "VmHWM")
+        peak = h.vm_kib(srv.proc.pid, "VmHWM")
         # 240 MiB offered at once: most are refused, RSS stays far below.
         self.assertIn(grpc.StatusCode.RESOURCE_EXHAUSTED, codes)
         self.assertLess(peak, 256 * 1024, "peak RSS %d KiB (from %d), answers %r" %
@@ -327,12 +319,12 @@ class AdmissionTest(Base):
         data = pb.ValidateRequest(chains=[c] * 8000).SerializeToString()
         self.assertLess(len(data), 4 << 20)
         calls = self.validate_on_connections(srv, connections, serializer=None)
-        peak = [vm_kib(srv.proc.pid, "VmRSS")]
+        peak = [h.vm_kib(srv.proc.pid, "VmRSS")]
         done = threading.Event()
 
         def watch():
             while not done.is_set():
-                peak[0] = max(peak[0], vm_kib(srv.proc.pid, "VmRSS"))
+                peak[0] = max(peak[0], h.vm_kib(srv.proc.pid, "VmRSS"))
                 time.sleep(0.005)
 
         watcher = threading.Thread(target=watch)
@@ -353,7 +345,7 @@ class AdmissionTest(Base):
             watcher.join()
             for f in futures:
                 f.cancel()
-        return codes, max(peak[0], vm_kib(srv.proc.pid, "VmHWM"))
+        return codes, max(peak[0], h.vm_kib(srv.proc.pid, "VmHWM"))
 
     def test_transport_memory_quota_cancels_streams_of_a_flood(self):
         # gRPC reads a Validate message whole before admission sees the
@@ -364,7 +356,7 @@ class AdmissionTest(Base):
         # 40 MiB.
         srv = self.start(limits_yaml(max_transport_memory_bytes=8 << 20))
         self.assertIn("gRPC memory quota 8388608 bytes", srv.logs())
-        base = vm_kib(srv.proc.pid, "VmRSS")
+        base = h.vm_kib(srv.proc.pid, "VmRSS")
         codes, peak = self.flood_of_4mib_messages(srv, 4, 50)
         print("quota flood: peak RSS %d KiB (from %d), answers %r" % (peak, base, codes),
               file=sys.stderr)
@@ -396,7 +388,7 @@ class CompressionTest(Base):
 
     def test_gzip_bomb_is_refused_without_inflating(self):
         srv = self.start()
-        before = vm_kib(srv.proc.pid, "VmHWM")
+        before = h.vm_kib(srv.proc.pid, "VmHWM")
         c = pb.ChainRequest(id=1, certificates=[b"\0" * (96 << 20)], tenant_id="acme")
         data = pb.ValidateRequest(chains=[c]).SerializeToString()
         raw = srv.channel.unary_unary("/certval.v1.Validator/Validate",
@@ -406,7 +398,7 @@ class CompressionTest(Base):
             raw(data, timeout=30, compression=grpc.Compression.Gzip)
         self.assertIn(e.exception.code(), (grpc.StatusCode.UNIMPLEMENTED,
                                            grpc.StatusCode.RESOURCE_EXHAUSTED))
-        grown = vm_kib(srv.proc.pid, "VmHWM") - before
+        grown = h.vm_kib(srv.proc.pid, "VmHWM") - before
         self.assertLess(grown, 32 * 1024, "inflated: peak RSS grew by %d KiB" % grown)
         # Uncompressed calls still work.
         ok = srv.validate([srv.chain("tenant-acme-chain.pem", "acme")])
