@@ -647,9 +647,10 @@ static int start_serving(struct daemon *d)
 /* daemon_stop drains after the main loop. Health NOT_SERVING and the
  * admin listener closed first, at once; the one grace period counts from
  * here for both listeners. The validator listener keeps accepting until
- * its calls have stopped coming (service_drain_until_quiet): certvald
- * answers each one itself, where gRPC's shutdown would end some with
- * CANCELLED. crl_fetch: stopped (bounded) before the wait, readiness
+ * its calls have stopped coming (service_drain_until_quiet) and its
+ * admitted work is answered, or the grace ends; then its connections are
+ * cut before gRPC's shutdown (server_drain_cut): certvald answers each
+ * call itself, where that shutdown would end some with CANCELLED. crl_fetch: stopped (bounded) before the wait, readiness
  * frozen so nothing turns health back on. */
 static void daemon_stop(struct daemon *d)
 {
@@ -660,8 +661,8 @@ static void daemon_stop(struct daemon *d)
     frontends_stop(); /* frontends: no new decisions once draining */
     d->frontends_up = false;
     service_drain_until_quiet(&d->srv, d->grace);
-    server_drain_begin(&d->srv); /* gRPC's shutdown: GOAWAY, then the calls held are told */
-    service_drain_release();
+    server_drain_cut(&d->srv, d->grace); /* no connection is left for gRPC's shutdown */
+    server_drain_begin(&d->srv);
     server_drain_and_stop(&d->srv, d->grace);
     d->srv_up = false;
     server_drain_and_stop(&d->admin, d->grace);

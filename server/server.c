@@ -16,6 +16,7 @@
 
 #include "container_of.h"
 #include "rcu_reader.h"
+#include "listen.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -192,18 +193,6 @@ static void slots_arm(struct transport *tr, const struct server_method *m, unsig
     }
 }
 
-void server_add_request_slots(struct server *srv, unsigned n)
-{
-    /* grpc_server_request_call is thread-safe: armed from the main thread. */
-    for (unsigned t = 0; t < srv->n_transports; t++) {
-        slots_arm(&srv->transports[t], NULL, n);
-        for (size_t i = 0; i < srv->n_methods; i++) {
-            if (srv->methods[i].unary)
-                slots_arm(&srv->transports[t], &srv->methods[i], n);
-        }
-    }
-}
-
 /* The admin listener's transport thread must stay out of the validator's
  * I/O. gRPC 1.51's epoll1 poller is one epoll set for the whole process:
  * every thread blocked in grpc_completion_queue_next, on any queue, takes
@@ -271,25 +260,10 @@ static void *transport_main(void *arg)
 
 /* ---- start and drain ---- */
 
-static int add_listener(grpc_server *g, const char *addr, int *out_port, char *err,
-                        size_t errlen)
-{
-    grpc_server_credentials *creds = grpc_insecure_server_credentials_create();
-    int port = grpc_server_add_http2_port(g, addr, creds);
-
-    grpc_server_credentials_release(creds);
-    if (port <= 0) {
-        snprintf(err, errlen, "cannot listen on %s (address in use or not local?)", addr);
-        return -1;
-    }
-    *out_port = port;
-    return 0;
-}
-
-/* The server's channel arguments. Calls beyond max_concurrent_streams on
- * one connection wait in the client, so gRPC never holds more than that
- * many messages of a connection; SO_REUSEPORT is off so that a second
- * certvald on a taken port fails instead of splitting the traffic. */
+/* The server's channel arguments, which the connections certvald accepts
+ * (listen.h) get too. Calls beyond max_concurrent_streams on one
+ * connection wait in the client, so gRPC never holds more than that many
+ * messages of a connection. */
 static void server_channel_args(const struct server *srv, grpc_resource_quota *quota,
                                 grpc_channel_args *out, grpc_arg *args)
 {
@@ -302,9 +276,6 @@ static void server_channel_args(const struct server *srv, grpc_resource_quota *q
     args[n].type = GRPC_ARG_INTEGER;
     args[n].key = GRPC_ARG_MAX_SEND_MESSAGE_LENGTH;
     args[n++].value.integer = -1;
-    args[n].type = GRPC_ARG_INTEGER;
-    args[n].key = GRPC_ARG_ALLOW_REUSEPORT;
-    args[n++].value.integer = 0;
     /* gRPC 1.51 inflates a compressed message whole and only then checks
      * it against the receive limit (300 KiB of gzip became 300 MiB of
      * RSS). Only identity is accepted: a compressed request is refused
@@ -386,19 +357,8 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
             return -1;
         }
     }
-    for (size_t i = 0; i < n_tcp; i++) {
-        if (add_listener(srv->grpc, tcp[i], &out_ports[i], err, errlen) < 0)
-            return -1;
-    }
-    if (unix_socket != NULL) {
-        char addr[4200];
-        int port;
-
-        snprintf(addr, sizeof(addr), "unix:%s", unix_socket);
-        unlink(unix_socket);
-        if (add_listener(srv->grpc, addr, &port, err, errlen) < 0)
-            return -1;
-    }
+    if (listen_set_open(&srv->listeners, tcp, n_tcp, unix_socket, out_ports, err, errlen) < 0)
+        return -1;
     grpc_server_start(srv->grpc);
     for (unsigned i = 0; i < transport_threads; i++) {
         struct transport *tr = &srv->transports[i];
@@ -409,7 +369,7 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
         }
         tr->started = true;
     }
-    return 0;
+    return listen_set_start(srv->listeners, srv->grpc, err, errlen);
 }
 
 /* Waits for the drain's shutdown tag until |until_ns| (CLOCK_MONOTONIC). */
@@ -424,16 +384,17 @@ static bool drain_wait_until(struct server *srv, uint64_t until_ns)
     return grpc_completion_queue_pluck(srv->shutdown_cq, srv, t, NULL).type == GRPC_OP_COMPLETE;
 }
 
-/* Ends every live call with UNAVAILABLE, which clients retry on another
- * replica (CANCELLED, which grpc_server_cancel_all_calls gives, is not
- * retried by default). Queued work of these calls is dropped by the
- * workers (|abandon|). grpc_call_cancel_with_status is thread-safe; the
- * list lock keeps each call alive while it is used here. */
-static void end_calls_unavailable(struct server *srv)
+#define GRACE_OVER_MSG "server shutting down: drain grace over, retry"
+
+/* Ends every live call with UNAVAILABLE and |msg|, which clients retry on
+ * another replica (CANCELLED, which grpc_server_cancel_all_calls gives, is
+ * not retried by default). Queued work of these calls is dropped by the
+ * workers once |abandon| is set. grpc_call_cancel_with_status is
+ * thread-safe; the list lock keeps each call alive while it is used here. */
+static void end_calls_unavailable(struct server *srv, const char *msg)
 {
     for (unsigned i = 0; i < srv->n_transports; i++)
-        call_list_cancel_all(&srv->transports[i].calls, GRPC_STATUS_UNAVAILABLE,
-                             "server shutting down: drain grace over, retry");
+        call_list_cancel_all(&srv->transports[i].calls, GRPC_STATUS_UNAVAILABLE, msg);
 }
 
 /* Waits for the shutdown tag, which gRPC delivers once every call is done
@@ -475,7 +436,7 @@ static void wait_calls_answered(struct server *srv, unsigned grace_seconds)
             log_warn("drain grace of %u s over with %ld calls open: ending them with UNAVAILABLE",
                      grace_seconds, live);
             atomic_store(&srv->abandon, true);
-            end_calls_unavailable(srv);
+            end_calls_unavailable(srv, GRACE_OVER_MSG);
             if (drain_wait_until(srv, server_mono_ns() + DRAIN_ABANDON_MS * 1000000u))
                 return;
             break;
@@ -507,7 +468,52 @@ void server_drain_begin(struct server *srv)
         return;
     srv->shutdown_cq = grpc_completion_queue_create_for_pluck(NULL);
     /* Stop accepting; calls in flight go on and are answered. */
+    listen_set_close(srv->listeners);
     grpc_server_shutdown_and_notify(srv->grpc, srv->shutdown_cq, srv);
+}
+
+/* After the last statuses of a drain, the time they get to reach their
+ * clients before the connections are cut under them; and how often the
+ * cut looks whether admitted work is answered. */
+#define DRAIN_CUT_FLUSH_MS 50
+#define DRAIN_CUT_POLL_MS 5
+
+static void sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+void server_drain_cut(struct server *srv, unsigned grace_seconds)
+{
+    uint64_t end = srv->drain_started_ns + (uint64_t)grace_seconds * 1000000000u;
+    bool over;
+    size_t n;
+
+    if (srv->grpc == NULL || srv->shutdown_cq != NULL)
+        return;
+    /* Admitted work is answered, or the grace ends. New calls meanwhile
+     * are refused by certvald itself (UNAVAILABLE "draining: ..."). */
+    while (atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed) > 0 &&
+           server_mono_ns() < end)
+        sleep_ms(DRAIN_CUT_POLL_MS);
+    over = atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed) > 0;
+    if (over) {
+        log_warn("drain grace of %u s over with %ld chains not answered: ending their calls "
+                 "with UNAVAILABLE",
+                 grace_seconds, atomic_load(&srv->inflight_chains));
+        atomic_store(&srv->abandon, true);
+    }
+    /* Whatever is still open (a ValidateStream, a health watch, a call
+     * over the grace) is told why before its connection goes. */
+    end_calls_unavailable(srv, over ? GRACE_OVER_MSG
+                                    : "server shutting down: retry on another replica");
+    sleep_ms(DRAIN_CUT_FLUSH_MS);
+    n = listen_set_cut(srv->listeners);
+    log_info("drain: %zu connections closed, %llu ms after SIGTERM", n,
+             (unsigned long long)((server_mono_ns() - srv->drain_started_ns) / 1000000u));
 }
 
 void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
@@ -522,11 +528,13 @@ void server_drain_and_stop(struct server *srv, unsigned grace_seconds)
                      atomic_load(&srv->live_calls));
         wait_calls_answered(srv, grace_seconds);
         /* Calls that reached gRPC but never a request slot are not counted:
-         * gRPC 1.51 ends them with CANCELLED at the shutdown
-         * (docs/operations.md, "Drain"). */
+         * on the validator listener they end with their connection, cut
+         * before the shutdown (server_drain_cut). */
         log_info("drain done: %lu calls received since start",
                  atomic_load_explicit(&srv->received_calls, memory_order_relaxed));
     }
+    listen_set_free(srv->listeners);
+    srv->listeners = NULL;
     /* Every call is answered or ended; the workers drop what they hold. */
     worker_pool_free(srv->pool);
     srv->pool = NULL;

@@ -30,6 +30,7 @@
 #include "workers.h"
 
 struct crl_cache;
+struct listen_set;
 struct server;
 
 /* One transport thread. Handlers read |srv| and |submitter| (through
@@ -86,6 +87,7 @@ typedef void (*server_drain_fn)(void *arg, bool closing);
 struct server {
     enum server_role role;
     grpc_server *grpc;
+    struct listen_set *listeners; /* certvald's own listening sockets (listen.h) */
     struct transport *transports;
     unsigned n_transports;
     struct worker_pool *pool;
@@ -166,15 +168,25 @@ int server_start(struct server *srv, char **tcp, size_t n_tcp, const char *unix_
  * calls, so that certvald answers each one itself (service.h,
  * service_drain_until_quiet); idempotent. Main thread. */
 void server_drain_announce(struct server *srv);
-/* server_add_request_slots arms |n| more request slots on each transport
- * thread, so that gRPC hands over every call it reads at once instead of
- * keeping some pending (which its shutdown ends with CANCELLED). They stay
- * armed until the shutdown. Main thread, after server_start. */
-void server_add_request_slots(struct server *srv, unsigned n);
 /* server_drain_begin announces the drain if that was not done yet (the
- * clock keeps its start), stops accepting calls (gRPC's shutdown and
- * GOAWAY); idempotent. Main thread. */
+ * clock keeps its start), stops accepting connections and calls (gRPC's
+ * shutdown and GOAWAY); idempotent. Main thread. */
 void server_drain_begin(struct server *srv);
+/* server_drain_cut ends the part of a drain in which certvald answers
+ * every call itself (service_drain_until_quiet), without ever starting
+ * gRPC's shutdown while a connection is open: gRPC 1.51 ends with
+ * CANCELLED every call that reaches that shutdown, and a call can be on
+ * its way at any moment (an open-loop client does not wait for answers).
+ * It waits until the chains admitted are answered or |grace_seconds| from
+ * the drain's start are over (calls coming meanwhile are refused
+ * UNAVAILABLE by certvald), ends every call still open with UNAVAILABLE,
+ * gives those statuses DRAIN_CUT_FLUSH_MS to go out, then stops accepting
+ * and closes every connection at the socket (listen_set_cut), without a
+ * GOAWAY: a call in flight then ends at its client with UNAVAILABLE (the
+ * connection went), and one sent after finds no listener, UNAVAILABLE
+ * too. Then server_drain_begin. Nothing once the shutdown has begun. Main
+ * thread. */
+void server_drain_cut(struct server *srv, unsigned grace_seconds);
 /* server_drain_and_stop begins the drain if needed, waits until every call
  * is answered or |grace_seconds| from the drain's start are over, ends what
  * is left with UNAVAILABLE, and stops the threads. Main thread. */

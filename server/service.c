@@ -109,9 +109,6 @@ struct vcall {
      * QUEUED frees the payload at once, on the transport thread. */
     _Atomic int batch_state;
     struct batch *batch;
-    /* Held by the drain (service_drain_internal.h): answered once gRPC's
-     * shutdown has begun, or at its time. */
-    struct drain_park park;
 };
 
 static void vcall_recv_next(struct vcall *vc);
@@ -225,8 +222,6 @@ static void batch_respond(struct batch *b)
         vcall_fail(vc, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory packing the response");
         return;
     }
-    if (drain_holding() && drain_hold(&vc->park, vc->deadline_ns))
-        return; /* sent by service_drain_answer, after gRPC's GOAWAY */
     vcall_send_response(vc);
 }
 
@@ -498,25 +493,6 @@ static void request_refuse(struct vcall *vc, struct codec_request *rq, size_t by
     vcall_fail(vc, code, msg);
 }
 
-/* ---- drain (service_drain.c) ---- */
-
-void service_drain_answer(struct drain_park *p)
-{
-    struct vcall *vc = container_of(p, struct vcall, park);
-
-    if (vc->send_buf != NULL)
-        vcall_send_response(vc);
-    else
-        vcall_fail(vc, GRPC_STATUS_UNAVAILABLE, DRAIN_REFUSED_MSG);
-}
-
-/* A call the drain refuses: held, then answered UNAVAILABLE. */
-static void drain_park(struct vcall *vc)
-{
-    if (!drain_hold(&vc->park, vc->deadline_ns))
-        service_drain_answer(&vc->park);
-}
-
 /* |req| and its |bytes| are admitted (counted in the server's in-flight
  * totals); the batch made of them gives them back when it is freed. The
  * batch takes |rq| (its arena holds the request and its claims). */
@@ -542,7 +518,7 @@ static void dispatch_batch(struct vcall *vc, struct codec_request *rq, size_t by
         reload_release(snap);
         admission_release(srv, req->n_chains, bytes);
         codec_request_free(rq);
-        drain_park(vc);
+        vcall_fail(vc, GRPC_STATUS_UNAVAILABLE, DRAIN_REFUSED_MSG);
         return;
     }
     b = batch_new(vc, rq, bytes, snap, n_slices);
@@ -628,10 +604,7 @@ static void recv_done(struct tag *t, bool ok)
     code = service_admit(vc->base.tr->srv, vc->deadline_ns, bytes, msg, sizeof(msg));
     if (code != GRPC_STATUS_OK) {
         grpc_byte_buffer_destroy(bb);
-        if (code == GRPC_STATUS_UNAVAILABLE) /* only the drain's */
-            drain_park(vc);
-        else
-            vcall_fail(vc, code, msg);
+        vcall_fail(vc, code, msg);
         return;
     }
     atomic_fetch_add_explicit(&vc->base.tr->srv->inflight_bytes, (long)bytes, memory_order_relaxed);

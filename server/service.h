@@ -20,18 +20,12 @@ void service_validate_stream_start(void *arg, const struct call_request *req);
 
 /* service_drain_until_quiet runs the validator listener's drain while
  * gRPC still accepts calls (after server_drain_announce, before
- * server_drain_and_stop): each Validate call is served if its work can end
- * before gRPC's shutdown, else answered UNAVAILABLE "draining: ...".
- * Returns once no call has arrived for a short while with no work in
- * flight, or a little before |grace_seconds| from the drain's start are
- * over (service.c). Main thread. */
+ * server_drain_cut): each Validate call is served if its work can end in
+ * good time before |grace_seconds| from the drain's start are over, else
+ * answered UNAVAILABLE "draining: ..." at once. Returns once no call has
+ * arrived for a short while with no work in flight, or when no new work
+ * may be admitted any more (service_drain.c). Main thread. */
 struct server;
 void service_drain_until_quiet(struct server *srv, unsigned grace_seconds);
-
-/* service_drain_release answers UNAVAILABLE every call the drain holds
- * (a refused call waits until gRPC's shutdown has sent its GOAWAY, so that
- * its client's next call goes elsewhere, or at most about a second) and
- * answers later refusals at once. After server_drain_begin. Main thread. */
-void service_drain_release(void);
 
 #endif

@@ -3,12 +3,9 @@
  * the calls that come in after SIGTERM are answered while gRPC still
  * accepts them.
  *
- * Shared state: the park list (|parked|, |parking_over|) under
- * |parked_lock|; drain_holding_answers and the server's counters are
- * atomics read without a lock (a bound may be passed by one message per
- * transport thread, never more). */
+ * Shared state: the server's counters, atomics read without a lock (a
+ * bound may be passed by one message per transport thread, never more). */
 #include <errno.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -17,11 +14,6 @@
 #include "service.h"
 #include "service_drain_internal.h"
 #include "workers.h"
-
-/* The last moments before gRPC's shutdown (service_drain_until_quiet):
- * answers are held (drain_hold), so that no client starts its next call
- * into the shutdown. */
-static _Atomic bool drain_holding_answers;
 
 /* Whether a drain has passed the time by which admitted work must end. */
 static bool drain_over(const struct server *srv, uint64_t now)
@@ -166,76 +158,12 @@ grpc_status_code service_admit_batch(const struct server *srv, uint64_t deadline
 
 /* ---- drain ---- */
 
-/* Calls the drain refused, held until gRPC's shutdown has sent its GOAWAY
- * (service_drain_release): a client told UNAVAILABLE before it would send
- * its next call at once, on the same connection, into the shutdown. One
- * validator listener per process, so one list. */
-#define DRAIN_PARK_MAX_MS 1000 /* a held call waits at most this long */
-#define DRAIN_PARK_MARGIN_MS 20 /* answered this long before its deadline */
-static pthread_mutex_t parked_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct drain_park *parked;
-static bool parking_over; /* service_drain_release ran: answer at once */
-
-bool drain_holding(void)
-{
-    return atomic_load_explicit(&drain_holding_answers, memory_order_relaxed);
-}
-
-bool drain_hold(struct drain_park *p, uint64_t deadline_ns)
-{
-    uint64_t now = server_mono_ns(), margin = (uint64_t)DRAIN_PARK_MARGIN_MS * 1000000u;
-    uint64_t until = now + (uint64_t)DRAIN_PARK_MAX_MS * 1000000u;
-
-    if (deadline_ns != UINT64_MAX && deadline_ns < until + margin)
-        until = deadline_ns > now + margin ? deadline_ns - margin : now;
-    pthread_mutex_lock(&parked_lock);
-    if (!parking_over && until > now) {
-        p->until_ns = until;
-        p->next = parked;
-        parked = p;
-        p = NULL;
-    }
-    pthread_mutex_unlock(&parked_lock);
-    return p == NULL;
-}
-
-/* Answers the held calls due by |now| (all with UINT64_MAX) with
- * UNAVAILABLE; |over| ends the holding for good. Any thread (the main
- * thread's drain loop): starting the status batch is thread-safe. */
-static void drain_unpark(uint64_t now, bool over)
-{
-    struct drain_park *due = NULL, **pp;
-
-    pthread_mutex_lock(&parked_lock);
-    parking_over = parking_over || over;
-    if (over)
-        atomic_store_explicit(&drain_holding_answers, false, memory_order_relaxed);
-    for (pp = &parked; *pp != NULL;) {
-        struct drain_park *p = *pp;
-
-        if (p->until_ns <= now) {
-            *pp = p->next;
-            p->next = due;
-            due = p;
-        } else {
-            pp = &p->next;
-        }
-    }
-    pthread_mutex_unlock(&parked_lock);
-    while (due != NULL) {
-        struct drain_park *p = due;
-
-        due = p->next;
-        service_drain_answer(p);
-    }
-}
-
 /* While certvald drains with gRPC still accepting (server.h,
  * drain_work_until_ns), a batch is taken only if the work queued ahead of
  * it on the least-loaded worker plus its own largest slice, at the recent
- * cost of a chain, ends before gRPC's shutdown; otherwise false (the call
- * is then held and answered UNAVAILABLE). True when not
- * draining, or before a first slice has measured the cost. */
+ * cost of a chain, ends by then; otherwise false (the call is answered
+ * UNAVAILABLE). True when not draining, or before a first slice has
+ * measured the cost. */
 bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_slices)
 {
     uint64_t until = atomic_load_explicit(&srv->drain_work_until_ns, memory_order_relaxed);
@@ -251,29 +179,22 @@ bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_sli
  * gRPC 1.51 ends with CANCELLED, unseen by certvald, every call whose
  * headers it reads once grpc_server_shutdown_and_notify has begun and
  * before the client has read the GOAWAY, and every call it read that no
- * request slot has taken yet. So the validator listener keeps accepting
- * after SIGTERM (health is NOT_SERVING at once) and certvald answers every
- * call itself, OK or UNAVAILABLE "draining: ..." (held, drain_hold), and
- * starts gRPC's shutdown only when no call is on its way:
+ * request slot has taken yet; a client that does not wait for answers (an
+ * open loop) can have a call on its way at any moment. So that shutdown
+ * never starts while a connection is open: after SIGTERM (health is
+ * NOT_SERVING at once) the validator listener keeps accepting and
+ * certvald answers every call itself, OK when its work can end
+ * DRAIN_SHUTDOWN_LEAD_MS before the grace does (drain_leaves_time), else
+ * UNAVAILABLE "draining: ..." at once; then the connections are cut
+ * (server_drain_cut, once the admitted work is answered) and only then
+ * does gRPC's shutdown start. This waits until:
  *  - quiet: no call has come in for DRAIN_QUIET_MS with no work in
- *    flight (well over the gaps between a client's calls in a burst, and
- *    short against the 1 s an idle drain adds after it); or else
- *  - DRAIN_SHUTDOWN_LEAD_MS before the grace ends. DRAIN_HOLD_MS before
- *    that, every answer is held until the GOAWAY is out (a client sends
- *    its next call when it reads an answer); the shutdown then waits until
- *    no call has come in for DRAIN_HOLD_QUIET_MS (those already on their
- *    way are taken and held), at the latest DRAIN_SHUTDOWN_LAST_MS before
- *    the grace ends.
- * After the shutdown, server_drain_and_stop answers what is left until
- * the grace ends, then ends it with UNAVAILABLE. Admitted work must be
- * expected to end DRAIN_SHUTDOWN_LEAD_MS before the grace ends
- * (drain_leaves_time). Timed on the main thread, every DRAIN_POLL_MS. */
+ *    flight (well over the gaps between a client's calls in a burst); or
+ *  - DRAIN_SHUTDOWN_LEAD_MS before the grace ends, after which every new
+ *    call is refused.
+ * Timed on the main thread, every DRAIN_POLL_MS. */
 #define DRAIN_QUIET_MS 200
 #define DRAIN_SHUTDOWN_LEAD_MS 250
-#define DRAIN_HOLD_MS 300
-#define DRAIN_HOLD_SLOTS 1024
-#define DRAIN_HOLD_QUIET_MS 30
-#define DRAIN_SHUTDOWN_LAST_MS 100
 #define DRAIN_POLL_MS 10
 #define MS(x) ((uint64_t)(x) * 1000000u)
 
@@ -286,62 +207,34 @@ static void sleep_ns(uint64_t ns)
         ;
 }
 
-/* |start| + |grace| - |lead|, or |start| when the grace is shorter. */
-static uint64_t before_grace_end(uint64_t start, uint64_t grace, uint64_t lead)
-{
-    return start + (grace > lead ? grace - lead : 0);
-}
-
 void service_drain_until_quiet(struct server *srv, unsigned grace_seconds)
 {
-    uint64_t grace = (uint64_t)grace_seconds * 1000000000u;
+    uint64_t grace = (uint64_t)grace_seconds * 1000000000u, lead = MS(DRAIN_SHUTDOWN_LEAD_MS);
     uint64_t start = srv->drain_started_ns, now = server_mono_ns(), quiet_since = now;
-    uint64_t work_until = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LEAD_MS));
-    uint64_t hold_at = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LEAD_MS + DRAIN_HOLD_MS));
-    uint64_t last = before_grace_end(start, grace, MS(DRAIN_SHUTDOWN_LAST_MS));
+    /* |start| + |grace| - |lead|, or |start| when the grace is shorter. */
+    uint64_t work_until = start + (grace > lead ? grace - lead : 0);
     unsigned long seen = atomic_load_explicit(&srv->received_calls, memory_order_relaxed);
-    bool holding = false, calm = false;
 
     /* 1, not 0 (no bound), when the grace leaves no time at all. */
     atomic_store_explicit(&srv->drain_work_until_ns, work_until > 1 ? work_until : 1,
                           memory_order_relaxed);
-    while (now < last) {
+    while (now < work_until) {
         unsigned long got = atomic_load_explicit(&srv->received_calls, memory_order_relaxed);
-        uint64_t quiet = holding ? MS(DRAIN_HOLD_QUIET_MS) : MS(DRAIN_QUIET_MS);
-        bool busy = !holding && atomic_load_explicit(&srv->inflight_chains,
-                                                     memory_order_relaxed) != 0;
 
-        if (got != seen || busy) {
+        if (got != seen ||
+            atomic_load_explicit(&srv->inflight_chains, memory_order_relaxed) != 0) {
             seen = got;
             quiet_since = now;
-        } else if (now - quiet_since >= quiet && (!holding || now >= work_until)) {
-            calm = true;
-            break;
+        } else if (now - quiet_since >= MS(DRAIN_QUIET_MS)) {
+            log_info("drain: no new call for %d ms and no work in flight, %llu ms after "
+                     "SIGTERM: closing the connections",
+                     DRAIN_QUIET_MS, (unsigned long long)((now - start) / 1000000u));
+            return;
         }
-        if (!holding && now >= hold_at) {
-            holding = true;
-            quiet_since = now;
-            server_add_request_slots(srv, DRAIN_HOLD_SLOTS);
-            atomic_store_explicit(&drain_holding_answers, true, memory_order_relaxed);
-        }
-        sleep_ns(last - now < MS(DRAIN_POLL_MS) ? last - now : MS(DRAIN_POLL_MS));
+        sleep_ns(work_until - now < MS(DRAIN_POLL_MS) ? work_until - now : MS(DRAIN_POLL_MS));
         now = server_mono_ns();
-        drain_unpark(now, false);
     }
-    if (calm && !holding)
-        log_info("drain: no new call for %d ms and no work in flight, %llu ms after SIGTERM: "
-                 "closing the listener",
-                 DRAIN_QUIET_MS, (unsigned long long)((now - start) / 1000000u));
-    else if (!holding)
-        log_info("drain: the grace leaves no time to answer new calls: closing the listener");
-    else
-        log_info("drain: calls came in or work was in flight until %llu ms after SIGTERM: "
-                 "closing the listener, answers held since %llu ms",
-                 (unsigned long long)((now - start) / 1000000u),
-                 (unsigned long long)((hold_at - start) / 1000000u));
-}
-
-void service_drain_release(void)
-{
-    drain_unpark(UINT64_MAX, true);
+    log_info("drain: calls kept coming until %llu ms after SIGTERM: refusing new ones, closing "
+             "the connections once the admitted work is answered",
+             (unsigned long long)((now - start) / 1000000u));
 }

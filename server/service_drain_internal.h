@@ -1,6 +1,6 @@
 /* Admission and drain for certval.v1.Validator, shared by service.c (the
- * calls) and service_drain.c (the bounds, the held calls and the drain's
- * timing). Private to server/.
+ * calls) and service_drain.c (the bounds and the drain's timing). Private
+ * to server/.
  *
  * Conventions: service_admit returns a gRPC status (OK: taken) with the
  * refusal's text in |msg|; the predicates return bool; nothing else
@@ -17,13 +17,6 @@
 struct server;
 
 #define DRAIN_REFUSED_MSG "draining: this replica is shutting down; retry on another"
-
-/* A call held by the drain: embedded in service.c's call, linked under the
- * drain's lock. */
-struct drain_park {
-    struct drain_park *next;
-    uint64_t until_ns; /* answered by then at the latest (CLOCK_MONOTONIC) */
-};
 
 /* service_admit decides, before a message of |bytes| is unpacked, whether
  * it is taken: OK, or the status to refuse it with (DEADLINE_EXCEEDED,
@@ -42,18 +35,8 @@ grpc_status_code service_admit(struct server *srv, uint64_t deadline_ns, size_t 
 grpc_status_code service_admit_batch(const struct server *srv, uint64_t deadline_ns,
                                      size_t n_chains, unsigned n_slices, char *msg, size_t msglen);
 
-/* drain_leaves_time: a batch of |n_chains| in |n_slices| can end before
- * gRPC's shutdown (true when not draining). */
+/* drain_leaves_time: a batch of |n_chains| in |n_slices| can end in good
+ * time before the drain's grace does (true when not draining). */
 bool drain_leaves_time(const struct server *srv, size_t n_chains, unsigned n_slices);
-/* drain_holding: answers are being held until gRPC's GOAWAY is out. */
-bool drain_holding(void);
-/* drain_hold keeps |p| until the release (service_drain_release) or its
- * time, bounded by |deadline_ns|; false when it must be answered now. Any
- * thread. */
-bool drain_hold(struct drain_park *p, uint64_t deadline_ns);
-
-/* service_drain_answer answers a held call: its packed response, or
- * UNAVAILABLE DRAIN_REFUSED_MSG. Defined in service.c. Any thread. */
-void service_drain_answer(struct drain_park *p);
 
 #endif

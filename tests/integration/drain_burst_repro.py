@@ -19,8 +19,9 @@ drains, one worker behind one busy batch, grace 1 s. Three loads:
 Prints one line a run: the client's status counts, how many calls
 certvald received (its "drain done" log line; the busy call and the
 harness's health checks included), SIGTERM-to-exit time and certvald's
-own drain log lines. A CANCELLED call is one gRPC 1.51 ended itself,
-never one certvald received (docs/operations.md, "Drain").
+own drain log lines. A CANCELLED call would be one gRPC 1.51 ended
+itself at its shutdown; the drain closes every connection before that
+shutdown starts, so none is expected (docs/operations.md, "Drain").
 
     CERTVAL_BUILD_DIR=build /usr/bin/python3 tests/integration/drain_burst_repro.py [MODE] [RUNS]
 """

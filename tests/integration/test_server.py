@@ -242,7 +242,8 @@ class IdleDrainTest(unittest.TestCase):
             rc = srv.stop()
             self.assertEqual(rc, 0)
             self.assertLess(time.time() - t0, 3.0, srv.logs())
-            self.assertIn("every call answered", srv.logs())
+            # The drain closed the idle connection itself.
+            self.assertRegex(srv.logs(), r"drain: [1-9][0-9]* connections closed")
         finally:
             srv.cleanup()
 
