@@ -184,6 +184,25 @@ class LoadtestSmoke(unittest.TestCase):
             self.assertGreater(cpu_call, cpu_chain)
 
     @unittest.skipUnless(os.path.exists("/usr/sbin/nginx"), "nginx not installed")
+    def test_overload(self):
+        # Issue 9: the storm scenario, and its SIGTERM in the middle of an
+        # open loop (certval-load does not wait for answers): exit within
+        # the grace plus 1 s, and no call CANCELLED, only OK, UNAVAILABLE,
+        # RESOURCE_EXHAUSTED or DEADLINE_EXCEEDED (docs/api.md, Draining).
+        self.run_scenario("overload")
+        s = self.summary("overload")
+        for dl in ("5ms", "50ms", "1s"):
+            self.assertGreaterEqual(s["goodput_share_" + dl], 0)
+            self.assertLessEqual(s["goodput_share_" + dl], s["answered_share_" + dl] + 1e-9)
+        self.assertIsInstance(s["recovery_s"], float, s)
+        self.assertLess(s["recovery_s"], 1.0)
+        self.assertGreater(s["peak_rss_mib"], 0)
+        self.assertLessEqual(s["sigterm_to_exit_s"], s["grace_s"] + 1.0)
+        codes = self.load("overload.sigterm.json")["errors"]
+        self.assertNotIn("CANCELLED", codes, codes)
+        for code in codes:
+            self.assertIn(code, ("UNAVAILABLE", "RESOURCE_EXHAUSTED", "DEADLINE_EXCEEDED"), codes)
+
     def test_handshake(self):
         # frontends (issue 12): nginx alone vs nginx + certval auth_request.
         self.run_scenario("handshake")
